@@ -1,0 +1,40 @@
+package call
+
+import "fmt"
+
+// Bridge connects a and b (audio relayed both ways) and blocks until one of
+// them hangs up. When a (the caller side) goes first, b is hung up with
+// a's cause; when b goes first, a stays up so its dialplan can go on (the
+// caller decides, as with hangup_after_bridge).
+func (c *Core) Bridge(a, b *Channel) error {
+	ma, mb := a.Media(), b.Media()
+	if ma == nil || mb == nil {
+		return fmt.Errorf("bridge %s/%s: %w", a.UUID(), b.UUID(), IncompatibleDestination)
+	}
+	unbridge, err := ma.Bridge(mb)
+	if err != nil {
+		return fmt.Errorf("bridge %s/%s: %w", a.UUID(), b.UUID(), err)
+	}
+	a.SetVar("bridge_uuid", b.UUID())
+	b.SetVar("bridge_uuid", a.UUID())
+	a.SetVar("last_bridge_to", b.UUID())
+	b.SetVar("last_bridge_to", a.UUID())
+	ev := a.Event("CHANNEL_BRIDGE")
+	ev.Add("Bridge-A-Unique-ID", a.UUID())
+	ev.Add("Bridge-B-Unique-ID", b.UUID())
+	c.Fire(ev)
+	select {
+	case <-a.Done():
+		unbridge()
+		b.Hangup(a.Cause())
+	case <-b.Done():
+		unbridge()
+		a.SetVar("last_bridge_hangup_cause", string(b.Cause()))
+	}
+	a.SetVar("bridge_uuid", "")
+	ev = a.Event("CHANNEL_UNBRIDGE")
+	ev.Add("Bridge-A-Unique-ID", a.UUID())
+	ev.Add("Bridge-B-Unique-ID", b.UUID())
+	c.Fire(ev)
+	return nil
+}

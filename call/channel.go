@@ -1,0 +1,379 @@
+package call
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Direction is the channel's direction as FreeSWITCH names it.
+type Direction string
+
+// Directions.
+const (
+	Inbound  Direction = "inbound"
+	Outbound Direction = "outbound"
+)
+
+// Signalling is the protocol side of a channel, implemented by sip. Each
+// method sends what the dialog state calls for; none blocks on the peer
+// longer than the protocol requires.
+type Signalling interface {
+	// Ring sends 180 Ringing, or 183 Session Progress with SDP when early.
+	Ring(early bool) error
+	// Answer sends the final 2xx with the local SDP (inbound legs).
+	Answer() error
+	// Hangup ends the dialog with the cause: a final error response for an
+	// unanswered inbound leg, CANCEL for a ringing outbound leg, BYE
+	// otherwise.
+	Hangup(cause Cause) error
+}
+
+// Media is the channel's audio, implemented by sip on top of package media.
+type Media interface {
+	// Play plays the sound at path once; it returns when it has played,
+	// or early with ctx's error.
+	Play(ctx context.Context, path string) error
+	// Music starts looping the sound at path (shared music on hold) until
+	// stop is called or something else is played or bridged.
+	Music(path string) (stop func(), err error)
+	// OnDigit registers fn for each DTMF digit received; remove unregisters.
+	OnDigit(fn func(digit rune)) (remove func())
+	// SendDigits sends RFC 4733 digits to the peer.
+	SendDigits(digits string) error
+	// Bridge relays audio between this leg and other until unbridge.
+	Bridge(other Media) (unbridge func(), err error)
+	// Codec is the negotiated audio codec name ("PCMU", "PCMA").
+	Codec() string
+}
+
+// Channel is one call leg inside the switch. Its variables and state are
+// safe for concurrent use; its dialplan runs in one goroutine.
+type Channel struct {
+	core      *Core
+	uuid      string
+	name      string
+	direction Direction
+	created   time.Time
+	log       *slog.Logger
+	ctx       context.Context
+	cancel    context.CancelFunc
+
+	mu         sync.Mutex
+	vars       map[string]string
+	sig        Signalling
+	media      Media
+	ringing    bool
+	answeredAt time.Time
+	cause      Cause
+	done       chan struct{}
+	hungup     bool
+}
+
+// ChannelSpec describes a new channel to Core.NewChannel.
+type ChannelSpec struct {
+	// UUID is generated when empty.
+	UUID string
+	// Name is FreeSWITCH's channel name, e.g. "sofia/internal/1001@10.0.0.5".
+	Name       string
+	Direction  Direction
+	Vars       map[string]string
+	Signalling Signalling
+	Media      Media
+	Log        *slog.Logger
+}
+
+// UUID returns the channel's unique id.
+func (c *Channel) UUID() string { return c.uuid }
+
+// Name returns the channel name.
+func (c *Channel) Name() string { return c.name }
+
+// Direction returns inbound or outbound.
+func (c *Channel) Direction() Direction { return c.direction }
+
+// Created returns when the channel was created.
+func (c *Channel) Created() time.Time { return c.created }
+
+// Log returns the channel's logger (it carries the UUID).
+func (c *Channel) Log() *slog.Logger { return c.log }
+
+// Core returns the switch the channel belongs to.
+func (c *Channel) Core() *Core { return c.core }
+
+// Context is cancelled when the channel hangs up.
+func (c *Channel) Context() context.Context { return c.ctx }
+
+// Var returns a channel variable ("" when unset).
+func (c *Channel) Var(name string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.vars[name]
+}
+
+// LookupVar returns a channel variable and whether it is set.
+func (c *Channel) LookupVar(name string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.vars[name]
+	return v, ok
+}
+
+// SetVar sets a channel variable; an empty value unsets it, as in FreeSWITCH.
+func (c *Channel) SetVar(name, value string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if value == "" {
+		delete(c.vars, name)
+		return
+	}
+	c.vars[name] = value
+}
+
+// Vars returns a copy of all channel variables.
+func (c *Channel) Vars() map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.vars)
+}
+
+// Media returns the channel's media (nil before SDP was negotiated).
+func (c *Channel) Media() Media {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.media
+}
+
+// SetMedia attaches the channel's media; signalling calls it once SDP is
+// negotiated.
+func (c *Channel) SetMedia(m Media) {
+	c.mu.Lock()
+	c.media = m
+	c.mu.Unlock()
+}
+
+// SetSignalling attaches the protocol side when it was not known at creation.
+func (c *Channel) SetSignalling(s Signalling) {
+	c.mu.Lock()
+	c.sig = s
+	c.mu.Unlock()
+}
+
+// Answered reports whether the channel has been answered.
+func (c *Channel) Answered() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.answeredAt.IsZero()
+}
+
+// AnsweredAt returns the answer time (zero when unanswered).
+func (c *Channel) AnsweredAt() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.answeredAt
+}
+
+// Ready reports whether the channel is still up (FreeSWITCH's session:ready()).
+func (c *Channel) Ready() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.hungup
+}
+
+// Done is closed when the channel has hung up.
+func (c *Channel) Done() <-chan struct{} { return c.done }
+
+// Cause returns the hangup cause (CauseNone while the channel is up).
+func (c *Channel) Cause() Cause {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cause
+}
+
+// RingReady sends 180 Ringing on an inbound channel.
+func (c *Channel) RingReady() error { return c.ring(false) }
+
+// PreAnswer sends 183 with SDP (early media) on an inbound channel.
+func (c *Channel) PreAnswer() error { return c.ring(true) }
+
+func (c *Channel) ring(early bool) error {
+	c.mu.Lock()
+	sig, hung, answered := c.sig, c.hungup, !c.answeredAt.IsZero()
+	c.mu.Unlock()
+	if hung {
+		return c.Cause()
+	}
+	if answered || sig == nil {
+		return nil
+	}
+	if err := sig.Ring(early); err != nil {
+		return err
+	}
+	c.MarkRinging(early)
+	return nil
+}
+
+// MarkRinging records that the leg is ringing (signalling calls it for
+// outbound legs on 180/183) and fires CHANNEL_PROGRESS.
+func (c *Channel) MarkRinging(early bool) {
+	c.mu.Lock()
+	first := !c.ringing
+	c.ringing = true
+	c.mu.Unlock()
+	if first {
+		name := "CHANNEL_PROGRESS"
+		if early {
+			name = "CHANNEL_PROGRESS_MEDIA"
+		}
+		c.core.Fire(c.Event(name))
+	}
+}
+
+// Answer answers an inbound channel (200 OK); it is a no-op when answered.
+func (c *Channel) Answer() error {
+	c.mu.Lock()
+	sig, hung, answered := c.sig, c.hungup, !c.answeredAt.IsZero()
+	c.mu.Unlock()
+	if hung {
+		return c.Cause()
+	}
+	if answered {
+		return nil
+	}
+	if sig != nil {
+		if err := sig.Answer(); err != nil {
+			return err
+		}
+	}
+	c.MarkAnswered()
+	return nil
+}
+
+// MarkAnswered records the answer (signalling calls it for outbound legs on
+// 200 OK) and fires CHANNEL_ANSWER once.
+func (c *Channel) MarkAnswered() {
+	c.mu.Lock()
+	if !c.answeredAt.IsZero() || c.hungup {
+		c.mu.Unlock()
+		return
+	}
+	c.answeredAt = c.core.Now()
+	c.vars["answer_epoch"] = strconv.FormatInt(c.answeredAt.Unix(), 10)
+	c.mu.Unlock()
+	c.core.Fire(c.Event("CHANNEL_ANSWER"))
+}
+
+// Hangup ends the channel with cause, sending what the signalling needs.
+// It is safe to call more than once; only the first cause counts.
+func (c *Channel) Hangup(cause Cause) {
+	if cause == CauseNone {
+		cause = NormalClearing
+	}
+	c.mu.Lock()
+	if c.hungup {
+		c.mu.Unlock()
+		return
+	}
+	sig := c.sig
+	c.mu.Unlock()
+	if sig != nil {
+		if err := sig.Hangup(cause); err != nil {
+			c.log.Debug("hangup signalling", "err", err)
+		}
+	}
+	c.Terminated(cause)
+}
+
+// Terminated records that the channel is gone without sending anything
+// (signalling calls it on BYE, CANCEL or a failure response).
+func (c *Channel) Terminated(cause Cause) {
+	if cause == CauseNone {
+		cause = NormalClearing
+	}
+	c.mu.Lock()
+	if c.hungup {
+		c.mu.Unlock()
+		return
+	}
+	c.hungup = true
+	c.cause = cause
+	c.vars["hangup_cause"] = string(cause)
+	c.vars["hangup_cause_q850"] = strconv.Itoa(cause.Q850())
+	c.mu.Unlock()
+	c.cancel()
+	close(c.done)
+	c.core.remove(c)
+	c.core.Fire(c.Event("CHANNEL_HANGUP"))
+	c.log.Info("channel hung up", "cause", string(cause))
+}
+
+// State names the channel's call state as FreeSWITCH's Channel-Call-State.
+func (c *Channel) State() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.hungup:
+		return "HANGUP"
+	case !c.answeredAt.IsZero():
+		return "ACTIVE"
+	case c.ringing:
+		return "RINGING"
+	default:
+		return "DOWN"
+	}
+}
+
+// Event builds an event about this channel with FreeSWITCH's channel
+// headers (Unique-ID, Caller-*, variable_*).
+func (c *Channel) Event(name string) *Event {
+	e := &Event{Name: name}
+	c.AppendHeaders(e)
+	return e
+}
+
+// AppendHeaders adds the channel's headers to e, the way FreeSWITCH adds a
+// session's data to the events fired on its behalf.
+func (c *Channel) AppendHeaders(e *Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	state := "DOWN"
+	answer := "ringing"
+	switch {
+	case c.hungup:
+		state, answer = "HANGUP", "hangup"
+	case !c.answeredAt.IsZero():
+		state, answer = "ACTIVE", "answered"
+	case c.ringing:
+		state = "RINGING"
+	}
+	e.Add("Channel-Call-State", state)
+	e.Add("Channel-Name", c.name)
+	e.Add("Unique-ID", c.uuid)
+	e.Add("Call-Direction", string(c.direction))
+	e.Add("Answer-State", answer)
+	if c.hungup {
+		e.Add("Hangup-Cause", string(c.cause))
+	}
+	e.Add("Caller-Direction", string(c.direction))
+	e.Add("Caller-Username", c.vars["username"])
+	e.Add("Caller-Caller-ID-Name", c.vars["caller_id_name"])
+	e.Add("Caller-Caller-ID-Number", c.vars["caller_id_number"])
+	e.Add("Caller-Network-Addr", c.vars["network_addr"])
+	e.Add("Caller-Destination-Number", c.vars["destination_number"])
+	e.Add("Caller-Unique-ID", c.uuid)
+	e.Add("Caller-Context", c.vars["context"])
+	e.Add("Caller-Channel-Name", c.name)
+	e.Add("Caller-Channel-Created-Time", strconv.FormatInt(c.created.UnixMicro(), 10))
+	keys := make([]string, 0, len(c.vars))
+	for k := range c.vars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		e.Add("variable_"+k, c.vars[k])
+	}
+}

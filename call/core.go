@@ -1,0 +1,278 @@
+package call
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// App is a dialplan application. It runs in the channel's goroutine and may
+// block (playback until played, callcenter until the caller leaves).
+type App func(ctx context.Context, ch *Channel, data string) error
+
+// API is an API command ("callcenter_config", "show"). It returns the reply
+// body exactly as FreeSWITCH would (including "-ERR …" strings). ch is the
+// channel on whose behalf it runs (${api()} expansion), or nil.
+type API func(ctx context.Context, args string, ch *Channel) string
+
+// Router runs a new inbound channel's dialplan in the channel's goroutine.
+type Router func(ctx context.Context, ch *Channel) error
+
+// Endpoint places outbound legs for one dial-string prefix ("user",
+// "sofia"). Dial returns the answered channel, or an error that is (or
+// wraps) a Cause. When ctx is cancelled it gives up with
+// context.Cause(ctx) when that is a Cause, else ORIGINATOR_CANCEL.
+type Endpoint interface {
+	Dial(ctx context.Context, target string, vars map[string]string, o *OriginateOptions) (*Channel, error)
+}
+
+type apiEntry struct {
+	fn   API
+	desc string
+}
+
+// Core is the switch: channels, registries and the event bus.
+type Core struct {
+	UUID     string
+	Hostname string
+	IPv4     string
+	Log      *slog.Logger
+	Bus      Bus
+	// Clock is the time source (tests inject a fake one); nil = time.Now.
+	Clock func() time.Time
+
+	seq      atomic.Uint64
+	mu       sync.RWMutex
+	channels map[string]*Channel
+	apps     map[string]App
+	apis     map[string]apiEntry
+	eps      map[string]Endpoint
+	router   Router
+	closing  atomic.Bool
+	wg       sync.WaitGroup
+}
+
+// NewCore returns an empty switch.
+func NewCore(hostname string, log *slog.Logger) *Core {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Core{
+		UUID:     uuid.NewString(),
+		Hostname: hostname,
+		Log:      log,
+		channels: make(map[string]*Channel),
+		apps:     make(map[string]App),
+		apis:     make(map[string]apiEntry),
+		eps:      make(map[string]Endpoint),
+	}
+}
+
+// Now returns the core's current time.
+func (c *Core) Now() time.Time {
+	if c.Clock != nil {
+		return c.Clock()
+	}
+	return time.Now()
+}
+
+// NewChannel creates, registers and announces (CHANNEL_CREATE) a channel.
+func (c *Core) NewChannel(spec ChannelSpec) *Channel {
+	id := spec.UUID
+	if id == "" {
+		id = uuid.NewString()
+	}
+	log := spec.Log
+	if log == nil {
+		log = c.Log
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := &Channel{
+		core:      c,
+		uuid:      id,
+		name:      spec.Name,
+		direction: spec.Direction,
+		created:   c.Now(),
+		log:       log.With("uuid", id),
+		ctx:       ctx,
+		cancel:    cancel,
+		vars:      make(map[string]string, len(spec.Vars)+8),
+		sig:       spec.Signalling,
+		media:     spec.Media,
+		done:      make(chan struct{}),
+	}
+	for k, v := range spec.Vars {
+		if v != "" {
+			ch.vars[k] = v
+		}
+	}
+	ch.vars["uuid"] = id
+	ch.vars["channel_name"] = spec.Name
+	ch.vars["direction"] = string(spec.Direction)
+	c.mu.Lock()
+	c.channels[id] = ch
+	c.mu.Unlock()
+	c.Fire(ch.Event("CHANNEL_CREATE"))
+	return ch
+}
+
+func (c *Core) remove(ch *Channel) {
+	c.mu.Lock()
+	delete(c.channels, ch.uuid)
+	c.mu.Unlock()
+}
+
+// Channel returns a live channel by UUID.
+func (c *Core) Channel(id string) (*Channel, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	ch, ok := c.channels[id]
+	return ch, ok
+}
+
+// Channels returns the live channels, oldest first.
+func (c *Core) Channels() []*Channel {
+	c.mu.RLock()
+	out := make([]*Channel, 0, len(c.channels))
+	for _, ch := range c.channels {
+		out = append(out, ch)
+	}
+	c.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].created.Before(out[j].created) })
+	return out
+}
+
+// RegisterApp adds a dialplan application; names are case-insensitive.
+func (c *Core) RegisterApp(name string, fn App) {
+	c.mu.Lock()
+	c.apps[strings.ToLower(name)] = fn
+	c.mu.Unlock()
+}
+
+// LookupApp finds an application.
+func (c *Core) LookupApp(name string) (App, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	fn, ok := c.apps[strings.ToLower(name)]
+	return fn, ok
+}
+
+// ErrNoApp is returned by Execute for an unknown application.
+var ErrNoApp = fmt.Errorf("invalid application")
+
+// Execute runs application name with data on ch.
+func (c *Core) Execute(ctx context.Context, ch *Channel, name, data string) error {
+	fn, ok := c.LookupApp(name)
+	if !ok {
+		return fmt.Errorf("%w %q", ErrNoApp, name)
+	}
+	return fn(ctx, ch, data)
+}
+
+// RegisterAPI adds an API command.
+func (c *Core) RegisterAPI(name, desc string, fn API) {
+	c.mu.Lock()
+	c.apis[strings.ToLower(name)] = apiEntry{fn, desc}
+	c.mu.Unlock()
+}
+
+// APINames lists registered API commands with their descriptions.
+func (c *Core) APINames() map[string]string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make(map[string]string, len(c.apis))
+	for k, v := range c.apis {
+		out[k] = v.desc
+	}
+	return out
+}
+
+// API runs the command line "cmd args…" and returns FreeSWITCH's reply body;
+// an unknown command gives "-ERR cmd Command not found!\n".
+func (c *Core) API(ctx context.Context, line string, ch *Channel) string {
+	line = strings.TrimSpace(line)
+	name, args, _ := strings.Cut(line, " ")
+	c.mu.RLock()
+	e, ok := c.apis[strings.ToLower(name)]
+	c.mu.RUnlock()
+	if !ok {
+		return "-ERR " + name + " Command not found!\n"
+	}
+	return e.fn(ctx, strings.TrimSpace(args), ch)
+}
+
+// RegisterEndpoint makes prefix/… dial strings reach ep.
+func (c *Core) RegisterEndpoint(prefix string, ep Endpoint) {
+	c.mu.Lock()
+	c.eps[strings.ToLower(prefix)] = ep
+	c.mu.Unlock()
+}
+
+// SetRouter installs the dialplan.
+func (c *Core) SetRouter(r Router) {
+	c.mu.Lock()
+	c.router = r
+	c.mu.Unlock()
+}
+
+// ErrShuttingDown refuses new calls during shutdown.
+var ErrShuttingDown = SystemShutdown
+
+// Route starts ch's dialplan in its own goroutine. When the dialplan
+// returns, a channel still up is hung up: with the returned Cause, or
+// NORMAL_CLEARING.
+func (c *Core) Route(ch *Channel) error {
+	if c.closing.Load() {
+		return ErrShuttingDown
+	}
+	c.mu.RLock()
+	r := c.router
+	c.mu.RUnlock()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer func() {
+			if p := recover(); p != nil {
+				ch.Log().Error("dialplan panic", "panic", p)
+				ch.Hangup(NormalTemporaryFailure)
+			}
+		}()
+		cause := NormalClearing
+		if r == nil {
+			cause = NoRouteDestination
+		} else if err := r(ch.Context(), ch); err != nil {
+			if cc, ok := AsCause(err); ok {
+				cause = cc
+			} else {
+				ch.Log().Warn("dialplan ended with error", "err", err)
+			}
+		}
+		ch.Hangup(cause)
+	}()
+	return nil
+}
+
+// Shutdown stops taking calls, hangs up every channel and waits (bounded by
+// ctx) for dialplan goroutines to end.
+func (c *Core) Shutdown(ctx context.Context) {
+	c.closing.Store(true)
+	for _, ch := range c.Channels() {
+		ch.Hangup(SystemShutdown)
+	}
+	done := make(chan struct{})
+	go func() { c.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// Closing reports whether Shutdown has begun.
+func (c *Core) Closing() bool { return c.closing.Load() }

@@ -1,0 +1,115 @@
+package call
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Header is one event header; events keep headers in emission order because
+// FreeSWITCH clients (and our golden files) see them in that order.
+type Header struct{ Name, Value string }
+
+// Event is one switch event (CHANNEL_CREATE, CUSTOM callcenter::info, …).
+// Headers holds the whole ordered list, envelope first once fired.
+type Event struct {
+	Name     string
+	Subclass string
+	Seq      uint64
+	Time     time.Time
+	Headers  []Header
+	Body     string
+}
+
+// Add appends a header.
+func (e *Event) Add(name, value string) { e.Headers = append(e.Headers, Header{name, value}) }
+
+// Get returns the first header with that name ("" when absent).
+func (e *Event) Get(name string) string {
+	for _, h := range e.Headers {
+		if h.Name == name {
+			return h.Value
+		}
+	}
+	return ""
+}
+
+// Bus fans events out to subscribers. Publishing never blocks: a subscriber
+// whose buffer is full loses the event and the loss is counted.
+type Bus struct {
+	mu      sync.RWMutex
+	subs    map[*subscription]struct{}
+	dropped atomic.Uint64
+}
+
+type subscription struct {
+	ch     chan *Event
+	filter func(*Event) bool
+}
+
+// Subscribe returns a channel of events that pass filter (nil = all) and a
+// cancel function that closes it.
+func (b *Bus) Subscribe(buffer int, filter func(*Event) bool) (<-chan *Event, func()) {
+	s := &subscription{ch: make(chan *Event, buffer), filter: filter}
+	b.mu.Lock()
+	if b.subs == nil {
+		b.subs = make(map[*subscription]struct{})
+	}
+	b.subs[s] = struct{}{}
+	b.mu.Unlock()
+	var once sync.Once
+	return s.ch, func() {
+		once.Do(func() {
+			b.mu.Lock()
+			delete(b.subs, s)
+			close(s.ch)
+			b.mu.Unlock()
+		})
+	}
+}
+
+// Publish delivers e to every matching subscriber without blocking.
+func (b *Bus) Publish(e *Event) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for s := range b.subs {
+		if s.filter != nil && !s.filter(e) {
+			continue
+		}
+		select {
+		case s.ch <- e:
+		default:
+			b.dropped.Add(1)
+		}
+	}
+}
+
+// Dropped counts events lost to full subscriber buffers.
+func (b *Bus) Dropped() uint64 { return b.dropped.Load() }
+
+// Fire stamps e with the FreeSWITCH envelope (Event-Name, Core-UUID,
+// hostname, dates, sequence) in front of its own headers and publishes it.
+func (c *Core) Fire(e *Event) {
+	e.Seq = c.seq.Add(1)
+	if e.Time.IsZero() {
+		e.Time = c.Now()
+	}
+	env := make([]Header, 0, 12+len(e.Headers))
+	if e.Subclass != "" {
+		env = append(env, Header{"Event-Subclass", e.Subclass})
+	}
+	env = append(env,
+		Header{"Event-Name", e.Name},
+		Header{"Core-UUID", c.UUID},
+		Header{"FreeSWITCH-Hostname", c.Hostname},
+		Header{"FreeSWITCH-Switchname", c.Hostname},
+		Header{"FreeSWITCH-IPv4", c.IPv4},
+		Header{"Event-Date-Local", e.Time.Local().Format("2006-01-02 15:04:05")},
+		Header{"Event-Date-GMT", e.Time.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")},
+		Header{"Event-Date-Timestamp", strconv.FormatInt(e.Time.UnixMicro(), 10)},
+		Header{"Event-Sequence", strconv.FormatUint(e.Seq, 10)},
+	)
+	e.Headers = append(env, e.Headers...)
+	c.Bus.Publish(e)
+}

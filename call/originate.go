@@ -1,0 +1,278 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// OriginateOptions carries what the caller of Originate knows beyond the
+// dial string.
+type OriginateOptions struct {
+	// Caller is the A leg on whose behalf the call is placed (caller ID,
+	// codec preference, exported variables); nil for API originates.
+	Caller *Channel
+	// Vars are applied to every leg, below the dial string's own {…}/[…].
+	Vars map[string]string
+	// OnRing is called (possibly from several goroutines) when a leg
+	// reports 180 (early=false) or 183 (early=true).
+	OnRing func(leg *Channel, early bool)
+	// OnLeg is called with each outbound channel as soon as it exists, so
+	// callers can track legs that are still ringing.
+	OnLeg func(leg *Channel)
+}
+
+// AsCause extracts a Cause from err (nil gives false).
+func AsCause(err error) (Cause, bool) {
+	var c Cause
+	if errors.As(err, &c) {
+		return c, true
+	}
+	return CauseNone, false
+}
+
+// DialLeg is one endpoint of a parsed dial string.
+type DialLeg struct {
+	Vars   map[string]string // [..] per-leg variables merged over {..}
+	Target string            // "user/1001"
+}
+
+// DialString is a parsed dial string: groups tried one after another ("|"),
+// each group's legs rung at once (",").
+type DialString struct {
+	Vars   map[string]string // {…}
+	Groups [][]DialLeg
+}
+
+// ParseDialString parses "{a=b}[c=d]user/1001,user/1002|sofia/…".
+func ParseDialString(s string) (*DialString, error) {
+	s = strings.TrimSpace(s)
+	ds := &DialString{Vars: map[string]string{}}
+	if strings.HasPrefix(s, "{") {
+		end := strings.IndexByte(s, '}')
+		if end < 0 {
+			return nil, fmt.Errorf("dial string %q: unclosed {", s)
+		}
+		parseVarList(s[1:end], ds.Vars)
+		s = s[end+1:]
+	}
+	for _, g := range splitTop(s, '|') {
+		var group []DialLeg
+		for _, l := range splitTop(g, ',') {
+			l = strings.TrimSpace(l)
+			leg := DialLeg{Vars: map[string]string{}}
+			for k, v := range ds.Vars {
+				leg.Vars[k] = v
+			}
+			for strings.HasPrefix(l, "[") {
+				end := strings.IndexByte(l, ']')
+				if end < 0 {
+					return nil, fmt.Errorf("dial string %q: unclosed [", s)
+				}
+				parseVarList(l[1:end], leg.Vars)
+				l = strings.TrimSpace(l[end+1:])
+			}
+			if l == "" {
+				continue
+			}
+			leg.Target = l
+			group = append(group, leg)
+		}
+		if len(group) > 0 {
+			ds.Groups = append(ds.Groups, group)
+		}
+	}
+	if len(ds.Groups) == 0 {
+		return nil, fmt.Errorf("dial string %q: no endpoint", s)
+	}
+	return ds, nil
+}
+
+// splitTop splits on sep outside {} and [] brackets.
+func splitTop(s string, sep byte) []string {
+	var out []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case sep:
+			if depth == 0 {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, s[start:])
+}
+
+// parseVarList parses "a=b,c='d,e'" into m; commas inside quotes stay.
+func parseVarList(s string, m map[string]string) {
+	var parts []string
+	var q byte
+	start := 0
+	for i := 0; i < len(s); i++ {
+		switch {
+		case q != 0 && s[i] == q:
+			q = 0
+		case q == 0 && (s[i] == '\'' || s[i] == '"'):
+			q = s[i]
+		case q == 0 && s[i] == ',':
+			parts = append(parts, s[start:i])
+			start = i + 1
+		}
+	}
+	parts = append(parts, s[start:])
+	for _, p := range parts {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '\'' || v[0] == '"') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		}
+		m[strings.TrimSpace(k)] = v
+	}
+}
+
+// legTimeout picks the ring timeout for one leg: leg_timeout, call_timeout,
+// originate_timeout, else 60 s.
+func legTimeout(vars map[string]string) time.Duration {
+	for _, k := range []string{"leg_timeout", "call_timeout", "originate_timeout"} {
+		if n, err := strconv.Atoi(vars[k]); err == nil && n > 0 {
+			return time.Duration(n) * time.Second
+		}
+	}
+	return 60 * time.Second
+}
+
+// Originate places the calls of dial and returns the first leg to answer.
+// Groups separated by "|" are tried in order; legs within a group ring at
+// once and the losers are cancelled with LOSE_RACE. On failure the error is
+// the Cause of the last failed group. Cancelling ctx cancels every leg.
+func (c *Core) Originate(ctx context.Context, dial string, o OriginateOptions) (*Channel, error) {
+	if c.closing.Load() {
+		return nil, ErrShuttingDown
+	}
+	ds, err := ParseDialString(dial)
+	if err != nil {
+		return nil, InvalidNumberFormat
+	}
+	overall := ds.Vars["originate_timeout"]
+	if n, err := strconv.Atoi(overall); err == nil && n > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(n)*time.Second)
+		defer cancel()
+	}
+	last := Cause(NoAnswer)
+	for _, group := range ds.Groups {
+		ch, err := c.dialGroup(ctx, group, &o)
+		if err == nil {
+			return ch, nil
+		}
+		cause, ok := AsCause(err)
+		if !ok {
+			cause = NormalTemporaryFailure
+		}
+		last = cause
+		if ctx.Err() != nil {
+			if cc, ok := AsCause(context.Cause(ctx)); ok {
+				return nil, cc
+			}
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, NoAnswer
+			}
+			return nil, OriginatorCancel
+		}
+	}
+	return nil, last
+}
+
+func (c *Core) dialGroup(ctx context.Context, group []DialLeg, o *OriginateOptions) (*Channel, error) {
+	gctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(LoseRace)
+	type result struct {
+		ch  *Channel
+		err error
+	}
+	results := make(chan result, len(group))
+	for _, leg := range group {
+		go func(leg DialLeg) {
+			ch, err := c.dialLeg(gctx, leg, o)
+			results <- result{ch, err}
+		}(leg)
+	}
+	var winner *Channel
+	var causes []Cause
+	for range group {
+		r := <-results
+		if r.err == nil && r.ch != nil {
+			if winner == nil {
+				winner = r.ch
+				cancel(LoseRace)
+				continue
+			}
+			r.ch.Hangup(LoseRace) // answered too late: the race was lost
+			continue
+		}
+		cause, ok := AsCause(r.err)
+		if !ok {
+			cause = NormalTemporaryFailure
+		}
+		causes = append(causes, cause)
+	}
+	if winner != nil {
+		return winner, nil
+	}
+	return nil, pickCause(causes)
+}
+
+// pickCause reports the most telling of several leg failures, preferring
+// what the callee did (busy, reject) over what did not happen (no answer).
+func pickCause(causes []Cause) Cause {
+	rank := []Cause{UserBusy, CallRejected, NoAnswer, NoUserResponse, UserNotRegistered}
+	for _, r := range rank {
+		for _, c := range causes {
+			if c == r {
+				return c
+			}
+		}
+	}
+	if len(causes) > 0 {
+		return causes[len(causes)-1]
+	}
+	return NoAnswer
+}
+
+func (c *Core) dialLeg(ctx context.Context, leg DialLeg, o *OriginateOptions) (*Channel, error) {
+	prefix, rest, ok := strings.Cut(leg.Target, "/")
+	if !ok {
+		return nil, InvalidNumberFormat
+	}
+	if strings.EqualFold(prefix, "error") {
+		cause, _ := ParseCause(rest)
+		return nil, cause
+	}
+	c.mu.RLock()
+	ep, ok := c.eps[strings.ToLower(prefix)]
+	c.mu.RUnlock()
+	if !ok {
+		return nil, InvalidGateway
+	}
+	vars := make(map[string]string, len(o.Vars)+len(leg.Vars))
+	for k, v := range o.Vars {
+		vars[k] = v
+	}
+	for k, v := range leg.Vars {
+		vars[k] = v
+	}
+	lctx, cancel := context.WithTimeoutCause(ctx, legTimeout(vars), NoAnswer)
+	defer cancel()
+	return ep.Dial(lctx, rest, vars, o)
+}

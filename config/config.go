@@ -1,0 +1,208 @@
+// Package config owns ccpbx's configuration file: the TOML schema as plain
+// structs, the FreeSWITCH-style $${var} preprocessing, defaults, and the
+// validation that refuses a bad file with file:line before anything starts.
+//
+// It must not start anything or import other ccpbx packages: every other
+// package receives the decoded structs from cmd/ccpbx.
+package config
+
+import "time"
+
+// Config is the whole config.toml after $${var} expansion and validation.
+type Config struct {
+	// Vars are the preprocessor variables ([vars]); $${name} in any string of
+	// the file is replaced by the value before decoding, as FreeSWITCH does
+	// with vars.xml.
+	Vars map[string]string `toml:"vars"`
+
+	Core        Core        `toml:"core"`
+	Media       Media       `toml:"media"`
+	EventSocket EventSocket `toml:"event_socket"`
+	Profiles    []Profile   `toml:"profile"`
+	Directory   Directory   `toml:"directory"`
+	Dialplan    Dialplan    `toml:"dialplan"`
+	Callcenter  Callcenter  `toml:"callcenter"`
+
+	// File is the path the configuration was read from ("(embedded)" for the
+	// copy compiled into the binary).
+	File string `toml:"-"`
+}
+
+// Core holds process-wide settings.
+type Core struct {
+	// Hostname is reported by `status`, `show registrations` and events;
+	// empty means os.Hostname().
+	Hostname string `toml:"hostname"`
+	// DataDir holds the SQLite database (registrations, ACD state).
+	DataDir string `toml:"data_dir"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `toml:"log_level"`
+	// LogFormat is text or json.
+	LogFormat string `toml:"log_format"`
+	// ScriptsDir is where the lua application looks for relative script names.
+	ScriptsDir string `toml:"scripts_dir"`
+	// SoundsDir is where sound paths are looked up on disk before the
+	// embedded copies (normally "$${sounds_dir}").
+	SoundsDir string `toml:"sounds_dir"`
+}
+
+// Media configures RTP.
+type Media struct {
+	RTPStart int `toml:"rtp_start"`
+	RTPEnd   int `toml:"rtp_end"`
+	// MediaTimeout hangs up a call that received no RTP for this long
+	// (0 disables). Written as a Go duration string ("60s").
+	MediaTimeout Duration `toml:"media_timeout"`
+}
+
+// EventSocket configures the FreeSWITCH-compatible event socket.
+type EventSocket struct {
+	Listen   string `toml:"listen"`
+	Password string `toml:"password"`
+}
+
+// Profile is one SIP listener (a sofia profile).
+type Profile struct {
+	Name string `toml:"name"`
+	// ListenIP is the address the sockets bind to ("0.0.0.0" = all).
+	ListenIP string `toml:"listen_ip"`
+	// AdvertiseIP goes into Contact, Via and SDP; empty = auto-detected.
+	AdvertiseIP string `toml:"advertise_ip"`
+	Port        int    `toml:"port"`
+	// Transports lists "udp" and/or "tcp".
+	Transports []string `toml:"transports"`
+	// Context is the dialplan context calls from this profile run in.
+	Context string `toml:"context"`
+	// Register accepts REGISTER from directory users (digest auth).
+	Register bool `toml:"register"`
+	// AuthCalls demands digest auth (407) for INVITEs on this profile.
+	AuthCalls bool `toml:"auth_calls"`
+	// Realm is the digest realm; empty = the advertised address.
+	Realm string `toml:"realm"`
+}
+
+// Directory is the user directory (conf/directory/default/*.xml).
+type Directory struct {
+	Domain string `toml:"domain"`
+	Users  []User `toml:"user"`
+}
+
+// User is one directory entry: params (password, vm-password) and channel
+// variables (effective_caller_id_name, user_context …).
+type User struct {
+	ID        string            `toml:"id"`
+	Params    map[string]string `toml:"params"`
+	Variables map[string]string `toml:"variables"`
+}
+
+// Password returns the user's "password" param.
+func (u User) Password() string { return u.Params["password"] }
+
+// Dialplan is the set of XML-dialplan-style contexts.
+type Dialplan struct {
+	Contexts []Context `toml:"context"`
+}
+
+// Context is a named list of extensions, tried in order.
+type Context struct {
+	Name       string      `toml:"name"`
+	Extensions []Extension `toml:"extension"`
+}
+
+// Extension is a named list of conditions; all must match for its actions
+// to run. With Continue the search goes on to the next extension.
+type Extension struct {
+	Name       string      `toml:"name"`
+	Continue   bool        `toml:"continue"`
+	Conditions []Condition `toml:"condition"`
+}
+
+// Condition tests Field against the regular expression Expression. Actions
+// run when it (and all before it) match; AntiActions when it does not.
+// Break is on-false (default), on-true, always or never.
+type Condition struct {
+	Field       string   `toml:"field"`
+	Expression  string   `toml:"expression"`
+	Break       string   `toml:"break"`
+	Actions     []string `toml:"actions"`
+	AntiActions []string `toml:"anti_actions"`
+}
+
+// Callcenter is callcenter.conf: settings, queues, agents and tiers, with
+// FreeSWITCH's parameter names.
+type Callcenter struct {
+	Settings CallcenterSettings `toml:"settings"`
+	Queues   []Queue            `toml:"queue"`
+	Agents   []Agent            `toml:"agent"`
+	Tiers    []Tier             `toml:"tier"`
+}
+
+// CallcenterSettings is the <settings> block.
+type CallcenterSettings struct {
+	InstanceID            string `toml:"cc-instance-id"`
+	ReserveAgents         bool   `toml:"reserve-agents"`
+	TruncateAgentsOnLoad  bool   `toml:"truncate-agents-on-load"`
+	TruncateTiersOnLoad   bool   `toml:"truncate-tiers-on-load"`
+	AgentOriginateTimeout int    `toml:"agent-originate-timeout"`
+}
+
+// Queue is one <queue>. Pointer fields distinguish "not set" from the zero
+// value so defaults follow mod_callcenter's code defaults.
+type Queue struct {
+	Name                              string `toml:"name"`
+	Strategy                          string `toml:"strategy"`
+	MOHSound                          string `toml:"moh-sound"`
+	AnnounceSound                     string `toml:"announce-sound"`
+	AnnounceFrequency                 int    `toml:"announce-frequency"`
+	RecordTemplate                    string `toml:"record-template"`
+	TimeBaseScore                     string `toml:"time-base-score"`
+	MaxWaitTime                       int    `toml:"max-wait-time"`
+	MaxWaitTimeWithNoAgent            int    `toml:"max-wait-time-with-no-agent"`
+	MaxWaitTimeWithNoAgentTimeReached *int   `toml:"max-wait-time-with-no-agent-time-reached"`
+	TierRulesApply                    bool   `toml:"tier-rules-apply"`
+	TierRuleWaitSecond                int    `toml:"tier-rule-wait-second"`
+	TierRuleWaitMultiplyLevel         bool   `toml:"tier-rule-wait-multiply-level"`
+	TierRuleNoAgentNoWait             *bool  `toml:"tier-rule-no-agent-no-wait"`
+	DiscardAbandonedAfter             *int   `toml:"discard-abandoned-after"`
+	AbandonedResumeAllowed            bool   `toml:"abandoned-resume-allowed"`
+	RingProgressivelyDelay            int    `toml:"ring-progressively-delay"`
+	AgentNoAnswerStatus               string `toml:"agent-no-answer-status"`
+	SkipAgentsWithExternalCalls       *bool  `toml:"skip-agents-with-external-calls"`
+}
+
+// Agent is one <agent>.
+type Agent struct {
+	Name              string `toml:"name"`
+	Type              string `toml:"type"`
+	Contact           string `toml:"contact"`
+	Status            string `toml:"status"`
+	MaxNoAnswer       int    `toml:"max-no-answer"`
+	WrapUpTime        int    `toml:"wrap-up-time"`
+	RejectDelayTime   int    `toml:"reject-delay-time"`
+	BusyDelayTime     int    `toml:"busy-delay-time"`
+	NoAnswerDelayTime int    `toml:"no-answer-delay-time"`
+}
+
+// Tier is one <tier>.
+type Tier struct {
+	Agent    string `toml:"agent"`
+	Queue    string `toml:"queue"`
+	Level    int    `toml:"level"`
+	Position int    `toml:"position"`
+}
+
+// Duration is a time.Duration written as a Go duration string in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
