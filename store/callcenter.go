@@ -1,0 +1,263 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// The call-center tables keep mod_callcenter's column order (§3.1 of the
+// reference), so a DBA reading them sees what FreeSWITCH users expect.
+// Unlike FreeSWITCH they have primary keys: agent names and (queue, agent)
+// tiers are unique by construction instead of by check-then-insert.
+func init() {
+	addMigration("0100_callcenter",
+		`CREATE TABLE IF NOT EXISTS agents (
+			name VARCHAR(255) PRIMARY KEY,
+			instance_id VARCHAR(255),
+			uuid VARCHAR(255),
+			type VARCHAR(255),
+			contact VARCHAR(1024),
+			status VARCHAR(255),
+			state VARCHAR(255),
+			max_no_answer INTEGER NOT NULL DEFAULT 0,
+			wrap_up_time INTEGER NOT NULL DEFAULT 0,
+			reject_delay_time INTEGER NOT NULL DEFAULT 0,
+			busy_delay_time INTEGER NOT NULL DEFAULT 0,
+			no_answer_delay_time INTEGER NOT NULL DEFAULT 0,
+			last_bridge_start INTEGER NOT NULL DEFAULT 0,
+			last_bridge_end INTEGER NOT NULL DEFAULT 0,
+			last_offered_call INTEGER NOT NULL DEFAULT 0,
+			last_status_change INTEGER NOT NULL DEFAULT 0,
+			no_answer_count INTEGER NOT NULL DEFAULT 0,
+			calls_answered INTEGER NOT NULL DEFAULT 0,
+			talk_time INTEGER NOT NULL DEFAULT 0,
+			ready_time INTEGER NOT NULL DEFAULT 0,
+			external_calls_count INTEGER NOT NULL DEFAULT 0
+		)`,
+		`CREATE TABLE IF NOT EXISTS tiers (
+			queue VARCHAR(255) NOT NULL,
+			agent VARCHAR(255) NOT NULL,
+			state VARCHAR(255),
+			level INTEGER NOT NULL DEFAULT 1,
+			position INTEGER NOT NULL DEFAULT 1,
+			PRIMARY KEY (queue, agent)
+		)`,
+		`CREATE TABLE IF NOT EXISTS members (
+			queue VARCHAR(255),
+			instance_id VARCHAR(255),
+			uuid VARCHAR(255) NOT NULL DEFAULT '' PRIMARY KEY,
+			session_uuid VARCHAR(255) NOT NULL DEFAULT '',
+			cid_number VARCHAR(255),
+			cid_name VARCHAR(255),
+			system_epoch INTEGER NOT NULL DEFAULT 0,
+			joined_epoch INTEGER NOT NULL DEFAULT 0,
+			rejoined_epoch INTEGER NOT NULL DEFAULT 0,
+			bridge_epoch INTEGER NOT NULL DEFAULT 0,
+			abandoned_epoch INTEGER NOT NULL DEFAULT 0,
+			base_score INTEGER NOT NULL DEFAULT 0,
+			skill_score INTEGER NOT NULL DEFAULT 0,
+			serving_agent VARCHAR(255),
+			serving_system VARCHAR(255),
+			state VARCHAR(255)
+		)`,
+	)
+}
+
+// AgentRow is one row of table agents.
+type AgentRow struct {
+	Name, InstanceID, UUID, Type, Contact, Status, State           string
+	MaxNoAnswer, WrapUpTime, RejectDelayTime, BusyDelayTime        int64
+	NoAnswerDelayTime, LastBridgeStart, LastBridgeEnd, LastOffered int64
+	LastStatusChange, NoAnswerCount, CallsAnswered, TalkTime       int64
+	ReadyTime, ExternalCallsCount                                  int64
+}
+
+// TierRow is one row of table tiers.
+type TierRow struct {
+	Queue, Agent, State string
+	Level, Position     int64
+}
+
+// MemberRow is one row of table members.
+type MemberRow struct {
+	Queue, InstanceID, UUID, SessionUUID, CIDNumber, CIDName string
+	SystemEpoch, JoinedEpoch, RejoinedEpoch, BridgeEpoch     int64
+	AbandonedEpoch, BaseScore, SkillScore                    int64
+	ServingAgent, ServingSystem, State                       string
+}
+
+// CallcenterRows is the whole call-center state, each table in insertion
+// (rowid) order, which is the order FreeSWITCH's SELECT * listings show.
+type CallcenterRows struct {
+	Agents  []AgentRow
+	Tiers   []TierRow
+	Members []MemberRow
+}
+
+// LoadCallcenter reads the three call-center tables.
+func (s *Store) LoadCallcenter(ctx context.Context) (*CallcenterRows, error) {
+	out := &CallcenterRows{}
+	rows, err := s.db.QueryContext(ctx, `SELECT name, IFNULL(instance_id,''), IFNULL(uuid,''), IFNULL(type,''),
+		IFNULL(contact,''), IFNULL(status,''), IFNULL(state,''), max_no_answer, wrap_up_time, reject_delay_time,
+		busy_delay_time, no_answer_delay_time, last_bridge_start, last_bridge_end, last_offered_call,
+		last_status_change, no_answer_count, calls_answered, talk_time, ready_time, external_calls_count
+		FROM agents ORDER BY rowid`)
+	if err != nil {
+		return nil, fmt.Errorf("load agents: %w", err)
+	}
+	for rows.Next() {
+		var a AgentRow
+		if err := rows.Scan(&a.Name, &a.InstanceID, &a.UUID, &a.Type, &a.Contact, &a.Status, &a.State,
+			&a.MaxNoAnswer, &a.WrapUpTime, &a.RejectDelayTime, &a.BusyDelayTime, &a.NoAnswerDelayTime,
+			&a.LastBridgeStart, &a.LastBridgeEnd, &a.LastOffered, &a.LastStatusChange, &a.NoAnswerCount,
+			&a.CallsAnswered, &a.TalkTime, &a.ReadyTime, &a.ExternalCallsCount); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("load agents: %w", err)
+		}
+		out.Agents = append(out.Agents, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load agents: %w", err)
+	}
+
+	rows, err = s.db.QueryContext(ctx, `SELECT queue, agent, IFNULL(state,''), level, position FROM tiers ORDER BY rowid`)
+	if err != nil {
+		return nil, fmt.Errorf("load tiers: %w", err)
+	}
+	for rows.Next() {
+		var t TierRow
+		if err := rows.Scan(&t.Queue, &t.Agent, &t.State, &t.Level, &t.Position); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("load tiers: %w", err)
+		}
+		out.Tiers = append(out.Tiers, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load tiers: %w", err)
+	}
+
+	rows, err = s.db.QueryContext(ctx, `SELECT IFNULL(queue,''), IFNULL(instance_id,''), uuid, session_uuid,
+		IFNULL(cid_number,''), IFNULL(cid_name,''), system_epoch, joined_epoch, rejoined_epoch, bridge_epoch,
+		abandoned_epoch, base_score, skill_score, IFNULL(serving_agent,''), IFNULL(serving_system,''), IFNULL(state,'')
+		FROM members ORDER BY rowid`)
+	if err != nil {
+		return nil, fmt.Errorf("load members: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m MemberRow
+		if err := rows.Scan(&m.Queue, &m.InstanceID, &m.UUID, &m.SessionUUID, &m.CIDNumber, &m.CIDName,
+			&m.SystemEpoch, &m.JoinedEpoch, &m.RejoinedEpoch, &m.BridgeEpoch, &m.AbandonedEpoch,
+			&m.BaseScore, &m.SkillScore, &m.ServingAgent, &m.ServingSystem, &m.State); err != nil {
+			return nil, fmt.Errorf("load members: %w", err)
+		}
+		out.Members = append(out.Members, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load members: %w", err)
+	}
+	return out, nil
+}
+
+// UpsertAgent writes a whole agent row; an existing row keeps its rowid so
+// listings keep their order.
+func (s *Store) UpsertAgent(ctx context.Context, a AgentRow) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO agents (name, instance_id, uuid, type, contact, status, state,
+		max_no_answer, wrap_up_time, reject_delay_time, busy_delay_time, no_answer_delay_time, last_bridge_start,
+		last_bridge_end, last_offered_call, last_status_change, no_answer_count, calls_answered, talk_time,
+		ready_time, external_calls_count) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(name) DO UPDATE SET instance_id=excluded.instance_id, uuid=excluded.uuid, type=excluded.type,
+		contact=excluded.contact, status=excluded.status, state=excluded.state,
+		max_no_answer=excluded.max_no_answer, wrap_up_time=excluded.wrap_up_time,
+		reject_delay_time=excluded.reject_delay_time, busy_delay_time=excluded.busy_delay_time,
+		no_answer_delay_time=excluded.no_answer_delay_time, last_bridge_start=excluded.last_bridge_start,
+		last_bridge_end=excluded.last_bridge_end, last_offered_call=excluded.last_offered_call,
+		last_status_change=excluded.last_status_change, no_answer_count=excluded.no_answer_count,
+		calls_answered=excluded.calls_answered, talk_time=excluded.talk_time, ready_time=excluded.ready_time,
+		external_calls_count=excluded.external_calls_count`,
+		a.Name, a.InstanceID, a.UUID, a.Type, a.Contact, a.Status, a.State, a.MaxNoAnswer, a.WrapUpTime,
+		a.RejectDelayTime, a.BusyDelayTime, a.NoAnswerDelayTime, a.LastBridgeStart, a.LastBridgeEnd,
+		a.LastOffered, a.LastStatusChange, a.NoAnswerCount, a.CallsAnswered, a.TalkTime, a.ReadyTime,
+		a.ExternalCallsCount)
+	if err != nil {
+		return fmt.Errorf("upsert agent %s: %w", a.Name, err)
+	}
+	return nil
+}
+
+// DeleteAgent removes an agent and its tiers.
+func (s *Store) DeleteAgent(ctx context.Context, name string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM agents WHERE name = ?`, name); err != nil {
+		return fmt.Errorf("delete agent %s: %w", name, err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM tiers WHERE agent = ?`, name); err != nil {
+		return fmt.Errorf("delete tiers of agent %s: %w", name, err)
+	}
+	return nil
+}
+
+// UpsertTier writes a tier row.
+func (s *Store) UpsertTier(ctx context.Context, t TierRow) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO tiers (queue, agent, state, level, position) VALUES (?,?,?,?,?)
+		ON CONFLICT(queue, agent) DO UPDATE SET state=excluded.state, level=excluded.level, position=excluded.position`,
+		t.Queue, t.Agent, t.State, t.Level, t.Position)
+	if err != nil {
+		return fmt.Errorf("upsert tier %s/%s: %w", t.Queue, t.Agent, err)
+	}
+	return nil
+}
+
+// DeleteTier removes one tier.
+func (s *Store) DeleteTier(ctx context.Context, queue, agent string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM tiers WHERE queue = ? AND agent = ?`, queue, agent); err != nil {
+		return fmt.Errorf("delete tier %s/%s: %w", queue, agent, err)
+	}
+	return nil
+}
+
+// UpsertMember writes a member row.
+func (s *Store) UpsertMember(ctx context.Context, m MemberRow) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO members (queue, instance_id, uuid, session_uuid, cid_number,
+		cid_name, system_epoch, joined_epoch, rejoined_epoch, bridge_epoch, abandoned_epoch, base_score,
+		skill_score, serving_agent, serving_system, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(uuid) DO UPDATE SET queue=excluded.queue, instance_id=excluded.instance_id,
+		session_uuid=excluded.session_uuid, cid_number=excluded.cid_number, cid_name=excluded.cid_name,
+		system_epoch=excluded.system_epoch, joined_epoch=excluded.joined_epoch,
+		rejoined_epoch=excluded.rejoined_epoch, bridge_epoch=excluded.bridge_epoch,
+		abandoned_epoch=excluded.abandoned_epoch, base_score=excluded.base_score,
+		skill_score=excluded.skill_score, serving_agent=excluded.serving_agent,
+		serving_system=excluded.serving_system, state=excluded.state`,
+		m.Queue, m.InstanceID, m.UUID, m.SessionUUID, m.CIDNumber, m.CIDName, m.SystemEpoch, m.JoinedEpoch,
+		m.RejoinedEpoch, m.BridgeEpoch, m.AbandonedEpoch, m.BaseScore, m.SkillScore, m.ServingAgent,
+		m.ServingSystem, m.State)
+	if err != nil {
+		return fmt.Errorf("upsert member %s: %w", m.UUID, err)
+	}
+	return nil
+}
+
+// DeleteMember removes a member row.
+func (s *Store) DeleteMember(ctx context.Context, uuid string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM members WHERE uuid = ?`, uuid); err != nil {
+		return fmt.Errorf("delete member %s: %w", uuid, err)
+	}
+	return nil
+}
+
+// TruncateAgents deletes every agent (truncate-agents-on-load).
+func (s *Store) TruncateAgents(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM agents`); err != nil {
+		return fmt.Errorf("truncate agents: %w", err)
+	}
+	return nil
+}
+
+// TruncateTiers deletes every tier (truncate-tiers-on-load).
+func (s *Store) TruncateTiers(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM tiers`); err != nil {
+		return fmt.Errorf("truncate tiers: %w", err)
+	}
+	return nil
+}
