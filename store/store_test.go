@@ -1,0 +1,124 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestOpenAppliesMigrationsOnce(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := s.AppliedMigrations(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) == 0 || ids[0] != "0001_registrations" {
+		t.Fatalf("applied migrations = %v", ids)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Reopening must not re-run migrations (CREATE TABLE would fail).
+	s2, err := Open(dir)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s2.Close()
+	ids2, err := s2.AppliedMigrations(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids2) != len(ids) {
+		t.Fatalf("migrations after reopen = %v, want %v", ids2, ids)
+	}
+	var mode string
+	if err := s2.DB().QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "wal" {
+		t.Fatalf("journal_mode = %q, want wal", mode)
+	}
+	if _, err := filepath.Glob(filepath.Join(dir, FileName)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenRejectsEmptyDir(t *testing.T) {
+	if _, err := Open(""); err == nil {
+		t.Fatal("Open(\"\") succeeded")
+	}
+}
+
+func TestRegistrationsRoundTrip(t *testing.T) {
+	s, err := OpenMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	now := time.UnixMilli(time.Now().UnixMilli())
+	r := Registration{
+		User: "1001", Key: "sip:1001@192.168.150.1:55232", Realm: "192.168.150.128",
+		Contact: "sip:1001@192.168.150.1:55232;ob", CallID: "08103ee3f88145d8a3ca984addb18662", CSeq: 4294967295,
+		Expires: now.Add(time.Hour), Registered: now, Source: "192.168.150.1:55232", Transport: "udp",
+		UserAgent: "MicroSIP/3.21.3", Profile: "internal",
+	}
+	if err := s.SaveRegistration(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	// Upsert: same key, new values.
+	r.CSeq = 7
+	r.Expires = now.Add(2 * time.Hour)
+	if err := s.SaveRegistration(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	other := r
+	other.User, other.Key, other.Expires = "1002", "sip:1002@10.0.0.2:5060", now.Add(-time.Second)
+	if err := s.SaveRegistration(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Registrations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("got %d rows, want 2: %+v", len(got), got)
+	}
+	if got[0] != r {
+		t.Fatalf("row = %+v\nwant  %+v", got[0], r)
+	}
+	n, err := s.DeleteExpiredRegistrations(ctx, now)
+	if err != nil || n != 1 {
+		t.Fatalf("DeleteExpiredRegistrations = %d, %v; want 1", n, err)
+	}
+	if err := s.DeleteRegistration(ctx, r.User, r.Key); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.Registrations(ctx)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("after delete: %+v, %v", got, err)
+	}
+	if err := s.SaveRegistration(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUserRegistrations(ctx, "1001"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = s.Registrations(ctx); len(got) != 0 {
+		t.Fatalf("after DeleteUserRegistrations: %+v", got)
+	}
+}
+
+func TestDuplicateMigrationPanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("duplicate migration id did not panic")
+		}
+	}()
+	addMigration("0001_registrations", "SELECT 1")
+}
