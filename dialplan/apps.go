@@ -1,0 +1,258 @@
+package dialplan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"ccpbx/call"
+)
+
+// RegisterApps registers the built-in applications on the core.
+func (d *Dialplan) RegisterApps() {
+	apps := map[string]call.App{
+		"answer":     appAnswer,
+		"pre_answer": appPreAnswer,
+		"ring_ready": appRingReady,
+		"hangup":     appHangup,
+		"playback":   appPlayback,
+		"sleep":      appSleep,
+		"set":        appSet,
+		"export":     appExport,
+		"unset":      appUnset,
+		"log":        appLog,
+		"echo":       appEcho,
+		"bridge":     d.appBridge,
+		"transfer":   d.appTransfer,
+		"lua":        d.appLua,
+	}
+	for name, fn := range apps {
+		d.core.RegisterApp(name, fn)
+	}
+}
+
+func appAnswer(_ context.Context, ch *call.Channel, _ string) error { return ch.Answer() }
+
+func appPreAnswer(_ context.Context, ch *call.Channel, _ string) error { return ch.PreAnswer() }
+
+func appRingReady(_ context.Context, ch *call.Channel, _ string) error { return ch.RingReady() }
+
+// appHangup hangs up with the named cause (NORMAL_CLEARING when empty or
+// unknown, as FreeSWITCH does).
+func appHangup(_ context.Context, ch *call.Channel, data string) error {
+	cause, ok := call.ParseCause(data)
+	if !ok && strings.TrimSpace(data) != "" {
+		ch.Log().Warn("hangup: unknown cause, using NORMAL_CLEARING", "cause", data)
+	}
+	ch.Hangup(cause)
+	return nil
+}
+
+// appPlayback plays one file. Like FreeSWITCH's file player it pre-answers
+// an unanswered channel first so the caller hears the prompt as early
+// media.
+func appPlayback(ctx context.Context, ch *call.Channel, data string) error {
+	return play(ctx, ch, strings.TrimSpace(data))
+}
+
+func play(ctx context.Context, ch *call.Channel, path string) error {
+	if path == "" {
+		return errors.New("playback: no file")
+	}
+	if !ch.Answered() {
+		if err := ch.PreAnswer(); err != nil {
+			return fmt.Errorf("playback %s: pre-answer: %w", path, err)
+		}
+	}
+	m := ch.Media()
+	if m == nil {
+		return fmt.Errorf("playback %s: channel has no media", path)
+	}
+	if err := m.Play(ctx, path); err != nil {
+		ch.SetVar("playback_last_status", "FILE NOT FOUND")
+		return fmt.Errorf("playback %s: %w", path, err)
+	}
+	ch.SetVar("playback_last_status", "FILE PLAYED")
+	return nil
+}
+
+// appSleep waits data milliseconds, or until the channel hangs up.
+func appSleep(ctx context.Context, ch *call.Channel, data string) error {
+	ms, err := strconv.Atoi(strings.TrimSpace(data))
+	if err != nil || ms < 0 {
+		return fmt.Errorf("sleep %q: want milliseconds", data)
+	}
+	return sleep(ctx, time.Duration(ms)*time.Millisecond)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return nil // a hangup ends a sleep; the dialplan loop notices
+	}
+}
+
+// appSet sets name=value; no value (or no '=') unsets, as FreeSWITCH does.
+func appSet(_ context.Context, ch *call.Channel, data string) error {
+	name, value, _ := strings.Cut(data, "=")
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return fmt.Errorf("set %q: no variable name", data)
+	}
+	ch.SetVar(name, value)
+	return nil
+}
+
+// appExport sets name=value here and lists name in export_vars, so bridge
+// copies it to the B legs. "nolocal:name=value" only exports.
+func appExport(_ context.Context, ch *call.Channel, data string) error {
+	name, value, _ := strings.Cut(data, "=")
+	name = strings.TrimSpace(name)
+	local := true
+	if rest, ok := strings.CutPrefix(name, "nolocal:"); ok {
+		name, local = rest, false
+	}
+	if name == "" {
+		return fmt.Errorf("export %q: no variable name", data)
+	}
+	if local {
+		ch.SetVar(name, value)
+	} else {
+		ch.SetVar(nolocalPrefix+name, value)
+	}
+	list := splitList(ch.Var("export_vars"))
+	for _, n := range list {
+		if n == name {
+			return nil
+		}
+	}
+	ch.SetVar("export_vars", strings.Join(append(list, name), ","))
+	return nil
+}
+
+// nolocalPrefix keeps the value of an export that must not apply to the
+// A leg itself.
+const nolocalPrefix = "nolocal:"
+
+// exportedVars collects the export_vars values bridge hands to B legs.
+func exportedVars(ch *call.Channel) map[string]string {
+	out := map[string]string{}
+	for _, n := range splitList(ch.Var("export_vars")) {
+		if v, ok := ch.LookupVar(nolocalPrefix + n); ok {
+			out[n] = v
+		} else if v, ok := ch.LookupVar(n); ok {
+			out[n] = v
+		}
+	}
+	return out
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func appUnset(_ context.Context, ch *call.Channel, data string) error {
+	name := strings.TrimSpace(data)
+	if name == "" {
+		return errors.New("unset: no variable name")
+	}
+	ch.SetVar(name, "")
+	return nil
+}
+
+// appLog logs "LEVEL message"; without a known level the whole text is
+// logged at DEBUG, as FreeSWITCH does.
+func appLog(ctx context.Context, ch *call.Channel, data string) error {
+	word, rest, _ := strings.Cut(data, " ")
+	level, ok := parseLevel(word)
+	msg := rest
+	if !ok {
+		level, msg = slog.LevelDebug, data
+	}
+	ch.Log().Log(ctx, level, strings.TrimRight(msg, "\r\n"), "source", "dialplan")
+	return nil
+}
+
+// parseLevel maps FreeSWITCH log level names onto slog levels.
+func parseLevel(s string) (slog.Level, bool) {
+	switch strings.ToUpper(strings.TrimSpace(s)) {
+	case "CONSOLE", "ALERT", "CRIT", "ERR", "ERROR":
+		return slog.LevelError, true
+	case "WARNING", "WARN":
+		return slog.LevelWarn, true
+	case "NOTICE", "INFO":
+		return slog.LevelInfo, true
+	case "DEBUG":
+		return slog.LevelDebug, true
+	}
+	return slog.LevelDebug, false
+}
+
+// Echoer is implemented by media that can loop a leg's audio back to it.
+type Echoer interface {
+	Echo() (stop func(), err error)
+}
+
+// appEcho answers and returns the caller's audio to them until hangup.
+// When the channel's media cannot loop audio back (it does not implement
+// Echoer) the caller hears silence until they hang up, and a warning says
+// so.
+func appEcho(ctx context.Context, ch *call.Channel, _ string) error {
+	if err := ch.Answer(); err != nil {
+		return err
+	}
+	if e, ok := ch.Media().(Echoer); ok {
+		stop, err := e.Echo()
+		if err != nil {
+			return fmt.Errorf("echo: %w", err)
+		}
+		defer stop()
+	} else {
+		ch.Log().Warn("echo: media cannot loop audio back; holding the call in silence")
+	}
+	select {
+	case <-ch.Done():
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// appTransfer re-routes the channel: "dest [XML] [context]".
+func (d *Dialplan) appTransfer(_ context.Context, ch *call.Channel, data string) error {
+	f := strings.Fields(data)
+	if len(f) == 0 {
+		return errors.New("transfer: no destination")
+	}
+	if len(f) > 1 && !strings.EqualFold(f[1], "XML") {
+		return fmt.Errorf("transfer %q: only the XML dialplan exists", data)
+	}
+	r := d.runOf(ch)
+	if r == nil {
+		return errors.New("transfer: channel is not in the dialplan")
+	}
+	ch.SetVar("transfer_source", ch.Var("destination_number"))
+	ch.SetVar("destination_number", f[0])
+	if len(f) > 2 {
+		ch.SetVar("context", f[2])
+	}
+	ch.Log().Info("dialplan: transfer", "destination_number", f[0], "context", ch.Var("context"))
+	r.transfer.Store(true)
+	return nil
+}

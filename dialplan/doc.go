@@ -1,0 +1,12 @@
+// Package dialplan owns call routing the way FreeSWITCH's XML dialplan does
+// it: contexts of extensions, conditions (field, regular expression with $1
+// captures, break on-false/on-true/always/never, anti-actions), the
+// extension continue flag, actions written "app data", ${var}, $${var} and
+// ${api(args)} expansion, and the built-in applications that need no module
+// (answer, pre_answer, ring_ready, hangup, playback, sleep, set, export,
+// unset, log, bridge, transfer, echo and lua with FreeSWITCH's Lua API).
+//
+// It builds on package call only: it must not import sip, media, acd or api.
+// Apps and API commands of other modules (callcenter, callcenter_config)
+// reach it through call.Core's registries, as modules do in FreeSWITCH.
+package dialplan

@@ -1,0 +1,405 @@
+package dialplan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"ccpbx/call"
+)
+
+// luaGrace is how long a script may go on after its channel hung up (to log
+// or clean up, as FreeSWITCH scripts do once session:ready() is false)
+// before it is stopped.
+const luaGrace = 10 * time.Second
+
+const sessionType = "freeswitch.Session"
+
+// appLua runs "script [args…]" (relative names resolve under ScriptsDir)
+// with FreeSWITCH's Lua API: the session object, freeswitch.consoleLog,
+// freeswitch.API():execute and argv. Script errors are returned (and so
+// logged); they never end the process.
+func (d *Dialplan) appLua(ctx context.Context, ch *call.Channel, data string) error {
+	args := splitArgs(data)
+	if len(args) == 0 {
+		return errors.New("lua: no script")
+	}
+	return d.RunLua(ctx, ch, args[0], args[1:])
+}
+
+// RunLua runs the script at name (relative to ScriptsDir) for ch (nil runs
+// it without a session, like FreeSWITCH's luarun) with argv[1..] = args.
+func (d *Dialplan) RunLua(ctx context.Context, ch *call.Channel, name string, args []string) (err error) {
+	path := name
+	if !filepath.IsAbs(path) && d.scripts != "" {
+		path = filepath.Join(d.scripts, name)
+	}
+	L := lua.NewState()
+	defer L.Close()
+
+	// The VM stops luaGrace after the channel is gone, so a script that
+	// loops forever cannot outlive its call by much.
+	lctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if ch != nil {
+		go func() {
+			select {
+			case <-ch.Done():
+			case <-lctx.Done():
+				return
+			}
+			t := time.NewTimer(luaGrace)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				cancel()
+			case <-lctx.Done():
+			}
+		}()
+	}
+	L.SetContext(lctx)
+
+	log := d.log
+	if ch != nil {
+		log = ch.Log()
+	}
+	s := &luaSession{d: d, ctx: ctx, ch: ch, log: log.With("script", name)}
+	s.install(L, name, args)
+
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("lua %s: panic: %v", name, p)
+		}
+	}()
+	if err := L.DoFile(path); err != nil {
+		return fmt.Errorf("lua %s: %w", name, err)
+	}
+	return nil
+}
+
+// luaSession is what the script's session and freeswitch objects act on.
+type luaSession struct {
+	d   *Dialplan
+	ctx context.Context
+	ch  *call.Channel
+	log *slog.Logger
+}
+
+func (s *luaSession) install(L *lua.LState, name string, args []string) {
+	fs := L.NewTable()
+	L.SetFuncs(fs, map[string]lua.LGFunction{
+		"consoleLog":        s.consoleLog,
+		"API":               s.newAPI,
+		"getGlobalVariable": s.getGlobal,
+		"msleep":            s.msleep,
+	})
+	L.SetGlobal("freeswitch", fs)
+	L.SetGlobal("print", L.NewFunction(s.print))
+
+	argv := L.NewTable()
+	argv.RawSetInt(0, lua.LString(name))
+	for i, a := range args {
+		argv.RawSetInt(i+1, lua.LString(a))
+	}
+	L.SetGlobal("argv", argv)
+
+	if s.ch == nil {
+		return
+	}
+	mt := L.NewTypeMetatable(sessionType)
+	L.SetField(mt, "__index", L.SetFuncs(L.NewTable(), map[string]lua.LGFunction{
+		"getVariable": s.getVariable,
+		"setVariable": s.setVariable,
+		"execute":     s.execute,
+		"answer":      s.answer,
+		"preAnswer":   s.preAnswer,
+		"hangup":      s.hangup,
+		"ready":       s.ready,
+		"answered":    s.answered,
+		"streamFile":  s.streamFile,
+		"sleep":       s.sleep,
+		"getDigits":   s.getDigits,
+		"hangupCause": s.hangupCause,
+		"get_uuid":    s.uuid,
+		"getUUID":     s.uuid,
+		"consoleLog":  s.sessionLog,
+		"transfer":    s.transfer,
+	}))
+	ud := L.NewUserData()
+	ud.Value = s
+	L.SetMetatable(ud, mt)
+	L.SetGlobal("session", ud)
+}
+
+// self checks that a method was called with ':' on the session object.
+func self(L *lua.LState) {
+	ud := L.CheckUserData(1)
+	if _, ok := ud.Value.(*luaSession); !ok {
+		L.ArgError(1, "session expected (call it as session:method())")
+	}
+}
+
+func (s *luaSession) logAt(level, msg string) {
+	l, ok := parseLevel(level)
+	if !ok {
+		l = slog.LevelInfo
+	}
+	s.log.Log(s.ctx, l, strings.TrimRight(msg, "\r\n"), "source", "lua")
+}
+
+func (s *luaSession) consoleLog(L *lua.LState) int {
+	s.logAt(L.OptString(1, "INFO"), L.OptString(2, ""))
+	return 0
+}
+
+func (s *luaSession) sessionLog(L *lua.LState) int {
+	self(L)
+	s.logAt(L.OptString(2, "INFO"), L.OptString(3, ""))
+	return 0
+}
+
+func (s *luaSession) print(L *lua.LState) int {
+	parts := make([]string, 0, L.GetTop())
+	for i := 1; i <= L.GetTop(); i++ {
+		parts = append(parts, L.ToStringMeta(L.Get(i)).String())
+	}
+	s.logAt("INFO", strings.Join(parts, "\t"))
+	return 0
+}
+
+// newAPI returns the freeswitch.API() object: execute(cmd, args) and
+// executeString("cmd args") run API commands and return their reply.
+func (s *luaSession) newAPI(L *lua.LState) int {
+	api := L.NewTable()
+	run := func(line string) string {
+		return s.d.core.API(s.ctx, line, nil)
+	}
+	L.SetFuncs(api, map[string]lua.LGFunction{
+		"execute": func(L *lua.LState) int {
+			cmd := L.CheckString(2)
+			args := L.OptString(3, "")
+			L.Push(lua.LString(run(strings.TrimSpace(cmd + " " + args))))
+			return 1
+		},
+		"executeString": func(L *lua.LState) int {
+			L.Push(lua.LString(run(L.CheckString(2))))
+			return 1
+		},
+		"getTime": func(L *lua.LState) int {
+			L.Push(lua.LNumber(s.d.core.Now().UnixMilli()))
+			return 1
+		},
+	})
+	L.Push(api)
+	return 1
+}
+
+func (s *luaSession) getGlobal(L *lua.LState) int {
+	if v, ok := globalVar(s.d.core, L.CheckString(1)); ok {
+		L.Push(lua.LString(v))
+	} else {
+		L.Push(lua.LNil)
+	}
+	return 1
+}
+
+func (s *luaSession) msleep(L *lua.LState) int {
+	ms := L.CheckInt(1)
+	ctx := L.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	_ = sleep(ctx, time.Duration(ms)*time.Millisecond)
+	return 0
+}
+
+func (s *luaSession) getVariable(L *lua.LState) int {
+	self(L)
+	if v, ok := s.ch.LookupVar(L.CheckString(2)); ok {
+		L.Push(lua.LString(v))
+	} else {
+		L.Push(lua.LNil)
+	}
+	return 1
+}
+
+func (s *luaSession) setVariable(L *lua.LState) int {
+	self(L)
+	name := L.CheckString(2)
+	v := L.Get(3)
+	if v == lua.LNil {
+		s.ch.SetVar(name, "")
+	} else {
+		s.ch.SetVar(name, L.ToStringMeta(v).String())
+	}
+	return 0
+}
+
+// execute runs a dialplan application in the script's goroutine (the
+// channel's), expanding ${…} in data first as FreeSWITCH does. An unknown
+// application hangs the channel up, as in FreeSWITCH.
+func (s *luaSession) execute(L *lua.LState) int {
+	self(L)
+	app := L.CheckString(2)
+	data := Expand(s.ctx, s.d.core, s.ch, L.OptString(3, ""))
+	err := s.d.core.Execute(s.ctx, s.ch, app, data)
+	switch {
+	case errors.Is(err, call.ErrNoApp):
+		s.log.Error("lua: invalid application", "app", app)
+		s.ch.Hangup(call.DestinationOutOfOrder)
+	case err != nil:
+		s.log.Warn("lua: application failed", "app", app, "data", data, "err", err)
+	}
+	return 0
+}
+
+func (s *luaSession) answer(L *lua.LState) int {
+	self(L)
+	if err := s.ch.Answer(); err != nil {
+		s.log.Debug("lua: answer", "err", err)
+	}
+	return 0
+}
+
+func (s *luaSession) preAnswer(L *lua.LState) int {
+	self(L)
+	if err := s.ch.PreAnswer(); err != nil {
+		s.log.Debug("lua: pre-answer", "err", err)
+	}
+	return 0
+}
+
+func (s *luaSession) hangup(L *lua.LState) int {
+	self(L)
+	cause, _ := call.ParseCause(L.OptString(2, "NORMAL_CLEARING"))
+	s.ch.Hangup(cause)
+	return 0
+}
+
+func (s *luaSession) ready(L *lua.LState) int {
+	self(L)
+	L.Push(lua.LBool(s.ch.Ready()))
+	return 1
+}
+
+func (s *luaSession) answered(L *lua.LState) int {
+	self(L)
+	L.Push(lua.LBool(s.ch.Answered()))
+	return 1
+}
+
+func (s *luaSession) streamFile(L *lua.LState) int {
+	self(L)
+	path := Expand(s.ctx, s.d.core, s.ch, L.CheckString(2))
+	if err := play(s.ctx, s.ch, path); err != nil {
+		s.log.Warn("lua: streamFile", "err", err)
+	}
+	return 0
+}
+
+func (s *luaSession) sleep(L *lua.LState) int {
+	self(L)
+	_ = sleep(s.ctx, time.Duration(L.CheckInt(2))*time.Millisecond)
+	return 0
+}
+
+func (s *luaSession) hangupCause(L *lua.LState) int {
+	self(L)
+	L.Push(lua.LString(string(s.ch.Cause())))
+	return 1
+}
+
+func (s *luaSession) uuid(L *lua.LState) int {
+	self(L)
+	L.Push(lua.LString(s.ch.UUID()))
+	return 1
+}
+
+func (s *luaSession) transfer(L *lua.LState) int {
+	self(L)
+	data := strings.TrimSpace(L.CheckString(2) + " " + L.OptString(3, "XML") + " " + L.OptString(4, ""))
+	if err := s.d.core.Execute(s.ctx, s.ch, "transfer", data); err != nil {
+		s.log.Warn("lua: transfer", "err", err)
+	}
+	return 0
+}
+
+// getDigits(max, terminators, timeout_ms) collects DTMF until max digits,
+// a terminator, the timeout or hangup, and returns them (without the
+// terminator).
+func (s *luaSession) getDigits(L *lua.LState) int {
+	self(L)
+	maxDigits := L.OptInt(2, 1)
+	terms := L.OptString(3, "")
+	timeout := time.Duration(L.OptInt(4, 5000)) * time.Millisecond
+	m := s.ch.Media()
+	if m == nil || maxDigits <= 0 {
+		L.Push(lua.LString(""))
+		return 1
+	}
+	digits := make(chan rune, 64)
+	remove := m.OnDigit(func(r rune) {
+		select {
+		case digits <- r:
+		default:
+		}
+	})
+	defer remove()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	var got strings.Builder
+collect:
+	for got.Len() < maxDigits {
+		select {
+		case r := <-digits:
+			if strings.ContainsRune(terms, r) {
+				break collect
+			}
+			got.WriteRune(r)
+		case <-t.C:
+			break collect
+		case <-s.ch.Done():
+			break collect
+		case <-s.ctx.Done():
+			break collect
+		}
+	}
+	L.Push(lua.LString(got.String()))
+	return 1
+}
+
+// splitArgs splits application data at blanks, keeping 'quoted' or
+// "quoted" words together (quotes removed).
+func splitArgs(s string) []string {
+	var out []string
+	var cur strings.Builder
+	var q rune
+	in := false
+	for _, r := range s {
+		switch {
+		case q != 0 && r == q:
+			q = 0
+		case q == 0 && (r == '\'' || r == '"'):
+			q, in = r, true
+		case q == 0 && (r == ' ' || r == '\t'):
+			if in {
+				out = append(out, cur.String())
+				cur.Reset()
+				in = false
+			}
+		default:
+			cur.WriteRune(r)
+			in = true
+		}
+	}
+	if in {
+		out = append(out, cur.String())
+	}
+	return out
+}
