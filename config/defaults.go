@@ -1,0 +1,95 @@
+package config
+
+import "time"
+
+// Defaults for what the file leaves out, applied after validation.
+const (
+	DefaultDataDir           = "data"
+	DefaultScriptsDir        = "scripts"
+	DefaultSoundsDir         = "sounds"
+	DefaultLogLevel          = "info"
+	DefaultLogFormat         = "text"
+	DefaultRTPStart          = 16384
+	DefaultRTPEnd            = 32767
+	DefaultMediaTimeout      = 60 * time.Second
+	DefaultEventSocketListen = "127.0.0.1:8021"
+	DefaultListenIP          = "0.0.0.0"
+	DefaultConditionBreak    = "on-false"
+)
+
+// DefaultTransports are the transports of a profile that lists none.
+var DefaultTransports = []string{"udp", "tcp"}
+
+// applyDefaults fills what the file left out. Most defaults replace a zero
+// value; the few where zero is meaningful (media_timeout "0s" disables it, a
+// tier may sit at level 0, rtp ports) are applied only to keys the file did
+// not write, which defined records.
+func applyDefaults(c *Config, defined map[string]bool) {
+	co := &c.Core
+	co.DataDir = orDefault(co.DataDir, DefaultDataDir)
+	co.ScriptsDir = orDefault(co.ScriptsDir, DefaultScriptsDir)
+	co.SoundsDir = orDefault(co.SoundsDir, DefaultSoundsDir)
+	co.LogLevel = orDefault(co.LogLevel, DefaultLogLevel)
+	co.LogFormat = orDefault(co.LogFormat, DefaultLogFormat)
+
+	if !defined["media.rtp_start"] {
+		c.Media.RTPStart = DefaultRTPStart
+	}
+	if !defined["media.rtp_end"] {
+		c.Media.RTPEnd = DefaultRTPEnd
+	}
+	if !defined["media.media_timeout"] {
+		c.Media.MediaTimeout.Duration = DefaultMediaTimeout
+	}
+
+	c.EventSocket.Listen = orDefault(c.EventSocket.Listen, DefaultEventSocketListen)
+
+	for i := range c.Profiles {
+		p := &c.Profiles[i]
+		p.ListenIP = orDefault(p.ListenIP, DefaultListenIP)
+		if len(p.Transports) == 0 {
+			p.Transports = append([]string(nil), DefaultTransports...)
+		}
+	}
+	if c.Vars == nil {
+		c.Vars = map[string]string{}
+	}
+	for i := range c.Directory.Users {
+		u := &c.Directory.Users[i]
+		if u.Params == nil {
+			u.Params = map[string]string{}
+		}
+		if u.Variables == nil {
+			u.Variables = map[string]string{}
+		}
+	}
+	for i := range c.Dialplan.Contexts {
+		for j := range c.Dialplan.Contexts[i].Extensions {
+			conds := c.Dialplan.Contexts[i].Extensions[j].Conditions
+			for k := range conds {
+				conds[k].Break = orDefault(conds[k].Break, DefaultConditionBreak)
+			}
+		}
+	}
+
+	cc := &c.Callcenter
+	cc.Settings.InstanceID = orDefault(cc.Settings.InstanceID, DefaultInstanceID)
+	if cc.Settings.AgentOriginateTimeout == 0 {
+		cc.Settings.AgentOriginateTimeout = DefaultAgentOriginateTimeout
+	}
+	for i := range cc.Queues {
+		cc.Queues[i].SetDefaults()
+	}
+	for i := range cc.Agents {
+		cc.Agents[i].SetDefaults()
+	}
+	for i := range cc.Tiers {
+		p := indexKey("callcenter.tier", i)
+		if !defined[joinKey(p, "level")] {
+			cc.Tiers[i].Level = DefaultTierLevel
+		}
+		if !defined[joinKey(p, "position")] {
+			cc.Tiers[i].Position = DefaultTierPosition
+		}
+	}
+}

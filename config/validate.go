@@ -1,0 +1,464 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// validate checks what the types alone cannot: names, references between
+// sections, ranges, regexes, dialplan actions. It canonicalises spellings
+// that are matched case-insensitively (strategies, statuses, agent types,
+// transports, log settings, condition breaks) so consumers compare with ==.
+func validate(c *Config, defined map[string]bool, el *errorList) {
+	validateCore(&c.Core, el)
+	validateMedia(&c.Media, defined, el)
+	validateEventSocket(&c.EventSocket, el)
+	contexts := validateDialplan(&c.Dialplan, el)
+	validateProfiles(c.Profiles, contexts, c.EventSocket, defined, el)
+	validateDirectory(&c.Directory, el)
+	validateCallcenter(&c.Callcenter, defined, el)
+}
+
+// names remembers the first path each name was defined at.
+type names map[string]string
+
+// add reports a duplicate at path, pointing at the first definition.
+func (n names) add(el *errorList, what, name, path string) {
+	if first, dup := n[name]; dup {
+		if line := el.lay.line(first); line > 0 {
+			el.at(path, "duplicate %s %q (first defined at line %d)", what, name, line)
+		} else {
+			el.at(path, "duplicate %s %q", what, name)
+		}
+		return
+	}
+	n[name] = path
+}
+
+// checkName requires a non-empty name without blanks or control characters,
+// and without any of the extra bytes in forbid.
+func checkName(el *errorList, path, what, s, forbid string) bool {
+	switch {
+	case s == "":
+		el.at(path, "%s is required", what)
+		return false
+	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		el.at(path, "%s %q must not contain blanks or control characters", what, s)
+		return false
+	case forbid != "" && strings.ContainsAny(s, forbid):
+		el.at(path, "%s %q must not contain any of %q", what, s, forbid)
+		return false
+	}
+	return true
+}
+
+func validateCore(c *Core, el *errorList) {
+	if c.LogLevel != "" {
+		switch l := strings.ToLower(c.LogLevel); l {
+		case "debug", "info", "warn", "error":
+			c.LogLevel = l
+		default:
+			el.at("core.log_level", "%q is not a log level (debug, info, warn, error)", c.LogLevel)
+		}
+	}
+	if c.LogFormat != "" {
+		switch f := strings.ToLower(c.LogFormat); f {
+		case "text", "json":
+			c.LogFormat = f
+		default:
+			el.at("core.log_format", "%q is not a log format (text, json)", c.LogFormat)
+		}
+	}
+	if c.Hostname != "" {
+		checkName(el, "core.hostname", "hostname", c.Hostname, "")
+	}
+}
+
+func validateMedia(m *Media, defined map[string]bool, el *errorList) {
+	start, end := DefaultRTPStart, DefaultRTPEnd
+	if defined["media.rtp_start"] {
+		start = m.RTPStart
+	}
+	if defined["media.rtp_end"] {
+		end = m.RTPEnd
+	}
+	ok := true
+	for _, p := range []struct {
+		key string
+		v   int
+	}{{"media.rtp_start", start}, {"media.rtp_end", end}} {
+		if p.v < 1024 || p.v > 65535 {
+			el.at(p.key, "port %d is outside 1024-65535", p.v)
+			ok = false
+		}
+	}
+	if ok && end <= start {
+		el.at("media.rtp_end", "rtp_end %d must be above rtp_start %d (RTP needs at least one even/odd port pair)", end, start)
+	}
+	if m.MediaTimeout.Duration < 0 {
+		el.at("media.media_timeout", "must not be negative (\"0s\" disables it)")
+	}
+}
+
+func validateEventSocket(e *EventSocket, el *errorList) {
+	if e.Listen != "" {
+		if _, err := checkHostPort(e.Listen); err != nil {
+			el.at("event_socket.listen", "%q: %w", e.Listen, err)
+		}
+	}
+	if e.Password == "" {
+		el.at("event_socket.password", "is required: ccpbx has no default password, so that no well-known password opens the event socket")
+	}
+}
+
+// checkHostPort validates "host:port" and returns the port.
+func checkHostPort(s string) (int, error) {
+	_, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return 0, fmt.Errorf("want host:port: %w", err)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 0 || n > 65535 {
+		return 0, fmt.Errorf("port %q is not a number in 0-65535", p)
+	}
+	return n, nil
+}
+
+var appName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+
+// validateDialplan returns the set of context names.
+func validateDialplan(d *Dialplan, el *errorList) map[string]bool {
+	seen := names{}
+	for i := range d.Contexts {
+		ctx := &d.Contexts[i]
+		p := indexKey("dialplan.context", i)
+		if checkName(el, joinKey(p, "name"), "context name", ctx.Name, "") {
+			seen.add(el, "context", ctx.Name, joinKey(p, "name"))
+		}
+		exts := names{}
+		for j := range ctx.Extensions {
+			ext := &ctx.Extensions[j]
+			pe := indexKey(joinKey(p, "extension"), j)
+			if ext.Name == "" {
+				el.at(joinKey(pe, "name"), "extension name is required")
+			} else {
+				exts.add(el, "extension in context "+strconv.Quote(ctx.Name)+":", ext.Name, joinKey(pe, "name"))
+			}
+			for k := range ext.Conditions {
+				validateCondition(&ext.Conditions[k], indexKey(joinKey(pe, "condition"), k), el)
+			}
+		}
+	}
+	out := map[string]bool{}
+	for n := range seen {
+		out[n] = true
+	}
+	return out
+}
+
+func validateCondition(c *Condition, p string, el *errorList) {
+	if c.Expression != "" {
+		if c.Field == "" {
+			el.at(joinKey(p, "field"), "is required when an expression is given (e.g. \"destination_number\")")
+		}
+		if _, err := regexp.Compile(c.Expression); err != nil {
+			el.at(joinKey(p, "expression"), "bad regular expression %q: %w", c.Expression, err)
+		}
+	}
+	if c.Break != "" {
+		switch b := strings.ToLower(c.Break); b {
+		case "on-false", "on-true", "always", "never":
+			c.Break = b
+		default:
+			el.at(joinKey(p, "break"), "%q is not one of on-false, on-true, always, never", c.Break)
+		}
+	}
+	for i, a := range c.Actions {
+		validateAction(a, indexKey(joinKey(p, "actions"), i), el)
+	}
+	for i, a := range c.AntiActions {
+		validateAction(a, indexKey(joinKey(p, "anti_actions"), i), el)
+	}
+}
+
+// validateAction checks an "app data" string. Which apps exist is known
+// only once the modules have registered, so only the form is checked here.
+func validateAction(a, p string, el *errorList) {
+	app, _, _ := strings.Cut(a, " ")
+	switch {
+	case app == "":
+		el.at(p, "empty application in action %q: write actions as \"app data\"", a)
+	case !appName.MatchString(app):
+		el.at(p, "bad application name %q in action %q", app, a)
+	}
+}
+
+func validateProfiles(ps []Profile, contexts map[string]bool, es EventSocket, defined map[string]bool, el *errorList) {
+	seen := names{}
+	for i := range ps {
+		pr := &ps[i]
+		p := indexKey("profile", i)
+		if checkName(el, joinKey(p, "name"), "profile name", pr.Name, "/:@;") {
+			seen.add(el, "profile", pr.Name, joinKey(p, "name"))
+		}
+		if !defined[joinKey(p, "port")] {
+			el.at(p, "port is required")
+		} else if pr.Port < 0 || pr.Port > 65535 {
+			el.at(joinKey(p, "port"), "port %d is outside 0-65535", pr.Port)
+		}
+		if pr.ListenIP != "" && net.ParseIP(pr.ListenIP) == nil {
+			el.at(joinKey(p, "listen_ip"), "%q is not an IP address", pr.ListenIP)
+		}
+		if pr.AdvertiseIP != "" {
+			checkName(el, joinKey(p, "advertise_ip"), "advertise_ip", pr.AdvertiseIP, "/@;")
+		}
+		if pr.Realm != "" {
+			checkName(el, joinKey(p, "realm"), "realm", pr.Realm, `"`)
+		}
+		if defined[joinKey(p, "transports")] && len(pr.Transports) == 0 {
+			el.at(joinKey(p, "transports"), "must list at least one of \"udp\", \"tcp\" (leave it out for both)")
+		}
+		tr := map[string]bool{}
+		for j, t := range pr.Transports {
+			lt := strings.ToLower(t)
+			switch {
+			case lt != "udp" && lt != "tcp":
+				el.at(indexKey(joinKey(p, "transports"), j), "%q is not a transport (udp, tcp)", t)
+			case tr[lt]:
+				el.at(indexKey(joinKey(p, "transports"), j), "transport %q is listed twice", t)
+			}
+			tr[lt] = true
+			pr.Transports[j] = lt
+		}
+		switch {
+		case pr.Context == "":
+			el.at(p, "context is required (the dialplan context calls from this profile run in)")
+		case !contexts[pr.Context]:
+			el.at(joinKey(p, "context"), "no dialplan context named %q", pr.Context)
+		}
+	}
+	// Two listeners on one port and address cannot both bind.
+	for i := range ps {
+		for j := range i {
+			a, b := ps[i], ps[j]
+			if a.Port != 0 && a.Port == b.Port && ipsOverlap(a.ListenIP, b.ListenIP) && transportsOverlap(a.Transports, b.Transports) {
+				el.at(joinKey(indexKey("profile", i), "port"), "port %d is already used by profile %q", a.Port, b.Name)
+			}
+		}
+	}
+	if port, err := checkHostPort(orDefault(es.Listen, DefaultEventSocketListen)); err == nil && port != 0 {
+		host, _, _ := net.SplitHostPort(orDefault(es.Listen, DefaultEventSocketListen))
+		for i, pr := range ps {
+			if pr.Port == port && ipsOverlap(pr.ListenIP, host) && transportsOverlap(pr.Transports, []string{"tcp"}) {
+				el.at(joinKey(indexKey("profile", i), "port"), "TCP port %d is also the event socket's (event_socket.listen)", port)
+			}
+		}
+	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// ipsOverlap: an empty or unspecified address binds every address.
+func ipsOverlap(a, b string) bool {
+	ia, ib := net.ParseIP(a), net.ParseIP(b)
+	if a == "" || b == "" || ia != nil && ia.IsUnspecified() || ib != nil && ib.IsUnspecified() {
+		return true
+	}
+	if ia != nil && ib != nil {
+		return ia.Equal(ib)
+	}
+	return strings.EqualFold(a, b)
+}
+
+// transportsOverlap treats an empty list as the default, udp and tcp.
+func transportsOverlap(a, b []string) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return true
+	}
+	for _, x := range a {
+		for _, y := range b {
+			if strings.EqualFold(x, y) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func validateDirectory(d *Directory, el *errorList) {
+	if d.Domain != "" {
+		checkName(el, "directory.domain", "domain", d.Domain, "/@;")
+	}
+	seen := names{}
+	for i := range d.Users {
+		u := &d.Users[i]
+		p := indexKey("directory.user", i)
+		if checkName(el, joinKey(p, "id"), "user id", u.ID, "/@:;") {
+			seen.add(el, "user", u.ID, joinKey(p, "id"))
+		}
+		for k := range u.Params {
+			if k == "" {
+				el.at(joinKey(p, "params"), "empty param name")
+			}
+		}
+		for k := range u.Variables {
+			if k == "" {
+				el.at(joinKey(p, "variables"), "empty variable name")
+			}
+		}
+	}
+}
+
+// checkSeconds enforces mod_callcenter's 0-86400 range on a time parameter.
+func checkSeconds(el *errorList, path string, v int) {
+	if v < 0 || v > MaxSeconds {
+		el.at(path, "%d is outside 0-%d seconds", v, MaxSeconds)
+	}
+}
+
+func validateCallcenter(cc *Callcenter, defined map[string]bool, el *errorList) {
+	checkSeconds(el, "callcenter.settings.agent-originate-timeout", cc.Settings.AgentOriginateTimeout)
+	if cc.Settings.InstanceID != "" {
+		checkName(el, "callcenter.settings.cc-instance-id", "cc-instance-id", cc.Settings.InstanceID, "|")
+	}
+
+	queues := names{}
+	for i := range cc.Queues {
+		q := &cc.Queues[i]
+		p := indexKey("callcenter.queue", i)
+		if checkName(el, joinKey(p, "name"), "queue name", q.Name, "|") {
+			queues.add(el, "queue", q.Name, joinKey(p, "name"))
+		}
+		if q.Strategy != "" {
+			if s, ok := CanonicalStrategy(q.Strategy); ok {
+				q.Strategy = s
+			} else {
+				el.at(joinKey(p, "strategy"), "unknown strategy %q (one of %s)", q.Strategy, strings.Join(Strategies, ", "))
+			}
+		}
+		if q.TimeBaseScore != "" {
+			switch t := strings.ToLower(q.TimeBaseScore); t {
+			case TimeBaseScoreQueue, TimeBaseScoreSystem:
+				q.TimeBaseScore = t
+			default:
+				el.at(joinKey(p, "time-base-score"), "%q is not \"queue\" or \"system\"", q.TimeBaseScore)
+			}
+		}
+		if q.AgentNoAnswerStatus != "" {
+			if s, ok := CanonicalStatus(q.AgentNoAnswerStatus); ok {
+				q.AgentNoAnswerStatus = s
+			} else {
+				el.at(joinKey(p, "agent-no-answer-status"), "unknown agent status %q (one of %s)", q.AgentNoAnswerStatus, quoteAll(Statuses))
+			}
+		}
+		for _, s := range []struct {
+			key string
+			v   *int
+		}{
+			{"announce-frequency", &q.AnnounceFrequency},
+			{"max-wait-time", &q.MaxWaitTime},
+			{"max-wait-time-with-no-agent", &q.MaxWaitTimeWithNoAgent},
+			{"max-wait-time-with-no-agent-time-reached", q.MaxWaitTimeWithNoAgentTimeReached},
+			{"tier-rule-wait-second", &q.TierRuleWaitSecond},
+			{"discard-abandoned-after", q.DiscardAbandonedAfter},
+			{"ring-progressively-delay", &q.RingProgressivelyDelay},
+		} {
+			if s.v != nil {
+				checkSeconds(el, joinKey(p, s.key), *s.v)
+			}
+		}
+		if q.AnnounceFrequency > 0 && q.AnnounceSound == "" {
+			el.at(joinKey(p, "announce-frequency"), "needs announce-sound: there is nothing to announce")
+		}
+	}
+
+	agents := names{}
+	for i := range cc.Agents {
+		a := &cc.Agents[i]
+		p := indexKey("callcenter.agent", i)
+		if checkName(el, joinKey(p, "name"), "agent name", a.Name, "|") {
+			agents.add(el, "agent", a.Name, joinKey(p, "name"))
+		}
+		if a.Type != "" {
+			if t, ok := CanonicalAgentType(a.Type); ok {
+				a.Type = t
+			} else {
+				el.at(joinKey(p, "type"), "unknown agent type %q (callback or uuid-standby)", a.Type)
+			}
+		}
+		if a.Status != "" {
+			if s, ok := CanonicalStatus(a.Status); ok {
+				a.Status = s
+			} else {
+				el.at(joinKey(p, "status"), "unknown agent status %q (one of %s)", a.Status, quoteAll(Statuses))
+			}
+		}
+		if a.Contact == "" && (a.Type == "" || a.Type == AgentTypeCallback) {
+			el.at(p, "contact is required for a callback agent (the dial string to ring, e.g. \"user/%s\")", a.Name)
+		}
+		if a.MaxNoAnswer < 0 {
+			el.at(joinKey(p, "max-no-answer"), "must not be negative (0 disables it)")
+		}
+		for _, s := range []struct {
+			key string
+			v   int
+		}{
+			{"wrap-up-time", a.WrapUpTime},
+			{"reject-delay-time", a.RejectDelayTime},
+			{"busy-delay-time", a.BusyDelayTime},
+			{"no-answer-delay-time", a.NoAnswerDelayTime},
+		} {
+			checkSeconds(el, joinKey(p, s.key), s.v)
+		}
+	}
+
+	tiers := names{}
+	for i := range cc.Tiers {
+		t := &cc.Tiers[i]
+		p := indexKey("callcenter.tier", i)
+		okA, okQ := t.Agent != "", t.Queue != ""
+		if !okA {
+			el.at(joinKey(p, "agent"), "agent is required")
+		} else if _, ok := agents[t.Agent]; !ok {
+			el.at(joinKey(p, "agent"), "no [[callcenter.agent]] named %q", t.Agent)
+			okA = false
+		}
+		if !okQ {
+			el.at(joinKey(p, "queue"), "queue is required")
+		} else if _, ok := queues[t.Queue]; !ok {
+			el.at(joinKey(p, "queue"), "no [[callcenter.queue]] named %q", t.Queue)
+			okQ = false
+		}
+		if okA && okQ {
+			key := t.Agent + "\x00" + t.Queue
+			if first, dup := tiers[key]; dup {
+				el.at(p, "duplicate tier: agent %q is already in queue %q (first defined at line %d)", t.Agent, t.Queue, el.lay.line(first))
+			} else {
+				tiers[key] = p
+			}
+		}
+		if t.Level < 0 {
+			el.at(joinKey(p, "level"), "must not be negative")
+		}
+		if t.Position < 0 {
+			el.at(joinKey(p, "position"), "must not be negative")
+		}
+	}
+}
+
+func quoteAll(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}
