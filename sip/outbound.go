@@ -1,0 +1,611 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
+	"github.com/icholy/digest"
+
+	"ccpbx/call"
+	"ccpbx/registrar"
+)
+
+// maxUDPRequest keeps our INVITEs under sipgo's UDP limit (UDPMTUSize-200;
+// larger writes fail, there is no automatic switch to TCP).
+const maxUDPRequest = 1300
+
+// userEndpoint serves "user/<id>[@domain]": every registered contact of the
+// user, rung in parallel.
+type userEndpoint struct{ s *Stack }
+
+// sofiaEndpoint serves "sofia/<profile>/<sip uri>".
+type sofiaEndpoint struct{ s *Stack }
+
+func (e userEndpoint) Dial(ctx context.Context, target string, vars map[string]string, o *call.OriginateOptions) (*call.Channel, error) {
+	s := e.s
+	user, domain, err := parseUserTarget(target)
+	if err != nil {
+		return nil, call.InvalidNumberFormat
+	}
+	if s.reg == nil {
+		return nil, call.UserNotRegistered
+	}
+	if _, ok := s.reg.User(user); !ok {
+		return nil, call.SubscriberAbsent
+	}
+	bindings := s.reg.Lookup(user)
+	if len(bindings) == 0 {
+		return nil, call.UserNotRegistered
+	}
+	if vars == nil {
+		vars = map[string]string{}
+	}
+	vars = cloneVars(vars)
+	vars["dialed_user"] = user
+	if domain != "" {
+		vars["dialed_domain"] = domain
+	}
+	if len(bindings) == 1 {
+		return s.dialBinding(ctx, user, bindings[0], vars, o)
+	}
+	return s.fork(ctx, user, bindings, vars, o)
+}
+
+// fork rings every binding at once; the first to answer wins and the
+// others are cancelled with LOSE_RACE, as FreeSWITCH does for a user with
+// several registrations.
+func (s *Stack) fork(ctx context.Context, user string, bs []registrar.Binding, vars map[string]string, o *call.OriginateOptions) (*call.Channel, error) {
+	fctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(call.LoseRace)
+	type result struct {
+		ch  *call.Channel
+		err error
+	}
+	results := make(chan result, len(bs))
+	for _, b := range bs {
+		go func(b registrar.Binding) {
+			ch, err := s.dialBinding(fctx, user, b, cloneVars(vars), o)
+			results <- result{ch, err}
+		}(b)
+	}
+	var winner *call.Channel
+	var causes []call.Cause
+	for range bs {
+		r := <-results
+		if r.err == nil && r.ch != nil {
+			if winner == nil {
+				winner = r.ch
+				cancel(call.LoseRace)
+				continue
+			}
+			r.ch.Hangup(call.LoseRace)
+			continue
+		}
+		c, ok := call.AsCause(r.err)
+		if !ok {
+			c = call.NormalTemporaryFailure
+		}
+		causes = append(causes, c)
+	}
+	if winner != nil {
+		return winner, nil
+	}
+	return nil, mostTelling(causes)
+}
+
+// mostTelling prefers what a phone did (busy, reject) over what did not
+// happen (no answer).
+func mostTelling(causes []call.Cause) call.Cause {
+	for _, want := range []call.Cause{call.UserBusy, call.CallRejected, call.NoAnswer} {
+		for _, c := range causes {
+			if c == want {
+				return c
+			}
+		}
+	}
+	if len(causes) > 0 {
+		return causes[0]
+	}
+	return call.NoAnswer
+}
+
+func (s *Stack) dialBinding(ctx context.Context, user string, b registrar.Binding, vars map[string]string, o *call.OriginateOptions) (*call.Channel, error) {
+	var ruri sipmsg.Uri
+	if err := sipmsg.ParseUri(b.Contact, &ruri); err != nil || ruri.Host == "" {
+		return nil, call.DestinationOutOfOrder
+	}
+	transport := strings.ToLower(b.Transport)
+	if transport == "" {
+		transport = "udp"
+	}
+	dest := b.Source.String()
+	if !b.Source.IsValid() {
+		dest = ruri.HostPort()
+		if ruri.Port == 0 {
+			dest = net.JoinHostPort(ruri.Host, "5060")
+		}
+	}
+	p := s.profileFor(b.Profile)
+	if p == nil {
+		return nil, call.NormalTemporaryFailure
+	}
+	return s.dial(ctx, p, ruri, user, dest, transport, vars, o)
+}
+
+func (e sofiaEndpoint) Dial(ctx context.Context, target string, vars map[string]string, o *call.OriginateOptions) (*call.Channel, error) {
+	name, uri, err := parseSofiaTarget(target)
+	if err != nil {
+		return nil, call.InvalidNumberFormat
+	}
+	p, ok := e.s.byName[name]
+	if !ok || p.cli == nil {
+		return nil, call.InvalidGateway
+	}
+	transport := "udp"
+	if t, ok := uri.UriParams.Get("transport"); ok && strings.EqualFold(t, "tcp") {
+		transport = "tcp"
+	}
+	port := uri.Port
+	if port == 0 {
+		port = 5060
+	}
+	// Only literal addresses: resolving names would let a dial string
+	// stall the dialplan on DNS.
+	ip, err := netip.ParseAddr(uri.Host)
+	if err != nil {
+		return nil, call.InvalidNumberFormat
+	}
+	if vars == nil {
+		vars = map[string]string{}
+	}
+	return e.s.dial(ctx, p, uri, uri.User, netip.AddrPortFrom(ip, uint16(port)).String(), transport, cloneVars(vars), o)
+}
+
+func cloneVars(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m)+8)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// callerID picks the caller ID of an outbound leg as FreeSWITCH does:
+// origination_caller_id_*, then the A leg's effective and plain caller ID.
+func callerID(vars map[string]string, caller *call.Channel) (number, name string) {
+	pick := func(keys ...string) string {
+		for _, k := range keys {
+			if v := vars[k]; v != "" {
+				return v
+			}
+			if caller != nil {
+				if v := caller.Var(k); v != "" {
+					return v
+				}
+			}
+		}
+		return ""
+	}
+	number = sanitizeNumber(pick("origination_caller_id_number", "effective_caller_id_number", "caller_id_number"))
+	name = sanitizeName(pick("origination_caller_id_name", "effective_caller_id_name", "caller_id_name"))
+	if number == "" {
+		number = "0000000000"
+	}
+	if name == "" {
+		name = number
+	}
+	return number, name
+}
+
+// dial places one outbound INVITE and runs our own response loop: any
+// number of provisionals (sipgo's WaitAnswer gives up after 10), digest
+// retry, and a CANCEL that waits for a provisional, carried on in the
+// background so a losing leg never delays the winner.
+func (s *Stack) dial(ctx context.Context, p *profile, ruri sipmsg.Uri, toUser, dest, transport string, vars map[string]string, o *call.OriginateOptions) (*call.Channel, error) {
+	if s.isClosed() {
+		return nil, call.SystemShutdown
+	}
+	if o == nil {
+		o = &call.OriginateOptions{}
+	}
+	ml, err := s.media.NewLeg(p.advIP)
+	if err != nil {
+		p.log.Error("no media port", "err", err)
+		return nil, call.RequestedChanUnavail
+	}
+	pref := ""
+	if o.Caller != nil {
+		if m := o.Caller.Media(); m != nil {
+			pref = m.Codec()
+		}
+	}
+	var offer []byte
+	if pref != "" {
+		offer = ml.OfferPreferring(pref)
+	} else {
+		offer = ml.Offer()
+	}
+	number, name := callerID(vars, o.Caller)
+
+	l := &sipLeg{s: s, p: p, dir: call.Outbound, ml: ml, lm: newLegMedia(ml)}
+	callID := uuid.NewString()
+	localTag := sipmsg.GenerateTagN(16)
+	d := &dialog{
+		p: p, callID: callID, localTag: localTag,
+		local:     sipmsg.Uri{Scheme: "sip", User: number, Host: p.advIP.String()},
+		localName: name,
+		remote:    sipmsg.Uri{Scheme: "sip", User: ruri.User, Host: ruri.Host, Port: ruri.Port},
+		// Until the 2xx names the peer's Contact, requests go to the R-URI.
+		remoteTarget: *ruri.Clone(),
+		dest:         dest,
+		transport:    transport,
+		leg:          l,
+		localSeq:     uint32(time.Now().UnixNano()&0x7fff) + 1,
+	}
+	l.dlg = d
+	inv := d.buildRequest(sipmsg.INVITE, d.localSeq)
+	inv.AppendHeader(sipmsg.NewHeader("Allow", allowMethods))
+	ct := sipmsg.ContentTypeHeader("application/sdp")
+	inv.AppendHeader(&ct)
+	extra := extraHeaders(vars)
+	for _, h := range extra {
+		inv.AppendHeader(h)
+	}
+	inv.SetBody(offer)
+	if transport == "udp" && len(inv.String()) > maxUDPRequest {
+		for _, h := range extra {
+			inv.RemoveHeader(h.Name())
+		}
+		if len(inv.String()) > maxUDPRequest {
+			ml.Close()
+			return nil, call.NormalTemporaryFailure
+		}
+	}
+
+	chVars := vars
+	chVars["sofia_profile_name"] = p.name
+	chVars["sip_call_id"] = callID
+	chVars["destination_number"] = toUser
+	chVars["caller_id_number"] = number
+	chVars["caller_id_name"] = name
+	chVars["callee_id_number"] = toUser
+	chVars["sip_to_user"] = toUser
+	chVars["sip_from_user"] = number
+	if ap, err := netip.ParseAddrPort(dest); err == nil {
+		chVars["network_addr"] = ap.Addr().String()
+		chVars["network_port"] = strconv.Itoa(int(ap.Port()))
+	}
+	if o.Caller != nil {
+		chVars["originator"] = o.Caller.UUID()
+		o.Caller.SetVar("originated_legs", callID)
+	}
+	ch := s.core.NewChannel(call.ChannelSpec{
+		Name:       "sofia/" + p.name + "/" + toUser + "@" + dest,
+		Direction:  call.Outbound,
+		Vars:       chVars,
+		Signalling: l,
+		Media:      l.lm,
+		Log:        p.log.With("call_id", callID),
+	})
+	l.ch = ch
+	l.log = ch.Log()
+	loopCtx, cancelLoop := context.WithCancelCause(ctx)
+	defer cancelLoop(nil)
+	l.mu.Lock()
+	l.cancelDial = cancelLoop
+	l.mu.Unlock()
+	l.watch(ch)
+	if o.OnLeg != nil {
+		o.OnLeg(ch)
+	}
+	return l.runInvite(loopCtx, inv, vars, o)
+}
+
+// extraHeaders turns sip_h_X-Foo=bar variables into X-Foo: bar headers,
+// sanitized like caller ID (they may carry data from a trunk).
+func extraHeaders(vars map[string]string) []sipmsg.Header {
+	var keys []string
+	for k := range vars {
+		if strings.HasPrefix(k, "sip_h_") {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var out []sipmsg.Header
+	for _, k := range keys {
+		name := k[len("sip_h_"):]
+		if !validHeaderName(name) {
+			continue
+		}
+		v := sanitizeName(vars[k])
+		if len(v) > 128 {
+			v = v[:128]
+		}
+		out = append(out, sipmsg.NewHeader(name, v))
+	}
+	return out
+}
+
+func validHeaderName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// runInvite is the UAC response loop of one outbound INVITE.
+func (l *sipLeg) runInvite(ctx context.Context, inv *sipmsg.Request, vars map[string]string, o *call.OriginateOptions) (*call.Channel, error) {
+	ch, d, p := l.ch, l.dlg, l.p
+	fail := func(cause call.Cause) (*call.Channel, error) {
+		l.mu.Lock()
+		l.state = stateEnded
+		l.mu.Unlock()
+		ch.Terminated(cause)
+		return nil, cause
+	}
+	tx, err := p.cli.TransactionRequest(context.Background(), inv, prebuilt)
+	if err != nil {
+		l.log.Info("INVITE not sent", "err", err)
+		return fail(call.DestinationOutOfOrder)
+	}
+	authTried := false
+	provisional := false
+	for {
+		select {
+		case res := <-tx.Responses():
+			code := res.StatusCode
+			switch {
+			case code == 100:
+				provisional = true
+			case code < 200:
+				provisional = true
+				early := false
+				if body := res.Body(); len(body) > 0 {
+					if err := l.ml.AcceptAnswer(body); err == nil {
+						early = true
+					}
+				}
+				ch.MarkRinging(early)
+				if o.OnRing != nil {
+					o.OnRing(ch, early)
+				}
+			case code < 300:
+				return l.established(tx, inv, res)
+			case (code == 401 || code == 407) && !authTried && vars["sip_auth_username"] != "":
+				authTried = true
+				next, err := authorize(inv, res, vars["sip_auth_username"], vars["sip_auth_password"])
+				if err != nil {
+					tx.Terminate()
+					return fail(call.CallRejected)
+				}
+				tx.Terminate()
+				inv = next
+				d.mu.Lock()
+				d.localSeq = inv.CSeq().SeqNo
+				d.mu.Unlock()
+				tx, err = p.cli.TransactionRequest(context.Background(), inv, prebuilt)
+				if err != nil {
+					return fail(call.DestinationOutOfOrder)
+				}
+				provisional = false
+			default:
+				tx.Terminate()
+				return fail(causeForStatus(code))
+			}
+		case <-tx.Done():
+			// Timer B without any final response.
+			l.log.Info("INVITE transaction ended without answer", "err", tx.Err())
+			if provisional {
+				return fail(call.NoAnswer)
+			}
+			return fail(call.NoUserResponse)
+		case <-ctx.Done():
+			cause, ok := call.AsCause(context.Cause(ctx))
+			if !ok {
+				cause = call.OriginatorCancel
+			}
+			l.mu.Lock()
+			l.state = stateEnded
+			l.mu.Unlock()
+			l.s.pending.Add(1)
+			go l.cancelInvite(tx, inv, provisional, cause)
+			ch.Terminated(cause)
+			return nil, cause
+		}
+	}
+}
+
+// established completes a 2xx: dialog from the response, ACK, the answer
+// SDP into the media leg, and the channel marked answered.
+func (l *sipLeg) established(tx sipmsg.ClientTransaction, inv *sipmsg.Request, res *sipmsg.Response) (*call.Channel, error) {
+	ch, d := l.ch, l.dlg
+	l.fillDialog(d, res)
+	ack := d.buildRequest(sipmsg.ACK, inv.CSeq().SeqNo)
+	d.mu.Lock()
+	d.ack = ack
+	d.mu.Unlock()
+	if err := l.p.cli.WriteRequest(ack, prebuilt); err != nil {
+		l.log.Warn("ACK failed", "err", err)
+	}
+	// A retransmitted 2xx while the transaction is still Accepted means the
+	// ACK was lost.
+	tx.OnRetransmission(func(*sipmsg.Response) { d.resendAck() })
+	l.s.dialogs.put(d)
+	go func() { <-ch.Done(); tx.Terminate() }()
+
+	l.mu.Lock()
+	if l.state != stateEarly {
+		// Hung up while the 200 was on its way: ACK done, now BYE.
+		l.mu.Unlock()
+		l.s.pending.Add(1)
+		go func() {
+			defer l.s.pending.Done()
+			_ = d.bye(reasonHeader(call.OriginatorCancel))
+		}()
+		ch.Terminated(call.OriginatorCancel)
+		return nil, call.OriginatorCancel
+	}
+	l.state = stateAnswered
+	l.mu.Unlock()
+	if body := res.Body(); len(body) > 0 {
+		if err := l.ml.AcceptAnswer(body); err != nil {
+			l.log.Warn("unusable SDP answer", "err", err)
+			ch.Hangup(call.IncompatibleDestination)
+			return nil, call.IncompatibleDestination
+		}
+	}
+	ch.MarkAnswered()
+	l.ml.OnMediaTimeout(func() { ch.Hangup(call.MediaTimeout) })
+	return ch, nil
+}
+
+// fillDialog learns the peer's tag, target and route set from a 2xx.
+func (l *sipLeg) fillDialog(d *dialog, res *sipmsg.Response) {
+	if to := res.To(); to != nil {
+		d.remoteTag, _ = to.Params.Get("tag")
+	}
+	if c := res.Contact(); c != nil {
+		d.remoteTarget = *c.Address.Clone()
+	}
+	// UAC route set: the 2xx's Record-Route in reverse order.
+	rs := routeSetFrom(res.GetHeaders("Record-Route"))
+	for i, j := 0, len(rs)-1; i < j; i, j = i+1, j-1 {
+		rs[i], rs[j] = rs[j], rs[i]
+	}
+	d.routeSet = rs
+}
+
+// cancelInvite CANCELs a ringing INVITE once the callee has sent a
+// provisional (a CANCEL before one is not allowed, RFC 3261 §9.1). A 2xx
+// that races the CANCEL gets ACK and BYE, so the phone stops ringing and
+// does not sit in a dead call.
+func (l *sipLeg) cancelInvite(tx sipmsg.ClientTransaction, inv *sipmsg.Request, provisional bool, cause call.Cause) {
+	defer l.s.pending.Done()
+	defer tx.Terminate()
+	sent := false
+	send := func() {
+		if sent {
+			return
+		}
+		sent = true
+		l.sendCancel(inv, cause)
+	}
+	if provisional {
+		send()
+	}
+	limit := time.NewTimer(64 * sipmsg.T1)
+	defer limit.Stop()
+	for {
+		select {
+		case res := <-tx.Responses():
+			switch {
+			case res.StatusCode < 200:
+				send()
+			case res.StatusCode < 300:
+				d := l.dlg
+				l.fillDialog(d, res)
+				ack := d.buildRequest(sipmsg.ACK, inv.CSeq().SeqNo)
+				_ = l.p.cli.WriteRequest(ack, prebuilt)
+				if err := d.bye(reasonHeader(cause)); err != nil {
+					l.log.Debug("BYE after CANCEL race failed", "err", err)
+				}
+				return
+			default:
+				return // 487 (sipgo ACKs it) or any other final
+			}
+		case <-tx.Done():
+			return
+		case <-limit.C:
+			return
+		}
+	}
+}
+
+func (l *sipLeg) sendCancel(inv *sipmsg.Request, cause call.Cause) {
+	c := sipmsg.NewRequest(sipmsg.CANCEL, *inv.Recipient.Clone())
+	if v := inv.Via(); v != nil {
+		c.AppendHeader(v.Clone())
+	}
+	for _, r := range inv.GetHeaders("Route") {
+		c.AppendHeader(sipmsg.HeaderClone(r))
+	}
+	mf := sipmsg.MaxForwardsHeader(70)
+	c.AppendHeader(&mf)
+	c.AppendHeader(sipmsg.HeaderClone(inv.From()))
+	c.AppendHeader(sipmsg.HeaderClone(inv.To()))
+	c.AppendHeader(sipmsg.HeaderClone(inv.CallID()))
+	c.AppendHeader(&sipmsg.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sipmsg.CANCEL})
+	reason := reasonHeader(cause)
+	if cause == call.LoseRace {
+		reason = `SIP;cause=200;text="Call completed elsewhere"`
+	}
+	c.AppendHeader(sipmsg.NewHeader("Reason", reason))
+	c.SetTransport(inv.Transport())
+	c.SetDestination(inv.Destination())
+	c.Laddr = inv.Laddr
+	c.SetBody(nil)
+	tx, err := l.p.cli.TransactionRequest(context.Background(), c, prebuilt)
+	if err != nil {
+		l.log.Debug("CANCEL not sent", "err", err)
+		return
+	}
+	go func() {
+		defer tx.Terminate()
+		select {
+		case <-tx.Responses():
+		case <-tx.Done():
+		case <-time.After(5 * time.Second):
+		}
+	}()
+}
+
+// authorize answers a 401/407 challenge to our INVITE with credentials
+// (for trunks that authenticate us; phones never challenge).
+func authorize(inv *sipmsg.Request, res *sipmsg.Response, user, pass string) (*sipmsg.Request, error) {
+	hdr, out := "WWW-Authenticate", "Authorization"
+	if res.StatusCode == 407 {
+		hdr, out = "Proxy-Authenticate", "Proxy-Authorization"
+	}
+	h := res.GetHeader(hdr)
+	if h == nil {
+		return nil, errors.New("challenge without " + hdr)
+	}
+	chal, err := digest.ParseChallenge(h.Value())
+	if err != nil {
+		return nil, fmt.Errorf("parse challenge: %w", err)
+	}
+	cred, err := digest.Digest(chal, digest.Options{
+		Method: "INVITE", URI: inv.Recipient.Addr(), Username: user, Password: pass,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("digest: %w", err)
+	}
+	next := inv.Clone()
+	next.RemoveHeader("Via")
+	next.PrependHeader(viaLike(inv.Via()))
+	next.RemoveHeader(out)
+	next.AppendHeader(sipmsg.NewHeader(out, cred.String()))
+	next.CSeq().SeqNo++
+	next.Laddr = inv.Laddr
+	return next, nil
+}
+
+func viaLike(v *sipmsg.ViaHeader) *sipmsg.ViaHeader {
+	n := v.Clone()
+	n.Params.Add("branch", sipmsg.GenerateBranchN(16))
+	return n
+}

@@ -1,0 +1,457 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	sipmsg "github.com/emiago/sipgo/sip"
+
+	"ccpbx/call"
+	"ccpbx/config"
+	"ccpbx/media"
+	"ccpbx/registrar"
+)
+
+// Options wires a Stack to the rest of the switch.
+type Options struct {
+	Profiles  []config.Profile
+	Core      *call.Core
+	Registrar *registrar.Registrar
+	Media     *media.Engine
+	Log       *slog.Logger
+	// UserAgent is the User-Agent header value ("ccpbx/1.0").
+	UserAgent string
+}
+
+// ProfileInfo is one row of `sofia status`.
+type ProfileInfo struct {
+	Name, Type, Data, State string
+}
+
+// Stack is the set of SIP profiles and the dialogs living on them.
+type Stack struct {
+	core  *call.Core
+	reg   *registrar.Registrar
+	media *media.Engine
+	log   *slog.Logger
+	agent string
+
+	profiles []*profile
+	byName   map[string]*profile
+
+	dialogs dialogTable
+
+	mu       sync.Mutex
+	started  bool
+	closed   bool
+	cancel   context.CancelFunc
+	serveWG  sync.WaitGroup
+	pending  sync.WaitGroup // BYEs and CANCELs still in flight
+	legs     map[*sipLeg]struct{}
+	closeErr error
+}
+
+// profile is one sofia-style listener with its own UserAgent, so requests
+// and responses always leave from the socket the peer talks to (go-sip-stack
+// §1.3: one UA shared by two listeners answers from the wrong port).
+type profile struct {
+	stack *Stack
+	cfg   config.Profile
+	name  string
+	ua    *sipgo.UserAgent
+	srv   *sipgo.Server
+	cli   *sipgo.Client
+	log   *slog.Logger
+
+	listenIP netip.Addr
+	advIP    netip.Addr
+	port     int
+	udp      bool
+	tcp      bool
+}
+
+// New builds the profiles and registers the call endpoints with the core.
+// Nothing listens until Start.
+func New(o Options) (*Stack, error) {
+	if o.Core == nil {
+		return nil, errors.New("sip: Options.Core is required")
+	}
+	if o.Media == nil {
+		return nil, errors.New("sip: Options.Media is required")
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = "ccpbx"
+	}
+	s := &Stack{
+		core:   o.Core,
+		reg:    o.Registrar,
+		media:  o.Media,
+		log:    o.Log.With("component", "sip"),
+		agent:  o.UserAgent,
+		byName: make(map[string]*profile),
+		legs:   make(map[*sipLeg]struct{}),
+	}
+	s.dialogs.init()
+	for _, pc := range o.Profiles {
+		if _, dup := s.byName[pc.Name]; dup {
+			return nil, fmt.Errorf("sip: duplicate profile %q", pc.Name)
+		}
+		p, err := s.newProfile(pc)
+		if err != nil {
+			return nil, fmt.Errorf("sip: profile %s: %w", pc.Name, err)
+		}
+		s.profiles = append(s.profiles, p)
+		s.byName[p.name] = p
+	}
+	o.Core.RegisterEndpoint("user", userEndpoint{s})
+	o.Core.RegisterEndpoint("sofia", sofiaEndpoint{s})
+	return s, nil
+}
+
+func (s *Stack) newProfile(pc config.Profile) (*profile, error) {
+	p := &profile{stack: s, cfg: pc, name: pc.Name, port: pc.Port}
+	p.log = s.log.With("profile", pc.Name)
+	if len(pc.Transports) == 0 {
+		p.udp, p.tcp = true, true
+	}
+	for _, t := range pc.Transports {
+		switch strings.ToLower(t) {
+		case "udp":
+			p.udp = true
+		case "tcp":
+			p.tcp = true
+		default:
+			return nil, fmt.Errorf("unsupported transport %q", t)
+		}
+	}
+	listen := pc.ListenIP
+	if listen == "" {
+		listen = "0.0.0.0"
+	}
+	ip, err := netip.ParseAddr(listen)
+	if err != nil || !ip.Is4() {
+		return nil, fmt.Errorf("listen_ip %q: need an IPv4 address", pc.ListenIP)
+	}
+	p.listenIP = ip
+	switch {
+	case pc.AdvertiseIP != "":
+		adv, err := netip.ParseAddr(pc.AdvertiseIP)
+		if err != nil {
+			return nil, fmt.Errorf("advertise_ip %q: %w", pc.AdvertiseIP, err)
+		}
+		p.advIP = adv
+	case !ip.IsUnspecified():
+		p.advIP = ip
+	default:
+		p.advIP = detectAdvertiseIP()
+	}
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent(s.agent),
+		sipgo.WithUserAgentHostname(p.advIP.String()),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sipmsg.WithTransactionLayerUnhandledResponseHandler(s.unhandledResponse),
+		),
+	)
+	if err != nil {
+		return nil, err
+	}
+	p.ua = ua
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(p.log))
+	if err != nil {
+		ua.Close()
+		return nil, err
+	}
+	p.srv = srv
+	p.routes()
+	return p, nil
+}
+
+// detectAdvertiseIP picks the non-loopback IPv4 address of the default
+// route: the address a UDP socket "connected" to a public address would use
+// (no packet is sent), else the first non-loopback interface address, else
+// loopback.
+func detectAdvertiseIP() netip.Addr {
+	if c, err := net.Dial("udp4", "192.0.2.1:9"); err == nil {
+		defer c.Close()
+		if ua, ok := c.LocalAddr().(*net.UDPAddr); ok {
+			if ip, ok := netip.AddrFromSlice(ua.IP.To4()); ok && !ip.IsLoopback() && !ip.IsUnspecified() {
+				return ip
+			}
+		}
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(n.IP.To4()); ok && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() {
+					return ip
+				}
+			}
+		}
+	}
+	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+}
+
+// Start binds every profile's sockets and serves them. It returns once all
+// listeners are bound; port 0 picks an ephemeral port (tests), shared by the
+// profile's UDP and TCP listeners.
+func (s *Stack) Start(ctx context.Context) error {
+	s.mu.Lock()
+	if s.started || s.closed {
+		s.mu.Unlock()
+		return errors.New("sip: stack already started")
+	}
+	s.started = true
+	ctx, cancel := context.WithCancel(ctx)
+	s.cancel = cancel
+	s.mu.Unlock()
+	for _, p := range s.profiles {
+		if err := p.listen(ctx); err != nil {
+			cancel()
+			return fmt.Errorf("sip: profile %s: %w", p.name, err)
+		}
+	}
+	return nil
+}
+
+func (p *profile) listen(ctx context.Context) error {
+	var (
+		udp net.PacketConn
+		tcp net.Listener
+		err error
+	)
+	// With port 0 the UDP port is chosen first and TCP must get the same
+	// number; another process may hold it for TCP, so try a few times.
+	for attempt := 0; attempt < 20; attempt++ {
+		port := p.port
+		if p.udp {
+			udp, err = net.ListenPacket("udp4", netip.AddrPortFrom(p.listenIP, uint16(port)).String())
+			if err != nil {
+				return fmt.Errorf("listen udp: %w", err)
+			}
+			port = udp.LocalAddr().(*net.UDPAddr).Port
+		}
+		if p.tcp {
+			tcp, err = net.Listen("tcp4", netip.AddrPortFrom(p.listenIP, uint16(port)).String())
+			if err != nil {
+				if udp != nil {
+					udp.Close()
+				}
+				if p.port == 0 {
+					continue
+				}
+				return fmt.Errorf("listen tcp: %w", err)
+			}
+			port = tcp.Addr().(*net.TCPAddr).Port
+		}
+		p.port = port
+		break
+	}
+	if err != nil {
+		return err
+	}
+	// Requests leave from the listener's own socket (source port = profile
+	// port) with the advertised address in Via, and rport for NAT.
+	cli, err := sipgo.NewClient(p.ua,
+		sipgo.WithClientHostname(p.advIP.String()),
+		sipgo.WithClientPort(p.port),
+		sipgo.WithClientNAT(),
+		sipgo.WithClientLogger(p.log),
+	)
+	if err != nil {
+		return err
+	}
+	p.cli = cli
+	s := p.stack
+	if udp != nil {
+		s.serveWG.Add(1)
+		go func() {
+			defer s.serveWG.Done()
+			go func() { <-ctx.Done(); udp.Close() }()
+			if err := p.srv.ServeUDP(udp); err != nil && ctx.Err() == nil {
+				p.log.Error("udp listener stopped", "err", err)
+			}
+		}()
+	}
+	if tcp != nil {
+		s.serveWG.Add(1)
+		go func() {
+			defer s.serveWG.Done()
+			go func() { <-ctx.Done(); tcp.Close() }()
+			if err := p.srv.ServeTCP(tcp); err != nil && ctx.Err() == nil {
+				p.log.Error("tcp listener stopped", "err", err)
+			}
+		}()
+	}
+	p.log.Info("sip profile listening", "listen", netip.AddrPortFrom(p.listenIP, uint16(p.port)).String(),
+		"advertise", p.advIP.String(), "udp", p.udp, "tcp", p.tcp)
+	return nil
+}
+
+// Addr returns the address a peer reaches the profile on: the advertised
+// IP and the bound port (zero value for an unknown profile).
+func (s *Stack) Addr(profile string) netip.AddrPort {
+	p, ok := s.byName[profile]
+	if !ok {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(p.advIP, uint16(p.port))
+}
+
+// ProfileInfos lists the profiles for `sofia status`.
+func (s *Stack) ProfileInfos() []ProfileInfo {
+	out := make([]ProfileInfo, 0, len(s.profiles))
+	for _, p := range s.profiles {
+		out = append(out, ProfileInfo{
+			Name:  p.name,
+			Type:  "profile",
+			Data:  "sip:mod_sofia@" + netip.AddrPortFrom(p.advIP, uint16(p.port)).String(),
+			State: "RUNNING (0)",
+		})
+	}
+	return out
+}
+
+// Close hangs up the live SIP legs with BYE (or a final response / CANCEL),
+// waits briefly for those to go out, and stops the listeners.
+func (s *Stack) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	legs := make([]*sipLeg, 0, len(s.legs))
+	for l := range s.legs {
+		legs = append(legs, l)
+	}
+	cancel := s.cancel
+	s.mu.Unlock()
+	for _, l := range legs {
+		if ch := l.channel(); ch != nil {
+			ch.Hangup(call.SystemShutdown)
+		}
+	}
+	waitTimeout(&s.pending, 3*time.Second)
+	if cancel != nil {
+		cancel()
+	}
+	for _, p := range s.profiles {
+		p.ua.Close()
+	}
+	waitTimeout(&s.serveWG, 2*time.Second)
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+func (s *Stack) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+func (s *Stack) track(l *sipLeg) {
+	s.mu.Lock()
+	s.legs[l] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *Stack) untrack(l *sipLeg) {
+	s.mu.Lock()
+	delete(s.legs, l)
+	s.mu.Unlock()
+}
+
+// unhandledResponse sees responses that match no client transaction: a 2xx
+// to our INVITE retransmitted after the transaction ended means our ACK was
+// lost, so the dialog re-sends it.
+func (s *Stack) unhandledResponse(res *sipmsg.Response) {
+	defer s.recoverPanic("unhandled response")
+	if !res.IsSuccess() {
+		return
+	}
+	if cs := res.CSeq(); cs == nil || cs.MethodName != sipmsg.INVITE {
+		return
+	}
+	id, err := sipmsg.DialogIDFromResponse(res)
+	if err != nil {
+		return
+	}
+	// DialogIDFromResponse orders (Call-ID, To tag, From tag); for a UAC
+	// dialog the local tag is the From tag.
+	callID, remote, local := splitDialogID(id)
+	if d := s.dialogs.get(callID, local, remote); d != nil {
+		d.resendAck()
+	}
+}
+
+func (s *Stack) recoverPanic(what string) {
+	if r := recover(); r != nil {
+		s.log.Error("panic in sip handler", "handler", what, "panic", r, "stack", string(debug.Stack()))
+	}
+}
+
+// profileFor picks the profile an outbound call to a registered phone
+// leaves from: the one it registered on, else the first that takes
+// registrations, else the first.
+func (s *Stack) profileFor(name string) *profile {
+	if p, ok := s.byName[name]; ok && p.cli != nil {
+		return p
+	}
+	for _, p := range s.profiles {
+		if p.cfg.Register && p.cli != nil {
+			return p
+		}
+	}
+	for _, p := range s.profiles {
+		if p.cli != nil {
+			return p
+		}
+	}
+	return nil
+}
+
+func (p *profile) hostPort() string {
+	return netip.AddrPortFrom(p.advIP, uint16(p.port)).String()
+}
+
+// contact is the Contact header the profile puts on dialog-forming messages.
+func (p *profile) contact(transport string) *sipmsg.ContactHeader {
+	u := sipmsg.Uri{Scheme: "sip", User: "mod_sofia", Host: p.advIP.String(), Port: p.port}
+	if strings.EqualFold(transport, "tcp") {
+		u.UriParams = sipmsg.NewParams()
+		u.UriParams.Add("transport", "tcp")
+	}
+	return &sipmsg.ContactHeader{Address: u}
+}
+
+// laddr is the local address requests on transport must leave from: the
+// UDP listener for UDP; for TCP the pooled connection to the peer is found
+// by its remote address, so no local address is forced.
+func (p *profile) laddr(transport string) sipmsg.Addr {
+	if strings.EqualFold(transport, "udp") {
+		return sipmsg.Addr{IP: p.listenIP.AsSlice(), Port: p.port, Hostname: p.listenIP.String()}
+	}
+	return sipmsg.Addr{}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
