@@ -1,0 +1,328 @@
+// Package acd owns the call-center semantics of mod_callcenter: queues
+// (from the configuration), agents, tiers and members (persisted in store),
+// the agent-selection strategies, the dispatcher, the `callcenter` and
+// `callcenter_track` dialplan applications, the `callcenter_config` and
+// `callcenter_break` API commands and the `callcenter::info` events.
+//
+// One goroutine (the loop) owns all ACD state: joins, abandons, offer
+// results, API commands and timers reach it as messages, and dispatch runs
+// after each message that could change an outcome instead of on a 100 ms
+// poll. Time comes from an injected Clock, so tests run in virtual time.
+//
+// acd talks to calls only through package call (channels, originate,
+// bridge, events); it must not import sip, media, api or dialplan.
+package acd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"ccpbx/call"
+	"ccpbx/config"
+	"ccpbx/store"
+)
+
+// Clock is the ACD's time source. AfterFunc runs f once after d (in its own
+// goroutine or the caller's of Advance, for fake clocks) and returns a stop
+// function.
+type Clock interface {
+	Now() time.Time
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
+	return time.AfterFunc(d, f).Stop
+}
+
+// Switch is what the ACD needs from the switch core to reach agents;
+// *call.Core satisfies it, tests substitute a scripted one.
+type Switch interface {
+	Originate(ctx context.Context, dial string, o call.OriginateOptions) (*call.Channel, error)
+	Bridge(a, b *call.Channel) error
+}
+
+// Options tune an ACD; zero values mean production defaults.
+type Options struct {
+	Clock    Clock
+	Log      *slog.Logger
+	Hostname string
+	// Switch replaces core for originate and bridge (tests).
+	Switch Switch
+	// Seed makes the random strategy reproducible (0 = random seed).
+	Seed uint64
+}
+
+// ACD is the call-center module.
+type ACD struct {
+	cfg        config.Callcenter
+	core       *call.Core
+	sw         Switch
+	st         *store.Store
+	clock      Clock
+	log        *slog.Logger
+	instanceID string
+	origTO     time.Duration
+
+	inbox   chan func()
+	quit    chan struct{}
+	done    chan struct{}
+	started bool
+	closeMu sync.Once
+	persist *persister
+	wg      sync.WaitGroup // offer, watcher and track goroutines
+
+	// Loop-owned state.
+	queues     map[string]*Queue
+	queueOrder []string
+	agents     map[string]*Agent
+	agentSeq   int64
+	tiers      []*Tier
+	tierSeq    int64
+	members    map[string]*Member
+	memberSeq  int64
+	legs       map[string]*offer // answered agent leg UUID → offer
+	offerSeq   int64
+	dirty      bool
+	wakes      map[int64]bool
+	rnd        *rand.Rand
+}
+
+// New builds an ACD from the callcenter configuration. st may be nil (no
+// persistence, for tests).
+func New(cfg config.Callcenter, core *call.Core, st *store.Store, opts Options) (*ACD, error) {
+	if core == nil {
+		return nil, errors.New("acd: nil core")
+	}
+	a := &ACD{
+		cfg:        cfg,
+		core:       core,
+		sw:         opts.Switch,
+		st:         st,
+		clock:      opts.Clock,
+		log:        opts.Log,
+		instanceID: cfg.Settings.InstanceID,
+		inbox:      make(chan func(), 1024),
+		quit:       make(chan struct{}),
+		done:       make(chan struct{}),
+		queues:     map[string]*Queue{},
+		agents:     map[string]*Agent{},
+		members:    map[string]*Member{},
+		legs:       map[string]*offer{},
+		wakes:      map[int64]bool{},
+	}
+	if a.sw == nil {
+		a.sw = core
+	}
+	if a.clock == nil {
+		a.clock = realClock{}
+	}
+	if a.log == nil {
+		a.log = core.Log
+	}
+	a.log = a.log.With("module", "acd")
+	if a.instanceID == "" {
+		a.instanceID = singleBox
+	}
+	a.origTO = 60 * time.Second
+	if cfg.Settings.AgentOriginateTimeout > 0 {
+		a.origTO = time.Duration(cfg.Settings.AgentOriginateTimeout) * time.Second
+	}
+	seed := opts.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	a.rnd = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	for _, qc := range cfg.Queues {
+		if qc.Name == "" {
+			return nil, errors.New("acd: queue without a name")
+		}
+	}
+	a.persist = newPersister(st, a.log)
+	return a, nil
+}
+
+// Start loads the database (with mod_callcenter's restart reset), applies
+// the configured queues, agents and tiers, registers the apps and APIs and
+// starts the loop.
+func (a *ACD) Start(ctx context.Context) error {
+	if a.started {
+		return errors.New("acd: already started")
+	}
+	a.started = true
+	if err := a.load(ctx); err != nil {
+		return fmt.Errorf("acd: load: %w", err)
+	}
+	for _, qc := range a.cfg.Queues {
+		a.addQueue(newQueue(qc, a.log))
+	}
+	a.applyConfigAgents("")
+	a.applyConfigTiers("", "")
+	go a.persist.run()
+	go a.loop()
+	a.core.RegisterApp("callcenter", a.appCallcenter)
+	a.core.RegisterApp("callcenter_track", a.appTrack)
+	a.core.RegisterAPI("callcenter_config", "Config of callcenter", a.apiConfig)
+	a.core.RegisterAPI("callcenter_break", "callcenter_break agent <uuid>", a.apiBreak)
+	if _, taken := a.core.APINames()["json"]; !taken {
+		a.core.RegisterAPI("json", "JSON API", a.apiJSON)
+	}
+	a.post(a.tick)
+	return nil
+}
+
+// Close stops the loop, cancels offers in flight and flushes persistence.
+func (a *ACD) Close() {
+	a.closeMu.Do(func() {
+		if !a.started {
+			return
+		}
+		a.do(func() {
+			for _, m := range a.members {
+				for _, o := range m.offers {
+					o.cancel(call.OriginatorCancel)
+				}
+			}
+		})
+		close(a.quit)
+		<-a.done
+		a.wg.Wait()
+		a.persist.close()
+	})
+}
+
+func (a *ACD) loop() {
+	defer close(a.done)
+	for {
+		select {
+		case f := <-a.inbox:
+			f()
+			// Drain what is already queued so one dispatch pass covers a
+			// burst of messages.
+			for n := 0; n < 64; n++ {
+				select {
+				case f := <-a.inbox:
+					f()
+					continue
+				default:
+				}
+				break
+			}
+			if a.dirty {
+				a.dirty = false
+				a.dispatch()
+			}
+		case <-a.quit:
+			return
+		}
+	}
+}
+
+// post queues f for the loop without waiting. After Close it is dropped.
+func (a *ACD) post(f func()) {
+	select {
+	case a.inbox <- f:
+	case <-a.quit:
+	}
+}
+
+// do runs f in the loop and waits for it (and the dispatch it triggers).
+// It must not be called from the loop itself.
+func (a *ACD) do(f func()) bool {
+	ch := make(chan struct{})
+	select {
+	case a.inbox <- func() { f(); close(ch) }:
+	case <-a.quit:
+		return false
+	}
+	select {
+	case <-ch:
+		return true
+	case <-a.done:
+		return false
+	}
+}
+
+func (a *ACD) now() int64 { return a.clock.Now().Unix() }
+
+// wakeAt makes the loop run a dispatch and the member checks at epoch t.
+func (a *ACD) wakeAt(t int64) {
+	if a.wakes[t] {
+		return
+	}
+	a.wakes[t] = true
+	d := time.Unix(t, 0).Sub(a.clock.Now())
+	if d < 0 {
+		d = 0
+	}
+	a.clock.AfterFunc(d, func() {
+		a.post(func() {
+			delete(a.wakes, t)
+			a.tick()
+		})
+	})
+}
+
+// tick runs the time-driven checks: a dispatch pass (which refreshes the
+// no-agent bookkeeping), member exits and the abandoned-row cleanup.
+func (a *ACD) tick() {
+	a.dispatch()
+	a.checkMembers()
+	a.discardAbandoned()
+}
+
+// Sync waits until the loop has handled everything queued so far. Tests and
+// benchmarks use it to observe a settled state.
+func (a *ACD) Sync() { a.do(func() {}) }
+
+func (a *ACD) addQueue(q *Queue) {
+	if _, ok := a.queues[q.Name]; !ok {
+		a.queueOrder = append(a.queueOrder, q.Name)
+	}
+	a.queues[q.Name] = q
+}
+
+func (a *ACD) removeQueue(name string) {
+	if _, ok := a.queues[name]; !ok {
+		return
+	}
+	delete(a.queues, name)
+	for i, n := range a.queueOrder {
+		if n == name {
+			a.queueOrder = append(a.queueOrder[:i], a.queueOrder[i+1:]...)
+			break
+		}
+	}
+}
+
+// queueConfig finds a queue in the configuration.
+func (a *ACD) queueConfig(name string) (config.Queue, bool) {
+	for _, q := range a.cfg.Queues {
+		if q.Name == name {
+			return q, true
+		}
+	}
+	return config.Queue{}, false
+}
+
+// lookupQueue returns a loaded queue, loading it from the configuration on
+// demand as mod_callcenter does (§3.4).
+func (a *ACD) lookupQueue(name string) *Queue {
+	if q, ok := a.queues[name]; ok {
+		return q
+	}
+	qc, ok := a.queueConfig(name)
+	if !ok {
+		return nil
+	}
+	q := newQueue(qc, a.log)
+	a.addQueue(q)
+	return q
+}

@@ -1,0 +1,396 @@
+package acd
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"ccpbx/call"
+)
+
+// memberApp connects a member to the goroutine of its callcenter app.
+type memberApp struct {
+	found chan *offer // the agent who answered and won
+	exit  chan string // a cancel reason decided by the loop (timeouts)
+}
+
+// joinInfo is what the app needs from the queue after joining.
+type joinInfo struct {
+	m                 *Member
+	moh               string
+	announce          string
+	announceFrequency int64
+}
+
+// join runs in the loop: the member enters (or resumes in) the queue
+// (§10.1 steps 3-8).
+func (a *ACD) join(ch *call.Channel, qname string) *joinInfo {
+	q := a.lookupQueue(qname)
+	if q == nil {
+		return nil
+	}
+	now := a.now()
+	app := &memberApp{found: make(chan *offer, 1), exit: make(chan string, 1)}
+	var answered int64
+	if t := ch.AnsweredAt(); !t.IsZero() {
+		answered = t.Unix()
+	}
+	base := atoi(ch.Var("cc_base_score"))
+	if strings.EqualFold(q.TimeBaseScore, "system") && answered > 0 {
+		base += now - answered
+	}
+	cidNum := ch.Var("caller_id_number")
+	var m *Member
+	if q.AbandonedResumeAllowed {
+		for _, old := range a.members {
+			if old.Queue == q.Name && old.CIDNumber == cidNum && old.State == MemberAbandoned && old.app == nil &&
+				(m == nil || old.AbandonedEpoch > m.AbandonedEpoch) {
+				m = old
+			}
+		}
+		if m != nil && m.AbandonedEpoch == 0 {
+			m = nil
+		}
+	}
+	resumed := m != nil
+	if resumed {
+		m.State = MemberWaiting
+		m.SessionUUID = ch.UUID()
+		m.RejoinedEpoch = now
+		m.InstanceID = a.instanceID
+		m.ServingAgent, m.ServingSystem = "", ""
+		m.AbandonedEpoch = 0
+	} else {
+		a.memberSeq++
+		m = &Member{Queue: q.Name, InstanceID: a.instanceID, UUID: uuid.NewString(), SessionUUID: ch.UUID(),
+			CIDNumber: cidNum, CIDName: ch.Var("caller_id_name"), SystemEpoch: answered, JoinedEpoch: now,
+			BaseScore: base, State: MemberWaiting, seq: a.memberSeq}
+	}
+	if ringStrategy(q.Strategy) {
+		m.ServingAgent = q.Strategy
+	}
+	m.ch, m.app, m.t0 = ch, app, now
+	m.exiting, m.pendingTimeout = false, false
+	m.offers = map[string]*offer{}
+	ch.SetVar("cc_side", "member")
+	ch.SetVar("cc_member_uuid", m.UUID)
+	ch.SetVar("cc_agent_found", "")
+	ch.SetVar("cc_agent_bridged", "")
+	ch.SetVar("cc_queue_joined_epoch", itoa(now))
+	ch.SetVar("cc_queue", q.Name)
+	action := "member-queue-start"
+	if resumed {
+		action = "member-queue-resume"
+	}
+	a.fire(ch, "CC-Queue", q.Name, "CC-Action", action, "CC-Member-UUID", m.UUID,
+		"CC-Member-Session-UUID", m.SessionUUID, "CC-Member-CID-Name", m.CIDName,
+		"CC-Member-CID-Number", m.CIDNumber)
+	a.members[m.UUID] = m
+	a.saveMember(m)
+	a.fireMembersCount(q.Name)
+	if q.MaxWaitTime > 0 {
+		a.wakeAt(now + q.MaxWaitTime)
+	}
+	if q.MaxWaitTimeWithNoAgent > 0 {
+		a.wakeAt(now + q.MaxWaitTimeWithNoAgent)
+		a.wakeAt(now + q.MaxWaitTimeWithNoAgent + q.MaxWaitTimeWithNoAgentReach)
+	}
+	a.dirty = true
+	moh := ch.Var("cc_moh_override")
+	if moh == "" {
+		moh = expandVars(q.MOHSound, ch.Var)
+	}
+	return &joinInfo{m: m, moh: moh, announce: q.AnnounceSound, announceFrequency: q.AnnounceFrequency}
+}
+
+// leave runs in the loop when the app ends without a bridge (§10.1 step 13).
+func (a *ACD) leave(m *Member, reason string) {
+	if a.members[m.UUID] != m || m.app == nil {
+		return
+	}
+	now := a.now()
+	q := a.lookupQueue(m.Queue)
+	ch := m.ch
+	session := m.SessionUUID
+	m.State = MemberAbandoned
+	m.SessionUUID = ""
+	m.AbandonedEpoch = now
+	m.exiting = true
+	a.saveMember(m)
+	for _, o := range m.offers {
+		switch o.state {
+		case offerRinging:
+			o.cancel(call.OriginatorCancel)
+		case offerHandedOff:
+			delete(a.legs, o.leg.UUID())
+			o.leg.Hangup(call.OriginatorCancel)
+			a.offerFailed(o, call.OriginatorCancel, false)
+		}
+	}
+	a.fire(ch, "CC-Queue", m.Queue, "CC-Action", "member-queue-end", "CC-Member-Leaving-Time", itoa(now),
+		"CC-Member-Joined-Time", itoa(m.t0), "CC-Cause", "Cancel", "CC-Cancel-Reason", reason,
+		"CC-Member-UUID", m.UUID, "CC-Member-Session-UUID", session, "CC-Member-CID-Name", m.CIDName,
+		"CC-Member-CID-Number", m.CIDNumber)
+	if ch != nil {
+		ch.SetVar("cc_queue_canceled_epoch", itoa(now))
+		ch.SetVar("cc_cause", "cancel")
+		ch.SetVar("cc_cancel_reason", reason)
+		ch.SetVar("cc_agent_found", "")
+	}
+	if q != nil {
+		q.CallsAbandoned++
+		a.wakeAt(now + q.DiscardAbandonedAfter + 1)
+	}
+	a.fireMembersCount(m.Queue)
+	m.app = nil
+	m.ch = nil
+	a.dirty = true
+}
+
+// appCallcenter is the `callcenter <queue>` dialplan application (§10).
+func (a *ACD) appCallcenter(ctx context.Context, ch *call.Channel, data string) error {
+	fields := strings.Fields(data)
+	log := ch.Log().With("app", "callcenter")
+	if len(fields) == 0 {
+		log.Warn("callcenter: no queue name given")
+		return nil
+	}
+	qname := fields[0]
+	var found bool
+	if !a.do(func() { found = a.lookupQueue(qname) != nil }) {
+		return nil
+	}
+	if !found {
+		log.Warn("callcenter: queue not found", "queue", qname)
+		return nil
+	}
+	if err := ch.Answer(); err != nil {
+		log.Info("callcenter: answer failed", "err", err)
+		return nil
+	}
+	var ji *joinInfo
+	if !a.do(func() { ji = a.join(ch, qname) }) || ji == nil {
+		return nil
+	}
+	m := ji.m
+	h := &hold{a: a, ch: ch, moh: ji.moh}
+	h.startMusic()
+	defer h.stop()
+
+	digits := make(chan rune, 16)
+	if md := ch.Media(); md != nil {
+		remove := md.OnDigit(func(d rune) {
+			select {
+			case digits <- d:
+			default:
+			}
+		})
+		defer remove()
+	}
+	annTick := make(chan struct{}, 1)
+	var stopAnn func() bool
+	armAnn := func() {
+		if ji.announce == "" || ji.announceFrequency <= 0 {
+			return
+		}
+		stopAnn = a.clock.AfterFunc(time.Duration(ji.announceFrequency)*time.Second, func() {
+			select {
+			case annTick <- struct{}{}:
+			default:
+			}
+		})
+	}
+	armAnn()
+	defer func() {
+		if stopAnn != nil {
+			stopAnn()
+		}
+	}()
+	leave := func(reason string) error {
+		h.stop()
+		a.do(func() { a.leave(m, reason) })
+		return nil
+	}
+	for {
+		select {
+		case <-ch.Done():
+			return leave(ReasonBreakOut)
+		case reason := <-m.app.exit:
+			return leave(reason)
+		case d := <-digits:
+			if keys := ch.Var("cc_exit_keys"); keys != "" && strings.ContainsRune(keys, d) {
+				ch.SetVar("cc_exit_key", string(d))
+				return leave(ReasonExitWithKey)
+			}
+		case <-annTick:
+			h.announce(ji.announce)
+			armAnn()
+		case o := <-m.app.found:
+			h.stop()
+			var ok bool
+			a.do(func() { ok = a.startBridge(o) })
+			if !ok {
+				h.startMusic()
+				continue
+			}
+			ch.SetVar("cc_cause", "answered")
+			ch.SetVar("cc_agent_found", "")
+			if err := a.sw.Bridge(ch, o.leg); err != nil {
+				log.Warn("callcenter: bridge failed", "err", err)
+				o.leg.Hangup(call.NormalTemporaryFailure)
+			}
+			if isTrue(ch.Var("hangup_after_bridge")) && ch.Ready() {
+				cause := o.leg.Cause()
+				if cause == call.CauseNone {
+					cause = call.NormalClearing
+				}
+				ch.Hangup(cause)
+			}
+			return nil
+		}
+	}
+}
+
+// isTrue is FreeSWITCH's switch_true.
+func isTrue(s string) bool {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "yes", "on", "true", "t", "enabled", "active", "allow":
+		return true
+	}
+	return atoi(s) != 0
+}
+
+// hold plays the queue's music to the waiting caller and the periodic
+// announcement over it. Media may be absent (tests, signalling-only
+// channels); the caller then waits in silence.
+type hold struct {
+	a         *ACD
+	ch        *call.Channel
+	moh       string
+	mu        sync.Mutex
+	stopMusic func()
+	stopAnn   context.CancelFunc
+}
+
+func (h *hold) startMusic() {
+	md := h.ch.Media()
+	if md == nil || h.moh == "" {
+		return
+	}
+	stop, err := md.Music(h.moh)
+	if err != nil {
+		h.ch.Log().Warn("callcenter: music on hold failed, waiting in silence", "moh", h.moh, "err", err)
+		return
+	}
+	h.mu.Lock()
+	h.stopMusic = stop
+	h.mu.Unlock()
+}
+
+func (h *hold) stop() {
+	h.mu.Lock()
+	stop, ann := h.stopMusic, h.stopAnn
+	h.stopMusic, h.stopAnn = nil, nil
+	h.mu.Unlock()
+	if ann != nil {
+		ann()
+	}
+	if stop != nil {
+		stop()
+	}
+}
+
+// announce plays file over the music in the background, then resumes the
+// music; a found agent or a hangup cuts it short (no dead air, #1148).
+func (h *hold) announce(file string) {
+	md := h.ch.Media()
+	if md == nil {
+		return
+	}
+	h.stop()
+	ctx, cancel := context.WithCancel(h.ch.Context())
+	h.mu.Lock()
+	h.stopAnn = cancel
+	h.mu.Unlock()
+	go func() {
+		err := md.Play(ctx, file)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			h.ch.Log().Warn("callcenter: announcement failed", "file", file, "err", err)
+		}
+		h.mu.Lock()
+		still := h.stopAnn != nil
+		h.stopAnn = nil
+		h.mu.Unlock()
+		cancel()
+		if still {
+			h.startMusic()
+		}
+	}()
+}
+
+// appTrack is `callcenter_track <agent>` (§11.1): while the channel is up
+// the agent counts an external call and is skipped by queues that skip
+// such agents.
+func (a *ACD) appTrack(ctx context.Context, ch *call.Channel, data string) error {
+	name := strings.TrimSpace(data)
+	var ok bool
+	a.do(func() {
+		ag := a.agents[name]
+		if ag == nil {
+			return
+		}
+		a.fire(nil, "CC-Agent", name, "CC-Action", "agent-status-get", "CC-Agent-Status", ag.Status)
+		ag.ExternalCallsCount++
+		a.saveAgent(ag)
+		ok = true
+	})
+	if !ok {
+		ch.Log().Warn("callcenter_track: agent not found", "agent", name)
+		return nil
+	}
+	ch.SetVar("cc_tracked_agent", name)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		select {
+		case <-ch.Done():
+		case <-a.quit:
+			return
+		}
+		// The decrement names the agent this call tracked, not the
+		// channel's last tracked agent as in FreeSWITCH.
+		a.post(func() {
+			if ag := a.agents[name]; ag != nil && ag.ExternalCallsCount > 0 {
+				ag.ExternalCallsCount--
+				a.saveAgent(ag)
+				a.dirty = true
+			}
+		})
+	}()
+	return nil
+}
+
+// apiBreak is `callcenter_break agent <uuid>` (§11.2): the agent is
+// accounted as finished while the call itself continues.
+func (a *ACD) apiBreak(_ context.Context, args string, _ *call.Channel) string {
+	f := strings.Fields(args)
+	if len(f) < 2 {
+		return errBreakUsage
+	}
+	id := f[1]
+	if _, ok := a.core.Channel(id); !ok {
+		return "-ERR Session not found for uuid " + id + "\n"
+	}
+	a.do(func() {
+		if o := a.legs[id]; o != nil {
+			a.bridgeEnded(o)
+		}
+	})
+	return ""
+}

@@ -1,0 +1,459 @@
+package acd
+
+import (
+	"sort"
+	"strings"
+)
+
+// cand is one agent row of a member's scan: the agent and its tier in the
+// member's queue.
+type cand struct {
+	ag *Agent
+	t  *Tier
+}
+
+// passCache holds what one dispatch pass computes once per queue.
+type passCache struct {
+	byQueue  map[string][]cand
+	eligible map[string]bool // queue → some agent could take a call now
+}
+
+// offerable reports statuses whose agents appear in the candidate rows
+// (On Break agents count for tier rules and "an agent exists" but are
+// never offered calls).
+func offerable(status string) bool {
+	return status == StatusAvailable || status == StatusOnBreak || status == StatusOnDemand
+}
+
+// eligible is the per-row check of §6.2 step 4.
+func (a *ACD) eligible(c cand, q *Queue, now int64) bool {
+	ag := c.ag
+	if c.t.State != TierReady && c.t.State != TierNoAnswer {
+		return false
+	}
+	if ag.State != StateWaiting || ag.Status == StatusOnBreak || !offerable(ag.Status) {
+		return false
+	}
+	if !(ag.LastBridgeEnd < now-ag.WrapUpTime) || ag.ReadyTime > now {
+		return false
+	}
+	if q.SkipAgentsWithExternalCalls && ag.ExternalCallsCount > 0 {
+		return false
+	}
+	return true
+}
+
+func (a *ACD) rows(pc *passCache, q string) []cand {
+	if pc.byQueue == nil {
+		pc.byQueue = make(map[string][]cand)
+		for _, t := range a.tiers {
+			ag := a.agents[t.Agent]
+			if ag == nil || !offerable(ag.Status) {
+				continue
+			}
+			pc.byQueue[t.Queue] = append(pc.byQueue[t.Queue], cand{ag, t})
+		}
+	}
+	return pc.byQueue[q]
+}
+
+func (a *ACD) anyEligible(pc *passCache, q *Queue, now int64) bool {
+	if v, ok := pc.eligible[q.Name]; ok {
+		return v
+	}
+	v := false
+	for _, c := range a.rows(pc, q.Name) {
+		if a.eligible(c, q, now) {
+			v = true
+			break
+		}
+	}
+	pc.eligible[q.Name] = v
+	return v
+}
+
+// offeredBefore orders agents by when they were last offered a call;
+// offerSeq breaks ties within one second, which FreeSWITCH leaves to the
+// database.
+func offeredBefore(x, y *Agent) bool {
+	if x.LastOffered != y.LastOffered {
+		return x.LastOffered < y.LastOffered
+	}
+	return x.offerSeq < y.offerSeq
+}
+
+func byLevelPos(x, y cand) int {
+	if x.t.Level != y.t.Level {
+		if x.t.Level < y.t.Level {
+			return -1
+		}
+		return 1
+	}
+	if x.t.Position != y.t.Position {
+		if x.t.Position < y.t.Position {
+			return -1
+		}
+		return 1
+	}
+	return 0
+}
+
+func sortCands(cs []cand, less func(x, y cand) bool) {
+	sort.SliceStable(cs, func(i, j int) bool { return less(cs[i], cs[j]) })
+}
+
+// order returns the member's candidate rows in the queue strategy's order
+// (§6.1, §6.6, §6.7).
+func (a *ACD) order(q *Queue, m *Member, base []cand) []cand {
+	cs := append([]cand(nil), base...)
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].t.seq < cs[j].t.seq })
+	levelThen := func(k func(c cand) int64) func(x, y cand) bool {
+		return func(x, y cand) bool {
+			if x.t.Level != y.t.Level {
+				return x.t.Level < y.t.Level
+			}
+			if kx, ky := k(x), k(y); kx != ky {
+				return kx < ky
+			}
+			return x.t.Position < y.t.Position
+		}
+	}
+	sequential := func(x, y cand) bool {
+		if c := byLevelPos(x, y); c != 0 {
+			return c < 0
+		}
+		return offeredBefore(x.ag, y.ag)
+	}
+	switch q.Strategy {
+	case StrategyLongestIdle:
+		sortCands(cs, levelThen(func(c cand) int64 { return c.ag.LastBridgeEnd }))
+	case StrategyLeastTalkTime:
+		sortCands(cs, levelThen(func(c cand) int64 { return c.ag.TalkTime }))
+	case StrategyFewestCalls:
+		sortCands(cs, levelThen(func(c cand) int64 { return c.ag.CallsAnswered }))
+	case StrategyRingAll, StrategyRingProgressively:
+		sortCands(cs, func(x, y cand) bool { return byLevelPos(x, y) < 0 })
+	case StrategyRandom:
+		a.rnd.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
+		sortCands(cs, func(x, y cand) bool { return x.t.Level < y.t.Level })
+	case StrategyTopDown:
+		sortCands(cs, sequential)
+		var after []cand
+		for _, c := range cs {
+			if (c.t.Level == m.tdLevel && c.t.Position > m.tdPos) || c.t.Level > m.tdLevel {
+				after = append(after, c)
+			}
+		}
+		// FreeSWITCH only restarts from the top when no agent at all
+		// follows the last one, so a tail of busy agents stalls the member
+		// (#1216). Appending the whole list lets the scan wrap instead.
+		cs = append(after, cs...)
+	case StrategyRoundRobin:
+		sortCands(cs, sequential)
+		var ref *cand
+		for i := range cs {
+			c := &cs[i]
+			if c.ag.LastOffered > 0 && (ref == nil || offeredBefore(ref.ag, c.ag)) {
+				ref = c
+			}
+		}
+		if ref != nil {
+			var after []cand
+			for _, c := range cs {
+				if c.t.Level == ref.t.Level && c.t.Position > ref.t.Position {
+					after = append(after, c)
+				}
+			}
+			cs = append(after, cs...)
+		}
+	default:
+		sortCands(cs, sequential)
+	}
+	return cs
+}
+
+// dispatch is one pass over the waiting members, highest score first
+// (§5, §6.2). It runs in the loop after any message that may let a call
+// reach an agent.
+func (a *ACD) dispatch() {
+	now := a.now()
+	pc := &passCache{eligible: map[string]bool{}}
+	var ms []*Member
+	for _, m := range a.members {
+		if m.app == nil || m.exiting || m.InstanceID != a.instanceID {
+			continue
+		}
+		if m.State == MemberWaiting || (m.State == MemberTrying && ringStrategy(m.ServingAgent)) {
+			ms = append(ms, m)
+		}
+	}
+	sort.Slice(ms, func(i, j int) bool {
+		si, sj := ms[i].score(now), ms[j].score(now)
+		if si != sj {
+			return si > sj
+		}
+		return ms[i].seq < ms[j].seq
+	})
+	checked := map[string]bool{}
+	for _, m := range ms {
+		q := a.lookupQueue(m.Queue)
+		if q == nil {
+			// The queue vanished from the configuration: nothing can serve
+			// this caller, so let the dialplan go on.
+			a.kick(m, ReasonBreakOut)
+			continue
+		}
+		a.fixStrategy(m, q)
+		rows := a.rows(pc, q.Name)
+		if !checked[q.Name] {
+			checked[q.Name] = true
+			q.lastAgentExistCheck = now
+			if len(rows) > 0 {
+				q.lastAgentExist = now
+			}
+		}
+		if !a.anyEligible(pc, q, now) {
+			continue
+		}
+		if q.Strategy == StrategyRingProgressively && m.lastOrig > 0 && now < m.lastOrig+q.progressiveDelay() && len(m.offers) > 0 {
+			// Not yet time to add the next agent. FreeSWITCH sleeps the
+			// whole dispatcher here; ccpbx schedules a wake-up instead.
+			a.wakeAt(m.lastOrig + q.progressiveDelay())
+			continue
+		}
+		if a.scan(m, q, rows, now) {
+			pc.eligible = map[string]bool{}
+		}
+	}
+}
+
+// fixStrategy keeps a member consistent with its queue's current strategy
+// (§4.3).
+func (a *ACD) fixStrategy(m *Member, q *Queue) {
+	ring := ringStrategy(q.Strategy)
+	switch {
+	case ringStrategy(m.ServingAgent) && ring && m.ServingAgent != q.Strategy:
+		m.ServingAgent = q.Strategy
+		a.saveMember(m)
+	case ringStrategy(m.ServingAgent) && !ring && len(m.offers) == 0:
+		m.ServingAgent = ""
+		m.State = MemberWaiting
+		a.saveMember(m)
+	case !ringStrategy(m.ServingAgent) && ring && m.State == MemberWaiting && m.ServingAgent == "":
+		m.ServingAgent = q.Strategy
+		a.saveMember(m)
+	}
+}
+
+// scan walks the member's candidate rows and launches offers. It reports
+// whether an offer was launched.
+func (a *ACD) scan(m *Member, q *Queue, base []cand, now int64) bool {
+	cs := a.order(q, m, base)
+	var tierLevel, avail int64
+	launched := false
+	seen := make(map[*Agent]bool, len(cs))
+	for _, c := range cs {
+		if q.TierRulesApply && c.t.Level > tierLevel {
+			waited := now - m.JoinedEpoch
+			switch {
+			case q.TierRuleNoAgentNoWait && avail == 0:
+				tierLevel = c.t.Level
+			case q.TierRuleWaitMultiplyLevel && waited >= c.t.Level*q.TierRuleWaitSecond:
+				tierLevel, avail = c.t.Level, 0
+			case !q.TierRuleWaitMultiplyLevel && waited >= q.TierRuleWaitSecond:
+				tierLevel, avail = c.t.Level, 0
+			default:
+				if q.TierRuleWaitMultiplyLevel {
+					a.wakeAt(m.JoinedEpoch + c.t.Level*q.TierRuleWaitSecond)
+				} else {
+					a.wakeAt(m.JoinedEpoch + q.TierRuleWaitSecond)
+				}
+				return launched
+			}
+		}
+		avail++
+		if seen[c.ag] {
+			continue
+		}
+		if !a.eligible(c, q, now) {
+			continue
+		}
+		if _, busy := m.offers[c.ag.Name]; busy {
+			continue
+		}
+		seen[c.ag] = true
+		a.launch(m, q, c, now)
+		launched = true
+		if q.Strategy != StrategyRingAll {
+			return true
+		}
+	}
+	return launched
+}
+
+// launch claims the member and the agent and starts the offer (§6.2 steps
+// 6-8).
+func (a *ACD) launch(m *Member, q *Queue, c cand, now int64) {
+	ag := c.ag
+	if a.cfg.Settings.ReserveAgents {
+		// The claim below cannot fail inside the loop, so the reservation
+		// never leaks as it can in FreeSWITCH (#2540).
+		a.setState(ag, StateReserved)
+	}
+	if ringStrategy(q.Strategy) {
+		m.ServingAgent = q.Strategy
+		m.State = MemberTrying
+	} else {
+		m.ServingAgent = ag.Name
+		m.ServingSystem = singleBox
+		m.State = MemberTrying
+	}
+	a.saveMember(m)
+	switch q.Strategy {
+	case StrategyRingProgressively:
+		m.lastOrig = now
+		if m.ch != nil {
+			m.ch.SetVar("cc_last_originated_call", itoa(now))
+		}
+		a.wakeAt(now + q.progressiveDelay())
+	case StrategyTopDown:
+		m.tdLevel, m.tdPos = c.t.Level, c.t.Position
+		if m.ch != nil {
+			m.ch.SetVar("cc_last_agent_tier_level", itoa(c.t.Level))
+			m.ch.SetVar("cc_last_agent_tier_position", itoa(c.t.Position))
+		}
+	}
+	a.offerSeq++
+	ag.offerSeq = a.offerSeq
+	ag.LastOffered = now
+	a.setState(ag, StateReceiving)
+	c.t.State = TierOffering
+	a.saveTier(c.t)
+	for _, t := range a.tiers {
+		if t.Agent == ag.Name && t != c.t && t.State == TierReady {
+			t.State = TierStandby
+			a.saveTier(t)
+		}
+	}
+	a.startOffer(m, q, ag, now)
+}
+
+// releaseTiers ends an offer or call on the agent's tiers (§8.2).
+func (a *ACD) releaseTiers(ag *Agent, queue, state string) {
+	for _, t := range a.tiers {
+		if t.Agent != ag.Name {
+			continue
+		}
+		switch {
+		case t.Queue == queue && (t.State == TierActiveInbound || t.State == TierStandby || t.State == TierOffering):
+			t.State = state
+			a.saveTier(t)
+		case t.Queue != queue && t.State == TierStandby:
+			t.State = TierReady
+			a.saveTier(t)
+		}
+	}
+}
+
+// kick tells a waiting member's app to leave with reason.
+func (a *ACD) kick(m *Member, reason string) {
+	if m.exiting || m.app == nil {
+		return
+	}
+	m.exiting = true
+	select {
+	case m.app.exit <- reason:
+	default:
+	}
+}
+
+// checkMembers applies max-wait-time and max-wait-time-with-no-agent
+// (§9.4) to every live member.
+func (a *ACD) checkMembers() {
+	now := a.now()
+	for _, m := range a.members {
+		if m.app == nil || m.exiting || (m.State != MemberWaiting && m.State != MemberTrying) {
+			continue
+		}
+		q := a.lookupQueue(m.Queue)
+		if q == nil {
+			continue
+		}
+		if q.MaxWaitTime > 0 && now-m.t0 >= q.MaxWaitTime {
+			if len(m.offers) > 0 {
+				// An agent is ringing; FreeSWITCH waits for the outcome
+				// before timing the caller out.
+				m.pendingTimeout = true
+			} else {
+				a.kick(m, ReasonTimeout)
+			}
+			continue
+		}
+		mw := q.MaxWaitTimeWithNoAgent
+		if mw <= 0 {
+			continue
+		}
+		check, exist := q.lastAgentExistCheck, q.lastAgentExist
+		if check > exist && m.t0 <= check && check-exist >= mw {
+			if q.MaxWaitTimeWithNoAgentReach > 0 {
+				if check-m.t0 >= mw+q.MaxWaitTimeWithNoAgentReach {
+					a.kick(m, ReasonNoAgentTimeout)
+				} else {
+					a.wakeAt(m.t0 + mw + q.MaxWaitTimeWithNoAgentReach)
+				}
+			} else {
+				a.kick(m, ReasonNoAgentTimeout)
+			}
+		} else if exist+mw > now {
+			a.wakeAt(exist + mw)
+		}
+	}
+}
+
+// discardAbandoned deletes Abandoned rows older than discard-abandoned-after.
+func (a *ACD) discardAbandoned() {
+	now := a.now()
+	for _, m := range a.members {
+		if m.State != MemberAbandoned || m.app != nil {
+			continue
+		}
+		q := a.lookupQueue(m.Queue)
+		if q == nil {
+			a.dropMember(m)
+			continue
+		}
+		base := m.AbandonedEpoch
+		if base == 0 {
+			base = m.JoinedEpoch
+		}
+		if base+q.DiscardAbandonedAfter < now {
+			a.dropMember(m)
+		} else {
+			a.wakeAt(base + q.DiscardAbandonedAfter + 1)
+		}
+	}
+}
+
+// expandVars replaces ${name} with the member channel's variables, as
+// FreeSWITCH expands contacts and templates against the member session.
+func expandVars(s string, get func(string) string) string {
+	if !strings.Contains(s, "${") {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		b.WriteString(get(s[i+2 : i+j]))
+		s = s[i+j+1:]
+	}
+}

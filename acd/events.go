@@ -1,0 +1,56 @@
+package acd
+
+import (
+	"ccpbx/call"
+)
+
+// Subclass is the CUSTOM event subclass of every ACD event.
+const Subclass = "callcenter::info"
+
+// fire publishes a callcenter::info event. When ch is not nil its channel
+// headers come first, as FreeSWITCH adds a session's data before the CC-*
+// headers (freeswitch-observed §7). kv are header name/value pairs in
+// emission order; empty values are left out, as FreeSWITCH omits NULLs.
+func (a *ACD) fire(ch *call.Channel, kv ...string) {
+	e := &call.Event{Name: "CUSTOM", Subclass: Subclass, Time: a.clock.Now()}
+	if ch != nil {
+		ch.AppendHeaders(e)
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			continue
+		}
+		e.Add(kv[i], kv[i+1])
+	}
+	a.core.Fire(e)
+}
+
+func (a *ACD) fireStatus(ag *Agent) {
+	a.fire(nil, "CC-Agent", ag.Name, "CC-Action", "agent-status-change", "CC-Agent-Status", ag.Status)
+}
+
+func (a *ACD) fireState(ag *Agent) {
+	a.fire(nil, "CC-Agent", ag.Name, "CC-Action", "agent-state-change", "CC-Agent-State", ag.State)
+}
+
+// setState changes an agent's state with its event and write-through.
+func (a *ACD) setState(ag *Agent, state string) {
+	ag.State = state
+	a.saveAgent(ag)
+	a.fireState(ag)
+}
+
+// fireMembersCount reports the members of q that are Waiting or Trying.
+func (a *ACD) fireMembersCount(queue string) {
+	n := 0
+	for _, m := range a.members {
+		if m.Queue == queue && (m.State == MemberWaiting || m.State == MemberTrying) {
+			n++
+		}
+	}
+	sel := "Single-Queue"
+	if len(queue) > 0 && queue[0] == '*' {
+		sel = "All-Queues"
+	}
+	a.fire(nil, "CC-Queue", queue, "CC-Action", "members-count", "CC-Count", itoa(int64(n)), "CC-Selection", sel)
+}

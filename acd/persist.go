@@ -1,0 +1,247 @@
+package acd
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+
+	"ccpbx/config"
+	"ccpbx/store"
+)
+
+// persister writes ACD changes to the store in order, off the loop: the
+// loop only appends a closure to an unbounded queue, so a slow disk never
+// delays dispatch.
+type persister struct {
+	st     *store.Store
+	log    *slog.Logger
+	mu     sync.Mutex
+	ops    []func(context.Context, *store.Store) error
+	wake   chan struct{}
+	closed bool
+	done   chan struct{}
+}
+
+func newPersister(st *store.Store, log *slog.Logger) *persister {
+	return &persister{st: st, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+func (p *persister) add(op func(context.Context, *store.Store) error) {
+	if p.st == nil {
+		return
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.ops = append(p.ops, op)
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *persister) run() {
+	defer close(p.done)
+	for {
+		p.mu.Lock()
+		ops := p.ops
+		p.ops = nil
+		closed := p.closed
+		p.mu.Unlock()
+		for _, op := range ops {
+			if p.st == nil {
+				continue
+			}
+			if err := op(context.Background(), p.st); err != nil {
+				p.log.Error("acd persistence", "err", err)
+			}
+		}
+		if closed && len(ops) == 0 {
+			return
+		}
+		if len(ops) == 0 {
+			<-p.wake
+		}
+	}
+}
+
+// close flushes pending writes and stops the writer.
+func (p *persister) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	<-p.done
+}
+
+func (a *ACD) saveAgent(ag *Agent) {
+	r := ag.row()
+	a.persist.add(func(ctx context.Context, s *store.Store) error { return s.UpsertAgent(ctx, r) })
+}
+
+func (a *ACD) saveTier(t *Tier) {
+	r := t.row()
+	a.persist.add(func(ctx context.Context, s *store.Store) error { return s.UpsertTier(ctx, r) })
+}
+
+func (a *ACD) saveMember(m *Member) {
+	r := m.row()
+	a.persist.add(func(ctx context.Context, s *store.Store) error { return s.UpsertMember(ctx, r) })
+}
+
+func (a *ACD) dropMember(m *Member) {
+	delete(a.members, m.UUID)
+	id := m.UUID
+	a.persist.add(func(ctx context.Context, s *store.Store) error { return s.DeleteMember(ctx, id) })
+}
+
+// load reads the database and applies mod_callcenter's restart reset
+// (§3.3): agents keep their status but go back to Waiting with no uuid and
+// no external calls, tiers go back to Ready, and this box's members are
+// Abandoned because their callers' channels died with the old process.
+func (a *ACD) load(ctx context.Context) error {
+	if a.st == nil {
+		return nil
+	}
+	rows, err := a.st.LoadCallcenter(ctx)
+	if err != nil {
+		return err
+	}
+	if a.cfg.Settings.TruncateTiersOnLoad {
+		if err := a.st.TruncateTiers(ctx); err != nil {
+			return err
+		}
+		rows.Tiers = nil
+	}
+	if a.cfg.Settings.TruncateAgentsOnLoad {
+		if err := a.st.TruncateAgents(ctx); err != nil {
+			return err
+		}
+		rows.Agents = nil
+	}
+	for _, r := range rows.Agents {
+		ag := agentFromRow(r)
+		if ag.InstanceID == singleBox || ag.InstanceID == "" {
+			ag.State = StateWaiting
+			ag.UUID = ""
+			ag.ExternalCallsCount = 0
+		}
+		a.agentSeq++
+		ag.seq = a.agentSeq
+		a.agents[ag.Name] = ag
+		if err := a.st.UpsertAgent(ctx, ag.row()); err != nil {
+			return err
+		}
+	}
+	for _, r := range rows.Tiers {
+		t := &Tier{Queue: r.Queue, Agent: r.Agent, State: r.State, Level: r.Level, Position: r.Position}
+		if _, ok := a.agents[t.Agent]; ok {
+			t.State = TierReady
+		}
+		a.tierSeq++
+		t.seq = a.tierSeq
+		a.tiers = append(a.tiers, t)
+		if err := a.st.UpsertTier(ctx, t.row()); err != nil {
+			return err
+		}
+	}
+	for _, r := range rows.Members {
+		m := memberFromRow(r)
+		if m.InstanceID == a.instanceID {
+			m.State = MemberAbandoned
+			m.SessionUUID = ""
+		}
+		a.memberSeq++
+		m.seq = a.memberSeq
+		a.members[m.UUID] = m
+		if err := a.st.UpsertMember(ctx, m.row()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyConfigAgents re-applies the configured agents (all, or only name),
+// the way mod_callcenter imports XML agents at every load (§3.4): a
+// missing agent is added, then every attribute goes through `agent set`,
+// with its events. It reports how many agents were applied.
+func (a *ACD) applyConfigAgents(name string) int {
+	n := 0
+	for _, c := range a.cfg.Agents {
+		if name != "" && c.Name != name {
+			continue
+		}
+		if c.Name == "" || c.Type == "" {
+			continue
+		}
+		n++
+		a.applyConfigAgent(c)
+	}
+	return n
+}
+
+func (a *ACD) applyConfigAgent(c config.Agent) {
+	if _, ok := a.agents[c.Name]; !ok {
+		if res := a.agentAdd(c.Name, c.Type); res != okReply {
+			a.log.Warn("config agent not added", "agent", c.Name, "reply", res)
+			return
+		}
+	} else {
+		a.agentSet("type", c.Name, c.Type)
+	}
+	if c.Contact != "" {
+		a.agentSet("contact", c.Name, c.Contact)
+	}
+	if c.Status != "" {
+		a.agentSet("status", c.Name, c.Status)
+	}
+	a.agentSet("max_no_answer", c.Name, itoa(int64(c.MaxNoAnswer)))
+	a.agentSet("wrap_up_time", c.Name, itoa(int64(c.WrapUpTime)))
+	a.agentSet("reject_delay_time", c.Name, itoa(int64(c.RejectDelayTime)))
+	a.agentSet("busy_delay_time", c.Name, itoa(int64(c.BusyDelayTime)))
+	a.agentSet("no_answer_delay_time", c.Name, itoa(int64(c.NoAnswerDelayTime)))
+}
+
+// applyConfigTiers re-applies configured tiers matching queue ("" or "all"
+// = any) and agent ("" = any): missing tiers are created Ready, existing
+// ones get level and position overwritten (1 when unset). It reports how
+// many were applied.
+func (a *ACD) applyConfigTiers(queue, agent string) int {
+	n := 0
+	for _, c := range a.cfg.Tiers {
+		if queue != "" && queue != "all" && c.Queue != queue {
+			continue
+		}
+		if agent != "" && c.Agent != agent {
+			continue
+		}
+		level, pos := int64(c.Level), int64(c.Position)
+		if level == 0 {
+			level = 1
+		}
+		if pos == 0 {
+			pos = 1
+		}
+		if t := a.findTier(c.Queue, c.Agent); t != nil {
+			t.Level, t.Position = level, pos
+			a.saveTier(t)
+			n++
+			continue
+		}
+		if a.lookupQueue(c.Queue) == nil || a.agents[c.Agent] == nil {
+			continue
+		}
+		a.addTier(c.Queue, c.Agent, level, pos)
+		n++
+	}
+	return n
+}
+
+// storeT keeps persistence closures short.
+type storeT = store.Store

@@ -1,0 +1,140 @@
+package acd
+
+import (
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"ccpbx/config"
+)
+
+// Queue is an in-memory queue built from the configuration, with
+// mod_callcenter's code defaults for unset parameters (§4.1).
+type Queue struct {
+	Name                        string
+	Strategy                    string
+	MOHSound                    string
+	AnnounceSound               string
+	AnnounceFrequency           int64
+	RecordTemplate              string
+	TimeBaseScore               string
+	MaxWaitTime                 int64
+	MaxWaitTimeWithNoAgent      int64
+	MaxWaitTimeWithNoAgentReach int64
+	TierRulesApply              bool
+	TierRuleWaitSecond          int64
+	TierRuleWaitMultiplyLevel   bool
+	TierRuleNoAgentNoWait       bool
+	DiscardAbandonedAfter       int64
+	AbandonedResumeAllowed      bool
+	RingProgressivelyDelay      int64
+	AgentNoAnswerStatus         string
+	SkipAgentsWithExternalCalls bool
+
+	// In-memory counters of `queue list`, reset when the queue is rebuilt.
+	CallsAnswered, CallsAbandoned int64
+	// lastAgentExist / lastAgentExistCheck drive max-wait-time-with-no-agent.
+	lastAgentExist, lastAgentExistCheck int64
+}
+
+// intParam applies FreeSWITCH's integer-parameter rule: values outside
+// 0..86400 fall back to the default with an error logged.
+func intParam(log *slog.Logger, q, name string, v, def int64) int64 {
+	if v < 0 || v > 86400 {
+		log.Error("callcenter queue parameter out of range, using default", "queue", q, "param", name, "value", v, "default", def)
+		return def
+	}
+	return v
+}
+
+func newQueue(c config.Queue, log *slog.Logger) *Queue {
+	q := &Queue{
+		Name:                        c.Name,
+		Strategy:                    StrategyLongestIdle,
+		MOHSound:                    c.MOHSound,
+		AnnounceSound:               c.AnnounceSound,
+		RecordTemplate:              c.RecordTemplate,
+		TimeBaseScore:               "queue",
+		MaxWaitTimeWithNoAgentReach: 5,
+		TierRulesApply:              c.TierRulesApply,
+		TierRuleWaitMultiplyLevel:   c.TierRuleWaitMultiplyLevel,
+		TierRuleNoAgentNoWait:       true,
+		DiscardAbandonedAfter:       60,
+		AbandonedResumeAllowed:      c.AbandonedResumeAllowed,
+		AgentNoAnswerStatus:         StatusOnBreak,
+		SkipAgentsWithExternalCalls: true,
+	}
+	if c.Strategy != "" {
+		if s, ok := canon(c.Strategy, strategies); ok {
+			q.Strategy = s
+		} else {
+			// Unknown strategies dispatch like sequentially-by-agent-order
+			// but are listed as written, as in FreeSWITCH.
+			q.Strategy = strings.ToLower(c.Strategy)
+		}
+	}
+	if c.TimeBaseScore != "" {
+		q.TimeBaseScore = c.TimeBaseScore
+	}
+	q.AnnounceFrequency = intParam(log, c.Name, "announce-frequency", int64(c.AnnounceFrequency), 0)
+	q.MaxWaitTime = intParam(log, c.Name, "max-wait-time", int64(c.MaxWaitTime), 0)
+	q.MaxWaitTimeWithNoAgent = intParam(log, c.Name, "max-wait-time-with-no-agent", int64(c.MaxWaitTimeWithNoAgent), 0)
+	if c.MaxWaitTimeWithNoAgentTimeReached != nil {
+		q.MaxWaitTimeWithNoAgentReach = intParam(log, c.Name, "max-wait-time-with-no-agent-time-reached", int64(*c.MaxWaitTimeWithNoAgentTimeReached), 5)
+	}
+	q.TierRuleWaitSecond = intParam(log, c.Name, "tier-rule-wait-second", int64(c.TierRuleWaitSecond), 0)
+	if c.TierRuleNoAgentNoWait != nil {
+		q.TierRuleNoAgentNoWait = *c.TierRuleNoAgentNoWait
+	}
+	if c.DiscardAbandonedAfter != nil {
+		q.DiscardAbandonedAfter = intParam(log, c.Name, "discard-abandoned-after", int64(*c.DiscardAbandonedAfter), 60)
+	}
+	q.RingProgressivelyDelay = intParam(log, c.Name, "ring-progressively-delay", int64(c.RingProgressivelyDelay), 0)
+	if c.AgentNoAnswerStatus != "" {
+		if s, ok := canon(c.AgentNoAnswerStatus, statuses); ok {
+			q.AgentNoAnswerStatus = s
+		} else {
+			log.Warn("callcenter queue agent-no-answer-status invalid, using On Break", "queue", c.Name, "value", c.AgentNoAnswerStatus)
+		}
+	}
+	if c.SkipAgentsWithExternalCalls != nil {
+		q.SkipAgentsWithExternalCalls = *c.SkipAgentsWithExternalCalls
+	}
+	return q
+}
+
+// ringStrategy reports strategies whose members stay Trying while every
+// eligible agent is rung (§6.4, §6.5).
+func ringStrategy(s string) bool { return s == StrategyRingAll || s == StrategyRingProgressively }
+
+// progressiveDelay is ring-progressively-delay with 0 meaning 10 s.
+func (q *Queue) progressiveDelay() int64 {
+	if q.RingProgressivelyDelay <= 0 {
+		return 10
+	}
+	return q.RingProgressivelyDelay
+}
+
+func btoa(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+var queueColumns = []string{"name", "strategy", "moh_sound", "time_base_score", "tier_rules_apply",
+	"tier_rule_wait_second", "tier_rule_wait_multiply_level", "tier_rule_no_agent_no_wait",
+	"discard_abandoned_after", "abandoned_resume_allowed", "max_wait_time", "max_wait_time_with_no_agent",
+	"max_wait_time_with_no_agent_time_reached", "record_template", "calls_answered", "calls_abandoned",
+	"ring_progressively_delay", "skip_agents_with_external_calls", "agent_no_answer_status"}
+
+func (q *Queue) fields() []string {
+	return []string{q.Name, q.Strategy, q.MOHSound, q.TimeBaseScore, btoa(q.TierRulesApply),
+		itoa(q.TierRuleWaitSecond), btoa(q.TierRuleWaitMultiplyLevel), btoa(q.TierRuleNoAgentNoWait),
+		itoa(q.DiscardAbandonedAfter), btoa(q.AbandonedResumeAllowed), itoa(q.MaxWaitTime),
+		itoa(q.MaxWaitTimeWithNoAgent), itoa(q.MaxWaitTimeWithNoAgentReach), q.RecordTemplate,
+		itoa(q.CallsAnswered), itoa(q.CallsAbandoned), itoa(q.RingProgressivelyDelay),
+		btoa(q.SkipAgentsWithExternalCalls), q.AgentNoAnswerStatus}
+}
