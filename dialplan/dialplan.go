@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"ccpbx/call"
 	"ccpbx/config"
@@ -31,6 +32,7 @@ type Dialplan struct {
 	log      *slog.Logger
 	scripts  string
 	contexts map[string]*dpContext
+	luaGrace time.Duration
 
 	mu   sync.Mutex
 	runs map[string]*run // channel UUID → its routing state (for transfer)
@@ -106,6 +108,7 @@ func New(cfg config.Dialplan, core *call.Core, opts Options) (*Dialplan, error) 
 		core:     core,
 		log:      log,
 		scripts:  opts.ScriptsDir,
+		luaGrace: luaGrace,
 		contexts: make(map[string]*dpContext, len(cfg.Contexts)),
 		runs:     make(map[string]*run),
 		dyn:      make(map[string]*regexp.Regexp),

@@ -54,7 +54,7 @@ func (d *Dialplan) RunLua(ctx context.Context, ch *call.Channel, name string, ar
 			case <-lctx.Done():
 				return
 			}
-			t := time.NewTimer(luaGrace)
+			t := time.NewTimer(d.luaGrace)
 			defer t.Stop()
 			select {
 			case <-t.C:
@@ -247,6 +247,10 @@ func (s *luaSession) setVariable(L *lua.LState) int {
 func (s *luaSession) execute(L *lua.LState) int {
 	self(L)
 	app := L.CheckString(2)
+	if !s.ch.Ready() && !zombieApps[strings.ToLower(app)] {
+		s.log.Debug("lua: channel is hung up; application not run", "app", app)
+		return 0
+	}
 	data := Expand(s.ctx, s.d.core, s.ch, L.OptString(3, ""))
 	err := s.d.core.Execute(s.ctx, s.ch, app, data)
 	switch {
@@ -258,6 +262,10 @@ func (s *luaSession) execute(L *lua.LState) int {
 	}
 	return 0
 }
+
+// zombieApps may still run on a hung-up channel (FreeSWITCH's
+// SAF_ZOMBIE_EXEC): they only touch variables or the log.
+var zombieApps = map[string]bool{"set": true, "unset": true, "export": true, "log": true}
 
 func (s *luaSession) answer(L *lua.LState) int {
 	self(L)
