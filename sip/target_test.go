@@ -10,18 +10,18 @@ import (
 
 func TestSanitizeNumber(t *testing.T) {
 	cases := map[string]string{
-		"1001":                        "1001",
-		"+1 (555) 123-4567":           "+1555123-4567",
-		"100\r\nVia: evil":            "100Viaevil",
-		"12\x0034":                    "1234",
-		"*#9":                         "*%239",
-		strings.Repeat("9", 100):      strings.Repeat("9", maxCallerNumber),
-		"<sip:1@x>":                   "sip1x",
-		"ab\"cd":                      "abcd",
-		"":                            "",
-		"\xff\xfe1":                   "1",
-		"user;param=1?header=Evil":    "userparam1headerEvil",
-		"1001@evil.example.com:5060":  "1001evil.example.com5060",
+		"1001":                         "1001",
+		"+1 (555) 123-4567":            "+1555123-4567",
+		"100\r\nVia: evil":             "100Viaevil",
+		"12\x0034":                     "1234",
+		"*#9":                          "*%239",
+		strings.Repeat("9", 100):       strings.Repeat("9", maxCallerNumber),
+		"<sip:1@x>":                    "sip1x",
+		"ab\"cd":                       "abcd",
+		"":                             "",
+		"\xff\xfe1":                    "1",
+		"user;param=1?header=Evil":     "userparam1headerEvil",
+		"1001@evil.example.com:5060":   "1001evil.example.com5060",
 		"\r\n\r\nINVITE sip:x SIP/2.0": "INVITEsipxSIP2.0",
 	}
 	for in, want := range cases {
