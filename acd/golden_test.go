@@ -1,0 +1,131 @@
+package acd
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func golden(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestStartupListingsGolden: a fresh start with the observed setup prints
+// the three listings of freeswitch-observed §1 byte for byte.
+func TestStartupListingsGolden(t *testing.T) {
+	h := newHarness(t, observedConfig(), nil, baseEpoch)
+	eq(t, "agent list", h.api("agent list"), golden(t, "startup_agent_list.golden"))
+	eq(t, "tier list", h.api("tier list"), golden(t, "startup_tier_list.golden"))
+	eq(t, "queue list", h.api("queue list"), golden(t, "startup_queue_list.golden"))
+}
+
+// TestFinalRepliesGolden replays the observed run (§3: c1..c7 with the
+// observed timings, §18-2/3) and compares every reply of §2 byte for byte.
+// "-ERR no reply" is what the event socket prints for an empty body
+// (agent get uuid of an idle agent), so the API itself returns "".
+func TestFinalRepliesGolden(t *testing.T) {
+	h := newHarness(t, observedConfig(), nil, baseEpoch)
+	replayObservedRun(t, h)
+	for _, line := range strings.Split(strings.TrimRight(golden(t, "final_replies.golden"), "\n"), "\n") {
+		cmd, want, _ := strings.Cut(line, "\t")
+		want, err := strconv.Unquote(`"` + want + `"`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want == "-ERR no reply\n" {
+			want = ""
+		}
+		got := h.api(strings.TrimPrefix(cmd, "callcenter_config "))
+		if got != want {
+			t.Errorf("%s:\n got %q\nwant %q", cmd, got, want)
+		}
+	}
+}
+
+// replayObservedRun drives the scenario of freeswitch-observed §3 with its
+// epochs: logins at 712, calls answered ~1 s after the offer, callers
+// hanging up 12 s after FreeSWITCH answered them.
+func replayObservedRun(t *testing.T, h *harness) {
+	at := func(epoch int64) {
+		now := h.clock.Now().Unix()
+		if epoch > now {
+			h.advance(epoch - now)
+		}
+	}
+	// Startup at 652; 1001's status was set again at 696 (the run's tool
+	// re-applied it before the snapshot).
+	at(1795664696)
+	h.mustOK("agent set status 1001 'Logged Out'")
+	at(1795664712)
+	h.mustOK("agent set status 1001 Available")
+	h.mustOK("agent set status 1002 Available")
+
+	// serve runs one call: join at j, agent answers at j+1, caller hangs up at end.
+	type live struct {
+		c   *caller
+		end int64
+	}
+	join := func(num string, j int64) *caller {
+		at(j)
+		return h.call(num, "3000@default", nil)
+	}
+	answer := func(wantAgent string, when int64) {
+		at(when)
+		r := h.nextDial()
+		if !strings.HasSuffix(r.dial, "user/"+wantAgent) {
+			t.Fatalf("offer went to %s, want %s", r.dial, wantAgent)
+		}
+		r.answer()
+		h.waitAction("bridge-agent-start")
+		h.waitAction("agent-state-change")
+	}
+	hang := func(l live) {
+		at(l.end)
+		l.c.ch.Hangup("NORMAL_CLEARING")
+		h.waitAction("member-queue-end")
+		h.waitAction("agent-state-change")
+		l.c.wait(t)
+	}
+	// c1..c3 sequential (joined 713, 737, 762; bridged 714, 739, 763; ended 725, 750, 774)
+	c := join("5550001", 1795664713)
+	answer("1001", 1795664714)
+	hang(live{c, 1795664725})
+	c = join("5550002", 1795664737)
+	answer("1002", 1795664739)
+	hang(live{c, 1795664750})
+	c = join("5550003", 1795664762)
+	answer("1001", 1795664763)
+	hang(live{c, 1795664774})
+	// c4 and c5 overlap.
+	c4 := join("5550004", 1795664786)
+	c5 := join("5550005", 1795664787)
+	answer("1002", 1795664787)
+	answer("1001", 1795664788)
+	hang(live{c4, 1795664798})
+	hang(live{c5, 1795664799})
+	// Both log out; c6 waits; 1002 logs in 4 s later.
+	at(1795664811)
+	h.mustOK("agent set status 1001 'Logged Out'")
+	h.mustOK("agent set status 1002 'Logged Out'")
+	c6 := join("5550006", 1795664811)
+	at(1795664815)
+	h.mustOK("agent set status 1002 Available")
+	answer("1002", 1795664816)
+	hang(live{c6, 1795664831})
+	at(1795664843)
+	h.mustOK("agent set status 1002 'Logged Out'")
+	// c7 abandons after 6 s with nobody logged in.
+	c7 := join("5550007", 1795664843)
+	at(1795664849)
+	c7.ch.Hangup("NORMAL_CLEARING")
+	h.waitAction("member-queue-end")
+	c7.wait(t)
+	// The abandoned row is discarded after 60 s.
+	at(1795664949)
+}
