@@ -3,6 +3,7 @@ package dialplan
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -17,6 +18,10 @@ import (
 type Options struct {
 	// ScriptsDir is where the lua application resolves relative script names.
 	ScriptsDir string
+	// ScriptsFS holds the scripts compiled into the binary; a relative name
+	// not found under ScriptsDir is read from it as "scripts/<name>" (the
+	// layout of ccpbx.Scripts), then as "<name>".
+	ScriptsFS fs.FS
 	// Log receives the dialplan's own lines; nil means slog.Default().
 	Log *slog.Logger
 	// Globals are the $${name} variables (config [vars]); they also answer
@@ -31,6 +36,7 @@ type Dialplan struct {
 	core     *call.Core
 	log      *slog.Logger
 	scripts  string
+	scriptFS fs.FS
 	contexts map[string]*dpContext
 	luaGrace time.Duration
 
@@ -108,6 +114,7 @@ func New(cfg config.Dialplan, core *call.Core, opts Options) (*Dialplan, error) 
 		core:     core,
 		log:      log,
 		scripts:  opts.ScriptsDir,
+		scriptFS: opts.ScriptsFS,
 		luaGrace: luaGrace,
 		contexts: make(map[string]*dpContext, len(cfg.Contexts)),
 		runs:     make(map[string]*run),

@@ -1,10 +1,14 @@
 package dialplan
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -36,9 +40,9 @@ func (d *Dialplan) appLua(ctx context.Context, ch *call.Channel, data string) er
 // RunLua runs the script at name (relative to ScriptsDir) for ch (nil runs
 // it without a session, like FreeSWITCH's luarun) with argv[1..] = args.
 func (d *Dialplan) RunLua(ctx context.Context, ch *call.Channel, name string, args []string) (err error) {
-	path := name
-	if !filepath.IsAbs(path) && d.scripts != "" {
-		path = filepath.Join(d.scripts, name)
+	src, where, err := d.loadScript(name)
+	if err != nil {
+		return fmt.Errorf("lua %s: %w", name, err)
 	}
 	L := lua.NewState()
 	defer L.Close()
@@ -77,10 +81,37 @@ func (d *Dialplan) RunLua(ctx context.Context, ch *call.Channel, name string, ar
 			err = fmt.Errorf("lua %s: panic: %v", name, p)
 		}
 	}()
-	if err := L.DoFile(path); err != nil {
+	fn, err := L.Load(bytes.NewReader(src), where)
+	if err != nil {
+		return fmt.Errorf("lua %s: %w", name, err)
+	}
+	L.Push(fn)
+	if err := L.PCall(0, lua.MultRet, nil); err != nil {
 		return fmt.Errorf("lua %s: %w", name, err)
 	}
 	return nil
+}
+
+// loadScript reads a script: an absolute path from disk; a relative name
+// from ScriptsDir on disk first (so an edited copy wins), then from
+// ScriptsFS. It returns the source and where it came from.
+func (d *Dialplan) loadScript(name string) ([]byte, string, error) {
+	if filepath.IsAbs(name) {
+		b, err := os.ReadFile(name)
+		return b, name, err
+	}
+	p := filepath.Join(d.scripts, name)
+	b, err := os.ReadFile(p)
+	if err == nil || d.scriptFS == nil || !errors.Is(err, fs.ErrNotExist) {
+		return b, p, err
+	}
+	clean := path.Clean("/" + filepath.ToSlash(name))[1:]
+	for _, p := range []string{path.Join("scripts", clean), clean} {
+		if b, ferr := fs.ReadFile(d.scriptFS, p); ferr == nil {
+			return b, "(embedded)/" + p, nil
+		}
+	}
+	return nil, p, err
 }
 
 // luaSession is what the script's session and freeswitch objects act on.

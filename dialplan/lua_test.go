@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"ccpbx"
 	"ccpbx/call"
+	"ccpbx/config"
 )
 
 // luaHarness routes destination "lua" to `lua <data>` with scripts in a
@@ -160,5 +162,32 @@ func TestShippedScriptIsTheArticles(t *testing.T) {
 		if !strings.Contains(string(b), line) {
 			t.Errorf("scripts/callcenter.lua lacks %q", line)
 		}
+	}
+}
+
+func TestScriptsFromEmbeddedFSAndDiskOverride(t *testing.T) {
+	cfg, err := config.Parse("(embedded)", ccpbx.ConfigTOML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	h := newHarness(t, cfg.Dialplan, Options{ScriptsDir: dir, ScriptsFS: ccpbx.Scripts})
+	var queued []string
+	h.core.RegisterApp("callcenter", func(_ context.Context, ch *call.Channel, data string) error {
+		queued = append(queued, data+" as "+ch.Var("caller_id_name"))
+		return nil
+	})
+	vars := map[string]string{"context": "blueivr", "destination_number": "3000", "caller_id_number": "5550001"}
+	h.call(vars)
+	if !slices.Equal(queued, []string{"3000@default as 3000"}) {
+		t.Fatalf("embedded script: queued %q", queued)
+	}
+	// A copy on disk wins over the embedded one.
+	if err := os.WriteFile(filepath.Join(dir, "callcenter.lua"), []byte(`session:execute("callcenter", "disk")`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.call(vars)
+	if len(queued) != 2 || !strings.HasPrefix(queued[1], "disk") {
+		t.Errorf("disk override: queued %q", queued)
 	}
 }
