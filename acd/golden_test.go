@@ -101,6 +101,11 @@ func replayObservedRun(t *testing.T, h *harness) {
 	hang(live{c, 1795664750})
 	c = join("5550003", 1795664762)
 	answer("1001", 1795664763)
+	at(1795664772) // commands issued by hand during c3
+	eq(t, "get status", h.api("agent get status 1001"), "Available")
+	eq(t, "set unknown", h.api("agent set status 9999 Available"), errAgentNotFound)
+	eq(t, "set bogus", h.api("agent set status 1001 Bogus"), errInvalidStatus)
+	eq(t, "bogus", h.api("bogus"), errInvalid)
 	hang(live{c, 1795664774})
 	// c4 and c5 overlap.
 	c4 := join("5550004", 1795664786)
@@ -128,4 +133,51 @@ func replayObservedRun(t *testing.T, h *harness) {
 	c7.wait(t)
 	// The abandoned row is discarded after 60 s.
 	at(1795664949)
+}
+
+// TestRunEventsGolden replays the observed run and compares every
+// callcenter::info event with callcenter-events.txt (§18-21): the same
+// actions in the same order with the same CC-* headers in the same order.
+// Values match too, except UUIDs (generated) and the times of c2's offer,
+// which FreeSWITCH made on its next 100 ms poll (a second boundary later)
+// while ccpbx offers at once.
+func TestRunEventsGolden(t *testing.T) {
+	h := newHarness(t, observedConfig(), nil, baseEpoch)
+	h.drain()
+	rec := &recorder{}
+	h.record = rec
+	replayObservedRun(t, h)
+	h.drain()
+	want := strings.Split(strings.TrimRight(golden(t, "run_events.golden"), "\n"), "\n")
+	got := rec.lines()
+	if len(got) != len(want) {
+		t.Fatalf("got %d events, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if !sameEvent(got[i], want[i]) {
+			t.Errorf("event %d:\n got %s\nwant %s", i, got[i], want[i])
+		}
+	}
+}
+
+func sameEvent(got, want string) bool {
+	g, w := strings.Split(got, "\t"), strings.Split(want, "\t")
+	if len(g) != len(w) {
+		return false
+	}
+	for i := range g {
+		gk, gv, _ := strings.Cut(g[i], "=")
+		wk, wv, _ := strings.Cut(w[i], "=")
+		if gk != wk {
+			return false
+		}
+		if strings.HasSuffix(gk, "UUID") || gv == wv {
+			continue
+		}
+		if strings.HasSuffix(gk, "-Time") && (wv == "1795664738") {
+			continue
+		}
+		return false
+	}
+	return true
 }

@@ -164,6 +164,24 @@ type harness struct {
 	st     *store.Store
 	events <-chan *call.Event
 	stopEv func()
+	record *recorder
+}
+
+// recorder keeps every event the harness consumed, as CC-* header lines.
+type recorder struct{ evs []*call.Event }
+
+func (r *recorder) lines() []string {
+	var out []string
+	for _, e := range r.evs {
+		var parts []string
+		for _, hd := range e.Headers {
+			if strings.HasPrefix(hd.Name, "CC-") {
+				parts = append(parts, hd.Name+"="+hd.Value)
+			}
+		}
+		out = append(out, strings.Join(parts, "\t"))
+	}
+	return out
 }
 
 // baseEpoch is the observed FreeSWITCH run's startup second.
@@ -285,6 +303,9 @@ func (h *harness) nextEvent() *call.Event {
 	h.t.Helper()
 	select {
 	case e := <-h.events:
+		if h.record != nil {
+			h.record.evs = append(h.record.evs, e)
+		}
 		return e
 	case <-time.After(10 * time.Second):
 		h.t.Fatal("no event")
@@ -312,6 +333,9 @@ func (h *harness) drain() []string {
 	for {
 		select {
 		case e := <-h.events:
+			if h.record != nil {
+				h.record.evs = append(h.record.evs, e)
+			}
 			out = append(out, summary(e))
 		default:
 			return out
