@@ -1,0 +1,76 @@
+package dialplan
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"time"
+
+	"ccpbx/call"
+)
+
+func TestCallerHangsUpWhileBLegRings(t *testing.T) {
+	h, ep := bridgeHarness(t, "bridge fake/noanswer", "rec after")
+	ch, _ := h.channel(map[string]string{"context": "default", "destination_number": "x"})
+	done := make(chan error, 1)
+	go func() { done <- h.dp.Route(ch.Context(), ch) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ep.mu.Lock()
+		n := len(ep.calls)
+		ep.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("B leg never dialled")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ch.Terminated(call.OriginatorCancel) // the caller's CANCEL
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("bridge kept ringing after the caller left")
+	}
+	if ch.Cause() != call.OriginatorCancel {
+		t.Errorf("cause %s", ch.Cause())
+	}
+}
+
+func TestBridgeErrorDialString(t *testing.T) {
+	h, _ := bridgeHarness(t, "bridge error/user_busy")
+	ch := h.call(map[string]string{"context": "default", "destination_number": "x"})
+	if ch.Cause() != call.UserBusy {
+		t.Errorf("cause %s, want USER_BUSY", ch.Cause())
+	}
+}
+
+// TestNoGoroutineLeak runs calls through every blocking app and checks
+// that their goroutines are all gone afterwards.
+func TestNoGoroutineLeak(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		h, _ := bridgeHarness(t, "set hangup_after_bridge=true", "bridge fake/$1")
+		stop := hangupBOnBridge(h, call.NormalClearing)
+		h.call(map[string]string{"context": "default", "destination_number": "ok"})
+		h.call(map[string]string{"context": "default", "destination_number": "early"})
+		h.call(map[string]string{"context": "default", "destination_number": "busy"})
+		stop()
+		lh := luaHarness(t, map[string]string{"s.lua": `session:answer() session:sleep(1)`}, "s.lua")
+		lh.call(map[string]string{"context": "default", "destination_number": "1"})
+		for _, c := range []*call.Core{h.core, lh.core} {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			c.Shutdown(ctx)
+			cancel()
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
