@@ -1,0 +1,187 @@
+package interop
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+)
+
+// Audio analysis for what the phones hear: 8 kHz mono 16-bit samples cut
+// into 20 ms frames (one RTP packet's worth).
+
+const (
+	sampleRate = 8000
+	frameLen   = 160 // 20 ms
+
+	callerTone = 450.0  // Hz the trunk caller sends (multiple of 50 Hz: exact Goertzel bin for 160 samples)
+	agentTone  = 1250.0 // Hz the agents send
+
+	// speechLevel: a frame louder than this is sound, not silence. Speech
+	// and music sit around -20 dBFS; comfort noise and silence are far below.
+	speechLevel = -45.0
+	// toneShare: the fraction of a frame's energy at the tone frequency for
+	// the frame to count as "that tone".
+	toneShare = 0.6
+)
+
+// rmsDBFS is a frame's level relative to full scale.
+func rmsDBFS(s []int16) float64 {
+	if len(s) == 0 {
+		return math.Inf(-1)
+	}
+	var sum float64
+	for _, v := range s {
+		f := float64(v)
+		sum += f * f
+	}
+	rms := math.Sqrt(sum / float64(len(s)))
+	if rms == 0 {
+		return math.Inf(-1)
+	}
+	return 20 * math.Log10(rms/32768)
+}
+
+// toneFraction is the share of the frame's energy at freq (Goertzel): about
+// 1 for a pure tone at freq, near 0 for other tones, music or speech.
+func toneFraction(s []int16, freq float64) float64 {
+	n := len(s)
+	if n == 0 {
+		return 0
+	}
+	w := 2 * math.Pi * freq / sampleRate
+	coeff := 2 * math.Cos(w)
+	var s1, s2, energy float64
+	for _, v := range s {
+		x := float64(v)
+		energy += x * x
+		s0 := x + coeff*s1 - s2
+		s2, s1 = s1, s0
+	}
+	if energy == 0 {
+		return 0
+	}
+	power := s1*s1 + s2*s2 - coeff*s1*s2
+	return 2 * power / (float64(n) * energy)
+}
+
+// audioReport summarises a stretch of received audio.
+type audioReport struct {
+	Frames     int // 20 ms frames analysed
+	Loud       int // frames above speechLevel
+	CallerTone int // frames dominated by the caller's tone
+	AgentTone  int // frames dominated by the agents' tone
+	PeakDBFS   float64
+}
+
+func (r audioReport) String() string {
+	return fmt.Sprintf("%d frames (%.1fs): %d above %.0f dBFS, %d of the caller's %v Hz tone, %d of the agent's %v Hz tone, peak frame %.1f dBFS",
+		r.Frames, float64(r.Frames)*0.02, r.Loud, speechLevel, r.CallerTone, callerTone, r.AgentTone, agentTone, r.PeakDBFS)
+}
+
+func analyse(samples []int16) audioReport {
+	r := audioReport{PeakDBFS: math.Inf(-1)}
+	for off := 0; off+frameLen <= len(samples); off += frameLen {
+		f := samples[off : off+frameLen]
+		r.Frames++
+		db := rmsDBFS(f)
+		if db > r.PeakDBFS {
+			r.PeakDBFS = db
+		}
+		if db < speechLevel {
+			continue
+		}
+		r.Loud++
+		if toneFraction(f, callerTone) >= toneShare {
+			r.CallerTone++
+		}
+		if toneFraction(f, agentTone) >= toneShare {
+			r.AgentTone++
+		}
+	}
+	return r
+}
+
+// sine makes n samples of a tone at -10 dBFS starting at phase sample off.
+func sine(freq float64, off, n int) []int16 {
+	out := make([]int16, n)
+	for i := range out {
+		out[i] = int16(10362 * math.Sin(2*math.Pi*freq*float64(off+i)/sampleRate))
+	}
+	return out
+}
+
+// writeWAV writes 8 kHz mono 16-bit PCM (what baresip's aufile reads).
+func writeWAV(path string, samples []int16) error {
+	data := make([]byte, 44+2*len(samples))
+	copy(data[0:], "RIFF")
+	binary.LittleEndian.PutUint32(data[4:], uint32(36+2*len(samples)))
+	copy(data[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(data[16:], 16)
+	binary.LittleEndian.PutUint16(data[20:], 1) // PCM
+	binary.LittleEndian.PutUint16(data[22:], 1) // mono
+	binary.LittleEndian.PutUint32(data[24:], sampleRate)
+	binary.LittleEndian.PutUint32(data[28:], sampleRate*2)
+	binary.LittleEndian.PutUint16(data[32:], 2)
+	binary.LittleEndian.PutUint16(data[34:], 16)
+	copy(data[36:], "data")
+	binary.LittleEndian.PutUint32(data[40:], uint32(2*len(samples)))
+	for i, s := range samples {
+		binary.LittleEndian.PutUint16(data[44+2*i:], uint16(s))
+	}
+	return os.WriteFile(path, data, 0o644)
+}
+
+// parseWAV reads 16-bit PCM from a RIFF/WAVE file and returns mono samples
+// (the first channel) and the sample rate. It is defensive: a data chunk
+// whose size is zero or runs past the end (a recorder killed before it
+// patched the header) is read to the end of the file.
+func parseWAV(b []byte) ([]int16, int, error) {
+	if len(b) < 12 || string(b[0:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
+		return nil, 0, errors.New("not a RIFF/WAVE file")
+	}
+	var channels, bits, rate int
+	fmtSeen := false
+	pos := 12
+	for pos+8 <= len(b) {
+		id := string(b[pos : pos+4])
+		size := int(binary.LittleEndian.Uint32(b[pos+4 : pos+8]))
+		body := pos + 8
+		switch id {
+		case "fmt ":
+			if size < 16 || body+16 > len(b) {
+				return nil, 0, errors.New("short fmt chunk")
+			}
+			if f := binary.LittleEndian.Uint16(b[body:]); f != 1 && f != 0xFFFE {
+				return nil, 0, fmt.Errorf("WAV format %d is not PCM", f)
+			}
+			channels = int(binary.LittleEndian.Uint16(b[body+2:]))
+			rate = int(binary.LittleEndian.Uint32(b[body+4:]))
+			bits = int(binary.LittleEndian.Uint16(b[body+14:]))
+			fmtSeen = true
+		case "data":
+			if !fmtSeen {
+				return nil, 0, errors.New("data chunk before fmt chunk")
+			}
+			if bits != 16 || channels < 1 {
+				return nil, 0, fmt.Errorf("WAV is %d-bit %d-channel, want 16-bit", bits, channels)
+			}
+			end := body + size
+			if size <= 0 || end > len(b) || end < body {
+				end = len(b)
+			}
+			step := 2 * channels
+			out := make([]int16, 0, (end-body)/step)
+			for i := body; i+1 < end; i += step {
+				out = append(out, int16(binary.LittleEndian.Uint16(b[i:])))
+			}
+			return out, rate, nil
+		}
+		if size < 0 || body+size < body {
+			break
+		}
+		pos = body + size + size%2
+	}
+	return nil, 0, errors.New("no data chunk")
+}

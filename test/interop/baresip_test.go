@@ -1,0 +1,326 @@
+package interop
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// baresip is a real softphone, headless: its own config directory (-f),
+// aufile as the microphone (a WAV of the agent tone), the sndfile filter as
+// the recorder (it writes what the phone decodes, dump-*-dec.wav, in the
+// receive path before the player), ALSA's "null" device as the speaker, and
+// ctrl_tcp (JSON netstrings) for the test to watch events and accept, reject
+// or dial. Auto-answer is done by the test on CALL_INCOMING so each step
+// chooses whether the phone answers, rejects (486) or keeps ringing.
+type baresip struct {
+	t      testing.TB
+	proc   *proc
+	dir    string
+	recDir string
+	conn   net.Conn
+
+	wmu sync.Mutex // serialises writes to conn
+
+	mu     sync.Mutex
+	evs    []bsEvent
+	more   chan struct{}
+	policy func(ev bsEvent) string // "accept", "hangup" (486) or "" (ring)
+	token  int
+}
+
+// bsEvent is one ctrl_tcp message (event or command response).
+type bsEvent struct {
+	Event    bool   `json:"event"`
+	Response bool   `json:"response"`
+	Type     string `json:"type"`
+	Class    string `json:"class"`
+	ID       string `json:"id"`
+	Param    string `json:"param"`
+	PeerURI  string `json:"peeruri"`
+	OK       bool   `json:"ok"`
+	Data     string `json:"data"`
+	Token    string `json:"token"`
+	At       time.Time
+}
+
+func startBaresip(t testing.TB, e *env, user string, sipPort, ctrlPort int) *baresip {
+	t.Helper()
+	b := &baresip{t: t, dir: filepath.Join(e.art, "baresip-"+user), more: make(chan struct{})}
+	b.recDir = filepath.Join(b.dir, "recordings")
+	for _, d := range []string{b.dir, b.recDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatalf("baresip %s: %v", user, err)
+		}
+	}
+	tone := filepath.Join(b.dir, "agent-tone.wav")
+	if err := writeWAV(tone, sine(agentTone, 0, 120*sampleRate)); err != nil {
+		t.Fatalf("baresip %s: %v", user, err)
+	}
+	rtpLo, _ := rtpRange(t, 64)
+	modules := "/usr/lib/baresip/modules"
+	if _, err := os.Stat(modules); err != nil {
+		if m, _ := filepath.Glob("/usr/lib/*/baresip/modules"); len(m) > 0 {
+			modules = m[0]
+		}
+	}
+	conf := strings.Join([]string{
+		"poll_method\t\tepoll",
+		fmt.Sprintf("sip_listen\t\t127.0.0.1:%d", sipPort),
+		"sip_trans_def\t\tudp",
+		"call_local_timeout\t120",
+		"call_max_calls\t\t4",
+		"audio_player\t\talsa,null",
+		"audio_alert\t\talsa,null",
+		"audio_source\t\taufile," + tone,
+		"audio_level\t\tno",
+		fmt.Sprintf("rtp_ports\t\t%d-%d", rtpLo, rtpLo+63),
+		"module_path\t\t" + modules,
+		"module\t\t\tg711.so",
+		"module\t\t\taufile.so",
+		"module\t\t\talsa.so",
+		"module\t\t\tsndfile.so",
+		"module_app\t\taccount.so",
+		"module_app\t\tmenu.so",
+		"module\t\t\tctrl_tcp.so",
+		fmt.Sprintf("ctrl_tcp_listen\t\t127.0.0.1:%d", ctrlPort),
+		"snd_path\t\t" + b.recDir,
+		"",
+	}, "\n")
+	if err := os.WriteFile(filepath.Join(b.dir, "config"), []byte(conf), 0o644); err != nil {
+		t.Fatalf("baresip %s: %v", user, err)
+	}
+	// The account registers on the internal profile with the directory's
+	// password; answermode=manual because the test answers per step.
+	acct := fmt.Sprintf("<sip:%s@127.0.0.1:%d>;auth_pass=1234;regint=3600;answermode=manual;audio_codecs=PCMU;ptime=20\n", user, e.ports.Internal)
+	if err := os.WriteFile(filepath.Join(b.dir, "accounts"), []byte(acct), 0o644); err != nil {
+		t.Fatalf("baresip %s: %v", user, err)
+	}
+	b.proc = startProc(t, "baresip-"+user, filepath.Join(e.art, "baresip-"+user+".log"), b.dir,
+		e.tools["baresip"], "-f", b.dir, "-v")
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ctrlPort))
+		if err == nil {
+			b.conn = c
+			break
+		}
+		if exited, _ := b.proc.wait(0); exited || time.Now().After(deadline) {
+			t.Fatalf("baresip %s: ctrl_tcp on port %d not reachable (%v); log tail:\n%s", user, ctrlPort, err, tail(b.proc.outPath, 20))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	go b.readLoop()
+	t.Cleanup(func() { b.conn.Close(); b.proc.kill() })
+	return b
+}
+
+// parseNetstrings splits ctrl_tcp's stream ("len:payload,") into payloads
+// and returns what is left incomplete. A malformed frame is an error (the
+// stream cannot be resynchronised).
+func parseNetstrings(buf []byte) (frames [][]byte, rest []byte, err error) {
+	for len(buf) > 0 {
+		colon := slices.Index(buf, ':')
+		if colon < 0 {
+			if len(buf) > 10 {
+				return frames, nil, errors.New("netstring: length without ':'")
+			}
+			return frames, buf, nil
+		}
+		n, perr := strconv.Atoi(string(buf[:colon]))
+		if perr != nil || n < 0 || colon > 10 {
+			return frames, nil, fmt.Errorf("netstring: bad length %q", buf[:colon])
+		}
+		end := colon + 1 + n
+		if end >= len(buf) {
+			return frames, buf, nil
+		}
+		if buf[end] != ',' {
+			return frames, nil, errors.New("netstring: missing ','")
+		}
+		frames = append(frames, buf[colon+1:end])
+		buf = buf[end+1:]
+	}
+	return frames, nil, nil
+}
+
+func (b *baresip) readLoop() {
+	r := bufio.NewReader(b.conn)
+	var pending []byte
+	chunk := make([]byte, 8192)
+	for {
+		n, err := r.Read(chunk)
+		if n > 0 {
+			pending = append(pending, chunk[:n]...)
+			frames, rest, perr := parseNetstrings(pending)
+			pending = rest
+			for _, f := range frames {
+				var ev bsEvent
+				if json.Unmarshal(f, &ev) != nil {
+					continue
+				}
+				ev.At = time.Now()
+				b.mu.Lock()
+				b.evs = append(b.evs, ev)
+				close(b.more)
+				b.more = make(chan struct{})
+				policy := b.policy
+				b.mu.Unlock()
+				if ev.Event && ev.Type == "CALL_INCOMING" && policy != nil {
+					go func() {
+						if cmd := policy(ev); cmd != "" {
+							_ = b.command(cmd, "")
+						}
+					}()
+				}
+			}
+			if perr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// setPolicy decides what the phone does with incoming calls from now on.
+func (b *baresip) setPolicy(p func(bsEvent) string) {
+	b.mu.Lock()
+	b.policy = p
+	b.mu.Unlock()
+}
+
+func always(cmd string) func(bsEvent) string { return func(bsEvent) string { return cmd } }
+
+// command sends one ctrl_tcp command ("dial", "accept", "hangup" …).
+func (b *baresip) command(cmd, params string) error {
+	b.mu.Lock()
+	b.token++
+	tok := strconv.Itoa(b.token)
+	b.mu.Unlock()
+	payload, err := json.Marshal(map[string]string{"command": cmd, "params": params, "token": tok})
+	if err != nil {
+		return err
+	}
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	_, err = fmt.Fprintf(b.conn, "%d:%s,", len(payload), payload)
+	return err
+}
+
+func (b *baresip) mark() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.evs)
+}
+
+func (b *baresip) since(from int) []bsEvent {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if from > len(b.evs) {
+		return nil
+	}
+	return slices.Clone(b.evs[from:])
+}
+
+// waitEvent waits for a ctrl_tcp event of type typ at index >= from.
+func (b *baresip) waitEvent(from int, typ string, timeout time.Duration) (bsEvent, error) {
+	deadline := time.After(timeout)
+	next := from
+	for {
+		b.mu.Lock()
+		for ; next < len(b.evs); next++ {
+			if e := b.evs[next]; e.Event && e.Type == typ {
+				b.mu.Unlock()
+				return e, nil
+			}
+		}
+		more := b.more
+		b.mu.Unlock()
+		select {
+		case <-more:
+		case <-b.proc.done:
+			return bsEvent{}, fmt.Errorf("baresip exited while waiting for %s; log tail:\n%s", typ, tail(b.proc.outPath, 20))
+		case <-deadline:
+			return bsEvent{}, fmt.Errorf("baresip event %s not seen within %s; its events since:\n%s", typ, timeout, bsList(b.since(from)))
+		}
+	}
+}
+
+// count is how many events of type typ arrived from index from on.
+func (b *baresip) count(from int, typ string) int {
+	n := 0
+	for _, e := range b.since(from) {
+		if e.Event && e.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
+func bsList(evs []bsEvent) string {
+	var lines []string
+	for _, e := range evs {
+		if e.Event {
+			lines = append(lines, fmt.Sprintf("  %s %s %s", e.Type, e.PeerURI, e.Param))
+		}
+	}
+	if len(lines) == 0 {
+		return "  (none)"
+	}
+	return strings.Join(lines, "\n")
+}
+
+// recordings lists the decoded-audio dumps (what the phone heard), oldest
+// first.
+func (b *baresip) recordings() []string {
+	m, _ := filepath.Glob(filepath.Join(b.recDir, "dump-*-dec.wav"))
+	sort.Slice(m, func(i, j int) bool {
+		fi, ei := os.Stat(m[i])
+		fj, ej := os.Stat(m[j])
+		if ei != nil || ej != nil {
+			return m[i] < m[j]
+		}
+		return fi.ModTime().Before(fj.ModTime())
+	})
+	return m
+}
+
+// heard returns the audio of the newest recording not in before.
+func (b *baresip) heard(before []string) ([]int16, string, error) {
+	var fresh []string
+	for _, r := range b.recordings() {
+		if !slices.Contains(before, r) {
+			fresh = append(fresh, r)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil, "", fmt.Errorf("baresip wrote no new recording in %s (sndfile dumps one per call)", b.recDir)
+	}
+	path := fresh[len(fresh)-1]
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, path, err
+	}
+	s, rate, err := parseWAV(raw)
+	if err != nil {
+		return nil, path, fmt.Errorf("%s: %w", path, err)
+	}
+	if rate != sampleRate {
+		return nil, path, fmt.Errorf("%s: %d Hz, want %d (PCMU)", path, rate, sampleRate)
+	}
+	return s, path, nil
+}

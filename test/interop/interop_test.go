@@ -1,0 +1,462 @@
+package interop
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// env is one run of the suite: the PBX, its event stream and the phones.
+type env struct {
+	t         *testing.T
+	root      string
+	art       string
+	scenarios string
+	tools     map[string]string
+	ports     pbxPorts
+	pbx       *pbx
+	ev        *eventStream
+
+	b1001    *baresip // agent 1001: baresip
+	sip1001  int
+	port1002 int // agent 1002: sipp, always on this port (its registered contact)
+
+	calls int // trunk calls placed, for caller numbers 555000N
+
+	// offered lists the agent each queue call was first offered to, in
+	// order: round-robin is judged on it.
+	offered []string
+}
+
+// TestArticle is the reference article's test (issue #6), step by step.
+func TestArticle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("SKIPPED: interop suite (real binary, sipp, baresip) does not run with -short")
+	}
+	tools := requireTools(t, "sipp", "baresip")
+	e := &env{t: t, root: repoRoot(t), tools: tools}
+	e.art = artifactsDir(t)
+	e.scenarios = filepath.Join(e.root, "test", "interop", "sipp")
+	t.Logf("artifacts (SIP traces, ccpbx debug log, events, recordings): %s", e.art)
+
+	bin := buildBinary(t, e.root, t.TempDir())
+	shipped, err := os.ReadFile(filepath.Join(e.root, "config.toml"))
+	if err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	e.ports.Internal, e.ports.Trunk, e.ports.ESL = freePort(t), freePort(t), freePort(t)
+	e.ports.RTPStart, e.ports.RTPEnd = rtpRange(t, 400)
+	cfgPath := filepath.Join(e.art, "config.toml")
+	if err := os.WriteFile(cfgPath, []byte(testConfig(t, string(shipped), e.ports, t.TempDir())), 0o644); err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	if out, err := runOut(bin, e.root, "check", "-config", cfgPath); err != nil {
+		t.Fatalf("setup: ccpbx check rejects the test config: %v\n%s", err, out)
+	}
+	e.pbx = startPBX(t, bin, cfgPath, e.root, e.art, e.ports)
+	e.ev = startEvents(t, e.pbx, e.art)
+	e.waitEventsFlowing()
+
+	steps := []struct {
+		name string
+		run  func(*testing.T)
+	}{
+		{"1_register", e.stepRegister},
+		{"2_login_300", e.stepLogin},
+		{"3_trunk_call_audio", e.stepTrunkCall},
+		{"4_round_robin", e.stepRoundRobin},
+		{"5_caller_hangs_up_while_queued", e.stepAbandon},
+		{"6a_agent_busy_486", e.stepBusy},
+		{"7_logout_301", e.stepLogout},
+		{"6b_no_answer_thrice_on_break", e.stepNoAnswer},
+		{"8_event_headers_match_freeswitch", e.stepEventShapes},
+	}
+	for i, s := range steps {
+		if !t.Run(s.name, s.run) {
+			var rest []string
+			for _, r := range steps[i+1:] {
+				rest = append(rest, r.name)
+			}
+			if len(rest) > 0 {
+				t.Errorf("step %s failed; not run because they build on it: %s", s.name, strings.Join(rest, ", "))
+			}
+			return
+		}
+	}
+}
+
+func runOut(bin, dir string, args ...string) (string, error) {
+	cmd := newCmd(bin, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// waitEventsFlowing makes sure the event listener is subscribed before any
+// step: `agent get status` fires agent-status-get (README §2), so the
+// probe's event proves the subscription is live.
+func (e *env) waitEventsFlowing() {
+	t := e.t
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		m := e.ev.mark()
+		out, err := e.pbx.cli(5*time.Second, "callcenter_config agent get status 1001")
+		if err == nil && strings.TrimSpace(out) != "Logged Out" {
+			t.Fatalf("setup: `callcenter_config agent get status 1001` = %q, want \"Logged Out\" (README §2)", out)
+		}
+		if _, _, err := e.ev.waitFor(m, time.Second, "agent-status-get", action("agent-status-get", "CC-Agent", "1001")); err == nil {
+			return
+		}
+	}
+	t.Fatalf("setup: no agent-status-get event on `ccpbx cli -events 'CUSTOM callcenter::info'` after `callcenter_config agent get status 1001` (FreeSWITCH fires one, README §2); events listener log:\n%s",
+		tail(e.ev.proc.outPath, 20))
+}
+
+// ---------------------------------------------------------------- step 1
+
+func (e *env) stepRegister(t *testing.T) {
+	const step = "step 1 (register)"
+	e.sip1001 = freePort(t)
+	e.b1001 = startBaresip(t, e, "1001", e.sip1001, freePort(t))
+	if _, err := e.b1001.waitEvent(0, "REGISTER_OK", 15*time.Second); err != nil {
+		t.Fatalf("%s: baresip 1001 did not register with password 1234: %v\nbaresip log tail:\n%s", step, err, tail(e.b1001.proc.outPath, 20))
+	}
+	e.port1002 = freePort(t)
+	reg := e.runSipp(t, "reg1002", "register.xml", e.trunkless(), e.port1002, "-s", "1002", "-au", "1002", "-ap", "1234", "-m", "1")
+	if err := reg.finish(20 * time.Second); err != nil {
+		t.Fatalf("%s: sipp 1002 REGISTER with digest auth: %v", step, err)
+	}
+	out := e.pbx.mustCLI(t, step, "show registrations")
+	rows, err := parseRegistrations(out)
+	if err != nil {
+		t.Fatalf("%s: `show registrations` layout: %v\nreply:\n%s", step, err, out)
+	}
+	want := map[string]int{"1001": e.sip1001, "1002": e.port1002}
+	seen := map[string]bool{}
+	for _, r := range rows {
+		user := r["reg_user"]
+		port, ok := want[user]
+		if !ok {
+			t.Errorf("%s: unexpected registration row %v", step, r)
+			continue
+		}
+		seen[user] = true
+		checks := map[string]string{"realm": "127.0.0.1", "network_ip": "127.0.0.1", "network_port": itoa(port), "network_proto": "udp"}
+		for k, v := range checks {
+			if r[k] != v {
+				t.Errorf("%s: registration of %s: %s = %q, want %q", step, user, k, r[k], v)
+			}
+		}
+		if !strings.HasPrefix(r["url"], "sofia/internal/sip:") || !strings.Contains(r["url"], fmt.Sprintf("@127.0.0.1:%d", port)) {
+			t.Errorf("%s: registration of %s: url = %q, want sofia/internal/sip:…@127.0.0.1:%d as FreeSWITCH shows", step, user, r["url"], port)
+		}
+		if exp, err := strconv.ParseInt(r["expires"], 10, 64); err != nil || exp <= time.Now().Unix() {
+			t.Errorf("%s: registration of %s: expires = %q, want a future epoch", step, user, r["expires"])
+		}
+		if r["token"] == "" || r["hostname"] == "" {
+			t.Errorf("%s: registration of %s: empty token or hostname: %v", step, user, r)
+		}
+	}
+	for u := range want {
+		if !seen[u] {
+			t.Errorf("%s: `show registrations` does not list %s:\n%s", step, u, out)
+		}
+	}
+}
+
+// trunkless is the internal profile's address (where extensions register
+// and dial).
+func (e *env) trunkless() string { return fmt.Sprintf("127.0.0.1:%d", e.ports.Internal) }
+
+// trunk is the blueivr profile's address (where the trunk delivers calls).
+func (e *env) trunk() string { return fmt.Sprintf("127.0.0.1:%d", e.ports.Trunk) }
+
+// ---------------------------------------------------------------- step 2
+
+func (e *env) stepLogin(t *testing.T) {
+	const step = "step 2 (login 300)"
+	m := e.ev.mark()
+
+	// 1001 (baresip) dials 300 and records what it hears.
+	e.dialFromBaresip(t, step, "300", "ivr-you_are_now_logged_in")
+
+	// 1002 (sipp) dials 300; the test's socket records what it hears.
+	peer := newRTPPeer(t, "1002-300", agentTone)
+	run := e.runSipp(t, "ext300-1002", "extension_caller.xml", e.trunkless(), e.port1002,
+		"-s", "300", "-key", "caller", "1002", "-key", "rtp_port", itoa(peer.port()), "-au", "1002", "-ap", "1234", "-m", "1")
+	if err := run.finish(40 * time.Second); err != nil {
+		t.Fatalf("%s: 1002 dials 300 (answer, prompt, hang-up by the PBX): %v", step, err)
+	}
+	rep := analyse(samplesOf(peer.packets(0, -1)))
+	t.Logf("%s: 1002 heard %s", step, rep)
+	if rep.Loud < 25 || rep.AgentTone > rep.Loud/2 {
+		t.Errorf("%s: 1002 heard no login prompt: want at least 0.5 s above %.0f dBFS that is not its own tone echoed; got %s", step, speechLevel, rep)
+	}
+
+	e.expectSequence(t, step, m, []string{
+		"agent-status-change agent=1001 status=Available",
+		"agent-status-change agent=1002 status=Available",
+	}, 5*time.Second)
+
+	rows := e.agentList(t, step)
+	for _, a := range []string{"1001", "1002"} {
+		if err := expectAgent(rows, a, map[string]string{
+			"status": "Available", "state": "Waiting", "uuid": "",
+			"last_bridge_start": "0", "last_bridge_end": "0", "last_offered_call": "0",
+			"no_answer_count": "0", "calls_answered": "0", "talk_time": "0", "ready_time": "0",
+		}); err != nil {
+			t.Errorf("%s: `callcenter_config agent list` after login: %v", step, err)
+		}
+	}
+}
+
+// dialFromBaresip makes 1001 dial an extension that answers, plays a
+// prompt and hangs up, and checks what 1001 recorded is speech-level audio.
+func (e *env) dialFromBaresip(t *testing.T, step, ext, prompt string) {
+	t.Helper()
+	b := e.b1001
+	before := b.recordings()
+	bm := b.mark()
+	if err := b.command("dial", fmt.Sprintf("sip:%s@127.0.0.1:%d", ext, e.ports.Internal)); err != nil {
+		t.Fatalf("%s: baresip dial: %v", step, err)
+	}
+	if _, err := b.waitEvent(bm, "CALL_ESTABLISHED", 20*time.Second); err != nil {
+		t.Fatalf("%s: 1001 dials %s: not answered: %v", step, ext, err)
+	}
+	if _, err := b.waitEvent(bm, "CALL_CLOSED", 30*time.Second); err != nil {
+		t.Fatalf("%s: 1001 dials %s: the PBX did not hang up after the prompt: %v", step, ext, err)
+	}
+	s, path, err := b.heard(before)
+	if err != nil {
+		t.Fatalf("%s: 1001's recording of %s: %v", step, ext, err)
+	}
+	rep := analyse(s)
+	t.Logf("%s: 1001 heard (%s) %s", step, filepath.Base(path), rep)
+	if rep.Loud < 25 || rep.AgentTone > rep.Loud/2 {
+		t.Errorf("%s: 1001 did not hear the %s prompt: want at least 0.5 s above %.0f dBFS that is not its own tone echoed; got %s (recording %s)",
+			step, prompt, speechLevel, rep, path)
+	}
+}
+
+// agentList fetches and parses `callcenter_config agent list`.
+func (e *env) agentList(t *testing.T, step string) map[string]agentRow {
+	t.Helper()
+	out := e.pbx.mustCLI(t, step, "callcenter_config agent list")
+	rows, err := parseAgentList(out)
+	if err != nil {
+		t.Fatalf("%s: `callcenter_config agent list` layout: %v\nreply:\n%s", step, err, out)
+	}
+	return rows
+}
+
+// expectSequence waits until the events since m are as many as want, then
+// compares them one by one (README §3's compact form).
+func (e *env) expectSequence(t *testing.T, step string, m int, want []string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for len(e.ev.since(m)) < len(want) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // let stragglers that should not be there arrive
+	got := compactAll(e.ev.since(m))
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: callcenter::info events differ from FreeSWITCH's sequence (README §3/§4)\n  got:\n%s\n  want:\n%s",
+			step, indent(got), indent(want))
+	}
+}
+
+// expectSubsequence checks want appears in order among the events since m
+// (for situations the FreeSWITCH capture has no full sequence of).
+func (e *env) expectSubsequence(t *testing.T, step string, m int, want []string) {
+	t.Helper()
+	got := compactAll(e.ev.since(m))
+	i := 0
+	for _, g := range got {
+		if i < len(want) && g == want[i] {
+			i++
+		}
+	}
+	if i < len(want) {
+		t.Errorf("%s: callcenter::info events: %q missing or out of order\n  got:\n%s\n  want in this order:\n%s",
+			step, want[i], indent(got), indent(want))
+	}
+}
+
+func indent(lines []string) string {
+	if len(lines) == 0 {
+		return "    (none)"
+	}
+	return "    " + strings.Join(lines, "\n    ")
+}
+
+// normalCall is FreeSWITCH's sequence for a member answered by an idle
+// agent and ended by the caller's BYE (README §4, c1–c6).
+func normalCall(agent, member string) []string {
+	return []string{
+		"member-queue-start member=" + member,
+		"members-count count=1",
+		"agent-state-change agent=" + agent + " state=Receiving",
+		"agent-offering agent=" + agent + " member=" + member,
+		"bridge-agent-start agent=" + agent + " member=" + member,
+		"members-count count=1",
+		"agent-state-change agent=" + agent + " state=In a queue call",
+		"bridge-agent-end agent=" + agent + " member=" + member,
+		"member-queue-end agent=" + agent + " member=" + member + " cause=Terminated",
+		"agent-state-change agent=" + agent + " state=Waiting",
+	}
+}
+
+// ---------------------------------------------------------------- calls
+
+// caller is one trunk call (sipp on the blueivr profile + the test's RTP).
+type caller struct {
+	run    *sippRun
+	peer   *rtpPeer
+	number string
+}
+
+func (e *env) placeCall(t *testing.T) *caller {
+	t.Helper()
+	e.calls++
+	c := &caller{number: fmt.Sprintf("555%04d", e.calls)}
+	c.peer = newRTPPeer(t, "caller-"+c.number, callerTone)
+	c.run = e.runSipp(t, fmt.Sprintf("c%d-%s", e.calls, c.number), "trunk_caller.xml", e.trunk(), freePort(t),
+		"-s", "3000", "-key", "caller", c.number, "-key", "rtp_port", itoa(c.peer.port()), "-m", "1")
+	return c
+}
+
+// hangup sends the caller's BYE and waits for the 200.
+func (c *caller) hangup(t *testing.T, step string) {
+	t.Helper()
+	if err := c.run.hangup(); err != nil {
+		t.Fatalf("%s: %v", step, err)
+	}
+	if err := c.run.finish(20 * time.Second); err != nil {
+		t.Fatalf("%s: caller %s (INVITE 3000, ACK, BYE after the test's trigger): %v", step, c.number, err)
+	}
+}
+
+// agent1002 starts 1002's sipp phone with one of the agent scenarios; it
+// keeps serving calls (up to calls) until the step ends.
+func (e *env) agent1002(t *testing.T, name, scenario string, calls int, ringMs int) (*sippRun, *rtpPeer) {
+	t.Helper()
+	peer := newRTPPeer(t, "1002-"+name, agentTone)
+	run := e.runSipp(t, "agent1002-"+name, scenario, "", e.port1002,
+		"-s", "1002", "-key", "rtp_port", itoa(peer.port()), "-m", itoa(calls), "-d", itoa(ringMs))
+	time.Sleep(300 * time.Millisecond) // sipp binds its socket before the first INVITE can come
+	if exited, _ := run.wait(0); exited {
+		t.Fatalf("sipp agent 1002 (%s) exited at start: %v\n%s", scenario, run.err, tail(run.outPath, 10))
+	}
+	return run, peer
+}
+
+// waitIdle waits until agent's state is Waiting again after event index m.
+func (e *env) waitIdle(t *testing.T, step string, m int, agent string) {
+	t.Helper()
+	if _, _, err := e.ev.waitFor(m, 15*time.Second, "agent-state-change "+agent+" Waiting",
+		action("agent-state-change", "CC-Agent", agent, "CC-Agent-State", "Waiting")); err != nil {
+		t.Fatalf("%s: %v", step, err)
+	}
+}
+
+// wrapUp waits out the agents' wrap-up time (FreeSWITCH compares whole
+// seconds from last_bridge_end), so the next call sees both agents idle
+// and only the strategy decides, as in the reference capture.
+func wrapUp() { time.Sleep(time.Duration(testWrapUp)*time.Second + 1500*time.Millisecond) }
+
+// ---------------------------------------------------------------- step 3
+
+func (e *env) stepTrunkCall(t *testing.T) {
+	const step = "step 3 (trunk call 3000: music, agent answers, audio both ways, caller's BYE)"
+	m := e.ev.mark()
+	bm := e.b1001.mark()
+	before := e.b1001.recordings()
+	const ringMs = 2500
+
+	c := e.placeCall(t)
+	// Whoever is offered rings long enough for the caller to hear ~2.5 s of
+	// music first, then answers.
+	uas, agentPeer := e.agent1002(t, "answer-audio", "agent_answer.xml", 1, ringMs)
+	e.b1001.setPolicy(func(bsEvent) string {
+		_ = c.peer.waitPackets(0, ringMs/20, 10*time.Second)
+		return "accept"
+	})
+	defer e.b1001.setPolicy(nil)
+
+	_, start, err := e.ev.waitFor(m, 30*time.Second, "bridge-agent-start", action("bridge-agent-start"))
+	if err != nil {
+		t.Fatalf("%s: %v\ncaller trace:\n%s", step, err, tail(c.run.msgFile, 30))
+	}
+	agent := start.get("CC-Agent")
+	bridgedAt := c.peer.count()
+
+	// Music on hold before the bridge: 50 packets/s of music, not silence.
+	moh := c.peer.packets(0, bridgedAt)
+	rate, err := streamCheck(moh)
+	if err != nil {
+		t.Errorf("%s: music on hold RTP to the caller: %v", step, err)
+	}
+	mohRep := analyse(samplesOf(moh))
+	t.Logf("%s: caller heard before the bridge: %d packets at %.1f/s, %s", step, len(moh), rate, mohRep)
+	if mohRep.Frames == 0 || mohRep.Loud*2 < mohRep.Frames || mohRep.CallerTone*4 > mohRep.Frames || mohRep.AgentTone*4 > mohRep.Frames {
+		t.Errorf("%s: caller did not hear music on hold: want most frames above %.0f dBFS and not a test tone; got %s", step, speechLevel, mohRep)
+	}
+
+	// Talk: both sides send their tone for a while, then the caller hangs up.
+	if err := c.peer.waitPackets(bridgedAt, 100, 10*time.Second); err != nil {
+		t.Errorf("%s: caller after the bridge: %v", step, err)
+	}
+	if agent == "1002" {
+		if err := agentPeer.waitPackets(0, 100, 10*time.Second); err != nil {
+			t.Errorf("%s: agent 1002 after answering: %v", step, err)
+		}
+	}
+	c.hangup(t, step)
+
+	// The caller's BYE ends the agent's leg too.
+	var agentHeard audioReport
+	switch agent {
+	case "1002":
+		if err := uas.finish(15 * time.Second); err != nil {
+			t.Errorf("%s: agent 1002 leg after the caller's BYE: %v", step, err)
+		}
+		agentHeard = analyse(samplesOf(agentPeer.packets(10, -1)))
+		if n := e.b1001.count(bm, "CALL_INCOMING"); n != 0 {
+			t.Errorf("%s: 1001 rang too (%d calls); one agent should ring", step, n)
+		}
+	case "1001":
+		if _, err := e.b1001.waitEvent(bm, "CALL_CLOSED", 15*time.Second); err != nil {
+			t.Errorf("%s: agent 1001 leg not ended after the caller's BYE: %v", step, err)
+		}
+		s, path, err := e.b1001.heard(before)
+		if err != nil {
+			t.Errorf("%s: %v", step, err)
+		}
+		agentHeard = analyse(s)
+		t.Logf("%s: 1001's recording %s", step, path)
+		uas.kill()
+		if n := sippCount(uas.msgFile, "INVITE"); n != 0 {
+			t.Errorf("%s: 1002 rang too (%d INVITEs); one agent should ring", step, n)
+		}
+	default:
+		t.Fatalf("%s: bridge-agent-start names agent %q", step, agent)
+	}
+	callerHeard := analyse(samplesOf(c.peer.packets(bridgedAt+10, -1)))
+	t.Logf("%s: agent %s heard %s", step, agent, agentHeard)
+	t.Logf("%s: caller heard after the bridge %s", step, callerHeard)
+	if agentHeard.CallerTone < 25 {
+		t.Errorf("%s: agent %s did not hear the caller's %v Hz tone through ccpbx (want >= 0.5 s of it): %s", step, agent, callerTone, agentHeard)
+	}
+	if callerHeard.AgentTone < 25 {
+		t.Errorf("%s: the caller did not hear agent %s's %v Hz tone through ccpbx (want >= 0.5 s of it): %s", step, agent, agentTone, callerHeard)
+	}
+
+	e.waitIdle(t, step, m, agent)
+	e.expectSequence(t, step, m, normalCall(agent, c.number), 5*time.Second)
+	e.offered = append(e.offered, agent)
+}
