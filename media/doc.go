@@ -1,0 +1,17 @@
+// Package media owns the PBX's audio plane: RTP ports, SDP offer/answer for
+// one audio stream, one outbound stream per leg (SSRC, sequence, timestamp)
+// with sources switching underneath it, shared music-on-hold clocks, the prompt
+// player, the relay bridge between two legs (PCMU<->PCMA by table), RFC 4733
+// DTMF and WAV loading.
+//
+// It must not know SIP: the sip package turns SIP bodies into calls of Leg
+// (Offer, AcceptAnswer, AnswerOffer) and decides what a failure means (for
+// example ErrNoCommonCodec -> 488). It imports only the standard library,
+// pion/rtp and zaf/g711, and nothing from ccpbx.
+//
+// Goroutines: one RTP reader and one RTCP drain per leg, one digit delivery
+// goroutine per leg that has digit handlers, one clock goroutine per shard of
+// each music-on-hold broadcaster. Relayed packets are forwarded by the reader
+// that received them (no re-pacing). Play and SendDigits pace their packets in
+// the caller's goroutine. Nothing on a per-packet path allocates.
+package media

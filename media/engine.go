@@ -1,0 +1,231 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config configures an Engine.
+type Config struct {
+	RTPStart, RTPEnd int           // even ports, default 16384-32767
+	MediaTimeout     time.Duration // no RTP for this long fires OnMediaTimeout; 0 = off
+	SoundsFS         fs.FS         // embedded sounds, paths like "ivr/common/music-on-hold.wav"
+	// SoundsDir is where sounds are looked up on disk first, e.g. "sounds"
+	// or "/usr/share/ccpbx/sounds". A path under it that is not on disk is
+	// looked up in SoundsFS with the SoundsDir prefix stripped.
+	SoundsDir      string
+	PortQuarantine time.Duration // how long a released port rests; default 5 s
+}
+
+// Engine owns the RTP port pool, the sound cache and the music-on-hold
+// broadcasters (one per sound, shared by all legs).
+type Engine struct {
+	cfg   Config
+	log   *slog.Logger
+	ports *portPool
+
+	done      chan struct{}
+	closeOnce sync.Once
+
+	mu       sync.Mutex
+	sounds   map[string]*Sound // by requested path
+	embedded map[string]*Sound // by path inside SoundsFS, pre-encoded at start
+	mohs     map[*Sound]*broadcaster
+	legs     map[*Leg]struct{}
+}
+
+// NewEngine checks cfg, sets defaults and pre-encodes every WAV in SoundsFS.
+func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.RTPStart == 0 && cfg.RTPEnd == 0 {
+		cfg.RTPStart, cfg.RTPEnd = 16384, 32767
+	}
+	if cfg.PortQuarantine == 0 {
+		cfg.PortQuarantine = 5 * time.Second
+	}
+	ports, err := newPortPool(cfg.RTPStart, cfg.RTPEnd, cfg.PortQuarantine)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		cfg:      cfg,
+		log:      log.With("component", "media"),
+		ports:    ports,
+		done:     make(chan struct{}),
+		sounds:   make(map[string]*Sound),
+		embedded: make(map[string]*Sound),
+		mohs:     make(map[*Sound]*broadcaster),
+		legs:     make(map[*Leg]struct{}),
+	}
+	if cfg.SoundsFS != nil {
+		err := fs.WalkDir(cfg.SoundsFS, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() || !strings.EqualFold(path.Ext(p), ".wav") {
+				return nil
+			}
+			b, err := fs.ReadFile(cfg.SoundsFS, p)
+			if err != nil {
+				return err
+			}
+			s, err := DecodeWAV(p, b)
+			if err != nil {
+				return err
+			}
+			e.embedded[p] = s
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("media: embedded sounds: %w", err)
+		}
+	}
+	return e, nil
+}
+
+// Close closes every leg and stops the music clocks.
+func (e *Engine) Close() {
+	e.closeOnce.Do(func() {
+		close(e.done)
+		e.mu.Lock()
+		legs := make([]*Leg, 0, len(e.legs))
+		for l := range e.legs {
+			legs = append(legs, l)
+		}
+		e.mu.Unlock()
+		for _, l := range legs {
+			l.Close()
+		}
+	})
+}
+
+func (e *Engine) track(l *Leg) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	select {
+	case <-e.done:
+		return false
+	default:
+	}
+	e.legs[l] = struct{}{}
+	return true
+}
+
+func (e *Engine) untrack(l *Leg) {
+	e.mu.Lock()
+	delete(e.legs, l)
+	e.mu.Unlock()
+}
+
+// Sound resolves, loads and caches a sound: on disk first (path as given,
+// then under SoundsDir), then in SoundsFS (with a SoundsDir prefix
+// stripped). Files on disk are read once; restart to pick up changes.
+func (e *Engine) Sound(p string) (*Sound, error) {
+	e.mu.Lock()
+	s := e.sounds[p]
+	e.mu.Unlock()
+	if s != nil {
+		return s, nil
+	}
+	s, err := e.loadSound(p)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	if old := e.sounds[p]; old != nil {
+		s = old
+	} else {
+		e.sounds[p] = s
+	}
+	e.mu.Unlock()
+	return s, nil
+}
+
+func (e *Engine) loadSound(p string) (*Sound, error) {
+	if p == "" {
+		return nil, fmt.Errorf("media: sound: empty path")
+	}
+	candidates := []string{p}
+	if e.cfg.SoundsDir != "" && !filepath.IsAbs(p) && !e.underSoundsDir(p) {
+		candidates = append(candidates, filepath.Join(e.cfg.SoundsDir, p))
+	}
+	for _, c := range candidates {
+		b, err := os.ReadFile(c)
+		if err == nil {
+			return DecodeWAV(c, b)
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("media: sound %s: %w", c, err)
+		}
+	}
+	rel := filepath.ToSlash(filepath.Clean(p))
+	if dir := e.soundsDirPrefix(); dir != "" && strings.HasPrefix(rel, dir) {
+		rel = strings.TrimPrefix(rel, dir)
+	}
+	if s := e.embedded[rel]; s != nil {
+		return s, nil
+	}
+	if e.cfg.SoundsFS != nil && fs.ValidPath(rel) {
+		b, err := fs.ReadFile(e.cfg.SoundsFS, rel)
+		if err == nil {
+			return DecodeWAV(rel, b)
+		}
+	}
+	return nil, fmt.Errorf("media: sound %s: %w", p, fs.ErrNotExist)
+}
+
+// soundsDirPrefix is SoundsDir cleaned, with a trailing slash.
+func (e *Engine) soundsDirPrefix() string {
+	if e.cfg.SoundsDir == "" {
+		return ""
+	}
+	return filepath.ToSlash(filepath.Clean(e.cfg.SoundsDir)) + "/"
+}
+
+func (e *Engine) underSoundsDir(p string) bool {
+	dir := e.soundsDirPrefix()
+	return dir != "" && strings.HasPrefix(filepath.ToSlash(filepath.Clean(p)), dir)
+}
+
+// broadcaster returns the shared music broadcaster for snd.
+func (e *Engine) broadcaster(snd *Sound) (*broadcaster, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	select {
+	case <-e.done:
+		return nil, ErrClosed
+	default:
+	}
+	b := e.mohs[snd]
+	if b == nil {
+		b = newBroadcaster(e, snd)
+		e.mohs[snd] = b
+	}
+	return b, nil
+}
+
+// MusicStats reports, for the broadcaster of path, how many clock ticks ran
+// and how many frames were skipped because a clock woke too late.
+func (e *Engine) MusicStats(p string) (ticks, lost uint64) {
+	snd, err := e.Sound(p)
+	if err != nil {
+		return 0, 0
+	}
+	e.mu.Lock()
+	b := e.mohs[snd]
+	e.mu.Unlock()
+	if b == nil {
+		return 0, 0
+	}
+	return b.ticks.Load(), b.lost.Load()
+}

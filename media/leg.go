@@ -1,0 +1,649 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// relatchPackets is how many consecutive packets (same source, same SSRC,
+// consecutive sequence numbers) a new source must send before the leg
+// re-latches to it, so one stray or forged packet cannot steal the stream.
+const relatchPackets = 5
+
+// ErrClosed is returned by operations on a closed leg or engine.
+var ErrClosed = errors.New("media: closed")
+
+// ErrBridged is returned by Connect when a leg is already bridged.
+var ErrBridged = errors.New("media: leg already bridged")
+
+// LegStats counts what a leg received, sent and dropped.
+type LegStats struct {
+	PacketsIn        uint64 // accepted RTP packets (audio, DTMF, CN)
+	PacketsOut       uint64 // RTP packets sent
+	Bad              uint64 // malformed RTP: short, wrong version, lengths past the end
+	UnknownPT        uint64 // payload type not negotiated
+	UnexpectedSource uint64 // from an address we did not (yet) latch to, or before any SDP
+	Dropped          uint64 // outbound frames a music clock skipped because the leg was busy
+	SendErrors       uint64 // failed socket writes
+	DigitsIn         uint64 // DTMF digits detected
+	RTCPIn           uint64 // RTCP packets read (and drained)
+	Latched          bool
+	Remote           netip.AddrPort // where we send now
+}
+
+type legStats struct {
+	packetsIn, packetsOut, bad, unknownPT, unexpected atomic.Uint64
+	dropped, sendErrors, digits, rtcp                 atomic.Uint64
+	latched                                           atomic.Bool
+}
+
+// latchState is owned by the reader goroutine.
+type latchState struct {
+	gen      uint64
+	latched  bool
+	addr     netip.AddrPort
+	cand     netip.AddrPort
+	candSSRC uint32
+	candSeq  uint16
+	candN    int
+}
+
+// Leg is one RTP endpoint of a call: a UDP socket pair on an even port, the
+// negotiated audio stream, the outbound stream and the reader goroutine.
+type Leg struct {
+	e     *Engine
+	log   *slog.Logger
+	local netip.Addr
+	port  int
+	conn  *net.UDPConn
+	rtcp  *net.UDPConn
+	out   outStream
+	stats legStats
+
+	relay  atomic.Pointer[relayHalf] // where received packets are forwarded
+	lastRx atomic.Int64              // monotonic ns of the last accepted packet
+	latch  latchState                // reader only
+	dtmf   dtmfDetector              // reader only
+
+	mu        sync.Mutex // negotiation, SDP versions, music, bridge, timers
+	sessID    uint64
+	sessVer   uint64
+	lastBody  string
+	prefer    string
+	music     *mohSub
+	bridge    *bridge
+	timer     *time.Timer
+	timeoutFn func()
+	timedOut  bool
+
+	digitMu   sync.Mutex
+	digitFns  []*digitFn
+	nDigitFns atomic.Int32
+	digitCh   chan rune
+	digitOnce sync.Once
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	wg        sync.WaitGroup
+}
+
+type digitFn struct{ fn func(rune) }
+
+// NewLeg allocates an even RTP port and starts reading it. It binds local
+// when that is an address of this host, otherwise all addresses; local is
+// what the SDP advertises.
+func (e *Engine) NewLeg(local netip.Addr) (*Leg, error) {
+	if !local.IsValid() {
+		return nil, fmt.Errorf("media: new leg: no local address")
+	}
+	local = local.Unmap()
+	select {
+	case <-e.done:
+		return nil, ErrClosed
+	default:
+	}
+	bind := local
+	if local.IsUnspecified() {
+		bind = netip.IPv4Unspecified()
+		if local.Is6() {
+			bind = netip.IPv6Unspecified()
+		}
+	}
+	rtpConn, rtcpConn, port, err := e.ports.alloc(bind)
+	if err != nil && errors.Is(err, syscall.EADDRNOTAVAIL) {
+		// An advertised address that is not on this host (1:1 NAT): bind all.
+		bind = netip.IPv4Unspecified()
+		if local.Is6() {
+			bind = netip.IPv6Unspecified()
+		}
+		rtpConn, rtcpConn, port, err = e.ports.alloc(bind)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("media: new leg: %w", err)
+	}
+	l := &Leg{
+		e:       e,
+		local:   local,
+		port:    port,
+		conn:    rtpConn,
+		rtcp:    rtcpConn,
+		sessID:  rand.Uint64N(1 << 62),
+		sessVer: rand.Uint64N(1 << 30),
+		closed:  make(chan struct{}),
+		digitCh: make(chan rune, 64),
+	}
+	l.log = e.log.With("rtp_port", port)
+	l.out.conn = rtpConn
+	l.out.stats = &l.stats
+	l.out.ssrc = rand.Uint32()
+	l.out.seq = uint16(rand.Uint32())
+	l.out.ts = rand.Uint32()
+	if !e.track(l) {
+		l.closeSockets()
+		e.ports.release(port)
+		return nil, ErrClosed
+	}
+	l.wg.Add(2)
+	go l.readRTP()
+	go l.drainRTCP()
+	return l, nil
+}
+
+// LocalPort is the RTP port (RTCP is LocalPort()+1).
+func (l *Leg) LocalPort() int { return l.port }
+
+// LocalAddr is the address the SDP advertises.
+func (l *Leg) LocalAddr() netip.Addr { return l.local }
+
+// Codec is the negotiated codec we send, "PCMU" or "PCMA", or "" before any
+// SDP exchange.
+func (l *Leg) Codec() string {
+	if st := l.out.state.Load(); st != nil {
+		return st.neg.codec
+	}
+	return ""
+}
+
+// DTMFPayloadType is the negotiated telephone-event payload type, or -1.
+func (l *Leg) DTMFPayloadType() int {
+	if st := l.out.state.Load(); st != nil {
+		return st.neg.dtmfPT
+	}
+	return -1
+}
+
+// Direction is our negotiated direction (SendRecv before any SDP).
+func (l *Leg) Direction() Direction {
+	if st := l.out.state.Load(); st != nil {
+		return st.neg.dir
+	}
+	return SendRecv
+}
+
+// SetPreferredCodec makes AnswerOffer pick codec ("PCMU"/"PCMA") when the
+// offer contains it, e.g. the codec of the leg this one will be bridged to.
+func (l *Leg) SetPreferredCodec(codec string) {
+	l.mu.Lock()
+	l.prefer = codec
+	l.mu.Unlock()
+}
+
+// Offer is our SDP offer: PCMU, PCMA, telephone-event/8000 on 101, 20 ms.
+func (l *Leg) Offer() []byte { return l.OfferPreferring("") }
+
+// OfferPreferring is Offer with codec ("PCMU" or "PCMA") listed first.
+func (l *Leg) OfferPreferring(codec string) []byte {
+	formats := []formatLine{
+		{pt: 0, name: "PCMU/8000"},
+		{pt: 8, name: "PCMA/8000"},
+		{pt: 101, name: "telephone-event/8000", fmtp: "0-16"},
+	}
+	if codec == "PCMA" {
+		formats[0], formats[1] = formats[1], formats[0]
+	}
+	return l.render(sdpMedia{local: l.local, port: l.port, formats: formats, dir: SendRecv}.body(nil, nil))
+}
+
+// render prepends v= and o= to body. The session version changes only when
+// the body differs from the last one we sent (RFC 3264 §8).
+func (l *Leg) render(body string) []byte {
+	l.mu.Lock()
+	if body != l.lastBody {
+		if l.lastBody != "" {
+			l.sessVer++
+		}
+		l.lastBody = body
+	}
+	id, ver := l.sessID, l.sessVer
+	l.mu.Unlock()
+	head := fmt.Sprintf("v=0\r\no=- %d %d IN %s %s\r\n", id, ver, ipVer(l.local), addrString(l.local))
+	return []byte(head + body)
+}
+
+// AcceptAnswer applies the peer's answer to our offer: codec, telephone-event
+// payload type, remote address and direction. Media starts flowing.
+func (l *Leg) AcceptAnswer(sdp []byte) error {
+	s, err := ParseSDP(sdp)
+	if err != nil {
+		return err
+	}
+	n, err := negotiateAnswer(s)
+	if err != nil {
+		return err
+	}
+	l.apply(n)
+	return nil
+}
+
+// AnswerOffer answers an offer (an initial INVITE, or a re-INVITE for hold
+// and resume): one codec (the current one when the offer still has it), the
+// offerer's telephone-event payload type, CN when offered, the mirrored
+// direction, and port 0 for every other m= line. errors.Is(err,
+// ErrNoCommonCodec) means the caller should answer 488.
+func (l *Leg) AnswerOffer(sdp []byte) ([]byte, error) {
+	s, err := ParseSDP(sdp)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	prefer := l.prefer
+	l.mu.Unlock()
+	if c := l.Codec(); c != "" {
+		prefer = c // keep the codec across re-INVITEs
+	}
+	n, err := negotiateOffer(s, prefer)
+	if err != nil {
+		return nil, err
+	}
+	codecName := "PCMU/8000"
+	if n.codec == "PCMA" {
+		codecName = "PCMA/8000"
+	}
+	formats := []formatLine{{pt: n.codecPT, name: codecName}}
+	if n.dtmfPT >= 0 {
+		fmtp := n.dtmfFmtp
+		if fmtp == "" {
+			fmtp = "0-16"
+		}
+		formats = append(formats, formatLine{pt: uint8(n.dtmfPT), name: "telephone-event/8000", fmtp: fmtp})
+	}
+	if n.cnPT >= 0 {
+		formats = append(formats, formatLine{pt: uint8(n.cnPT), name: "CN/8000"})
+	}
+	var before, after []string
+	for i := range s.Media {
+		switch {
+		case i < n.mline:
+			before = append(before, refusedLine(&s.Media[i]))
+		case i > n.mline:
+			after = append(after, refusedLine(&s.Media[i]))
+		}
+	}
+	body := sdpMedia{local: l.local, port: l.port, formats: formats, dir: n.dir}.body(before, after)
+	l.apply(n)
+	return l.render(body), nil
+}
+
+// latchAny reports whether packets may come from anywhere: the signalled
+// address is private, shared (CGNAT), link-local or unspecified, so the
+// phone is behind NAT and its real source is unknowable from the SDP.
+func latchAny(a netip.Addr) bool {
+	if a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified() {
+		return true
+	}
+	cgnat := netip.MustParsePrefix("100.64.0.0/10")
+	return cgnat.Contains(a)
+}
+
+// apply publishes a new negotiation.
+func (l *Leg) apply(n negotiation) {
+	n.remote = netip.AddrPortFrom(n.remote.Addr().Unmap(), n.remote.Port())
+	st := &mediaState{
+		neg:       n,
+		signalled: n.remote,
+		latchAny:  latchAny(n.remote.Addr()),
+		send:      n.dir.sends() && n.remote.Port() != 0 && !n.remote.Addr().IsUnspecified(),
+		held:      !n.dir.receives(),
+		alaw:      n.codec == "PCMA",
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	old := l.out.state.Load()
+	changed := old == nil || old.signalled != st.signalled
+	if old != nil {
+		st.gen = old.gen
+	}
+	if changed {
+		st.gen++
+		if st.send {
+			l.out.setRemote(st.signalled)
+		}
+	}
+	l.out.state.Store(st)
+	// A new negotiation (answer, resume from hold) restarts the media timeout.
+	l.lastRx.Store(monoNow())
+	if l.e.cfg.MediaTimeout > 0 && l.timer == nil {
+		l.timer = time.AfterFunc(l.e.cfg.MediaTimeout, l.checkTimeout)
+	}
+}
+
+// readRTP is the leg's reader goroutine: validate, check the source (latch),
+// detect DTMF, forward to the bridged leg.
+func (l *Leg) readRTP() {
+	defer l.wg.Done()
+	buf := make([]byte, 1500)
+	var h rtpHeader
+	for {
+		n, from, err := l.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			select {
+			case <-l.closed:
+				return
+			default:
+			}
+			continue // e.g. ICMP errors surfacing on the socket
+		}
+		l.handleRTP(buf[:n], from, &h)
+	}
+}
+
+// handleRTP processes one received datagram; it must not allocate.
+func (l *Leg) handleRTP(pkt []byte, from netip.AddrPort, h *rtpHeader) {
+	if !parseRTP(pkt, h) {
+		l.stats.bad.Add(1)
+		return
+	}
+	st := l.out.state.Load()
+	if st == nil {
+		l.stats.unexpected.Add(1) // no SDP yet: we do not know who may send
+		return
+	}
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	if !l.admit(st, from, h) {
+		l.stats.unexpected.Add(1)
+		return
+	}
+	kind := st.neg.kinds[h.pt]
+	if kind == kindNone {
+		l.stats.unknownPT.Add(1)
+		return
+	}
+	l.stats.packetsIn.Add(1)
+	l.lastRx.Store(monoNow())
+	if kind == kindDTMF {
+		if d, ok := l.dtmf.feed(h.ts, pkt[h.payloadOff:h.payloadEnd]); ok {
+			l.stats.digits.Add(1)
+			if l.nDigitFns.Load() > 0 {
+				select {
+				case l.digitCh <- d:
+				default: // a handler that stalls loses digits, not the reader
+				}
+			}
+		}
+	}
+	if r := l.relay.Load(); r != nil {
+		r.to.out.forward(r.src, h, pkt, kind)
+	}
+}
+
+// admit applies the symmetric-RTP latching rules; reader goroutine only.
+func (l *Leg) admit(st *mediaState, from netip.AddrPort, h *rtpHeader) bool {
+	lt := &l.latch
+	if lt.gen != st.gen {
+		*lt = latchState{gen: st.gen}
+		l.stats.latched.Store(false)
+	}
+	if lt.latched && from == lt.addr {
+		return true
+	}
+	if !st.latchAny && from.Addr() != st.signalled.Addr() {
+		return false
+	}
+	if !lt.latched {
+		lt.latched, lt.addr = true, from
+		l.stats.latched.Store(true)
+		if st.send {
+			l.out.setRemote(from)
+		}
+		return true
+	}
+	// Already latched elsewhere: move only after a consistent run.
+	if from == lt.cand && h.ssrc == lt.candSSRC && h.seq == lt.candSeq+1 {
+		lt.candN++
+	} else {
+		lt.cand, lt.candSSRC, lt.candN = from, h.ssrc, 1
+	}
+	lt.candSeq = h.seq
+	if lt.candN < relatchPackets {
+		return false
+	}
+	lt.addr, lt.candN = from, 0
+	if st.send {
+		l.out.setRemote(from)
+	}
+	return true
+}
+
+// drainRTCP reads the RTCP port so the peer's reports do not pile up in the
+// socket buffer, and counts them.
+func (l *Leg) drainRTCP() {
+	defer l.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := l.rtcp.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			select {
+			case <-l.closed:
+				return
+			default:
+			}
+			continue
+		}
+		if n >= 8 && buf[0]>>6 == 2 {
+			l.stats.rtcp.Add(1)
+		} else {
+			l.stats.bad.Add(1)
+		}
+	}
+}
+
+// OnMediaTimeout sets fn to run once when no RTP arrived for the engine's
+// MediaTimeout while the peer was expected to send (not on hold).
+func (l *Leg) OnMediaTimeout(fn func()) {
+	l.mu.Lock()
+	l.timeoutFn = fn
+	l.mu.Unlock()
+}
+
+func (l *Leg) checkTimeout() {
+	select {
+	case <-l.closed:
+		return
+	default:
+	}
+	to := l.e.cfg.MediaTimeout
+	now := monoNow()
+	st := l.out.state.Load()
+	l.mu.Lock()
+	if st != nil && st.held {
+		// On hold the peer legitimately sends nothing; count from the resume.
+		l.lastRx.Store(now)
+		l.timer.Reset(to)
+		l.mu.Unlock()
+		return
+	}
+	idle := time.Duration(now - l.lastRx.Load())
+	if idle < to {
+		l.timer.Reset(to - idle)
+		l.mu.Unlock()
+		return
+	}
+	fn := l.timeoutFn
+	fire := fn != nil && !l.timedOut
+	l.timedOut = true
+	l.mu.Unlock()
+	if fire {
+		l.log.Info("media timeout", "idle", idle.Round(time.Millisecond))
+		fn()
+	}
+}
+
+// OnDigit registers fn for every DTMF digit the peer sends (RFC 4733), each
+// digit once. Handlers run in order on the leg's digit goroutine, not on the
+// reader, so a slow handler delays digits, never audio.
+func (l *Leg) OnDigit(fn func(digit rune)) (remove func()) {
+	d := &digitFn{fn: fn}
+	l.digitMu.Lock()
+	l.digitFns = append(l.digitFns, d)
+	l.nDigitFns.Store(int32(len(l.digitFns)))
+	l.digitMu.Unlock()
+	l.digitOnce.Do(func() { go l.deliverDigits() })
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.digitMu.Lock()
+			for i, x := range l.digitFns {
+				if x == d {
+					l.digitFns = append(l.digitFns[:i:i], l.digitFns[i+1:]...)
+					break
+				}
+			}
+			l.nDigitFns.Store(int32(len(l.digitFns)))
+			l.digitMu.Unlock()
+		})
+	}
+}
+
+func (l *Leg) deliverDigits() {
+	for {
+		select {
+		case <-l.closed:
+			return
+		case d := <-l.digitCh:
+			l.digitMu.Lock()
+			fns := append([]*digitFn(nil), l.digitFns...)
+			l.digitMu.Unlock()
+			for _, f := range fns {
+				f.fn(d)
+			}
+		}
+	}
+}
+
+// SendDigits sends digits as RFC 4733 events: 100 ms each (an update every
+// 20 ms, the end packet three times), 60 ms apart. Other audio of this leg
+// pauses while a digit is sent. It blocks until all are sent.
+func (l *Leg) SendDigits(digits string) error {
+	if err := validateDigits(digits); err != nil {
+		return err
+	}
+	st := l.out.state.Load()
+	if st == nil || st.neg.dtmfPT < 0 {
+		return fmt.Errorf("media: send digits: peer did not negotiate telephone-event")
+	}
+	var payload [4]byte
+	t := time.NewTimer(0)
+	defer t.Stop()
+	<-t.C
+	wait := func(d time.Duration) error {
+		t.Reset(d)
+		select {
+		case <-t.C:
+			return nil
+		case <-l.closed:
+			return ErrClosed
+		}
+	}
+	const updates = 5 // 5 x 20 ms = 100 ms
+	for i, d := range digits {
+		ev, _ := digitEvent(d)
+		src := &source{kind: "dtmf"}
+		l.out.push(src)
+		start := time.Now()
+		var err error
+		for k := 1; k <= updates && err == nil; k++ {
+			putDTMF(payload[:], dtmfEvent{event: ev, volume: 10, duration: uint16(k * frameSamples)})
+			l.out.sendEvent(src, payload[:], k == 1)
+			err = wait(time.Until(start.Add(time.Duration(k) * frameDuration)))
+		}
+		for k := 0; k < 3 && err == nil; k++ {
+			putDTMF(payload[:], dtmfEvent{event: ev, end: true, volume: 10, duration: updates * frameSamples})
+			l.out.sendEvent(src, payload[:], false)
+		}
+		l.out.remove(src)
+		if err != nil {
+			return err
+		}
+		if i < len(digits)-1 {
+			if err := wait(60 * time.Millisecond); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Stats returns a snapshot of the leg's counters.
+func (l *Leg) Stats() LegStats {
+	return LegStats{
+		PacketsIn:        l.stats.packetsIn.Load(),
+		PacketsOut:       l.stats.packetsOut.Load(),
+		Bad:              l.stats.bad.Load(),
+		UnknownPT:        l.stats.unknownPT.Load(),
+		UnexpectedSource: l.stats.unexpected.Load(),
+		Dropped:          l.stats.dropped.Load(),
+		SendErrors:       l.stats.sendErrors.Load(),
+		DigitsIn:         l.stats.digits.Load(),
+		RTCPIn:           l.stats.rtcp.Load(),
+		Latched:          l.stats.latched.Load(),
+		Remote:           l.out.remoteAddr(),
+	}
+}
+
+// Done is closed when the leg is closed.
+func (l *Leg) Done() <-chan struct{} { return l.closed }
+
+// Close stops the leg: ends its bridge (the other leg returns to its
+// previous source) and its music, closes the sockets, waits for the reader
+// goroutines and puts the port in quarantine. Safe to call more than once.
+func (l *Leg) Close() {
+	l.closeOnce.Do(func() {
+		close(l.closed)
+		l.mu.Lock()
+		br, music := l.bridge, l.music
+		l.music = nil
+		if l.timer != nil {
+			l.timer.Stop()
+		}
+		l.mu.Unlock()
+		if br != nil {
+			br.disconnect()
+		}
+		if music != nil {
+			music.b.unsubscribe(music)
+		}
+		l.closeSockets()
+		l.wg.Wait()
+		l.e.ports.release(l.port)
+		l.e.untrack(l)
+	})
+}
+
+func (l *Leg) closeSockets() {
+	l.conn.Close()
+	l.rtcp.Close()
+}
