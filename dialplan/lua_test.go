@@ -58,7 +58,12 @@ session:execute("set", "after=ready " .. tostring(session:ready()) .. " " .. ses
 `
 	h := luaHarness(t, map[string]string{"s.lua": script}, "s.lua one 'two words'")
 	setGlobals(h.core, map[string]string{"g": "G"})
-	ch := h.call(map[string]string{"context": "default", "destination_number": "1", "caller_id_number": "1001"})
+	// Route synchronously: the script goes on after its hangup, so waiting
+	// for the hangup alone would race with its last line.
+	ch, _ := h.channel(map[string]string{"context": "default", "destination_number": "1", "caller_id_number": "1001"})
+	if err := h.dp.Route(ch.Context(), ch); err != nil {
+		t.Fatal(err)
+	}
 	want := []string{
 		"api a b",
 		"rec api said +OK a b",
