@@ -316,6 +316,7 @@ func (c *Call) newInDialog(method sipmsg.RequestMethod, seq uint32) *sipmsg.Requ
 	}
 	req.AppendHeader(&sipmsg.CSeqHeader{SeqNo: seq, MethodName: method})
 	req.SetTransport(strings.ToUpper(c.p.transport))
+	req.SetBody(nil)
 	return req
 }
 
@@ -400,6 +401,7 @@ func (c *Call) Cancel(ctx context.Context) error {
 	mf := sipmsg.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
 	req.SetTransport(inv.Transport())
+	req.SetBody(nil)
 	req.Laddr = inv.Laddr
 	res, err := c.p.Do(ctx, req)
 	if err != nil {

@@ -1,0 +1,404 @@
+package registrar
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+
+	"ccpbx/config"
+	"ccpbx/store"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultMinExpires     = 60 * time.Second
+	DefaultDefaultExpires = 3600 * time.Second
+	DefaultMaxExpires     = 7200 * time.Second
+	DefaultNonceTTL       = 300 * time.Second
+	DefaultMaxContacts    = 10
+	sweepInterval         = 2 * time.Second
+	storeTimeout          = 5 * time.Second
+)
+
+// Binding is one registered contact of a user.
+type Binding struct {
+	User, Realm string
+	// Contact is the Contact URI as registered, e.g.
+	// "sip:1001@192.168.150.1:55232;ob".
+	Contact string
+	CallID  string
+	CSeq    uint32
+	Expires time.Time
+	// Registered is when the binding was created or last refreshed.
+	Registered time.Time
+	// Source is the observed source address of the REGISTER (NAT): requests
+	// to this phone go there, not to the Contact's host.
+	Source netip.AddrPort
+	// Transport is "udp" or "tcp" (lower case), as the REGISTER arrived.
+	Transport string
+	UserAgent string
+	Profile   string
+}
+
+// EventKind says what happened to a binding.
+type EventKind string
+
+// Event kinds, named as sofia's events (sofia::register, ::unregister,
+// ::expire).
+const (
+	EventRegister   EventKind = "register"
+	EventUnregister EventKind = "unregister"
+	EventExpire     EventKind = "expire"
+)
+
+// Event reports a binding change to Config.Notify.
+type Event struct {
+	Kind    EventKind
+	Binding Binding
+}
+
+// Config configures a Registrar. Zero durations take the package defaults.
+type Config struct {
+	Users []config.User
+	// Realm is the digest realm; empty means the domain the phone addresses
+	// (To host for REGISTER, From host otherwise), as sofia does.
+	Realm string
+	// Hostname is reported in `show registrations`.
+	Hostname                               string
+	MinExpires, DefaultExpires, MaxExpires time.Duration
+	// Profile is recorded in each binding (the SIP profile that owns it).
+	Profile string
+
+	// NonceTTL is how long a nonce is accepted before stale=true.
+	NonceTTL time.Duration
+	// Algorithms are offered in this order, one challenge each; default
+	// MD5 then SHA-256 (MD5 first because many phones answer only the first
+	// challenge and not all know SHA-256).
+	Algorithms []string
+	// MaxContacts caps bindings per user; the oldest other binding is
+	// dropped when a new one would exceed it.
+	MaxContacts int
+	// NonceSecret keys the nonce HMAC; empty means random per process.
+	NonceSecret []byte
+	// Notify, if set, is called after every binding change, outside the
+	// registrar's locks. It must not block.
+	Notify func(Event)
+}
+
+type userEntry struct {
+	id       string
+	password string
+	a1Hash   string
+	user     config.User
+}
+
+// Registrar is the location service. All methods are safe for concurrent
+// use.
+type Registrar struct {
+	cfg    Config
+	st     *store.Store
+	log    *slog.Logger
+	users  map[string]userEntry
+	nonces nonceSigner
+	replay replayGuard
+	// now is the clock; tests replace it to expire nonces and bindings.
+	now func() time.Time
+	// sweepEvery overrides sweepInterval (tests).
+	sweepEvery time.Duration
+
+	// writeMu serialises binding changes together with their persistence,
+	// so the database and memory see changes in the same order; mu guards
+	// the map for readers, held only briefly.
+	writeMu  sync.Mutex
+	mu       sync.RWMutex
+	bindings map[string]map[string]Binding // user → contact key → binding
+}
+
+// New builds a Registrar and loads the persisted, unexpired bindings from
+// st (st may be nil: memory only).
+func New(cfg Config, st *store.Store, log *slog.Logger) (*Registrar, error) {
+	return newRegistrar(cfg, st, log, time.Now)
+}
+
+// newRegistrar is New with an injectable clock.
+func newRegistrar(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*Registrar, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.MinExpires <= 0 {
+		cfg.MinExpires = DefaultMinExpires
+	}
+	if cfg.DefaultExpires <= 0 {
+		cfg.DefaultExpires = DefaultDefaultExpires
+	}
+	if cfg.MaxExpires <= 0 {
+		cfg.MaxExpires = DefaultMaxExpires
+	}
+	if cfg.MaxExpires < cfg.MinExpires {
+		return nil, fmt.Errorf("registrar: max expires %v below min expires %v", cfg.MaxExpires, cfg.MinExpires)
+	}
+	if cfg.DefaultExpires < cfg.MinExpires {
+		cfg.DefaultExpires = cfg.MinExpires
+	}
+	if cfg.DefaultExpires > cfg.MaxExpires {
+		cfg.DefaultExpires = cfg.MaxExpires
+	}
+	if cfg.NonceTTL <= 0 {
+		cfg.NonceTTL = DefaultNonceTTL
+	}
+	if len(cfg.Algorithms) == 0 {
+		cfg.Algorithms = []string{AlgMD5, AlgSHA256}
+	}
+	for i, a := range cfg.Algorithms {
+		if newHash(a) == nil {
+			return nil, fmt.Errorf("registrar: unsupported digest algorithm %q", a)
+		}
+		cfg.Algorithms[i] = strings.ToUpper(a)
+	}
+	if cfg.MaxContacts <= 0 {
+		cfg.MaxContacts = DefaultMaxContacts
+	}
+	secret := cfg.NonceSecret
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return nil, fmt.Errorf("registrar: nonce secret: %w", err)
+		}
+	}
+	r := &Registrar{
+		cfg:      cfg,
+		st:       st,
+		log:      log,
+		users:    make(map[string]userEntry, len(cfg.Users)),
+		nonces:   nonceSigner{secret: secret},
+		now:      now,
+		bindings: make(map[string]map[string]Binding),
+	}
+	for _, u := range cfg.Users {
+		if u.ID == "" {
+			return nil, errors.New("registrar: directory user with empty id")
+		}
+		if _, dup := r.users[u.ID]; dup {
+			return nil, fmt.Errorf("registrar: duplicate directory user %q", u.ID)
+		}
+		r.users[u.ID] = userEntry{id: u.ID, password: u.Password(), a1Hash: u.Params["a1-hash"], user: u}
+	}
+	if err := r.load(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// load restores persisted bindings, dropping expired ones and those of
+// users no longer in the directory.
+func (r *Registrar) load() error {
+	if r.st == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	rows, err := r.st.Registrations(ctx)
+	if err != nil {
+		return fmt.Errorf("registrar: load bindings: %w", err)
+	}
+	now := r.now()
+	var stale []store.RegistrationKey
+	for _, row := range rows {
+		_, known := r.users[row.User]
+		if !known || !row.Expires.After(now) {
+			stale = append(stale, store.RegistrationKey{User: row.User, Key: row.Key})
+			continue
+		}
+		src, _ := netip.ParseAddrPort(row.Source)
+		b := Binding{
+			User: row.User, Realm: row.Realm, Contact: row.Contact, CallID: row.CallID, CSeq: row.CSeq,
+			Expires: row.Expires, Registered: row.Registered, Source: src, Transport: row.Transport,
+			UserAgent: row.UserAgent, Profile: row.Profile,
+		}
+		if r.bindings[b.User] == nil {
+			r.bindings[b.User] = make(map[string]Binding)
+		}
+		r.bindings[b.User][row.Key] = b
+	}
+	if len(stale) > 0 {
+		if err := r.st.ApplyRegistrations(ctx, nil, stale); err != nil {
+			return fmt.Errorf("registrar: drop stale bindings: %w", err)
+		}
+	}
+	r.log.Info("registrar: bindings restored", "count", len(rows)-len(stale), "dropped", len(stale))
+	return nil
+}
+
+// User returns the directory entry for id.
+func (r *Registrar) User(id string) (config.User, bool) {
+	u, ok := r.users[id]
+	return u.user, ok
+}
+
+// Hostname is the configured hostname for listings.
+func (r *Registrar) Hostname() string { return r.cfg.Hostname }
+
+// Lookup returns the unexpired bindings of user, newest first.
+func (r *Registrar) Lookup(user string) []Binding {
+	now := r.now()
+	r.mu.RLock()
+	out := make([]Binding, 0, len(r.bindings[user]))
+	for _, b := range r.bindings[user] {
+		if b.Expires.After(now) {
+			out = append(out, b)
+		}
+	}
+	r.mu.RUnlock()
+	sortNewestFirst(out)
+	return out
+}
+
+// Bindings returns every unexpired binding, newest first (the order of
+// the reference article's `show registrations`).
+func (r *Registrar) Bindings() []Binding {
+	now := r.now()
+	r.mu.RLock()
+	var out []Binding
+	for _, m := range r.bindings {
+		for _, b := range m {
+			if b.Expires.After(now) {
+				out = append(out, b)
+			}
+		}
+	}
+	r.mu.RUnlock()
+	sortNewestFirst(out)
+	return out
+}
+
+func sortNewestFirst(bs []Binding) {
+	sort.Slice(bs, func(i, j int) bool {
+		a, b := bs[i], bs[j]
+		if !a.Registered.Equal(b.Registered) {
+			return a.Registered.After(b.Registered)
+		}
+		if a.User != b.User {
+			return a.User < b.User
+		}
+		return a.Contact < b.Contact
+	})
+}
+
+// Run sweeps expired bindings (and old replay records) until ctx is done.
+func (r *Registrar) Run(ctx context.Context) {
+	every := r.sweepEvery
+	if every <= 0 {
+		every = sweepInterval
+	}
+	// Sweep at once: bindings may have expired while the process was down
+	// or before Run was called.
+	r.sweep()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.sweep()
+		}
+	}
+}
+
+// sweep removes expired bindings from memory and store and fires expire
+// events.
+func (r *Registrar) sweep() {
+	now := r.now()
+	r.replay.prune(now.Add(-r.cfg.NonceTTL))
+	r.writeMu.Lock()
+	var expired []Binding
+	var keys []store.RegistrationKey
+	r.mu.RLock()
+	for user, m := range r.bindings {
+		for key, b := range m {
+			if !b.Expires.After(now) {
+				expired = append(expired, b)
+				keys = append(keys, store.RegistrationKey{User: user, Key: key})
+			}
+		}
+	}
+	r.mu.RUnlock()
+	if len(keys) == 0 {
+		r.writeMu.Unlock()
+		return
+	}
+	if r.st != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		err := r.st.ApplyRegistrations(ctx, nil, keys)
+		cancel()
+		if err != nil {
+			// Memory still drops them (Lookup ignores expired bindings anyway);
+			// load() removes leftover rows on the next start.
+			r.log.Warn("registrar: persist expiry", "err", err)
+		}
+	}
+	r.mu.Lock()
+	for _, k := range keys {
+		delete(r.bindings[k.User], k.Key)
+		if len(r.bindings[k.User]) == 0 {
+			delete(r.bindings, k.User)
+		}
+	}
+	r.mu.Unlock()
+	r.writeMu.Unlock()
+	for _, b := range expired {
+		r.log.Info("registrar: binding expired", "user", b.User, "contact", b.Contact)
+		r.notify(EventExpire, b)
+	}
+}
+
+func (r *Registrar) notify(kind EventKind, b Binding) {
+	if r.cfg.Notify != nil {
+		r.cfg.Notify(Event{Kind: kind, Binding: b})
+	}
+}
+
+// contactKey normalises a Contact URI into the identity used to match
+// refreshes (RFC 3261 §19.1.4 in the parts phones actually vary: scheme
+// and host case, transport parameter case; other parameters are ignored).
+func contactKey(u *sipmsg.Uri) string {
+	tp := ""
+	if u.UriParams != nil {
+		if v, ok := u.UriParams.Get("transport"); ok {
+			tp = strings.ToLower(v)
+		}
+	}
+	return strings.ToLower(u.Scheme) + ":" + u.User + "@" + strings.ToLower(u.Host) + ":" + strconv.Itoa(u.Port) + ";transport=" + tp
+}
+
+// newResponse builds a response that goes back where the request came
+// from (rport-style), so phones behind NAT get it even without ;rport.
+func newResponse(req *sipmsg.Request, code int, reason string) *sipmsg.Response {
+	res := sipmsg.NewResponseFromRequest(req, code, reason, nil)
+	if src := req.Source(); src != "" {
+		res.SetDestination(src)
+	}
+	return res
+}
+
+func (r *Registrar) respond(req *sipmsg.Request, tx sipmsg.ServerTransaction, res *sipmsg.Response) {
+	if err := tx.Respond(res); err != nil {
+		r.log.Warn("registrar: send response", "code", res.StatusCode, "to", req.Source(), "err", err)
+	}
+}
+
+// dateHeader is RFC 3261 §20.17's Date, which phones without NTP use.
+func dateHeader(now time.Time) sipmsg.Header {
+	return sipmsg.NewHeader("Date", now.UTC().Format(http.TimeFormat))
+}
