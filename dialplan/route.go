@@ -218,8 +218,9 @@ func (d *Dialplan) dynamicRegexp(c *condition, ch *call.Channel) *regexp.Regexp 
 }
 
 // substitute replaces $0..$9 in data with the regex captures (a missing
-// group gives ""), FreeSWITCH's switch_perform_substitution. "${" is left
-// for expansion.
+// group gives ""), FreeSWITCH's switch_perform_substitution. "${" in data is
+// left for expansion; "${" inside a capture is defused (unlike FreeSWITCH),
+// so a caller cannot smuggle an ${api(…)} call into an action.
 func substitute(data string, caps []string) string {
 	if !strings.Contains(data, "$") {
 		return data
@@ -229,7 +230,7 @@ func substitute(data string, caps []string) string {
 		if data[i] == '$' && i+1 < len(data) && data[i+1] >= '0' && data[i+1] <= '9' {
 			n := int(data[i+1] - '0')
 			if n < len(caps) {
-				b.WriteString(caps[n])
+				b.WriteString(defuse(caps[n]))
 			}
 			i++
 			continue
@@ -237,6 +238,16 @@ func substitute(data string, caps []string) string {
 		b.WriteByte(data[i])
 	}
 	return b.String()
+}
+
+// defuse keeps captured text from turning into ${…} when the action runs:
+// the captured value comes from the caller (a display name, a number) and
+// must not call APIs or read variables. "${" loses its "$".
+func defuse(s string) string {
+	for strings.Contains(s, "${") {
+		s = strings.ReplaceAll(s, "${", "{")
+	}
+	return s
 }
 
 func (d *Dialplan) runOf(ch *call.Channel) *run {

@@ -264,3 +264,13 @@ func TestTransferOutsideDialplanFails(t *testing.T) {
 		t.Error("transfer to a non-XML dialplan succeeded")
 	}
 }
+
+func TestCapturesCannotInjectExpansions(t *testing.T) {
+	h := newHarness(t, singleContext("default", ext("e", cond("caller_id_name", `^(.*)$`, "rec $1 ${caller_id_name}"))), Options{})
+	called := false
+	h.core.RegisterAPI("evil", "", func(context.Context, string, *call.Channel) string { called = true; return "pwned" })
+	h.call(map[string]string{"context": "default", "caller_id_name": "x${evil(1)}$${y}"})
+	if got := h.rec.all(); called || got[0] != "rec x{evil(1)}{y} x${evil(1)}$${y}" {
+		t.Errorf("API called %v; saw %q", called, got)
+	}
+}
