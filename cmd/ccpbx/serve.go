@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"ccpbx"
+	"ccpbx/acd"
+	"ccpbx/api"
+	"ccpbx/call"
+	"ccpbx/config"
+	"ccpbx/dialplan"
+	"ccpbx/media"
+	"ccpbx/registrar"
+	"ccpbx/sip"
+	"ccpbx/sounds"
+	"ccpbx/store"
+)
+
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (default ./config.toml, else the embedded one)")
+	level := fs.String("log-level", "", "override core.log_level (debug, info, warn, error)")
+	format := fs.String("log-format", "", "override core.log_format (text, json)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if *level != "" {
+		cfg.Core.LogLevel = *level
+	}
+	if *format != "" {
+		cfg.Core.LogFormat = *format
+	}
+	log := newLogger(cfg.Core, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	pbx, err := start(ctx, cfg, log)
+	if err != nil {
+		log.Error("start failed", "err", err)
+		return 1
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	pbx.shutdown(sctx)
+	return 0
+}
+
+func newLogger(c config.Core, w io.Writer) *slog.Logger {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		lv = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if strings.EqualFold(c.LogFormat, "json") {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// pbx is the running process: every part, in start order.
+type pbx struct {
+	log   *slog.Logger
+	core  *call.Core
+	store *store.Store
+	media *media.Engine
+	sip   *sip.Stack
+	acd   *acd.ACD
+	esl   *api.EventSocket
+	stop  context.CancelFunc
+}
+
+func hostname(c config.Core) string {
+	if c.Hostname != "" {
+		return c.Hostname
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "ccpbx"
+	}
+	return h
+}
+
+// start wires and starts every part; on error what was started is stopped.
+func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx, err error) {
+	ctx, cancel := context.WithCancel(parent)
+	p = &pbx{log: log, stop: cancel}
+	defer func() {
+		if err != nil {
+			p.shutdown(context.Background())
+		}
+	}()
+	host := hostname(cfg.Core)
+	p.core = call.NewCore(host, log)
+
+	if p.store, err = store.Open(cfg.Core.DataDir); err != nil {
+		return p, fmt.Errorf("data dir %s: %w", cfg.Core.DataDir, err)
+	}
+	reg, err := registrar.New(registrar.Config{
+		Users:    cfg.Directory.Users,
+		Realm:    realmFor(cfg),
+		Hostname: host,
+		Profile:  registerProfile(cfg),
+	}, p.store, log.With("component", "registrar"))
+	if err != nil {
+		return p, fmt.Errorf("registrar: %w", err)
+	}
+	go reg.Run(ctx)
+
+	if p.media, err = media.NewEngine(media.Config{
+		RTPStart:     cfg.Media.RTPStart,
+		RTPEnd:       cfg.Media.RTPEnd,
+		MediaTimeout: cfg.Media.MediaTimeout.Duration,
+		SoundsFS:     sounds.FS,
+		SoundsDir:    cfg.Core.SoundsDir,
+	}, log.With("component", "media")); err != nil {
+		return p, fmt.Errorf("media: %w", err)
+	}
+
+	dp, err := dialplan.New(cfg.Dialplan, p.core, dialplan.Options{
+		ScriptsDir: cfg.Core.ScriptsDir,
+		ScriptsFS:  ccpbx.Scripts,
+		Log:        log.With("component", "dialplan"),
+	})
+	if err != nil {
+		return p, fmt.Errorf("dialplan: %w", err)
+	}
+	dp.RegisterApps()
+	p.core.SetRouter(dp.Route)
+
+	if p.acd, err = acd.New(cfg.Callcenter, p.core, p.store, acd.Options{
+		Log:      log.With("component", "acd"),
+		Hostname: host,
+	}); err != nil {
+		return p, fmt.Errorf("callcenter: %w", err)
+	}
+	if err = p.acd.Start(ctx); err != nil {
+		return p, fmt.Errorf("callcenter: %w", err)
+	}
+
+	if p.sip, err = sip.New(sip.Options{
+		Profiles:  cfg.Profiles,
+		Core:      p.core,
+		Registrar: reg,
+		Media:     p.media,
+		Log:       log.With("component", "sip"),
+		UserAgent: "ccpbx " + buildVersion(),
+	}); err != nil {
+		return p, fmt.Errorf("sip: %w", err)
+	}
+	if err = p.sip.Start(ctx); err != nil {
+		return p, fmt.Errorf("sip: %w", err)
+	}
+
+	api.RegisterCommands(p.core, api.Deps{
+		Version:       buildVersion(),
+		Started:       time.Now(),
+		Hostname:      host,
+		Profiles:      profileInfos{p.sip},
+		Registrations: reg,
+	})
+	p.esl = api.NewEventSocket(p.core, cfg.EventSocket.Listen, cfg.EventSocket.Password, log.With("component", "esl"))
+	if err = p.esl.Start(); err != nil {
+		return p, fmt.Errorf("event socket %s: %w", cfg.EventSocket.Listen, err)
+	}
+	log.Info("ccpbx running", "version", buildVersion(), "config", cfg.File, "event_socket", p.esl.Addr().String())
+	return p, nil
+}
+
+// shutdown stops taking calls, hangs up live ones with BYE and closes
+// everything, bounded by ctx.
+func (p *pbx) shutdown(ctx context.Context) {
+	if p.core != nil {
+		p.core.Shutdown(ctx)
+	}
+	if p.sip != nil {
+		p.sip.Close()
+	}
+	if p.esl != nil {
+		p.esl.Close()
+	}
+	if p.acd != nil {
+		p.acd.Close()
+	}
+	if p.media != nil {
+		p.media.Close()
+	}
+	p.stop()
+	if p.store != nil {
+		p.store.Close()
+	}
+}
+
+// realmFor is the digest realm of the registering profile: its realm, else
+// its advertised address, else empty (the registrar then uses the address
+// the phone sent its REGISTER to).
+func realmFor(cfg *config.Config) string {
+	for _, pr := range cfg.Profiles {
+		if pr.Register {
+			if pr.Realm != "" {
+				return pr.Realm
+			}
+			return pr.AdvertiseIP
+		}
+	}
+	return ""
+}
+
+func registerProfile(cfg *config.Config) string {
+	for _, pr := range cfg.Profiles {
+		if pr.Register {
+			return pr.Name
+		}
+	}
+	return ""
+}
+
+// profileInfos adapts the SIP stack's profile listing to the api read model.
+type profileInfos struct{ s *sip.Stack }
+
+func (p profileInfos) ProfileInfos() []api.ProfileInfo {
+	var out []api.ProfileInfo
+	for _, i := range p.s.ProfileInfos() {
+		out = append(out, api.ProfileInfo{Name: i.Name, Type: i.Type, Data: i.Data, State: i.State})
+	}
+	return out
+}
