@@ -6,7 +6,7 @@
 // (answer, pre_answer, ring_ready, hangup, playback, sleep, set, export,
 // unset, log, bridge, transfer, echo and lua with FreeSWITCH's Lua API).
 //
-// It builds on package call only: it must not import sip, media, acd or api.
+// It imports only call and config: it must not import sip, media, acd or api.
 // Apps and API commands of other modules (callcenter, callcenter_config)
 // reach it through call.Core's registries, as modules do in FreeSWITCH.
 package dialplan
