@@ -135,6 +135,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	dp, err := dialplan.New(cfg.Dialplan, p.core, dialplan.Options{
 		ScriptsDir: cfg.Core.ScriptsDir,
 		ScriptsFS:  ccpbx.Scripts,
+		Globals:    cfg.Vars,
 		Log:        log.With("component", "dialplan"),
 	})
 	if err != nil {
