@@ -42,7 +42,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	refs := scanVarRefs(text, rawLay)
 	var doc map[string]any
 	if _, err := toml.Decode(placeholderText(text, refs), &doc); err != nil {
-		return nil, syntaxError(name, err)
+		return nil, syntaxError(name, err, rawLay)
 	}
 	vars := resolveVars(readVars(doc, el), el)
 	if !el.empty() {
@@ -58,7 +58,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	doc = nil
 	if _, err := toml.Decode(expanded, &doc); err != nil {
 		// A variable standing outside a string can turn into bad syntax.
-		return nil, syntaxError(name, err)
+		return nil, syntaxError(name, err, el.lay)
 	}
 	defined := checkSchema(doc, el)
 	if !el.empty() {
@@ -118,11 +118,18 @@ func readVars(doc map[string]any, el *errorList) map[string]string {
 	return out
 }
 
-// syntaxError turns the decoder's syntax error into file:line form.
-func syntaxError(name string, err error) error {
+// syntaxError turns the decoder's syntax error into file:line form. The
+// decoder counts an unexpected line break as the start of the next line;
+// the user's mistake is on the line the break ends, so the line is taken
+// from the byte offset.
+func syntaxError(name string, err error, lay *layout) error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
-		return &Error{File: name, Line: pe.Position.Line, Err: fmt.Errorf("invalid TOML: %s", pe.Message)}
+		line := pe.Position.Line
+		if l := lay.lineAt(pe.Position.Start); pe.Position.Start >= 0 && (l == line || l == line-1) {
+			line = l
+		}
+		return &Error{File: name, Line: line, Err: fmt.Errorf("invalid TOML: %s", pe.Message)}
 	}
 	return &Error{File: name, Err: fmt.Errorf("invalid TOML: %w", err)}
 }
