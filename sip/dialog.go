@@ -37,6 +37,9 @@ type dialog struct {
 	// retransmitted 2xx (our ACK was lost).
 	ack *sipmsg.Request
 	leg *sipLeg
+	// key is the table key once the dialog is in the table (guarded by
+	// the table's lock).
+	key string
 }
 
 // dialogTable finds dialogs by (Call-ID, local tag, remote tag).
@@ -62,15 +65,15 @@ func splitDialogID(id string) (callID, a, b string) {
 
 func (t *dialogTable) put(d *dialog) {
 	t.mu.Lock()
-	t.m[dialogKey(d.callID, d.localTag, d.remoteTag)] = d
+	d.key = dialogKey(d.callID, d.localTag, d.remoteTag)
+	t.m[d.key] = d
 	t.mu.Unlock()
 }
 
 func (t *dialogTable) remove(d *dialog) {
 	t.mu.Lock()
-	k := dialogKey(d.callID, d.localTag, d.remoteTag)
-	if t.m[k] == d {
-		delete(t.m, k)
+	if d.key != "" && t.m[d.key] == d {
+		delete(t.m, d.key)
 	}
 	t.mu.Unlock()
 }
@@ -130,6 +133,8 @@ func (d *dialog) buildRequest(method sipmsg.RequestMethod, seq uint32) *sipmsg.R
 	}
 	req.AppendHeader(sipmsg.NewHeader("User-Agent", d.p.stack.agent))
 	req.SetTransport(strings.ToUpper(d.transport))
+	// Content-Length: 0 is mandatory on stream transports.
+	req.SetBody(nil)
 	req.SetDestination(d.dest)
 	req.Laddr = d.p.laddr(d.transport)
 	return req

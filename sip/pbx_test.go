@@ -127,6 +127,21 @@ func (x *testPBX) route(ctx context.Context, ch *call.Channel) error {
 	return x.core.Bridge(ch, leg)
 }
 
+func (x *testPBX) inboundLegs() []*call.Channel {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return append([]*call.Channel(nil), x.inbound...)
+}
+
+func (x *testPBX) inboundLeg(t *testing.T, i int) *call.Channel {
+	t.Helper()
+	legs := x.inboundLegs()
+	if i >= len(legs) {
+		t.Fatalf("no inbound channel %d (have %d)", i, len(legs))
+	}
+	return legs[i]
+}
+
 func (x *testPBX) internal() string { return x.stack.Addr("internal").String() }
 func (x *testPBX) trunk() string    { return x.stack.Addr("blueivr").String() }
 
