@@ -1,0 +1,614 @@
+package media
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"net/netip"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/zaf/g711"
+)
+
+// frameIndex maps every frame of a sound (in one law) to its index.
+func frameIndex(s *Sound, codec string) map[string]int {
+	m := make(map[string]int, s.Frames())
+	for i := range s.Frames() {
+		m[string(s.Frame(i, codec))] = i
+	}
+	return m
+}
+
+// TestMusicOnHoldThenPrompt plays the shipped music to a real UDP socket,
+// checks it is the music (energy, frame order, 20 ms pacing, continuous
+// sequence), interrupts it with a prompt and checks the music comes back.
+func TestMusicOnHoldThenPrompt(t *testing.T) {
+	e := newEngine(t, Config{})
+	p := newPeer(t)
+	l := answeredLeg(t, e, p, "0 101", "a=rtpmap:101 telephone-event/8000")
+	music, err := e.Sound(mohPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt, err := e.Sound(loggedInPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	musicFrames := frameIndex(music, "PCMU")
+
+	stop, err := l.Music(mohPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	pkts := make([]rxPacket, n)
+	for i := range pkts {
+		pkts[i] = p.recv()
+	}
+	var energy float64
+	for i, pk := range pkts {
+		if pk.PayloadType != 0 || len(pk.Payload) != 160 {
+			t.Fatalf("packet %d: PT %d, %d bytes", i, pk.PayloadType, len(pk.Payload))
+		}
+		for _, c := range pk.Payload {
+			v := float64(g711.DecodeUlawFrame(c))
+			energy += v * v
+		}
+		if _, ok := musicFrames[string(pk.Payload)]; !ok {
+			t.Fatalf("packet %d is not a frame of the music", i)
+		}
+		if i == 0 {
+			continue
+		}
+		prev := pkts[i-1]
+		if pk.SSRC != prev.SSRC || pk.SequenceNumber != prev.SequenceNumber+1 {
+			t.Fatalf("packet %d: SSRC %x seq %d after %x %d", i, pk.SSRC, pk.SequenceNumber, prev.SSRC, prev.SequenceNumber)
+		}
+		dts := pk.Timestamp - prev.Timestamp
+		if dts == 0 || dts%160 != 0 {
+			t.Fatalf("packet %d: timestamp step %d, want a multiple of 160", i, dts)
+		}
+		// The frame advances with the timestamp: the music is played in order.
+		want := (musicFrames[string(prev.Payload)] + int(dts/160)) % music.Frames()
+		if got := musicFrames[string(pk.Payload)]; got != want && !bytes.Equal(music.Frame(want, "PCMU"), pk.Payload) {
+			t.Fatalf("packet %d: music frame %d, want %d", i, got, want)
+		}
+	}
+	if rms := math.Sqrt(energy / (n * 160)); rms < 1000 {
+		t.Fatalf("music RMS %.0f: this is (near) silence", rms)
+	}
+	// Paced at 20 ms: 50 frames cannot arrive faster than real time.
+	if span := pkts[n-1].at.Sub(pkts[0].at); span < 45*frameDuration {
+		t.Fatalf("50 frames arrived within %v: not paced at 20 ms", span)
+	}
+
+	// A prompt interrupts the music and hands back to it.
+	done := make(chan error, 1)
+	go func() { done <- l.Play(context.Background(), loggedInPath) }()
+	last := pkts[n-1]
+	next := func() rxPacket {
+		pk := p.recv()
+		if pk.SSRC != last.SSRC || pk.SequenceNumber != last.SequenceNumber+1 {
+			t.Fatalf("SSRC %x seq %d after %x %d", pk.SSRC, pk.SequenceNumber, last.SSRC, last.SequenceNumber)
+		}
+		last = pk
+		return pk
+	}
+	pk := next()
+	for !pk.Marker { // music still in flight
+		if _, ok := musicFrames[string(pk.Payload)]; !ok {
+			t.Fatal("unmarked packet that is not music")
+		}
+		pk = next()
+	}
+	for i := range prompt.Frames() {
+		if i > 0 {
+			pk = next()
+			if pk.Marker {
+				t.Fatalf("prompt frame %d marked", i)
+			}
+		}
+		if !bytes.Equal(pk.Payload, prompt.Frame(i, "PCMU")) {
+			t.Fatalf("prompt frame %d differs", i)
+		}
+	}
+	pk = next()
+	if !pk.Marker {
+		t.Fatal("music resumed without the marker bit")
+	}
+	for range 3 {
+		if _, ok := musicFrames[string(pk.Payload)]; !ok {
+			t.Fatal("after the prompt: not music")
+		}
+		pk = next()
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Play: %v", err)
+	}
+
+	stop()
+	p.drain()
+	if pk, ok := p.tryRecv(100 * time.Millisecond); ok {
+		t.Fatalf("packet after stop: seq %d", pk.SequenceNumber)
+	}
+	ticks, lost := e.MusicStats(mohPath)
+	if ticks == 0 {
+		t.Fatal("music clock did not tick")
+	}
+	t.Logf("music clock: %d ticks, %d frames lost", ticks, lost)
+}
+
+// TestMusicSharedClock: two legs on the same music hear the same frame at
+// the same time, each in its own law and SSRC.
+func TestMusicSharedClock(t *testing.T) {
+	e := newEngine(t, Config{})
+	pu, pa := newPeer(t), newPeer(t)
+	lu := answeredLeg(t, e, pu, "0")
+	la := answeredLeg(t, e, pa, "8")
+	music, _ := e.Sound(mohPath)
+	fu, fa := frameIndex(music, "PCMU"), frameIndex(music, "PCMA")
+	stopU, err := lu.Music(mohPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopA, err := la.Music(mohPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lastA rxPacket
+	for range 5 {
+		lastA = pa.recv()
+	}
+	firstU := pu.recv()
+	// Stop both at once, then compare the last frame each one heard.
+	stopU()
+	stopA()
+	lastOf := func(p *peer, last rxPacket) rxPacket {
+		for {
+			pk, ok := p.tryRecv(100 * time.Millisecond)
+			if !ok {
+				return last
+			}
+			last = pk
+		}
+	}
+	u, a := lastOf(pu, firstU), lastOf(pa, lastA)
+	iu, iok := fu[string(u.Payload)]
+	ia, aok := fa[string(a.Payload)]
+	if !iok || !aok || u.PayloadType != 0 || a.PayloadType != 8 {
+		t.Fatalf("PCMU ok=%v PT %d, PCMA ok=%v PT %d", iok, u.PayloadType, aok, a.PayloadType)
+	}
+	if d := iu - ia; d < -1 || d > 1 { // both follow the same clock
+		t.Fatalf("legs at frames %d and %d", iu, ia)
+	}
+	if u.SSRC == a.SSRC {
+		t.Fatal("two legs share an SSRC")
+	}
+}
+
+// TestRelayTranscodesAndRemaps bridges a PCMU leg and a PCMA leg.
+func TestRelayTranscodesAndRemaps(t *testing.T) {
+	e := newEngine(t, Config{})
+	pA, pB := newPeer(t), newPeer(t)
+	a := answeredLeg(t, e, pA, "0 101", "a=rtpmap:101 telephone-event/8000")
+	b := answeredLeg(t, e, pB, "8 96", "a=rtpmap:96 telephone-event/8000")
+	music, _ := e.Sound(mohPath)
+	musicA := frameIndex(music, "PCMA")
+
+	stopB, err := b.Music(mohPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopB()
+	first := pB.recv()
+	disconnect, err := Connect(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Connect(a, b); !errors.Is(err, ErrBridged) {
+		t.Fatalf("second Connect: %v", err)
+	}
+	var digitsB []rune
+	gotB := make(chan rune, 8)
+	removeB := b.OnDigit(func(d rune) { gotB <- d })
+	defer removeB()
+	gotA := make(chan rune, 8)
+	a.OnDigit(func(d rune) { gotA <- d })
+
+	payload := make([]byte, 160)
+	for i := range payload {
+		payload[i] = byte(i)
+	}
+	// A -> B: PCMU becomes PCMA, on B's stream (same SSRC as its music).
+	for range 3 {
+		pA.send(a, 0, false, payload)
+	}
+	last := first
+	var relayed []rxPacket
+	for len(relayed) < 3 {
+		pk := pB.recv()
+		if pk.SSRC != first.SSRC || pk.SequenceNumber != last.SequenceNumber+1 {
+			t.Fatalf("B stream: SSRC %x seq %d after %x %d", pk.SSRC, pk.SequenceNumber, first.SSRC, last.SequenceNumber)
+		}
+		last = pk
+		if _, isMusic := musicA[string(pk.Payload)]; isMusic && len(relayed) == 0 {
+			continue
+		}
+		relayed = append(relayed, pk)
+	}
+	if !relayed[0].Marker || relayed[1].Marker {
+		t.Fatal("marker bit: want it on the first relayed packet only")
+	}
+	for i, pk := range relayed {
+		if pk.PayloadType != 8 {
+			t.Fatalf("relayed PT %d", pk.PayloadType)
+		}
+		for j, c := range pk.Payload {
+			if c != g711.Ulaw2AlawFrame(payload[j]) {
+				t.Fatalf("relayed packet %d byte %d not transcoded", i, j)
+			}
+		}
+		if i > 0 && pk.Timestamp-relayed[i-1].Timestamp != 160 {
+			t.Fatal("sender's timing not kept")
+		}
+	}
+
+	// B -> A: PCMA becomes PCMU.
+	pB.send(b, 8, false, payload)
+	pk := pA.recv()
+	if pk.PayloadType != 0 || pk.Payload[7] != g711.Alaw2UlawFrame(payload[7]) {
+		t.Fatalf("B->A: PT %d", pk.PayloadType)
+	}
+
+	// Unknown payload type: dropped and counted, nothing relayed.
+	pA.send(a, 18, false, payload[:20])
+	waitFor(t, "unknown PT counted", func() bool { return a.Stats().UnknownPT == 1 })
+
+	// DTMF: A's telephone-event 101 reaches B as 96, and A detects the digit.
+	var ev [4]byte
+	putDTMF(ev[:], dtmfEvent{event: 5, volume: 10, duration: 160})
+	pA.sendRaw(a, 101, true, 4000, 777, ev[:])
+	putDTMF(ev[:], dtmfEvent{event: 5, end: true, volume: 10, duration: 320})
+	pA.sendRaw(a, 101, false, 4001, 777, ev[:])
+	pA.sendRaw(a, 101, false, 4002, 777, ev[:])
+	for range 3 {
+		pk := pB.recv()
+		if pk.PayloadType != 96 || !bytes.Equal(pk.Payload[:1], []byte{5}) {
+			t.Fatalf("DTMF relayed as PT %d payload %v", pk.PayloadType, pk.Payload)
+		}
+		last = pk
+	}
+	select {
+	case d := <-gotA:
+		if d != '5' {
+			t.Fatalf("A detected %c", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("A detected no digit")
+	}
+	// B's own peer sends a digit with its payload type 96.
+	putDTMF(ev[:], dtmfEvent{event: 11, end: true, volume: 10, duration: 800})
+	for range 3 {
+		pB.sendRaw(b, 96, false, 9000, 12345, ev[:])
+	}
+	select {
+	case d := <-gotB:
+		digitsB = append(digitsB, d)
+	case <-time.After(5 * time.Second):
+		t.Fatal("B detected no digit")
+	}
+	if string(digitsB) != "#" {
+		t.Fatalf("B digits %q", string(digitsB))
+	}
+	for range 3 {
+		if pk := pA.recv(); pk.PayloadType != 101 {
+			t.Fatalf("B's DTMF reached A as PT %d", pk.PayloadType)
+		}
+	}
+
+	// Disconnect: B returns to its music, same SSRC, continuous sequence.
+	disconnect()
+	disconnect() // idempotent
+	pk = pB.recv()
+	if pk.SSRC != first.SSRC || pk.SequenceNumber != last.SequenceNumber+1 || !pk.Marker {
+		t.Fatalf("after disconnect: SSRC %x seq %d marker %v (last seq %d)", pk.SSRC, pk.SequenceNumber, pk.Marker, last.SequenceNumber)
+	}
+	if _, ok := musicA[string(pk.Payload)]; !ok {
+		t.Fatal("B did not return to the music")
+	}
+	// A had no source before the bridge: it is silent again.
+	pA.send(a, 0, false, payload)
+	pA.drain()
+	if _, ok := pA.tryRecv(100 * time.Millisecond); ok {
+		t.Fatal("A still receives audio after disconnect")
+	}
+	if s := b.Stats(); s.PacketsIn < 4 || s.DigitsIn != 1 {
+		t.Fatalf("B stats %+v", s)
+	}
+}
+
+// TestDTMFSendDetect: one leg sends digits to another over real UDP.
+func TestDTMFSendDetect(t *testing.T) {
+	e := newEngine(t, Config{})
+	a, err := e.NewLeg(loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.NewLeg(loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := b.AnswerOffer(a.Offer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AcceptAnswer(answer); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan rune, 16)
+	b.OnDigit(func(d rune) { got <- d })
+	if err := a.SendDigits("12#*9D"); err != nil {
+		t.Fatal(err)
+	}
+	var s []rune
+	for len(s) < 6 {
+		select {
+		case d := <-got:
+			s = append(s, d)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("got %q", string(s))
+		}
+	}
+	if string(s) != "12#*9D" {
+		t.Fatalf("detected %q", string(s))
+	}
+	if err := a.SendDigits("1x"); err == nil {
+		t.Fatal("invalid digit accepted")
+	}
+	a.Close()
+	b.Close()
+}
+
+// TestSendDigitsPackets checks the RFC 4733 packets on the wire.
+func TestSendDigitsPackets(t *testing.T) {
+	e := newEngine(t, Config{})
+	p := newPeer(t)
+	l := answeredLeg(t, e, p, "0 100", "a=rtpmap:100 telephone-event/8000")
+	if err := l.SendDigits("7"); err != nil {
+		t.Fatal(err)
+	}
+	var pkts []rxPacket
+	for range 8 {
+		pkts = append(pkts, p.recv())
+	}
+	ends := 0
+	for i, pk := range pkts {
+		ev, ok := parseDTMF(pk.Payload)
+		if !ok || pk.PayloadType != 100 || ev.event != 7 || pk.Timestamp != pkts[0].Timestamp {
+			t.Fatalf("packet %d: PT %d %+v ts %d", i, pk.PayloadType, ev, pk.Timestamp)
+		}
+		if pk.Marker != (i == 0) {
+			t.Fatalf("packet %d marker %v", i, pk.Marker)
+		}
+		if ev.end {
+			ends++
+		}
+	}
+	if ends != 3 {
+		t.Fatalf("%d end packets, want 3", ends)
+	}
+	// Without telephone-event negotiated: an error, not silence.
+	p2 := newPeer(t)
+	l2 := answeredLeg(t, e, p2, "0")
+	if err := l2.SendDigits("1"); err == nil {
+		t.Fatal("SendDigits without telephone-event succeeded")
+	}
+}
+
+// TestLatching: symmetric RTP to the real source port, re-latch only after a
+// consistent run from a new source.
+func TestLatching(t *testing.T) {
+	e := newEngine(t, Config{})
+	signalled, real, other := newPeer(t), newPeer(t), newPeer(t)
+	l := answeredLeg(t, e, signalled, "0")
+	if got := l.Stats().Remote.Port(); int(got) != signalled.port() {
+		t.Fatalf("before latching: sending to %d", got)
+	}
+	real.send(l, 0, false, make([]byte, 160))
+	waitFor(t, "latch", func() bool { return l.Stats().Latched })
+	if got := l.Stats().Remote.Port(); int(got) != real.port() {
+		t.Fatalf("latched to %d, want %d", got, real.port())
+	}
+	other.ssrc = 777
+	for range relatchPackets - 1 {
+		other.send(l, 0, false, make([]byte, 160))
+	}
+	waitFor(t, "drops", func() bool { return l.Stats().UnexpectedSource == relatchPackets-1 })
+	if got := l.Stats().Remote.Port(); int(got) != real.port() {
+		t.Fatal("re-latched too early")
+	}
+	other.send(l, 0, false, make([]byte, 160))
+	waitFor(t, "re-latch", func() bool { return int(l.Stats().Remote.Port()) == other.port() })
+	// A lone packet from the old source does not move it back.
+	real.send(l, 0, false, make([]byte, 160))
+	waitFor(t, "drop", func() bool { return l.Stats().UnexpectedSource == relatchPackets })
+	if got := l.Stats().Remote.Port(); int(got) != other.port() {
+		t.Fatal("a single packet moved the latch")
+	}
+}
+
+// TestLatchPolicy: the hijack guard for public and private signalled addresses.
+func TestLatchPolicy(t *testing.T) {
+	e := newEngine(t, Config{})
+	l, err := e.NewLeg(loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	h := &rtpHeader{ssrc: 1, seq: 10}
+	public := &mediaState{signalled: netip.MustParseAddrPort("203.0.113.5:4000"), send: true, gen: 1}
+	if l.admit(public, netip.MustParseAddrPort("198.51.100.7:4000"), h) {
+		t.Fatal("latched to a stranger although the signalled address is public")
+	}
+	if !l.admit(public, netip.MustParseAddrPort("203.0.113.5:5555"), h) {
+		t.Fatal("signalled IP with another port refused")
+	}
+	natted := &mediaState{signalled: netip.MustParseAddrPort("192.168.1.20:4000"), latchAny: latchAny(netip.MustParseAddr("192.168.1.20")), send: true, gen: 2}
+	if !l.admit(natted, netip.MustParseAddrPort("198.51.100.7:31000"), h) {
+		t.Fatal("private signalled address: the NAT's public source refused")
+	}
+	for _, a := range []string{"10.1.2.3", "172.16.0.1", "100.64.1.1", "169.254.0.1", "0.0.0.0", "fd00::1"} {
+		if !latchAny(netip.MustParseAddr(a)) {
+			t.Errorf("%s should latch to any source", a)
+		}
+	}
+	if latchAny(netip.MustParseAddr("8.8.8.8")) {
+		t.Error("public address latches to any source")
+	}
+}
+
+// TestBadInputCounted: malformed packets, unknown payload types and packets
+// before any SDP are dropped and counted, never a panic.
+func TestBadInputCounted(t *testing.T) {
+	e := newEngine(t, Config{})
+	p := newPeer(t)
+	fresh, err := e.NewLeg(loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	p.send(fresh, 0, false, make([]byte, 160))
+	waitFor(t, "pre-SDP packet counted", func() bool { return fresh.Stats().UnexpectedSource == 1 })
+
+	l := answeredLeg(t, e, p, "0")
+	for _, b := range [][]byte{
+		{0x80, 0},
+		{0x40, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0},
+		{0x8f, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0},
+		{0x90, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xbe, 0xde, 0, 9},
+	} {
+		p.sendBytes(l, b)
+	}
+	p.send(l, 99, false, []byte{1})
+	p.send(l, 0, false, make([]byte, 160))
+	waitFor(t, "counters", func() bool {
+		s := l.Stats()
+		return s.Bad == 4 && s.UnknownPT == 1 && s.PacketsIn == 1
+	})
+	// RTCP on port+1 is drained and counted.
+	rtcp := []byte{0x80, 200, 0, 6, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	if _, err := p.conn.WriteToUDPAddrPort(rtcp, netip.AddrPortFrom(loopback, uint16(l.LocalPort()+1))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "RTCP counted", func() bool { return l.Stats().RTCPIn == 1 })
+}
+
+func TestMediaTimeoutFires(t *testing.T) {
+	e := newEngine(t, Config{MediaTimeout: 100 * time.Millisecond})
+	p := newPeer(t)
+	l := answeredLeg(t, e, p, "0")
+	fired := make(chan struct{})
+	l.OnMediaTimeout(func() { close(fired) })
+	select {
+	case <-fired:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no media timeout")
+	}
+}
+
+func TestMediaTimeoutHoldAware(t *testing.T) {
+	e := newEngine(t, Config{MediaTimeout: time.Hour})
+	p := newPeer(t)
+	l := answeredLeg(t, e, p, "0", "a=inactive")
+	fired := 0
+	l.OnMediaTimeout(func() { fired++ })
+	l.lastRx.Store(monoNow() - int64(2*time.Hour))
+	l.checkTimeout()
+	if fired != 0 {
+		t.Fatal("timed out while on hold")
+	}
+	if _, err := l.AnswerOffer(p.offer("0", "a=sendrecv")); err != nil {
+		t.Fatal(err)
+	}
+	l.checkTimeout()
+	if fired != 0 {
+		t.Fatal("timed out right after resume")
+	}
+	l.lastRx.Store(monoNow() - int64(2*time.Hour))
+	l.checkTimeout()
+	l.checkTimeout()
+	if fired != 1 {
+		t.Fatalf("fired %d times, want once", fired)
+	}
+	// RTP keeps it alive.
+	l2 := answeredLeg(t, e, p, "0")
+	l2.OnMediaTimeout(func() { t.Error("timed out although RTP arrived") })
+	l2.lastRx.Store(monoNow() - int64(2*time.Hour))
+	p.send(l2, 0, false, make([]byte, 160))
+	waitFor(t, "packet", func() bool { return l2.Stats().PacketsIn == 1 })
+	l2.checkTimeout()
+}
+
+// TestBeforeSDPAndAfterClose: Play and Music before the peer's SDP send
+// nothing and do not fail; after Close they return ErrClosed.
+func TestBeforeSDPAndAfterClose(t *testing.T) {
+	short := wavFile(1, 1, 8000, 16, pcm16(make([]int16, 480)...))
+	e := newEngine(t, Config{SoundsFS: fstest.MapFS{"short.wav": {Data: short}}})
+	l, err := e.NewLeg(loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Codec() != "" {
+		t.Fatalf("codec %q before SDP", l.Codec())
+	}
+	stop, err := l.Music("short.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Play(context.Background(), "short.wav"); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := l.SendDigits("1"); err == nil {
+		t.Fatal("SendDigits before SDP succeeded")
+	}
+	if s := l.Stats(); s.PacketsOut != 0 {
+		t.Fatalf("sent %d packets without a remote", s.PacketsOut)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := l.Play(ctx, "short.wav"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Play: %v", err)
+	}
+	if err := l.Play(context.Background(), "nope.wav"); err == nil {
+		t.Fatal("missing sound played")
+	}
+	other, err := e.NewLeg(loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Connect(l, other); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	l.Close()
+	if other.relay.Load() != nil || other.out.top.Load() != nil {
+		t.Fatal("closing a leg left its bridge on the other leg")
+	}
+	if err := l.Play(context.Background(), "short.wav"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Play after Close: %v", err)
+	}
+	if _, err := l.Music("short.wav"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Music after Close: %v", err)
+	}
+	if _, err := Connect(l, other); err == nil {
+		t.Fatal("Connect with a closed leg")
+	}
+	e.Close()
+	if _, err := e.NewLeg(loopback); !errors.Is(err, ErrClosed) {
+		t.Fatalf("NewLeg after engine Close: %v", err)
+	}
+}
