@@ -4,6 +4,68 @@
 //
 // It must not start anything or import other ccpbx packages: every other
 // package receives the decoded structs from cmd/ccpbx.
+//
+// # Loading
+//
+// Load and Parse run, in order: $${name} expansion from [vars] (outside
+// comments; escaped for the string it lands in; never adding a line, so line
+// numbers stay the user's), a check of every key and type against these
+// structs, decoding, validation, then defaults. Any problem returns a nil
+// *Config and an error; each problem is an *Error printed as
+//
+//	config.toml:42: key "callcenter.queue[0].strategy": unknown strategy "fastest" (…)
+//
+// and several are joined (errors.Join) in line order. Syntax and type
+// problems are reported before meaning (names, references, ranges).
+//
+// Validation: unknown keys; wrong types; duplicate profile names, user ids,
+// context names, extension names within a context, queue names, agent names
+// and agent+queue tiers; two profiles (or a profile and the event socket) on
+// one port, address and transport; profile contexts that do not exist;
+// regular expressions Go's regexp cannot compile (RE2: no look-around or
+// back-references, unlike FreeSWITCH's PCRE); actions without an application
+// ("app data"); unknown strategies, agent statuses, agent types, transports,
+// log settings, condition breaks; tiers naming unknown agents or queues; queue
+// times outside mod_callcenter's 0–86400 s; announce-frequency without
+// announce-sound; a callback agent without contact; no event-socket password.
+//
+// Case-insensitive names are canonicalised, so consumers compare with ==:
+// strategies and time-base-score to lower case, statuses to FreeSWITCH's
+// spelling ("available" → "Available"), agent types to "callback" and
+// "uuid-standby" (the article's spelling, shown by `agent list`), transports,
+// log level/format and condition break to lower case.
+//
+// # Defaults
+//
+// Applied after validation, to what the file leaves out (see the Default*
+// constants):
+//
+//	core: data_dir "data", scripts_dir "scripts", sounds_dir "sounds",
+//	      log_level "info", log_format "text", hostname "" (os.Hostname at use)
+//	media: rtp_start 16384, rtp_end 32767, media_timeout 60s ("0s" disables;
+//	      these three only when the key is absent)
+//	event_socket: listen "127.0.0.1:8021"; password has no default (required)
+//	profile: listen_ip "0.0.0.0", transports ["udp", "tcp"]; port and context
+//	      are required (port 0 asks the OS for a free port, for tests)
+//	dialplan condition: break "on-false"
+//	callcenter settings: cc-instance-id "single_box", agent-originate-timeout
+//	      60 (0 also means 60, as in mod_callcenter)
+//	queue (mod_callcenter's code defaults, reference §4.1): strategy
+//	      "longest-idle-agent", time-base-score "queue",
+//	      max-wait-time-with-no-agent-time-reached 5,
+//	      tier-rule-no-agent-no-wait true, discard-abandoned-after 60,
+//	      skip-agents-with-external-calls true, agent-no-answer-status
+//	      "On Break"; other numbers 0 and booleans false.
+//	      ring-progressively-delay stays as written (0 is shown by
+//	      `queue list`); EffectiveRingProgressivelyDelay gives the 10 s that 0
+//	      means.
+//	agent: type "callback", status "Logged Out", numbers 0
+//	tier: level 1 and position 1 when absent (an explicit 0 is kept)
+//
+// Queue's pointer fields exist to tell "absent" from false/0 while decoding;
+// after Load they are never nil, so consumers dereference them directly.
+// Queue.SetDefaults and Agent.SetDefaults apply the same defaults to values
+// built in code. Maps (Vars, user Params and Variables) are never nil either.
 package config
 
 import "time"
