@@ -323,9 +323,7 @@ func (l *Leg) apply(n negotiation) {
 	}
 	if changed {
 		st.gen++
-		if st.send {
-			l.out.setRemote(st.signalled)
-		}
+		l.out.setRemote(st.signalled)
 	}
 	l.out.state.Store(st)
 	// A new negotiation (answer, resume from hold) restarts the media timeout.
@@ -413,9 +411,7 @@ func (l *Leg) admit(st *mediaState, from netip.AddrPort, h *rtpHeader) bool {
 	if !lt.latched {
 		lt.latched, lt.addr = true, from
 		l.stats.latched.Store(true)
-		if st.send {
-			l.out.setRemote(from)
-		}
+		l.out.setRemote(from)
 		return true
 	}
 	// Already latched elsewhere: move only after a consistent run.
@@ -429,9 +425,7 @@ func (l *Leg) admit(st *mediaState, from netip.AddrPort, h *rtpHeader) bool {
 		return false
 	}
 	lt.addr, lt.candN = from, 0
-	if st.send {
-		l.out.setRemote(from)
-	}
+	l.out.setRemote(from)
 	return true
 }
 

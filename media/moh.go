@@ -123,6 +123,12 @@ func (sh *mohShard) run() {
 			case <-b.e.done:
 				return
 			}
+		} else {
+			select {
+			case <-b.e.done:
+				return
+			default:
+			}
 		}
 		if cur := (monoNow() - b.t0) / frameNs; cur > n {
 			b.lost.Add(uint64(cur - n))
