@@ -41,7 +41,7 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func newTestPBX(t *testing.T) *testPBX {
+func newTestPBX(t *testing.T, mediaOpts ...func(*media.Config)) *testPBX {
 	t.Helper()
 	log := testLogger()
 	var users []config.User
@@ -60,7 +60,11 @@ func newTestPBX(t *testing.T) *testPBX {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := media.NewEngine(media.Config{RTPStart: 40000, RTPEnd: 49999, PortQuarantine: time.Millisecond}, log)
+	mc := media.Config{RTPStart: 40000, RTPEnd: 49999, PortQuarantine: time.Millisecond}
+	for _, o := range mediaOpts {
+		o(&mc)
+	}
+	eng, err := media.NewEngine(mc, log)
 	if err != nil {
 		t.Fatal(err)
 	}

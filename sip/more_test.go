@@ -1,0 +1,278 @@
+package sip
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
+
+	"ccpbx/call"
+	"ccpbx/internal/testphone"
+	"ccpbx/media"
+)
+
+func TestInboundChannelVariables(t *testing.T) {
+	x := newTestPBX(t)
+	p1, p2 := x.phone(t, "1001"), x.phone(t, "1002")
+	p2.SetPlan(testphone.Plan{Status: 486})
+	ctx := testCtx(t, 10*time.Second)
+	c1, err := p1.Dial(ctx, "1002", testphone.WithFromName("Alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c1.WaitFinal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := x.inboundLeg(t, 0)
+	src := p1.Addr()
+	want := map[string]string{
+		"caller_id_number":           "1001",
+		"caller_id_name":             "Alice",
+		"destination_number":         "1002",
+		"context":                    "default",
+		"username":                   "1001",
+		"sofia_profile_name":         "internal",
+		"network_addr":               src.Addr().String(),
+		"network_port":               itoa(int(src.Port())),
+		"sip_from_user":              "1001",
+		"sip_to_user":                "1002",
+		"effective_caller_id_number": "1001",
+		"effective_caller_id_name":   "Extension 1001",
+	}
+	for k, v := range want {
+		if got := a.Var(k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	if a.Var("sip_call_id") != c1.Request().CallID().Value() {
+		t.Errorf("sip_call_id %q", a.Var("sip_call_id"))
+	}
+	if want := "sofia/internal/1001@" + src.String(); a.Name() != want {
+		t.Errorf("name %q, want %q", a.Name(), want)
+	}
+}
+
+func TestUserWithTwoRegistrationsIsForked(t *testing.T) {
+	x := newTestPBX(t)
+	p1 := x.phone(t, "1001")
+	desk, soft := x.phone(t, "1002"), x.phone(t, "1002")
+	ctx := testCtx(t, 10*time.Second)
+	c1, err := p1.Dial(ctx, "1002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inDesk, err := desk.Incoming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inSoft, err := soft.Incoming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := inSoft.Answer(); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := c1.WaitFinal(ctx); code != 200 {
+		t.Fatalf("final %d", code)
+	}
+	if err := inDesk.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !inDesk.Cancelled() {
+		t.Fatal("losing phone not cancelled")
+	}
+	exchangeAudio(t, ctx, c1, inSoft)
+	if err := c1.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := inSoft.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	x.waitIdle(t, ctx)
+}
+
+func TestSofiaEndpointOriginate(t *testing.T) {
+	x := newTestPBX(t)
+	p := testphone.New(t)
+	// Two rings apart, so the first 180 is surely handled before the 200
+	// (sipgo hands each response to its own goroutine).
+	p.SetPlan(testphone.Plan{Rings: 2, RingEvery: 50 * time.Millisecond, Status: 200})
+	ctx := testCtx(t, 10*time.Second)
+	rang := make(chan struct{}, 8)
+	leg, err := x.core.Originate(ctx, "{origination_caller_id_number=5550100,origination_caller_id_name='Queue 3000'}sofia/internal/agent@"+p.Addr().String(), call.OriginateOptions{
+		OnRing: func(*call.Channel, bool) { rang <- struct{}{} },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := p.Incoming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-rang:
+	default:
+		t.Error("OnRing not called for the 180")
+	}
+	from := in.Request().From()
+	if from.Address.User != "5550100" || from.DisplayName != "Queue 3000" {
+		t.Errorf("From %q <%s>", from.DisplayName, from.Address.User)
+	}
+	if via := in.Request().Via(); via.Port != int(x.stack.Addr("internal").Port()) {
+		t.Errorf("INVITE Via port %d, want the internal profile's", via.Port)
+	}
+	if !leg.Answered() || leg.Direction() != call.Outbound {
+		t.Fatalf("leg answered=%v direction=%s", leg.Answered(), leg.Direction())
+	}
+	if err := in.WaitAcked(ctx); err != nil {
+		t.Fatal(err)
+	}
+	leg.Hangup(call.NormalClearing)
+	if err := in.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if in.Bye() == nil {
+		t.Fatal("no BYE")
+	}
+	for _, bad := range []string{"sofia/nosuch/a@127.0.0.1", "sofia/internal/a@host.invalid", "sofia/internal"} {
+		if _, err := x.core.Originate(ctx, bad, call.OriginateOptions{}); err == nil {
+			t.Errorf("%s: originate succeeded", bad)
+		}
+	}
+}
+
+func TestCloseHangsUpLiveCalls(t *testing.T) {
+	x := newTestPBX(t)
+	c1, in := answered(t, x)
+	ctx := testCtx(t, 10*time.Second)
+	x.stack.Close()
+	if err := c1.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c1.Bye() == nil || in.Bye() == nil {
+		t.Fatal("a phone got no BYE")
+	}
+	x.waitIdle(t, ctx)
+}
+
+func TestMediaTimeoutHangsUp(t *testing.T) {
+	x := newTestPBX(t, func(c *media.Config) { c.MediaTimeout = 500 * time.Millisecond })
+	c1, in := answered(t, x)
+	ctx := testCtx(t, 10*time.Second)
+	// The phones stop sending after exchangeAudio; the PBX must notice.
+	if err := c1.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	x.waitIdle(t, ctx)
+	// Whichever leg noticed first is hung up with MEDIA_TIMEOUT; its
+	// bridge peer follows with an ordinary clearing.
+	reasons := ""
+	for _, c := range []*testphone.Call{c1, in} {
+		if b := c.Bye(); b != nil {
+			if r := b.GetHeader("Reason"); r != nil {
+				reasons += r.Value() + " "
+			}
+		}
+	}
+	if !strings.Contains(reasons, "MEDIA_TIMEOUT") {
+		t.Errorf("no BYE says MEDIA_TIMEOUT: %s", reasons)
+	}
+}
+
+func TestAuthorizeAnswersChallenge(t *testing.T) {
+	inv := sipmsg.NewRequest(sipmsg.INVITE, sipmsg.Uri{Scheme: "sip", User: "3000", Host: "198.51.100.7"})
+	v := &sipmsg.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "127.0.0.1", Port: 5080, Params: sipmsg.NewParams()}
+	v.Params.Add("branch", "z9hG4bKfirst")
+	inv.AppendHeader(v)
+	inv.AppendHeader(&sipmsg.CSeqHeader{SeqNo: 7, MethodName: sipmsg.INVITE})
+	res := sipmsg.NewResponse(407, "Proxy Authentication Required")
+	chal := digest.Challenge{Realm: "carrier", Nonce: "abc123", Algorithm: "MD5", QOP: []string{"auth"}}
+	res.AppendHeader(sipmsg.NewHeader("Proxy-Authenticate", chal.String()))
+	next, err := authorize(inv, res, "trunkuser", "s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.CSeq().SeqNo != 8 {
+		t.Errorf("CSeq %d", next.CSeq().SeqNo)
+	}
+	if b, _ := next.Via().Params.Get("branch"); b == "z9hG4bKfirst" {
+		t.Error("retry reuses the branch")
+	}
+	h := next.GetHeader("Proxy-Authorization")
+	if h == nil {
+		t.Fatal("no Proxy-Authorization")
+	}
+	cred, err := digest.ParseCredentials(h.Value())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := digest.Digest(&chal, digest.Options{Method: "INVITE", URI: cred.URI, Username: "trunkuser", Password: "s3cret", Cnonce: cred.Cnonce, Count: cred.Nc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cred.Response != want.Response || cred.Username != "trunkuser" || cred.URI != "sip:3000@198.51.100.7" {
+		t.Errorf("credentials %+v", cred)
+	}
+	if _, err := authorize(inv, sipmsg.NewResponse(401, "Unauthorized"), "u", "p"); err == nil {
+		t.Error("401 without challenge accepted")
+	}
+}
+
+func TestCauseFromReason(t *testing.T) {
+	cases := map[string]call.Cause{
+		`Q.850;cause=17;text="USER_BUSY"`: call.UserBusy,
+		`q.850 ; cause=16`:                call.NormalClearing,
+		`SIP;cause=200;text="elsewhere"`:  call.CauseNone,
+		`Q.850;cause=abc`:                 call.NormalClearing,
+	}
+	for v, want := range cases {
+		req := sipmsg.NewRequest(sipmsg.BYE, sipmsg.Uri{Scheme: "sip", Host: "x"})
+		req.AppendHeader(sipmsg.NewHeader("Reason", v))
+		got, _ := causeFromReason(req)
+		if got != want {
+			t.Errorf("%q → %s, want %s", v, got, want)
+		}
+	}
+}
+
+func FuzzCauseFromReason(f *testing.F) {
+	f.Add(`Q.850;cause=17;text="USER_BUSY"`)
+	f.Add(`Q.850;cause=;;=`)
+	f.Fuzz(func(t *testing.T, v string) {
+		if strings.ContainsAny(v, "\r\n") {
+			return
+		}
+		req := sipmsg.NewRequest(sipmsg.BYE, sipmsg.Uri{Scheme: "sip", Host: "x"})
+		req.AppendHeader(sipmsg.NewHeader("Reason", v))
+		if c, ok := causeFromReason(req); ok && c.Q850() == 0 && c != call.PickedOff {
+			t.Fatalf("%q gave cause %q without a Q.850 code", v, c)
+		}
+	})
+}
+
+func TestStartTwiceAndAddr(t *testing.T) {
+	x := newTestPBX(t)
+	if err := x.stack.Start(context.Background()); err == nil {
+		t.Error("second Start succeeded")
+	}
+	if ap := x.stack.Addr("internal"); !ap.IsValid() || ap.Port() == 0 {
+		t.Errorf("Addr %v", ap)
+	}
+	if ap := x.stack.Addr("nosuch"); ap.IsValid() {
+		t.Errorf("Addr of unknown profile %v", ap)
+	}
+	infos := x.stack.ProfileInfos()
+	if len(infos) != 2 || infos[0].Name != "internal" || infos[0].State != "RUNNING (0)" ||
+		infos[0].Data != "sip:mod_sofia@"+x.stack.Addr("internal").String() {
+		t.Errorf("infos %+v", infos)
+	}
+}
