@@ -416,4 +416,3 @@ func BenchmarkRelayBridges(b *testing.B) {
 	b.ReportMetric(100*(1-float64(rx)/expected), "loss-%")
 	b.ReportMetric(cpu.Seconds()/wall.Seconds(), "cpu-cores")
 }
-
