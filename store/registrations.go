@@ -45,20 +45,51 @@ type Registration struct {
 	Profile   string
 }
 
-// SaveRegistration inserts or replaces the row for (r.User, r.Key).
-func (s *Store) SaveRegistration(ctx context.Context, r Registration) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO registrations
+// RegistrationKey names one binding row.
+type RegistrationKey struct{ User, Key string }
+
+const upsertRegistration = `INSERT INTO registrations
 		(reg_user, binding_key, realm, contact, call_id, cseq, expires_ms, registered_ms, source, transport, user_agent, profile)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (reg_user, binding_key) DO UPDATE SET
 			realm = excluded.realm, contact = excluded.contact, call_id = excluded.call_id,
 			cseq = excluded.cseq, expires_ms = excluded.expires_ms, registered_ms = excluded.registered_ms,
 			source = excluded.source, transport = excluded.transport,
-			user_agent = excluded.user_agent, profile = excluded.profile`,
-		r.User, r.Key, r.Realm, r.Contact, r.CallID, int64(r.CSeq), r.Expires.UnixMilli(), r.Registered.UnixMilli(),
-		r.Source, r.Transport, r.UserAgent, r.Profile)
-	if err != nil {
+			user_agent = excluded.user_agent, profile = excluded.profile`
+
+func registrationArgs(r Registration) []any {
+	return []any{r.User, r.Key, r.Realm, r.Contact, r.CallID, int64(r.CSeq), r.Expires.UnixMilli(), r.Registered.UnixMilli(),
+		r.Source, r.Transport, r.UserAgent, r.Profile}
+}
+
+// SaveRegistration inserts or replaces the row for (r.User, r.Key).
+func (s *Store) SaveRegistration(ctx context.Context, r Registration) error {
+	if _, err := s.db.ExecContext(ctx, upsertRegistration, registrationArgs(r)...); err != nil {
 		return fmt.Errorf("store: save registration %s %s: %w", r.User, r.Key, err)
+	}
+	return nil
+}
+
+// ApplyRegistrations saves and deletes rows in one transaction, so one
+// REGISTER with several contacts is persisted all or nothing.
+func (s *Store) ApplyRegistrations(ctx context.Context, save []Registration, del []RegistrationKey) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: apply registrations: %w", err)
+	}
+	defer tx.Rollback()
+	for _, k := range del {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM registrations WHERE reg_user = ? AND binding_key = ?`, k.User, k.Key); err != nil {
+			return fmt.Errorf("store: delete registration %s %s: %w", k.User, k.Key, err)
+		}
+	}
+	for _, r := range save {
+		if _, err := tx.ExecContext(ctx, upsertRegistration, registrationArgs(r)...); err != nil {
+			return fmt.Errorf("store: save registration %s %s: %w", r.User, r.Key, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: apply registrations: %w", err)
 	}
 	return nil
 }

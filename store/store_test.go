@@ -122,3 +122,38 @@ func TestDuplicateMigrationPanics(t *testing.T) {
 	}()
 	addMigration("0001_registrations", "SELECT 1")
 }
+
+func TestApplyRegistrationsIsAtomic(t *testing.T) {
+	s, err := OpenMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	now := time.UnixMilli(time.Now().UnixMilli())
+	a := Registration{User: "1001", Key: "a", Contact: "sip:a@h", Expires: now.Add(time.Hour), Registered: now}
+	b := Registration{User: "1001", Key: "b", Contact: "sip:b@h", Expires: now.Add(time.Hour), Registered: now}
+	if err := s.ApplyRegistrations(ctx, []Registration{a, b}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c := Registration{User: "1001", Key: "c", Contact: "sip:c@h", Expires: now.Add(time.Hour), Registered: now}
+	if err := s.ApplyRegistrations(ctx, []Registration{c}, []RegistrationKey{{"1001", "a"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Registrations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Key != "b" || got[1].Key != "c" {
+		t.Fatalf("rows = %+v, want b and c", got)
+	}
+	// A cancelled context fails the whole batch and changes nothing.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.ApplyRegistrations(cctx, []Registration{a}, []RegistrationKey{{"1001", "b"}}); err == nil {
+		t.Fatal("ApplyRegistrations with cancelled context succeeded")
+	}
+	if got, _ = s.Registrations(ctx); len(got) != 2 || got[0].Key != "b" {
+		t.Fatalf("rows after failed batch = %+v", got)
+	}
+}
