@@ -29,6 +29,10 @@ type broadcaster struct {
 
 	lost  atomic.Uint64 // frames skipped because a clock woke more than a frame late
 	ticks atomic.Uint64
+
+	// onSend, when set before the first subscriber (benchmarks only), is
+	// called by the clock goroutine after each frame sent to a subscriber.
+	onSend func(s *mohSub, at int64)
 }
 
 // mohShard is one clock goroutine's share of the subscribers. All shards of
@@ -42,12 +46,13 @@ type mohShard struct {
 
 // mohSub is one leg listening to a broadcaster.
 type mohSub struct {
-	b     *broadcaster
-	sh    *mohShard
-	leg   *Leg
-	src   *source
-	lastN int64 // frame index last sent to this leg; clock goroutine only
-	once  sync.Once
+	b      *broadcaster
+	sh     *mohShard
+	leg    *Leg
+	src    *source
+	lastN  int64 // frame index last sent to this leg; clock goroutine only
+	sentAt int64 // monotonic time of the last send, for onSend measurements
+	once   sync.Once
 }
 
 func newBroadcaster(e *Engine, snd *Sound) *broadcaster {
@@ -153,6 +158,9 @@ func (sh *mohShard) run() {
 			}
 			s.lastN = n
 			s.leg.out.sendFrame(s.src, ulaw, alaw, adv, false)
+			if b.onSend != nil {
+				b.onSend(s, monoNow())
+			}
 		}
 		b.ticks.Add(1)
 		n++
