@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,13 @@ import (
 	"ccpbx/config"
 	"ccpbx/store"
 )
+
+// TestMain silences sipgo's package logger (TCP connection bookkeeping
+// warnings during restarts are noise here).
+func TestMain(m *testing.M) {
+	sipmsg.SetDefaultLogger(quietLog())
+	os.Exit(m.Run())
+}
 
 // fakeClock is the registrar's clock in tests: nonces and bindings expire
 // when the test says so, not after real waiting.
