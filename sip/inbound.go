@@ -38,7 +38,7 @@ func (p *profile) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		return
 	}
 	from, callID := req.From(), req.CallID()
-	if from == nil || callID == nil || req.CSeq() == nil {
+	if from == nil || callID == nil || req.CSeq() == nil || req.To() == nil {
 		respond(tx, req, 400, "Bad Request", nil)
 		return
 	}
