@@ -23,7 +23,7 @@ func TestStreamSourceSwitch(t *testing.T) {
 	l.out.sendFrame(prompt, frame, frame, 160, true)
 	l.out.sendFrame(prompt, frame, frame, 160, true)
 	l.out.remove(prompt)
-	l.out.remove(prompt) // twice is harmless
+	l.out.remove(prompt)                             // twice is harmless
 	l.out.sendFrame(prompt, frame, frame, 160, true) // removed: silent
 	l.out.sendFrame(music, frame, frame, 160, true)
 
