@@ -390,6 +390,8 @@ func TestErrors(t *testing.T) {
 			`t.toml:12: key "core.data_dir": $${q}: value "it's" cannot stand inside a 'literal' string; use a "basic" string`}},
 		{"bare var giving bad syntax", "[vars]\nd = \"a b\"\n[core]\ndata_dir = $${d}\n", []string{
 			`t.toml:12: invalid TOML: expected value but found "a" instead`}},
+		{"syntax error after bare vars", "[vars]\nvery_long_variable_name = \"20000\"\n[media]\nrtp_start = $${very_long_variable_name}\nrtp_end = $${very_long_variable_name}\nmedia_timeout = [\n", []string{
+			`t.toml:14: invalid TOML: unexpected EOF; expected value`}},
 		{"inline table falls back to its key's line", "[callcenter]\nqueue = [\n  {name = \"q\", strategy = \"x\"},\n]\n", []string{
 			`t.toml:10: key "callcenter.queue[0].strategy": unknown strategy "x" (one of longest-idle-agent, agent-with-least-talk-time, agent-with-fewest-calls, sequentially-by-agent-order, random, ring-all, ring-progressively, top-down, round-robin)`}},
 		{"several errors in line order", "[[callcenter.queue]]\nname = \"q\"\nstrategy = \"x\"\n[media]\nrtp_start = 1\n[core]\nlog_format = \"xml\"\n", []string{

@@ -41,8 +41,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	el.lay = rawLay
 	refs := scanVarRefs(text, rawLay)
 	var doc map[string]any
-	if _, err := toml.Decode(placeholderText(text, refs), &doc); err != nil {
-		return nil, syntaxError(name, err, rawLay)
+	placeheld := placeholderText(text, refs)
+	if _, err := toml.Decode(placeheld, &doc); err != nil {
+		return nil, syntaxError(name, err, placeheld)
 	}
 	vars := resolveVars(readVars(doc, el), el)
 	if !el.empty() {
@@ -58,7 +59,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	doc = nil
 	if _, err := toml.Decode(expanded, &doc); err != nil {
 		// A variable standing outside a string can turn into bad syntax.
-		return nil, syntaxError(name, err, el.lay)
+		return nil, syntaxError(name, err, expanded)
 	}
 	defined := checkSchema(doc, el)
 	if !el.empty() {
@@ -122,12 +123,14 @@ func readVars(doc map[string]any, el *errorList) map[string]string {
 // decoder counts an unexpected line break as the start of the next line;
 // the user's mistake is on the line the break ends, so the line is taken
 // from the byte offset.
-func syntaxError(name string, err error, lay *layout) error {
+func syntaxError(name string, err error, decoded string) error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		line := pe.Position.Line
-		if l := lay.lineAt(pe.Position.Start); pe.Position.Start >= 0 && (l == line || l == line-1) {
-			line = l
+		if start := pe.Position.Start; start >= 0 && start <= len(decoded) {
+			if l := strings.Count(decoded[:start], "\n") + 1; l == line || l == line-1 {
+				line = l
+			}
 		}
 		return &Error{File: name, Line: line, Err: fmt.Errorf("invalid TOML: %s", pe.Message)}
 	}
