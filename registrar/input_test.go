@@ -442,3 +442,16 @@ func FuzzHandleRegister(f *testing.F) {
 		}
 	})
 }
+
+func TestMappedIPv4SourceIsUnmapped(t *testing.T) {
+	r, _ := newTestRegistrar(t, nil)
+	req := rawRegister(t, "v6", 1, "1001", "Contact: <sip:1001@192.168.1.20:5060>")
+	req.SetSource("[::ffff:192.168.1.20]:5062")
+	sign(t, r, req, "1001", "1234", "", false)
+	if res := handle(t, r, req); res.StatusCode != 200 {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	if got := r.Lookup("1001")[0].Source.String(); got != "192.168.1.20:5062" {
+		t.Fatalf("source = %s", got)
+	}
+}

@@ -86,6 +86,11 @@ func (r *Registrar) HandleRegister(req *sipmsg.Request, tx sipmsg.ServerTransact
 	}
 
 	src, _ := netip.ParseAddrPort(req.Source())
+	if src.IsValid() {
+		// A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d; keep the
+		// plain IPv4 form for listings and for dialing back.
+		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	}
 	meta := Binding{
 		User:      aor,
 		Realm:     auth.realm,
