@@ -52,7 +52,7 @@ type commands struct {
 
 // RegisterCommands adds ccpbx's built-in API commands to core: status,
 // version, uptime, hostname, switchname, echo, help, show (registrations,
-// calls, channels, api, status), sofia status and uuid_kill.
+// calls, channels, api, status), sofia status, uuid_kill and originate.
 func RegisterCommands(core *call.Core, d Deps) {
 	if d.Started.IsZero() {
 		d.Started = core.Now()
@@ -77,6 +77,7 @@ func RegisterCommands(core *call.Core, d Deps) {
 	core.RegisterAPI("show", "Show various reports", c.show)
 	core.RegisterAPI("sofia", "Sofia Controls", c.sofia)
 	core.RegisterAPI("uuid_kill", "Kill channel", c.uuidKill)
+	core.RegisterAPI("originate", "Originate a call", c.originate)
 }
 
 func (c *commands) count(e *call.Event) bool {

@@ -107,6 +107,11 @@ func FuzzParseCommand(f *testing.F) {
 			t.Fatalf("reply breaks framing: %q", fr)
 		}
 		set.match(ev)
+		for _, a := range splitArgs(line) {
+			if a == "" {
+				t.Fatalf("empty argument from %q", line)
+			}
+		}
 	})
 }
 
