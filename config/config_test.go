@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -478,6 +479,28 @@ func TestLineNumbersSurviveExpansion(t *testing.T) {
 		"t.toml:13: key \"core.log_level\": \"loud\" is not a log level (debug, info, warn, error)"
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v\nwant %s", err, want)
+	}
+}
+
+func TestVarBlowUpIsBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("[vars]\nv0 = \"xxxxxxxxxxxxxxxx\"\n")
+	for i := 1; i <= 40; i++ {
+		fmt.Fprintf(&b, "v%d = \"$${v%d}$${v%d}\"\n", i, i-1, i-1)
+	}
+	_, err := Parse("t.toml", []byte(b.String()+base))
+	if err == nil || !strings.Contains(err.Error(), "after expansion") {
+		t.Fatalf("err = %v", err)
+	}
+	// Many references to one large value are bounded too.
+	big := strings.Repeat("y", MaxVarLen)
+	doc := "[vars]\nbig = \"" + big + "\"\n" + base + "[[directory.user]]\nid = \"u\"\n[directory.user.params]\n"
+	for i := 0; i < 200; i++ {
+		doc += fmt.Sprintf("p%d = \"$${big}\"\n", i)
+	}
+	_, err = Parse("t.toml", []byte(doc))
+	if err == nil || !strings.Contains(err.Error(), "after $${…} expansion") {
+		t.Fatalf("err = %v", err)
 	}
 }
 

@@ -15,6 +15,9 @@ import (
 // point at the line the user wrote. A variable's value may itself use
 // earlier or later variables; a cycle or an undefined name is an error.
 
+// MaxVarLen bounds a [vars] value after its own references are expanded.
+const MaxVarLen = 64 << 10
+
 // varRef is one $${…} occurrence in the file.
 type varRef struct {
 	start, end int // byte offsets of "$${" and one past "}"
@@ -112,6 +115,13 @@ func resolveVars(raw map[string]string, el *errorList) map[string]string {
 				continue
 			}
 			b.WriteString(s)
+			if b.Len() > MaxVarLen {
+				// Variables that repeat each other would double at every
+				// level; stop before memory does.
+				el.at(joinKey("vars", name), "value is longer than %d bytes after expansion", MaxVarLen)
+				ok = false
+				break
+			}
 		}
 		b.WriteString(v[last:])
 		state[name] = 2
@@ -157,6 +167,10 @@ func expandVars(text string, lay *layout, refs []varRef, vars map[string]string,
 			continue
 		}
 		b.WriteString(enc)
+		if b.Len() > 2*MaxFileSize {
+			el.atLine(line, key, fmt.Errorf("the file is longer than %d bytes after $${…} expansion", 2*MaxFileSize))
+			return ""
+		}
 	}
 	b.WriteString(text[last:])
 	return b.String()
