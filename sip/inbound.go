@@ -145,6 +145,7 @@ func (p *profile) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 // sipgo has answered it and sends the 487.
 func (l *sipLeg) onCancel() {
 	l.mu.Lock()
+	l.cancelled = true
 	if l.state != stateEarly {
 		l.mu.Unlock()
 		return
@@ -230,14 +231,17 @@ func (l *sipLeg) Ring(early bool) error {
 		return nil
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.state != stateEarly {
+	st := l.state
+	l.mu.Unlock()
+	if st != stateEarly {
 		return nil
 	}
 	code, reason, body := 180, "Ringing", []byte(nil)
 	if early {
 		code, reason, body = 183, "Session Progress", l.localSDP
 	}
+	// Never hold l.mu across Respond: a CANCEL holds the transaction's
+	// lock while it calls onCancel, which takes l.mu.
 	return l.tx.Respond(newResponse(l.inv, code, reason, body, l.p.contact(l.dlg.transport)))
 }
 
@@ -248,7 +252,7 @@ func (l *sipLeg) Answer() error {
 		return nil
 	}
 	l.mu.Lock()
-	if l.state != stateEarly {
+	if l.state != stateEarly || l.cancelled {
 		st := l.state
 		l.mu.Unlock()
 		if st == stateAnswered {
@@ -261,7 +265,21 @@ func (l *sipLeg) Answer() error {
 	res.AppendHeader(sipmsg.NewHeader("Allow", allowMethods))
 	l.mu.Unlock()
 	err := l.tx.Respond(res)
+	// The transaction serialises our 200 and the caller's CANCEL: if the
+	// CANCEL won, onCancel ran and the caller got 487, not our 200.
+	l.mu.Lock()
+	cancelled := l.cancelled
+	if cancelled {
+		l.state = stateEnded
+	}
+	l.mu.Unlock()
 	l.markFinal()
+	if cancelled {
+		if ch := l.channel(); ch != nil {
+			ch.Terminated(call.OriginatorCancel)
+		}
+		return call.OriginatorCancel
+	}
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,7 @@ type sipLeg struct {
 	tx        sipmsg.ServerTransaction
 	localSDP  []byte
 	lateOffer bool // the INVITE had no SDP: our offer goes in the 200, the answer comes in the ACK
+	cancelled bool // the caller's CANCEL reached the INVITE transaction
 	finalOnce sync.Once
 	finalSent chan struct{}
 	ackOnce   sync.Once
@@ -87,7 +88,11 @@ func (l *sipLeg) handleInDialog(d *dialog, req *sipmsg.Request, tx sipmsg.Server
 	}
 	switch req.Method {
 	case sipmsg.ACK:
-		if l.lateOffer {
+		l.mu.Lock()
+		late := l.lateOffer
+		l.lateOffer = false
+		l.mu.Unlock()
+		if late {
 			if body := req.Body(); len(body) > 0 {
 				if err := l.ml.AcceptAnswer(body); err != nil {
 					l.log.Warn("answer in ACK rejected", "err", err)
@@ -133,19 +138,19 @@ func (l *sipLeg) handleReoffer(req *sipmsg.Request, tx sipmsg.ServerTransaction)
 	if offer := req.Body(); len(offer) > 0 {
 		ans, err := l.ml.AnswerOffer(offer)
 		if err != nil {
-			if errors.Is(err, media.ErrNoCommonCodec) {
-				respond(tx, req, 488, "Not Acceptable Here", nil)
-			} else {
-				respond(tx, req, 488, "Not Acceptable Here", nil)
+			if !errors.Is(err, media.ErrNoCommonCodec) {
 				l.log.Warn("re-offer rejected", "err", err)
 			}
+			respond(tx, req, 488, "Not Acceptable Here", nil)
 			return
 		}
 		body = ans
 	} else {
 		// Offer-less re-INVITE: we offer, the answer comes in the ACK.
 		body = l.ml.Offer()
+		l.mu.Lock()
 		l.lateOffer = true
+		l.mu.Unlock()
 	}
 	res := newResponse(req, 200, "OK", body, l.p.contact(req.Transport()))
 	if err := tx.Respond(res); err != nil {
