@@ -455,3 +455,31 @@ func TestMappedIPv4SourceIsUnmapped(t *testing.T) {
 		t.Fatalf("source = %s", got)
 	}
 }
+
+func TestExpiredBindingDoesNotBlockReRegistration(t *testing.T) {
+	var events []Event
+	r, clock := newTestRegistrar(t, func(c *Config) { c.Notify = func(e Event) { events = append(events, e) } })
+	req := rawRegister(t, "E", 50, "1001", "Contact: <sip:1001@10.0.0.1>", "Expires: 60")
+	sign(t, r, req, "1001", "1234", "", false)
+	if res := handle(t, r, req); res.StatusCode != 200 {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	clock.Advance(2 * time.Minute)
+	// Same Call-ID with a lower CSeq (the phone restarted its counter) is
+	// fine once the old binding has expired.
+	req = rawRegister(t, "E", 1, "1001", "Contact: <sip:1001@10.0.0.1>", "Expires: 60")
+	sign(t, r, req, "1001", "1234", "", false)
+	if res := handle(t, r, req); res.StatusCode != 200 {
+		t.Fatalf("re-register after expiry: %d", res.StatusCode)
+	}
+	if len(r.Lookup("1001")) != 1 {
+		t.Fatal("no binding")
+	}
+	kinds := []EventKind{}
+	for _, e := range events {
+		kinds = append(kinds, e.Kind)
+	}
+	if len(kinds) != 2 || kinds[0] != EventRegister || kinds[1] != EventRegister {
+		t.Fatalf("events = %v", kinds)
+	}
+}

@@ -118,7 +118,13 @@ func (r *Registrar) HandleRegister(req *sipmsg.Request, tx sipmsg.ServerTransact
 		r.respond(req, tx, res)
 		return
 	}
+	now := r.now()
 	for _, b := range p.remove {
+		if !b.Expires.After(now) {
+			r.log.Info("registrar: binding expired", "user", b.User, "contact", b.Contact)
+			r.notify(EventExpire, b)
+			continue
+		}
 		r.log.Info("registrar: unregistered", "user", b.User, "contact", b.Contact, "source", req.Source())
 		r.notify(EventUnregister, b)
 	}
@@ -190,10 +196,16 @@ func (r *Registrar) plan(req *sipmsg.Request, meta Binding) (*plan, *rejection) 
 		contacts = append(contacts, c)
 	}
 
+	// Expired bindings the sweeper has not reached yet count as absent (no
+	// CSeq check against them) and are removed with this change.
 	r.mu.RLock()
 	current := make(map[string]Binding, len(r.bindings[meta.User]))
 	for k, b := range r.bindings[meta.User] {
-		current[k] = b
+		if b.Expires.After(now) {
+			current[k] = b
+		} else {
+			p.remove[k] = b
+		}
 	}
 	r.mu.RUnlock()
 
@@ -265,14 +277,7 @@ func (r *Registrar) plan(req *sipmsg.Request, meta Binding) (*plan, *rejection) 
 		return nil, &rejection{code: 403, reason: "Too Many Contacts"}
 	}
 	for k, b := range current {
-		if inRequest[k] {
-			continue
-		}
-		switch {
-		case !b.Expires.After(now):
-			// Expired but not yet swept: clean it up with this change.
-			p.remove[k] = b
-		case b.CallID == meta.CallID && b.CSeq < meta.CSeq && len(p.save) > 0:
+		if !inRequest[k] && b.CallID == meta.CallID && b.CSeq < meta.CSeq && len(p.save) > 0 {
 			// Same Call-ID, new contact: the phone moved (new NAT mapping or
 			// IP) and the old contact is dead. Replace it as sofia does,
 			// rather than forking calls to it until it expires.
