@@ -276,3 +276,72 @@ func TestStartTwiceAndAddr(t *testing.T) {
 		t.Errorf("infos %+v", infos)
 	}
 }
+
+func TestTCPCallerAndCallee(t *testing.T) {
+	x := newTestPBX(t)
+	p1 := x.phone(t, "1001", testphone.WithTCP())
+	p2 := x.phone(t, "1002", testphone.WithTCP())
+	p2.SetPlan(testphone.AutoAnswer)
+	ctx := testCtx(t, 10*time.Second)
+	c1, err := p1.Dial(ctx, "1002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := p2.Incoming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := c1.WaitFinal(ctx); code != 200 {
+		t.Fatalf("final %d (codes %v)", code, c1.Codes())
+	}
+	if err := in.WaitAcked(ctx); err != nil {
+		t.Fatal(err)
+	}
+	exchangeAudio(t, ctx, c1, in)
+	if err := in.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c1.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	x.waitIdle(t, ctx)
+}
+
+func TestRecordRouteOfTrunkIsHonoured(t *testing.T) {
+	x := newTestPBX(t)
+	p2 := x.phone(t, "1002")
+	p2.SetPlan(testphone.AutoAnswer)
+	trunk := testphone.New(t)
+	ctx := testCtx(t, 10*time.Second)
+	rr := "<sip:" + trunk.Addr().String() + ";lr>"
+	c, err := trunk.Invite(ctx, x.trunk(), "5550001", "2000", testphone.WithHeader("Record-Route", rr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := p2.Incoming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := c.WaitFinal(ctx); code != 200 {
+		t.Fatalf("final %d", code)
+	}
+	if err := in.WaitAcked(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bye := c.Bye()
+	if bye == nil {
+		t.Fatal("trunk got no BYE")
+	}
+	if r := bye.GetHeader("Route"); r == nil || !strings.Contains(r.Value(), trunk.Addr().String()) {
+		t.Errorf("BYE Route %v, want the trunk's Record-Route", r)
+	}
+	if got := x.inboundLeg(t, 0).Var("caller_id_number"); got != "5550001" {
+		t.Errorf("caller_id_number %q", got)
+	}
+}
