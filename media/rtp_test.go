@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"net/netip"
 	"testing"
 
 	"github.com/pion/rtp"
@@ -88,6 +89,38 @@ func FuzzParseRTP(f *testing.F) {
 		}
 		if !bytes.Equal(p.Payload, b[h.payloadOff:h.payloadEnd]) {
 			t.Fatalf("payload differs from pion: %v vs %v", p.Payload, b[h.payloadOff:h.payloadEnd])
+		}
+	})
+}
+
+// FuzzLegRTP drives arbitrary datagrams through a bridged leg's receive
+// path (validation, latching, DTMF detection, relay with transcoding and
+// payload-type remapping): it must never panic, and everything it does not
+// accept must be counted.
+func FuzzLegRTP(f *testing.F) {
+	f.Add([]byte{0x80, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xff, 0xfe})
+	f.Add([]byte{0x80, 101, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 5, 0x8a, 0, 160})
+	f.Add([]byte{0x80, 13, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 40})
+	f.Add([]byte{0xb1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0xbe, 0xde, 0, 0, 3})
+	e := newEngine(f, Config{})
+	pA, pB := newPeer(f), newPeer(f)
+	a := answeredLeg(f, e, pA, "0 101 13", "a=rtpmap:101 telephone-event/8000")
+	b := answeredLeg(f, e, pB, "8 96", "a=rtpmap:96 telephone-event/8000")
+	disconnect, err := Connect(a, b)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(disconnect)
+	from := netip.AddrPortFrom(loopback, uint16(pA.port()))
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		before := a.Stats()
+		var h rtpHeader
+		a.handleRTP(pkt, from, &h)
+		after := a.Stats()
+		counted := (after.PacketsIn - before.PacketsIn) + (after.Bad - before.Bad) +
+			(after.UnknownPT - before.UnknownPT) + (after.UnexpectedSource - before.UnexpectedSource)
+		if counted != 1 {
+			t.Fatalf("datagram counted %d times", counted)
 		}
 	})
 }

@@ -217,6 +217,11 @@ func (s *outStream) forward(src *source, h *rtpHeader, pkt []byte, kind uint8) {
 		s.mu.Unlock()
 		return
 	}
+	payload := pkt[h.payloadOff:h.payloadEnd]
+	if len(payload) > len(s.buf)-rtpHeaderLen {
+		s.mu.Unlock() // larger than any datagram the reader accepts
+		return
+	}
 	now := monoNow()
 	marker := h.marker
 	if src != s.last || !s.started {
@@ -229,7 +234,6 @@ func (s *outStream) forward(src *source, h *rtpHeader, pkt []byte, kind uint8) {
 		s.ts, s.at = ts, now
 	}
 	seq, ts := h.seq+s.seqOff, h.ts+s.tsOff
-	payload := pkt[h.payloadOff:h.payloadEnd]
 	putRTPHeader(s.buf[:], marker, pt, seq, ts, s.ssrc)
 	dst := s.buf[rtpHeaderLen : rtpHeaderLen+len(payload)]
 	if table != nil {
