@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"net/netip"
 	"sort"
@@ -23,9 +24,11 @@ type rejection struct {
 
 // plan is the set of binding changes one REGISTER makes.
 type plan struct {
-	user   string
-	save   map[string]Binding // key → new binding
-	remove map[string]Binding // key → removed binding
+	user string
+	save map[string]Binding // key → new binding
+	// refresh marks saved keys that were already bound (log at debug).
+	refresh map[string]bool
+	remove  map[string]Binding // key → removed binding
 }
 
 // HandleRegister processes a REGISTER (RFC 3261 §10.3): authenticate, then
@@ -128,8 +131,13 @@ func (r *Registrar) HandleRegister(req *sipmsg.Request, tx sipmsg.ServerTransact
 		r.log.Info("registrar: unregistered", "user", b.User, "contact", b.Contact, "source", req.Source())
 		r.notify(EventUnregister, b)
 	}
-	for _, b := range p.save {
-		r.log.Info("registrar: registered", "user", b.User, "contact", b.Contact, "source", b.Source,
+	for k, b := range p.save {
+		level, msg := slog.LevelInfo, "registrar: registered"
+		if p.refresh[k] {
+			// Phones refresh every few minutes; only new bindings are news.
+			level, msg = slog.LevelDebug, "registrar: refreshed"
+		}
+		r.log.Log(context.Background(), level, msg, "user", b.User, "contact", b.Contact, "source", b.Source,
 			"transport", b.Transport, "expires", b.Expires.Sub(b.Registered).Round(time.Second))
 		r.notify(EventRegister, b)
 	}
@@ -176,7 +184,7 @@ func parseExpires(s string) (time.Duration, bool) {
 // caller holds writeMu.
 func (r *Registrar) plan(req *sipmsg.Request, meta Binding) (*plan, *rejection) {
 	now := r.now()
-	p := &plan{user: meta.User, save: map[string]Binding{}, remove: map[string]Binding{}}
+	p := &plan{user: meta.User, save: map[string]Binding{}, remove: map[string]Binding{}, refresh: map[string]bool{}}
 
 	headerExpires := r.cfg.DefaultExpires
 	if h := req.GetHeader("Expires"); h != nil {
@@ -271,6 +279,7 @@ func (r *Registrar) plan(req *sipmsg.Request, meta Binding) (*plan, *rejection) 
 		b.Registered = now
 		b.Expires = now.Add(exp)
 		p.save[key] = b
+		p.refresh[key] = exists
 		delete(p.remove, key)
 	}
 	if len(p.save) > r.cfg.MaxContacts {
