@@ -261,11 +261,7 @@ func (c *eslConn) handle(f *frame) bool {
 	}
 	switch cmd.Verb {
 	case verbAPI:
-		body := c.srv.core.API(c.srv.ctx, cmd.Arg, nil)
-		if body == "" {
-			body = "-ERR no reply\n"
-		}
-		return c.write(apiResponse(body)) == nil
+		return c.write(apiResponse(c.srv.runAPI(cmd.Arg))) == nil
 	case verbBgAPI:
 		job := f.Get("Job-UUID")
 		if job == "" || len(job) > 64 {
@@ -360,16 +356,32 @@ func (c *eslConn) pump(ch <-chan *call.Event) {
 // runJob runs a bgapi command and fires its BACKGROUND_JOB event, whose
 // body is the command's reply.
 func (s *EventSocket) runJob(job, line string) {
-	body := s.core.API(s.ctx, line, nil)
-	if body == "" {
-		body = "-ERR no reply\n"
-	}
+	body := s.runAPI(line)
 	name, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
 	e := &call.Event{Name: "BACKGROUND_JOB", Body: body}
 	e.Add("Job-UUID", job)
 	e.Add("Job-Command", name)
 	e.Add("Job-Command-Arg", strings.TrimSpace(arg))
 	s.core.Fire(e)
+}
+
+// runAPI runs one API command for a client. A command that panics (a bug
+// in whichever package registered it) costs that command, not the client's
+// connection or, for bgapi, the whole process.
+func (s *EventSocket) runAPI(line string) (body string) {
+	defer func() {
+		if p := recover(); p != nil {
+			name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+			s.log.Error("api command panicked", "command", name, "panic", p)
+			body = "-ERR " + name + " Command failed!\n"
+		}
+	}()
+	body = s.core.API(s.ctx, line, nil)
+	if body == "" {
+		// FreeSWITCH's reply when a command wrote nothing.
+		body = "-ERR no reply\n"
+	}
+	return body
 }
 
 // Event-socket command verbs.

@@ -2,10 +2,12 @@ package api
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -379,4 +381,59 @@ func TestClientRejectsBadPasswordAndInjection(t *testing.T) {
 	if body, err := c.API("echo still here"); err != nil || body != "still here" {
 		t.Fatalf("after refused command: %q %v", body, err)
 	}
+}
+
+func TestEventSocketSurvivesPanickingCommand(t *testing.T) {
+	core := newTestCore(t, Deps{Hostname: "blueivr"})
+	core.RegisterAPI("boom", "panics", func(context.Context, string, *call.Channel) string { panic("bug") })
+	s := startSocket(t, core)
+	c, err := Dial(s.Addr().String(), testPassword, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if body, err := c.API("boom now"); err != nil || body != "-ERR boom Command failed!\n" {
+		t.Fatalf("api boom: %q %v", body, err)
+	}
+	if err := c.Subscribe("", "BACKGROUND_JOB"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.BgAPI("boom"); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := c.NextEvent()
+	if err != nil || ev.Body != "-ERR boom Command failed!\n" {
+		t.Fatalf("bgapi boom: %+v %v", ev, err)
+	}
+	if body, err := c.API("hostname"); err != nil || body != "blueivr" {
+		t.Fatalf("after panic: %q %v", body, err)
+	}
+}
+
+// Close ends every goroutine the socket started: acceptor, connections,
+// event pumps.
+func TestEventSocketCloseLeavesNoGoroutines(t *testing.T) {
+	core := newTestCore(t, Deps{Hostname: "blueivr"})
+	before := runtime.NumGoroutine()
+	s := NewEventSocket(core, "127.0.0.1:0", testPassword, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var clients []*Client
+	for i := 0; i < 3; i++ {
+		c, err := Dial(s.Addr().String(), testPassword, 20*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Subscribe("", "ALL"); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+	}
+	core.Fire(&call.Event{Name: "HEARTBEAT"})
+	s.Close()
+	for _, c := range clients {
+		c.Close()
+	}
+	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
