@@ -10,6 +10,24 @@
 // REGISTER, so the sip package can send requests to a phone behind NAT
 // where its REGISTER came from (and over its TCP connection).
 //
+// Choices worth knowing:
+//   - Challenges list MD5 first, then SHA-256. Old pjsip (MicroSIP) and
+//     other phones answer only the first WWW-Authenticate and fail on an
+//     algorithm they do not know; phones that know SHA-256 may pick it.
+//   - The realm defaults to the domain the phone addresses (To host for
+//     REGISTER, From host for calls), as sofia does, unless configured.
+//   - Stale is only said when the password was right: a wrong password
+//     always gets a fresh, non-stale challenge, and unknown users get the
+//     same answer as wrong passwords.
+//   - A REGISTER with the Call-ID of an existing binding but a new Contact
+//     replaces that binding (the phone moved: new NAT mapping or address),
+//     as sofia does, instead of forking calls to a dead contact until it
+//     expires. Other devices of the same user (other Call-IDs) are kept,
+//     up to Config.MaxContacts (the least recently refreshed goes first).
+//   - A stale or reordered request (same Call-ID, CSeq not higher) is
+//     answered 400 and changes nothing (RFC 3261 §10.3 step 7 only says it
+//     fails).
+//
 // It must not route calls, send requests to phones or decide which SIP
 // profile accepts REGISTER: the sip package owns sockets and routing and
 // calls HandleRegister / Authenticate from its handlers.
