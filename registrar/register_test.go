@@ -409,3 +409,23 @@ func TestStoreOpenMemoryWorksWithRegistrar(t *testing.T) {
 		t.Fatal("User(9) found")
 	}
 }
+
+func TestFlush(t *testing.T) {
+	h := newHarness(t)
+	mustRegister(t, testphone.New(t), h.udp, "1001", "1234", time.Hour)
+	mustRegister(t, testphone.New(t), h.udp, "1001", "1234", time.Hour)
+	mustRegister(t, testphone.New(t), h.udp, "1002", "1234", time.Hour)
+	if n, err := h.reg().Flush("1001"); err != nil || n != 2 {
+		t.Fatalf("Flush(1001) = %d, %v; want 2", n, err)
+	}
+	if bs := h.reg().Bindings(); len(bs) != 1 || bs[0].User != "1002" {
+		t.Fatalf("after flush: %+v", bs)
+	}
+	if n, err := h.reg().Flush(""); err != nil || n != 1 {
+		t.Fatalf("Flush(\"\") = %d, %v; want 1", n, err)
+	}
+	h.restart()
+	if bs := h.reg().Bindings(); len(bs) != 0 {
+		t.Fatalf("flushed bindings came back after restart: %+v", bs)
+	}
+}

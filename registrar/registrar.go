@@ -402,3 +402,47 @@ func (r *Registrar) respond(req *sipmsg.Request, tx sipmsg.ServerTransaction, re
 func dateHeader(now time.Time) sipmsg.Header {
 	return sipmsg.NewHeader("Date", now.UTC().Format(http.TimeFormat))
 }
+
+// Flush removes every binding of user (all users when user is ""), as
+// `sofia profile internal flush_inbound_reg` does, and returns how many
+// it removed. The phones are not told; they re-register on their next
+// refresh.
+func (r *Registrar) Flush(user string) (int, error) {
+	r.writeMu.Lock()
+	var removed []Binding
+	var keys []store.RegistrationKey
+	r.mu.RLock()
+	for u, m := range r.bindings {
+		if user != "" && u != user {
+			continue
+		}
+		for k, b := range m {
+			removed = append(removed, b)
+			keys = append(keys, store.RegistrationKey{User: u, Key: k})
+		}
+	}
+	r.mu.RUnlock()
+	if len(keys) > 0 && r.st != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		err := r.st.ApplyRegistrations(ctx, nil, keys)
+		cancel()
+		if err != nil {
+			r.writeMu.Unlock()
+			return 0, fmt.Errorf("registrar: flush: %w", err)
+		}
+	}
+	r.mu.Lock()
+	for _, k := range keys {
+		delete(r.bindings[k.User], k.Key)
+		if len(r.bindings[k.User]) == 0 {
+			delete(r.bindings, k.User)
+		}
+	}
+	r.mu.Unlock()
+	r.writeMu.Unlock()
+	for _, b := range removed {
+		r.log.Info("registrar: flushed", "user", b.User, "contact", b.Contact)
+		r.notify(EventUnregister, b)
+	}
+	return len(removed), nil
+}
