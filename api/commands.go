@@ -52,7 +52,7 @@ type commands struct {
 
 // RegisterCommands adds ccpbx's built-in API commands to core: status,
 // version, uptime, hostname, switchname, echo, help, show (registrations,
-// calls, channels, api, status), sofia status, uuid_kill and originate.
+// calls, channels, api, status), sofia status, sofia_contact, uuid_kill and originate.
 func RegisterCommands(core *call.Core, d Deps) {
 	if d.Started.IsZero() {
 		d.Started = core.Now()
@@ -76,6 +76,7 @@ func RegisterCommands(core *call.Core, d Deps) {
 	core.RegisterAPI("help", "Show help for all the api commands", c.help)
 	core.RegisterAPI("show", "Show various reports", c.show)
 	core.RegisterAPI("sofia", "Sofia Controls", c.sofia)
+	core.RegisterAPI("sofia_contact", "Sofia Contacts", c.sofiaContact)
 	core.RegisterAPI("uuid_kill", "Kill channel", c.uuidKill)
 	core.RegisterAPI("originate", "Originate a call", c.originate)
 }

@@ -275,3 +275,43 @@ func (c *commands) sofia(_ context.Context, args string, _ *call.Channel) string
 	}
 	return sofiaStatus(infos)
 }
+
+// sofiaContact is mod_sofia's sofia_contact: the dial strings of a user's
+// registered contacts, "sofia/<profile>/<contact URI>" joined by commas,
+// or "error/user_not_registered". The argument is [profile/]user[@domain];
+// a domain must equal the binding's realm (or name its profile).
+func (c *commands) sofiaContact(_ context.Context, args string, _ *call.Channel) string {
+	spec := strings.TrimSpace(args)
+	if spec == "" {
+		return ""
+	}
+	profile := ""
+	if p, rest, ok := strings.Cut(spec, "/"); ok {
+		profile, spec = p, rest
+		if profile == "*" {
+			profile = ""
+		}
+	}
+	user, domain, _ := strings.Cut(spec, "@")
+	var out []string
+	for _, b := range c.bindings() {
+		if b.User != user {
+			continue
+		}
+		prof := b.Profile
+		if prof == "" {
+			prof = "internal"
+		}
+		if profile != "" && !strings.EqualFold(profile, prof) {
+			continue
+		}
+		if domain != "" && !strings.EqualFold(domain, b.Realm) && !strings.EqualFold(domain, prof) {
+			continue
+		}
+		out = append(out, "sofia/"+prof+"/"+contactURI(b.Contact))
+	}
+	if len(out) == 0 {
+		return "error/user_not_registered"
+	}
+	return strings.Join(out, ",")
+}

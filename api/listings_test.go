@@ -134,7 +134,7 @@ func TestStatusVersionUptime(t *testing.T) {
 	if !strings.HasPrefix(api(core, "show api"), "name,description,syntax,ikey\necho,Echo,,ccpbx\n") {
 		t.Errorf("show api: %q", api(core, "show api"))
 	}
-	if !strings.HasSuffix(api(core, "show api"), "\n11 total.\n") {
+	if !strings.HasSuffix(api(core, "show api"), "\n12 total.\n") {
 		t.Errorf("show api total: %q", api(core, "show api"))
 	}
 }
@@ -232,6 +232,33 @@ func TestContactURI(t *testing.T) {
 	for in, want := range cases {
 		if got := contactURI(in); got != want {
 			t.Errorf("contactURI(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSofiaContact(t *testing.T) {
+	regs := articleBindings()
+	regs = append(regs, registrar.Binding{User: "1001", Realm: "192.168.150.128", Contact: "sip:1001@10.0.0.9:5062;transport=tcp",
+		Expires: time.Unix(1686662099, 0), Transport: "tcp", Profile: "internal"})
+	core := newTestCore(t, Deps{Hostname: "blueivr", Registrations: regs})
+	cases := map[string]string{
+		"sofia_contact 1002@192.168.150.128":          "sofia/internal/sip:42791635@192.168.150.1:58579",
+		"sofia_contact 1001@192.168.150.128":          "sofia/internal/sip:1001@192.168.150.1:55232;ob,sofia/internal/sip:1001@10.0.0.9:5062;transport=tcp",
+		"sofia_contact internal/1002@192.168.150.128": "sofia/internal/sip:42791635@192.168.150.1:58579",
+		"sofia_contact */1002":                        "sofia/internal/sip:42791635@192.168.150.1:58579",
+		"sofia_contact 1002@internal":                 "sofia/internal/sip:42791635@192.168.150.1:58579",
+		"sofia_contact blueivr/1002@192.168.150.128":  "error/user_not_registered",
+		"sofia_contact 1002@example.com":              "error/user_not_registered",
+		"sofia_contact 1003@192.168.150.128":          "error/user_not_registered",
+		"sofia_contact":                               "-ERR no reply\n",
+	}
+	for in, want := range cases {
+		got := api(core, in)
+		if got == "" {
+			got = "-ERR no reply\n" // what the event socket turns an empty reply into
+		}
+		if got != want {
+			t.Errorf("%s: got %q, want %q", in, got, want)
 		}
 	}
 }
