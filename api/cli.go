@@ -20,7 +20,9 @@ type CLIArgs struct {
 	// Events, when set, subscribes ("CUSTOM callcenter::info", "ALL") and
 	// prints events until the server goes away.
 	Events string
-	// Timeout bounds connecting and each reply; 0 means 5 s.
+	// Timeout bounds connecting and logging in; 0 means 5 s. Replies are
+	// waited for as long as they take, as with fs_cli (an originate rings
+	// for up to a minute).
 	Timeout time.Duration
 }
 
@@ -47,6 +49,7 @@ func RunCLI(args CLIArgs, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer c.Close()
+	c.SetTimeout(0)
 
 	out := &lockedWriter{w: stdout}
 	switch {

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -141,5 +143,41 @@ func TestCLIInteractive(t *testing.T) {
 	code = RunCLI(CLIArgs{Addr: s.Addr().String(), Password: testPassword}, strings.NewReader("version short\n"), &out, io.Discard)
 	if code != 0 || out.String() != CLIPrompt+"1.0.0-test\n\n"+CLIPrompt+"\n" {
 		t.Fatalf("eof: %d %q", code, out.String())
+	}
+}
+
+// A server that stops answering: the command fails, and the client does not
+// pair a late reply with a later command because it gives the connection up.
+func TestClientReplyTimeoutClosesConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.WriteString(c, authRequest())
+		r := bufio.NewReader(c)
+		readFrame(r, true) // auth
+		io.WriteString(c, commandReply("+OK accepted"))
+		readFrame(r, true) // the api command, never answered
+		readFrame(r, true) // returns when the client hangs up
+	}()
+	c, err := Dial(ln.Addr().String(), "pw", 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetTimeout(50 * time.Millisecond)
+	if _, err := c.API("status"); err == nil || !strings.Contains(err.Error(), "no reply") {
+		t.Fatalf("first: %v", err)
+	}
+	<-c.Done()
+	if _, err := c.API("status"); err == nil {
+		t.Fatal("second command on a given-up connection succeeded")
 	}
 }

@@ -184,6 +184,9 @@ func (c *Client) send(cmd string, headers ...string) (*frame, error) {
 		}
 		return nil, c.err
 	case <-timer:
+		// A reply arriving later would be taken for the next command's;
+		// the connection is no longer usable.
+		c.conn.Close()
 		return nil, fmt.Errorf("event socket: no reply to %q within %s", firstWord(cmd), c.timeout)
 	}
 }
@@ -191,6 +194,14 @@ func (c *Client) send(cmd string, headers ...string) (*frame, error) {
 func firstWord(s string) string {
 	w, _, _ := strings.Cut(s, " ")
 	return w
+}
+
+// SetTimeout changes how long later commands wait for their reply (0 =
+// no bound), e.g. for an originate that rings for a minute.
+func (c *Client) SetTimeout(d time.Duration) {
+	c.reqMu.Lock()
+	c.timeout = d
+	c.reqMu.Unlock()
 }
 
 // API runs an API command and returns its reply body ("-ERR …" bodies are

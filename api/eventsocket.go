@@ -30,6 +30,8 @@ const (
 	// writeTimeout disconnects a client that stops reading: its socket
 	// buffer is full and no write has progressed for this long.
 	writeTimeout = 30 * time.Second
+	// authTimeout is how long a client may take to authenticate.
+	authTimeout = time.Minute
 	// goodbye is the disconnect notice body.
 	goodbye = "Disconnected, goodbye.\n"
 )
@@ -204,6 +206,9 @@ func (c *eslConn) serve() {
 	if c.write(authRequest()) != nil {
 		return
 	}
+	// A client gets a while to log in; one that connects and says nothing
+	// would otherwise hold its goroutine and socket forever.
+	c.conn.SetReadDeadline(time.Now().Add(authTimeout))
 	r := bufio.NewReaderSize(c.conn, 4096)
 	for {
 		f, err := readFrame(r, true)
@@ -256,6 +261,7 @@ func (c *eslConn) handle(f *frame) bool {
 			return false
 		}
 		c.authed = true
+		c.conn.SetReadDeadline(time.Time{})
 		c.log.Debug("event socket client authenticated")
 		return c.write(commandReply("+OK accepted")) == nil
 	}
