@@ -20,7 +20,7 @@ import (
 // baresip is a real softphone, headless: its own config directory (-f),
 // aufile as the microphone (a WAV of the agent tone), the sndfile filter as
 // the recorder (it writes what the phone decodes, dump-*-dec.wav, in the
-// receive path before the player), ALSA's "null" device as the speaker, and
+// receive path before the player), aubridge as a silent speaker, and
 // ctrl_tcp (JSON netstrings) for the test to watch events and accept, reject
 // or dial. Auto-answer is done by the test on CALL_INCOMING so each step
 // chooses whether the phone answers, rejects (486) or keeps ringing.
@@ -32,6 +32,8 @@ type baresip struct {
 	conn   net.Conn
 
 	wmu sync.Mutex // serialises writes to conn
+	lmu sync.Mutex // serialises the ctrl log
+	ctl *os.File   // artifacts/baresip-USER-ctrl.log: every ctrl_tcp message both ways
 
 	mu     sync.Mutex
 	evs    []bsEvent
@@ -77,19 +79,25 @@ func startBaresip(t testing.TB, e *env, user string, sipPort, ctrlPort int) *bar
 	}
 	conf := strings.Join([]string{
 		"poll_method\t\tepoll",
+		// Loopback for SIP and media alike: otherwise baresip puts the
+		// host's first interface address in its SDP while its packets to
+		// 127.0.0.1 leave from 127.0.0.1.
+		"net_interface\t\t127.0.0.1",
 		fmt.Sprintf("sip_listen\t\t127.0.0.1:%d", sipPort),
 		"sip_trans_def\t\tudp",
 		"call_local_timeout\t120",
 		"call_max_calls\t\t4",
-		"audio_player\t\talsa,null",
-		"audio_alert\t\talsa,null",
+		// aubridge as the speaker: a player that paces itself and costs no
+		// CPU (ALSA's "null" device busy-loops a core per call).
+		"audio_player\t\taubridge,speaker",
+		"audio_alert\t\taubridge,speaker",
 		"audio_source\t\taufile," + tone,
 		"audio_level\t\tno",
 		fmt.Sprintf("rtp_ports\t\t%d-%d", rtpLo, rtpLo+63),
 		"module_path\t\t" + modules,
 		"module\t\t\tg711.so",
 		"module\t\t\taufile.so",
-		"module\t\t\talsa.so",
+		"module\t\t\taubridge.so",
 		"module\t\t\tsndfile.so",
 		"module_app\t\taccount.so",
 		"module_app\t\tmenu.so",
@@ -111,8 +119,10 @@ func startBaresip(t testing.TB, e *env, user string, sipPort, ctrlPort int) *bar
 		e.tools["baresip"], "-f", b.dir, "-v")
 
 	deadline := time.Now().Add(10 * time.Second)
+	var err error
 	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ctrlPort))
+		var c net.Conn
+		c, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ctrlPort))
 		if err == nil {
 			b.conn = c
 			break
@@ -122,8 +132,18 @@ func startBaresip(t testing.TB, e *env, user string, sipPort, ctrlPort int) *bar
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	if b.ctl, err = os.Create(filepath.Join(e.art, "baresip-"+user+"-ctrl.log")); err != nil {
+		t.Fatalf("baresip %s: %v", user, err)
+	}
 	go b.readLoop()
-	t.Cleanup(func() { b.conn.Close(); b.proc.kill() })
+	t.Cleanup(func() {
+		b.conn.Close()
+		b.proc.kill()
+		b.lmu.Lock()
+		b.ctl.Close()
+		b.ctl = nil
+		b.lmu.Unlock()
+	})
 	return b
 }
 
@@ -167,6 +187,7 @@ func (b *baresip) readLoop() {
 			frames, rest, perr := parseNetstrings(pending)
 			pending = rest
 			for _, f := range frames {
+				b.logCtl("<- %s", f)
 				var ev bsEvent
 				if json.Unmarshal(f, &ev) != nil {
 					continue
@@ -207,18 +228,68 @@ func always(cmd string) func(bsEvent) string { return func(bsEvent) string { ret
 
 // command sends one ctrl_tcp command ("dial", "accept", "hangup" …).
 func (b *baresip) command(cmd, params string) error {
+	_, err := b.send(cmd, params)
+	return err
+}
+
+// query sends a command and returns the data of its response.
+func (b *baresip) query(cmd string, timeout time.Duration) (string, error) {
+	from := b.mark()
+	tok, err := b.send(cmd, "")
+	if err != nil {
+		return "", err
+	}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		for _, e := range b.since(from) {
+			if e.Response && e.Token == tok {
+				return e.Data, nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return "", fmt.Errorf("no response to %q within %s", cmd, timeout)
+}
+
+// waitRegistered polls `reginfo` until the account shows OK (it registers
+// at start, before the test's control connection exists, so the
+// REGISTER_OK event may have gone by).
+func (b *baresip) waitRegistered(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		data, err := b.query("reginfo", 2*time.Second)
+		if err == nil && strings.Contains(data, "OK") {
+			return nil
+		}
+		last = fmt.Sprintf("%q (%v)", data, err)
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("not registered within %s; last reginfo: %s", timeout, last)
+}
+
+func (b *baresip) send(cmd, params string) (string, error) {
 	b.mu.Lock()
 	b.token++
 	tok := strconv.Itoa(b.token)
 	b.mu.Unlock()
 	payload, err := json.Marshal(map[string]string{"command": cmd, "params": params, "token": tok})
 	if err != nil {
-		return err
+		return "", err
 	}
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
+	b.logCtl("-> %s", payload)
 	_, err = fmt.Fprintf(b.conn, "%d:%s,", len(payload), payload)
-	return err
+	return tok, err
+}
+
+func (b *baresip) logCtl(format string, args ...any) {
+	b.lmu.Lock()
+	defer b.lmu.Unlock()
+	if b.ctl != nil {
+		fmt.Fprintf(b.ctl, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
+	}
 }
 
 func (b *baresip) mark() int {

@@ -277,11 +277,17 @@ var observedCCHeaders = map[string][][]string{
 	},
 }
 
+// memberCIDName is CC-Member-CID-Name: the channel's caller_id_name, which
+// the article's callcenter.lua sets to the dialled number ("3000"). The
+// capture's script set "3000@default" instead (README setup recap), so the
+// value follows the article, the header's presence follows the capture.
+const memberCIDName = "3000"
+
 // observedValues are header values that were constant in the capture.
 var observedValues = map[string]map[string]string{
-	"agent-offering":     {"Event-Name": "CUSTOM", "Event-Subclass": "callcenter::info", "CC-Agent-Type": "callback", "CC-Agent-System": "single_box", "CC-Queue": "3000@default", "CC-Member-CID-Name": "3000@default"},
+	"agent-offering":     {"Event-Name": "CUSTOM", "Event-Subclass": "callcenter::info", "CC-Agent-Type": "callback", "CC-Agent-System": "single_box", "CC-Queue": "3000@default", "CC-Member-CID-Name": memberCIDName},
 	"members-count":      {"CC-Selection": "Single-Queue", "CC-Queue": "3000@default"},
-	"member-queue-start": {"CC-Queue": "3000@default", "CC-Member-CID-Name": "3000@default", "Answer-State": "answered"},
+	"member-queue-start": {"CC-Queue": "3000@default", "CC-Member-CID-Name": memberCIDName, "Answer-State": "answered"},
 	"bridge-agent-start": {"CC-Agent-System": "single_box", "Answer-State": "answered"},
 	"bridge-agent-end":   {"CC-Hangup-Cause": "SUCCESS", "CC-Agent-Bridged": "true", "Answer-State": "hangup"},
 }

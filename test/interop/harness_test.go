@@ -23,7 +23,7 @@ import (
 // and busy steps stay short (issue #6 allows it). Everything else in the
 // test configuration is the shipped config.toml.
 const (
-	testCallTimeout   = 4  // [call_timeout=N] in the agents' contact (article: 60)
+	testCallTimeout   = 6  // [call_timeout=N] in the agents' contact (article: 60)
 	testWrapUp        = 1  // wrap-up-time (article: 10)
 	testBusyDelay     = 20 // busy-delay-time (article: 60)
 	testRejectDelay   = 20 // reject-delay-time (article: 30)

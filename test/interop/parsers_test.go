@@ -154,7 +154,7 @@ func FuzzParseWAV(f *testing.F) {
 
 func TestParseAgentList(t *testing.T) {
 	out := agentListHeader + "\n" +
-		"1001|single_box||callback|[call_timeout=4]user/1001|Available|Waiting|3|1|20|20|1|0|0|0|1795664712|0|0|0|0|0\n+OK\n\n"
+		"1001|single_box||callback|[call_timeout=6]user/1001|Available|Waiting|3|1|20|20|1|0|0|0|1795664712|0|0|0|0|0\n+OK\n\n"
 	rows, err := parseAgentList(out)
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +202,7 @@ func TestTestConfigRewritesShipped(t *testing.T) {
 	shipped := string(mustRead(t, repoRoot(t)+"/config.toml"))
 	c := testConfig(t, shipped, pbxPorts{Internal: 15060, Trunk: 15080, ESL: 18021, RTPStart: 30000, RTPEnd: 30399}, "/tmp/x")
 	for _, want := range []string{"port = 15060", "port = 15080", `listen = "127.0.0.1:18021"`, `advertise_ip = "127.0.0.1"`,
-		"[call_timeout=4]user/1001", `data_dir = "/tmp/x"`, "busy-delay-time = 20"} {
+		"[call_timeout=6]user/1001", `data_dir = "/tmp/x"`, "busy-delay-time = 20"} {
 		if !strings.Contains(c, want) {
 			t.Errorf("test config lacks %q", want)
 		}
