@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -144,6 +145,26 @@ func FuzzParseClientEvent(f *testing.F) {
 			e := parseClientEvent(format, raw)
 			_ = e.Plain()
 			e.Get("Event-Name")
+		}
+	})
+}
+
+// FuzzSerializeJSON: any header value gives valid JSON that decodes back to
+// the value (invalid UTF-8 turned into U+FFFD).
+func FuzzSerializeJSON(f *testing.F) {
+	for _, s := range []string{"plain", "a\"b\\c", "<&>", "\x00\x1f\x7f", "é\xff", "\u2028"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		e := &call.Event{Headers: []call.Header{{Name: "X-Value", Value: v}}, Body: v}
+		out := serializeJSON(e)
+		var m map[string]string
+		if err := json.Unmarshal([]byte(out), &m); err != nil {
+			t.Fatalf("invalid JSON %q: %v", out, err)
+		}
+		want := string([]rune(v)) // each invalid byte becomes U+FFFD
+		if v != "" && (m["X-Value"] != want || m["_body"] != want) {
+			t.Fatalf("value %q came back as %q / %q", v, m["X-Value"], m["_body"])
 		}
 	})
 }

@@ -1,9 +1,9 @@
 package api
 
 import (
-	"encoding/json"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"ccpbx/call"
 )
@@ -20,28 +20,33 @@ const hexDigits = "0123456789ABCDEF"
 // always encodes '%': that way decoding gives back exactly the value that
 // was fired, and ESL clients cannot tell the difference for ordinary values.
 func urlEncode(v string) string {
-	n := 0
 	for i := 0; i < len(v); i++ {
 		if needsEncoding(v[i]) {
-			n++
+			var b strings.Builder
+			b.Grow(len(v) + 8)
+			writeURLEncoded(&b, v)
+			return b.String()
 		}
 	}
-	if n == 0 {
-		return v
-	}
-	var b strings.Builder
-	b.Grow(len(v) + 2*n)
+	return v
+}
+
+// writeURLEncoded appends the encoded v to b without an intermediate string;
+// serialising events is the event socket's hot path.
+func writeURLEncoded(b *strings.Builder, v string) {
+	start := 0
 	for i := 0; i < len(v); i++ {
 		c := v[i]
-		if needsEncoding(c) {
-			b.WriteByte('%')
-			b.WriteByte(hexDigits[c>>4])
-			b.WriteByte(hexDigits[c&0x0f])
+		if !needsEncoding(c) {
 			continue
 		}
-		b.WriteByte(c)
+		b.WriteString(v[start:i])
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&0x0f])
+		start = i + 1
 	}
-	return b.String()
+	b.WriteString(v[start:])
 }
 
 func needsEncoding(c byte) bool {
@@ -113,6 +118,14 @@ func serializeEvent(e *call.Event, format string) string {
 // the wire form (URL-encoded values) or the form fs_cli prints (decoded).
 func serializePlain(e *call.Event, encode bool) string {
 	var b strings.Builder
+	size := len(e.Body) + 32
+	for _, h := range e.Headers {
+		size += len(h.Name) + len(h.Value) + 3
+	}
+	if encode {
+		size += size / 4 // room for some %XX escapes
+	}
+	b.Grow(size)
 	for _, h := range e.Headers {
 		if h.Value == "" {
 			continue
@@ -120,7 +133,7 @@ func serializePlain(e *call.Event, encode bool) string {
 		b.WriteString(h.Name)
 		b.WriteString(": ")
 		if encode {
-			b.WriteString(urlEncode(h.Value))
+			writeURLEncoded(&b, h.Value)
 		} else {
 			b.WriteString(h.Value)
 		}
@@ -141,6 +154,7 @@ func serializePlain(e *call.Event, encode bool) string {
 // URL-encoded), plus "Content-Length" and "_body" when there is a body.
 func serializeJSON(e *call.Event) string {
 	var b strings.Builder
+	b.Grow(64 * (len(e.Headers) + 1))
 	b.WriteByte('{')
 	first := true
 	add := func(name, value string) {
@@ -165,10 +179,53 @@ func serializeJSON(e *call.Event) string {
 	return b.String()
 }
 
+// writeJSONString writes s as a JSON string. Like FreeSWITCH's cJSON it
+// escapes only what JSON requires (quotes, backslashes, control bytes), not
+// '<', '>' and '&' as encoding/json does; invalid UTF-8 becomes U+FFFD so
+// the output is always valid JSON.
 func writeJSONString(b *strings.Builder, s string) {
-	// json.Marshal of a string cannot fail; it also escapes invalid UTF-8.
-	out, _ := json.Marshal(s)
-	b.Write(out)
+	b.WriteByte('"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b.WriteString(s[start:i])
+				b.WriteString(`\ufffd`)
+				i++
+				start = i
+				continue
+			}
+			i += size
+			continue
+		}
+		if c >= 0x20 && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		b.WriteString(s[start:i])
+		switch c {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		default:
+			b.WriteString(`\u00`)
+			b.WriteByte(hexDigits[c>>4])
+			b.WriteByte(hexDigits[c&0x0f])
+		}
+		i++
+		start = i
+	}
+	b.WriteString(s[start:])
+	b.WriteByte('"')
 }
 
 // serializeXML mirrors FreeSWITCH's event XML: <event><headers> with one
