@@ -36,9 +36,13 @@ type broadcaster struct {
 }
 
 // mohShard is one clock goroutine's share of the subscribers. All shards of
-// a broadcaster tick on the same t0, so they send the same frame.
+// a broadcaster count frames from the same t0, so they send the same frame,
+// but each ticks at its own phase inside the 20 ms period: shards then take
+// turns on the CPUs instead of all waking at once and queueing behind each
+// other, which would move every stream's send time around from tick to tick.
 type mohShard struct {
 	b       *broadcaster
+	phase   int64 // ns after t0 + n·20 ms at which this shard sends frame n
 	subs    atomic.Pointer[[]*mohSub] // copy on write; the clock reads it lock-free
 	n       int                       // guarded by b.mu
 	running bool                      // guarded by b.mu
@@ -71,7 +75,7 @@ func (b *broadcaster) subscribe(leg *Leg) *mohSub {
 		}
 	}
 	if sh == nil {
-		sh = &mohShard{b: b}
+		sh = &mohShard{b: b, phase: shardPhase(len(b.shards))}
 		empty := []*mohSub{}
 		sh.subs.Store(&empty)
 		b.shards = append(b.shards, sh)
@@ -89,6 +93,19 @@ func (b *broadcaster) subscribe(leg *Leg) *mohSub {
 	}
 	b.mu.Unlock()
 	return sub
+}
+
+// shardPhase spreads shard i's tick over the frame period by bit reversal
+// (0, 1/2, 1/4, 3/4, 1/8 ...), so any number of shards is evenly spaced.
+func shardPhase(i int) int64 {
+	var frac, step float64 = 0, 0.5
+	for ; i > 0; i >>= 1 {
+		if i&1 == 1 {
+			frac += step
+		}
+		step /= 2
+	}
+	return int64(frac * float64(frameNs))
 }
 
 // unsubscribe stops sending to sub's leg and takes the music off its stream.
@@ -119,9 +136,10 @@ func (sh *mohShard) run() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	frames := int64(b.snd.Frames())
-	n := (monoNow()-b.t0)/frameNs + 1
+	t0 := b.t0 + sh.phase
+	n := (monoNow()-t0)/frameNs + 1
 	for {
-		if wait := b.t0 + n*frameNs - monoNow(); wait > 0 {
+		if wait := t0 + n*frameNs - monoNow(); wait > 0 {
 			timer.Reset(time.Duration(wait))
 			select {
 			case <-timer.C:
@@ -135,7 +153,7 @@ func (sh *mohShard) run() {
 			default:
 			}
 		}
-		if cur := (monoNow() - b.t0) / frameNs; cur > n {
+		if cur := (monoNow() - t0) / frameNs; cur > n {
 			b.lost.Add(uint64(cur - n))
 			n = cur
 		}
