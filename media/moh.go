@@ -42,7 +42,7 @@ type broadcaster struct {
 // other, which would move every stream's send time around from tick to tick.
 type mohShard struct {
 	b       *broadcaster
-	phase   int64 // ns after t0 + n·20 ms at which this shard sends frame n
+	phase   int64                     // ns after t0 + n·20 ms at which this shard sends frame n
 	subs    atomic.Pointer[[]*mohSub] // copy on write; the clock reads it lock-free
 	n       int                       // guarded by b.mu
 	running bool                      // guarded by b.mu
