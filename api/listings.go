@@ -73,11 +73,11 @@ type chanInfo map[string]string
 // channelState approximates FreeSWITCH's CS_* state from what the core
 // knows: inbound legs run their dialplan, outbound legs wait to be bridged,
 // bridged legs exchange media.
-func channelState(ch *call.Channel, v map[string]string) string {
+func channelState(ch *call.Channel, bridged bool) string {
 	switch {
 	case !ch.Ready():
 		return "CS_HANGUP"
-	case v["bridge_uuid"] != "":
+	case bridged:
 		return "CS_EXCHANGE_MEDIA"
 	case ch.Direction() == call.Outbound:
 		return "CS_CONSUME_MEDIA"
@@ -86,7 +86,26 @@ func channelState(ch *call.Channel, v map[string]string) string {
 	}
 }
 
-func snapshot(ch *call.Channel, hostname string) chanInfo {
+// bridgePartners maps each channel to the one it is bridged with. Only
+// mutual bridge_uuid variables count: call.Bridge clears the A leg's when
+// the bridge ends, and a stale one on the B leg must not pair it.
+func bridgePartners(chs []*call.Channel) map[string]string {
+	peer := make(map[string]string, len(chs))
+	for _, ch := range chs {
+		if p := ch.Var("bridge_uuid"); p != "" {
+			peer[ch.UUID()] = p
+		}
+	}
+	out := make(map[string]string, len(peer))
+	for a, b := range peer {
+		if peer[b] == a {
+			out[a] = b
+		}
+	}
+	return out
+}
+
+func snapshot(ch *call.Channel, hostname string, bridged bool) chanInfo {
 	v := ch.Vars()
 	codec, rate, bits := "", "", ""
 	if m := ch.Media(); m != nil {
@@ -105,7 +124,7 @@ func snapshot(ch *call.Channel, hostname string) chanInfo {
 		"created":          ch.Created().Local().Format("2006-01-02 15:04:05"),
 		"created_epoch":    strconv.FormatInt(ch.Created().Unix(), 10),
 		"name":             ch.Name(),
-		"state":            channelState(ch, v),
+		"state":            channelState(ch, bridged),
 		"cid_name":         v["caller_id_name"],
 		"cid_num":          v["caller_id_number"],
 		"ip_addr":          v["network_addr"],
@@ -138,8 +157,6 @@ func snapshot(ch *call.Channel, hostname string) chanInfo {
 		"initial_dest":     v["destination_number"],
 		"initial_dialplan": "XML",
 		"initial_context":  v["context"],
-		// not a column; used to pair legs in `show calls`
-		"bridge_uuid": v["bridge_uuid"],
 	}
 }
 
@@ -153,9 +170,11 @@ func (ci chanInfo) row(cols []string, prefix string) []string {
 
 // channelRows lists live channels, oldest first.
 func channelRows(chs []*call.Channel, hostname string) [][]string {
+	partners := bridgePartners(chs)
 	rows := make([][]string, 0, len(chs))
 	for _, ch := range chs {
-		rows = append(rows, snapshot(ch, hostname).row(channelColumns, ""))
+		_, bridged := partners[ch.UUID()]
+		rows = append(rows, snapshot(ch, hostname, bridged).row(channelColumns, ""))
 	}
 	return rows
 }
@@ -163,10 +182,12 @@ func channelRows(chs []*call.Channel, hostname string) [][]string {
 // callRows pairs bridged legs into one row (the older leg is the A side),
 // and lists every unbridged channel on a row of its own.
 func callRows(chs []*call.Channel, hostname string) [][]string {
+	partners := bridgePartners(chs)
 	infos := make([]chanInfo, len(chs))
 	byUUID := make(map[string]int, len(chs))
 	for i, ch := range chs {
-		infos[i] = snapshot(ch, hostname)
+		_, bridged := partners[ch.UUID()]
+		infos[i] = snapshot(ch, hostname, bridged)
 		byUUID[ch.UUID()] = i
 	}
 	var aCols, bCols []string
@@ -182,7 +203,7 @@ func callRows(chs []*call.Channel, hostname string) [][]string {
 	rows := make([][]string, 0, len(chs))
 	for i, a := range infos {
 		var b chanInfo
-		if j, ok := byUUID[a["bridge_uuid"]]; ok && j != i {
+		if j, ok := byUUID[partners[a["uuid"]]]; ok && j != i {
 			if j < i {
 				continue // a is the B leg of an older channel's call
 			}

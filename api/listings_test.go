@@ -203,6 +203,12 @@ func TestShowChannelsAndCalls(t *testing.T) {
 		t.Errorf("status sessions: %q", got)
 	}
 
+	// After the bridge ends call.Bridge clears only the A leg's
+	// bridge_uuid; the B leg must then be listed as a call of its own.
+	a.SetVar("bridge_uuid", "")
+	golden(t, "show_calls_unbridged.golden", api(core, "show calls"))
+	a.SetVar("bridge_uuid", b.UUID())
+
 	if got := api(core, "uuid_kill "+lone.UUID()+" user_busy"); got != "+OK\n" {
 		t.Fatalf("uuid_kill: %q", got)
 	}
