@@ -359,8 +359,10 @@ func (l *sipLeg) Hangup(cause call.Cause) error {
 	// §15), so wait for it, in the background: Hangup must not block the
 	// dialplan on the peer.
 	l.s.pending.Add(1)
+	l.byes.Add(1)
 	go func() {
 		defer l.s.pending.Done()
+		defer l.byes.Done()
 		if l.dir == call.Inbound {
 			select {
 			case <-l.acked:

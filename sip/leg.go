@@ -48,6 +48,10 @@ type sipLeg struct {
 	ackOnce   sync.Once
 	acked     chan struct{}
 
+	// byes counts our BYEs in flight; the dialog stays in the table until
+	// they are done.
+	byes sync.WaitGroup
+
 	// Outbound only: stops the dial loop (which then CANCELs) with a cause.
 	cancelDial context.CancelCauseFunc
 }
@@ -71,9 +75,10 @@ func (l *sipLeg) watch(ch *call.Channel) {
 		d := l.dlg
 		l.mu.Unlock()
 		l.ml.Close()
+		// A BYE of ours may still wait for the caller's ACK, which must
+		// find the dialog: keep it until that BYE is done.
+		l.byes.Wait()
 		if d != nil {
-			// Keep the dialog findable for a moment would be nicer for
-			// late retransmissions; sipgo's transactions absorb those.
 			l.s.dialogs.remove(d)
 		}
 		l.s.untrack(l)

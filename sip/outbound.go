@@ -496,6 +496,12 @@ func (l *sipLeg) fillDialog(d *dialog, res *sipmsg.Response) {
 func (l *sipLeg) cancelInvite(tx sipmsg.ClientTransaction, inv *sipmsg.Request, provisional bool, cause call.Cause) {
 	defer l.s.pending.Done()
 	defer tx.Terminate()
+	// A 200 that arrives after this transaction is gone (reordered behind
+	// a 487, or retransmitted late) reaches unhandledResponse, which looks
+	// the INVITE up here to ACK and BYE it.
+	callID := inv.CallID().Value()
+	l.s.late.Store(callID, &lateInvite{leg: l, inv: inv, cause: cause})
+	time.AfterFunc(lateInviteTTL, func() { l.s.late.Delete(callID) })
 	sent := false
 	send := func() {
 		if sent {
@@ -516,12 +522,8 @@ func (l *sipLeg) cancelInvite(tx sipmsg.ClientTransaction, inv *sipmsg.Request, 
 			case res.StatusCode < 200:
 				send()
 			case res.StatusCode < 300:
-				d := l.dlg
-				l.fillDialog(d, res)
-				ack := d.buildRequest(sipmsg.ACK, inv.CSeq().SeqNo)
-				_ = l.p.cli.WriteRequest(ack, prebuilt)
-				if err := d.bye(reasonHeader(cause)); err != nil {
-					l.log.Debug("BYE after CANCEL race failed", "err", err)
+				if v, ok := l.s.late.LoadAndDelete(callID); ok {
+					v.(*lateInvite).ackAndBye(res)
 				}
 				return
 			default:
@@ -608,4 +610,29 @@ func viaLike(v *sipmsg.ViaHeader) *sipmsg.ViaHeader {
 	n := v.Clone()
 	n.Params.Add("branch", sipmsg.GenerateBranchN(16))
 	return n
+}
+
+// lateInviteTTL covers Timer D and a peer's 2xx retransmissions (64*T1).
+const lateInviteTTL = 40 * time.Second
+
+// lateInvite is an outbound INVITE we gave up on (CANCEL sent, or its
+// transaction ended): a 2xx for it must still be ACKed and then BYEd so
+// the phone does not sit in a call nobody hears.
+type lateInvite struct {
+	leg   *sipLeg
+	inv   *sipmsg.Request
+	cause call.Cause
+}
+
+func (li *lateInvite) ackAndBye(res *sipmsg.Response) {
+	l := li.leg
+	d := l.dlg
+	l.fillDialog(d, res)
+	ack := d.buildRequest(sipmsg.ACK, li.inv.CSeq().SeqNo)
+	if err := l.p.cli.WriteRequest(ack, prebuilt); err != nil {
+		l.log.Debug("ACK of a late 200 failed", "err", err)
+	}
+	if err := d.bye(reasonHeader(li.cause)); err != nil {
+		l.log.Debug("BYE of a late 200 failed", "err", err)
+	}
 }

@@ -50,6 +50,9 @@ type Stack struct {
 	byName   map[string]*profile
 
 	dialogs dialogTable
+	// late holds outbound INVITEs we cancelled, by Call-ID, so a 2xx that
+	// arrives after their transaction ended is still ACKed and BYEd.
+	late sync.Map
 
 	mu       sync.Mutex
 	started  bool
@@ -401,6 +404,14 @@ func (s *Stack) unhandledResponse(res *sipmsg.Response) {
 	callID, remote, local := splitDialogID(id)
 	if d := s.dialogs.get(callID, local, remote); d != nil {
 		d.resendAck()
+		return
+	}
+	if v, ok := s.late.LoadAndDelete(callID); ok {
+		s.pending.Add(1)
+		go func() {
+			defer s.pending.Done()
+			v.(*lateInvite).ackAndBye(res)
+		}()
 	}
 }
 

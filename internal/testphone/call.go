@@ -568,12 +568,19 @@ func (p *Phone) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		c.mu.Unlock()
 		if plan.AnswerOnCancel {
 			// Written around the transaction: inside OnCancel the
-			// transaction is locked, and the 487 follows this 200.
+			// transaction is locked. sipgo sends its 487 when this
+			// returns, so hold it until the PBX has ACKed our 200: a real
+			// phone whose 200 crossed the CANCEL sends no 487 at all, and
+			// the PBX must see the 200 first.
 			res := c.okResponse()
 			if err := p.Server.WriteResponse(res); err != nil {
 				p.log.Warn("testphone: racing 200", "err", err)
 			}
 			c.markFinal()
+			select {
+			case <-c.acked:
+			case <-time.After(5 * time.Second):
+			}
 			return
 		}
 		c.markFinal()
