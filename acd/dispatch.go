@@ -27,20 +27,32 @@ func offerable(status string) bool {
 
 // eligible is the per-row check of §6.2 step 4.
 func (a *ACD) eligible(c cand, q *Queue, now int64) bool {
+	ok, _ := a.eligibleAt(c, q, now)
+	return ok
+}
+
+// eligibleAt is eligible plus, for an agent held back only by wrap-up or
+// ready_time, the second at which that ends (0 otherwise), so dispatch
+// can wake up then instead of polling.
+func (a *ACD) eligibleAt(c cand, q *Queue, now int64) (bool, int64) {
 	ag := c.ag
 	if c.t.State != TierReady && c.t.State != TierNoAnswer {
-		return false
+		return false, 0
 	}
 	if ag.State != StateWaiting || ag.Status == StatusOnBreak || !offerable(ag.Status) {
-		return false
-	}
-	if !(ag.LastBridgeEnd < now-ag.WrapUpTime) || ag.ReadyTime > now {
-		return false
+		return false, 0
 	}
 	if q.SkipAgentsWithExternalCalls && ag.ExternalCallsCount > 0 {
-		return false
+		return false, 0
 	}
-	return true
+	var at int64
+	if !(ag.LastBridgeEnd < now-ag.WrapUpTime) {
+		at = ag.LastBridgeEnd + ag.WrapUpTime + 1
+	}
+	if ag.ReadyTime > now && ag.ReadyTime > at {
+		at = ag.ReadyTime
+	}
+	return at == 0, at
 }
 
 func (a *ACD) rows(pc *passCache, q string) []cand {
@@ -63,9 +75,13 @@ func (a *ACD) anyEligible(pc *passCache, q *Queue, now int64) bool {
 	}
 	v := false
 	for _, c := range a.rows(pc, q.Name) {
-		if a.eligible(c, q, now) {
+		ok, at := a.eligibleAt(c, q, now)
+		if ok {
 			v = true
 			break
+		}
+		if at > 0 {
+			a.wakeAt(at)
 		}
 	}
 	pc.eligible[q.Name] = v

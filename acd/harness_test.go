@@ -139,6 +139,11 @@ func (s *fakeSwitch) Originate(ctx context.Context, dial string, o call.Originat
 	case res := <-r.reply:
 		return res.ch, res.err
 	case <-ctx.Done():
+		select {
+		case res := <-r.reply: // an answer that crossed the cancel
+			return res.ch, res.err
+		default:
+		}
 		if c, ok := call.AsCause(context.Cause(ctx)); ok {
 			return nil, c
 		}
