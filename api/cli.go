@@ -80,6 +80,10 @@ func RunCLI(args CLIArgs, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // printEvent writes one event as fs_cli shows it.
 func printEvent(w io.Writer, e *ClientEvent) {
+	if e.Format == "log" {
+		io.WriteString(w, e.Body)
+		return
+	}
 	if e.Format == FormatPlain {
 		fmt.Fprintf(w, "RECV EVENT\n%s\n", e.Plain())
 		return
@@ -104,7 +108,7 @@ const cliHelp = `Command                    Description
 -----------------------------------------------
 /help                      Help
 /exit, /quit, /bye, ...    Exit the program.
-/event, /noevents, /nixevent, /filter
+/event, /noevents, /nixevent, /filter, /log, /nolog
                            Event socket commands, sent as typed (without /).
 Anything else is run as an API command ("show registrations", "status").
 `
@@ -155,7 +159,7 @@ func interactive(c *Client, stdin io.Reader, out *lockedWriter, stderr io.Writer
 		if strings.HasPrefix(line, "/") {
 			word := strings.ToLower(firstWord(line[1:]))
 			switch word {
-			case "event", "noevents", "nixevent", "filter":
+			case "event", "noevents", "nixevent", "filter", "log", "nolog":
 				text, err := c.Command(line[1:])
 				if err != nil {
 					fmt.Fprintf(stderr, "%v\n", err)

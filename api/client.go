@@ -45,7 +45,8 @@ type Client struct {
 // ClientEvent is one event received by a Client, with its header values
 // decoded.
 type ClientEvent struct {
-	// Format is "plain", "json" or "xml".
+	// Format is "plain", "json" or "xml" for events, "log" for log lines
+	// (after "log <level>"; Body is the line).
 	Format  string
 	Headers []call.Header
 	Body    string
@@ -136,6 +137,18 @@ func (c *Client) readLoop(r *bufio.Reader) {
 			}
 		case strings.HasPrefix(ct, "text/event-"):
 			ev := parseClientEvent(strings.TrimPrefix(ct, "text/event-"), f.Body)
+			select {
+			case c.events <- ev:
+			default:
+				c.dropped.Add(1)
+			}
+		case ct == "log/data":
+			ev := &ClientEvent{Format: "log", Body: f.Body, Raw: f.Body}
+			for _, h := range f.Headers {
+				if !strings.EqualFold(h.Name, "Content-Type") && !strings.EqualFold(h.Name, "Content-Length") {
+					ev.Headers = append(ev.Headers, h)
+				}
+			}
 			select {
 			case c.events <- ev:
 			default:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,8 @@ type EventSocket struct {
 	addr     string
 	password string
 	log      *slog.Logger
+
+	logs *LogTap
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -94,6 +97,11 @@ func (s *EventSocket) Start() error {
 	go s.accept(ln)
 	return nil
 }
+
+// SetLogTap lets clients follow the process log with "log <level>", as
+// fs_cli follows FreeSWITCH's console. Call it before Start; without a tap
+// the log command is not available.
+func (s *EventSocket) SetLogTap(t *LogTap) { s.logs = t }
 
 // Addr is the listening address (useful with port 0).
 func (s *EventSocket) Addr() net.Addr {
@@ -181,6 +189,9 @@ type eslConn struct {
 	unsub    func()
 	pumpDone chan struct{}
 	bg       sync.WaitGroup
+
+	logSub  *logSub // guarded by wmu
+	logDone chan struct{}
 }
 
 func (c *eslConn) serve() {
@@ -199,6 +210,7 @@ func (c *eslConn) serve() {
 			unsub()
 			<-done
 		}
+		c.stopLogs()
 		c.bg.Wait()
 	}()
 	c.format.Store(FormatPlain)
@@ -309,8 +321,69 @@ func (c *eslConn) handle(f *frame) bool {
 		next, reply := applyFilter(c.events.Load(), cmd.Arg)
 		c.events.Store(next)
 		return c.writeLocked(commandReply(reply)) == nil
+	case verbLog:
+		if c.srv.logs == nil {
+			return c.write(commandReply("-ERR command not found")) == nil
+		}
+		level := fsLogDebug
+		if cmd.Arg != "" {
+			l, ok := parseFSLogLevel(firstWord(cmd.Arg))
+			if !ok {
+				return c.write(commandReply("-ERR invalid log level")) == nil
+			}
+			level = l
+		}
+		return c.startLogs(level, firstWord(cmd.Arg))
+	case verbNoLog:
+		if c.stopLogs() {
+			return c.write(commandReply("+OK no longer logging")) == nil
+		}
+		// sic: FreeSWITCH's spelling, which clients may compare against.
+		return c.write(commandReply("-ERR not loging")) == nil
 	default:
 		return c.write(commandReply("-ERR command not found")) == nil
+	}
+}
+
+// startLogs subscribes the client to the log tap at level (or changes its
+// level) and replies as FreeSWITCH does.
+func (c *eslConn) startLogs(level int, levelText string) bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	hub := c.srv.logs.hub
+	if c.logSub == nil {
+		c.logSub = hub.subscribe(level)
+		c.logDone = make(chan struct{})
+		go c.logPump(c.logSub, c.logDone)
+	} else {
+		hub.setLevel(c.logSub, level)
+	}
+	return c.writeLocked(commandReply("+OK log level "+levelText+" ["+strconv.Itoa(level)+"]")) == nil
+}
+
+// stopLogs ends the log subscription; it reports whether there was one.
+func (c *eslConn) stopLogs() bool {
+	c.wmu.Lock()
+	sub, done := c.logSub, c.logDone
+	c.logSub, c.logDone = nil, nil
+	c.wmu.Unlock()
+	if sub == nil {
+		return false
+	}
+	c.srv.logs.hub.unsubscribe(sub)
+	<-done
+	return true
+}
+
+func (c *eslConn) logPump(sub *logSub, done chan struct{}) {
+	defer close(done)
+	for l := range sub.ch {
+		c.wmu.Lock()
+		// Lines queued before nolog are not sent after its reply.
+		if c.logSub == sub {
+			c.writeLocked(l.frame())
+		}
+		c.wmu.Unlock()
 	}
 }
 
@@ -401,6 +474,8 @@ const (
 	verbNoEvents = "noevents"
 	verbFilter   = "filter"
 	verbExit     = "exit"
+	verbLog      = "log"
+	verbNoLog    = "nolog"
 )
 
 // command is one parsed command line.
@@ -422,7 +497,7 @@ func parseCommand(line string) command {
 	switch v := strings.ToLower(word); v {
 	case verbExit:
 		return command{Verb: verbExit}
-	case verbAuth, verbAPI, verbBgAPI, verbEvent, verbNixEvent, verbNoEvents, verbFilter:
+	case verbAuth, verbAPI, verbBgAPI, verbEvent, verbNixEvent, verbNoEvents, verbFilter, verbLog, verbNoLog:
 		if v == verbAuth {
 			// The password is everything after "auth "; stray trailing
 			// whitespace from hand-typed sessions is not part of it.

@@ -84,7 +84,7 @@ func FuzzParseCommand(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line string) {
 		cmd := parseCommand(line)
 		switch cmd.Verb {
-		case verbUnknown, verbAuth, verbAPI, verbBgAPI, verbEvent, verbNixEvent, verbNoEvents, verbFilter, verbExit:
+		case verbUnknown, verbAuth, verbAPI, verbBgAPI, verbEvent, verbNixEvent, verbNoEvents, verbFilter, verbExit, verbLog, verbNoLog:
 		default:
 			t.Fatalf("verb %q", cmd.Verb)
 		}
