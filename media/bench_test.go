@@ -414,6 +414,6 @@ func BenchmarkRelayBridges(b *testing.B) {
 	b.ReportMetric(float64(lat.pct(0.99)), "latency-p99-µs")
 	b.ReportMetric(float64(lat.max), "latency-max-µs")
 	b.ReportMetric(float64(rx)/wall.Seconds(), "relayed-pps")
-	b.ReportMetric(100*(1-float64(rx)/expected), "loss-%")
+	b.ReportMetric(max(0, 100*(1-float64(rx)/expected)), "loss-%")
 	b.ReportMetric(cpu.Seconds()/wall.Seconds(), "cpu-cores")
 }
