@@ -4,8 +4,8 @@
 // client libraries connect to unchanged, and the client behind `ccpbx cli`.
 //
 // It owns the byte-exact layouts of those listings and the event-socket
-// wire protocol (auth, api, bgapi, event plain|json|xml, noevents, filter,
-// exit). It reaches the switch only through package call (API registry, the
+// wire protocol (auth, api, bgapi, event plain|json|xml, nixevent,
+// noevents, filter, log/nolog, exit). It reaches the switch only through package call (API registry, the
 // event bus, channels) and reads other packages' state through the small
 // read-model interfaces declared here (Profiles, Registrations). It must not
 // import sip or acd, and it never blocks the core: a slow event-socket

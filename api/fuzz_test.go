@@ -108,6 +108,9 @@ func FuzzParseCommand(f *testing.F) {
 			t.Fatalf("reply breaks framing: %q", fr)
 		}
 		set.match(ev)
+		if l, ok := parseFSLogLevel(line); ok && (l < fsLogConsole || l > fsLogDebug) {
+			t.Fatalf("log level %d from %q", l, line)
+		}
 		for _, a := range splitArgs(line) {
 			if a == "" {
 				t.Fatalf("empty argument from %q", line)
