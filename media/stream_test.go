@@ -85,3 +85,55 @@ func TestMusicReplacesMusic(t *testing.T) {
 		t.Fatal("music left on the stream after stop")
 	}
 }
+
+// TestMusicShards: many subscribers spread over clock goroutines of at most
+// mohShardSize each, at distinct phases; the clocks end when the last
+// listener leaves.
+func TestMusicShards(t *testing.T) {
+	e := newEngine(t, Config{})
+	music, err := e.Sound(mohPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.broadcaster(music)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Legs without sockets or SDP: the clocks run but send nothing.
+	var subs []*mohSub
+	for range 2*mohShardSize + 10 {
+		subs = append(subs, b.subscribe(&Leg{}))
+	}
+	b.mu.Lock()
+	phases := map[int64]bool{}
+	for _, sh := range b.shards {
+		if sh.n > mohShardSize || !sh.running {
+			t.Errorf("shard with %d subscribers, running %v", sh.n, sh.running)
+		}
+		phases[sh.phase] = true
+	}
+	nshards := len(b.shards)
+	b.mu.Unlock()
+	if nshards != 3 || len(phases) != 3 {
+		t.Fatalf("%d shards at %d phases, want 3", nshards, len(phases))
+	}
+	waitFor(t, "clock ticks", func() bool { ticks, _ := e.MusicStats(mohPath); return ticks > 3 })
+	for _, s := range subs {
+		b.unsubscribe(s)
+	}
+	waitFor(t, "clocks to stop", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, sh := range b.shards {
+			if sh.running {
+				return false
+			}
+		}
+		return true
+	})
+	for i, want := range []int64{0, frameNs / 2, frameNs / 4, 3 * frameNs / 4} {
+		if got := shardPhase(i); got != want {
+			t.Errorf("shardPhase(%d) = %d, want %d", i, got, want)
+		}
+	}
+}
