@@ -185,3 +185,94 @@ func parseWAV(b []byte) ([]int16, int, error) {
 	}
 	return nil, 0, errors.New("no data chunk")
 }
+
+// matchIn looks for needle in hay by normalised cross-correlation and
+// returns the best score (1 = the same waveform, up to gain; unrelated
+// audio stays far below) and where. With loop, hay is treated as repeating
+// (music on hold loops). This is how the suite tells that what a phone
+// heard is the shipped prompt or music, not just any sound.
+func matchIn(needle, hay []int16, loop bool) (best float64, at int) {
+	n := len(needle)
+	if n == 0 || len(hay) == 0 {
+		return 0, -1
+	}
+	h := make([]float64, 0, len(hay)+n)
+	for _, v := range hay {
+		h = append(h, float64(v))
+	}
+	if loop {
+		for i := 0; i < n && i < len(hay); i++ {
+			h = append(h, float64(hay[i]))
+		}
+	}
+	if len(h) < n {
+		return 0, -1
+	}
+	nd := make([]float64, n)
+	var ne float64
+	for i, v := range needle {
+		nd[i] = float64(v)
+		ne += nd[i] * nd[i]
+	}
+	if ne == 0 {
+		return 0, -1
+	}
+	// Running energy of the hay window.
+	var he float64
+	for i := 0; i < n; i++ {
+		he += h[i] * h[i]
+	}
+	at = -1
+	for off := 0; off+n <= len(h); off++ {
+		if off > 0 {
+			he += h[off+n-1]*h[off+n-1] - h[off-1]*h[off-1]
+		}
+		if he > 0 {
+			var dot float64
+			w := h[off : off+n]
+			for i, v := range nd {
+				dot += v * w[i]
+			}
+			if s := dot / math.Sqrt(ne*he); s > best {
+				best, at = s, off
+			}
+		}
+	}
+	return best, at
+}
+
+// loudest returns the n-sample window of s with the most energy.
+func loudest(s []int16, n int) []int16 {
+	if len(s) <= n {
+		return s
+	}
+	var e, bestE float64
+	best := 0
+	for i := 0; i < n; i++ {
+		e += float64(s[i]) * float64(s[i])
+	}
+	bestE = e
+	for off := 1; off+n <= len(s); off++ {
+		e += float64(s[off+n-1])*float64(s[off+n-1]) - float64(s[off-1])*float64(s[off-1])
+		if e > bestE {
+			bestE, best = e, off
+		}
+	}
+	return s[best : best+n]
+}
+
+// soundFile reads one of the shipped sounds (sounds/ivr/common/NAME.wav).
+func soundFile(root, name string) ([]int16, error) {
+	b, err := os.ReadFile(root + "/sounds/ivr/common/" + name + ".wav")
+	if err != nil {
+		return nil, err
+	}
+	s, rate, err := parseWAV(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s.wav: %w", name, err)
+	}
+	if rate != sampleRate {
+		return nil, fmt.Errorf("%s.wav: %d Hz, want %d", name, rate, sampleRate)
+	}
+	return s, nil
+}

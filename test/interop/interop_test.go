@@ -205,6 +205,7 @@ func (e *env) stepLogin(t *testing.T) {
 	if rep.Loud < 25 || rep.AgentTone > rep.Loud/2 {
 		t.Errorf("%s: 1002 heard no login prompt: want at least 0.5 s above %.0f dBFS that is not its own tone echoed; got %s", step, speechLevel, rep)
 	}
+	e.expectSound(t, step, "1002", samplesOf(peer.packets(0, -1)), "ivr-you_are_now_logged_in", false)
 
 	e.expectSequence(t, step, m, []string{
 		"agent-status-change agent=1001 status=Available",
@@ -248,6 +249,37 @@ func (e *env) dialFromBaresip(t *testing.T, step, ext, prompt string) {
 	if rep.Loud < 25 || rep.AgentTone > rep.Loud/2 {
 		t.Errorf("%s: 1001 did not hear the %s prompt: want at least 0.5 s above %.0f dBFS that is not its own tone echoed; got %s (recording %s)",
 			step, prompt, speechLevel, rep, path)
+	}
+	e.expectSound(t, step, "1001", s, prompt, false)
+}
+
+// expectSound checks that heard contains the shipped sound name: for a
+// prompt, its loudest quarter second must appear in what the phone heard;
+// for the (looping) music, a quarter second of what the phone heard must
+// appear in the music file. PCMU keeps the waveform, so the normalised
+// correlation is close to 1; other audio stays far below 0.9.
+func (e *env) expectSound(t *testing.T, step, who string, heard []int16, name string, music bool) {
+	t.Helper()
+	ref, err := soundFile(e.root, name)
+	if err != nil {
+		t.Errorf("%s: %v", step, err)
+		return
+	}
+	const win = sampleRate / 4
+	var score float64
+	if music {
+		if len(heard) < 3*win {
+			t.Errorf("%s: %s heard only %d samples of music", step, who, len(heard))
+			return
+		}
+		mid := len(heard)/2 - win/2
+		score, _ = matchIn(heard[mid:mid+win], ref, true)
+	} else {
+		score, _ = matchIn(loudest(ref, win), heard, false)
+	}
+	t.Logf("%s: %s heard %s.wav (correlation %.3f)", step, who, name, score)
+	if score < 0.9 {
+		t.Errorf("%s: what %s heard is not %s.wav (best normalised correlation %.3f, want >= 0.9)", step, who, name, score)
 	}
 }
 
@@ -414,6 +446,7 @@ func (e *env) stepTrunkCall(t *testing.T) {
 	if mohRep.Frames == 0 || mohRep.Loud*2 < mohRep.Frames || mohRep.CallerTone*4 > mohRep.Frames || mohRep.AgentTone*4 > mohRep.Frames {
 		t.Errorf("%s: caller did not hear music on hold: want most frames above %.0f dBFS and not a test tone; got %s", step, speechLevel, mohRep)
 	}
+	e.expectSound(t, step, "the caller", samplesOf(moh), "music-on-hold", true)
 
 	// Talk: both sides send their tone for a while, then the caller hangs up.
 	if err := c.peer.waitPackets(bridgedAt, 100, 10*time.Second); err != nil {

@@ -211,3 +211,27 @@ func TestTestConfigRewritesShipped(t *testing.T) {
 		t.Error("test config still listens on all interfaces")
 	}
 }
+
+func TestMatchIn(t *testing.T) {
+	ref := make([]int16, 8000)
+	for i := range ref { // a chirp: no two windows alike
+		f := 300 + float64(i)/8000*2000
+		ref[i] = sine(f, i, 1)[0]
+	}
+	hay := append(make([]int16, 1234), ref...)
+	for i := range hay {
+		hay[i] = hay[i] / 3 // gain does not matter
+	}
+	needle := ref[3000:5000]
+	if s, at := matchIn(needle, hay, false); s < 0.99 || at != 1234+3000 {
+		t.Errorf("match %.3f at %d, want ~1 at %d", s, at, 1234+3000)
+	}
+	if s, _ := matchIn(sine(callerTone, 0, 2000), hay, false); s > 0.5 {
+		t.Errorf("a tone matched the chirp with %.3f", s)
+	}
+	// Looping hay: a needle straddling the end is found.
+	wrap := append(append([]int16{}, ref[7000:]...), ref[:1000]...)
+	if s, _ := matchIn(wrap, ref, true); s < 0.99 {
+		t.Errorf("looped match %.3f", s)
+	}
+}
