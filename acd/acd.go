@@ -91,6 +91,7 @@ type ACD struct {
 	legs       map[string]*offer // answered agent leg UUID → offer
 	offerSeq   int64
 	dirty      bool
+	closing    bool // Close began: launch nothing more
 	wakes      map[int64]bool
 	rnd        *rand.Rand
 }
@@ -185,6 +186,7 @@ func (a *ACD) Close() {
 			return
 		}
 		a.do(func() {
+			a.closing = true
 			for _, m := range a.members {
 				for _, o := range m.offers {
 					o.cancel(call.OriginatorCancel)

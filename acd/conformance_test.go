@@ -240,6 +240,7 @@ func TestC07RingAll(t *testing.T) {
 	r3 := h.nextDial()
 	eq(t, "added later", dialed(r3), "c")
 	h.drain()
+	h.record = &recorder{}
 	r2.answer()
 	h.waitAction("bridge-agent-start")
 	// The other offers end with LOSE_RACE, no penalty.
@@ -254,7 +255,7 @@ func TestC07RingAll(t *testing.T) {
 		ag := h.agent(n)
 		eq(t, n+" no penalty", []any{ag.State, ag.ReadyTime, ag.NoAnswerCount}, []any{"Waiting", 0, 0})
 	}
-	eq(t, "winner in call", h.get("state", "b"), "In a queue call")
+	h.until("agent-state-change b In a queue call")
 	c.ch.Hangup(call.NormalClearing)
 	c.wait(t)
 }
@@ -387,9 +388,7 @@ func TestC11OnDemand(t *testing.T) {
 	h.acd.Sync()
 	eq(t, "after unanswered", h.get("state", "a"), "Waiting")
 	h.advance(5)
-	h.nextDial().answer()
-	h.waitAction("bridge-agent-start")
-	h.acd.Sync()
+	h.bridged(h.nextDial())
 	c.ch.Hangup(call.NormalClearing)
 	h.waitAction("member-queue-end")
 	h.acd.Sync()

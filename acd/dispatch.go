@@ -192,6 +192,9 @@ func (a *ACD) order(q *Queue, m *Member, base []cand) []cand {
 // (§5, §6.2). It runs in the loop after any message that may let a call
 // reach an agent.
 func (a *ACD) dispatch() {
+	if a.closing {
+		return
+	}
 	now := a.now()
 	pc := &passCache{eligible: map[string]bool{}}
 	var ms []*Member

@@ -389,3 +389,34 @@ func (h *harness) agent(name string) Agent {
 	})
 	return out
 }
+
+// bridged answers r and waits until the caller's app has taken the agent
+// (agent-state-change "In a queue call").
+func (h *harness) bridged(r *dialReq) *call.Channel {
+	h.t.Helper()
+	leg := r.answer()
+	agent := dialed(r)
+	for {
+		e := h.waitAction("agent-state-change")
+		if e.Get("CC-Agent") == agent && e.Get("CC-Agent-State") == StateInCall {
+			break
+		}
+	}
+	h.acd.Sync()
+	return leg
+}
+
+// until waits for an event whose summary is s, looking first at what the
+// recorder already holds.
+func (h *harness) until(s string) {
+	h.t.Helper()
+	if h.record != nil {
+		for _, e := range h.record.evs {
+			if summary(e) == s {
+				return
+			}
+		}
+	}
+	for summary(h.nextEvent()) != s {
+	}
+}
