@@ -43,6 +43,25 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 	if a.Stats().PacketsIn == 0 || b.Stats().PacketsOut == 0 {
 		t.Fatal("nothing was relayed")
 	}
+	// The same through the sockets: peer -> a's reader goroutine -> b ->
+	// peer. AllocsPerRun counts the allocations of every goroutine.
+	pB.drain()
+	pB.conn.SetReadDeadline(time.Time{})
+	toA := netip.AddrPortFrom(loopback, uint16(a.LocalPort()))
+	rbuf := make([]byte, 1500)
+	wire := testing.AllocsPerRun(200, func() {
+		seq++
+		binary.BigEndian.PutUint16(pkt[2:], seq)
+		if _, err := pA.conn.WriteToUDPAddrPort(pkt, toA); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pB.conn.Read(rbuf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if wire != 0 {
+		t.Errorf("packet relayed through the sockets: %v allocs", wire)
+	}
 	dtmf := make([]byte, 12+4)
 	putRTPHeader(dtmf, false, 101, 1, 160, 99)
 	digits := testing.AllocsPerRun(1000, func() {
