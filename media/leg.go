@@ -362,6 +362,12 @@ func (l *Leg) handleRTP(pkt []byte, from netip.AddrPort, h *rtpHeader) {
 		l.stats.bad.Add(1)
 		return
 	}
+	if pkt[1] >= 192 && pkt[1] <= 223 {
+		// RTCP multiplexed on the RTP port (RFC 5761) by a peer that
+		// assumed rtcp-mux: count it like the RTCP port does.
+		l.stats.rtcp.Add(1)
+		return
+	}
 	st := l.out.state.Load()
 	if st == nil {
 		l.stats.unexpected.Add(1) // no SDP yet: we do not know who may send

@@ -504,6 +504,13 @@ func TestBadInputCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "RTCP counted", func() bool { return l.Stats().RTCPIn == 1 })
+	// RTCP sent to the RTP port (rtcp-mux assumed) is counted as RTCP, not as
+	// an unknown payload type.
+	p.sendBytes(l, rtcp)
+	waitFor(t, "muxed RTCP counted", func() bool { return l.Stats().RTCPIn == 2 })
+	if s := l.Stats(); s.UnknownPT != 1 || s.Bad != 4 {
+		t.Fatalf("muxed RTCP miscounted: %+v", s)
+	}
 }
 
 func TestMediaTimeoutFires(t *testing.T) {

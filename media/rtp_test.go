@@ -117,7 +117,7 @@ func FuzzLegRTP(f *testing.F) {
 		var h rtpHeader
 		a.handleRTP(pkt, from, &h)
 		after := a.Stats()
-		counted := (after.PacketsIn - before.PacketsIn) + (after.Bad - before.Bad) +
+		counted := (after.PacketsIn - before.PacketsIn) + (after.Bad - before.Bad) + (after.RTCPIn - before.RTCPIn) +
 			(after.UnknownPT - before.UnknownPT) + (after.UnexpectedSource - before.UnexpectedSource)
 		if counted != 1 {
 			t.Fatalf("datagram counted %d times", counted)
