@@ -61,16 +61,20 @@ func serve(args []string, stderr io.Writer) int {
 	return 0
 }
 
+// newLogger builds the process logger. Its handler is wrapped in the event
+// socket's log tap, so `log <level>` on the socket (fs_cli's console) follows
+// the same records that go to w.
 func newLogger(c config.Core, w io.Writer) *slog.Logger {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		lv = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: lv}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if strings.EqualFold(c.LogFormat, "json") {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(api.NewLogTap(h))
 }
 
 // pbx is the running process: every part, in start order.
@@ -128,7 +132,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		MediaTimeout: cfg.Media.MediaTimeout.Duration,
 		SoundsFS:     sounds.FS,
 		SoundsDir:    cfg.Core.SoundsDir,
-	}, log.With("component", "media")); err != nil {
+	}, log); err != nil {
 		return p, fmt.Errorf("media: %w", err)
 	}
 
@@ -159,7 +163,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Core:      p.core,
 		Registrar: reg,
 		Media:     p.media,
-		Log:       log.With("component", "sip"),
+		Log:       log,
 		UserAgent: "ccpbx " + buildVersion(),
 	}); err != nil {
 		return p, fmt.Errorf("sip: %w", err)
@@ -176,6 +180,9 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Registrations: reg,
 	})
 	p.esl = api.NewEventSocket(p.core, cfg.EventSocket.Listen, cfg.EventSocket.Password, log.With("component", "esl"))
+	if tap, ok := log.Handler().(*api.LogTap); ok {
+		p.esl.SetLogTap(tap)
+	}
 	if err = p.esl.Start(); err != nil {
 		return p, fmt.Errorf("event socket %s: %w", cfg.EventSocket.Listen, err)
 	}
