@@ -183,7 +183,6 @@ func (h *harness) callWithMedia(num string, vars map[string]string) (*caller, *f
 func TestC16ExitKeys(t *testing.T) {
 	h := newHarness(t, queueCfg("", func(q *config.Queue) { q.MOHSound = "ivr/moh.wav" }), nil, baseEpoch)
 	c, md := h.callWithMedia("5550001", map[string]string{"cc_exit_keys": "#*"})
-	eq(t, "music on hold", md.musicPlayed(), []string{"ivr/moh.wav"})
 	md.press('5')
 	h.acd.Sync()
 	eq(t, "other digits ignored", c.ch.Var("cc_cause"), "")
@@ -192,6 +191,7 @@ func TestC16ExitKeys(t *testing.T) {
 	eq(t, "reason", e.Get("CC-Cancel-Reason"), "EXIT_WITH_KEY")
 	c.wait(t)
 	eq(t, "cc_exit_key", c.ch.Var("cc_exit_key"), "#")
+	eq(t, "music on hold", md.musicPlayed(), []string{"ivr/moh.wav"})
 }
 
 func TestC17CallerHangupWhileRinging(t *testing.T) {

@@ -161,7 +161,7 @@ func (s *fakeSwitch) Bridge(a, b *call.Channel) error {
 }
 
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	core   *call.Core
 	clock  *fakeClock
 	sw     *fakeSwitch
@@ -214,7 +214,7 @@ func observedConfig() config.Callcenter {
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // newHarness starts an ACD on cfg in virtual time at epoch. st may be nil.
-func newHarness(t *testing.T, cfg config.Callcenter, st *store.Store, epoch int64) *harness {
+func newHarness(t testing.TB, cfg config.Callcenter, st *store.Store, epoch int64) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: newFakeClock(epoch), st: st}
 	h.core = call.NewCore("vm", quietLog())

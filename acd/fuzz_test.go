@@ -1,0 +1,53 @@
+package acd
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// FuzzTokenize: the API tokenizer never panics and never returns more
+// tokens than asked for.
+func FuzzTokenize(f *testing.F) {
+	for _, s := range []string{"agent set status 1001 'On Break'", "^^:a:b:c", `a\ b 'c`, "", "   ", "'''", `\`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got := tokenize(s, 8); len(got) > 8 {
+			t.Fatalf("%d tokens", len(got))
+		}
+	})
+}
+
+// FuzzConfigCommand: any callcenter_config line gets a reply and leaves
+// the ACD working (no panic, no lost loop).
+func FuzzConfigCommand(f *testing.F) {
+	for _, s := range []string{
+		"agent add a Callback", "agent set status a available", "agent get uuid a", "tier add q1@default a 1 x",
+		"tier set state q1@default a 'No Answer'", "queue list members", "queue count agents q1@default Available Waiting",
+		"agent set ready_time a 99999999999999999999", "tier reload all", "queue reload q1@default", "agent del a",
+		"^^|agent|list", "json", "queue list bogus",
+	} {
+		f.Add(s)
+	}
+	h := newHarness(f, queueCfg("", nil), nil, baseEpoch)
+	f.Fuzz(func(t *testing.T, s string) {
+		h.acd.Config(s)
+		if !strings.HasSuffix(h.acd.Config("queue count"), "\n") {
+			t.Fatal("ACD stopped answering")
+		}
+	})
+}
+
+// FuzzJSONAPI: malformed JSON requests are refused without a panic.
+func FuzzJSONAPI(f *testing.F) {
+	for _, s := range []string{`{"command":"callcenter_config","data":{"arguments":"agent list"}}`, `{`, `{"command":1}`, `{"command":"callcenter_config","data":[]}`} {
+		f.Add(s)
+	}
+	h := newHarness(f, queueCfg("", nil), nil, baseEpoch)
+	f.Fuzz(func(t *testing.T, s string) {
+		if h.acd.apiJSON(context.Background(), s, nil) == "" {
+			t.Fatal("empty reply")
+		}
+	})
+}
