@@ -212,6 +212,12 @@ func (e *env) stepLogin(t *testing.T) {
 		"agent-status-change agent=1002 status=Available",
 	}, 5*time.Second)
 
+	if got := strings.Join(replyLines(e.pbx.mustCLI(t, step, "callcenter_config tier list")), "\n"); got != tierList {
+		t.Errorf("%s: `callcenter_config tier list` differs from FreeSWITCH's\n  got:\n%s\n  want:\n%s", step, got, tierList)
+	}
+	if got, want := strings.Join(replyLines(e.pbx.mustCLI(t, step, "callcenter_config queue list")), "\n"), queueList(0, 0); got != want {
+		t.Errorf("%s: `callcenter_config queue list` differs from FreeSWITCH's\n  got:\n%s\n  want:\n%s", step, got, want)
+	}
 	rows := e.agentList(t, step)
 	for _, a := range []string{"1001", "1002"} {
 		if err := expectAgent(rows, a, map[string]string{

@@ -10,7 +10,18 @@ import (
 const (
 	agentListHeader = "name|instance_id|uuid|type|contact|status|state|max_no_answer|wrap_up_time|reject_delay_time|busy_delay_time|no_answer_delay_time|last_bridge_start|last_bridge_end|last_offered_call|last_status_change|no_answer_count|calls_answered|talk_time|ready_time|external_calls_count"
 	regListHeader   = "reg_user,realm,token,url,expires,network_ip,network_port,network_proto,hostname,metadata"
+	tierList        = "queue|agent|state|level|position\n3000@default|1001|Ready|1|1\n3000@default|1002|Ready|1|1\n+OK"
+	queueListHeader = "name|strategy|moh_sound|time_base_score|tier_rules_apply|tier_rule_wait_second|tier_rule_wait_multiply_level|tier_rule_no_agent_no_wait|discard_abandoned_after|abandoned_resume_allowed|max_wait_time|max_wait_time_with_no_agent|max_wait_time_with_no_agent_time_reached|record_template|calls_answered|calls_abandoned|ring_progressively_delay|skip_agents_with_external_calls|agent_no_answer_status"
 )
+
+// queueList is `callcenter_config queue list` for the shipped queue as
+// FreeSWITCH prints it (README §1), with the given counters. moh_sound is
+// the configured path ($${sounds_dir} is "sounds" in the shipped config).
+func queueList(answered, abandoned int) string {
+	return queueListHeader + "\n" +
+		fmt.Sprintf("3000@default|round-robin|sounds/ivr/common/music-on-hold.wav|system|false|300|true|false|60|false|0|0|20||%d|%d|0|true|On Break", answered, abandoned) +
+		"\n+OK"
+}
 
 // agentRow is one row of `callcenter_config agent list`, by column name.
 type agentRow map[string]string

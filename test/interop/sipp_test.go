@@ -106,3 +106,42 @@ func sippCount(msgFile, start string) int {
 	}
 	return n
 }
+
+// sippReceived returns, for every request with this method the phone
+// received (per its -trace_msg file), the value of header.
+func sippReceived(msgFile, method, header string) []string {
+	b, err := os.ReadFile(msgFile)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	blocks := strings.Split(string(b), "-----------------------------------------------")
+	for _, blk := range blocks {
+		lines := strings.Split(strings.ReplaceAll(blk, "\r", ""), "\n")
+		received, inMsg := false, false
+		for _, l := range lines {
+			if strings.Contains(l, "message received") {
+				received = true
+				continue
+			}
+			if !received {
+				continue
+			}
+			if !inMsg {
+				if strings.HasPrefix(l, method+" ") {
+					inMsg = true
+				} else if l != "" {
+					break
+				}
+				continue
+			}
+			if l == "" {
+				break
+			}
+			if name, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(strings.TrimSpace(name), header) {
+				out = append(out, strings.TrimSpace(v))
+			}
+		}
+	}
+	return out
+}

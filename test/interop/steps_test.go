@@ -2,6 +2,7 @@ package interop
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -54,6 +55,13 @@ func (e *env) stepRoundRobin(t *testing.T) {
 	want1002 := strings.Count(strings.Join(got, ","), "1002")
 	if n := sippCount(uas.msgFile, "INVITE"); n != want1002 {
 		t.Errorf("%s: 1002 received %d INVITEs, want %d (one per call it answered)", step, n, want1002)
+	}
+	// FreeSWITCH presents the member to the agent as `"3000" <sip:CALLER@…>`
+	// (the caller_id_name the script set, the caller's number; README §5).
+	for _, from := range sippReceived(uas.msgFile, "INVITE", "From") {
+		if !regexp.MustCompile(`^"3000" <sip:555\d{4}@`).MatchString(from) {
+			t.Errorf("%s: INVITE to 1002 has From %q, FreeSWITCH sends \"3000\" <sip:CALLER@…>", step, from)
+		}
 	}
 	if n := sippCount(uas.msgFile, "BYE"); n != want1002 {
 		t.Errorf("%s: 1002 received %d BYEs, want %d (the caller's BYE ends the agent leg)", step, n, want1002)
@@ -341,7 +349,7 @@ func (e *env) stepNoAnswer(t *testing.T) {
 // the headers FreeSWITCH put on the same CC-Action (the sequences were
 // compared step by step).
 func (e *env) stepEventShapes(t *testing.T) {
-	const step = "step 8 (event headers)"
+	const step = "step 8 (event headers, final listings)"
 	seen := map[string]bool{}
 	all := e.ev.since(0)
 	if len(all) == 0 {
@@ -354,4 +362,12 @@ func (e *env) stepEventShapes(t *testing.T) {
 		}
 	}
 	t.Logf("%s: %d events checked", step, len(all))
+
+	// The queue's counters over the run: answered 1 (step 3) + 3 (step 4)
+	// + 2 (step 6, busy) + 1 (step 7) = 7; abandoned 1 (step 5) + 1 (step 6,
+	// no answer) = 2. FreeSWITCH counts the same way (README §2: 6 and 1
+	// for its 6 answered calls and 1 abandoned).
+	if got, want := strings.Join(replyLines(e.pbx.mustCLI(t, step, "callcenter_config queue list")), "\n"), queueList(7, 2); got != want {
+		t.Errorf("%s: `callcenter_config queue list` at the end differs\n  got:\n%s\n  want:\n%s", step, got, want)
+	}
 }
