@@ -226,8 +226,8 @@ func (a *ACD) appCallcenter(ctx context.Context, ch *call.Channel, data string) 
 				return leave(ReasonExitWithKey)
 			}
 		case <-annTick:
-			h.announce(ji.announce)
 			armAnn()
+			h.announce(ji.announce)
 		case o := <-m.app.found:
 			h.stop()
 			var ok bool

@@ -18,7 +18,10 @@ type fakeMedia struct {
 	music  []string
 	played []string
 	digits func(rune)
+	ready  chan struct{} // closed once the app listens for digits
 }
+
+func newFakeMedia() *fakeMedia { return &fakeMedia{ready: make(chan struct{})} }
 
 func (m *fakeMedia) Play(ctx context.Context, path string) error {
 	m.mu.Lock()
@@ -37,6 +40,11 @@ func (m *fakeMedia) Music(path string) (func(), error) {
 func (m *fakeMedia) OnDigit(fn func(rune)) func() {
 	m.mu.Lock()
 	m.digits = fn
+	select {
+	case <-m.ready:
+	default:
+		close(m.ready)
+	}
 	m.mu.Unlock()
 	return func() {
 		m.mu.Lock()
@@ -46,6 +54,7 @@ func (m *fakeMedia) OnDigit(fn func(rune)) func() {
 }
 
 func (m *fakeMedia) press(d rune) {
+	<-m.ready
 	m.mu.Lock()
 	fn := m.digits
 	m.mu.Unlock()
@@ -167,7 +176,7 @@ func TestC15NoAgentTimeout(t *testing.T) {
 
 func (h *harness) callWithMedia(num string, vars map[string]string) (*caller, *fakeMedia) {
 	h.t.Helper()
-	md := &fakeMedia{}
+	md := newFakeMedia()
 	v := map[string]string{"caller_id_number": num, "caller_id_name": q1}
 	for k, x := range vars {
 		v[k] = x

@@ -1,0 +1,141 @@
+package acd
+
+import (
+	"testing"
+	"time"
+
+	"ccpbx/call"
+	"ccpbx/config"
+)
+
+// TestReserveAgentsNoLeak: with reserve-agents the agent goes Reserved
+// then Receiving, and a failed offer leaves it Waiting. FreeSWITCH can
+// leave it stuck in Reserved (#2540).
+func TestReserveAgentsNoLeak(t *testing.T) {
+	cfg := queueCfg("ring-all", nil)
+	cfg.Settings.ReserveAgents = true
+	h := newHarness(t, cfg, nil, baseEpoch)
+	h.agents("a")
+	h.mustOK("agent set no_answer_delay_time a 30")
+	h.call("5550001", q1, nil)
+	r := h.nextDial()
+	eq(t, "reserved then receiving", []string{summary(h.waitAction("agent-state-change")), summary(h.nextEvent())},
+		[]string{"agent-state-change a Reserved", "agent-state-change a Receiving"})
+	r.fail(call.NoAnswer)
+	h.waitAction("bridge-agent-fail")
+	h.acd.Sync()
+	eq(t, "not stuck", h.get("state", "a"), "Waiting")
+}
+
+// TestRingAllNotStranded: the winner's leg is gone before the bridge.
+// FreeSWITCH puts the member back to Waiting with serving_agent still
+// naming that agent, so it is never offered again (§16.2-1); ccpbx gives
+// the member back to ring-all and rings again.
+func TestRingAllNotStranded(t *testing.T) {
+	h := newHarness(t, queueCfg("ring-all", nil), nil, baseEpoch)
+	h.agents("a")
+	c := h.call("5550001", q1, nil)
+	r := h.nextDial()
+	dead := h.core.NewChannel(call.ChannelSpec{Name: "sofia/internal/a", Direction: call.Outbound})
+	dead.MarkAnswered()
+	dead.Hangup(call.NormalClearing)
+	r.reply <- dialResult{ch: dead}
+	again := h.nextDial()
+	eq(t, "rung again", dialed(again), "a")
+	c.ch.Hangup(call.NormalClearing)
+	c.wait(t)
+}
+
+// TestStrategyCanonical: "Ring-All" works like ring-all. FreeSWITCH keeps
+// the raw string in SQL and then never rings anyone (§16.2-3).
+func TestStrategyCanonical(t *testing.T) {
+	h := newHarness(t, queueCfg("Ring-All", nil), nil, baseEpoch)
+	h.agents("a", "b")
+	h.call("5550001", q1, nil)
+	got := map[string]bool{dialed(h.nextDial()): true, dialed(h.nextDial()): true}
+	eq(t, "both rung", got, map[string]bool{"a": true, "b": true})
+	eq(t, "listed canonical", h.api("queue list") != "", true)
+}
+
+// TestUUIDStandby: an agent parked on a channel is bridged without an
+// originate; CC-Agent-Called-Time is 0 and the uuid survives the call.
+func TestUUIDStandby(t *testing.T) {
+	h := newHarness(t, queueCfg("", nil), nil, baseEpoch)
+	parked := h.core.NewChannel(call.ChannelSpec{Name: "sofia/internal/s", Direction: call.Inbound})
+	parked.MarkAnswered()
+	h.mustOK("agent add s uuid-standby")
+	h.mustOK("agent set uuid s " + parked.UUID())
+	h.mustOK("tier add " + q1 + " s")
+	h.mustOK("agent set status s Available")
+	c := h.call("5550001", q1, nil)
+	e := h.waitAction("bridge-agent-start")
+	eq(t, "called time", e.Get("CC-Agent-Called-Time"), "0")
+	eq(t, "agent vars", parked.Var("cc_agent"), "s")
+	h.until("agent-state-change s In a queue call")
+	c.ch.Hangup(call.NormalClearing)
+	e = h.waitAction("bridge-agent-end")
+	eq(t, "cause", e.Get("CC-Hangup-Cause"), "NONE")
+	h.acd.Sync()
+	eq(t, "uuid kept", h.get("uuid", "s"), parked.UUID())
+}
+
+// TestUUIDStandbyMissingChannel: the standby channel is gone. FreeSWITCH
+// counts a no-answer and may put a Logged Out agent On Break (§16.2-5);
+// ccpbx logs the agent out and stops there.
+func TestUUIDStandbyMissingChannel(t *testing.T) {
+	h := newHarness(t, queueCfg("", nil), nil, baseEpoch)
+	h.mustOK("agent add s uuid-standby")
+	h.mustOK("agent set uuid s gone")
+	h.mustOK("agent set max_no_answer s 1")
+	h.mustOK("tier add " + q1 + " s")
+	h.mustOK("agent set status s Available")
+	h.call("5550001", q1, nil)
+	h.waitAction("bridge-agent-fail")
+	h.acd.Sync()
+	ag := h.agent("s")
+	eq(t, "logged out, no count", []any{ag.Status, ag.NoAnswerCount}, []any{"Logged Out", 0})
+}
+
+// TestAnnouncements: announce-sound plays every announce-frequency
+// seconds over the music, which then resumes.
+func TestAnnouncements(t *testing.T) {
+	h := newHarness(t, queueCfg("", func(q *config.Queue) {
+		q.MOHSound = "moh.wav"
+		q.AnnounceSound = "ann.wav"
+		q.AnnounceFrequency = 30
+	}), nil, baseEpoch)
+	c, md := h.callWithMedia("5550001", nil)
+	<-md.ready // the hold loop is running
+	h.advance(29)
+	md.mu.Lock()
+	n := len(md.played)
+	md.mu.Unlock()
+	eq(t, "nothing yet", n, 0)
+	h.advance(1)
+	waitFor(t, func() bool {
+		md.mu.Lock()
+		defer md.mu.Unlock()
+		return len(md.played) == 1 && len(md.music) == 2
+	})
+	h.advance(30)
+	waitFor(t, func() bool {
+		md.mu.Lock()
+		defer md.mu.Unlock()
+		return len(md.played) == 2
+	})
+	c.ch.Hangup(call.NormalClearing)
+	c.wait(t)
+}
+
+// waitFor polls cond as a deadlock guard for work done by the app's own
+// goroutine (no timing assertion: the bound only stops a hung test).
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
