@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"ccpbx/call"
 	"ccpbx/config"
 	"ccpbx/internal/testphone"
 )
@@ -232,3 +233,19 @@ func TestArticleSequence(t *testing.T) {
 }
 
 var _ = slog.Default
+
+// TestRegistrationEvents checks a REGISTER fires sofia::register on the bus.
+func TestRegistrationEvents(t *testing.T) {
+	p := testPBX(t, nil)
+	events, cancel := p.core.Bus.Subscribe(16, func(e *call.Event) bool { return e.Subclass == "sofia::register" })
+	defer cancel()
+	agentPhone(t, p, "1001")
+	select {
+	case e := <-events:
+		if e.Get("from-user") != "1001" || e.Get("profile-name") != "internal" || e.Get("status") != "Registered(UDP)" {
+			t.Fatalf("event headers: %+v", e.Headers)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no sofia::register event")
+	}
+}

@@ -120,6 +120,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Realm:    realmFor(cfg),
 		Hostname: host,
 		Profile:  registerProfile(cfg),
+		Notify:   registrationEvents(p.core),
 	}, p.store, log.With("component", "registrar"))
 	if err != nil {
 		return p, fmt.Errorf("registrar: %w", err)
