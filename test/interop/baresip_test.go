@@ -116,7 +116,7 @@ func startBaresip(t testing.TB, e *env, user string, sipPort, ctrlPort int) *bar
 		t.Fatalf("baresip %s: %v", user, err)
 	}
 	b.proc = startProc(t, "baresip-"+user, filepath.Join(e.art, "baresip-"+user+".log"), b.dir,
-		e.tools["baresip"], "-f", b.dir, "-v")
+		e.tools["baresip"], "-f", b.dir)
 
 	deadline := time.Now().Add(10 * time.Second)
 	var err error
@@ -263,7 +263,7 @@ func (b *baresip) waitRegistered(timeout time.Duration) error {
 			return nil
 		}
 		last = fmt.Sprintf("%q (%v)", data, err)
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond)
 	}
 	return fmt.Errorf("not registered within %s; last reginfo: %s", timeout, last)
 }
