@@ -351,10 +351,12 @@ func (s *Stack) Close() {
 	if cancel != nil {
 		cancel()
 	}
+	// Stop reading before closing the transport pools, so fewer requests
+	// are still being answered when the pools go away.
+	waitTimeout(&s.serveWG, 2*time.Second)
 	for _, p := range s.profiles {
 		p.ua.Close()
 	}
-	waitTimeout(&s.serveWG, 2*time.Second)
 }
 
 func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
