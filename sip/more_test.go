@@ -345,3 +345,26 @@ func TestRecordRouteOfTrunkIsHonoured(t *testing.T) {
 		t.Errorf("caller_id_number %q", got)
 	}
 }
+
+func TestPromptIsPlayedThenHungUp(t *testing.T) {
+	x := newTestPBX(t)
+	p1 := x.phone(t, "1001")
+	ctx := testCtx(t, 15*time.Second)
+	c, err := p1.Dial(ctx, "300")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := c.WaitFinal(ctx); code != 200 {
+		t.Fatalf("final %d", code)
+	}
+	if err := c.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c.Bye() == nil {
+		t.Fatal("PBX did not hang up after the prompt")
+	}
+	if n := c.Audio.Packets(); n < 10 {
+		t.Fatalf("heard %d RTP packets of the prompt", n)
+	}
+	x.waitIdle(t, ctx)
+}

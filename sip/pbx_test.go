@@ -15,6 +15,7 @@ import (
 	"ccpbx/internal/testphone"
 	"ccpbx/media"
 	"ccpbx/registrar"
+	"ccpbx/sounds"
 )
 
 // testPBX is the switch with both profiles on 127.0.0.1 with ephemeral
@@ -60,7 +61,7 @@ func newTestPBX(t *testing.T, mediaOpts ...func(*media.Config)) *testPBX {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mc := media.Config{RTPStart: 40000, RTPEnd: 49999, PortQuarantine: time.Millisecond}
+	mc := media.Config{RTPStart: 40000, RTPEnd: 49999, PortQuarantine: time.Millisecond, SoundsFS: sounds.FS}
 	for _, o := range mediaOpts {
 		o(&mc)
 	}
@@ -100,6 +101,13 @@ func (x *testPBX) route(ctx context.Context, ch *call.Channel) error {
 	timeout := x.callTimeout
 	x.mu.Unlock()
 	dest := ch.Var("destination_number")
+	if dest == "300" && ch.Var("context") == "default" {
+		// Like the article's agent_login: answer, play the prompt, hang up.
+		if err := ch.Answer(); err != nil {
+			return err
+		}
+		return ch.Media().Play(ctx, "ivr/common/ivr-you_are_now_logged_in.wav")
+	}
 	target := ""
 	switch ch.Var("context") {
 	case "default":

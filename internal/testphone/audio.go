@@ -26,6 +26,7 @@ type Audio struct {
 	mu      sync.Mutex
 	remote  netip.AddrPort
 	seen    map[byte]int
+	packets int
 	waiters []audioWaiter
 	seq     uint16
 	ts      uint32
@@ -138,6 +139,13 @@ func (a *Audio) Received(fill byte) int {
 	return a.seen[fill]
 }
 
+// Packets reports how many RTP packets of any kind have arrived.
+func (a *Audio) Packets() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.packets
+}
+
 // WaitFor blocks until a packet filled with fill arrives (or ctx ends).
 func (a *Audio) WaitFor(ctx context.Context, fill byte) error {
 	a.mu.Lock()
@@ -182,7 +190,13 @@ func (a *Audio) read() {
 			return
 		}
 		var p rtp.Packet
-		if p.Unmarshal(buf[:n]) != nil || len(p.Payload) == 0 || p.PayloadType != 0 {
+		if p.Unmarshal(buf[:n]) != nil || len(p.Payload) == 0 {
+			continue
+		}
+		a.mu.Lock()
+		a.packets++
+		a.mu.Unlock()
+		if p.PayloadType != 0 {
 			continue
 		}
 		fill := p.Payload[0]
