@@ -206,17 +206,8 @@ func (a *ACD) loop() {
 		select {
 		case f := <-a.inbox:
 			f()
-			// Drain what is already queued so one dispatch pass covers a
-			// burst of messages.
-			for n := 0; n < 64; n++ {
-				select {
-				case f := <-a.inbox:
-					f()
-					continue
-				default:
-				}
-				break
-			}
+			// Dispatch before the next message, so a caller of do (or
+			// Sync) sees the dispatch its message caused.
 			if a.dirty {
 				a.dirty = false
 				a.dispatch()

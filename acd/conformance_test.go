@@ -41,7 +41,9 @@ func (h *harness) agents(specs ...string) {
 	h.drain()
 }
 
-func dialed(r *dialReq) string { return strings.TrimPrefix(r.dial, "user/") }
+func dialed(r *dialReq) string {
+	return strings.TrimPrefix(r.dial[strings.LastIndex(r.dial, "]")+1:], "user/")
+}
 
 func TestC01AgentAdd(t *testing.T) {
 	h := newHarness(t, queueCfg("", nil), nil, baseEpoch)
@@ -268,7 +270,13 @@ func TestC07RingAllLoserHungUp(t *testing.T) {
 	h.agents("a", "b")
 	c := h.call("5550001", q1, nil)
 	r1, r2 := h.nextDial(), h.nextDial()
-	legs := map[string]*call.Channel{dialed(r1): r1.answer(), dialed(r2): r2.answer()} // the 200 OKs cross
+	// Both agents answer before the ACD sees either answer: the 200 OKs
+	// cross, so the loser's answer arrives after the race was decided.
+	legs := map[string]*call.Channel{dialed(r1): r1.leg(), dialed(r2): r2.leg()}
+	h.acd.do(func() {
+		r1.reply <- dialResult{ch: legs[dialed(r1)]}
+		r2.reply <- dialResult{ch: legs[dialed(r2)]}
+	})
 	h.waitAction("bridge-agent-start")
 	e := h.waitAction("bridge-agent-fail")
 	eq(t, "loser cause", e.Get("CC-Hangup-Cause"), "LOSE_RACE")

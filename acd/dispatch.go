@@ -1,7 +1,8 @@
 package acd
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 	"strings"
 )
 
@@ -115,14 +116,22 @@ func byLevelPos(x, y cand) int {
 }
 
 func sortCands(cs []cand, less func(x, y cand) bool) {
-	sort.SliceStable(cs, func(i, j int) bool { return less(cs[i], cs[j]) })
+	slices.SortStableFunc(cs, func(x, y cand) int {
+		switch {
+		case less(x, y):
+			return -1
+		case less(y, x):
+			return 1
+		}
+		return 0
+	})
 }
 
 // order returns the member's candidate rows in the queue strategy's order
 // (§6.1, §6.6, §6.7).
 func (a *ACD) order(q *Queue, m *Member, base []cand) []cand {
+	// base is in tier insertion order, the tie-break of every ordering.
 	cs := append([]cand(nil), base...)
-	sort.SliceStable(cs, func(i, j int) bool { return cs[i].t.seq < cs[j].t.seq })
 	levelThen := func(k func(c cand) int64) func(x, y cand) bool {
 		return func(x, y cand) bool {
 			if x.t.Level != y.t.Level {
@@ -197,24 +206,28 @@ func (a *ACD) dispatch() {
 	}
 	now := a.now()
 	pc := &passCache{eligible: map[string]bool{}}
-	var ms []*Member
+	type scored struct {
+		m     *Member
+		score int64
+	}
+	var ms []scored
 	for _, m := range a.members {
 		if m.app == nil || m.exiting || m.InstanceID != a.instanceID {
 			continue
 		}
 		if m.State == MemberWaiting || (m.State == MemberTrying && ringStrategy(m.ServingAgent)) {
-			ms = append(ms, m)
+			ms = append(ms, scored{m, m.score(now)})
 		}
 	}
-	sort.Slice(ms, func(i, j int) bool {
-		si, sj := ms[i].score(now), ms[j].score(now)
-		if si != sj {
-			return si > sj
+	slices.SortFunc(ms, func(x, y scored) int {
+		if x.score != y.score {
+			return cmp.Compare(y.score, x.score)
 		}
-		return ms[i].seq < ms[j].seq
+		return cmp.Compare(x.m.seq, y.m.seq)
 	})
 	checked := map[string]bool{}
-	for _, m := range ms {
+	for _, sm := range ms {
+		m := sm.m
 		q := a.lookupQueue(m.Queue)
 		if q == nil {
 			// The queue vanished from the configuration: nothing can serve

@@ -77,11 +77,7 @@ func replayObservedRun(t *testing.T, h *harness) {
 	}
 	answer := func(wantAgent string, when int64) {
 		at(when)
-		r := h.nextDial()
-		if !strings.HasSuffix(r.dial, "user/"+wantAgent) {
-			t.Fatalf("offer went to %s, want %s", r.dial, wantAgent)
-		}
-		r.answer()
+		h.dialFor(wantAgent).answer()
 		h.waitAction("bridge-agent-start")
 		h.waitAction("agent-state-change")
 	}

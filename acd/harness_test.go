@@ -117,10 +117,16 @@ type dialResult struct {
 // answer creates the agent's channel, answered, carrying the originate
 // variables as the real endpoints do.
 func (r *dialReq) answer() *call.Channel {
+	ch := r.leg()
+	r.reply <- dialResult{ch: ch}
+	return ch
+}
+
+// leg creates the answered agent channel without handing it over yet.
+func (r *dialReq) leg() *call.Channel {
 	name := strings.TrimPrefix(r.dial[strings.LastIndex(r.dial, "]")+1:], "user/")
 	ch := r.h.core.NewChannel(call.ChannelSpec{Name: "sofia/internal/" + name + "@127.0.0.1", Direction: call.Outbound, Vars: r.opts.Vars})
 	ch.MarkAnswered()
-	r.reply <- dialResult{ch: ch}
 	return ch
 }
 
@@ -170,6 +176,32 @@ type harness struct {
 	events <-chan *call.Event
 	stopEv func()
 	record *recorder
+	// pending holds originates taken by dialFor for other agents.
+	pending []*dialReq
+}
+
+// dialFor returns the originate to agent, keeping others for later:
+// concurrent offers reach the switch in any order.
+func (h *harness) dialFor(agent string) *dialReq {
+	h.t.Helper()
+	for i, r := range h.pending {
+		if dialed(r) == agent {
+			h.pending = append(h.pending[:i], h.pending[i+1:]...)
+			return r
+		}
+	}
+	for {
+		select {
+		case r := <-h.sw.reqs:
+			if dialed(r) == agent {
+				return r
+			}
+			h.pending = append(h.pending, r)
+		case <-time.After(10 * time.Second):
+			h.t.Fatalf("no originate to %s", agent)
+			return nil
+		}
+	}
 }
 
 // recorder keeps every event the harness consumed, as CC-* header lines.
@@ -285,6 +317,11 @@ func (c *caller) wait(t *testing.T) {
 
 func (h *harness) nextDial() *dialReq {
 	h.t.Helper()
+	if len(h.pending) > 0 {
+		r := h.pending[0]
+		h.pending = h.pending[1:]
+		return r
+	}
 	select {
 	case r := <-h.sw.reqs:
 		return r

@@ -1,0 +1,138 @@
+package acd
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"ccpbx/call"
+	"ccpbx/config"
+)
+
+// instantSwitch reports each originate on a channel and then rings until
+// cancelled, so benchmarks measure the ACD, not a phone.
+type instantSwitch struct{ dialed chan time.Time }
+
+func (s *instantSwitch) Originate(ctx context.Context, dial string, o call.OriginateOptions) (*call.Channel, error) {
+	select {
+	case s.dialed <- time.Now():
+	default:
+	}
+	<-ctx.Done()
+	return nil, call.OriginatorCancel
+}
+
+func (s *instantSwitch) Bridge(a, b *call.Channel) error { return nil }
+
+// BenchmarkJoinToOriginate measures a member joining a queue with an idle
+// agent up to the ACD calling Originate for that agent (the step FreeSWITCH
+// takes up to 100 ms for, on its dispatcher poll). It reports p50/p99.
+func BenchmarkJoinToOriginate(b *testing.B) {
+	core := call.NewCore("bench", quietLog())
+	sw := &instantSwitch{dialed: make(chan time.Time, 1)}
+	a, err := New(queueCfg("longest-idle-agent", nil), core, nil, Options{Log: quietLog(), Switch: sw})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close()
+	a.Config("agent add a Callback")
+	a.Config("agent set contact a user/a")
+	a.Config("tier add " + q1 + " a")
+	a.Config("agent set status a Available")
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ch := core.NewChannel(call.ChannelSpec{Name: "bench", Vars: map[string]string{"caller_id_number": "1"}})
+		ch.MarkAnswered()
+		start := time.Now()
+		var m *Member
+		a.do(func() { m = a.join(ch, q1).m })
+		at := <-sw.dialed
+		lat = append(lat, at.Sub(start))
+		b.StopTimer()
+		a.do(func() { a.leave(m, ReasonBreakOut); a.dropMember(m) })
+		ch.Hangup(call.NormalClearing)
+		for state := ""; state != StateWaiting; {
+			a.do(func() { state = a.agents["a"].State })
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	reportPercentiles(b, lat)
+}
+
+// BenchmarkDispatchDecision measures one dispatch pass with 1,000 waiting
+// members and 500 agents in one queue, one of whom has just become free.
+func BenchmarkDispatchDecision(b *testing.B) {
+	core := call.NewCore("bench", quietLog())
+	sw := &instantSwitch{dialed: make(chan time.Time, 1)}
+	a, err := New(queueCfg("longest-idle-agent", func(q *config.Queue) {}), core, nil, Options{Log: quietLog(), Switch: sw})
+	if err != nil {
+		b.Fatal(err)
+	}
+	a.addQueue(a.lookupQueue(q1))
+	close(a.quit) // no loop: the benchmark drives dispatch itself
+	defer func() {
+		for _, m := range a.members {
+			for _, o := range m.offers {
+				o.cancel(call.OriginatorCancel)
+			}
+		}
+	}()
+	for i := 0; i < 500; i++ {
+		n := fmt.Sprintf("agent%03d", i)
+		a.agentAdd(n, "Callback")
+		a.agents[n].Contact = "user/" + n
+		a.agents[n].Status = StatusAvailable
+		a.agents[n].State = StateInCall
+		a.addTier(q1, n, int64(1+i%3), int64(i))
+	}
+	now := a.now()
+	for i := 0; i < 1000; i++ {
+		a.memberSeq++
+		m := &Member{Queue: q1, InstanceID: a.instanceID, UUID: fmt.Sprintf("m%04d", i), JoinedEpoch: now - int64(i%300),
+			State: MemberWaiting, seq: a.memberSeq, app: &memberApp{found: make(chan *offer, 1), exit: make(chan string, 1)},
+			offers: map[string]*offer{}}
+		a.members[m.UUID] = m
+	}
+	free := a.agents["agent250"]
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		free.State = StateWaiting
+		for _, t := range a.tiers {
+			t.State = TierReady
+		}
+		for _, m := range a.members {
+			for _, o := range m.offers {
+				o.cancel(call.OriginatorCancel)
+			}
+			m.State, m.ServingAgent, m.offers = MemberWaiting, "", map[string]*offer{}
+		}
+		b.StartTimer()
+		start := time.Now()
+		a.dispatch()
+		lat = append(lat, time.Since(start))
+		if free.State != StateReceiving {
+			b.Fatal("the free agent was not offered a call")
+		}
+	}
+	b.StopTimer()
+	reportPercentiles(b, lat)
+}
+
+func reportPercentiles(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	p := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) }
+	b.ReportMetric(p(0.50), "p50-µs")
+	b.ReportMetric(p(0.99), "p99-µs")
+}
