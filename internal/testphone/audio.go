@@ -16,7 +16,7 @@ import (
 	"github.com/pion/rtp"
 )
 
-// Audio is a test phone's RTP endpoint: it sends PCMU frames filled with a
+// Audio is a test phone's RTP endpoint: it sends G.711 frames filled with a
 // marker byte and records the marker bytes that arrive, so a test can prove
 // audio crossed the PBX in each direction.
 type Audio struct {
@@ -28,6 +28,7 @@ type Audio struct {
 	seen    map[byte]int
 	packets int
 	waiters []audioWaiter
+	pt      uint8 // 0 PCMU, 8 PCMA
 	seq     uint16
 	ts      uint32
 	ssrc    uint32
@@ -53,21 +54,37 @@ func NewAudio(ip netip.Addr) (*Audio, error) {
 // Port is the local RTP port.
 func (a *Audio) Port() int { return a.conn.LocalAddr().(*net.UDPAddr).Port }
 
-// SDP is the phone's offer or answer: PCMU and telephone-event only, so the
-// PBX relays our payloads without transcoding.
+// SDP is the phone's offer or answer: one codec (PCMU, or PCMA after
+// UsePCMA) and telephone-event, so the PBX relays our payloads untouched
+// when both phones use the same codec.
 func (a *Audio) SDP() []byte {
+	a.mu.Lock()
+	pt := a.pt
+	a.mu.Unlock()
+	codec := "PCMU"
+	if pt == 8 {
+		codec = "PCMA"
+	}
 	id := strconv.FormatUint(uint64(rand.Uint32()), 10)
 	return []byte("v=0\r\n" +
 		"o=testphone " + id + " " + id + " IN IP4 " + a.ip.String() + "\r\n" +
 		"s=-\r\n" +
 		"c=IN IP4 " + a.ip.String() + "\r\n" +
 		"t=0 0\r\n" +
-		"m=audio " + strconv.Itoa(a.Port()) + " RTP/AVP 0 101\r\n" +
-		"a=rtpmap:0 PCMU/8000\r\n" +
+		"m=audio " + strconv.Itoa(a.Port()) + " RTP/AVP " + strconv.Itoa(int(pt)) + " 101\r\n" +
+		"a=rtpmap:" + strconv.Itoa(int(pt)) + " " + codec + "/8000\r\n" +
 		"a=rtpmap:101 telephone-event/8000\r\n" +
 		"a=fmtp:101 0-15\r\n" +
 		"a=ptime:20\r\n" +
 		"a=sendrecv\r\n")
+}
+
+// UsePCMA makes the phone offer, send and expect PCMA instead of PCMU
+// (call it before the call starts).
+func (a *Audio) UsePCMA() {
+	a.mu.Lock()
+	a.pt = 8
+	a.mu.Unlock()
 }
 
 // SetRemote points the audio at the address in the peer's SDP.
@@ -108,7 +125,7 @@ func SDPAddr(sdp []byte) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(ip, uint16(port)), nil
 }
 
-// Send sends n 20 ms PCMU packets whose payload bytes all equal fill.
+// Send sends n 20 ms packets of the phone's codec whose payload bytes all equal fill.
 func (a *Audio) Send(n int, fill byte) error {
 	payload := bytes.Repeat([]byte{fill}, 160)
 	for i := 0; i < n; i++ {
@@ -116,7 +133,7 @@ func (a *Audio) Send(n int, fill byte) error {
 		remote := a.remote
 		a.seq++
 		a.ts += 160
-		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: a.seq, Timestamp: a.ts, SSRC: a.ssrc}, Payload: payload}
+		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: a.pt, SequenceNumber: a.seq, Timestamp: a.ts, SSRC: a.ssrc}, Payload: payload}
 		a.mu.Unlock()
 		if !remote.IsValid() {
 			return errors.New("testphone: no remote audio address")
@@ -195,8 +212,9 @@ func (a *Audio) read() {
 		}
 		a.mu.Lock()
 		a.packets++
+		pt := a.pt
 		a.mu.Unlock()
-		if p.PayloadType != 0 {
+		if p.PayloadType != pt {
 			continue
 		}
 		fill := p.Payload[0]

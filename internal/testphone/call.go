@@ -38,6 +38,7 @@ type phoneCalls struct {
 	plan     Plan
 	calls    map[string]*Call // by Call-ID
 	incoming chan *Call
+	pcma     bool
 }
 
 var callStates sync.Map // *Phone → *phoneCalls
@@ -70,6 +71,14 @@ func (p *Phone) SetPlan(pl Plan) {
 	pc := p.calls()
 	pc.mu.Lock()
 	pc.plan = pl
+	pc.mu.Unlock()
+}
+
+// UsePCMA makes the phone's future calls use PCMA instead of PCMU.
+func (p *Phone) UsePCMA() {
+	pc := p.calls()
+	pc.mu.Lock()
+	pc.pcma = true
 	pc.mu.Unlock()
 }
 
@@ -113,6 +122,12 @@ func newCall(p *Phone, incoming bool) (*Call, error) {
 	if err != nil {
 		return nil, err
 	}
+	pc := p.calls()
+	pc.mu.Lock()
+	if pc.pcma {
+		a.UsePCMA()
+	}
+	pc.mu.Unlock()
 	return &Call{
 		p: p, Audio: a, Incoming: incoming,
 		provisional: make(chan struct{}),
