@@ -172,6 +172,18 @@ func (a *ACD) Start(ctx context.Context) error {
 	a.core.RegisterApp("callcenter_track", a.appTrack)
 	a.core.RegisterAPI("callcenter_config", "Config of callcenter", a.apiConfig)
 	a.core.RegisterAPI("callcenter_break", "callcenter_break agent <uuid>", a.apiBreak)
+	probes, stopProbes := a.core.Bus.Subscribe(64, func(e *call.Event) bool { return e.Name == "PRESENCE_PROBE" })
+	go func() {
+		for {
+			select {
+			case e := <-probes:
+				a.post(func() { a.presenceProbe(e) })
+			case <-a.quit:
+				stopProbes()
+				return
+			}
+		}
+	}()
 	if _, taken := a.core.APINames()["json"]; !taken {
 		a.core.RegisterAPI("json", "JSON API", a.apiJSON)
 	}

@@ -91,6 +91,7 @@ func (a *ACD) join(ch *call.Channel, qname string) *joinInfo {
 	a.members[m.UUID] = m
 	a.saveMember(m)
 	a.fireMembersCount(q.Name)
+	a.firePresence(q.Name)
 	if q.MaxWaitTime > 0 {
 		a.wakeAt(now + q.MaxWaitTime)
 	}
@@ -145,6 +146,7 @@ func (a *ACD) leave(m *Member, reason string) {
 		a.wakeAt(now + q.DiscardAbandonedAfter + 1)
 	}
 	a.fireMembersCount(m.Queue)
+	a.firePresence(m.Queue)
 	m.app = nil
 	m.ch = nil
 	a.dirty = true

@@ -1,6 +1,8 @@
 package acd
 
 import (
+	"strings"
+
 	"ccpbx/call"
 )
 
@@ -53,4 +55,46 @@ func (a *ACD) fireMembersCount(queue string) {
 		sel = "All-Queues"
 	}
 	a.fire(nil, "CC-Queue", queue, "CC-Action", "members-count", "CC-Count", itoa(int64(n)), "CC-Selection", sel)
+}
+
+// firePresence reports the queue's BLF state as PRESENCE_IN (§13.3):
+// "Active (N waiting)" counts members in Waiting only, as FreeSWITCH does.
+func (a *ACD) firePresence(queue string) {
+	n := 0
+	for _, m := range a.members {
+		if m.Queue == queue && m.State == MemberWaiting {
+			n++
+		}
+	}
+	status, cs, ans := "Idle", "CS_HANGUP", "terminated"
+	if n > 0 {
+		status, cs, ans = "Active ("+itoa(int64(n))+" waiting)", "CS_ROUTING", "confirmed"
+	}
+	e := &call.Event{Name: "PRESENCE_IN", Time: a.clock.Now()}
+	e.Add("proto", "callcenter")
+	e.Add("login", queue)
+	e.Add("from", queue)
+	e.Add("force-status", status)
+	e.Add("rpid", "unknown")
+	e.Add("event_type", "presence")
+	e.Add("alt_event_type", "dialog")
+	e.Add("event_count", "0")
+	e.Add("unique-id", queue)
+	e.Add("channel-state", cs)
+	e.Add("answer-state", ans)
+	e.Add("presence-call-direction", "inbound")
+	a.core.Fire(e)
+}
+
+// presenceProbe answers a PRESENCE_PROBE for "callcenter+<queue>@…".
+func (a *ACD) presenceProbe(e *call.Event) {
+	to := e.Get("to")
+	if len(to) < len("callcenter+") || !strings.EqualFold(to[:len("callcenter+")], "callcenter+") || !strings.Contains(to, "@") {
+		return
+	}
+	queue := to[len("callcenter+"):]
+	if a.lookupQueue(queue) == nil {
+		return
+	}
+	a.firePresence(queue)
 }

@@ -139,3 +139,24 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestC22Presence: joins and exits fire PRESENCE_IN with the Waiting count,
+// and a probe for callcenter+<queue>@… is answered.
+func TestC22Presence(t *testing.T) {
+	h := newHarness(t, queueCfg("", nil), nil, baseEpoch)
+	pres, stop := h.core.Bus.Subscribe(100, func(e *call.Event) bool { return e.Name == "PRESENCE_IN" })
+	defer stop()
+	c := h.call("5550001", q1, nil)
+	e := <-pres
+	eq(t, "join", []string{e.Get("login"), e.Get("force-status"), e.Get("channel-state"), e.Get("answer-state")},
+		[]string{q1, "Active (1 waiting)", "CS_ROUTING", "confirmed"})
+	c.ch.Hangup(call.NormalClearing)
+	c.wait(t)
+	e = <-pres
+	eq(t, "exit", []string{e.Get("force-status"), e.Get("channel-state")}, []string{"Idle", "CS_HANGUP"})
+	probe := &call.Event{Name: "PRESENCE_PROBE"}
+	probe.Add("to", "callcenter+"+q1)
+	h.core.Fire(probe)
+	e = <-pres
+	eq(t, "probe", e.Get("force-status"), "Idle")
+}

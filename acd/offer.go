@@ -338,6 +338,7 @@ func (a *ACD) startBridge(o *offer) bool {
 	}
 	now := a.now()
 	a.fireMembersCount(q.Name)
+	a.firePresence(q.Name)
 	m.State = MemberAnswered
 	m.BridgeEpoch = now
 	a.saveMember(m)
