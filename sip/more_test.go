@@ -124,6 +124,9 @@ func TestSofiaEndpointOriginate(t *testing.T) {
 	if via := in.Request().Via(); via.Port != int(x.stack.Addr("internal").Port()) {
 		t.Errorf("INVITE Via port %d, want the internal profile's", via.Port)
 	}
+	if src := in.Request().Source(); src != x.internal() {
+		t.Errorf("INVITE came from %s, want the internal profile's socket %s", src, x.internal())
+	}
 	if !leg.Answered() || leg.Direction() != call.Outbound {
 		t.Fatalf("leg answered=%v direction=%s", leg.Answered(), leg.Direction())
 	}

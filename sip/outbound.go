@@ -285,7 +285,6 @@ func (s *Stack) dial(ctx context.Context, p *profile, ruri sipmsg.Uri, toUser, d
 	}
 	if o.Caller != nil {
 		chVars["originator"] = o.Caller.UUID()
-		o.Caller.SetVar("originated_legs", callID)
 	}
 	ch := s.core.NewChannel(call.ChannelSpec{
 		Name:       "sofia/" + p.name + "/" + toUser + "@" + dest,

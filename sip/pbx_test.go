@@ -42,7 +42,7 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func newTestPBX(t *testing.T, mediaOpts ...func(*media.Config)) *testPBX {
+func newTestPBX(t testing.TB, mediaOpts ...func(*media.Config)) *testPBX {
 	t.Helper()
 	log := testLogger()
 	var users []config.User
@@ -158,7 +158,7 @@ func (x *testPBX) internal() string { return x.stack.Addr("internal").String() }
 func (x *testPBX) trunk() string    { return x.stack.Addr("blueivr").String() }
 
 // phone starts a test phone registered as user on the internal profile.
-func (x *testPBX) phone(t *testing.T, user string, opts ...testphone.Option) *testphone.Phone {
+func (x *testPBX) phone(t testing.TB, user string, opts ...testphone.Option) *testphone.Phone {
 	t.Helper()
 	p := testphone.New(t, opts...)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
