@@ -417,3 +417,18 @@ func TestC28JSON(t *testing.T) {
 	reply = h.core.API(context.Background(), `json {"command":"callcenter_config","data":{"arguments":"queue list tiers"}}`, nil)
 	eq(t, "missing queue_name wire", reply, `{"command":"callcenter_config","data":{"arguments":"queue list tiers"},"status":"error","response":{"error":"Missing data attribute: queue_name"}}`)
 }
+
+// TestC14MaxWaitTimeAfterRinging: the timeout deferred by a ringing agent
+// fires when that offer fails, and no new offer starts meanwhile.
+func TestC14MaxWaitTimeAfterRinging(t *testing.T) {
+	h := newHarness(t, queueCfg("ring-all", func(q *config.Queue) { q.MaxWaitTime = 30 }), nil, baseEpoch)
+	h.agents("a")
+	c := h.call("5550001", q1, nil)
+	r := h.nextDial()
+	h.advance(30)
+	r.fail(call.NoAnswer)
+	e := h.waitAction("member-queue-end")
+	eq(t, "reason", e.Get("CC-Cancel-Reason"), "TIMEOUT")
+	c.wait(t)
+	h.noDial()
+}

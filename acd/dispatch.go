@@ -212,7 +212,9 @@ func (a *ACD) dispatch() {
 	}
 	var ms []scored
 	for _, m := range a.members {
-		if m.app == nil || m.exiting || m.InstanceID != a.instanceID {
+		// A member whose max-wait-time passed while agents rang gets no
+		// new offers: it leaves once those end unanswered.
+		if m.app == nil || m.exiting || m.pendingTimeout || m.InstanceID != a.instanceID {
 			continue
 		}
 		if m.State == MemberWaiting || (m.State == MemberTrying && ringStrategy(m.ServingAgent)) {
