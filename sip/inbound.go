@@ -33,8 +33,11 @@ func (p *profile) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		respond(tx, req, 503, "Service Unavailable", nil)
 		return
 	}
-	if requires100rel(req) {
-		respond(tx, req, 420, "Bad Extension", []sipmsg.Header{sipmsg.NewHeader("Unsupported", "100rel")})
+	if bad := unsupportedRequired(req); len(bad) > 0 {
+		// No reliable provisionals (100rel) nor any other extension a
+		// caller could insist on; session timers ("timer") are fine since
+		// we answer refresh re-INVITEs and UPDATEs anyway.
+		respond(tx, req, 420, "Bad Extension", []sipmsg.Header{sipmsg.NewHeader("Unsupported", strings.Join(bad, ", "))})
 		return
 	}
 	from, callID := req.From(), req.CallID()
@@ -213,15 +216,21 @@ func (p *profile) inboundVars(req *sipmsg.Request, src netip.AddrPort, authUser 
 	return v
 }
 
-func requires100rel(req *sipmsg.Request) bool {
+// unsupportedRequired lists the Require options we do not support.
+func unsupportedRequired(req *sipmsg.Request) []string {
+	var bad []string
 	for _, h := range req.GetHeaders("Require") {
 		for _, opt := range strings.Split(h.Value(), ",") {
-			if strings.EqualFold(strings.TrimSpace(opt), "100rel") {
-				return true
+			opt = strings.TrimSpace(opt)
+			if opt == "" || strings.EqualFold(opt, "timer") {
+				continue
+			}
+			if len(bad) < 8 {
+				bad = append(bad, sanitizeName(opt))
 			}
 		}
 	}
-	return false
+	return bad
 }
 
 // Ring sends 180 Ringing, or 183 Session Progress with our SDP (early

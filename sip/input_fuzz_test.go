@@ -37,7 +37,11 @@ func FuzzInviteInput(f *testing.F) {
 				t.Fatalf("%s carries a line break: %q", k, v)
 			}
 		}
-		_ = requires100rel(req)
+		for _, o := range unsupportedRequired(req) {
+			if strings.ContainsAny(o, "\r\n") {
+				t.Fatalf("Unsupported option %q", o)
+			}
+		}
 		_, _ = causeFromReason(req)
 		_, _ = parseDTMFInfo(req)
 		if c := req.Contact(); c != nil {

@@ -411,3 +411,26 @@ func TestCalleeOfferPrefersCallersCodec(t *testing.T) {
 	}
 	x.waitIdle(t, ctx)
 }
+
+func TestRequireOptions(t *testing.T) {
+	x := newTestPBX(t)
+	p := testphone.New(t)
+	ctx := testCtx(t, 10*time.Second)
+	c, err := p.Invite(ctx, x.trunk(), "5550001", "9999", testphone.WithHeader("Require", "timer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := c.WaitFinal(ctx); code != 404 {
+		t.Fatalf("Require: timer gave %d, want the dialplan's 404", code)
+	}
+	c, err = p.Invite(ctx, x.trunk(), "5550001", "9999", testphone.WithHeader("Require", "timer, precondition, 100rel"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := c.WaitFinal(ctx); code != 420 {
+		t.Fatalf("final %d, want 420", code)
+	}
+	if h := c.Final().GetHeader("Unsupported"); h == nil || h.Value() != "precondition, 100rel" {
+		t.Errorf("Unsupported %v", h)
+	}
+}
