@@ -108,9 +108,16 @@ func (l *sipLeg) handleInDialog(d *dialog, req *sipmsg.Request, tx sipmsg.Server
 	case sipmsg.BYE:
 		respond(tx, req, 200, "OK", nil)
 		l.mu.Lock()
+		wasEarly := l.state == stateEarly
 		l.state = stateEnded
 		ch := l.ch
 		l.mu.Unlock()
+		if wasEarly && l.dir == call.Inbound {
+			// BYE on an early dialog: the INVITE still needs its final
+			// response (RFC 3261 §15.1.2), or its transaction never ends.
+			respond(l.tx, l.inv, 487, "Request Terminated", nil)
+			l.markFinal()
+		}
 		if ch != nil {
 			cause := call.NormalClearing
 			if c, ok := causeFromReason(req); ok {

@@ -434,3 +434,30 @@ func TestRequireOptions(t *testing.T) {
 		t.Errorf("Unsupported %v", h)
 	}
 }
+
+func TestByeOnEarlyDialog(t *testing.T) {
+	x := newTestPBX(t)
+	p1, p2 := x.phone(t, "1001"), x.phone(t, "1002")
+	ctx := testCtx(t, 10*time.Second)
+	c1, err := p1.Dial(ctx, "1002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := p2.Incoming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c1.WaitProvisional(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c1.Hangup(ctx); err != nil {
+		t.Fatalf("BYE on the early dialog: %v", err)
+	}
+	if code, _ := c1.WaitFinal(ctx); code != 487 {
+		t.Fatalf("INVITE final %d, want 487", code)
+	}
+	if err := in.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	x.waitIdle(t, ctx)
+}

@@ -251,6 +251,13 @@ func (c *Call) uacLoop(tx sipmsg.ClientTransaction, user, pass string) {
 			switch {
 			case res.StatusCode == 100:
 			case res.IsProvisional():
+				// An early dialog: remember the far tag, so a BYE can be
+				// sent before the answer (as some phones do).
+				c.mu.Lock()
+				if to := res.To(); to != nil && c.remoteTag == "" {
+					c.remoteTag, _ = to.Params.Get("tag")
+				}
+				c.mu.Unlock()
 				c.markProvisional()
 			case res.IsSuccess():
 				c.established(res)
@@ -297,7 +304,9 @@ func (c *Call) established(res *sipmsg.Response) {
 	c.final = res
 	c.finalCode = res.StatusCode
 	if to := res.To(); to != nil {
-		c.remoteTag, _ = to.Params.Get("tag")
+		if tag, ok := to.Params.Get("tag"); ok {
+			c.remoteTag = tag
+		}
 	}
 	if ct := res.Contact(); ct != nil {
 		c.remoteTarget = *ct.Address.Clone()
