@@ -12,6 +12,7 @@ import (
 	"ccpbx/call"
 	"ccpbx/internal/testphone"
 	"ccpbx/media"
+	"ccpbx/registrar"
 )
 
 func TestInboundChannelVariables(t *testing.T) {
@@ -460,4 +461,76 @@ func TestByeOnEarlyDialog(t *testing.T) {
 		t.Fatal(err)
 	}
 	x.waitIdle(t, ctx)
+}
+
+func TestNATedPhoneIsCalledAtItsSource(t *testing.T) {
+	x := newTestPBX(t)
+	p := testphone.New(t)
+	p.SetPlan(testphone.AutoAnswer)
+	ctx := testCtx(t, 10*time.Second)
+	// The phone's Contact names a private address nobody can reach; the
+	// PBX must use it as Request-URI but send to where the REGISTER came
+	// from.
+	b := registrar.Binding{User: "1002", Contact: "sip:1002@192.168.77.9:5060;ob", Source: p.Addr(), Transport: "udp", Profile: "internal"}
+	leg, err := x.stack.dialBinding(ctx, "1002", b, map[string]string{}, &call.OriginateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := p.Incoming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := in.Request().Recipient; r.Host != "192.168.77.9" || r.Port != 5060 {
+		t.Errorf("Request-URI %s, want the Contact", r.String())
+	}
+	if err := in.WaitAcked(ctx); err != nil {
+		t.Fatal(err)
+	}
+	leg.Hangup(call.NormalClearing)
+	if err := in.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOversizedExtraHeadersAreDroppedOverUDP(t *testing.T) {
+	x := newTestPBX(t)
+	p := testphone.New(t)
+	p.SetPlan(testphone.Plan{Status: 486})
+	ctx := testCtx(t, 10*time.Second)
+	var vars []string
+	for i := 0; i < 12; i++ {
+		vars = append(vars, "sip_h_X-Pad"+itoa(i)+"="+strings.Repeat("v", 120))
+	}
+	vars = append(vars, "origination_caller_id_number=5550100")
+	dial := "{" + strings.Join(vars, ",") + "}sofia/internal/agent@" + p.Addr().String()
+	_, err := x.core.Originate(ctx, dial, call.OriginateOptions{})
+	if c, _ := call.AsCause(err); c != call.UserBusy {
+		t.Fatalf("originate: %v", err)
+	}
+	in, err := p.Incoming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := in.Request()
+	if n := len(req.String()); n > maxUDPRequest {
+		t.Errorf("INVITE of %d bytes over UDP", n)
+	}
+	if req.GetHeader("X-Pad0") != nil {
+		t.Error("padding headers were kept")
+	}
+	if req.From().Address.User != "5550100" {
+		t.Errorf("From %s", req.From().Address.User)
+	}
+	// A few small ones fit and are sent.
+	_, err = x.core.Originate(ctx, "{sip_h_X-CC-Queue=3000@default}sofia/internal/agent@"+p.Addr().String(), call.OriginateOptions{})
+	if c, _ := call.AsCause(err); c != call.UserBusy {
+		t.Fatalf("originate: %v", err)
+	}
+	in, err = p.Incoming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := in.Request().GetHeader("X-CC-Queue"); h == nil || h.Value() != "3000@default" {
+		t.Errorf("X-CC-Queue %v", h)
+	}
 }
