@@ -133,8 +133,11 @@ func (d *dialog) buildRequest(method sipmsg.RequestMethod, seq uint32) *sipmsg.R
 	}
 	req.AppendHeader(sipmsg.NewHeader("User-Agent", d.p.stack.agent))
 	req.SetTransport(strings.ToUpper(d.transport))
-	// Content-Length: 0 is mandatory on stream transports.
-	req.SetBody(nil)
+	// Content-Length is mandatory on stream transports; an INVITE gets
+	// its body (and the header, after Content-Type) from the caller.
+	if method != sipmsg.INVITE {
+		req.SetBody(nil)
+	}
 	req.SetDestination(d.dest)
 	req.Laddr = d.p.laddr(d.transport)
 	return req
