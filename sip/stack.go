@@ -166,6 +166,10 @@ func (s *Stack) newProfile(pc config.Profile) (*profile, error) {
 		sipgo.WithUserAgentHostname(p.advIP.String()),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sipmsg.WithTransactionLayerUnhandledResponseHandler(s.unhandledResponse),
+			sipmsg.WithTransactionLayerLogger(p.log.With("layer", "transaction")),
+		),
+		sipgo.WithUserAgentTransportLayerOptions(
+			sipmsg.WithTransportLayerLogger(p.log.With("layer", "transport")),
 		),
 	)
 	if err != nil {
