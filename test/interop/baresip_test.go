@@ -40,6 +40,8 @@ type baresip struct {
 	more   chan struct{}
 	policy func(ev bsEvent) string // "accept", "hangup" (486) or "" (ring)
 	token  int
+
+	archived int // recordings moved to recordings/old
 }
 
 // bsEvent is one ctrl_tcp message (event or command response).
@@ -355,8 +357,23 @@ func bsList(evs []bsEvent) string {
 	return strings.Join(lines, "\n")
 }
 
-// recordings lists the decoded-audio dumps (what the phone heard), oldest
-// first.
+// newCall moves earlier recordings into recordings/old/ so the next call's
+// dump is the only one left: sndfile names dumps by the second, so two
+// calls in the same second would otherwise share (and overwrite) a name.
+// It returns the list to pass to heard.
+func (b *baresip) newCall() []string {
+	old := filepath.Join(b.recDir, "old")
+	_ = os.MkdirAll(old, 0o755)
+	m, _ := filepath.Glob(filepath.Join(b.recDir, "dump-*.wav"))
+	for _, f := range m {
+		b.archived++
+		_ = os.Rename(f, filepath.Join(old, fmt.Sprintf("%03d-%s", b.archived, filepath.Base(f))))
+	}
+	return nil
+}
+
+// recordings lists the decoded-audio dumps (what the phone heard) of the
+// calls since newCall, oldest first.
 func (b *baresip) recordings() []string {
 	m, _ := filepath.Glob(filepath.Join(b.recDir, "dump-*-dec.wav"))
 	sort.Slice(m, func(i, j int) bool {

@@ -235,7 +235,7 @@ func (e *env) stepLogin(t *testing.T) {
 func (e *env) dialFromBaresip(t *testing.T, step, ext, prompt string) {
 	t.Helper()
 	b := e.b1001
-	before := b.recordings()
+	before := b.newCall()
 	bm := b.mark()
 	if err := b.command("dial", fmt.Sprintf("sip:%s@127.0.0.1:%d", ext, e.ports.Internal)); err != nil {
 		t.Fatalf("%s: baresip dial: %v", step, err)
@@ -421,7 +421,7 @@ func (e *env) stepTrunkCall(t *testing.T) {
 	const step = "step 3 (trunk call 3000: music, agent answers, audio both ways, caller's BYE)"
 	m := e.ev.mark()
 	bm := e.b1001.mark()
-	before := e.b1001.recordings()
+	before := e.b1001.newCall()
 	const ringMs = 2000 // < call_timeout
 
 	// Whoever is offered rings for 2 s, so the caller hears music first,
@@ -453,6 +453,10 @@ func (e *env) stepTrunkCall(t *testing.T) {
 		t.Errorf("%s: caller did not hear music on hold: want most frames above %.0f dBFS and not a test tone; got %s", step, speechLevel, mohRep)
 	}
 	e.expectSound(t, step, "the caller", samplesOf(moh), "music-on-hold", true)
+
+	// The listings during the call, as FreeSWITCH shows them (README §6,
+	// "call c1 in progress").
+	e.checkDuringCall(t, step, agent, c.number)
 
 	// Talk: both sides send their tone for a while, then the caller hangs up.
 	if err := c.peer.waitPackets(bridgedAt, 100, 10*time.Second); err != nil {
@@ -506,4 +510,56 @@ func (e *env) stepTrunkCall(t *testing.T) {
 	e.waitIdle(t, step, m, agent)
 	e.expectSequence(t, step, m, normalCall(agent, c.number), 5*time.Second)
 	e.offered = append(e.offered, agent)
+
+	// After a normal end the member row is gone and the agent counted the call.
+	if out := e.pbx.mustCLI(t, step, "callcenter_config queue list members 3000@default"); strings.Join(replyLines(out), "\n") != "+OK" {
+		t.Errorf("%s: members after the call: got %q, want only +OK (row deleted)", step, out)
+	}
+	if out := e.pbx.mustCLI(t, step, "callcenter_config queue count members 3000@default"); strings.TrimSpace(out) != "0" {
+		t.Errorf("%s: `queue count members` after the call = %q, want 0", step, out)
+	}
+	rows := e.agentList(t, step)
+	if err := expectAgent(rows, agent, map[string]string{"status": "Available", "state": "Waiting", "uuid": "", "calls_answered": "1", "no_answer_count": "0"}); err != nil {
+		t.Errorf("%s: agent list after the call: %v", step, err)
+	}
+}
+
+// checkDuringCall compares agent, tier and member listings while agent
+// talks to member with FreeSWITCH's snapshot of call c1 in progress.
+func (e *env) checkDuringCall(t *testing.T, step, agent, member string) {
+	t.Helper()
+	rows := e.agentList(t, step)
+	if err := expectAgent(rows, agent, map[string]string{"status": "Available", "state": "In a queue call", "calls_answered": "1"}); err != nil {
+		t.Errorf("%s: agent list during the call: %v", step, err)
+	} else if len(rows[agent]["uuid"]) != 36 {
+		t.Errorf("%s: agent list during the call: %s's uuid = %q, want the agent leg's UUID", step, agent, rows[agent]["uuid"])
+	}
+	if err := expectAgent(rows, other(agent), map[string]string{"status": "Available", "state": "Waiting", "uuid": ""}); err != nil {
+		t.Errorf("%s: agent list during the call: %v", step, err)
+	}
+	want := "queue|agent|state|level|position\n3000@default|1001|Ready|1|1\n3000@default|1002|Ready|1|1\n+OK"
+	want = strings.Replace(want, "3000@default|"+agent+"|Ready", "3000@default|"+agent+"|Active Inbound", 1)
+	if got := strings.Join(replyLines(e.pbx.mustCLI(t, step, "callcenter_config tier list")), "\n"); got != want {
+		t.Errorf("%s: tier list during the call\n  got:\n%s\n  want:\n%s", step, got, want)
+	}
+	out := e.pbx.mustCLI(t, step, "callcenter_config queue list members 3000@default")
+	members, err := parsePipeList(out, memberListHeader)
+	switch {
+	case err != nil:
+		t.Errorf("%s: `queue list members`: %v", step, err)
+	case len(members) != 1:
+		t.Errorf("%s: `queue list members` during the call has %d rows, want 1:\n%s", step, len(members), out)
+	default:
+		if d := diffRow(members[0], map[string]string{"queue": "3000@default", "instance_id": "single_box", "cid_number": member,
+			"cid_name": memberCIDName, "rejoined_epoch": "0", "abandoned_epoch": "0", "serving_agent": agent,
+			"serving_system": "single_box", "state": "Answered"}); d != "" {
+			t.Errorf("%s: member row during the call: %s", step, d)
+		}
+		if members[0]["bridge_epoch"] == "0" || len(members[0]["session_uuid"]) != 36 {
+			t.Errorf("%s: member row during the call: bridge_epoch %q, session_uuid %q; want set", step, members[0]["bridge_epoch"], members[0]["session_uuid"])
+		}
+	}
+	if out := e.pbx.mustCLI(t, step, "callcenter_config queue count members 3000@default"); strings.TrimSpace(out) != "1" {
+		t.Errorf("%s: `queue count members` during the call = %q, want 1", step, out)
+	}
 }

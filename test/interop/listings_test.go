@@ -148,3 +148,45 @@ func parseRegistrations(out string) ([]regRow, error) {
 	}
 	return rows, nil
 }
+
+const memberListHeader = "queue|instance_id|uuid|session_uuid|cid_number|cid_name|system_epoch|joined_epoch|rejoined_epoch|bridge_epoch|abandoned_epoch|base_score|skill_score|serving_agent|serving_system|state|score"
+
+// parsePipeList parses a '|' listing with the given FreeSWITCH header
+// ("+OK" alone when empty, as FreeSWITCH prints it).
+func parsePipeList(out, header string) ([]map[string]string, error) {
+	lines := replyLines(out)
+	if len(lines) == 0 || lines[len(lines)-1] != "+OK" {
+		return nil, fmt.Errorf("reply does not end with +OK: %q", out)
+	}
+	if len(lines) == 1 {
+		return nil, nil
+	}
+	if lines[0] != header {
+		return nil, fmt.Errorf("header differs from FreeSWITCH's\n  got:  %s\n  want: %s", lines[0], header)
+	}
+	cols := strings.Split(header, "|")
+	var rows []map[string]string
+	for _, l := range lines[1 : len(lines)-1] {
+		f := strings.Split(l, "|")
+		if len(f) != len(cols) {
+			return nil, fmt.Errorf("row has %d fields, want %d: %q", len(f), len(cols), l)
+		}
+		r := map[string]string{}
+		for j, c := range cols {
+			r[c] = f[j]
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// diffRow lists the columns of r that differ from want.
+func diffRow(r, want map[string]string) string {
+	var d []string
+	for k, v := range want {
+		if r[k] != v {
+			d = append(d, fmt.Sprintf("%s=%q (want %q)", k, r[k], v))
+		}
+	}
+	return strings.Join(d, ", ")
+}
