@@ -534,3 +534,37 @@ func TestOversizedExtraHeadersAreDroppedOverUDP(t *testing.T) {
 		t.Errorf("X-CC-Queue %v", h)
 	}
 }
+
+func TestAnswerRetransmittedUntilAck(t *testing.T) {
+	x := newTestPBX(t)
+	p1, p2 := x.phone(t, "1001"), x.phone(t, "1002")
+	p2.SetPlan(testphone.AutoAnswer)
+	p1.SkipAcks(1)
+	ctx := testCtx(t, 10*time.Second)
+	c1, err := p1.Dial(ctx, "1002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := p2.Incoming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := c1.WaitFinal(ctx); code != 200 {
+		t.Fatalf("final %d", code)
+	}
+	for c1.Retransmitted200() == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the PBX never retransmitted its 200 after the lost ACK")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	exchangeAudio(t, ctx, c1, in)
+	if err := c1.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	x.waitIdle(t, ctx)
+}

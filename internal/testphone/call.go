@@ -39,6 +39,7 @@ type phoneCalls struct {
 	calls    map[string]*Call // by Call-ID
 	incoming chan *Call
 	pcma     bool
+	skipAcks int
 }
 
 var callStates sync.Map // *Phone → *phoneCalls
@@ -82,6 +83,15 @@ func (p *Phone) UsePCMA() {
 	pc.mu.Unlock()
 }
 
+// SkipAcks makes the phone "lose" its next n ACKs for 2xx responses, so
+// tests can watch the far side retransmit its 200.
+func (p *Phone) SkipAcks(n int) {
+	pc := p.calls()
+	pc.mu.Lock()
+	pc.skipAcks = n
+	pc.mu.Unlock()
+}
+
 // Call is one INVITE dialog of the phone, placed (Dial, Invite) or received
 // (Incoming).
 type Call struct {
@@ -106,6 +116,7 @@ type Call struct {
 	infos        []string
 	localSDP     []byte
 	cancelled    bool
+	retrans200   int
 
 	provisional chan struct{}
 	finalCh     chan struct{}
@@ -261,7 +272,12 @@ func (c *Call) uacLoop(tx sipmsg.ClientTransaction, user, pass string) {
 				c.markProvisional()
 			case res.IsSuccess():
 				c.established(res)
-				tx.OnRetransmission(func(*sipmsg.Response) { c.sendAck() })
+				tx.OnRetransmission(func(*sipmsg.Response) {
+					c.mu.Lock()
+					c.retrans200++
+					c.mu.Unlock()
+					c.sendAck()
+				})
 				go func() { <-c.ended; tx.Terminate() }()
 				return
 			case (res.StatusCode == 401 || res.StatusCode == 407) && !authed && user != "":
@@ -345,6 +361,16 @@ func (c *Call) newInDialog(method sipmsg.RequestMethod, seq uint32) *sipmsg.Requ
 }
 
 func (c *Call) sendAck() {
+	pc := c.p.calls()
+	pc.mu.Lock()
+	skip := pc.skipAcks > 0
+	if skip {
+		pc.skipAcks--
+	}
+	pc.mu.Unlock()
+	if skip {
+		return
+	}
 	c.mu.Lock()
 	seq := c.cseq
 	c.mu.Unlock()
@@ -488,6 +514,14 @@ func (c *Call) Ended() bool {
 	default:
 		return false
 	}
+}
+
+// Retransmitted200 counts retransmissions of the 200 OK received after
+// the first one.
+func (c *Call) Retransmitted200() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.retrans200
 }
 
 // Codes lists the statuses received for the INVITE, in order.
