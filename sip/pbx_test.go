@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -187,6 +188,8 @@ func (x *testPBX) waitIdle(t *testing.T, ctx context.Context) {
 		}
 	}
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
 
 func testCtx(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)

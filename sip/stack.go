@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -471,4 +470,3 @@ func (p *profile) laddr(transport string) sipmsg.Addr {
 	return sipmsg.Addr{}
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }
