@@ -469,4 +469,3 @@ func (p *profile) laddr(transport string) sipmsg.Addr {
 	}
 	return sipmsg.Addr{}
 }
-
