@@ -568,3 +568,30 @@ func TestAnswerRetransmittedUntilAck(t *testing.T) {
 	}
 	x.waitIdle(t, ctx)
 }
+
+func TestCancelBeforeAnyProvisionalWaitsForOne(t *testing.T) {
+	x := newTestPBX(t)
+	p := testphone.New(t)
+	p.SetPlan(testphone.Plan{}) // no ringing, no answer: only sipgo's own 100 after 200 ms
+	ctx := testCtx(t, 10*time.Second)
+	octx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := x.core.Originate(octx, "sofia/internal/agent@"+p.Addr().String(), call.OriginateOptions{})
+		done <- err
+	}()
+	in, err := p.Incoming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel() // before the phone sent anything: the CANCEL has to wait
+	if err := <-done; err == nil {
+		t.Fatal("originate succeeded")
+	}
+	if err := in.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !in.Cancelled() {
+		t.Fatal("phone never got the CANCEL")
+	}
+}
