@@ -433,6 +433,8 @@ func (l *sipLeg) runInvite(ctx context.Context, inv *sipmsg.Request, vars map[st
 func (l *sipLeg) established(tx sipmsg.ClientTransaction, inv *sipmsg.Request, res *sipmsg.Response) (*call.Channel, error) {
 	ch, d := l.ch, l.dlg
 	l.fillDialog(d, res)
+	// In the table before the ACK goes out: the callee may BYE at once.
+	l.s.dialogs.put(d)
 	ack := d.buildRequest(sipmsg.ACK, inv.CSeq().SeqNo)
 	d.mu.Lock()
 	d.ack = ack
@@ -443,7 +445,6 @@ func (l *sipLeg) established(tx sipmsg.ClientTransaction, inv *sipmsg.Request, r
 	// A retransmitted 2xx while the transaction is still Accepted means the
 	// ACK was lost.
 	tx.OnRetransmission(func(*sipmsg.Response) { d.resendAck() })
-	l.s.dialogs.put(d)
 	go func() { <-ch.Done(); tx.Terminate() }()
 
 	l.mu.Lock()
