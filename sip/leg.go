@@ -43,6 +43,8 @@ type sipLeg struct {
 	localSDP  []byte
 	lateOffer bool // the INVITE had no SDP: our offer goes in the 200, the answer comes in the ACK
 	cancelled bool // the caller's CANCEL reached the INVITE transaction
+	// byeReceived: the peer ended the dialog (no BYE of ours needed).
+	byeReceived bool
 	finalOnce sync.Once
 	finalSent chan struct{}
 	ackOnce   sync.Once
@@ -110,6 +112,7 @@ func (l *sipLeg) handleInDialog(d *dialog, req *sipmsg.Request, tx sipmsg.Server
 		l.mu.Lock()
 		wasEarly := l.state == stateEarly
 		l.state = stateEnded
+		l.byeReceived = true
 		ch := l.ch
 		l.mu.Unlock()
 		if wasEarly && l.dir == call.Inbound {

@@ -449,8 +449,14 @@ func (l *sipLeg) established(tx sipmsg.ClientTransaction, inv *sipmsg.Request, r
 
 	l.mu.Lock()
 	if l.state != stateEarly {
-		// Hung up while the 200 was on its way: ACK done, now BYE.
+		byed := l.byeReceived
 		l.mu.Unlock()
+		if byed {
+			// The callee hung up right after answering.
+			ch.Terminated(call.NormalClearing)
+			return nil, call.NormalClearing
+		}
+		// Hung up while the 200 was on its way: ACK done, now BYE.
 		l.s.pending.Add(1)
 		go func() {
 			defer l.s.pending.Done()
