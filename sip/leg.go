@@ -45,10 +45,10 @@ type sipLeg struct {
 	cancelled bool // the caller's CANCEL reached the INVITE transaction
 	// byeReceived: the peer ended the dialog (no BYE of ours needed).
 	byeReceived bool
-	finalOnce sync.Once
-	finalSent chan struct{}
-	ackOnce   sync.Once
-	acked     chan struct{}
+	finalOnce   sync.Once
+	finalSent   chan struct{}
+	ackOnce     sync.Once
+	acked       chan struct{}
 
 	// byes counts our BYEs in flight; the dialog stays in the table until
 	// they are done.
