@@ -36,19 +36,21 @@ type sipLeg struct {
 	ch    *call.Channel
 	dlg   *dialog
 	state legState
+	// byeReceived: the peer ended the dialog (no BYE of ours needed).
+	byeReceived bool
+	// lateOffer: the (re-)INVITE had no SDP, so our offer went in the 200
+	// and the answer comes in the ACK.
+	lateOffer bool
 
 	// Inbound only.
 	inv       *sipmsg.Request
 	tx        sipmsg.ServerTransaction
 	localSDP  []byte
-	lateOffer bool // the INVITE had no SDP: our offer goes in the 200, the answer comes in the ACK
 	cancelled bool // the caller's CANCEL reached the INVITE transaction
-	// byeReceived: the peer ended the dialog (no BYE of ours needed).
-	byeReceived bool
-	finalOnce   sync.Once
-	finalSent   chan struct{}
-	ackOnce     sync.Once
-	acked       chan struct{}
+	finalOnce sync.Once
+	finalSent chan struct{}
+	ackOnce   sync.Once
+	acked     chan struct{}
 
 	// byes counts our BYEs in flight; the dialog stays in the table until
 	// they are done.
