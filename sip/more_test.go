@@ -10,6 +10,7 @@ import (
 	"github.com/icholy/digest"
 
 	"ccpbx/call"
+	"ccpbx/config"
 	"ccpbx/internal/testphone"
 	"ccpbx/media"
 	"ccpbx/registrar"
@@ -593,5 +594,42 @@ func TestCancelBeforeAnyProvisionalWaitsForOne(t *testing.T) {
 	}
 	if !in.Cancelled() {
 		t.Fatal("phone never got the CANCEL")
+	}
+}
+
+func TestAdvertisedAddressChoice(t *testing.T) {
+	core := call.NewCore("test", testLogger())
+	eng, err := media.NewEngine(media.Config{RTPStart: 40000, RTPEnd: 49999}, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	st, err := New(Options{Core: core, Media: eng, Log: testLogger(), Profiles: []config.Profile{
+		{Name: "all", Context: "x"},
+		{Name: "lo", ListenIP: "127.0.0.1", Context: "x"},
+		{Name: "nat", ListenIP: "127.0.0.1", AdvertiseIP: "203.0.113.10", Context: "x"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	all := st.byName["all"]
+	if !all.listenIP.IsUnspecified() || !all.advIP.IsValid() || all.advIP.IsUnspecified() || !all.udp || !all.tcp {
+		t.Errorf("default profile listens %v advertises %v udp=%v tcp=%v", all.listenIP, all.advIP, all.udp, all.tcp)
+	}
+	if got := st.byName["lo"].advIP.String(); got != "127.0.0.1" {
+		t.Errorf("specific listen_ip advertises %s", got)
+	}
+	if got := st.byName["nat"].advIP.String(); got != "203.0.113.10" {
+		t.Errorf("advertise_ip ignored: %s", got)
+	}
+	for _, bad := range []config.Profile{
+		{Name: "v6", ListenIP: "::1"},
+		{Name: "junk", ListenIP: "not-an-ip"},
+		{Name: "tls", Transports: []string{"tls"}},
+	} {
+		if _, err := New(Options{Core: core, Media: eng, Profiles: []config.Profile{bad}}); err == nil {
+			t.Errorf("profile %s accepted", bad.Name)
+		}
 	}
 }

@@ -107,13 +107,19 @@ func New(o Options) (*Stack, error) {
 		legs:   make(map[*sipLeg]struct{}),
 	}
 	s.dialogs.init()
+	fail := func(err error) (*Stack, error) {
+		for _, p := range s.profiles {
+			p.ua.Close()
+		}
+		return nil, err
+	}
 	for _, pc := range o.Profiles {
 		if _, dup := s.byName[pc.Name]; dup {
-			return nil, fmt.Errorf("sip: duplicate profile %q", pc.Name)
+			return fail(fmt.Errorf("sip: duplicate profile %q", pc.Name))
 		}
 		p, err := s.newProfile(pc)
 		if err != nil {
-			return nil, fmt.Errorf("sip: profile %s: %w", pc.Name, err)
+			return fail(fmt.Errorf("sip: profile %s: %w", pc.Name, err))
 		}
 		s.profiles = append(s.profiles, p)
 		s.byName[p.name] = p
