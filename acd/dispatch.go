@@ -2,6 +2,7 @@ package acd
 
 import (
 	"cmp"
+	"container/heap"
 	"slices"
 	"strings"
 )
@@ -100,101 +101,124 @@ func offeredBefore(x, y *Agent) bool {
 }
 
 func byLevelPos(x, y cand) int {
-	if x.t.Level != y.t.Level {
-		if x.t.Level < y.t.Level {
-			return -1
-		}
-		return 1
+	if c := cmp.Compare(x.t.Level, y.t.Level); c != 0 {
+		return c
 	}
-	if x.t.Position != y.t.Position {
-		if x.t.Position < y.t.Position {
-			return -1
-		}
-		return 1
-	}
-	return 0
+	return cmp.Compare(x.t.Position, y.t.Position)
 }
 
-func sortCands(cs []cand, less func(x, y cand) bool) {
-	slices.SortStableFunc(cs, func(x, y cand) int {
-		switch {
-		case less(x, y):
-			return -1
-		case less(y, x):
-			return 1
-		}
-		return 0
-	})
-}
-
-// order returns the member's candidate rows in the queue strategy's order
-// (§6.1, §6.6, §6.7).
-func (a *ACD) order(q *Queue, m *Member, base []cand) []cand {
-	// base is in tier insertion order, the tie-break of every ordering.
-	cs := append([]cand(nil), base...)
-	levelThen := func(k func(c cand) int64) func(x, y cand) bool {
-		return func(x, y cand) bool {
-			if x.t.Level != y.t.Level {
-				return x.t.Level < y.t.Level
+// ordering returns the strategy's row comparison (§6.1) and, for
+// top-down and round-robin, the rows that come first: those after the
+// member's last agent (§6.6) or the queue's last offered agent (§6.7).
+// Ties keep tier insertion order.
+func (a *ACD) ordering(q *Queue, m *Member, base []cand) (func(x, y cand) int, func(c cand) bool) {
+	levelThen := func(k func(c cand) int64) func(x, y cand) int {
+		return func(x, y cand) int {
+			if c := cmp.Compare(x.t.Level, y.t.Level); c != 0 {
+				return c
 			}
-			if kx, ky := k(x), k(y); kx != ky {
-				return kx < ky
+			if c := cmp.Compare(k(x), k(y)); c != 0 {
+				return c
 			}
-			return x.t.Position < y.t.Position
+			return cmp.Compare(x.t.Position, y.t.Position)
 		}
 	}
-	sequential := func(x, y cand) bool {
+	sequential := func(x, y cand) int {
 		if c := byLevelPos(x, y); c != 0 {
-			return c < 0
+			return c
 		}
-		return offeredBefore(x.ag, y.ag)
+		if c := cmp.Compare(x.ag.LastOffered, y.ag.LastOffered); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.ag.offerSeq, y.ag.offerSeq)
 	}
 	switch q.Strategy {
 	case StrategyLongestIdle:
-		sortCands(cs, levelThen(func(c cand) int64 { return c.ag.LastBridgeEnd }))
+		return levelThen(func(c cand) int64 { return c.ag.LastBridgeEnd }), nil
 	case StrategyLeastTalkTime:
-		sortCands(cs, levelThen(func(c cand) int64 { return c.ag.TalkTime }))
+		return levelThen(func(c cand) int64 { return c.ag.TalkTime }), nil
 	case StrategyFewestCalls:
-		sortCands(cs, levelThen(func(c cand) int64 { return c.ag.CallsAnswered }))
+		return levelThen(func(c cand) int64 { return c.ag.CallsAnswered }), nil
 	case StrategyRingAll, StrategyRingProgressively:
-		sortCands(cs, func(x, y cand) bool { return byLevelPos(x, y) < 0 })
+		return byLevelPos, nil
 	case StrategyRandom:
-		a.rnd.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
-		sortCands(cs, func(x, y cand) bool { return x.t.Level < y.t.Level })
+		return func(x, y cand) int { return cmp.Compare(x.t.Level, y.t.Level) }, nil
 	case StrategyTopDown:
-		sortCands(cs, sequential)
-		var after []cand
-		for _, c := range cs {
-			if (c.t.Level == m.tdLevel && c.t.Position > m.tdPos) || c.t.Level > m.tdLevel {
-				after = append(after, c)
-			}
-		}
 		// FreeSWITCH only restarts from the top when no agent at all
 		// follows the last one, so a tail of busy agents stalls the member
-		// (#1216). Appending the whole list lets the scan wrap instead.
-		cs = append(after, cs...)
+		// (#1216). Here the scan always continues from the top.
+		return sequential, func(c cand) bool {
+			return (c.t.Level == m.tdLevel && c.t.Position > m.tdPos) || c.t.Level > m.tdLevel
+		}
 	case StrategyRoundRobin:
-		sortCands(cs, sequential)
 		var ref *cand
-		for i := range cs {
-			c := &cs[i]
+		for i := range base {
+			c := &base[i]
 			if c.ag.LastOffered > 0 && (ref == nil || offeredBefore(ref.ag, c.ag)) {
 				ref = c
 			}
 		}
-		if ref != nil {
-			var after []cand
-			for _, c := range cs {
-				if c.t.Level == ref.t.Level && c.t.Position > ref.t.Position {
-					after = append(after, c)
-				}
-			}
-			cs = append(after, cs...)
+		if ref == nil {
+			return sequential, nil
 		}
-	default:
-		sortCands(cs, sequential)
+		l, p := ref.t.Level, ref.t.Position
+		return sequential, func(c cand) bool { return c.t.Level == l && c.t.Position > p }
 	}
-	return cs
+	return sequential, nil
+}
+
+// order returns the member's candidate rows in the strategy's order: the
+// "after" rows first, then every row (so the list wraps).
+func (a *ACD) order(q *Queue, m *Member, base []cand) []cand {
+	cmpf, after := a.ordering(q, m, base)
+	cs := append([]cand(nil), base...)
+	if q.Strategy == StrategyRandom {
+		a.rnd.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
+	}
+	slices.SortStableFunc(cs, cmpf)
+	if after == nil {
+		return cs
+	}
+	var first []cand
+	for _, c := range cs {
+		if after(c) {
+			first = append(first, c)
+		}
+	}
+	return append(first, cs...)
+}
+
+// pick is the scan for strategies that offer one agent per pass without
+// tier rules: the first eligible row in strategy order, found in one linear
+// pass instead of sorting every row.
+func (a *ACD) pick(q *Queue, m *Member, base []cand, now int64) (cand, bool) {
+	cmpf, after := a.ordering(q, m, base)
+	best, found := cand{}, false
+	consider := func(keep func(cand) bool) {
+		for _, c := range base {
+			if keep != nil && !keep(c) {
+				continue
+			}
+			if found && cmpf(c, best) >= 0 {
+				continue
+			}
+			if !a.eligible(c, q, now) {
+				continue
+			}
+			if _, busy := m.offers[c.ag.Name]; busy {
+				continue
+			}
+			best, found = c, true
+		}
+	}
+	if after != nil {
+		consider(after)
+		if found {
+			return best, true
+		}
+	}
+	consider(nil)
+	return best, found
 }
 
 // dispatch is one pass over the waiting members, highest score first
@@ -206,46 +230,57 @@ func (a *ACD) dispatch() {
 	}
 	now := a.now()
 	pc := &passCache{eligible: map[string]bool{}}
-	type scored struct {
-		m     *Member
-		score int64
-	}
-	var ms []scored
+	ms := make(memberHeap, 0, len(a.members))
+	queues := map[string]*Queue{}
 	for _, m := range a.members {
 		// A member whose max-wait-time passed while agents rang gets no
 		// new offers: it leaves once those end unanswered.
 		if m.app == nil || m.exiting || m.pendingTimeout || m.InstanceID != a.instanceID {
 			continue
 		}
-		if m.State == MemberWaiting || (m.State == MemberTrying && ringStrategy(m.ServingAgent)) {
-			ms = append(ms, scored{m, m.score(now)})
+		if m.State != MemberWaiting && (m.State != MemberTrying || !ringStrategy(m.ServingAgent)) {
+			continue
 		}
-	}
-	slices.SortFunc(ms, func(x, y scored) int {
-		if x.score != y.score {
-			return cmp.Compare(y.score, x.score)
+		q, seen := queues[m.Queue]
+		if !seen {
+			q = a.lookupQueue(m.Queue)
+			queues[m.Queue] = q
 		}
-		return cmp.Compare(x.m.seq, y.m.seq)
-	})
-	checked := map[string]bool{}
-	for _, sm := range ms {
-		m := sm.m
-		q := a.lookupQueue(m.Queue)
 		if q == nil {
 			// The queue vanished from the configuration: nothing can serve
 			// this caller, so let the dialplan go on.
 			a.kick(m, ReasonBreakOut)
 			continue
 		}
-		a.fixStrategy(m, q)
-		rows := a.rows(pc, q.Name)
-		if !checked[q.Name] {
-			checked[q.Name] = true
+		ms = append(ms, scored{m: m, q: q, score: m.score(now), seq: m.seq})
+	}
+	// The no-agent bookkeeping of §9.4 is per queue and pass.
+	for _, q := range queues {
+		if q != nil {
 			q.lastAgentExistCheck = now
-			if len(rows) > 0 {
+			if len(a.rows(pc, q.Name)) > 0 {
 				q.lastAgentExist = now
 			}
 		}
+	}
+	open := func() bool {
+		for _, q := range queues {
+			if q != nil && a.anyEligible(pc, q, now) {
+				return true
+			}
+		}
+		return false
+	}
+	if !open() {
+		return
+	}
+	// Members are taken highest score first; a heap stops paying for the
+	// order as soon as no agent is left to offer.
+	heap.Init(&ms)
+	for ms.Len() > 0 {
+		sm := heap.Pop(&ms).(scored)
+		m, q := sm.m, sm.q
+		a.fixStrategy(m, q)
 		if !a.anyEligible(pc, q, now) {
 			continue
 		}
@@ -255,10 +290,39 @@ func (a *ACD) dispatch() {
 			a.wakeAt(m.lastOrig + q.progressiveDelay())
 			continue
 		}
-		if a.scan(m, q, rows, now) {
+		if a.scan(m, q, a.rows(pc, q.Name), now) {
 			pc.eligible = map[string]bool{}
+			if !open() {
+				return
+			}
 		}
 	}
+}
+
+// scored is a member in one dispatch pass.
+type scored struct {
+	m          *Member
+	q          *Queue
+	score, seq int64
+}
+
+// memberHeap orders members by score, highest first, then by arrival.
+type memberHeap []scored
+
+func (h memberHeap) Len() int { return len(h) }
+func (h memberHeap) Less(i, j int) bool {
+	if h[i].score != h[j].score {
+		return h[i].score > h[j].score
+	}
+	return h[i].seq < h[j].seq
+}
+func (h memberHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *memberHeap) Push(x any)   { *h = append(*h, x.(scored)) }
+func (h *memberHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // fixStrategy keeps a member consistent with its queue's current strategy
@@ -282,6 +346,13 @@ func (a *ACD) fixStrategy(m *Member, q *Queue) {
 // scan walks the member's candidate rows and launches offers. It reports
 // whether an offer was launched.
 func (a *ACD) scan(m *Member, q *Queue, base []cand, now int64) bool {
+	if !q.TierRulesApply && q.Strategy != StrategyRingAll && q.Strategy != StrategyRandom {
+		c, ok := a.pick(q, m, base, now)
+		if ok {
+			a.launch(m, q, c, now)
+		}
+		return ok
+	}
 	cs := a.order(q, m, base)
 	var tierLevel, avail int64
 	launched := false
