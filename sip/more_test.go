@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -632,4 +633,65 @@ func TestAdvertisedAddressChoice(t *testing.T) {
 			t.Errorf("profile %s accepted", bad.Name)
 		}
 	}
+}
+
+func TestConcurrentCalls(t *testing.T) {
+	x := newTestPBX(t)
+	p1, p2 := x.phone(t, "1001"), x.phone(t, "1002")
+	p2.SetPlan(testphone.AutoAnswer)
+	ctx := testCtx(t, 20*time.Second)
+	const n = 10
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			errs <- func() error {
+				c, err := p1.Dial(ctx, "1002")
+				if err != nil {
+					return err
+				}
+				if code, err := c.WaitFinal(ctx); err != nil || code != 200 {
+					return fmt.Errorf("final %d %v", code, err)
+				}
+				fill := byte(0x30)
+				for c.Audio.Received(fill) == 0 {
+					if err := c.Audio.Send(1, 0x40); err != nil {
+						return err
+					}
+					select {
+					case <-ctx.Done():
+						return fmt.Errorf("no audio back on %s", c.Request().CallID().Value())
+					case <-time.After(20 * time.Millisecond):
+					}
+				}
+				return c.Hangup(ctx)
+			}()
+		}()
+	}
+	// The callee echoes a marker on every call it answers.
+	go func() {
+		for i := 0; i < n; i++ {
+			in, err := p2.Incoming(ctx)
+			if err != nil {
+				return
+			}
+			go func() {
+				for !in.Ended() {
+					if in.Audio.Send(1, 0x30) != nil {
+						return
+					}
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(20 * time.Millisecond):
+					}
+				}
+			}()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	x.waitIdle(t, ctx)
 }
