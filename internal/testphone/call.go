@@ -603,7 +603,8 @@ func (p *Phone) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	c.inv, c.tx = req, tx
 	c.callID = req.CallID().Value()
 	c.localTag = sipmsg.GenerateTagN(12)
-	req.To().Params.Add("tag", c.localTag)
+	// The tag goes on each response, not on req: sipgo's automatic
+	// 100 Trying reads req's To header from a timer goroutine.
 	c.remoteTag, _ = req.From().Params.Get("tag")
 	c.local = req.To().Address
 	c.remote = req.From().Address
@@ -686,16 +687,25 @@ func (c *Call) isFinal() bool {
 }
 
 func (c *Call) okResponse() *sipmsg.Response {
-	res := sipmsg.NewSDPResponseFromRequest(c.inv, c.localSDP)
+	res := c.tagged(sipmsg.NewSDPResponseFromRequest(c.inv, c.localSDP))
 	res.AppendHeader(&sipmsg.ContactHeader{Address: c.p.ContactURI(c.local.User)})
+	return res
+}
+
+// tagged puts the call's To tag on a response built from the INVITE.
+func (c *Call) tagged(res *sipmsg.Response) *sipmsg.Response {
+	if to := res.To(); to != nil {
+		to.Params.Remove("tag")
+		to.Params.Add("tag", c.localTag)
+	}
 	return res
 }
 
 // Ring sends 180 Ringing (183 with SDP when early).
 func (c *Call) Ring(early bool) error {
-	res := sipmsg.NewResponseFromRequest(c.inv, 180, "Ringing", nil)
+	res := c.tagged(sipmsg.NewResponseFromRequest(c.inv, 180, "Ringing", nil))
 	if early {
-		res = sipmsg.NewResponseFromRequest(c.inv, 183, "Session Progress", c.localSDP)
+		res = c.tagged(sipmsg.NewResponseFromRequest(c.inv, 183, "Session Progress", c.localSDP))
 		ct := sipmsg.ContentTypeHeader("application/sdp")
 		res.AppendHeader(&ct)
 	}
@@ -721,7 +731,7 @@ func (c *Call) Reject(code int) error {
 	if c.isFinal() {
 		return errors.New("testphone: call already final")
 	}
-	err := c.tx.Respond(sipmsg.NewResponseFromRequest(c.inv, code, "Rejected", nil))
+	err := c.tx.Respond(c.tagged(sipmsg.NewResponseFromRequest(c.inv, code, "Rejected", nil)))
 	c.mu.Lock()
 	c.finalCode = code
 	c.mu.Unlock()
