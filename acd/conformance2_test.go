@@ -432,3 +432,77 @@ func TestC14MaxWaitTimeAfterRinging(t *testing.T) {
 	c.wait(t)
 	h.noDial()
 }
+
+// TestAgentLegVariables: the agent leg carries the cc_* variables of
+// §10.2, the caller ID (effective_* first, with the prefix) and the
+// variables named in cc_export_vars.
+func TestAgentLegVariables(t *testing.T) {
+	h := newHarness(t, queueCfg("", nil), nil, baseEpoch)
+	h.agents("a")
+	c := h.call("5550001", q1, map[string]string{
+		"effective_caller_id_name": "Bob", "cc_outbound_cid_name_prefix": "Q: ",
+		"cc_export_vars": "nolocal:foo,bar", "foo": "1", "bar": "2",
+	})
+	r := h.nextDial()
+	v := r.opts.Vars
+	eq(t, "cc vars", []string{v["cc_queue"], v["cc_agent"], v["cc_side"], v["cc_member_uuid"], v["cc_member_session_uuid"], v["cc_member_pre_answer_uuid"], v["ignore_early_media"]},
+		[]string{q1, "a", "agent", c.ch.Var("cc_member_uuid"), c.ch.UUID(), c.ch.Var("cc_member_uuid"), "true"})
+	eq(t, "caller id", []string{v["origination_caller_id_name"], v["origination_caller_id_number"]}, []string{"Q: Bob", "5550001"})
+	eq(t, "exports", []string{v["foo"], v["bar"], v["cc_export_vars"]}, []string{"1", "2", "nolocal:foo,bar"})
+	eq(t, "caller", r.opts.Caller, c.ch)
+}
+
+// TestAgentOriginateTimeout: an agent who never answers is given up after
+// agent-originate-timeout (default 60 s) and counted as a no-answer.
+func TestAgentOriginateTimeout(t *testing.T) {
+	h := newHarness(t, queueCfg("", nil), nil, baseEpoch)
+	h.agents("a")
+	h.mustOK("agent set no_answer_delay_time a 30")
+	h.call("5550001", q1, nil)
+	h.nextDial()
+	h.advance(59)
+	h.acd.Sync()
+	eq(t, "still ringing", h.get("state", "a"), "Receiving")
+	h.advance(1)
+	e := h.waitAction("bridge-agent-fail")
+	eq(t, "cause", e.Get("CC-Hangup-Cause"), "NO_ANSWER")
+}
+
+// TestAdminCommands covers the remaining callcenter_config replies.
+func TestAdminCommands(t *testing.T) {
+	h := newHarness(t, observedConfig(), nil, baseEpoch)
+	eq(t, "queue load unknown", h.api("queue load nope"), "-ERR Invalid Queue not found!\n")
+	h.mustOK("queue unload 3000@default")
+	eq(t, "queue count after unload", h.api("queue count"), "0\n")
+	h.mustOK("queue load 3000@default")
+	h.mustOK("queue reload 3000@default")
+	eq(t, "queue count", h.api("queue count"), "1\n")
+	eq(t, "queue list bogus", h.api("queue list bogus"), "-ERR Invalid!\n")
+	eq(t, "queue count bogus", h.api("queue count bogus x"), "-ERR Invalid!\n")
+	h.mustOK("agent set status 1001 Available")
+	eq(t, "count filtered", h.api("queue count agents 3000@default Available"), "1\n")
+	eq(t, "count filtered state", h.api("queue count agents 3000@default Available Receiving"), "0\n")
+	eq(t, "list agents filtered", strings.Count(h.api("queue list agents 3000@default 'Logged Out'"), "\n"), 3)
+	h.mustOK("tier set level 3000@default 1002 4")
+	h.mustOK("tier reload 3000@default 1002")
+	eq(t, "tier reloaded to config", h.api("queue list tiers 3000@default"),
+		"queue|agent|state|level|position\n3000@default|1001|Ready|1|1\n3000@default|1002|Ready|1|1\n+OK\n")
+	eq(t, "tier reload nothing", h.api("tier reload nope"), "-ERR Unknown Error!\n")
+	h.mustOK("tier del 3000@default 1002")
+	eq(t, "tiers", h.api("queue count tiers 3000@default"), "1\n")
+	h.mustOK("agent set status 1001 'Logged Out'")
+	h.mustOK("agent set contact 1001 user/x")
+	h.mustOK("agent reload 1001")
+	eq(t, "contact re-applied", strings.Contains(h.api("agent list 1001"), "|[call_timeout=60]user/1001|"), true)
+	h.mustOK("agent del 1001")
+	eq(t, "deleted with its tiers", []string{h.api("agent list 1001"), h.api("queue count tiers 3000@default")}, []string{"+OK\n", "0\n"})
+	eq(t, "set unknown key", h.api("agent set color 1002 red"), "-ERR Invalid Agent Update KEY!\n")
+	eq(t, "set bad state", h.api("agent set state 1002 Sleeping"), "-ERR Invalid Agent State!\n")
+	eq(t, "set bad type", h.api("agent set type 1002 phone"), "-ERR Invalid Agent Type!\n")
+	eq(t, "set args", h.api("agent set status 1002"), "-ERR Invalid!\n")
+	eq(t, "state_if_waiting needs Available", h.api("agent set state_if_waiting 1002 Receiving"), "-ERR Agent not found!\n")
+	h.mustOK("agent set status 1002 Available")
+	h.mustOK("agent set state_if_waiting 1002 Receiving")
+	eq(t, "state", h.get("state", "1002"), "Receiving")
+	eq(t, "last_offered_call set", h.agent("1002").LastOffered, baseEpoch)
+}
