@@ -87,10 +87,10 @@ func (p *profile) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		l.lateOffer = true
 	}
 
-	// Our To tag goes on the request itself, so every response built from
-	// it (including the 487 sipgo sends on CANCEL) carries the same tag.
+	// Our To tag goes on each response we build (l.tagged), not on req:
+	// sipgo reads req from other goroutines (its automatic 100, the 487
+	// it sends on CANCEL), so req must not change under it.
 	localTag := sipmsg.GenerateTagN(16)
-	req.To().Params.Add("tag", localTag)
 	remoteTag, _ := from.Params.Get("tag")
 	transport := strings.ToLower(req.Transport())
 	d := &dialog{
@@ -142,6 +142,15 @@ func (p *profile) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	case <-tx.Done():
 		ch.Terminated(call.NormalTemporaryFailure)
 	}
+}
+
+// tagged puts our To tag on a response to the INVITE.
+func (l *sipLeg) tagged(res *sipmsg.Response) *sipmsg.Response {
+	if to := res.To(); to != nil {
+		to.Params.Remove("tag")
+		to.Params.Add("tag", l.dlg.localTag)
+	}
+	return res
 }
 
 // onCancel runs when the caller's CANCEL hit the INVITE transaction;
@@ -251,7 +260,7 @@ func (l *sipLeg) Ring(early bool) error {
 	}
 	// Never hold l.mu across Respond: a CANCEL holds the transaction's
 	// lock while it calls onCancel, which takes l.mu.
-	return l.tx.Respond(newResponse(l.inv, code, reason, body, l.p.contact(l.dlg.transport)))
+	return l.tx.Respond(l.tagged(newResponse(l.inv, code, reason, body, l.p.contact(l.dlg.transport))))
 }
 
 // Answer sends 200 OK with our SDP and keeps retransmitting it over UDP
@@ -270,7 +279,7 @@ func (l *sipLeg) Answer() error {
 		return call.OriginatorCancel
 	}
 	l.state = stateAnswered
-	res := newResponse(l.inv, 200, "OK", l.localSDP, l.p.contact(l.dlg.transport))
+	res := l.tagged(newResponse(l.inv, 200, "OK", l.localSDP, l.p.contact(l.dlg.transport)))
 	res.AppendHeader(sipmsg.NewHeader("Allow", allowMethods))
 	l.mu.Unlock()
 	err := l.tx.Respond(res)
@@ -355,7 +364,7 @@ func (l *sipLeg) Hangup(cause call.Cause) error {
 			return nil
 		}
 		code, reason := statusForCause(cause)
-		res := sipmsg.NewResponseFromRequest(l.inv, code, reason, nil)
+		res := l.tagged(sipmsg.NewResponseFromRequest(l.inv, code, reason, nil))
 		res.AppendHeader(sipmsg.NewHeader("Reason", reasonHeader(cause)))
 		if src := l.inv.Source(); src != "" && !sipmsg.IsReliable(l.inv.Transport()) {
 			res.SetDestination(src)

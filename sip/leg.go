@@ -120,7 +120,11 @@ func (l *sipLeg) handleInDialog(d *dialog, req *sipmsg.Request, tx sipmsg.Server
 		if wasEarly && l.dir == call.Inbound {
 			// BYE on an early dialog: the INVITE still needs its final
 			// response (RFC 3261 §15.1.2), or its transaction never ends.
-			respond(l.tx, l.inv, 487, "Request Terminated", nil)
+			res := l.tagged(sipmsg.NewResponseFromRequest(l.inv, 487, "Request Terminated", nil))
+			if src := l.inv.Source(); src != "" && !sipmsg.IsReliable(l.inv.Transport()) {
+				res.SetDestination(src)
+			}
+			_ = l.tx.Respond(res)
 			l.markFinal()
 		}
 		if ch != nil {
