@@ -695,3 +695,29 @@ func TestConcurrentCalls(t *testing.T) {
 	}
 	x.waitIdle(t, ctx)
 }
+
+func TestOfferlessInviteGetsOfferIn200AndAnswerInAck(t *testing.T) {
+	x := newTestPBX(t)
+	p1, p2 := x.phone(t, "1001"), x.phone(t, "1002")
+	p2.SetPlan(testphone.AutoAnswer)
+	ctx := testCtx(t, 10*time.Second)
+	c1, err := p1.Dial(ctx, "1002", testphone.WithoutSDP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := p2.Incoming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := c1.WaitFinal(ctx); code != 200 {
+		t.Fatalf("final %d", code)
+	}
+	if !strings.Contains(string(c1.Final().Body()), "m=audio") {
+		t.Fatal("200 to an offerless INVITE carries no offer")
+	}
+	exchangeAudio(t, ctx, c1, in)
+	if err := c1.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	x.waitIdle(t, ctx)
+}

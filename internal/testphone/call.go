@@ -373,8 +373,16 @@ func (c *Call) sendAck() {
 	}
 	c.mu.Lock()
 	seq := c.cseq
+	// An INVITE without SDP got the offer in the 200: the answer goes in
+	// the ACK.
+	late := c.inv != nil && !c.Incoming && len(c.inv.Body()) == 0
 	c.mu.Unlock()
 	ack := c.newInDialog(sipmsg.ACK, seq)
+	if late {
+		ct := sipmsg.ContentTypeHeader("application/sdp")
+		ack.AppendHeader(&ct)
+		ack.SetBody(c.Audio.SDP())
+	}
 	if err := c.p.Client.WriteRequest(ack); err != nil {
 		c.p.log.Warn("testphone: ACK", "err", err)
 	}
