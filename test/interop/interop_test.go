@@ -138,6 +138,9 @@ func (e *env) stepRegister(t *testing.T) {
 	if err := reg.finish(20 * time.Second); err != nil {
 		t.Fatalf("%s: sipp 1002 REGISTER with digest auth: %v", step, err)
 	}
+	if got, want := strings.Join(replyLines(e.pbx.mustCLI(t, step, "sofia status")), "\n"), sofiaStatus(e.ports.Internal, e.ports.Trunk); got != want {
+		t.Errorf("%s: `sofia status` differs from FreeSWITCH's layout (README §1)\n  got:\n%s\n  want:\n%s", step, got, want)
+	}
 	out := e.pbx.mustCLI(t, step, "show registrations")
 	rows, err := parseRegistrations(out)
 	if err != nil {

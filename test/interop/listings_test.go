@@ -190,3 +190,20 @@ func diffRow(r, want map[string]string) string {
 	}
 	return strings.Join(d, ", ")
 }
+
+// sofiaStatus is `sofia status` as FreeSWITCH printed it for the same two
+// profiles on 127.0.0.1 (README §1), for the test's ports.
+func sofiaStatus(internal, trunk int) string {
+	rule := strings.Repeat("=", 97)
+	row := func(name, data, state string) string {
+		return fmt.Sprintf("%25s\t%7s\t%42s\t%s", name, "profile", data, state)
+	}
+	return strings.Join([]string{
+		fmt.Sprintf("%25s\t%7s\t%42s\t%s", "Name", "Type", "Data", "State"),
+		rule,
+		row("blueivr", fmt.Sprintf("sip:mod_sofia@127.0.0.1:%d", trunk), "RUNNING (0)"),
+		row("internal", fmt.Sprintf("sip:mod_sofia@127.0.0.1:%d", internal), "RUNNING (0)"),
+		rule,
+		"2 profiles 0 aliases",
+	}, "\n")
+}

@@ -235,3 +235,16 @@ func TestMatchIn(t *testing.T) {
 		t.Errorf("looped match %.3f", s)
 	}
 }
+
+func TestSofiaStatusLayout(t *testing.T) {
+	// Byte for byte what FreeSWITCH printed (README §1).
+	want := "                     Name\t   Type\t                                      Data\tState\n" +
+		strings.Repeat("=", 97) + "\n" +
+		"                  blueivr\tprofile\t             sip:mod_sofia@127.0.0.1:15080\tRUNNING (0)\n" +
+		"                 internal\tprofile\t             sip:mod_sofia@127.0.0.1:15060\tRUNNING (0)\n" +
+		strings.Repeat("=", 97) + "\n" +
+		"2 profiles 0 aliases"
+	if got := sofiaStatus(15060, 15080); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
