@@ -483,7 +483,12 @@ func (a *ACD) agentSet(key, name, value string) string {
 			ag.Status = s
 			ag.LastStatusChange = now
 			// Leaving Available cancels the agent's ringing offer (§7.3).
-			a.cancelAgentOffers(ag)
+			// FreeSWITCH also cancels it for On Demand, which still takes
+			// calls, so the same agent is re-offered at once and its phone
+			// sees INVITE/CANCEL in a loop (PR #800); ccpbx lets it ring.
+			if s != StatusOnDemand {
+				a.cancelAgentOffers(ag)
+			}
 		}
 		a.saveAgent(ag)
 		a.fireStatus(ag)

@@ -160,3 +160,20 @@ func TestC22Presence(t *testing.T) {
 	e = <-pres
 	eq(t, "probe", e.Get("force-status"), "Idle")
 }
+
+// TestOnDemandKeepsRinging: switching a ringing agent to On Demand does not
+// cancel the offer (FreeSWITCH cancels and re-offers at once, PR #800).
+func TestOnDemandKeepsRinging(t *testing.T) {
+	h := newHarness(t, queueCfg("", nil), nil, baseEpoch)
+	h.agents("a")
+	c := h.call("5550001", q1, nil)
+	r := h.nextDial()
+	h.mustOK("agent set status a 'Available (On Demand)'")
+	h.noDial()
+	eq(t, "still ringing", r.ctx.Err(), nil)
+	h.bridged(r)
+	c.ch.Hangup(call.NormalClearing)
+	h.waitAction("member-queue-end")
+	h.acd.Sync()
+	eq(t, "On Demand at offer time only if bridged: Available at offer → Waiting", h.get("state", "a"), "Waiting")
+}
