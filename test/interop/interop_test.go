@@ -134,7 +134,8 @@ func (e *env) stepRegister(t *testing.T) {
 		t.Fatalf("%s: baresip 1001 did not register with password 1234: %v\nbaresip log tail:\n%s%s", step, err, tail(e.b1001.proc.outPath, 20), hint)
 	}
 	e.port1002 = freePort(t)
-	reg := e.runSipp(t, "reg1002", "register.xml", e.trunkless(), e.port1002, "-s", "1002", "-au", "1002", "-ap", "1234", "-m", "1")
+	reg := e.runSipp(t, "reg1002", "register.xml", e.trunkless(), e.port1002, "-s", "1002", "-au", "1002", "-ap", "1234", "-m", "1",
+		"-key", "expires", "3600", "-key", "contact_params", "")
 	if err := reg.finish(20 * time.Second); err != nil {
 		t.Fatalf("%s: sipp 1002 REGISTER with digest auth: %v", step, err)
 	}
@@ -177,6 +178,39 @@ func (e *env) stepRegister(t *testing.T) {
 			t.Errorf("%s: `show registrations` does not list %s:\n%s", step, u, out)
 		}
 	}
+
+	// The internal profile takes TCP too (issue #2): a second contact for
+	// 1002 registered over TCP shows as tcp, and unregistering it (Expires:
+	// 0) leaves the UDP binding alone, so the calls below ring one phone.
+	tcpPort := freePort(t)
+	tcpArgs := []string{"-s", "1002", "-au", "1002", "-ap", "1234", "-m", "1", "-t", "t1", "-key", "contact_params", ";transport=tcp"}
+	regTCP := e.runSipp(t, "reg1002-tcp", "register.xml", e.trunkless(), tcpPort, append(tcpArgs, "-key", "expires", "3600")...)
+	if err := regTCP.finish(20 * time.Second); err != nil {
+		t.Fatalf("%s: sipp 1002 REGISTER over TCP: %v", step, err)
+	}
+	out = e.pbx.mustCLI(t, step, "show registrations")
+	rows, err = parseRegistrations(out)
+	if err != nil || len(rows) != 3 || !hasReg(rows, "1002", tcpPort, "tcp") || !hasReg(rows, "1002", e.port1002, "udp") {
+		t.Errorf("%s: after 1002 also registered over TCP from port %d, want 3 rows incl. 1002 tcp and 1002 udp; got (%v):\n%s", step, tcpPort, err, out)
+	}
+	unreg := e.runSipp(t, "unreg1002-tcp", "register.xml", e.trunkless(), tcpPort, append(tcpArgs, "-key", "expires", "0")...) // same Contact
+	if err := unreg.finish(20 * time.Second); err != nil {
+		t.Fatalf("%s: sipp 1002 unREGISTER (Expires: 0) over TCP: %v", step, err)
+	}
+	out = e.pbx.mustCLI(t, step, "show registrations")
+	rows, err = parseRegistrations(out)
+	if err != nil || len(rows) != 2 || hasReg(rows, "1002", tcpPort, "tcp") || !hasReg(rows, "1002", e.port1002, "udp") {
+		t.Errorf("%s: after unregistering the TCP contact, want the two UDP rows only; got (%v):\n%s", step, err, out)
+	}
+}
+
+func hasReg(rows []regRow, user string, port int, proto string) bool {
+	for _, r := range rows {
+		if r["reg_user"] == user && r["network_port"] == itoa(port) && r["network_proto"] == proto {
+			return true
+		}
+	}
+	return false
 }
 
 // trunkless is the internal profile's address (where extensions register
