@@ -244,6 +244,14 @@ func (a *ACD) appCallcenter(ctx context.Context, ch *call.Channel, data string) 
 				log.Warn("callcenter: bridge failed", "err", err)
 				o.leg.Hangup(call.NormalTemporaryFailure)
 			}
+			if v := ch.Var("transfer_after_bridge"); v != "" && ch.Ready() {
+				// "dest[:XML[:context]]" as FreeSWITCH writes it; the dialplan's
+				// transfer takes effect once this app returns.
+				if err := a.core.Execute(ctx, ch, "transfer", strings.ReplaceAll(v, ":", " ")); err != nil {
+					log.Warn("callcenter: transfer_after_bridge failed", "to", v, "err", err)
+				}
+				return nil
+			}
 			if isTrue(ch.Var("hangup_after_bridge")) && ch.Ready() {
 				cause := o.leg.Cause()
 				if cause == call.CauseNone {

@@ -1,6 +1,7 @@
 package acd
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -176,4 +177,22 @@ func TestOnDemandKeepsRinging(t *testing.T) {
 	h.waitAction("member-queue-end")
 	h.acd.Sync()
 	eq(t, "On Demand at offer time only if bridged: Available at offer → Waiting", h.get("state", "a"), "Waiting")
+}
+
+// TestTransferAfterBridge: with transfer_after_bridge the caller is
+// transferred (through the dialplan's transfer app) when the agent leaves.
+func TestTransferAfterBridge(t *testing.T) {
+	h := newHarness(t, queueCfg("", nil), nil, baseEpoch)
+	var got string
+	h.core.RegisterApp("transfer", func(_ context.Context, _ *call.Channel, data string) error {
+		got = data
+		return nil
+	})
+	h.agents("a")
+	c := h.call("5550001", q1, map[string]string{"transfer_after_bridge": "9000:XML:default"})
+	leg := h.bridged(h.nextDial())
+	leg.Hangup(call.NormalClearing)
+	c.wait(t)
+	eq(t, "transfer", got, "9000 XML default")
+	eq(t, "caller still up", c.ch.Ready(), true)
 }
