@@ -196,3 +196,13 @@ func TestTransferAfterBridge(t *testing.T) {
 	eq(t, "transfer", got, "9000 XML default")
 	eq(t, "caller still up", c.ch.Ready(), true)
 }
+
+func TestSnapshot(t *testing.T) {
+	h := newHarness(t, observedConfig(), nil, baseEpoch)
+	h.call("5550001", "3000@default", nil)
+	s := h.acd.Snapshot()
+	eq(t, "agents", len(s.Agents), 2)
+	eq(t, "tiers", len(s.Tiers), 2)
+	eq(t, "queue", []any{s.Queues[0].Name, s.Queues[0].Waiting}, []any{"3000@default", 1})
+	eq(t, "member", s.Members[0].CIDNumber, "5550001")
+}
