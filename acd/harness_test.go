@@ -264,6 +264,10 @@ func newHarness(t testing.TB, cfg config.Callcenter, st *store.Store, epoch int6
 	h.clock.sync = a.Sync
 	a.Sync()
 	t.Cleanup(func() {
+		// Callers a test left waiting hang up, so their apps end.
+		for _, ch := range h.core.Channels() {
+			ch.Hangup(call.NormalClearing)
+		}
 		a.Close()
 		h.stopEv()
 	})
