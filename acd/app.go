@@ -220,6 +220,9 @@ func (a *ACD) appCallcenter(ctx context.Context, ch *call.Channel, data string) 
 		select {
 		case <-ch.Done():
 			return leave(ReasonBreakOut)
+		case <-a.done:
+			// The ACD stopped (shutdown): let the dialplan go on.
+			return nil
 		case reason := <-m.app.exit:
 			return leave(reason)
 		case d := <-digits:
