@@ -1,7 +1,9 @@
 package acd
 
 import (
+	"context"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -31,7 +33,7 @@ func TestStartupListingsGolden(t *testing.T) {
 // (agent get uuid of an idle agent), so the API itself returns "".
 func TestFinalRepliesGolden(t *testing.T) {
 	h := newHarness(t, observedConfig(), nil, baseEpoch)
-	replayObservedRun(t, h)
+	replayObservedRun(t, h, nil)
 	for _, line := range strings.Split(strings.TrimRight(golden(t, "final_replies.golden"), "\n"), "\n") {
 		cmd, want, _ := strings.Cut(line, "\t")
 		want, err := strconv.Unquote(`"` + want + `"`)
@@ -51,7 +53,7 @@ func TestFinalRepliesGolden(t *testing.T) {
 // replayObservedRun drives the scenario of freeswitch-observed §3 with its
 // epochs: logins at 712, calls answered ~1 s after the offer, callers
 // hanging up 12 s after FreeSWITCH answered them.
-func replayObservedRun(t *testing.T, h *harness) {
+func replayObservedRun(t *testing.T, h *harness, duringC1 func()) {
 	at := func(epoch int64) {
 		now := h.clock.Now().Unix()
 		if epoch > now {
@@ -91,6 +93,10 @@ func replayObservedRun(t *testing.T, h *harness) {
 	// c1..c3 sequential (joined 713, 737, 762; bridged 714, 739, 763; ended 725, 750, 774)
 	c := join("5550001", 1795664713)
 	answer("1001", 1795664714)
+	if duringC1 != nil {
+		at(1795664718)
+		duringC1()
+	}
 	hang(live{c, 1795664725})
 	c = join("5550002", 1795664737)
 	answer("1002", 1795664739)
@@ -142,7 +148,7 @@ func TestRunEventsGolden(t *testing.T) {
 	h.drain()
 	rec := &recorder{}
 	h.record = rec
-	replayObservedRun(t, h)
+	replayObservedRun(t, h, nil)
 	h.drain()
 	want := strings.Split(strings.TrimRight(golden(t, "run_events.golden"), "\n"), "\n")
 	got := rec.lines()
@@ -176,4 +182,30 @@ func sameEvent(got, want string) bool {
 		return false
 	}
 	return true
+}
+
+var uuidRE = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+
+// TestC1InProgressGolden compares the listings taken during call c1 (agent
+// in a queue call, member Answered, tier Active Inbound, the JSON member
+// list) with freeswitch-observed §6, UUIDs aside.
+func TestC1InProgressGolden(t *testing.T) {
+	h := newHarness(t, observedConfig(), nil, baseEpoch)
+	checked := 0
+	replayObservedRun(t, h, func() {
+		for _, block := range strings.Split(golden(t, "c1_in_progress.golden"), "### ")[1:] {
+			cmd, want, _ := strings.Cut(block, "\n")
+			var got string
+			if strings.HasPrefix(cmd, "json ") {
+				got = h.core.API(context.Background(), cmd, nil) + "\n"
+			} else {
+				got = h.api(strings.TrimPrefix(cmd, "callcenter_config "))
+			}
+			if uuidRE.ReplaceAllString(got, "<uuid>") != uuidRE.ReplaceAllString(want, "<uuid>") {
+				t.Errorf("%s:\n got %q\nwant %q", cmd, got, want)
+			}
+			checked++
+		}
+	})
+	eq(t, "commands checked", checked, 6)
 }
