@@ -78,6 +78,7 @@ func TestArticle(t *testing.T) {
 		{"7_logout_301", e.stepLogout},
 		{"6b_no_answer_thrice_on_break", e.stepNoAnswer},
 		{"8_event_headers_match_freeswitch", e.stepEventShapes},
+		{"9_sigterm_hangs_up_live_calls", e.stepShutdown},
 	}
 	for i, s := range steps {
 		if !t.Run(s.name, s.run) {
@@ -405,10 +406,15 @@ type caller struct {
 
 func (e *env) placeCall(t *testing.T) *caller {
 	t.Helper()
+	return e.placeCallWith(t, "trunk_caller.xml")
+}
+
+func (e *env) placeCallWith(t *testing.T, scenario string) *caller {
+	t.Helper()
 	e.calls++
 	c := &caller{number: fmt.Sprintf("555%04d", e.calls)}
 	c.peer = newRTPPeer(t, "caller-"+c.number, callerTone)
-	c.run = e.runSipp(t, fmt.Sprintf("c%d-%s", e.calls, c.number), "trunk_caller.xml", e.trunk(), freePort(t),
+	c.run = e.runSipp(t, fmt.Sprintf("c%d-%s", e.calls, c.number), scenario, e.trunk(), freePort(t),
 		"-s", "3000", "-key", "caller", c.number, "-key", "rtp_port", itoa(c.peer.port()), "-m", "1")
 	return c
 }

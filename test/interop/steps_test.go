@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -369,5 +370,43 @@ func (e *env) stepEventShapes(t *testing.T) {
 	// for its 6 answered calls and 1 abandoned).
 	if got, want := strings.Join(replyLines(e.pbx.mustCLI(t, step, "callcenter_config queue list")), "\n"), queueList(7, 2); got != want {
 		t.Errorf("%s: `callcenter_config queue list` at the end differs\n  got:\n%s\n  want:\n%s", step, got, want)
+	}
+}
+
+// ---------------------------------------------------------------- step 9
+
+// stepShutdown is issue #2's SIGTERM rule with real phones: a bridged queue
+// call is hung up with BYE on both legs and ccpbx exits within 5 s.
+func (e *env) stepShutdown(t *testing.T) {
+	const step = "step 9 (SIGTERM during a call)"
+	// 1002 is On Break after step 6: log it back in for one more call.
+	if out := e.pbx.mustCLI(t, step, "callcenter_config agent set status 1002 Available"); strings.TrimSpace(out) != "+OK" {
+		t.Fatalf("%s: `callcenter_config agent set status 1002 Available` = %q, want +OK", step, out)
+	}
+	uas, _ := e.agent1002(t, "answer-shutdown", "agent_answer.xml", 1, 300)
+	m := e.ev.mark()
+	c := e.placeCallWith(t, "trunk_caller_pbx_bye.xml")
+	if _, _, err := e.ev.waitFor(m, 30*time.Second, "bridge-agent-start", action("bridge-agent-start", "CC-Agent", "1002")); err != nil {
+		t.Fatalf("%s: %v", step, err)
+	}
+	_ = c.peer.waitPackets(c.peer.count(), 25, 5*time.Second)
+	start := time.Now()
+	if err := e.pbx.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("%s: %v", step, err)
+	}
+	select {
+	case <-e.pbx.exited:
+		t.Logf("%s: ccpbx exited %s after SIGTERM (%v)", step, time.Since(start).Round(time.Millisecond), e.pbx.exitErr)
+		if e.pbx.exitErr != nil {
+			t.Errorf("%s: ccpbx exit status after SIGTERM: %v, want 0", step, e.pbx.exitErr)
+		}
+	case <-time.After(6 * time.Second):
+		t.Errorf("%s: ccpbx still running 6 s after SIGTERM (issue #2: exit within 5 s)", step)
+	}
+	if err := c.run.finish(10 * time.Second); err != nil {
+		t.Errorf("%s: the caller got no BYE from the shutting-down PBX: %v", step, err)
+	}
+	if err := uas.finish(10 * time.Second); err != nil {
+		t.Errorf("%s: agent 1002 got no BYE from the shutting-down PBX: %v", step, err)
 	}
 }
