@@ -302,14 +302,14 @@ func (l *sipLeg) Answer() error {
 		return err
 	}
 	if !sipmsg.IsReliable(l.inv.Transport()) {
-		l.s.pending.Add(1)
+		l.s.pending.add()
 		go l.retransmit200(res)
 	}
 	return nil
 }
 
 func (l *sipLeg) retransmit200(res *sipmsg.Response) {
-	defer l.s.pending.Done()
+	defer l.s.pending.done()
 	interval := sipmsg.T1
 	deadline := time.NewTimer(64 * sipmsg.T1)
 	defer deadline.Stop()
@@ -376,10 +376,10 @@ func (l *sipLeg) Hangup(cause call.Cause) error {
 	// Answered: BYE. A UAS must not send BYE before the ACK (RFC 3261
 	// §15), so wait for it, in the background: Hangup must not block the
 	// dialplan on the peer.
-	l.s.pending.Add(1)
+	l.s.pending.add()
 	l.byes.Add(1)
 	go func() {
-		defer l.s.pending.Done()
+		defer l.s.pending.done()
 		defer l.byes.Done()
 		if l.dir == call.Inbound {
 			select {

@@ -420,7 +420,7 @@ func (l *sipLeg) runInvite(ctx context.Context, inv *sipmsg.Request, vars map[st
 			l.mu.Lock()
 			l.state = stateEnded
 			l.mu.Unlock()
-			l.s.pending.Add(1)
+			l.s.pending.add()
 			go l.cancelInvite(tx, inv, provisional, cause)
 			ch.Terminated(cause)
 			return nil, cause
@@ -457,9 +457,9 @@ func (l *sipLeg) established(tx sipmsg.ClientTransaction, inv *sipmsg.Request, r
 			return nil, call.NormalClearing
 		}
 		// Hung up while the 200 was on its way: ACK done, now BYE.
-		l.s.pending.Add(1)
+		l.s.pending.add()
 		go func() {
-			defer l.s.pending.Done()
+			defer l.s.pending.done()
 			_ = d.bye(reasonHeader(call.OriginatorCancel))
 		}()
 		ch.Terminated(call.OriginatorCancel)
@@ -500,7 +500,7 @@ func (l *sipLeg) fillDialog(d *dialog, res *sipmsg.Response) {
 // that races the CANCEL gets ACK and BYE, so the phone stops ringing and
 // does not sit in a dead call.
 func (l *sipLeg) cancelInvite(tx sipmsg.ClientTransaction, inv *sipmsg.Request, provisional bool, cause call.Cause) {
-	defer l.s.pending.Done()
+	defer l.s.pending.done()
 	defer tx.Terminate()
 	// A 200 that arrives after this transaction is gone (reordered behind
 	// a 487, or retransmitted late) reaches unhandledResponse, which looks

@@ -58,7 +58,7 @@ type Stack struct {
 	closed   bool
 	cancel   context.CancelFunc
 	serveWG  sync.WaitGroup
-	pending  sync.WaitGroup // BYEs and CANCELs still in flight
+	pending  inflight // BYEs, CANCELs and 200 retransmissions still going
 	legs     map[*sipLeg]struct{}
 	closeErr error
 }
@@ -356,7 +356,7 @@ func (s *Stack) Close() {
 			ch.Hangup(call.SystemShutdown)
 		}
 	}
-	waitTimeout(&s.pending, 3*time.Second)
+	s.pending.wait(3 * time.Second)
 	if cancel != nil {
 		cancel()
 	}
@@ -373,6 +373,49 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
+	case <-time.After(d):
+	}
+}
+
+// inflight counts background work that Close waits for. Unlike a
+// WaitGroup it may gain work while Close waits: a hangup during shutdown
+// makes its bridge peer hang up too, from another goroutine.
+type inflight struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{}
+}
+
+func (f *inflight) add() {
+	f.mu.Lock()
+	f.n++
+	f.mu.Unlock()
+}
+
+func (f *inflight) done() {
+	f.mu.Lock()
+	f.n--
+	if f.n == 0 && f.zero != nil {
+		close(f.zero)
+		f.zero = nil
+	}
+	f.mu.Unlock()
+}
+
+// wait returns when nothing is in flight or after d.
+func (f *inflight) wait(d time.Duration) {
+	f.mu.Lock()
+	if f.n == 0 {
+		f.mu.Unlock()
+		return
+	}
+	if f.zero == nil {
+		f.zero = make(chan struct{})
+	}
+	ch := f.zero
+	f.mu.Unlock()
+	select {
+	case <-ch:
 	case <-time.After(d):
 	}
 }
@@ -418,9 +461,9 @@ func (s *Stack) unhandledResponse(res *sipmsg.Response) {
 		return
 	}
 	if v, ok := s.late.LoadAndDelete(callID); ok {
-		s.pending.Add(1)
+		s.pending.add()
 		go func() {
-			defer s.pending.Done()
+			defer s.pending.done()
 			v.(*lateInvite).ackAndBye(res)
 		}()
 	}

@@ -55,6 +55,16 @@ func init() {
 		go func() {
 			<-p.ctx.Done()
 			callStates.Delete(p)
+			// A closed phone's calls are over: release their audio.
+			pc.mu.Lock()
+			calls := make([]*Call, 0, len(pc.calls))
+			for _, c := range pc.calls {
+				calls = append(calls, c)
+			}
+			pc.mu.Unlock()
+			for _, c := range calls {
+				c.markEnded()
+			}
 		}()
 	})
 }
