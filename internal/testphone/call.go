@@ -1,5 +1,13 @@
 package testphone
 
+// Calls. A phone places calls with Dial (as its registered user, answering
+// 407 with the registration's password) or Invite (as anyone, like a trunk),
+// and is offered calls according to its Plan: rings, final status, early
+// media, or left to the test (Status 0: Incoming, then Ring / Answer /
+// Reject). A Call follows one INVITE dialog: WaitProvisional, WaitFinal,
+// WaitAcked, WaitEnded, Hangup (BYE), Cancel, Reinvite, SendInfoDTMF, and
+// its Audio sends and checks RTP markers.
+
 import (
 	"context"
 	"errors"
