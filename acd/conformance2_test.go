@@ -508,3 +508,14 @@ func TestAdminCommands(t *testing.T) {
 	eq(t, "state", h.get("state", "1002"), "Receiving")
 	eq(t, "last_offered_call set", h.agent("1002").LastOffered, baseEpoch)
 }
+
+// TestC09ExternalCallsNotSkipped: with skip-agents-with-external-calls=false
+// an agent on an external call is still offered queue calls.
+func TestC09ExternalCallsNotSkipped(t *testing.T) {
+	no := false
+	h := newHarness(t, queueCfg("", func(q *config.Queue) { q.SkipAgentsWithExternalCalls = &no }), nil, baseEpoch)
+	h.agents("a")
+	h.acd.do(func() { h.acd.agents["a"].ExternalCallsCount = 1 })
+	h.call("5550001", q1, nil)
+	eq(t, "offered", dialed(h.nextDial()), "a")
+}
