@@ -356,7 +356,6 @@ func (a *ACD) scan(m *Member, q *Queue, base []cand, now int64) bool {
 	cs := a.order(q, m, base)
 	var tierLevel, avail int64
 	launched := false
-	seen := make(map[*Agent]bool, len(cs))
 	for _, c := range cs {
 		if q.TierRulesApply && c.t.Level > tierLevel {
 			waited := now - m.JoinedEpoch
@@ -377,16 +376,12 @@ func (a *ACD) scan(m *Member, q *Queue, base []cand, now int64) bool {
 			}
 		}
 		avail++
-		if seen[c.ag] {
-			continue
-		}
 		if !a.eligible(c, q, now) {
 			continue
 		}
 		if _, busy := m.offers[c.ag.Name]; busy {
 			continue
 		}
-		seen[c.ag] = true
 		a.launch(m, q, c, now)
 		launched = true
 		if q.Strategy != StrategyRingAll {
