@@ -51,3 +51,19 @@ func FuzzJSONAPI(f *testing.F) {
 		}
 	})
 }
+
+// FuzzExpandVars: contact and template expansion never panics and leaves
+// text without ${ untouched.
+func FuzzExpandVars(f *testing.F) {
+	for _, s := range []string{"[call_timeout=60]user/1001", "${a}${b", "${}", "x${a}y", "$${a}", "${${a}}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := expandVars(s, func(n string) string { return "<" + n + ">" })
+		if !strings.Contains(s, "${") && out != s {
+			t.Fatalf("%q changed to %q", s, out)
+		}
+		_ = atoi(s)
+		_ = isTrue(s)
+	})
+}
