@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -720,4 +721,36 @@ func TestOfferlessInviteGetsOfferIn200AndAnswerInAck(t *testing.T) {
 		t.Fatal(err)
 	}
 	x.waitIdle(t, ctx)
+}
+
+func TestTCPPhoneWithLostConnectionIsCalledAtItsContact(t *testing.T) {
+	x := newTestPBX(t)
+	p := testphone.New(t, testphone.WithTCP())
+	p.SetPlan(testphone.AutoAnswer)
+	ctx := testCtx(t, 10*time.Second)
+	// A source port nobody listens on stands for the registration's
+	// connection, closed since.
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := ln.Addr().(*net.TCPAddr).AddrPort()
+	ln.Close()
+	contact := p.ContactURI("1002")
+	b := registrar.Binding{User: "1002", Contact: contact.String(), Source: gone, Transport: "tcp", Profile: "internal"}
+	leg, err := x.stack.dialBinding(ctx, "1002", b, map[string]string{}, &call.OriginateOptions{})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	in, err := p.Incoming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.WaitAcked(ctx); err != nil {
+		t.Fatal(err)
+	}
+	leg.Hangup(call.NormalClearing)
+	if err := in.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -357,6 +357,17 @@ func (l *sipLeg) runInvite(ctx context.Context, inv *sipmsg.Request, vars map[st
 		return nil, cause
 	}
 	tx, err := p.cli.TransactionRequest(context.Background(), inv, prebuilt)
+	if err != nil && d.transport == "tcp" {
+		// The TCP connection the phone registered over is gone (phones
+		// reconnect only at their next REGISTER): try its Contact, where
+		// a TCP phone listens, as FreeSWITCH does.
+		if alt := uriHostPort(inv.Recipient); alt != "" && alt != d.dest {
+			l.log.Info("registration's TCP connection is gone; trying the Contact", "err", err, "contact", alt)
+			d.dest = alt
+			inv.SetDestination(alt)
+			tx, err = p.cli.TransactionRequest(context.Background(), inv, prebuilt)
+		}
+	}
 	if err != nil {
 		l.log.Info("INVITE not sent", "err", err)
 		return fail(call.DestinationOutOfOrder)
@@ -641,4 +652,19 @@ func (li *lateInvite) ackAndBye(res *sipmsg.Response) {
 	if err := d.bye(reasonHeader(li.cause)); err != nil {
 		l.log.Debug("BYE of a late 200 failed", "err", err)
 	}
+}
+
+// uriHostPort is where a SIP URI points: its host and port (5060 when
+// unset); "" unless the host is a literal address, since resolving names
+// could stall a call on DNS.
+func uriHostPort(u sipmsg.Uri) string {
+	ip, err := netip.ParseAddr(u.Host)
+	if err != nil {
+		return ""
+	}
+	port := u.Port
+	if port <= 0 || port > 65535 {
+		port = 5060
+	}
+	return netip.AddrPortFrom(ip, uint16(port)).String()
 }
