@@ -135,6 +135,15 @@ func (l *sipLeg) handleInDialog(d *dialog, req *sipmsg.Request, tx sipmsg.Server
 			ch.Terminated(cause)
 		}
 	case sipmsg.INVITE, sipmsg.UPDATE:
+		l.mu.Lock()
+		early := l.state == stateEarly
+		l.mu.Unlock()
+		if req.IsInvite() && early {
+			// A second INVITE before our final response to the first
+			// (RFC 3261 §14.2); UPDATE is the way to re-offer early.
+			respond(tx, req, 500, "Server Internal Error", []sipmsg.Header{sipmsg.NewHeader("Retry-After", "1")})
+			return
+		}
 		l.handleReoffer(req, tx)
 	case sipmsg.INFO:
 		if d, ok := parseDTMFInfo(req); ok {
