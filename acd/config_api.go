@@ -434,7 +434,8 @@ func (a *ACD) agentAdd(name, typ string) string {
 		return errAgentTypeInvalid
 	}
 	a.agentSeq++
-	ag := &Agent{Name: name, InstanceID: singleBox, Type: typ, Status: StatusLoggedOut, State: StateWaiting, seq: a.agentSeq}
+	ag := &Agent{Name: name, InstanceID: singleBox, Type: typ, Status: StatusLoggedOut, State: StateWaiting, seq: a.agentSeq,
+		uuidNull: true, contactNull: true}
 	a.agents[name] = ag
 	a.saveAgent(ag)
 	a.fire(nil, "CC-Agent", name, "CC-Agent-Type", typ, "CC-Action", "agent-add")
@@ -521,10 +522,10 @@ func (a *ACD) agentSet(key, name, value string) string {
 		a.fireState(ag)
 		a.dirty = true
 	case "uuid":
-		ag.UUID = value
+		ag.UUID, ag.uuidNull = value, false
 		a.saveAgent(ag)
 	case "contact":
-		ag.Contact = value
+		ag.Contact, ag.contactNull = value, false
 		a.saveAgent(ag)
 		a.fire(nil, "CC-Agent", ag.Name, "CC-Action", "agent-contact-change", "CC-Agent-Contact", value)
 	case "type":

@@ -2,11 +2,14 @@ package acd
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
 	"ccpbx/call"
 	"ccpbx/config"
+	"ccpbx/store"
 )
 
 // TestReserveAgentsNoLeak: with reserve-agents the agent goes Reserved
@@ -205,4 +208,39 @@ func TestSnapshot(t *testing.T) {
 	eq(t, "tiers", len(s.Tiers), 2)
 	eq(t, "queue", []any{s.Queues[0].Name, s.Queues[0].Waiting}, []any{"3000@default", 1})
 	eq(t, "member", s.Members[0].CIDNumber, "5550001")
+}
+
+// TestJSONLeavesOutNULLs: a freshly added agent has NULL uuid and contact;
+// listings print them empty, JSON leaves them out, also after a restart.
+func TestJSONLeavesOutNULLs(t *testing.T) {
+	st, err := store.OpenMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h := newHarness(t, queueCfg("", nil), st, baseEpoch)
+	h.mustOK("agent add a Callback")
+	h.mustOK("agent add b Callback")
+	h.mustOK("agent set contact b user/b")
+	agents := func(h *harness) string {
+		out, err := h.acd.ConfigJSON("agent list", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(out)
+		return string(b)
+	}
+	want := `[{"name":"a","instance_id":"single_box","type":"Callback","status":"Logged Out","state":"Waiting",` +
+		`"max_no_answer":"0","wrap_up_time":"0","reject_delay_time":"0","busy_delay_time":"0","no_answer_delay_time":"0",` +
+		`"last_bridge_start":"0","last_bridge_end":"0","last_offered_call":"0","last_status_change":"0","no_answer_count":"0",` +
+		`"calls_answered":"0","talk_time":"0","ready_time":"0","external_calls_count":"0"},` +
+		`{"name":"b","instance_id":"single_box","type":"Callback","contact":"user/b","status":"Logged Out","state":"Waiting",` +
+		`"max_no_answer":"0","wrap_up_time":"0","reject_delay_time":"0","busy_delay_time":"0","no_answer_delay_time":"0",` +
+		`"last_bridge_start":"0","last_bridge_end":"0","last_offered_call":"0","last_status_change":"0","no_answer_count":"0",` +
+		`"calls_answered":"0","talk_time":"0","ready_time":"0","external_calls_count":"0"}]`
+	eq(t, "json", agents(h), want)
+	h.acd.Close()
+	h2 := newHarness(t, queueCfg("", nil), st, baseEpoch)
+	// The restart reset writes uuid='' (not NULL), as FreeSWITCH does.
+	eq(t, "after restart", agents(h2), strings.ReplaceAll(want, `"instance_id":"single_box","type"`, `"instance_id":"single_box","uuid":"","type"`))
 }

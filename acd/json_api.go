@@ -69,11 +69,35 @@ func rowsJSON(cols []string, rows [][]string) []orderedObject {
 	return out
 }
 
+// agentsJSON is rowsJSON for agents: SQL NULL columns (uuid and contact
+// never set) are left out, as cJSON refuses a NULL string.
+func (a *ACD) agentsJSON(keep func(*Agent) bool) []orderedObject {
+	var out []orderedObject
+	for _, ag := range a.sortedAgents() {
+		if !keep(ag) {
+			continue
+		}
+		var o orderedObject
+		for i, v := range ag.fields() {
+			c := agentColumns[i]
+			if (c == "uuid" && ag.uuidNull) || (c == "contact" && ag.contactNull) {
+				continue
+			}
+			o.set(c, v)
+		}
+		out = append(out, o)
+	}
+	if out == nil {
+		out = []orderedObject{}
+	}
+	return out
+}
+
 func (a *ACD) configJSON(arguments, queueName string) (any, error) {
 	missing := map[string]string{"error": "Missing data attribute: queue_name"}
 	switch strings.ToLower(strings.TrimSpace(arguments)) {
 	case "agent list":
-		return rowsJSON(agentColumns, a.agentRows(func(*Agent) bool { return true })), nil
+		return a.agentsJSON(func(*Agent) bool { return true }), nil
 	case "tier list":
 		return rowsJSON(tierColumns, a.tierRows(func(*Tier) bool { return true }, true)), nil
 	case "member list":
@@ -110,7 +134,7 @@ func (a *ACD) configJSON(arguments, queueName string) (any, error) {
 		if queueName == "" {
 			return missing, ErrJSONCommand
 		}
-		return rowsJSON(agentColumns, a.agentRows(a.queueAgentFilter(queueName, "", ""))), nil
+		return a.agentsJSON(a.queueAgentFilter(queueName, "", "")), nil
 	case "queue list members":
 		if queueName == "" {
 			return missing, ErrJSONCommand

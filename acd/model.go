@@ -96,6 +96,9 @@ type Agent struct {
 	NoAnswerDelayTime, LastBridgeStart, LastBridgeEnd, LastOffered int64
 	LastStatusChange, NoAnswerCount, CallsAnswered, TalkTime       int64
 	ReadyTime, ExternalCallsCount                                  int64
+	// uuidNull/contactNull: never set since `agent add` (SQL NULL in
+	// FreeSWITCH): listed as empty, left out of JSON.
+	uuidNull, contactNull bool
 
 	seq      int64 // insertion order (rowid)
 	offerSeq int64 // sub-second order of offers, breaks last_offered_call ties
@@ -107,7 +110,8 @@ func (a *Agent) row() store.AgentRow {
 		RejectDelayTime: a.RejectDelayTime, BusyDelayTime: a.BusyDelayTime, NoAnswerDelayTime: a.NoAnswerDelayTime,
 		LastBridgeStart: a.LastBridgeStart, LastBridgeEnd: a.LastBridgeEnd, LastOffered: a.LastOffered,
 		LastStatusChange: a.LastStatusChange, NoAnswerCount: a.NoAnswerCount, CallsAnswered: a.CallsAnswered,
-		TalkTime: a.TalkTime, ReadyTime: a.ReadyTime, ExternalCallsCount: a.ExternalCallsCount}
+		TalkTime: a.TalkTime, ReadyTime: a.ReadyTime, ExternalCallsCount: a.ExternalCallsCount,
+		UUIDNull: a.uuidNull, ContactNull: a.contactNull}
 }
 
 func agentFromRow(r store.AgentRow) *Agent {
@@ -116,7 +120,8 @@ func agentFromRow(r store.AgentRow) *Agent {
 		RejectDelayTime: r.RejectDelayTime, BusyDelayTime: r.BusyDelayTime, NoAnswerDelayTime: r.NoAnswerDelayTime,
 		LastBridgeStart: r.LastBridgeStart, LastBridgeEnd: r.LastBridgeEnd, LastOffered: r.LastOffered,
 		LastStatusChange: r.LastStatusChange, NoAnswerCount: r.NoAnswerCount, CallsAnswered: r.CallsAnswered,
-		TalkTime: r.TalkTime, ReadyTime: r.ReadyTime, ExternalCallsCount: r.ExternalCallsCount}
+		TalkTime: r.TalkTime, ReadyTime: r.ReadyTime, ExternalCallsCount: r.ExternalCallsCount,
+		uuidNull: r.UUIDNull, contactNull: r.ContactNull}
 }
 
 // fields returns the agent's columns in listing order.

@@ -349,7 +349,7 @@ func (a *ACD) startBridge(o *offer) bool {
 	}
 	o.leg.SetVar("cc_agent_bridged", "true")
 	if a.agents[ag.Name] == ag {
-		ag.UUID = o.leg.UUID()
+		ag.UUID, ag.uuidNull = o.leg.UUID(), false
 		ag.LastBridgeStart = now
 		ag.CallsAnswered++
 		ag.NoAnswerCount = 0

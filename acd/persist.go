@@ -129,7 +129,7 @@ func (a *ACD) load(ctx context.Context) error {
 		ag := agentFromRow(r)
 		if ag.InstanceID == singleBox || ag.InstanceID == "" {
 			ag.State = StateWaiting
-			ag.UUID = ""
+			ag.UUID, ag.uuidNull = "", false
 			ag.ExternalCallsCount = 0
 		}
 		a.agentSeq++

@@ -63,9 +63,12 @@ func init() {
 	)
 }
 
-// AgentRow is one row of table agents.
+// AgentRow is one row of table agents. UUIDNull and ContactNull mark the
+// SQL NULLs of a freshly added agent (listings print them as empty, JSON
+// leaves them out).
 type AgentRow struct {
 	Name, InstanceID, UUID, Type, Contact, Status, State           string
+	UUIDNull, ContactNull                                          bool
 	MaxNoAnswer, WrapUpTime, RejectDelayTime, BusyDelayTime        int64
 	NoAnswerDelayTime, LastBridgeStart, LastBridgeEnd, LastOffered int64
 	LastStatusChange, NoAnswerCount, CallsAnswered, TalkTime       int64
@@ -97,8 +100,8 @@ type CallcenterRows struct {
 // LoadCallcenter reads the three call-center tables.
 func (s *Store) LoadCallcenter(ctx context.Context) (*CallcenterRows, error) {
 	out := &CallcenterRows{}
-	rows, err := s.db.QueryContext(ctx, `SELECT name, IFNULL(instance_id,''), IFNULL(uuid,''), IFNULL(type,''),
-		IFNULL(contact,''), IFNULL(status,''), IFNULL(state,''), max_no_answer, wrap_up_time, reject_delay_time,
+	rows, err := s.db.QueryContext(ctx, `SELECT name, IFNULL(instance_id,''), IFNULL(uuid,''), uuid IS NULL, IFNULL(type,''),
+		IFNULL(contact,''), contact IS NULL, IFNULL(status,''), IFNULL(state,''), max_no_answer, wrap_up_time, reject_delay_time,
 		busy_delay_time, no_answer_delay_time, last_bridge_start, last_bridge_end, last_offered_call,
 		last_status_change, no_answer_count, calls_answered, talk_time, ready_time, external_calls_count
 		FROM agents ORDER BY rowid`)
@@ -107,7 +110,7 @@ func (s *Store) LoadCallcenter(ctx context.Context) (*CallcenterRows, error) {
 	}
 	for rows.Next() {
 		var a AgentRow
-		if err := rows.Scan(&a.Name, &a.InstanceID, &a.UUID, &a.Type, &a.Contact, &a.Status, &a.State,
+		if err := rows.Scan(&a.Name, &a.InstanceID, &a.UUID, &a.UUIDNull, &a.Type, &a.Contact, &a.ContactNull, &a.Status, &a.State,
 			&a.MaxNoAnswer, &a.WrapUpTime, &a.RejectDelayTime, &a.BusyDelayTime, &a.NoAnswerDelayTime,
 			&a.LastBridgeStart, &a.LastBridgeEnd, &a.LastOffered, &a.LastStatusChange, &a.NoAnswerCount,
 			&a.CallsAnswered, &a.TalkTime, &a.ReadyTime, &a.ExternalCallsCount); err != nil {
@@ -177,7 +180,7 @@ func (s *Store) UpsertAgent(ctx context.Context, a AgentRow) error {
 		last_status_change=excluded.last_status_change, no_answer_count=excluded.no_answer_count,
 		calls_answered=excluded.calls_answered, talk_time=excluded.talk_time, ready_time=excluded.ready_time,
 		external_calls_count=excluded.external_calls_count`,
-		a.Name, a.InstanceID, a.UUID, a.Type, a.Contact, a.Status, a.State, a.MaxNoAnswer, a.WrapUpTime,
+		a.Name, a.InstanceID, nullable(a.UUID, a.UUIDNull), a.Type, nullable(a.Contact, a.ContactNull), a.Status, a.State, a.MaxNoAnswer, a.WrapUpTime,
 		a.RejectDelayTime, a.BusyDelayTime, a.NoAnswerDelayTime, a.LastBridgeStart, a.LastBridgeEnd,
 		a.LastOffered, a.LastStatusChange, a.NoAnswerCount, a.CallsAnswered, a.TalkTime, a.ReadyTime,
 		a.ExternalCallsCount)
@@ -260,4 +263,12 @@ func (s *Store) TruncateTiers(ctx context.Context) error {
 		return fmt.Errorf("truncate tiers: %w", err)
 	}
 	return nil
+}
+
+// nullable maps a flagged value to SQL NULL.
+func nullable(v string, null bool) any {
+	if null {
+		return nil
+	}
+	return v
 }
