@@ -754,3 +754,37 @@ func TestTCPPhoneWithLostConnectionIsCalledAtItsContact(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestReinviteBeforeAnswerIsRefused(t *testing.T) {
+	x := newTestPBX(t)
+	p1, p2 := x.phone(t, "1001"), x.phone(t, "1002")
+	ctx := testCtx(t, 10*time.Second)
+	c1, err := p1.Dial(ctx, "1002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := p2.Incoming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c1.WaitProvisional(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c1.Reinvite(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 500 || res.GetHeader("Retry-After") == nil {
+		t.Fatalf("re-INVITE before answer: %d", res.StatusCode)
+	}
+	if err := in.Answer(); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := c1.WaitFinal(ctx); code != 200 {
+		t.Fatalf("final %d", code)
+	}
+	if err := c1.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	x.waitIdle(t, ctx)
+}

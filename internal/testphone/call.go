@@ -390,7 +390,12 @@ func (c *Call) sendAck() {
 		return
 	}
 	c.mu.Lock()
+	// The ACK of a 2xx carries the INVITE's CSeq, whatever the dialog
+	// sent since.
 	seq := c.cseq
+	if c.inv != nil && !c.Incoming {
+		seq = c.inv.CSeq().SeqNo
+	}
 	// An INVITE without SDP got the offer in the 200: the answer goes in
 	// the ACK.
 	late := c.inv != nil && !c.Incoming && len(c.inv.Body()) == 0
