@@ -244,3 +244,26 @@ func TestJSONLeavesOutNULLs(t *testing.T) {
 	// The restart reset writes uuid='' (not NULL), as FreeSWITCH does.
 	eq(t, "after restart", agents(h2), strings.ReplaceAll(want, `"instance_id":"single_box","type"`, `"instance_id":"single_box","uuid":"","type"`))
 }
+
+// TestBridgeFailedAnnounce: an agent who answers after the caller left
+// hears cc_bridge_failed_outbound_announce and is then hung up.
+func TestBridgeFailedAnnounce(t *testing.T) {
+	h := newHarness(t, queueCfg("", nil), nil, baseEpoch)
+	h.agents("a")
+	c := h.call("5550001", q1, map[string]string{"cc_bridge_failed_outbound_announce": "sorry.wav"})
+	r := h.nextDial()
+	md := newFakeMedia()
+	leg := h.core.NewChannel(call.ChannelSpec{Name: "sofia/internal/a", Direction: call.Outbound, Media: md})
+	leg.MarkAnswered()
+	// The answer crosses the caller's hangup.
+	h.acd.do(func() {
+		c.ch.Hangup(call.NormalClearing)
+		r.reply <- dialResult{ch: leg}
+	})
+	c.wait(t)
+	<-leg.Done()
+	eq(t, "cause", leg.Cause(), call.OriginatorCancel)
+	md.mu.Lock()
+	defer md.mu.Unlock()
+	eq(t, "announced", md.played, []string{"sorry.wav"})
+}

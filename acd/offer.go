@@ -31,8 +31,11 @@ type offer struct {
 	statusAtOffer string
 	sessionUUID   string
 	standby       bool
-	leg           *call.Channel
-	breakCh       chan struct{}
+	// failedAnnounce is the member's cc_bridge_failed_outbound_announce,
+	// played to an agent who answers after the caller left.
+	failedAnnounce string
+	leg            *call.Channel
+	breakCh        chan struct{}
 }
 
 func (o *offer) cancel(c call.Cause) {
@@ -58,6 +61,9 @@ func (a *ACD) startOffer(m *Member, q *Queue, ag *Agent, now int64) {
 	o := &offer{m: m, q: q, ag: ag, ctx: ctx, cancelFn: cancel, called: now, statusAtOffer: ag.Status,
 		sessionUUID: m.SessionUUID, breakCh: make(chan struct{})}
 	o.standby = strings.EqualFold(ag.Type, "uuid-standby")
+	if m.ch != nil {
+		o.failedAnnounce = m.ch.Var("cc_bridge_failed_outbound_announce")
+	}
 	if o.standby {
 		o.called = 0
 	}
@@ -269,7 +275,19 @@ func (a *ACD) offerAnswered(o *offer, leg *call.Channel) {
 			cause = call.OriginatorCancel
 		}
 		if !o.standby {
-			leg.Hangup(cause)
+			if md := leg.Media(); callerGone && o.failedAnnounce != "" && md != nil {
+				file := o.failedAnnounce
+				a.wg.Add(1)
+				go func() {
+					defer a.wg.Done()
+					if err := md.Play(leg.Context(), file); err != nil {
+						leg.Log().Debug("cc_bridge_failed_outbound_announce", "err", err)
+					}
+					leg.Hangup(cause)
+				}()
+			} else {
+				leg.Hangup(cause)
+			}
 		}
 		a.offerFailed(o, cause, false)
 		return
