@@ -10,7 +10,7 @@
 // own packages: everything goes over SIP, RTP and the event socket, as it
 // would for a person with softphones.
 //
-// Every run leaves its traces in test/interop/artifacts/ (sipp -trace_msg
+// Every run leaves its traces in test/interop/artifacts/latest/ (sipp -trace_msg
 // and -trace_err files, the ccpbx debug log, the event stream, the baresip
 // log and recordings); .ci/run prints their tails when the suite fails.
 package interop

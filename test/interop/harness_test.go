@@ -44,17 +44,31 @@ func repoRoot(t testing.TB) string {
 	return root
 }
 
-// artifactsDir is test/interop/artifacts, emptied at the start of a run so
-// what is left afterwards belongs to this run.
+// artifactsDir makes this run's folder test/interop/artifacts/run-TIME-PID
+// and points test/interop/artifacts/latest at it. Several helpers may run
+// `go test ./...` in one working tree at once, so a run never touches
+// another run's folder; folders older than an hour are removed.
 func artifactsDir(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join(repoRoot(t), "test", "interop", "artifacts")
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatalf("clean artifacts: %v", err)
+	base := filepath.Join(repoRoot(t), "test", "interop", "artifacts")
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		t.Fatalf("create artifacts: %v", err)
 	}
+	if old, _ := filepath.Glob(filepath.Join(base, "run-*")); len(old) > 0 {
+		for _, d := range old {
+			if fi, err := os.Stat(d); err == nil && time.Since(fi.ModTime()) > time.Hour {
+				_ = os.RemoveAll(d)
+			}
+		}
+	}
+	name := fmt.Sprintf("run-%s-%d", time.Now().UTC().Format("20060102T150405"), os.Getpid())
+	dir := filepath.Join(base, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatalf("create artifacts: %v", err)
 	}
+	latest := filepath.Join(base, "latest")
+	_ = os.Remove(latest)
+	_ = os.Symlink(name, latest)
 	return dir
 }
 

@@ -54,9 +54,14 @@ func TestArticle(t *testing.T) {
 	}
 	e.ports.Internal, e.ports.Trunk, e.ports.ESL = freePort(t), freePort(t), freePort(t)
 	e.ports.RTPStart, e.ports.RTPEnd = rtpRange(t, 400)
-	cfgPath := filepath.Join(e.art, "config.toml")
-	if err := os.WriteFile(cfgPath, []byte(testConfig(t, string(shipped), e.ports, t.TempDir())), 0o644); err != nil {
-		t.Fatalf("setup: %v", err)
+	// The config lives in a private directory (ccpbx cli reads the event
+	// socket's address from it); the artifacts get a copy.
+	cfgPath := filepath.Join(t.TempDir(), "config.toml")
+	cfg := []byte(testConfig(t, string(shipped), e.ports, t.TempDir()))
+	for _, p := range []string{cfgPath, filepath.Join(e.art, "config.toml")} {
+		if err := os.WriteFile(p, cfg, 0o644); err != nil {
+			t.Fatalf("setup: %v", err)
+		}
 	}
 	if out, err := runOut(bin, e.root, "check", "-config", cfgPath); err != nil {
 		t.Fatalf("setup: ccpbx check rejects the test config: %v\n%s", err, out)
@@ -358,11 +363,19 @@ func (e *env) expectSequence(t *testing.T, step string, m int, want []string, ti
 // (for situations the FreeSWITCH capture has no full sequence of).
 func (e *env) expectSubsequence(t *testing.T, step string, m int, want []string) {
 	t.Helper()
-	got := compactAll(e.ev.since(m))
+	var got []string
 	i := 0
-	for _, g := range got {
-		if i < len(want) && g == want[i] {
-			i++
+	// Events of a call may still be on their way: give them a few seconds.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		got = compactAll(e.ev.since(m))
+		i = 0
+		for _, g := range got {
+			if i < len(want) && g == want[i] {
+				i++
+			}
+		}
+		if i == len(want) || time.Now().After(deadline) {
+			break
 		}
 	}
 	if i < len(want) {

@@ -151,6 +151,13 @@ func (e *env) stepAbandon(t *testing.T) {
 		"member-queue-end member=" + c.number + " cause=Cancel reason=BREAK_OUT",
 		"members-count count=0",
 	})
+	// mod_callcenter fires bridge-agent-fail for every failed offer,
+	// caller-cancelled ones included (reference/mod_callcenter.md §7.5, from
+	// the source; the capture has no such case).
+	e.expectSubsequence(t, step, m, []string{
+		"agent-offering agent=" + agent + " member=" + c.number,
+		"bridge-agent-fail agent=" + agent + " member=" + c.number,
+	})
 	// The agent is ready for the next call.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -208,6 +215,7 @@ func (e *env) stepBusy(t *testing.T) {
 	e.expectSubsequence(t, step, m, []string{
 		"member-queue-start member=" + c.number,
 		"agent-offering agent=" + busy + " member=" + c.number,
+		"bridge-agent-fail agent=" + busy + " member=" + c.number, // mod_callcenter.md §7.5
 		"agent-offering agent=" + answers + " member=" + c.number,
 		"bridge-agent-start agent=" + answers + " member=" + c.number,
 		"bridge-agent-end agent=" + answers + " member=" + c.number,
@@ -317,6 +325,12 @@ func (e *env) stepNoAnswer(t *testing.T) {
 		action("agent-status-change", "CC-Agent", "1002", "CC-Agent-Status", "On Break")); err != nil {
 		t.Fatalf("%s: %v", step, err)
 	}
+	c.hangup(t, step)
+	if _, end, err := e.ev.waitFor(m, 10*time.Second, "member-queue-end", action("member-queue-end", "CC-Member-CID-Number", c.number)); err != nil {
+		t.Errorf("%s: %v", step, err)
+	} else if end.get("CC-Cause") != "Cancel" || end.get("CC-Cancel-Reason") != "BREAK_OUT" {
+		t.Errorf("%s: member-queue-end CC-Cause %q, CC-Cancel-Reason %q, want Cancel, BREAK_OUT", step, end.get("CC-Cause"), end.get("CC-Cancel-Reason"))
+	}
 	offers := 0
 	for _, ev := range e.ev.since(m) {
 		if action("agent-offering", "CC-Agent", "1002")(ev) {
@@ -326,12 +340,20 @@ func (e *env) stepNoAnswer(t *testing.T) {
 	if offers != 3 {
 		t.Errorf("%s: 1002 was offered the call %d times before On Break, want 3 (max-no-answer)", step, offers)
 	}
-	c.hangup(t, step)
-	if _, end, err := e.ev.waitFor(m, 10*time.Second, "member-queue-end", action("member-queue-end", "CC-Member-CID-Number", c.number)); err != nil {
-		t.Errorf("%s: %v", step, err)
-	} else if end.get("CC-Cause") != "Cancel" || end.get("CC-Cancel-Reason") != "BREAK_OUT" {
-		t.Errorf("%s: member-queue-end CC-Cause %q, CC-Cancel-Reason %q, want Cancel, BREAK_OUT", step, end.get("CC-Cause"), end.get("CC-Cancel-Reason"))
-	}
+	// From mod_callcenter's source (reference/mod_callcenter.md §7.5): each
+	// unanswered offer fires bridge-agent-fail after the outcome is applied,
+	// so on the third one agent-max-no-answer and the status change to On
+	// Break come first.
+	e.expectSubsequence(t, step, m, []string{
+		"agent-offering agent=1002 member=" + c.number,
+		"bridge-agent-fail agent=1002 member=" + c.number,
+		"agent-offering agent=1002 member=" + c.number,
+		"bridge-agent-fail agent=1002 member=" + c.number,
+		"agent-offering agent=1002 member=" + c.number,
+		"agent-max-no-answer agent=1002",
+		"agent-status-change agent=1002 status=On Break",
+		"bridge-agent-fail agent=1002 member=" + c.number,
+	})
 	if err := uas.finish(15 * time.Second); err != nil {
 		t.Errorf("%s: 1002 should have rung three times, each ended by CANCEL at call_timeout=%d: %v", step, testCallTimeout, err)
 	}
