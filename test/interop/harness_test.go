@@ -403,3 +403,5 @@ func mustRead(t testing.TB, path string) []byte {
 	}
 	return b
 }
+
+func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o644) }

@@ -248,3 +248,34 @@ func TestSofiaStatusLayout(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
+
+func TestSippTraceReaders(t *testing.T) {
+	trace := "----------------------------------------------- 2026-11-26 03:44:23.554827\n" +
+		"UDP message received [537] bytes :\n\n" +
+		"INVITE sip:1002@127.0.0.1:5000 SIP/2.0\r\nFrom: \"3000\" <sip:5550001@127.0.0.1>;tag=a\r\nCSeq: 1 INVITE\r\n\r\nv=0\r\n\n" +
+		"----------------------------------------------- 2026-11-26 03:44:23.555780\n" +
+		"UDP message sent (559 bytes):\n\n" +
+		"SIP/2.0 180 Ringing\nFrom: \"3000\" <sip:5550001@127.0.0.1>;tag=a\n\n" +
+		"----------------------------------------------- 2026-11-26 03:44:23.555781\n" +
+		"UDP message received [100] bytes :\n\n" +
+		"CANCEL sip:1002@127.0.0.1:5000 SIP/2.0\nFrom: x\n\n"
+	path := t.TempDir() + "/a.msg"
+	if err := writeFile(path, trace); err != nil {
+		t.Fatal(err)
+	}
+	if got := sippReceived(path, "INVITE", "From"); len(got) != 1 || got[0] != `"3000" <sip:5550001@127.0.0.1>;tag=a` {
+		t.Errorf("INVITE From = %q", got)
+	}
+	if got := sippReceived(path, "SIP/2.0", "From"); len(got) != 0 {
+		t.Errorf("sent messages counted as received: %q", got)
+	}
+	if n := sippCount(path, "INVITE"); n != 1 {
+		t.Errorf("INVITE count %d", n)
+	}
+	if n := sippCount(path, "180"); n != 1 {
+		t.Errorf("180 count %d", n)
+	}
+	if n := sippCount(path, "CANCEL"); n != 1 {
+		t.Errorf("CANCEL count %d", n)
+	}
+}
