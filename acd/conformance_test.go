@@ -374,7 +374,8 @@ func TestC10MaxNoAnswer(t *testing.T) {
 	h.call("5550001", q1, nil)
 	h.nextDial().fail(call.NoAnswer)
 	h.waitAction("bridge-agent-fail")
-	h.nextDial().fail(call.NoAnswer) // no delay set: re-offered at once
+	h.advance(1) // no delay set: re-offered on the next second
+	h.nextDial().fail(call.NoAnswer)
 	e := h.waitAction("agent-max-no-answer")
 	eq(t, "threshold reported", e.Get("CC-Agent-No-Answer-Count"), "2")
 	eq(t, "status header", e.Get("CC-Agent-No-Answer-Status"), "On Break")

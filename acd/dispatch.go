@@ -54,6 +54,9 @@ func (a *ACD) eligibleAt(c cand, q *Queue, now int64) (bool, int64) {
 	if ag.ReadyTime > now && ag.ReadyTime > at {
 		at = ag.ReadyTime
 	}
+	if ag.retryAt > now && ag.retryAt > at {
+		at = ag.retryAt
+	}
 	return at == 0, at
 }
 

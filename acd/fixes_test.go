@@ -267,3 +267,18 @@ func TestBridgeFailedAnnounce(t *testing.T) {
 	defer md.mu.Unlock()
 	eq(t, "announced", md.played, []string{"sorry.wav"})
 }
+
+// TestNoInstantReofferLoop: an agent whose phone fails at once (and has no
+// delay configured) is re-offered on the next second, not in a tight loop.
+// FreeSWITCH's 100 ms poll bounds this; event-driven dispatch must too.
+func TestNoInstantReofferLoop(t *testing.T) {
+	h := newHarness(t, queueCfg("", nil), nil, baseEpoch)
+	h.agents("a")
+	h.call("5550001", q1, nil)
+	h.nextDial().fail(call.NoRouteDestination)
+	h.waitAction("bridge-agent-fail")
+	h.noDial()
+	h.advance(1)
+	eq(t, "re-offered next second", dialed(h.nextDial()), "a")
+	eq(t, "ready_time untouched", h.agent("a").ReadyTime, 0)
+}

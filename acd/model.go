@@ -102,6 +102,11 @@ type Agent struct {
 
 	seq      int64 // insertion order (rowid)
 	offerSeq int64 // sub-second order of offers, breaks last_offered_call ties
+	// retryAt holds an agent whose offer failed with no configured delay
+	// until the next second: FreeSWITCH's 100 ms poll bounds re-offers to
+	// a phone that fails at once; event-driven dispatch would otherwise
+	// re-ring it in a tight loop. Not listed, not persisted.
+	retryAt int64
 }
 
 func (a *Agent) row() store.AgentRow {

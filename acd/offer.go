@@ -236,6 +236,9 @@ func (a *ACD) offerFailed(o *offer, cause call.Cause, counted bool) {
 		ag.ReadyTime = now + delay
 		a.saveAgent(ag)
 		a.wakeAt(ag.ReadyTime)
+	} else if live && counted && cause != call.LoseRace && cause != call.OriginatorCancel {
+		ag.retryAt = now + 1
+		a.wakeAt(ag.retryAt)
 	}
 	a.fire(nil, "CC-Queue", q.Name, "CC-Action", "bridge-agent-fail", "CC-Hangup-Cause", string(cause),
 		"CC-Agent", ag.Name, "CC-Agent-System", singleBox, "CC-Agent-Called-Time", itoa(o.called),
