@@ -28,6 +28,10 @@ type env struct {
 
 	calls int // trunk calls placed, for caller numbers 555000N
 
+	// What the queue's counters should say: calls answered by an agent and
+	// calls whose caller left while waiting.
+	answered, abandoned int
+
 	// offered lists the agent each queue call was first offered to, in
 	// order: round-robin is judged on it.
 	offered []string
@@ -524,6 +528,7 @@ func (e *env) stepTrunkCall(t *testing.T) {
 		}
 	}
 	c.hangup(t, step)
+	e.answered++
 
 	// The caller's BYE ends the agent's leg too.
 	var agentHeard audioReport
