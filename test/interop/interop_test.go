@@ -144,7 +144,7 @@ func (e *env) stepRegister(t *testing.T) {
 		t.Fatalf("%s: baresip 1001 did not register with password 1234: %v\nbaresip log tail:\n%s%s", step, err, tail(e.b1001.proc.outPath, 20), hint)
 	}
 	e.port1002 = freePort(t)
-	reg := e.runSipp(t, "reg1002", "register.xml", e.trunkless(), e.port1002, "-s", "1002", "-au", "1002", "-ap", "1234", "-m", "1",
+	reg := e.runSipp(t, "reg1002", "register.xml", e.internalAddr(), e.port1002, "-s", "1002", "-au", "1002", "-ap", "1234", "-m", "1",
 		"-key", "expires", "3600", "-key", "contact_params", "")
 	if err := reg.finish(20 * time.Second); err != nil {
 		t.Fatalf("%s: sipp 1002 REGISTER with digest auth: %v", step, err)
@@ -194,7 +194,7 @@ func (e *env) stepRegister(t *testing.T) {
 	// 0) leaves the UDP binding alone, so the calls below ring one phone.
 	tcpPort := freePort(t)
 	tcpArgs := []string{"-s", "1002", "-au", "1002", "-ap", "1234", "-m", "1", "-t", "t1", "-key", "contact_params", ";transport=tcp"}
-	regTCP := e.runSipp(t, "reg1002-tcp", "register.xml", e.trunkless(), tcpPort, append(tcpArgs, "-key", "expires", "3600")...)
+	regTCP := e.runSipp(t, "reg1002-tcp", "register.xml", e.internalAddr(), tcpPort, append(tcpArgs, "-key", "expires", "3600")...)
 	if err := regTCP.finish(20 * time.Second); err != nil {
 		t.Fatalf("%s: sipp 1002 REGISTER over TCP: %v", step, err)
 	}
@@ -203,7 +203,7 @@ func (e *env) stepRegister(t *testing.T) {
 	if err != nil || len(rows) != 3 || !hasReg(rows, "1002", tcpPort, "tcp") || !hasReg(rows, "1002", e.port1002, "udp") {
 		t.Errorf("%s: after 1002 also registered over TCP from port %d, want 3 rows incl. 1002 tcp and 1002 udp; got (%v):\n%s", step, tcpPort, err, out)
 	}
-	unreg := e.runSipp(t, "unreg1002-tcp", "register.xml", e.trunkless(), tcpPort, append(tcpArgs, "-key", "expires", "0")...) // same Contact
+	unreg := e.runSipp(t, "unreg1002-tcp", "register.xml", e.internalAddr(), tcpPort, append(tcpArgs, "-key", "expires", "0")...) // same Contact
 	if err := unreg.finish(20 * time.Second); err != nil {
 		t.Fatalf("%s: sipp 1002 unREGISTER (Expires: 0) over TCP: %v", step, err)
 	}
@@ -223,9 +223,9 @@ func hasReg(rows []regRow, user string, port int, proto string) bool {
 	return false
 }
 
-// trunkless is the internal profile's address (where extensions register
+// internalAddr is the internal profile's address (where extensions register
 // and dial).
-func (e *env) trunkless() string { return fmt.Sprintf("127.0.0.1:%d", e.ports.Internal) }
+func (e *env) internalAddr() string { return fmt.Sprintf("127.0.0.1:%d", e.ports.Internal) }
 
 // trunk is the blueivr profile's address (where the trunk delivers calls).
 func (e *env) trunk() string { return fmt.Sprintf("127.0.0.1:%d", e.ports.Trunk) }
@@ -241,7 +241,7 @@ func (e *env) stepLogin(t *testing.T) {
 
 	// 1002 (sipp) dials 300; the test's socket records what it hears.
 	peer := newRTPPeer(t, "1002-300", agentTone)
-	run := e.runSipp(t, "ext300-1002", "extension_caller.xml", e.trunkless(), e.port1002,
+	run := e.runSipp(t, "ext300-1002", "extension_caller.xml", e.internalAddr(), e.port1002,
 		"-s", "300", "-key", "caller", "1002", "-key", "rtp_port", itoa(peer.port()), "-au", "1002", "-ap", "1234", "-m", "1",
 		"-auth_uri", fmt.Sprintf("300@127.0.0.1:%d", e.ports.Internal)) // sipp prefixes "sip:"; digest uri = Request-URI, as phones do
 	if err := run.finish(40 * time.Second); err != nil {
