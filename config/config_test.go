@@ -92,6 +92,7 @@ func TestShippedConfigMatchesArticle(t *testing.T) {
 				"set call_timeout=30",
 				"set hangup_after_bridge=true",
 				"bridge user/$1"),
+			ext("echo", "^9196$", "answer", "echo"),
 		}},
 	}}
 	if !reflect.DeepEqual(c.Dialplan, wantDialplan) {

@@ -31,6 +31,9 @@ func (m *legMedia) SendDigits(digits string) error { return m.leg.SendDigits(dig
 
 func (m *legMedia) Codec() string { return m.leg.Codec() }
 
+// Echo sends the caller's audio back to them (the dialplan's echo app).
+func (m *legMedia) Echo() (func(), error) { return m.leg.Echo() }
+
 // OnDigit registers fn for digits from RTP (via the media leg) and from
 // SIP INFO.
 func (m *legMedia) OnDigit(fn func(rune)) func() {
