@@ -141,6 +141,12 @@ type Profile struct {
 	AuthCalls bool `toml:"auth_calls"`
 	// Realm is the digest realm; empty = the advertised address.
 	Realm string `toml:"realm"`
+	// AuthAlgorithms are the digest algorithms challenged, one challenge
+	// each, in this order: "MD5", "SHA-256". Default ["MD5"], because
+	// deployed softphones (baresip/libre 1.x, older pjsip) give up on a
+	// 401 that also offers an algorithm they lack, instead of picking the
+	// one they know.
+	AuthAlgorithms []string `toml:"auth_algorithms"`
 }
 
 // Directory is the user directory (conf/directory/default/*.xml).

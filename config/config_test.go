@@ -53,8 +53,8 @@ func TestShippedConfigMatchesArticle(t *testing.T) {
 	}
 
 	wantProfiles := []Profile{
-		{Name: "internal", ListenIP: "0.0.0.0", Port: 5060, Transports: []string{"udp", "tcp"}, Context: "default", Register: true, AuthCalls: true},
-		{Name: "blueivr", ListenIP: "0.0.0.0", Port: 5080, Transports: []string{"udp", "tcp"}, Context: "blueivr"},
+		{Name: "internal", ListenIP: "0.0.0.0", Port: 5060, Transports: []string{"udp", "tcp"}, Context: "default", Register: true, AuthCalls: true, AuthAlgorithms: []string{"MD5"}},
+		{Name: "blueivr", ListenIP: "0.0.0.0", Port: 5080, Transports: []string{"udp", "tcp"}, Context: "blueivr", AuthAlgorithms: []string{"MD5"}},
 	}
 	if !reflect.DeepEqual(c.Profiles, wantProfiles) {
 		t.Errorf("profiles =\n%+v\nwant\n%+v", c.Profiles, wantProfiles)
@@ -558,4 +558,33 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("event socket accepted without password or address: %+v", c.EventSocket)
 		}
 	})
+}
+
+// TestAuthAlgorithms checks the digest algorithm list: default MD5,
+// canonical spelling, unknown and repeated names refused with file:line.
+func TestAuthAlgorithms(t *testing.T) {
+	base := "[event_socket]\npassword = \"x\"\n[[dialplan.context]]\nname = \"default\"\n[[profile]]\nname = \"internal\"\nport = 5060\ncontext = \"default\"\n"
+	c, err := Parse("a.toml", []byte(base+"auth_algorithms = [\"sha-256\", \"md5\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Profiles[0].AuthAlgorithms; !reflect.DeepEqual(got, []string{"SHA-256", "MD5"}) {
+		t.Fatalf("algorithms %v", got)
+	}
+	c, err = Parse("a.toml", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Profiles[0].AuthAlgorithms; !reflect.DeepEqual(got, []string{"MD5"}) {
+		t.Fatalf("default algorithms %v", got)
+	}
+	for in, want := range map[string]string{
+		`auth_algorithms = ["SHA-512"]`:   `a.toml:9: key "profile[0].auth_algorithms[0]": "SHA-512" is not a digest algorithm (MD5, SHA-256)`,
+		`auth_algorithms = ["MD5", "md5"]`: `a.toml:9: key "profile[0].auth_algorithms[1]": algorithm "md5" is listed twice`,
+	} {
+		_, err := Parse("a.toml", []byte(base+in+"\n"))
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: error %v, want %s", in, err, want)
+		}
+	}
 }

@@ -20,6 +20,10 @@ const (
 // DefaultTransports are the transports of a profile that lists none.
 var DefaultTransports = []string{"udp", "tcp"}
 
+// DefaultAuthAlgorithms are the digest algorithms a profile challenges with
+// when it names none (see Profile.AuthAlgorithms).
+var DefaultAuthAlgorithms = []string{"MD5"}
+
 // applyDefaults fills what the file left out. Most defaults replace a zero
 // value; the few where zero is meaningful (media_timeout "0s" disables it, a
 // tier may sit at level 0, rtp ports) are applied only to keys the file did
@@ -47,6 +51,9 @@ func applyDefaults(c *Config, defined map[string]bool) {
 	for i := range c.Profiles {
 		p := &c.Profiles[i]
 		p.ListenIP = orDefault(p.ListenIP, DefaultListenIP)
+		if len(p.AuthAlgorithms) == 0 {
+			p.AuthAlgorithms = append([]string(nil), DefaultAuthAlgorithms...)
+		}
 		if len(p.Transports) == 0 {
 			p.Transports = append([]string(nil), DefaultTransports...)
 		}

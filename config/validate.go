@@ -234,6 +234,21 @@ func validateProfiles(ps []Profile, contexts map[string]bool, es EventSocket, de
 			tr[lt] = true
 			pr.Transports[j] = lt
 		}
+		algs := map[string]bool{}
+		for j, a := range pr.AuthAlgorithms {
+			ua := strings.ToUpper(a)
+			switch {
+			case ua != "MD5" && ua != "SHA-256":
+				el.at(indexKey(joinKey(p, "auth_algorithms"), j), "%q is not a digest algorithm (MD5, SHA-256)", a)
+			case algs[ua]:
+				el.at(indexKey(joinKey(p, "auth_algorithms"), j), "algorithm %q is listed twice", a)
+			}
+			algs[ua] = true
+			pr.AuthAlgorithms[j] = ua
+		}
+		if defined[joinKey(p, "auth_algorithms")] && len(pr.AuthAlgorithms) == 0 {
+			el.at(joinKey(p, "auth_algorithms"), "must list at least one of \"MD5\", \"SHA-256\" (leave it out for MD5)")
+		}
 		switch {
 		case pr.Context == "":
 			el.at(p, "context is required (the dialplan context calls from this profile run in)")

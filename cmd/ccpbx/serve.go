@@ -116,11 +116,12 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		return p, fmt.Errorf("data dir %s: %w", cfg.Core.DataDir, err)
 	}
 	reg, err := registrar.New(registrar.Config{
-		Users:    cfg.Directory.Users,
-		Realm:    realmFor(cfg),
-		Hostname: host,
-		Profile:  registerProfile(cfg),
-		Notify:   registrationEvents(p.core),
+		Users:      cfg.Directory.Users,
+		Realm:      realmFor(cfg),
+		Algorithms: authAlgorithms(cfg),
+		Hostname:   host,
+		Profile:    registerProfile(cfg),
+		Notify:     registrationEvents(p.core),
 	}, p.store, log.With("component", "registrar"))
 	if err != nil {
 		return p, fmt.Errorf("registrar: %w", err)
@@ -228,6 +229,16 @@ func realmFor(cfg *config.Config) string {
 		}
 	}
 	return ""
+}
+
+// authAlgorithms are the digest algorithms of the registering profile.
+func authAlgorithms(cfg *config.Config) []string {
+	for _, pr := range cfg.Profiles {
+		if pr.Register {
+			return pr.AuthAlgorithms
+		}
+	}
+	return nil
 }
 
 func registerProfile(cfg *config.Config) string {
