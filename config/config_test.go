@@ -579,7 +579,7 @@ func TestAuthAlgorithms(t *testing.T) {
 		t.Fatalf("default algorithms %v", got)
 	}
 	for in, want := range map[string]string{
-		`auth_algorithms = ["SHA-512"]`:   `a.toml:9: key "profile[0].auth_algorithms[0]": "SHA-512" is not a digest algorithm (MD5, SHA-256)`,
+		`auth_algorithms = ["SHA-512"]`:    `a.toml:9: key "profile[0].auth_algorithms[0]": "SHA-512" is not a digest algorithm (MD5, SHA-256)`,
 		`auth_algorithms = ["MD5", "md5"]`: `a.toml:9: key "profile[0].auth_algorithms[1]": algorithm "md5" is listed twice`,
 	} {
 		_, err := Parse("a.toml", []byte(base+in+"\n"))
