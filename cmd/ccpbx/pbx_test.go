@@ -29,8 +29,9 @@ func testPBX(t *testing.T, edit func(*config.Config)) *pbx {
 	}
 	cfg.EventSocket.Listen = "127.0.0.1:0"
 	cfg.Core.DataDir = t.TempDir()
-	cfg.Core.SoundsDir = "../../sounds"
-	cfg.Core.ScriptsDir = "../../scripts"
+	// sounds_dir and scripts_dir stay "sounds" and "scripts": relative to
+	// this package's directory they do not exist, so the embedded copies
+	// serve, as for a binary run away from the repository.
 	cfg.Core.Hostname = "testbox"
 	if edit != nil {
 		edit(cfg)
@@ -83,6 +84,10 @@ func agentPhone(t *testing.T, p *pbx, user string) *testphone.Phone {
 	return ph
 }
 
+// speechRMS is the level a packet of a prompt or music reaches and silence
+// does not (16-bit linear RMS).
+const speechRMS = 300
+
 // dialAndWaitHangup dials dest from ph, expects 200 and then the PBX's BYE.
 func dialAndWaitHangup(t *testing.T, ph *testphone.Phone, dest string) *testphone.Call {
 	t.Helper()
@@ -100,6 +105,11 @@ func dialAndWaitHangup(t *testing.T, ph *testphone.Phone, dest string) *testphon
 	}
 	if c.Bye() == nil {
 		t.Fatalf("dial %s: expected a BYE from the PBX", dest)
+	}
+	// The prompts are over a second of speech: at least 0.4 s of it must
+	// have arrived at speech level, not silence.
+	if n := c.Audio.Loud(speechRMS); n < 20 {
+		t.Fatalf("dial %s: heard %d loud packets of %d, want the prompt", dest, n, c.Audio.Packets())
 	}
 	return c
 }
@@ -121,6 +131,13 @@ func trunkCall(t *testing.T, p *pbx, trunk *testphone.Phone, caller string) *tes
 	}
 	if code, err := c.WaitFinal(ctx); err != nil || code != 200 {
 		t.Fatalf("trunk call from %s: final %d %v", caller, code, err)
+	}
+	// The caller hears the queue's music while it waits.
+	for c.Audio.Loud(speechRMS) < 25 {
+		if ctx.Err() != nil {
+			t.Fatalf("trunk call from %s: no music on hold (%d packets, %d loud)", caller, c.Audio.Packets(), c.Audio.Loud(speechRMS))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	return c
 }

@@ -27,6 +27,7 @@ type Audio struct {
 	remote  netip.AddrPort
 	seen    map[byte]int
 	packets int
+	levels  []float64 // RMS of each received packet of our codec
 	waiters []audioWaiter
 	pt      uint8 // 0 PCMU, 8 PCMA
 	seq     uint16
@@ -217,6 +218,10 @@ func (a *Audio) read() {
 		if p.PayloadType != pt {
 			continue
 		}
+		level := rms(p.Payload, pt)
+		a.mu.Lock()
+		a.levels = append(a.levels, level)
+		a.mu.Unlock()
 		fill := p.Payload[0]
 		if !bytes.Equal(p.Payload, bytes.Repeat([]byte{fill}, len(p.Payload))) {
 			continue
