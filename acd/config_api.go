@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"ccpbx/call"
+	"ccpbx/config"
 )
 
 // Exact replies of mod_callcenter's callcenter_config (§12).
@@ -430,7 +431,7 @@ func (a *ACD) agentAdd(name, typ string) string {
 	if _, ok := a.agents[name]; ok {
 		return errAgentExists
 	}
-	if _, ok := canon(typ, agentTypes); !ok {
+	if _, ok := config.CanonicalAgentType(typ); !ok {
 		return errAgentTypeInvalid
 	}
 	a.agentSeq++
@@ -470,7 +471,7 @@ func (a *ACD) agentSet(key, name, value string) string {
 	now := a.now()
 	switch strings.ToLower(key) {
 	case "status":
-		s, ok := canon(value, statuses)
+		s, ok := config.CanonicalStatus(value)
 		if !ok {
 			return errInvalidStatus
 		}
@@ -529,7 +530,7 @@ func (a *ACD) agentSet(key, name, value string) string {
 		a.saveAgent(ag)
 		a.fire(nil, "CC-Agent", ag.Name, "CC-Action", "agent-contact-change", "CC-Agent-Contact", value)
 	case "type":
-		if _, ok := canon(value, agentTypes); !ok {
+		if _, ok := config.CanonicalAgentType(value); !ok {
 			return errInvalidType
 		}
 		ag.Type = value

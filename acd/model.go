@@ -4,15 +4,17 @@ import (
 	"strings"
 
 	"ccpbx/call"
+	"ccpbx/config"
 	"ccpbx/store"
 )
 
-// Agent statuses (administrative; set by the API, the config or max-no-answer).
+// Agent statuses (administrative; set by the API, the config or
+// max-no-answer). config spells them; the ACD names them for its own code.
 const (
-	StatusLoggedOut = "Logged Out"
-	StatusAvailable = "Available"
-	StatusOnDemand  = "Available (On Demand)"
-	StatusOnBreak   = "On Break"
+	StatusLoggedOut = config.StatusLoggedOut
+	StatusAvailable = config.StatusAvailable
+	StatusOnDemand  = config.StatusAvailableOnDemand
+	StatusOnBreak   = config.StatusOnBreak
 )
 
 // Agent states (set by the ACD as calls come and go).
@@ -50,36 +52,34 @@ const (
 	ReasonExitWithKey    = "EXIT_WITH_KEY"
 )
 
-// Strategies.
+// Strategies, as config spells them.
 const (
-	StrategyRingAll           = "ring-all"
-	StrategyLongestIdle       = "longest-idle-agent"
-	StrategyRoundRobin        = "round-robin"
-	StrategyTopDown           = "top-down"
-	StrategyLeastTalkTime     = "agent-with-least-talk-time"
-	StrategyFewestCalls       = "agent-with-fewest-calls"
-	StrategySequentially      = "sequentially-by-agent-order"
-	StrategyRandom            = "random"
-	StrategyRingProgressively = "ring-progressively"
+	StrategyRingAll           = config.StrategyRingAll
+	StrategyLongestIdle       = config.StrategyLongestIdleAgent
+	StrategyRoundRobin        = config.StrategyRoundRobin
+	StrategyTopDown           = config.StrategyTopDown
+	StrategyLeastTalkTime     = config.StrategyAgentWithLeastTalkTime
+	StrategyFewestCalls       = config.StrategyAgentWithFewestCalls
+	StrategySequentially      = config.StrategySequentiallyByAgentOrder
+	StrategyRandom            = config.StrategyRandom
+	StrategyRingProgressively = config.StrategyRingProgressively
 )
 
 // singleBox is FreeSWITCH's literal for "this box" in agents.instance_id,
 // members.serving_system and CC-Agent-System; clients expect it.
-const singleBox = "single_box"
+const singleBox = config.DefaultInstanceID
 
 var (
-	statuses    = []string{StatusLoggedOut, StatusAvailable, StatusOnDemand, StatusOnBreak}
-	states      = []string{StateWaiting, StateReceiving, StateInCall, StateIdle, StateReserved}
-	tierStates  = []string{TierNoAnswer, TierReady, TierOffering, TierActiveInbound, TierStandby}
-	strategies  = []string{StrategyRingAll, StrategyLongestIdle, StrategyRoundRobin, StrategyTopDown, StrategyLeastTalkTime, StrategyFewestCalls, StrategySequentially, StrategyRandom, StrategyRingProgressively}
-	agentTypes  = []string{"Callback", "uuid-standby"}
-	cancelNames = []string{ReasonNone, ReasonTimeout, ReasonNoAgentTimeout, ReasonBreakOut, ReasonExitWithKey}
+	states     = []string{StateWaiting, StateReceiving, StateInCall, StateIdle, StateReserved}
+	tierStates = []string{TierNoAnswer, TierReady, TierOffering, TierActiveInbound, TierStandby}
 )
 
 // canon returns the canonical spelling of s among names, matched without
 // regard to case. FreeSWITCH stores what was typed and then compares
 // exactly, so "available" is accepted but never dispatched (§16.2-3);
-// canonicalizing on write removes that trap.
+// canonicalizing on write removes that trap. Statuses, strategies and
+// agent types are config's (config.CanonicalStatus and friends); canon
+// serves the states that only the ACD knows.
 func canon(s string, names []string) (string, bool) {
 	for _, n := range names {
 		if strings.EqualFold(s, n) {

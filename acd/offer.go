@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"ccpbx/call"
+	"ccpbx/config"
 )
 
 type offerState int
@@ -60,7 +61,7 @@ func (a *ACD) startOffer(m *Member, q *Queue, ag *Agent, now int64) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	o := &offer{m: m, q: q, ag: ag, ctx: ctx, cancelFn: cancel, called: now, statusAtOffer: ag.Status,
 		sessionUUID: m.SessionUUID, breakCh: make(chan struct{})}
-	o.standby = strings.EqualFold(ag.Type, "uuid-standby")
+	o.standby = strings.EqualFold(ag.Type, config.AgentTypeUUIDStandby)
 	if m.ch != nil {
 		o.failedAnnounce = m.ch.Var("cc_bridge_failed_outbound_announce")
 	}

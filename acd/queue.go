@@ -38,9 +38,9 @@ type Queue struct {
 }
 
 // intParam applies FreeSWITCH's integer-parameter rule: values outside
-// 0..86400 fall back to the default with an error logged.
+// 0..config.MaxSeconds fall back to the default with an error logged.
 func intParam(log *slog.Logger, q, name string, v, def int64) int64 {
-	if v < 0 || v > 86400 {
+	if v < 0 || v > config.MaxSeconds {
 		log.Error("callcenter queue parameter out of range, using default", "queue", q, "param", name, "value", v, "default", def)
 		return def
 	}
@@ -50,22 +50,22 @@ func intParam(log *slog.Logger, q, name string, v, def int64) int64 {
 func newQueue(c config.Queue, log *slog.Logger) *Queue {
 	q := &Queue{
 		Name:                        c.Name,
-		Strategy:                    StrategyLongestIdle,
+		Strategy:                    config.DefaultStrategy,
 		MOHSound:                    c.MOHSound,
 		AnnounceSound:               c.AnnounceSound,
 		RecordTemplate:              c.RecordTemplate,
-		TimeBaseScore:               "queue",
-		MaxWaitTimeWithNoAgentReach: 5,
+		TimeBaseScore:               config.DefaultTimeBaseScore,
+		MaxWaitTimeWithNoAgentReach: config.DefaultMaxWaitTimeWithNoAgentTimeReached,
 		TierRulesApply:              c.TierRulesApply,
 		TierRuleWaitMultiplyLevel:   c.TierRuleWaitMultiplyLevel,
-		TierRuleNoAgentNoWait:       true,
-		DiscardAbandonedAfter:       60,
+		TierRuleNoAgentNoWait:       config.DefaultTierRuleNoAgentNoWait,
+		DiscardAbandonedAfter:       config.DefaultDiscardAbandonedAfter,
 		AbandonedResumeAllowed:      c.AbandonedResumeAllowed,
-		AgentNoAnswerStatus:         StatusOnBreak,
-		SkipAgentsWithExternalCalls: true,
+		AgentNoAnswerStatus:         config.DefaultAgentNoAnswerStatus,
+		SkipAgentsWithExternalCalls: config.DefaultSkipAgentsWithExternalCalls,
 	}
 	if c.Strategy != "" {
-		if s, ok := canon(c.Strategy, strategies); ok {
+		if s, ok := config.CanonicalStrategy(c.Strategy); ok {
 			q.Strategy = s
 		} else {
 			// Unknown strategies dispatch like sequentially-by-agent-order
@@ -80,18 +80,18 @@ func newQueue(c config.Queue, log *slog.Logger) *Queue {
 	q.MaxWaitTime = intParam(log, c.Name, "max-wait-time", int64(c.MaxWaitTime), 0)
 	q.MaxWaitTimeWithNoAgent = intParam(log, c.Name, "max-wait-time-with-no-agent", int64(c.MaxWaitTimeWithNoAgent), 0)
 	if c.MaxWaitTimeWithNoAgentTimeReached != nil {
-		q.MaxWaitTimeWithNoAgentReach = intParam(log, c.Name, "max-wait-time-with-no-agent-time-reached", int64(*c.MaxWaitTimeWithNoAgentTimeReached), 5)
+		q.MaxWaitTimeWithNoAgentReach = intParam(log, c.Name, "max-wait-time-with-no-agent-time-reached", int64(*c.MaxWaitTimeWithNoAgentTimeReached), config.DefaultMaxWaitTimeWithNoAgentTimeReached)
 	}
 	q.TierRuleWaitSecond = intParam(log, c.Name, "tier-rule-wait-second", int64(c.TierRuleWaitSecond), 0)
 	if c.TierRuleNoAgentNoWait != nil {
 		q.TierRuleNoAgentNoWait = *c.TierRuleNoAgentNoWait
 	}
 	if c.DiscardAbandonedAfter != nil {
-		q.DiscardAbandonedAfter = intParam(log, c.Name, "discard-abandoned-after", int64(*c.DiscardAbandonedAfter), 60)
+		q.DiscardAbandonedAfter = intParam(log, c.Name, "discard-abandoned-after", int64(*c.DiscardAbandonedAfter), config.DefaultDiscardAbandonedAfter)
 	}
 	q.RingProgressivelyDelay = intParam(log, c.Name, "ring-progressively-delay", int64(c.RingProgressivelyDelay), 0)
 	if c.AgentNoAnswerStatus != "" {
-		if s, ok := canon(c.AgentNoAnswerStatus, statuses); ok {
+		if s, ok := config.CanonicalStatus(c.AgentNoAnswerStatus); ok {
 			q.AgentNoAnswerStatus = s
 		} else {
 			log.Warn("callcenter queue agent-no-answer-status invalid, using On Break", "queue", c.Name, "value", c.AgentNoAnswerStatus)
@@ -107,10 +107,11 @@ func newQueue(c config.Queue, log *slog.Logger) *Queue {
 // eligible agent is rung (§6.4, §6.5).
 func ringStrategy(s string) bool { return s == StrategyRingAll || s == StrategyRingProgressively }
 
-// progressiveDelay is ring-progressively-delay with 0 meaning 10 s.
+// progressiveDelay is ring-progressively-delay with 0 meaning
+// config.DefaultRingProgressivelyDelay.
 func (q *Queue) progressiveDelay() int64 {
 	if q.RingProgressivelyDelay <= 0 {
-		return 10
+		return config.DefaultRingProgressivelyDelay
 	}
 	return q.RingProgressivelyDelay
 }

@@ -17,7 +17,7 @@ import (
 // nothing is left stuck: agents Waiting, tiers Ready or No Answer, no
 // live member, no offer in flight.
 func TestRandomTrafficSettles(t *testing.T) {
-	for _, strategy := range strategies {
+	for _, strategy := range config.Strategies {
 		t.Run(strategy, func(t *testing.T) {
 			rnd := rand.New(rand.NewPCG(7, uint64(len(strategy))))
 			h := newHarness(t, queueCfg(strategy, func(q *config.Queue) { q.MaxWaitTime = 90 }), nil, baseEpoch)
