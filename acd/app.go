@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"ccpbx/call"
+	"ccpbx/config"
 )
 
 // memberApp connects a member to the goroutine of its callcenter app.
@@ -255,7 +256,7 @@ func (a *ACD) appCallcenter(ctx context.Context, ch *call.Channel, data string) 
 				}
 				return nil
 			}
-			if isTrue(ch.Var("hangup_after_bridge")) && ch.Ready() {
+			if config.SwitchTrue(ch.Var("hangup_after_bridge")) && ch.Ready() {
 				cause := o.leg.Cause()
 				if cause == call.CauseNone {
 					cause = call.NormalClearing
@@ -265,15 +266,6 @@ func (a *ACD) appCallcenter(ctx context.Context, ch *call.Channel, data string) 
 			return nil
 		}
 	}
-}
-
-// isTrue is FreeSWITCH's switch_true.
-func isTrue(s string) bool {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "yes", "on", "true", "t", "enabled", "active", "allow":
-		return true
-	}
-	return atoi(s) != 0
 }
 
 // hold plays the queue's music to the waiting caller and the periodic

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"ccpbx/call"
+	"ccpbx/config"
 )
 
 // appBridge places the dial string's calls on behalf of ch and, when one
@@ -44,7 +45,7 @@ func (d *Dialplan) appBridge(ctx context.Context, ch *call.Channel, data string)
 			}
 		}
 	}
-	ring := &ringback{a: ch, noEarly: truthy(ch.Var("ignore_early_media"))}
+	ring := &ringback{a: ch, noEarly: config.SwitchTrue(ch.Var("ignore_early_media"))}
 	b, err := d.core.Originate(ctx, dial, call.OriginateOptions{
 		Caller: ch,
 		Vars:   vars,
@@ -67,7 +68,7 @@ func (d *Dialplan) appBridge(ctx context.Context, ch *call.Channel, data string)
 		b.Hangup(call.NormalTemporaryFailure)
 		return bridgeFailed(ch, err)
 	}
-	if truthy(ch.Var("hangup_after_bridge")) && ch.Ready() {
+	if config.SwitchTrue(ch.Var("hangup_after_bridge")) && ch.Ready() {
 		cause := b.Cause()
 		if cause == call.CauseNone {
 			cause = call.NormalClearing
@@ -96,7 +97,7 @@ func bridgeFailed(ch *call.Channel, err error) error {
 // continueOnFail reads FreeSWITCH's continue_on_fail: true, or a comma
 // list of cause names or Q.850 numbers that let the dialplan go on.
 func continueOnFail(v string, cause call.Cause) bool {
-	if truthy(v) {
+	if config.SwitchTrue(v) {
 		return true
 	}
 	for _, p := range splitList(v) {
@@ -106,15 +107,6 @@ func continueOnFail(v string, cause call.Cause) bool {
 		if n, err := strconv.Atoi(p); err == nil && n == cause.Q850() && n != 0 {
 			return true
 		}
-	}
-	return false
-}
-
-// truthy is FreeSWITCH's switch_true.
-func truthy(v string) bool {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "true", "yes", "on", "enabled", "active", "allow", "1":
-		return true
 	}
 	return false
 }
