@@ -47,14 +47,17 @@ type DialString struct {
 	Groups [][]DialLeg
 }
 
-// ParseDialString parses "{a=b}[c=d]user/1001,user/1002|sofia/…".
+// ParseDialString parses "{a=b}[c=d]user/1001,user/1002|sofia/…". Values
+// may be quoted ('…' or "…") to hold commas and brackets; an unclosed
+// bracket or quote, or a string without any endpoint, is an error.
 func ParseDialString(s string) (*DialString, error) {
+	orig := s
 	s = strings.TrimSpace(s)
 	ds := &DialString{Vars: map[string]string{}}
 	if strings.HasPrefix(s, "{") {
-		end := strings.IndexByte(s, '}')
+		end := closing(s)
 		if end < 0 {
-			return nil, fmt.Errorf("dial string %q: unclosed {", s)
+			return nil, fmt.Errorf("dial string %q: unclosed {", orig)
 		}
 		parseVarList(s[1:end], ds.Vars)
 		s = s[end+1:]
@@ -68,9 +71,9 @@ func ParseDialString(s string) (*DialString, error) {
 				leg.Vars[k] = v
 			}
 			for strings.HasPrefix(l, "[") {
-				end := strings.IndexByte(l, ']')
+				end := closing(l)
 				if end < 0 {
-					return nil, fmt.Errorf("dial string %q: unclosed [", s)
+					return nil, fmt.Errorf("dial string %q: unclosed [", orig)
 				}
 				parseVarList(l[1:end], leg.Vars)
 				l = strings.TrimSpace(l[end+1:])
@@ -86,43 +89,104 @@ func ParseDialString(s string) (*DialString, error) {
 		}
 	}
 	if len(ds.Groups) == 0 {
-		return nil, fmt.Errorf("dial string %q: no endpoint", s)
+		return nil, fmt.Errorf("dial string %q: no endpoint", orig)
 	}
 	return ds, nil
 }
 
-// splitTop splits on sep outside {} and [] brackets.
+// quoteOpens reports whether the quote at s[i] starts a quoted value, that
+// is it follows '=' (spaces allowed). An apostrophe inside a plain value
+// (origination_caller_id_name=O'Brien) is then just a character.
+func quoteOpens(s string, i int) bool {
+	j := i - 1
+	for j >= 0 && s[j] == ' ' {
+		j--
+	}
+	return j >= 0 && s[j] == '='
+}
+
+// closing returns the index of the bracket closing s[0] ('{' or '['),
+// counting nested brackets (${…} in a value) and skipping quoted values;
+// -1 when it is never closed.
+func closing(s string) int {
+	open, shut := s[0], byte('}')
+	if open == '[' {
+		shut = ']'
+	}
+	depth := 0
+	var q byte
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		switch {
+		case q != 0:
+			if b == q {
+				q = 0
+			}
+		case (b == '\'' || b == '"') && quoteOpens(s, i):
+			q = b
+		case b == open:
+			depth++
+		case b == shut:
+			depth--
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// splitTop splits on sep outside {} and [] brackets and the quoted values
+// inside them.
 func splitTop(s string, sep byte) []string {
 	var out []string
 	depth, start := 0, 0
+	var q byte
 	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '{', '[':
-			depth++
-		case '}', ']':
-			depth--
-		case sep:
-			if depth == 0 {
-				out = append(out, s[start:i])
-				start = i + 1
+		b := s[i]
+		switch {
+		case q != 0:
+			if b == q {
+				q = 0
 			}
+		case depth > 0 && (b == '\'' || b == '"') && quoteOpens(s, i):
+			q = b
+		case b == '{' || b == '[':
+			depth++
+		case b == '}' || b == ']':
+			if depth > 0 {
+				depth--
+			}
+		case b == sep && depth == 0:
+			out = append(out, s[start:i])
+			start = i + 1
 		}
 	}
 	return append(out, s[start:])
 }
 
-// parseVarList parses "a=b,c='d,e'" into m; commas inside quotes stay.
+// parseVarList parses "a=b,c='d,e'" into m; commas inside quoted values
+// and inside nested braces stay in the value.
 func parseVarList(s string, m map[string]string) {
 	var parts []string
 	var q byte
-	start := 0
+	depth, start := 0, 0
 	for i := 0; i < len(s); i++ {
+		b := s[i]
 		switch {
-		case q != 0 && s[i] == q:
-			q = 0
-		case q == 0 && (s[i] == '\'' || s[i] == '"'):
-			q = s[i]
-		case q == 0 && s[i] == ',':
+		case q != 0:
+			if b == q {
+				q = 0
+			}
+		case (b == '\'' || b == '"') && quoteOpens(s, i):
+			q = b
+		case b == '{':
+			depth++
+		case b == '}':
+			if depth > 0 {
+				depth--
+			}
+		case b == ',' && depth == 0:
 			parts = append(parts, s[start:i])
 			start = i + 1
 		}
@@ -130,14 +194,15 @@ func parseVarList(s string, m map[string]string) {
 	parts = append(parts, s[start:])
 	for _, p := range parts {
 		k, v, ok := strings.Cut(p, "=")
-		if !ok {
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
 			continue
 		}
 		v = strings.TrimSpace(v)
 		if len(v) >= 2 && (v[0] == '\'' || v[0] == '"') && v[len(v)-1] == v[0] {
 			v = v[1 : len(v)-1]
 		}
-		m[strings.TrimSpace(k)] = v
+		m[k] = v
 	}
 }
 
@@ -167,7 +232,9 @@ func (c *Core) Originate(ctx context.Context, dial string, o OriginateOptions) (
 	overall := ds.Vars["originate_timeout"]
 	if n, err := strconv.Atoi(overall); err == nil && n > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(n)*time.Second)
+		// The cause tells the ringing legs why they give up: NO_ANSWER,
+		// not the ORIGINATOR_CANCEL a bare deadline would mean to them.
+		ctx, cancel = context.WithTimeoutCause(ctx, time.Duration(n)*time.Second, NoAnswer)
 		defer cancel()
 	}
 	last := Cause(NoAnswer)
