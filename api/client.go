@@ -56,12 +56,8 @@ type ClientEvent struct {
 
 // Get returns the first header with that name, ignoring case.
 func (e *ClientEvent) Get(name string) string {
-	for _, h := range e.Headers {
-		if strings.EqualFold(h.Name, name) {
-			return h.Value
-		}
-	}
-	return ""
+	v, _ := headerFold(e.Headers, name)
+	return v
 }
 
 // Plain renders the event the way fs_cli prints it after "RECV EVENT":

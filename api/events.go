@@ -95,7 +95,7 @@ func (s *eventSet) match(e *call.Event) bool {
 	}
 	send := false
 	for _, f := range s.filters {
-		v, ok := headerFold(e, f.header)
+		v, ok := headerFold(e.Headers, f.header)
 		if !ok {
 			continue
 		}
@@ -118,10 +118,12 @@ func (s *eventSet) match(e *call.Event) bool {
 	return send
 }
 
-// headerFold finds a header ignoring case; the envelope's Event-Name and
-// Event-Subclass are headers too.
-func headerFold(e *call.Event, name string) (string, bool) {
-	for _, h := range e.Headers {
+// headerFold finds a header ignoring case, as FreeSWITCH looks headers up;
+// frames, received events and event filters all use it. (call.Event.Get
+// matches exactly.) The envelope's Event-Name and Event-Subclass are
+// headers too.
+func headerFold(hs []call.Header, name string) (string, bool) {
+	for _, h := range hs {
 		if strings.EqualFold(h.Name, name) {
 			return h.Value, true
 		}

@@ -39,12 +39,8 @@ type frame struct {
 // Get returns the first header named name, ignoring case ("" when absent),
 // as FreeSWITCH looks headers up.
 func (f *frame) Get(name string) string {
-	for _, h := range f.Headers {
-		if strings.EqualFold(h.Name, name) {
-			return h.Value
-		}
-	}
-	return ""
+	v, _ := headerFold(f.Headers, name)
+	return v
 }
 
 // readLine returns one line without its "\n" or "\r\n", refusing lines
