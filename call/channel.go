@@ -72,6 +72,9 @@ type Channel struct {
 	cause      Cause
 	done       chan struct{}
 	hungup     bool
+	// hanging is the cause of a Hangup still sending its signalling; it
+	// makes concurrent Hangups send once and keeps the first cause.
+	hanging Cause
 }
 
 // ChannelSpec describes a new channel to Core.NewChannel.
@@ -268,16 +271,19 @@ func (c *Channel) MarkAnswered() {
 }
 
 // Hangup ends the channel with cause, sending what the signalling needs.
-// It is safe to call more than once; only the first cause counts.
+// It is safe to call more than once, also concurrently: the signalling is
+// told once and only the first cause counts. A Hangup that finds another
+// one under way returns at once without waiting for it.
 func (c *Channel) Hangup(cause Cause) {
 	if cause == CauseNone {
 		cause = NormalClearing
 	}
 	c.mu.Lock()
-	if c.hungup {
+	if c.hungup || c.hanging != CauseNone {
 		c.mu.Unlock()
 		return
 	}
+	c.hanging = cause
 	sig := c.sig
 	c.mu.Unlock()
 	if sig != nil {
@@ -298,6 +304,10 @@ func (c *Channel) Terminated(cause Cause) {
 	if c.hungup {
 		c.mu.Unlock()
 		return
+	}
+	if c.hanging != CauseNone {
+		// A Hangup is under way: its cause came first.
+		cause = c.hanging
 	}
 	c.hungup = true
 	c.cause = cause

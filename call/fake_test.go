@@ -69,9 +69,9 @@ type fakeMedia struct {
 
 func (m *fakeMedia) Play(ctx context.Context, path string) error { return nil }
 func (m *fakeMedia) Music(path string) (func(), error)           { return func() {}, nil }
-func (m *fakeMedia) OnDigit(fn func(rune)) func()                 { return func() {} }
-func (m *fakeMedia) SendDigits(string) error                      { return nil }
-func (m *fakeMedia) Codec() string                                { return "PCMU" }
+func (m *fakeMedia) OnDigit(fn func(rune)) func()                { return func() {} }
+func (m *fakeMedia) SendDigits(string) error                     { return nil }
+func (m *fakeMedia) Codec() string                               { return "PCMU" }
 
 func (m *fakeMedia) Bridge(other Media) (func(), error) {
 	m.mu.Lock()
