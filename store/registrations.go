@@ -62,16 +62,11 @@ func registrationArgs(r Registration) []any {
 		r.Source, r.Transport, r.UserAgent, r.Profile}
 }
 
-// SaveRegistration inserts or replaces the row for (r.User, r.Key).
-func (s *Store) SaveRegistration(ctx context.Context, r Registration) error {
-	if _, err := s.db.ExecContext(ctx, upsertRegistration, registrationArgs(r)...); err != nil {
-		return fmt.Errorf("store: save registration %s %s: %w", r.User, r.Key, err)
-	}
-	return nil
-}
-
-// ApplyRegistrations saves and deletes rows in one transaction, so one
-// REGISTER with several contacts is persisted all or nothing.
+// ApplyRegistrations saves (insert or replace by user and key) and deletes
+// rows in one transaction, so one REGISTER with several contacts is
+// persisted all or nothing. It is the registrar's only write path: expiry,
+// flush and stale rows at load are deletes through it; deleting a missing
+// row is not an error.
 func (s *Store) ApplyRegistrations(ctx context.Context, save []Registration, del []RegistrationKey) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -92,37 +87,6 @@ func (s *Store) ApplyRegistrations(ctx context.Context, save []Registration, del
 		return fmt.Errorf("store: apply registrations: %w", err)
 	}
 	return nil
-}
-
-// DeleteRegistration removes one binding; deleting a missing row is not an
-// error.
-func (s *Store) DeleteRegistration(ctx context.Context, user, key string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM registrations WHERE reg_user = ? AND binding_key = ?`, user, key); err != nil {
-		return fmt.Errorf("store: delete registration %s %s: %w", user, key, err)
-	}
-	return nil
-}
-
-// DeleteUserRegistrations removes every binding of user.
-func (s *Store) DeleteUserRegistrations(ctx context.Context, user string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM registrations WHERE reg_user = ?`, user); err != nil {
-		return fmt.Errorf("store: delete registrations of %s: %w", user, err)
-	}
-	return nil
-}
-
-// DeleteExpiredRegistrations removes bindings whose expiry is at or before
-// now and returns how many it removed.
-func (s *Store) DeleteExpiredRegistrations(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM registrations WHERE expires_ms <= ?`, now.UnixMilli())
-	if err != nil {
-		return 0, fmt.Errorf("store: delete expired registrations: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("store: delete expired registrations: %w", err)
-	}
-	return n, nil
 }
 
 // Registrations lists every stored binding (expired ones included; the

@@ -68,20 +68,20 @@ func TestRegistrationsRoundTrip(t *testing.T) {
 		Expires: now.Add(time.Hour), Registered: now, Source: "192.168.150.1:55232", Transport: "udp",
 		UserAgent: "MicroSIP/3.21.3", Profile: "internal",
 	}
-	if err := s.SaveRegistration(ctx, r); err != nil {
-		t.Fatal(err)
+	save := func(r Registration) {
+		t.Helper()
+		if err := s.ApplyRegistrations(ctx, []Registration{r}, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
+	save(r)
 	// Upsert: same key, new values.
 	r.CSeq = 7
 	r.Expires = now.Add(2 * time.Hour)
-	if err := s.SaveRegistration(ctx, r); err != nil {
-		t.Fatal(err)
-	}
+	save(r)
 	other := r
 	other.User, other.Key, other.Expires = "1002", "sip:1002@10.0.0.2:5060", now.Add(-time.Second)
-	if err := s.SaveRegistration(ctx, other); err != nil {
-		t.Fatal(err)
-	}
+	save(other)
 	got, err := s.Registrations(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -92,25 +92,13 @@ func TestRegistrationsRoundTrip(t *testing.T) {
 	if got[0] != r {
 		t.Fatalf("row = %+v\nwant  %+v", got[0], r)
 	}
-	n, err := s.DeleteExpiredRegistrations(ctx, now)
-	if err != nil || n != 1 {
-		t.Fatalf("DeleteExpiredRegistrations = %d, %v; want 1", n, err)
-	}
-	if err := s.DeleteRegistration(ctx, r.User, r.Key); err != nil {
+	del := []RegistrationKey{{r.User, r.Key}, {other.User, other.Key}, {"1003", "never-saved"}}
+	if err := s.ApplyRegistrations(ctx, nil, del); err != nil {
 		t.Fatal(err)
 	}
 	got, err = s.Registrations(ctx)
 	if err != nil || len(got) != 0 {
 		t.Fatalf("after delete: %+v, %v", got, err)
-	}
-	if err := s.SaveRegistration(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.DeleteUserRegistrations(ctx, "1001"); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ = s.Registrations(ctx); len(got) != 0 {
-		t.Fatalf("after DeleteUserRegistrations: %+v", got)
 	}
 }
 
