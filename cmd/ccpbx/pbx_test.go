@@ -14,9 +14,14 @@ import (
 	"ccpbx/internal/testphone"
 )
 
+// testLogLevel is the level testPBX logs at: debug for tests, so
+// CCPBX_TEST_LOG shows everything; benchmarks lower it to the shipped
+// config's info so formatting debug lines is not part of what they time.
+var testLogLevel = "debug"
+
 // testPBX starts the whole PBX in process with the shipped config.toml,
 // moved to 127.0.0.1 and ephemeral ports.
-func testPBX(t *testing.T, edit func(*config.Config)) *pbx {
+func testPBX(t testing.TB, edit func(*config.Config)) *pbx {
 	t.Helper()
 	cfg, err := config.Load("../../config.toml")
 	if err != nil {
@@ -40,7 +45,7 @@ func testPBX(t *testing.T, edit func(*config.Config)) *pbx {
 	if os.Getenv("CCPBX_TEST_LOG") != "" {
 		w = os.Stderr
 	}
-	log := newLogger(config.Core{LogLevel: "debug"}, w)
+	log := newLogger(config.Core{LogLevel: testLogLevel}, w)
 	ctx, cancel := context.WithCancel(context.Background())
 	p, err := start(ctx, cfg, log)
 	if err != nil {
@@ -56,12 +61,12 @@ func testPBX(t *testing.T, edit func(*config.Config)) *pbx {
 	return p
 }
 
-func (p *pbx) api(t *testing.T, cmd string) string {
+func (p *pbx) api(t testing.TB, cmd string) string {
 	t.Helper()
 	return p.core.API(context.Background(), cmd, nil)
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -74,7 +79,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // agentPhone registers user with the shipped password on the internal
 // profile.
-func agentPhone(t *testing.T, p *pbx, user string) *testphone.Phone {
+func agentPhone(t testing.TB, p *pbx, user string) *testphone.Phone {
 	t.Helper()
 	ph := testphone.New(t)
 	res, err := ph.Register(context.Background(), p.sip.Addr("internal").String(), user, "1234", time.Hour)
@@ -89,7 +94,7 @@ func agentPhone(t *testing.T, p *pbx, user string) *testphone.Phone {
 const speechRMS = 300
 
 // dialAndWaitHangup dials dest from ph, expects 200 and then the PBX's BYE.
-func dialAndWaitHangup(t *testing.T, ph *testphone.Phone, dest string) *testphone.Call {
+func dialAndWaitHangup(t testing.TB, ph *testphone.Phone, dest string) *testphone.Call {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -114,14 +119,14 @@ func dialAndWaitHangup(t *testing.T, ph *testphone.Phone, dest string) *testphon
 	return c
 }
 
-func agentField(t *testing.T, p *pbx, agent, field string) string {
+func agentField(t testing.TB, p *pbx, agent, field string) string {
 	t.Helper()
 	return p.api(t, "callcenter_config agent get "+field+" "+agent)
 }
 
 // trunkCall places a customer call to 3000 on the trunk profile and returns
 // it once answered.
-func trunkCall(t *testing.T, p *pbx, trunk *testphone.Phone, caller string) *testphone.Call {
+func trunkCall(t testing.TB, p *pbx, trunk *testphone.Phone, caller string) *testphone.Call {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
