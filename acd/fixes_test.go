@@ -61,6 +61,14 @@ func TestStrategyCanonical(t *testing.T) {
 	eq(t, "listed canonical", h.api("queue list") != "", true)
 }
 
+// TestProgressiveDelayDefault: a ring-progressively-delay of 0 spaces the
+// agents by 10 s but is listed as the 0 that was configured.
+func TestProgressiveDelayDefault(t *testing.T) {
+	q := newQueue(config.Queue{Name: "q", Strategy: config.StrategyRingProgressively}, nil)
+	eq(t, "listed", q.RingProgressivelyDelay, int64(0))
+	eq(t, "effective", q.progressiveDelay(), int64(10))
+}
+
 // TestUUIDStandby: an agent parked on a channel is bridged without an
 // originate; CC-Agent-Called-Time is 0 and the uuid survives the call.
 func TestUUIDStandby(t *testing.T) {

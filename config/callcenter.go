@@ -124,15 +124,6 @@ func (q *Queue) SetDefaults() {
 	}
 }
 
-// EffectiveRingProgressivelyDelay is the gap in seconds between agents under
-// ring-progressively: the configured value, or 10 when it is 0.
-func (q Queue) EffectiveRingProgressivelyDelay() int {
-	if q.RingProgressivelyDelay <= 0 {
-		return DefaultRingProgressivelyDelay
-	}
-	return q.RingProgressivelyDelay
-}
-
 // SetDefaults gives an agent built in code the type and status Load would.
 func (a *Agent) SetDefaults() {
 	if a.Type == "" {

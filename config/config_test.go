@@ -221,7 +221,7 @@ name = "q2"
 	if !reflect.DeepEqual(cc.Queues[0], want) {
 		t.Errorf("queue = %+v\nwant %+v", cc.Queues[0], want)
 	}
-	if q := cc.Queue("q2"); q == nil || q.EffectiveRingProgressivelyDelay() != 10 {
+	if q := cc.Queue("q2"); q == nil || q.RingProgressivelyDelay != 0 {
 		t.Errorf("queue q2 = %+v", q)
 	}
 	if a := cc.Agents[0]; a.Type != "callback" || a.Status != "Logged Out" {
