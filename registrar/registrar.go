@@ -321,31 +321,48 @@ func (r *Registrar) Run(ctx context.Context) {
 func (r *Registrar) sweep() {
 	now := r.now()
 	r.replay.prune(now.Add(-r.cfg.NonceTTL))
+	expired, err := r.remove(func(_ string, b Binding) bool { return !b.Expires.After(now) }, true)
+	if err != nil {
+		// Memory still drops them (Lookup ignores expired bindings anyway);
+		// load() removes leftover rows on the next start.
+		r.log.Warn("registrar: persist expiry", "err", err)
+	}
+	for _, b := range expired {
+		r.log.Info("registrar: binding expired", "user", b.User, "contact", b.Contact)
+		r.notify(EventExpire, b)
+	}
+}
+
+// remove takes the bindings match selects out of the store and memory, as
+// the one writer (writeMu) so a REGISTER cannot slip in between. When the
+// store fails, dropOnStoreErr says whether memory drops them anyway (expiry)
+// or keeps them and nothing is removed (flush). Events are the caller's, sent
+// after writeMu is released.
+func (r *Registrar) remove(match func(user string, b Binding) bool, dropOnStoreErr bool) ([]Binding, error) {
 	r.writeMu.Lock()
-	var expired []Binding
+	defer r.writeMu.Unlock()
+	var removed []Binding
 	var keys []store.RegistrationKey
 	r.mu.RLock()
 	for user, m := range r.bindings {
 		for key, b := range m {
-			if !b.Expires.After(now) {
-				expired = append(expired, b)
+			if match(user, b) {
+				removed = append(removed, b)
 				keys = append(keys, store.RegistrationKey{User: user, Key: key})
 			}
 		}
 	}
 	r.mu.RUnlock()
 	if len(keys) == 0 {
-		r.writeMu.Unlock()
-		return
+		return nil, nil
 	}
+	var err error
 	if r.st != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		err := r.st.ApplyRegistrations(ctx, nil, keys)
+		err = r.st.ApplyRegistrations(ctx, nil, keys)
 		cancel()
-		if err != nil {
-			// Memory still drops them (Lookup ignores expired bindings anyway);
-			// load() removes leftover rows on the next start.
-			r.log.Warn("registrar: persist expiry", "err", err)
+		if err != nil && !dropOnStoreErr {
+			return nil, err
 		}
 	}
 	r.mu.Lock()
@@ -356,11 +373,7 @@ func (r *Registrar) sweep() {
 		}
 	}
 	r.mu.Unlock()
-	r.writeMu.Unlock()
-	for _, b := range expired {
-		r.log.Info("registrar: binding expired", "user", b.User, "contact", b.Contact)
-		r.notify(EventExpire, b)
-	}
+	return removed, err
 }
 
 func (r *Registrar) notify(kind EventKind, b Binding) {
@@ -408,38 +421,10 @@ func dateHeader(now time.Time) sipmsg.Header {
 // it removed. The phones are not told; they re-register on their next
 // refresh.
 func (r *Registrar) Flush(user string) (int, error) {
-	r.writeMu.Lock()
-	var removed []Binding
-	var keys []store.RegistrationKey
-	r.mu.RLock()
-	for u, m := range r.bindings {
-		if user != "" && u != user {
-			continue
-		}
-		for k, b := range m {
-			removed = append(removed, b)
-			keys = append(keys, store.RegistrationKey{User: u, Key: k})
-		}
+	removed, err := r.remove(func(u string, _ Binding) bool { return user == "" || u == user }, false)
+	if err != nil {
+		return 0, fmt.Errorf("registrar: flush: %w", err)
 	}
-	r.mu.RUnlock()
-	if len(keys) > 0 && r.st != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		err := r.st.ApplyRegistrations(ctx, nil, keys)
-		cancel()
-		if err != nil {
-			r.writeMu.Unlock()
-			return 0, fmt.Errorf("registrar: flush: %w", err)
-		}
-	}
-	r.mu.Lock()
-	for _, k := range keys {
-		delete(r.bindings[k.User], k.Key)
-		if len(r.bindings[k.User]) == 0 {
-			delete(r.bindings, k.User)
-		}
-	}
-	r.mu.Unlock()
-	r.writeMu.Unlock()
 	for _, b := range removed {
 		r.log.Info("registrar: flushed", "user", b.User, "contact", b.Contact)
 		r.notify(EventUnregister, b)
