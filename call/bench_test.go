@@ -1,0 +1,31 @@
+package call
+
+import "testing"
+
+func BenchmarkParseDialString(b *testing.B) {
+	const dial = `{origination_caller_id_number=1001,ignore_early_media=true,cc_member_uuid='a,b'}[leg_timeout=15]user/1001,user/1002|sofia/internal/sip:1003@127.0.0.1:5060`
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseDialString(dial); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFire measures stamping and publishing a channel event (what
+// every CHANNEL_* and callcenter event costs) to one subscriber that keeps
+// up and one that filters it out.
+func BenchmarkFire(b *testing.B) {
+	c := newTestCore(b)
+	ch := c.NewChannel(ChannelSpec{Name: "sofia/internal/1001@127.0.0.1", Direction: Inbound,
+		Vars: map[string]string{"caller_id_number": "1001", "destination_number": "300"}})
+	events, cancel := c.Bus.Subscribe(1, nil)
+	defer cancel()
+	_, cancelOther := c.Bus.Subscribe(1, func(e *Event) bool { return e.Name == "CUSTOM" })
+	defer cancelOther()
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Fire(ch.Event("CHANNEL_EXECUTE"))
+		<-events
+	}
+}
