@@ -13,7 +13,7 @@ import (
 func runCLI(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("cli", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (default ./config.toml, else the embedded one)")
+	path := configFlag(fs)
 	x := fs.String("x", "", "run one command and exit")
 	events := fs.String("events", "", "subscribe to events (e.g. 'CUSTOM callcenter::info') and print them")
 	host := fs.String("H", "", "event socket address (overrides the config)")

@@ -44,7 +44,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "check":
 		fs := flag.NewFlagSet("check", flag.ContinueOnError)
 		fs.SetOutput(stderr)
-		path := fs.String("config", "", "configuration file (default ./config.toml, else the embedded one)")
+		path := configFlag(fs)
 		if err := fs.Parse(args); err != nil {
 			return 2
 		}
@@ -97,6 +97,12 @@ func buildVersion() string {
 		}
 	}
 	return "1.0.0-dev"
+}
+
+// configFlag defines -config, the same for every subcommand; loadConfig
+// reads what it names.
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("config", "", "configuration file (default ./config.toml, else the embedded one)")
 }
 
 // loadConfig reads path; with no path it reads ./config.toml when present,

@@ -28,7 +28,7 @@ import (
 func serve(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (default ./config.toml, else the embedded one)")
+	path := configFlag(fs)
 	level := fs.String("log-level", "", "override core.log_level (debug, info, warn, error)")
 	format := fs.String("log-format", "", "override core.log_format (text, json)")
 	if err := fs.Parse(args); err != nil {
