@@ -229,13 +229,17 @@ var ErrShuttingDown = SystemShutdown
 // returns, a channel still up is hung up: with the returned Cause, or
 // NORMAL_CLEARING.
 func (c *Core) Route(ch *Channel) error {
+	// The closing check and wg.Add happen under the lock Shutdown takes to
+	// set closing, so a Route racing Shutdown is either refused or counted
+	// before Shutdown waits (never added to a WaitGroup already waited on).
+	c.mu.Lock()
 	if c.closing.Load() {
+		c.mu.Unlock()
 		return ErrShuttingDown
 	}
-	c.mu.RLock()
 	r := c.router
-	c.mu.RUnlock()
 	c.wg.Add(1)
+	c.mu.Unlock()
 	go func() {
 		defer c.wg.Done()
 		defer func() {
@@ -262,7 +266,9 @@ func (c *Core) Route(ch *Channel) error {
 // Shutdown stops taking calls, hangs up every channel and waits (bounded by
 // ctx) for dialplan goroutines to end.
 func (c *Core) Shutdown(ctx context.Context) {
+	c.mu.Lock()
 	c.closing.Store(true)
+	c.mu.Unlock()
 	for _, ch := range c.Channels() {
 		ch.Hangup(SystemShutdown)
 	}

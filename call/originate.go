@@ -292,6 +292,10 @@ func (c *Core) dialGroup(ctx context.Context, group []DialLeg, o *OriginateOptio
 		if !ok {
 			cause = NormalTemporaryFailure
 		}
+		if r.ch != nil {
+			// A leg that failed must not stay up behind our back.
+			r.ch.Hangup(cause)
+		}
 		causes = append(causes, cause)
 	}
 	if winner != nil {

@@ -22,6 +22,7 @@ func TestOriginate(t *testing.T) {
 	t.Run("failure causes", testOriginateCauses)
 	t.Run("timeouts", testOriginateTimeouts)
 	t.Run("caller cancels", testOriginateCallerCancel)
+	t.Run("failed leg with a channel is hung up", testOriginateFailedLegChannel)
 	t.Run("variables reach the endpoint", testOriginateVars)
 	t.Run("shutdown refuses", testOriginateShutdown)
 	if t.Failed() {
@@ -292,6 +293,26 @@ func testOriginateCallerCancel(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func testOriginateFailedLegChannel(t *testing.T) {
+	c := newTestCore(t)
+	legs := make(chan *Channel, 1)
+	c.RegisterEndpoint("half", epFunc(func(ctx context.Context, target string, vars map[string]string, o *OriginateOptions) (*Channel, error) {
+		ch, _ := newLeg(c, "test/half")
+		legs <- ch
+		return ch, fmt.Errorf("183 then 480: %w", NoUserResponse)
+	}))
+	if _, err := c.Originate(context.Background(), "half/1", OriginateOptions{}); err != NoUserResponse {
+		t.Fatalf("Originate = %v", err)
+	}
+	leg := <-legs
+	if leg.Ready() || leg.Cause() != NoUserResponse {
+		t.Errorf("failed leg ready=%v cause=%s", leg.Ready(), leg.Cause())
+	}
+	if len(c.Channels()) != 0 {
+		t.Errorf("%d channels left", len(c.Channels()))
 	}
 }
 
