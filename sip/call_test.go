@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -17,14 +18,7 @@ func answered(t *testing.T, x *testPBX) (c1, in *testphone.Call) {
 	p1, p2 := x.phone(t, "1001"), x.phone(t, "1002")
 	p2.SetPlan(testphone.AutoAnswer)
 	ctx := testCtx(t, 10*time.Second)
-	c1, err := p1.Dial(ctx, "1002")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err = p2.Incoming(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c1, in = dialed(t, ctx, p1, p2)
 	if code, err := c1.WaitFinal(ctx); err != nil || code != 200 {
 		t.Fatalf("final %d %v", code, err)
 	}
@@ -32,6 +26,31 @@ func answered(t *testing.T, x *testPBX) (c1, in *testphone.Call) {
 		t.Fatal(err)
 	}
 	exchangeAudio(t, ctx, c1, in)
+	return c1, in
+}
+
+// dialed calls 1002 from caller and returns the caller's call and the
+// callee's once the INVITE has reached callee.
+func dialed(t *testing.T, ctx context.Context, caller, callee *testphone.Phone) (c1, in *testphone.Call) {
+	t.Helper()
+	c1, err := caller.Dial(ctx, "1002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err = callee.Incoming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c1, in
+}
+
+// ringing is dialed plus the caller having seen a provisional response.
+func ringing(t *testing.T, ctx context.Context, caller, callee *testphone.Phone) (c1, in *testphone.Call) {
+	t.Helper()
+	c1, in = dialed(t, ctx, caller, callee)
+	if err := c1.WaitProvisional(ctx); err != nil {
+		t.Fatal(err)
+	}
 	return c1, in
 }
 
@@ -55,17 +74,7 @@ func TestCancelWhileRinging(t *testing.T) {
 	x := newTestPBX(t)
 	p1, p2 := x.phone(t, "1001"), x.phone(t, "1002")
 	ctx := testCtx(t, 10*time.Second)
-	c1, err := p1.Dial(ctx, "1002")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := p2.Incoming(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c1.WaitProvisional(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c1, in := ringing(t, ctx, p1, p2)
 	if err := c1.Cancel(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -110,14 +119,7 @@ func TestNoAnswerWithinCallTimeout(t *testing.T) {
 	x.mu.Unlock()
 	p1, p2 := x.phone(t, "1001"), x.phone(t, "1002")
 	ctx := testCtx(t, 10*time.Second)
-	c1, err := p1.Dial(ctx, "1002")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := p2.Incoming(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c1, in := dialed(t, ctx, p1, p2)
 	if code, _ := c1.WaitFinal(ctx); code != 480 {
 		t.Fatalf("caller final %d, want 480", code)
 	}
@@ -197,14 +199,7 @@ func TestManyProvisionalsThenAnswer(t *testing.T) {
 	// 50 × 180 over 5 s: far beyond sipgo WaitAnswer's 10-response limit.
 	p2.SetPlan(testphone.Plan{Rings: 50, RingEvery: 100 * time.Millisecond, Status: 200})
 	ctx := testCtx(t, 20*time.Second)
-	c1, err := p1.Dial(ctx, "1002")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := p2.Incoming(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c1, in := dialed(t, ctx, p1, p2)
 	if code, err := c1.WaitFinal(ctx); err != nil || code != 200 {
 		t.Fatalf("final %d %v", code, err)
 	}
@@ -226,17 +221,7 @@ func TestAnswerRacingCancelIsAckedAndByed(t *testing.T) {
 	p1, p2 := x.phone(t, "1001"), x.phone(t, "1002")
 	p2.SetPlan(testphone.Plan{Rings: 1, AnswerOnCancel: true})
 	ctx := testCtx(t, 10*time.Second)
-	c1, err := p1.Dial(ctx, "1002")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := p2.Incoming(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c1.WaitProvisional(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c1, in := ringing(t, ctx, p1, p2)
 	if err := c1.Cancel(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -258,14 +243,7 @@ func TestTCPPhoneIsCalledOverItsConnection(t *testing.T) {
 	p2 := x.phone(t, "1002", testphone.WithTCP())
 	p2.SetPlan(testphone.AutoAnswer)
 	ctx := testCtx(t, 10*time.Second)
-	c1, err := p1.Dial(ctx, "1002")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := p2.Incoming(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c1, in := dialed(t, ctx, p1, p2)
 	if code, _ := c1.WaitFinal(ctx); code != 200 {
 		t.Fatalf("final %d", code)
 	}

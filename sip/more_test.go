@@ -290,14 +290,7 @@ func TestTCPCallerAndCallee(t *testing.T) {
 	p2 := x.phone(t, "1002", testphone.WithTCP())
 	p2.SetPlan(testphone.AutoAnswer)
 	ctx := testCtx(t, 10*time.Second)
-	c1, err := p1.Dial(ctx, "1002")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := p2.Incoming(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c1, in := dialed(t, ctx, p1, p2)
 	if code, _ := c1.WaitFinal(ctx); code != 200 {
 		t.Fatalf("final %d (codes %v)", code, c1.Codes())
 	}
@@ -383,14 +376,7 @@ func TestCalleeOfferPrefersCallersCodec(t *testing.T) {
 	p2.UsePCMA()
 	p2.SetPlan(testphone.AutoAnswer)
 	ctx := testCtx(t, 10*time.Second)
-	c1, err := p1.Dial(ctx, "1002")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := p2.Incoming(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c1, in := dialed(t, ctx, p1, p2)
 	var mline string
 	for _, l := range strings.Split(string(in.Request().Body()), "\n") {
 		if strings.HasPrefix(l, "m=audio ") {
@@ -443,17 +429,7 @@ func TestByeOnEarlyDialog(t *testing.T) {
 	x := newTestPBX(t)
 	p1, p2 := x.phone(t, "1001"), x.phone(t, "1002")
 	ctx := testCtx(t, 10*time.Second)
-	c1, err := p1.Dial(ctx, "1002")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := p2.Incoming(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c1.WaitProvisional(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c1, in := ringing(t, ctx, p1, p2)
 	if err := c1.Hangup(ctx); err != nil {
 		t.Fatalf("BYE on the early dialog: %v", err)
 	}
@@ -544,14 +520,7 @@ func TestAnswerRetransmittedUntilAck(t *testing.T) {
 	p2.SetPlan(testphone.AutoAnswer)
 	p1.SkipAcks(1)
 	ctx := testCtx(t, 10*time.Second)
-	c1, err := p1.Dial(ctx, "1002")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := p2.Incoming(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c1, in := dialed(t, ctx, p1, p2)
 	if code, _ := c1.WaitFinal(ctx); code != 200 {
 		t.Fatalf("final %d", code)
 	}
@@ -759,17 +728,7 @@ func TestReinviteBeforeAnswerIsRefused(t *testing.T) {
 	x := newTestPBX(t)
 	p1, p2 := x.phone(t, "1001"), x.phone(t, "1002")
 	ctx := testCtx(t, 10*time.Second)
-	c1, err := p1.Dial(ctx, "1002")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := p2.Incoming(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c1.WaitProvisional(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c1, in := ringing(t, ctx, p1, p2)
 	res, err := c1.Reinvite(ctx, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -225,14 +225,7 @@ func TestExtensionCallAudioAndCallerBye(t *testing.T) {
 	p1, p2 := x.phone(t, "1001"), x.phone(t, "1002")
 	ctx := testCtx(t, 15*time.Second)
 
-	c1, err := p1.Dial(ctx, "1002")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := p2.Incoming(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c1, in := dialed(t, ctx, p1, p2)
 	if err := c1.WaitProvisional(ctx); err != nil {
 		t.Fatalf("caller did not hear ringing: %v", err)
 	}
