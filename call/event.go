@@ -51,6 +51,9 @@ type subscription struct {
 // Subscribe returns a channel of events that pass filter (nil = all) and a
 // cancel function that closes it.
 func (b *Bus) Subscribe(buffer int, filter func(*Event) bool) (<-chan *Event, func()) {
+	if buffer < 0 {
+		buffer = 0 // make would panic; an unbuffered subscriber only gets events it is waiting for
+	}
 	s := &subscription{ch: make(chan *Event, buffer), filter: filter}
 	b.mu.Lock()
 	if b.subs == nil {

@@ -202,3 +202,13 @@ func TestEventGetAdd(t *testing.T) {
 		t.Fatalf("Get/Add: %v", e.Headers)
 	}
 }
+
+func TestBusNegativeBuffer(t *testing.T) {
+	var b Bus
+	ch, cancel := b.Subscribe(-5, nil)
+	defer cancel()
+	b.Publish(&Event{Name: "E"}) // nobody receiving: dropped, not blocked
+	if b.Dropped() != 1 || len(ch) != 0 {
+		t.Fatalf("Dropped = %d, queued %d", b.Dropped(), len(ch))
+	}
+}
