@@ -19,14 +19,21 @@ func answered(t *testing.T, x *testPBX) (c1, in *testphone.Call) {
 	p2.SetPlan(testphone.AutoAnswer)
 	ctx := testCtx(t, 10*time.Second)
 	c1, in = dialed(t, ctx, p1, p2)
+	talking(t, ctx, c1, in)
+	return c1, in
+}
+
+// talking waits for c1's 200 and in's ACK, then checks that audio flows
+// both ways.
+func talking(t *testing.T, ctx context.Context, c1, in *testphone.Call) {
+	t.Helper()
 	if code, err := c1.WaitFinal(ctx); err != nil || code != 200 {
-		t.Fatalf("final %d %v", code, err)
+		t.Fatalf("final %d %v (codes %v)", code, err, c1.Codes())
 	}
 	if err := in.WaitAcked(ctx); err != nil {
 		t.Fatal(err)
 	}
 	exchangeAudio(t, ctx, c1, in)
-	return c1, in
 }
 
 // dialed calls 1002 from caller and returns the caller's call and the
@@ -200,13 +207,7 @@ func TestManyProvisionalsThenAnswer(t *testing.T) {
 	p2.SetPlan(testphone.Plan{Rings: 50, RingEvery: 100 * time.Millisecond, Status: 200})
 	ctx := testCtx(t, 20*time.Second)
 	c1, in := dialed(t, ctx, p1, p2)
-	if code, err := c1.WaitFinal(ctx); err != nil || code != 200 {
-		t.Fatalf("final %d %v", code, err)
-	}
-	if err := in.WaitAcked(ctx); err != nil {
-		t.Fatal(err)
-	}
-	exchangeAudio(t, ctx, c1, in)
+	talking(t, ctx, c1, in)
 	if err := c1.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -244,13 +245,7 @@ func TestTCPPhoneIsCalledOverItsConnection(t *testing.T) {
 	p2.SetPlan(testphone.AutoAnswer)
 	ctx := testCtx(t, 10*time.Second)
 	c1, in := dialed(t, ctx, p1, p2)
-	if code, _ := c1.WaitFinal(ctx); code != 200 {
-		t.Fatalf("final %d", code)
-	}
-	if err := in.WaitAcked(ctx); err != nil {
-		t.Fatal(err)
-	}
-	exchangeAudio(t, ctx, c1, in)
+	talking(t, ctx, c1, in)
 	if err := in.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -291,13 +291,7 @@ func TestTCPCallerAndCallee(t *testing.T) {
 	p2.SetPlan(testphone.AutoAnswer)
 	ctx := testCtx(t, 10*time.Second)
 	c1, in := dialed(t, ctx, p1, p2)
-	if code, _ := c1.WaitFinal(ctx); code != 200 {
-		t.Fatalf("final %d (codes %v)", code, c1.Codes())
-	}
-	if err := in.WaitAcked(ctx); err != nil {
-		t.Fatal(err)
-	}
-	exchangeAudio(t, ctx, c1, in)
+	talking(t, ctx, c1, in)
 	if err := in.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -386,13 +380,7 @@ func TestCalleeOfferPrefersCallersCodec(t *testing.T) {
 	if f := strings.Fields(mline); len(f) < 4 || f[3] != "8" {
 		t.Errorf("agent offer %q does not lead with PCMA", mline)
 	}
-	if code, _ := c1.WaitFinal(ctx); code != 200 {
-		t.Fatalf("final %d", code)
-	}
-	if err := in.WaitAcked(ctx); err != nil {
-		t.Fatal(err)
-	}
-	exchangeAudio(t, ctx, c1, in)
+	talking(t, ctx, c1, in)
 	if got := x.inboundLeg(t, 0).Media().Codec(); got != "PCMA" {
 		t.Errorf("caller codec %q", got)
 	}

@@ -236,13 +236,7 @@ func TestExtensionCallAudioAndCallerBye(t *testing.T) {
 	if err := in.Answer(); err != nil {
 		t.Fatal(err)
 	}
-	if code, err := c1.WaitFinal(ctx); err != nil || code != 200 {
-		t.Fatalf("caller final %d %v (codes %v)", code, err, c1.Codes())
-	}
-	if err := in.WaitAcked(ctx); err != nil {
-		t.Fatal(err)
-	}
-	exchangeAudio(t, ctx, c1, in)
+	talking(t, ctx, c1, in)
 
 	if err := c1.Hangup(ctx); err != nil {
 		t.Fatal(err)
