@@ -47,8 +47,9 @@ const (
 
 func (c Cause) Error() string { return string(c) }
 
-// q850 maps causes to their Q.850 numbers (for Reason headers and
-// hangup_cause_q850).
+// q850 maps causes to their numbers: the Q.850 number up to 127, above it
+// FreeSWITCH's own cause code (switch_call_cause_t), which is what sofia
+// puts in a non-Q.850 Reason header.
 var q850 = map[Cause]int{
 	UnallocatedNumber: 1, NoRouteDestination: 3, NormalClearing: 16, UserBusy: 17,
 	NoUserResponse: 18, NoAnswer: 19, SubscriberAbsent: 20, CallRejected: 21,
@@ -56,13 +57,24 @@ var q850 = map[Cause]int{
 	NormalUnspecified: 31, NetworkOutOfOrder: 38, NormalTemporaryFailure: 41,
 	ServiceUnavailable: 63, BearerCapabilityNotAvail: 58, IncompatibleDestination: 88,
 	RecoveryOnTimerExpire: 102, OriginatorCancel: 487, LoseRace: 502,
-	UserNotRegistered: 606, MediaTimeout: 604, SystemShutdown: 503, ManagerRequest: 503,
+	UserNotRegistered: 606, MediaTimeout: 604, SystemShutdown: 501, ManagerRequest: 503,
 	AllottedTimeout: 602, ExchangeRoutingError: 25, RequestedChanUnavail: 44,
-	PickedOff: 0, MandatoryIEMissing: 96, InvalidGateway: 608, CallAwardedDelivered: 7,
+	PickedOff: 605, MandatoryIEMissing: 96, InvalidGateway: 608, CallAwardedDelivered: 7,
 }
 
-// Q850 returns the cause's Q.850 code (0 when it has none).
+// Q850 returns the cause's number (0 for an unknown cause): the Q.850 code
+// up to 127, FreeSWITCH's own code above (LOSE_RACE is 502).
 func (c Cause) Q850() int { return q850[c] }
+
+// q850Var is the value of hangup_cause_q850: FreeSWITCH reports causes
+// that have no Q.850 code (the ones numbered above 127) as 16,
+// NORMAL_CLEARING.
+func q850Var(c Cause) int {
+	if n := c.Q850(); n > 0 && n <= 127 {
+		return n
+	}
+	return 16
+}
 
 // ParseCause accepts a cause name in any case ("normal_clearing") or the
 // Q.850 number of a name-unique cause ("17"). Unknown input yields

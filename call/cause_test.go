@@ -48,6 +48,9 @@ func TestQ850(t *testing.T) {
 		RequestedChanUnavail: 44, BearerCapabilityNotAvail: 58, ServiceUnavailable: 63,
 		IncompatibleDestination: 88, MandatoryIEMissing: 96, RecoveryOnTimerExpire: 102,
 		CauseNone: 0, Cause("NOT_A_CAUSE"): 0,
+		// Above 127: FreeSWITCH's own codes.
+		OriginatorCancel: 487, SystemShutdown: 501, LoseRace: 502, ManagerRequest: 503,
+		AllottedTimeout: 602, MediaTimeout: 604, PickedOff: 605, UserNotRegistered: 606, InvalidGateway: 608,
 	}
 	for c, want := range tests {
 		if got := c.Q850(); got != want {

@@ -312,7 +312,7 @@ func (c *Channel) Terminated(cause Cause) {
 	c.hungup = true
 	c.cause = cause
 	c.vars["hangup_cause"] = string(cause)
-	c.vars["hangup_cause_q850"] = strconv.Itoa(cause.Q850())
+	c.vars["hangup_cause_q850"] = strconv.Itoa(q850Var(cause))
 	c.mu.Unlock()
 	c.cancel()
 	close(c.done)

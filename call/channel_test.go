@@ -214,6 +214,11 @@ func TestHangupDefaultsAndTerminated(t *testing.T) {
 		{"Hangup NO_ANSWER", func(ch *Channel) { ch.Hangup(NoAnswer) }, NoAnswer, "19", true},
 		{"Terminated sends nothing", func(ch *Channel) { ch.Terminated(CallRejected) }, CallRejected, "21", false},
 		{"Terminated with no cause", func(ch *Channel) { ch.Terminated(CauseNone) }, NormalClearing, "16", false},
+		// FreeSWITCH reports causes without a Q.850 code as 16.
+		{"ORIGINATOR_CANCEL has no Q.850 code", func(ch *Channel) { ch.Terminated(OriginatorCancel) }, OriginatorCancel, "16", false},
+		{"LOSE_RACE has no Q.850 code", func(ch *Channel) { ch.Hangup(LoseRace) }, LoseRace, "16", true},
+		{"PICKED_OFF has no Q.850 code", func(ch *Channel) { ch.Hangup(PickedOff) }, PickedOff, "16", true},
+		{"NORMAL_TEMPORARY_FAILURE", func(ch *Channel) { ch.Hangup(NormalTemporaryFailure) }, NormalTemporaryFailure, "41", true},
 		{"Hangup after Terminated sends nothing", func(ch *Channel) { ch.Terminated(UserBusy); ch.Hangup(NoAnswer) }, UserBusy, "17", false},
 	}
 	for _, tt := range tests {
