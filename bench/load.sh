@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# Whole-PBX load run: the real ccpbx binary on 127.0.0.1 with a copy of the
+# shipped config.toml, AGENTS agents registered and logged in, and sipp
+# trunk callers to 3000 (the article's queue) at a fixed rate so that about
+# CONCURRENT calls are up at once, each held HOLD seconds (music, then an
+# agent). It reports whole-process CPU of ccpbx (from /proc/PID/stat), its
+# memory, and the callers' and agents' success counts.
+#
+# Usage: bench/load.sh [-c CONCURRENT] [-H HOLD_SECONDS] [-t SECONDS] [-a AGENTS] [-k]
+#   -c  concurrent calls wanted (default 80); sipp's -l is set to it
+#   -H  how long each caller stays (default 20)
+#   -t  how long new calls are started (default 60); total calls = rate * t
+#   -a  agents (default CONCURRENT + 20: an agent is offered again only in
+#       the second after its last call ended, as in mod_callcenter)
+#   -k  keep the temporary directory (config, logs, sipp statistics)
+#
+# Everything listens on 127.0.0.1 on free ports; nothing else is touched.
+# Needs go, sipp and python3 (to pick free ports). The run is bounded:
+# every sipp has a -timeout and the script stops what it started on exit.
+set -euo pipefail
+
+CONC=80 HOLD=20 SECS=60 AGENTS="" KEEP=0
+while getopts "c:H:t:a:k" o; do
+	case $o in
+	c) CONC=$OPTARG ;;
+	H) HOLD=$OPTARG ;;
+	t) SECS=$OPTARG ;;
+	a) AGENTS=$OPTARG ;;
+	k) KEEP=1 ;;
+	*) sed -n '2,18p' "$0"; exit 2 ;;
+	esac
+done
+AGENTS=${AGENTS:-$((CONC + 20))}
+# calls per second so that rate * hold = CONC
+RATE=$(python3 -c "print(round($CONC/$HOLD, 3))")
+TOTAL=$(python3 -c "print(int($CONC/$HOLD*$SECS))")
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TMP=$(mktemp -d /tmp/ccpbx-load.XXXXXX)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	if [ "$KEEP" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+
+echo "== build"
+(cd "$ROOT" && go build -o "$TMP/ccpbx" ./cmd/ccpbx)
+
+# Free ports: SIP profiles listen on UDP and TCP, so each must be free in
+# both; the sipp ports only on UDP.
+read -r INT TRUNK ESL AGENT_SIP AGENT_MEDIA CALLER_SIP CALLER_MEDIA < <(python3 - <<'EOF'
+import socket
+out, held = [], []
+while len(out) < 7:
+    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", p))
+        # sipp's -rtp_echo also binds media port + 2
+        u2 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u2.bind(("127.0.0.1", p + 2)); held.append(u2)
+    except OSError:
+        t.close(); u.close(); continue
+    held += [t, u]; out.append(p)
+print(*out)
+EOF
+)
+
+# The shipped config on 127.0.0.1 with those ports, a private data dir, and
+# AGENTS extra users 2001… with agents on 3000@default (wrap-up 0).
+CFG=$TMP/config.toml
+sed -e 's/^listen_ip = "0.0.0.0"/listen_ip = "127.0.0.1"\nadvertise_ip = "127.0.0.1"/' \
+	-e "s/^port = 5060/port = $INT/" -e "s/^port = 5080/port = $TRUNK/" \
+	-e "s/^listen = \"127.0.0.1:8021\"/listen = \"127.0.0.1:$ESL\"/" \
+	-e "s|^data_dir = \"data\"|data_dir = \"$TMP/data\"|" \
+	"$ROOT/config.toml" >"$CFG"
+: >"$TMP/agents.csv"
+echo "SEQUENTIAL" >>"$TMP/agents.csv"
+for i in $(seq 1 "$AGENTS"); do
+	id=$((2000 + i))
+	echo "$id;[authentication username=$id password=1234]" >>"$TMP/agents.csv"
+	cat >>"$CFG" <<EOF
+
+[[directory.user]]
+id = "$id"
+[directory.user.params]
+password = "1234"
+[directory.user.variables]
+user_context = "default"
+effective_caller_id_number = "$id"
+
+[[callcenter.agent]]
+name = "$id"
+type = "callback"
+contact = "[call_timeout=60]user/$id"
+status = "Logged Out"
+max-no-answer = 3
+wrap-up-time = 0
+reject-delay-time = 30
+busy-delay-time = 60
+no-answer-delay-time = 10
+
+[[callcenter.tier]]
+agent = "$id"
+queue = "3000@default"
+level = 1
+position = 1
+EOF
+done
+
+echo "== start ccpbx (internal :$INT, trunk :$TRUNK, event socket :$ESL)"
+(cd "$TMP" && exec ./ccpbx serve -config "$CFG") >"$TMP/ccpbx.log" 2>&1 &
+PBX=$!
+PIDS+=("$PBX")
+cli() { "$TMP/ccpbx" cli -config "$CFG" -x "$1"; }
+for _ in $(seq 100); do
+	cli status >/dev/null 2>&1 && break
+	sleep 0.1
+done
+cli status >/dev/null
+
+echo "== register $AGENTS agents"
+sipp -sf "$ROOT/bench/sipp/register_agents.xml" -inf "$TMP/agents.csv" -m "$AGENTS" -r 50 -l 20 \
+	-i 127.0.0.1 -p "$AGENT_SIP" -timeout 30s -nostdin -trace_err -error_file "$TMP/register_err.log" \
+	127.0.0.1:"$INT" >"$TMP/register.out" 2>&1 || { echo "registration failed:"; tail -20 "$TMP/register_err.log"; exit 1; }
+REGS=$(cli "show registrations" | tail -2 | grep -o '^[0-9]* total' || true)
+echo "   $REGS"
+
+# One sipp answers for every agent (their Contacts are its port): it rings
+# for 200 ms, answers, talks (the shipped music as raw mu-law) and takes the
+# PBX's BYE. rtp_stream reads talk.ul from sipp's working directory.
+sox "$ROOT/sounds/ivr/common/music-on-hold.wav" -t ul -r 8000 -c 1 "$TMP/talk.ul"
+(cd "$TMP" && exec sipp -sf "$ROOT/bench/sipp/agent_talk.xml" -i 127.0.0.1 -p "$AGENT_SIP" -mi 127.0.0.1 -mp "$AGENT_MEDIA" \
+	-d 200 -l 100000 -timeout $((SECS + HOLD + 60))s -nostdin \
+	-trace_stat -stf "$TMP/agents_stat.csv" -fd 5 -trace_err -error_file "$TMP/agents_err.log" \
+	>"$TMP/agents.out" 2>&1) &
+AGENT_UAS=$!
+PIDS+=("$AGENT_UAS")
+
+echo "== log in agents"
+for i in $(seq 1 "$AGENTS"); do
+	r=$(cli "callcenter_config agent set status $((2000 + i)) Available")
+	[ "$r" = "+OK" ] || { echo "login $((2000 + i)): $r"; exit 1; }
+done
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+HZ=$(getconf CLK_TCK)
+sleep 1
+
+echo "== load: $TOTAL calls at $RATE/s, at most $CONC at once, each held ${HOLD}s"
+# UDP datagrams received on the machine (loopback: each RTP packet counts
+# once, at the PBX, the caller or the agent); other work on the machine adds
+# to it.
+udp_in() { awk '/^Udp:/ {n++; if (n == 2) print $2}' /proc/net/snmp; }
+U0=$(udp_in)
+T0=$(date +%s.%N)
+C0=$(ticks "$PBX")
+sipp -sf "$ROOT/bench/sipp/trunk_load.xml" -s 3000 -i 127.0.0.1 -p "$CALLER_SIP" -mi 127.0.0.1 -mp "$CALLER_MEDIA" -rtp_echo \
+	-r "$RATE" -l "$CONC" -m "$TOTAL" -d $((HOLD * 1000)) -timeout $((SECS + HOLD + 30))s -nostdin \
+	-trace_stat -stf "$TMP/callers_stat.csv" -fd 5 -trace_err -error_file "$TMP/callers_err.log" \
+	127.0.0.1:"$TRUNK" >"$TMP/callers.out" 2>&1 &
+CALLERS=$!
+PIDS+=("$CALLERS")
+
+# Sample ccpbx's CPU every 5 s while the callers run.
+printf "   %6s %6s %8s %8s\n" "t(s)" "calls" "cores" "RSS(MB)"
+prev_t=$T0 prev_c=$C0 peak=0 peak_rss=0
+while kill -0 "$CALLERS" 2>/dev/null; do
+	sleep 5
+	kill -0 "$PBX" 2>/dev/null || { echo "ccpbx died"; tail -20 "$TMP/ccpbx.log"; exit 1; }
+	now=$(date +%s.%N) c=$(ticks "$PBX") rss=$(rss_kb "$PBX")
+	chans=$(cli "show calls count" 2>/dev/null | grep -o '^[0-9]*' | head -1 || true)
+	cores=$(python3 -c "print(f'{($c-$prev_c)/$HZ/($now-$prev_t):.3f}')")
+	printf "   %6.0f %6s %8s %8.1f\n" "$(python3 -c "print($now-$T0)")" "${chans:-?}" "$cores" "$(python3 -c "print($rss/1024)")"
+	peak=$(python3 -c "print(max($peak, $cores))")
+	peak_rss=$((rss > peak_rss ? rss : peak_rss))
+	prev_t=$now prev_c=$c
+done
+wait "$CALLERS" && CALLERS_RC=0 || CALLERS_RC=$?
+T1=$(date +%s.%N)
+C1=$(ticks "$PBX")
+U1=$(udp_in)
+sleep 2 # the last BYEs to the agents
+
+# sipp's statistics file: the last line, columns by header name.
+stat() { # file column
+	python3 - "$1" "$2" <<'EOF'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1]), delimiter=";"))
+print(rows[-1][rows[0].index(sys.argv[2])] if len(rows) > 1 else "?")
+EOF
+}
+# SIGUSR1 makes sipp stop taking calls and quit once its calls are over,
+# writing its final statistics.
+kill -USR1 "$AGENT_UAS" 2>/dev/null || true
+for _ in $(seq 50); do kill -0 "$AGENT_UAS" 2>/dev/null || break; sleep 0.1; done
+
+echo "== summary"
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "calls: $TOTAL at $RATE/s, limit $CONC concurrent, hold ${HOLD}s, $AGENTS agents"
+echo "callers: successful $(stat "$TMP/callers_stat.csv" 'SuccessfulCall(C)'), failed $(stat "$TMP/callers_stat.csv" 'FailedCall(C)') (sipp exit $CALLERS_RC)"
+echo "agents:  answered $(stat "$TMP/agents_stat.csv" 'SuccessfulCall(C)') ended by the PBX's BYE, failed $(stat "$TMP/agents_stat.csv" 'FailedCall(C)')"
+echo "ccpbx CPU over the load: $(python3 -c "print(f'{($C1-$C0)/$HZ/($T1-$T0):.3f}')") cores average, peak 5 s sample $peak cores; peak RSS $((peak_rss / 1024)) MB"
+echo "UDP datagrams received (machine-wide): $(python3 -c "print(round(($U1-$U0)/($T1-$T0)))")/s; a bridged call with audio both ways makes ~200/s"
+echo "ccpbx CPU per call: $(python3 -c "print(f'{($C1-$C0)/$HZ*1000/max($TOTAL,1):.1f}')") ms"
+echo "channels left: $(cli 'show channels count' | tr -d '\n')"
+echo "members still waiting or trying: $(cli 'callcenter_config queue list members 3000@default' | grep -c -E '\|(Waiting|Trying)\|' || true)"
