@@ -20,9 +20,16 @@ const (
 // DefaultTransports are the transports of a profile that lists none.
 var DefaultTransports = []string{"udp", "tcp"}
 
+// Digest algorithm names as challenges spell them.
+const (
+	AuthMD5    = "MD5"
+	AuthSHA256 = "SHA-256"
+)
+
 // DefaultAuthAlgorithms are the digest algorithms a profile challenges with
-// when it names none (see Profile.AuthAlgorithms).
-var DefaultAuthAlgorithms = []string{"MD5"}
+// when it names none (see Profile.AuthAlgorithms); the registrar uses them
+// too when built without a configuration.
+var DefaultAuthAlgorithms = []string{AuthMD5}
 
 // applyDefaults fills what the file left out. Most defaults replace a zero
 // value; the few where zero is meaningful (media_timeout "0s" disables it, a

@@ -238,7 +238,7 @@ func validateProfiles(ps []Profile, contexts map[string]bool, es EventSocket, de
 		for j, a := range pr.AuthAlgorithms {
 			ua := strings.ToUpper(a)
 			switch {
-			case ua != "MD5" && ua != "SHA-256":
+			case ua != AuthMD5 && ua != AuthSHA256:
 				el.at(indexKey(joinKey(p, "auth_algorithms"), j), "%q is not a digest algorithm (MD5, SHA-256)", a)
 			case algs[ua]:
 				el.at(indexKey(joinKey(p, "auth_algorithms"), j), "algorithm %q is listed twice", a)

@@ -13,6 +13,8 @@ import (
 	"hash"
 	"strings"
 	"time"
+
+	"ccpbx/config"
 )
 
 // maxCredentialsLen caps the Authorization header we are willing to parse;
@@ -203,10 +205,10 @@ func isHex(s string) bool {
 	return true
 }
 
-// Algorithm names as they appear in challenges.
+// Algorithm names as they appear in challenges; config spells them.
 const (
-	AlgMD5    = "MD5"
-	AlgSHA256 = "SHA-256"
+	AlgMD5    = config.AuthMD5
+	AlgSHA256 = config.AuthSHA256
 )
 
 // newHash returns the hash for a digest algorithm name (case-insensitive,

@@ -11,9 +11,10 @@
 // where its REGISTER came from (and over its TCP connection).
 //
 // Choices worth knowing:
-//   - Challenges list MD5 first, then SHA-256. Old pjsip (MicroSIP) and
-//     other phones answer only the first WWW-Authenticate and fail on an
-//     algorithm they do not know; phones that know SHA-256 may pick it.
+//   - Challenges list the configured algorithms in order, MD5 only by
+//     default. Old pjsip (MicroSIP) and other phones answer only the first
+//     WWW-Authenticate and fail on an algorithm they do not know; with
+//     SHA-256 added after MD5, phones that know it may pick it.
 //   - The realm defaults to the domain the phone addresses (To host for
 //     REGISTER, From host for calls), as sofia does, unless configured.
 //   - Stale is only said when the password was right: a wrong password

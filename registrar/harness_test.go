@@ -87,6 +87,7 @@ func newHarness(t testing.TB) *harness {
 func (h *harness) config() Config {
 	return Config{
 		Users: testUsers(), Hostname: "testhost", Profile: "internal", NonceSecret: h.secret,
+		Algorithms: []string{AlgMD5, AlgSHA256},
 		Notify: func(e Event) {
 			select {
 			case h.events <- e:

@@ -76,7 +76,7 @@ func handle(t testing.TB, r *Registrar, req *sipmsg.Request) *sipmsg.Response {
 func newTestRegistrar(t testing.TB, mut func(*Config)) (*Registrar, *fakeClock) {
 	t.Helper()
 	clock := &fakeClock{t: time.Now()}
-	cfg := Config{Users: testUsers(), Profile: "internal"}
+	cfg := Config{Users: testUsers(), Profile: "internal", Algorithms: []string{AlgMD5, AlgSHA256}}
 	if mut != nil {
 		mut(&cfg)
 	}

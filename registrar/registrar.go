@@ -83,8 +83,8 @@ type Config struct {
 	// NonceTTL is how long a nonce is accepted before stale=true.
 	NonceTTL time.Duration
 	// Algorithms are offered in this order, one challenge each; default
-	// MD5 then SHA-256 (MD5 first because many phones answer only the first
-	// challenge and not all know SHA-256).
+	// config.DefaultAuthAlgorithms (MD5 only: some phones give up on a 401
+	// that also offers an algorithm they lack).
 	Algorithms []string
 	// MaxContacts caps bindings per user; the oldest other binding is
 	// dropped when a new one would exceed it.
@@ -158,7 +158,7 @@ func newRegistrar(cfg Config, st *store.Store, log *slog.Logger, now func() time
 		cfg.NonceTTL = DefaultNonceTTL
 	}
 	if len(cfg.Algorithms) == 0 {
-		cfg.Algorithms = []string{AlgMD5, AlgSHA256}
+		cfg.Algorithms = append([]string(nil), config.DefaultAuthAlgorithms...)
 	}
 	for i, a := range cfg.Algorithms {
 		if newHash(a) == nil {
