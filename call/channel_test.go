@@ -313,3 +313,34 @@ func TestChannelEventHeaders(t *testing.T) {
 		t.Errorf("answered channel headers: %s/%s", ev.Get("Channel-Call-State"), ev.Get("Answer-State"))
 	}
 }
+
+// TestLateSignallingAndMedia: sip attaches the protocol side and the media
+// after creating the channel; the core must then use them.
+func TestLateSignallingAndMedia(t *testing.T) {
+	c := newTestCore(t)
+	c.Clock = func() time.Time { return time.Unix(1700000000, 0) }
+	ch := c.NewChannel(ChannelSpec{})
+	if ch.Media() != nil || !ch.Created().Equal(time.Unix(1700000000, 0)) {
+		t.Fatalf("media %v created %v", ch.Media(), ch.Created())
+	}
+	sig, m := &fakeSig{}, &fakeMedia{}
+	ch.SetSignalling(sig)
+	ch.SetMedia(m)
+	if ch.Media() != m {
+		t.Error("SetMedia not kept")
+	}
+	if err := ch.Answer(); err != nil || sig.answers != 1 {
+		t.Errorf("Answer = %v, signalling answers %d", err, sig.answers)
+	}
+	ch.Hangup(NormalClearing)
+	if got := sig.hangupCauses(); len(got) != 1 {
+		t.Errorf("signalling hangups %v", got)
+	}
+}
+
+func TestNewCoreDefaults(t *testing.T) {
+	c := NewCore("h", nil)
+	if c.Log == nil || c.UUID == "" || c.Hostname != "h" || c.Now().IsZero() {
+		t.Fatalf("NewCore defaults: %+v", c)
+	}
+}
