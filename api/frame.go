@@ -142,8 +142,10 @@ func disconnectNotice(msg string) string {
 	return "Content-Type: text/disconnect-notice\nContent-Length: " + strconv.Itoa(len(msg)) + "\n\n" + msg
 }
 
+// oneLineReplacer is built once: oneLine runs for every command reply and
+// every log line sent to a client.
+var oneLineReplacer = strings.NewReplacer("\r", " ", "\n", " ")
+
 // oneLine keeps a reply text from breaking the header framing (it may echo
 // client input, such as a filter value).
-func oneLine(s string) string {
-	return strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
-}
+func oneLine(s string) string { return oneLineReplacer.Replace(s) }

@@ -209,9 +209,11 @@ func (r *Registrar) challenge(req *sipmsg.Request, proxy, stale bool, realm stri
 	return res
 }
 
-func quoteEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", "", "\n", "").Replace(s)
-}
+// quoteEscaper makes a value safe inside a quoted-string; built once, since
+// every challenge uses it.
+var quoteEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", "", "\n", "")
+
+func quoteEscape(s string) string { return quoteEscaper.Replace(s) }
 
 // Authenticate checks the digest credentials of a non-REGISTER request
 // (Proxy-Authorization, or Authorization as some phones send). On success
