@@ -495,10 +495,6 @@ func (s *Stack) profileFor(name string) *profile {
 	return nil
 }
 
-func (p *profile) hostPort() string {
-	return netip.AddrPortFrom(p.advIP, uint16(p.port)).String()
-}
-
 // contact is the Contact header the profile puts on dialog-forming messages.
 func (p *profile) contact(transport string) *sipmsg.ContactHeader {
 	u := sipmsg.Uri{Scheme: "sip", User: "mod_sofia", Host: p.advIP.String(), Port: p.port}
