@@ -46,14 +46,17 @@ func serve(args []string, stderr io.Writer) int {
 		cfg.Core.LogFormat = *format
 	}
 	log := newLogger(cfg.Core, stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sig, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	pbx, err := start(ctx, cfg, log)
+	// The parts run under their own context, not the signal's: a signal
+	// must first let shutdown hang calls up over the still-open sockets,
+	// and only then stop the listeners.
+	pbx, err := start(context.Background(), cfg, log)
 	if err != nil {
 		log.Error("start failed", "err", err)
 		return 1
 	}
-	<-ctx.Done()
+	<-sig.Done()
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
