@@ -293,14 +293,31 @@ func (l *Leg) AnswerOffer(sdp []byte) ([]byte, error) {
 }
 
 // latchAny reports whether packets may come from anywhere: the signalled
-// address is private, shared (CGNAT), link-local or unspecified, so the
-// phone is behind NAT and its real source is unknowable from the SDP.
+// address is private, shared (CGNAT), link-local, unspecified or in a
+// range that is never routed on the Internet (documentation, benchmarking,
+// reserved), so the phone is behind NAT or on a lab network and its real
+// source is unknowable from the SDP.
 func latchAny(a netip.Addr) bool {
 	if a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified() {
 		return true
 	}
-	cgnat := netip.MustParsePrefix("100.64.0.0/10")
-	return cgnat.Contains(a)
+	for _, p := range unroutable {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// unroutable are the IPv4 ranges besides the private ones that no Internet
+// peer can send from (RFC 6598, 5737, 2544, 1112).
+var unroutable = []netip.Prefix{
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("192.0.2.0/24"),
+	netip.MustParsePrefix("198.51.100.0/24"),
+	netip.MustParsePrefix("203.0.113.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("240.0.0.0/4"),
 }
 
 // apply publishes a new negotiation.

@@ -460,7 +460,7 @@ func TestLatchPolicy(t *testing.T) {
 	if !l.admit(natted, netip.MustParseAddrPort("198.51.100.7:31000"), h) {
 		t.Fatal("private signalled address: the NAT's public source refused")
 	}
-	for _, a := range []string{"10.1.2.3", "172.16.0.1", "100.64.1.1", "169.254.0.1", "0.0.0.0", "fd00::1"} {
+	for _, a := range []string{"10.1.2.3", "172.16.0.1", "100.64.1.1", "169.254.0.1", "0.0.0.0", "fd00::1", "192.0.2.2", "198.51.100.9", "203.0.113.5", "198.18.0.1", "240.0.0.1"} {
 		if !latchAny(netip.MustParseAddr(a)) {
 			t.Errorf("%s should latch to any source", a)
 		}
