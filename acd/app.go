@@ -10,6 +10,7 @@ import (
 
 	"ccpbx/call"
 	"ccpbx/config"
+	"ccpbx/store"
 )
 
 // memberApp connects a member to the goroutine of its callcenter app.
@@ -66,9 +67,9 @@ func (a *ACD) join(ch *call.Channel, qname string) *joinInfo {
 		m.AbandonedEpoch = 0
 	} else {
 		a.memberSeq++
-		m = &Member{Queue: q.Name, InstanceID: a.instanceID, UUID: uuid.NewString(), SessionUUID: ch.UUID(),
-			CIDNumber: cidNum, CIDName: ch.Var("caller_id_name"), SystemEpoch: answered, JoinedEpoch: now,
-			BaseScore: base, State: MemberWaiting, seq: a.memberSeq}
+		m = &Member{MemberRow: store.MemberRow{Queue: q.Name, InstanceID: a.instanceID, UUID: uuid.NewString(),
+			SessionUUID: ch.UUID(), CIDNumber: cidNum, CIDName: ch.Var("caller_id_name"), SystemEpoch: answered,
+			JoinedEpoch: now, BaseScore: base, State: MemberWaiting}, seq: a.memberSeq}
 	}
 	if ringStrategy(q.Strategy) {
 		m.ServingAgent = q.Strategy

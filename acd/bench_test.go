@@ -9,6 +9,7 @@ import (
 
 	"ccpbx/call"
 	"ccpbx/config"
+	"ccpbx/store"
 )
 
 // instantSwitch reports each originate on a channel and then rings until
@@ -111,8 +112,8 @@ func BenchmarkDispatchDecision(b *testing.B) {
 	now := a.now()
 	for i := 0; i < 1000; i++ {
 		a.memberSeq++
-		m := &Member{Queue: q1, InstanceID: a.instanceID, UUID: fmt.Sprintf("m%04d", i), JoinedEpoch: now - int64(i%300),
-			State: MemberWaiting, seq: a.memberSeq, app: &memberApp{found: make(chan *offer, 1), exit: make(chan string, 1)},
+		m := &Member{MemberRow: store.MemberRow{Queue: q1, InstanceID: a.instanceID, UUID: fmt.Sprintf("m%04d", i),
+			JoinedEpoch: now - int64(i%300), State: MemberWaiting}, seq: a.memberSeq, app: &memberApp{found: make(chan *offer, 1), exit: make(chan string, 1)},
 			offers: map[string]*offer{}}
 		a.members[m.UUID] = m
 	}

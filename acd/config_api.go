@@ -7,6 +7,7 @@ import (
 
 	"ccpbx/call"
 	"ccpbx/config"
+	"ccpbx/store"
 )
 
 // Exact replies of mod_callcenter's callcenter_config (§12).
@@ -435,8 +436,8 @@ func (a *ACD) agentAdd(name, typ string) string {
 		return errAgentTypeInvalid
 	}
 	a.agentSeq++
-	ag := &Agent{Name: name, InstanceID: singleBox, Type: typ, Status: StatusLoggedOut, State: StateWaiting, seq: a.agentSeq,
-		uuidNull: true, contactNull: true}
+	ag := &Agent{AgentRow: store.AgentRow{Name: name, InstanceID: singleBox, Type: typ, Status: StatusLoggedOut,
+		State: StateWaiting, UUIDNull: true, ContactNull: true}, seq: a.agentSeq}
 	a.agents[name] = ag
 	a.saveAgent(ag)
 	a.fire(nil, "CC-Agent", name, "CC-Agent-Type", typ, "CC-Action", "agent-add")
@@ -523,10 +524,10 @@ func (a *ACD) agentSet(key, name, value string) string {
 		a.fireState(ag)
 		a.dirty = true
 	case "uuid":
-		ag.UUID, ag.uuidNull = value, false
+		ag.UUID, ag.UUIDNull = value, false
 		a.saveAgent(ag)
 	case "contact":
-		ag.Contact, ag.contactNull = value, false
+		ag.Contact, ag.ContactNull = value, false
 		a.saveAgent(ag)
 		a.fire(nil, "CC-Agent", ag.Name, "CC-Action", "agent-contact-change", "CC-Agent-Contact", value)
 	case "type":
@@ -608,7 +609,7 @@ func (a *ACD) findTier(queue, agent string) *Tier {
 
 func (a *ACD) addTier(queue, agent string, level, pos int64) *Tier {
 	a.tierSeq++
-	t := &Tier{Queue: queue, Agent: agent, State: TierReady, Level: level, Position: pos, seq: a.tierSeq}
+	t := &Tier{TierRow: store.TierRow{Queue: queue, Agent: agent, State: TierReady, Level: level, Position: pos}, seq: a.tierSeq}
 	a.tiers = append(a.tiers, t)
 	a.saveTier(t)
 	a.dirty = true

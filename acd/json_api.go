@@ -80,7 +80,7 @@ func (a *ACD) agentsJSON(keep func(*Agent) bool) []orderedObject {
 		var o orderedObject
 		for i, v := range ag.fields() {
 			c := agentColumns[i]
-			if (c == "uuid" && ag.uuidNull) || (c == "contact" && ag.contactNull) {
+			if (c == "uuid" && ag.UUIDNull) || (c == "contact" && ag.ContactNull) {
 				continue
 			}
 			o.set(c, v)

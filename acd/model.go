@@ -89,16 +89,12 @@ func canon(s string, names []string) (string, bool) {
 	return "", false
 }
 
-// Agent is one agent row plus the dispatcher's bookkeeping.
+// Agent is one agent row plus the dispatcher's bookkeeping. The row's
+// columns are store's; the ACD adds only what is never persisted.
+// UUIDNull/ContactNull: never set since `agent add` (SQL NULL in
+// FreeSWITCH): listed as empty, left out of JSON.
 type Agent struct {
-	Name, InstanceID, UUID, Type, Contact, Status, State           string
-	MaxNoAnswer, WrapUpTime, RejectDelayTime, BusyDelayTime        int64
-	NoAnswerDelayTime, LastBridgeStart, LastBridgeEnd, LastOffered int64
-	LastStatusChange, NoAnswerCount, CallsAnswered, TalkTime       int64
-	ReadyTime, ExternalCallsCount                                  int64
-	// uuidNull/contactNull: never set since `agent add` (SQL NULL in
-	// FreeSWITCH): listed as empty, left out of JSON.
-	uuidNull, contactNull bool
+	store.AgentRow
 
 	seq      int64 // insertion order (rowid)
 	offerSeq int64 // sub-second order of offers, breaks last_offered_call ties
@@ -109,25 +105,9 @@ type Agent struct {
 	retryAt int64
 }
 
-func (a *Agent) row() store.AgentRow {
-	return store.AgentRow{Name: a.Name, InstanceID: a.InstanceID, UUID: a.UUID, Type: a.Type, Contact: a.Contact,
-		Status: a.Status, State: a.State, MaxNoAnswer: a.MaxNoAnswer, WrapUpTime: a.WrapUpTime,
-		RejectDelayTime: a.RejectDelayTime, BusyDelayTime: a.BusyDelayTime, NoAnswerDelayTime: a.NoAnswerDelayTime,
-		LastBridgeStart: a.LastBridgeStart, LastBridgeEnd: a.LastBridgeEnd, LastOffered: a.LastOffered,
-		LastStatusChange: a.LastStatusChange, NoAnswerCount: a.NoAnswerCount, CallsAnswered: a.CallsAnswered,
-		TalkTime: a.TalkTime, ReadyTime: a.ReadyTime, ExternalCallsCount: a.ExternalCallsCount,
-		UUIDNull: a.uuidNull, ContactNull: a.contactNull}
-}
+func (a *Agent) row() store.AgentRow { return a.AgentRow }
 
-func agentFromRow(r store.AgentRow) *Agent {
-	return &Agent{Name: r.Name, InstanceID: r.InstanceID, UUID: r.UUID, Type: r.Type, Contact: r.Contact,
-		Status: r.Status, State: r.State, MaxNoAnswer: r.MaxNoAnswer, WrapUpTime: r.WrapUpTime,
-		RejectDelayTime: r.RejectDelayTime, BusyDelayTime: r.BusyDelayTime, NoAnswerDelayTime: r.NoAnswerDelayTime,
-		LastBridgeStart: r.LastBridgeStart, LastBridgeEnd: r.LastBridgeEnd, LastOffered: r.LastOffered,
-		LastStatusChange: r.LastStatusChange, NoAnswerCount: r.NoAnswerCount, CallsAnswered: r.CallsAnswered,
-		TalkTime: r.TalkTime, ReadyTime: r.ReadyTime, ExternalCallsCount: r.ExternalCallsCount,
-		uuidNull: r.UUIDNull, contactNull: r.ContactNull}
-}
+func agentFromRow(r store.AgentRow) *Agent { return &Agent{AgentRow: r} }
 
 // fields returns the agent's columns in listing order.
 func (a *Agent) fields() []string {
@@ -145,14 +125,11 @@ var agentColumns = []string{"name", "instance_id", "uuid", "type", "contact", "s
 
 // Tier links an agent to a queue.
 type Tier struct {
-	Queue, Agent, State string
-	Level, Position     int64
-	seq                 int64
+	store.TierRow
+	seq int64
 }
 
-func (t *Tier) row() store.TierRow {
-	return store.TierRow{Queue: t.Queue, Agent: t.Agent, State: t.State, Level: t.Level, Position: t.Position}
-}
+func (t *Tier) row() store.TierRow { return t.TierRow }
 
 func (t *Tier) fields() []string {
 	return []string{t.Queue, t.Agent, t.State, itoa(t.Level), itoa(t.Position)}
@@ -163,10 +140,7 @@ var tierColumns = []string{"queue", "agent", "state", "level", "position"}
 // Member is a caller in (or recently in) a queue, plus the live handles of
 // its callcenter app run.
 type Member struct {
-	Queue, InstanceID, UUID, SessionUUID, CIDNumber, CIDName string
-	SystemEpoch, JoinedEpoch, RejoinedEpoch, BridgeEpoch     int64
-	AbandonedEpoch, BaseScore, SkillScore                    int64
-	ServingAgent, ServingSystem, State                       string
+	store.MemberRow
 
 	seq int64
 	// Live part; nil/zero for rows loaded from the database.
@@ -181,21 +155,9 @@ type Member struct {
 	pendingTimeout bool              // max-wait-time reached during an offer
 }
 
-func (m *Member) row() store.MemberRow {
-	return store.MemberRow{Queue: m.Queue, InstanceID: m.InstanceID, UUID: m.UUID, SessionUUID: m.SessionUUID,
-		CIDNumber: m.CIDNumber, CIDName: m.CIDName, SystemEpoch: m.SystemEpoch, JoinedEpoch: m.JoinedEpoch,
-		RejoinedEpoch: m.RejoinedEpoch, BridgeEpoch: m.BridgeEpoch, AbandonedEpoch: m.AbandonedEpoch,
-		BaseScore: m.BaseScore, SkillScore: m.SkillScore, ServingAgent: m.ServingAgent,
-		ServingSystem: m.ServingSystem, State: m.State}
-}
+func (m *Member) row() store.MemberRow { return m.MemberRow }
 
-func memberFromRow(r store.MemberRow) *Member {
-	return &Member{Queue: r.Queue, InstanceID: r.InstanceID, UUID: r.UUID, SessionUUID: r.SessionUUID,
-		CIDNumber: r.CIDNumber, CIDName: r.CIDName, SystemEpoch: r.SystemEpoch, JoinedEpoch: r.JoinedEpoch,
-		RejoinedEpoch: r.RejoinedEpoch, BridgeEpoch: r.BridgeEpoch, AbandonedEpoch: r.AbandonedEpoch,
-		BaseScore: r.BaseScore, SkillScore: r.SkillScore, ServingAgent: r.ServingAgent,
-		ServingSystem: r.ServingSystem, State: r.State}
-}
+func memberFromRow(r store.MemberRow) *Member { return &Member{MemberRow: r} }
 
 func (m *Member) score(now int64) int64 { return now - m.JoinedEpoch + m.BaseScore + m.SkillScore }
 

@@ -371,7 +371,7 @@ func (a *ACD) startBridge(o *offer) bool {
 	}
 	o.leg.SetVar("cc_agent_bridged", "true")
 	if a.agents[ag.Name] == ag {
-		ag.UUID, ag.uuidNull = o.leg.UUID(), false
+		ag.UUID, ag.UUIDNull = o.leg.UUID(), false
 		ag.LastBridgeStart = now
 		ag.CallsAnswered++
 		ag.NoAnswerCount = 0

@@ -129,7 +129,7 @@ func (a *ACD) load(ctx context.Context) error {
 		ag := agentFromRow(r)
 		if ag.InstanceID == singleBox || ag.InstanceID == "" {
 			ag.State = StateWaiting
-			ag.UUID, ag.uuidNull = "", false
+			ag.UUID, ag.UUIDNull = "", false
 			ag.ExternalCallsCount = 0
 		}
 		a.agentSeq++
@@ -140,7 +140,7 @@ func (a *ACD) load(ctx context.Context) error {
 		}
 	}
 	for _, r := range rows.Tiers {
-		t := &Tier{Queue: r.Queue, Agent: r.Agent, State: r.State, Level: r.Level, Position: r.Position}
+		t := &Tier{TierRow: r}
 		if _, ok := a.agents[t.Agent]; ok {
 			t.State = TierReady
 		}
