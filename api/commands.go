@@ -220,32 +220,26 @@ func (c *commands) show(ctx context.Context, args string, ch *call.Channel) stri
 	if len(f) == 0 {
 		return showUsage
 	}
-	count := len(f) > 1 && strings.EqualFold(f[1], "count")
+	var cols []string
+	var rows [][]string
 	switch strings.ToLower(f[0]) {
 	case "registrations":
-		rows := registrationRows(c.bindings(), c.d.Hostname)
-		if count {
-			return countListing(len(rows))
-		}
-		return csvListing(registrationColumns, rows)
+		cols, rows = registrationColumns, registrationRows(c.bindings(), c.d.Hostname)
 	case "channels":
-		rows := channelRows(c.core.Channels(), c.d.Hostname)
-		if count {
-			return countListing(len(rows))
-		}
-		return csvListing(channelColumns, rows)
+		cols, rows = channelColumns, channelRows(c.core.Channels(), c.d.Hostname)
 	case "calls":
-		rows := callRows(c.core.Channels(), c.d.Hostname)
-		if count {
-			return countListing(len(rows))
-		}
-		return csvListing(callColumns, rows)
+		cols, rows = callColumns, callRows(c.core.Channels(), c.d.Hostname)
 	case "api":
 		return csvListing([]string{"name", "description", "syntax", "ikey"}, c.apiRows(""))
 	case "status":
 		return c.status(ctx, "", ch)
+	default:
+		return showUsage
 	}
-	return showUsage
+	if len(f) > 1 && strings.EqualFold(f[1], "count") {
+		return countListing(len(rows))
+	}
+	return csvListing(cols, rows)
 }
 
 func (c *commands) bindings() []registrar.Binding {
