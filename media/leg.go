@@ -354,10 +354,17 @@ func (l *Leg) apply(n negotiation) {
 // detect DTMF, forward to the bridged leg.
 func (l *Leg) readRTP() {
 	defer l.wg.Done()
-	buf := make([]byte, 1500)
 	var h rtpHeader
+	l.readUDP(l.conn, func(pkt []byte, from netip.AddrPort) { l.handleRTP(pkt, from, &h) })
+}
+
+// readUDP reads conn until it or the leg is closed, passing each datagram
+// to handle; it reuses one buffer, so handle must not keep pkt. Other read
+// errors (ICMP errors surfacing on the socket) are skipped.
+func (l *Leg) readUDP(conn *net.UDPConn, handle func(pkt []byte, from netip.AddrPort)) {
+	buf := make([]byte, 1500)
 	for {
-		n, from, err := l.conn.ReadFromUDPAddrPort(buf)
+		n, from, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -367,9 +374,9 @@ func (l *Leg) readRTP() {
 				return
 			default:
 			}
-			continue // e.g. ICMP errors surfacing on the socket
+			continue
 		}
-		l.handleRTP(buf[:n], from, &h)
+		handle(buf[:n], from)
 	}
 }
 
@@ -456,26 +463,13 @@ func (l *Leg) admit(st *mediaState, from netip.AddrPort, h *rtpHeader) bool {
 // socket buffer, and counts them.
 func (l *Leg) drainRTCP() {
 	defer l.wg.Done()
-	buf := make([]byte, 1500)
-	for {
-		n, _, err := l.rtcp.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			select {
-			case <-l.closed:
-				return
-			default:
-			}
-			continue
-		}
-		if n >= 8 && buf[0]>>6 == 2 {
+	l.readUDP(l.rtcp, func(pkt []byte, _ netip.AddrPort) {
+		if len(pkt) >= 8 && pkt[0]>>6 == 2 {
 			l.stats.rtcp.Add(1)
 		} else {
 			l.stats.bad.Add(1)
 		}
-	}
+	})
 }
 
 // OnMediaTimeout sets fn to run once when no RTP arrived for the engine's
