@@ -80,6 +80,7 @@ func TestArticle(t *testing.T) {
 	}{
 		{"1_register", e.stepRegister},
 		{"2_login_300", e.stepLogin},
+		{"2b_extension_calls", e.stepExtensionCalls},
 		{"3_trunk_call_audio", e.stepTrunkCall},
 		{"4_round_robin", e.stepRoundRobin},
 		{"5_caller_hangs_up_while_queued", e.stepAbandon},
