@@ -311,6 +311,21 @@ func (m *MediaDescription) rtpmap(pt uint8) (RTPMap, bool) {
 	return RTPMap{}, false
 }
 
+// formatKind reads one payload type of the m= line and what its rtpmap (or
+// the static table) makes it; kindNone for a bad number or a codec we do
+// not handle, which offer and answer alike skip.
+func (m *MediaDescription) formatKind(f string) (pt uint8, kind uint8) {
+	n, err := strconv.ParseUint(f, 10, 7)
+	if err != nil {
+		return 0, kindNone
+	}
+	r, ok := m.rtpmap(uint8(n))
+	if !ok {
+		return 0, kindNone
+	}
+	return uint8(n), codecKind(r)
+}
+
 // direction is the effective direction of m: media level over session level.
 func (s *SessionDescription) direction(m *MediaDescription) Direction {
 	d := m.Direction
@@ -391,24 +406,16 @@ func negotiateOffer(s *SessionDescription, prefer string) (negotiation, error) {
 		}
 		found := false
 		for _, f := range m.Formats {
-			pt, err := strconv.ParseUint(f, 10, 7)
-			if err != nil {
-				continue
-			}
-			r, ok := m.rtpmap(uint8(pt))
-			if !ok {
-				continue
-			}
-			k := codecKind(r)
+			pt, k := m.formatKind(f)
 			switch k {
 			case kindPCMU, kindPCMA:
 				if !found || (prefer != "" && strings.EqualFold(kindCodec(k), prefer) && !strings.EqualFold(n.codec, prefer)) {
-					n.codec, n.codecPT, found = kindCodec(k), uint8(pt), true
+					n.codec, n.codecPT, found = kindCodec(k), pt, true
 				}
 			case kindDTMF:
 				if n.dtmfPT < 0 {
 					n.dtmfPT = int(pt)
-					n.dtmfFmtp = m.Fmtp[uint8(pt)]
+					n.dtmfFmtp = m.Fmtp[pt]
 				}
 			case kindCN:
 				if n.cnPT < 0 {
@@ -479,18 +486,10 @@ func negotiateAnswer(s *SessionDescription) (negotiation, error) {
 	}
 	found := false
 	for _, f := range m.Formats {
-		pt, err := strconv.ParseUint(f, 10, 7)
-		if err != nil {
-			continue
-		}
-		r, ok := m.rtpmap(uint8(pt))
-		if !ok {
-			continue
-		}
-		switch k := codecKind(r); k {
+		switch pt, k := m.formatKind(f); k {
 		case kindPCMU, kindPCMA:
 			if !found {
-				n.codec, n.codecPT, found = kindCodec(k), uint8(pt), true
+				n.codec, n.codecPT, found = kindCodec(k), pt, true
 			}
 			n.kinds[pt] = k
 		case kindDTMF:
