@@ -238,21 +238,35 @@ func TestAnswerRacingCancelIsAckedAndByed(t *testing.T) {
 	x.waitIdle(t, ctx)
 }
 
+// TestTCPPhoneIsCalledOverItsConnection: a TCP callee is reached over the
+// connection it registered on, whether the caller is on UDP or TCP too.
 func TestTCPPhoneIsCalledOverItsConnection(t *testing.T) {
-	x := newTestPBX(t)
-	p1 := x.phone(t, "1001")
-	p2 := x.phone(t, "1002", testphone.WithTCP())
-	p2.SetPlan(testphone.AutoAnswer)
-	ctx := testCtx(t, 10*time.Second)
-	c1, in := dialed(t, ctx, p1, p2)
-	talking(t, ctx, c1, in)
-	if err := in.Hangup(ctx); err != nil {
-		t.Fatal(err)
+	for _, callerTCP := range []bool{false, true} {
+		name := "caller UDP"
+		if callerTCP {
+			name = "caller TCP"
+		}
+		t.Run(name, func(t *testing.T) {
+			x := newTestPBX(t)
+			var opts []testphone.Option
+			if callerTCP {
+				opts = append(opts, testphone.WithTCP())
+			}
+			p1 := x.phone(t, "1001", opts...)
+			p2 := x.phone(t, "1002", testphone.WithTCP())
+			p2.SetPlan(testphone.AutoAnswer)
+			ctx := testCtx(t, 10*time.Second)
+			c1, in := dialed(t, ctx, p1, p2)
+			talking(t, ctx, c1, in)
+			if err := in.Hangup(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := c1.WaitEnded(ctx); err != nil {
+				t.Fatal(err)
+			}
+			x.waitIdle(t, ctx)
+		})
 	}
-	if err := c1.WaitEnded(ctx); err != nil {
-		t.Fatal(err)
-	}
-	x.waitIdle(t, ctx)
 }
 
 func TestTrunkCallerIDIsSanitizedAndInviteSmall(t *testing.T) {

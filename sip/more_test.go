@@ -284,23 +284,6 @@ func TestStartTwiceAndAddr(t *testing.T) {
 	}
 }
 
-func TestTCPCallerAndCallee(t *testing.T) {
-	x := newTestPBX(t)
-	p1 := x.phone(t, "1001", testphone.WithTCP())
-	p2 := x.phone(t, "1002", testphone.WithTCP())
-	p2.SetPlan(testphone.AutoAnswer)
-	ctx := testCtx(t, 10*time.Second)
-	c1, in := dialed(t, ctx, p1, p2)
-	talking(t, ctx, c1, in)
-	if err := in.Hangup(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := c1.WaitEnded(ctx); err != nil {
-		t.Fatal(err)
-	}
-	x.waitIdle(t, ctx)
-}
-
 func TestRecordRouteOfTrunkIsHonoured(t *testing.T) {
 	x := newTestPBX(t)
 	p2 := x.phone(t, "1002")
