@@ -41,7 +41,7 @@ func (a *ACD) join(ch *call.Channel, qname string) *joinInfo {
 		answered = t.Unix()
 	}
 	base := atoi(ch.Var("cc_base_score"))
-	if strings.EqualFold(q.TimeBaseScore, "system") && answered > 0 {
+	if strings.EqualFold(q.TimeBaseScore, config.TimeBaseScoreSystem) && answered > 0 {
 		base += now - answered
 	}
 	cidNum := ch.Var("caller_id_number")
