@@ -188,6 +188,17 @@ func TestBadInputNeverChangesBindings(t *testing.T) {
 	if u := res.GetHeader("Unsupported"); u == nil || u.Value() != "gruu, path" {
 		t.Fatalf("Unsupported = %v", u)
 	}
+	// A flood of tags, overlong and with odd bytes, is not echoed whole.
+	flood := "Require: " + strings.Repeat("x<y>"+strings.Repeat("z", 100)+", ", 30)
+	res = handle(t, r, signed(nil, "Contact: <sip:1001@10.9.9.9>", flood)())
+	u := res.GetHeader("Unsupported")
+	if res.StatusCode != 420 || u == nil {
+		t.Fatalf("flood: %d %v", res.StatusCode, u)
+	}
+	tags := strings.Split(u.Value(), ", ")
+	if len(tags) != 8 || tags[0] != "xy"+strings.Repeat("z", 30) {
+		t.Fatalf("flood echoed as %d tags, first %q", len(tags), tags[0])
+	}
 }
 
 func TestSameCallIDNewContactReplacesOld(t *testing.T) {

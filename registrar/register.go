@@ -145,16 +145,36 @@ func (r *Registrar) HandleRegister(req *sipmsg.Request, tx sipmsg.ServerTransact
 }
 
 // requiredExtensions lists the option tags of Require: we support none.
+//
+// They are echoed in the 420's Unsupported header, so at most eight are
+// kept, each cut to 32 characters of RFC 3261 token characters: a
+// peer's header must not grow or shape our reply.
 func requiredExtensions(req *sipmsg.Request) []string {
 	var tags []string
 	for _, h := range req.GetHeaders("Require") {
 		for _, t := range strings.Split(h.Value(), ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				tags = append(tags, t)
+			if t = strings.TrimSpace(t); t != "" && len(tags) < 8 {
+				tags = append(tags, tokenOnly(t, 32))
 			}
 		}
 	}
 	return tags
+}
+
+// tokenOnly keeps the RFC 3261 token characters of s, at most max of them
+// ("?" when none are left).
+func tokenOnly(s string, max int) string {
+	b := make([]byte, 0, min(len(s), max))
+	for i := 0; i < len(s) && len(b) < max; i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-.!%*_+`'~", c) >= 0 {
+			b = append(b, c)
+		}
+	}
+	if len(b) == 0 {
+		return "?"
+	}
+	return string(b)
 }
 
 // parseExpires parses a delta-seconds value; overlong values saturate
