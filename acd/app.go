@@ -257,13 +257,7 @@ func (a *ACD) appCallcenter(ctx context.Context, ch *call.Channel, data string) 
 				}
 				return nil
 			}
-			if config.SwitchTrue(ch.Var("hangup_after_bridge")) && ch.Ready() {
-				cause := o.leg.Cause()
-				if cause == call.CauseNone {
-					cause = call.NormalClearing
-				}
-				ch.Hangup(cause)
-			}
+			call.HangupAfterBridge(ch, o.leg)
 			return nil
 		}
 	}

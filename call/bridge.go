@@ -1,6 +1,10 @@
 package call
 
-import "fmt"
+import (
+	"fmt"
+
+	"ccpbx/config"
+)
 
 // Bridge connects a and b (audio relayed both ways) and blocks until one of
 // them hangs up. When a (the caller side) goes first, b is hung up with
@@ -37,4 +41,20 @@ func (c *Core) Bridge(a, b *Channel) error {
 	ev.Add("Bridge-B-Unique-ID", b.UUID())
 	c.Fire(ev)
 	return nil
+}
+
+// HangupAfterBridge applies the hangup_after_bridge variable once a bridge
+// from a to b has ended: when it is true and a is still up, a is hung up
+// with b's cause (NORMAL_CLEARING when b has none). It reports whether a
+// was hung up; otherwise a's dialplan goes on.
+func HangupAfterBridge(a, b *Channel) bool {
+	if !config.SwitchTrue(a.Var("hangup_after_bridge")) || !a.Ready() {
+		return false
+	}
+	cause := b.Cause()
+	if cause == CauseNone {
+		cause = NormalClearing
+	}
+	a.Hangup(cause)
+	return true
 }

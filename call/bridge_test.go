@@ -118,3 +118,39 @@ func TestBridgeMediaError(t *testing.T) {
 		t.Error("a failed bridge was announced")
 	}
 }
+
+// TestHangupAfterBridge: the variable decides whether the A leg ends with
+// the B leg, and with which cause.
+func TestHangupAfterBridge(t *testing.T) {
+	for _, tc := range []struct {
+		value  string
+		bCause Cause
+		hungUp bool
+		want   Cause
+	}{
+		{"true", UserBusy, true, UserBusy},
+		{"yes", CauseNone, true, NormalClearing},
+		{"false", NormalClearing, false, CauseNone},
+		{"", NormalClearing, false, CauseNone},
+	} {
+		c := newTestCore(t)
+		a := c.NewChannel(ChannelSpec{Vars: map[string]string{"hangup_after_bridge": tc.value}})
+		b := c.NewChannel(ChannelSpec{})
+		if tc.bCause != CauseNone {
+			b.Hangup(tc.bCause)
+		}
+		if got := HangupAfterBridge(a, b); got != tc.hungUp {
+			t.Errorf("%q: HangupAfterBridge = %v", tc.value, got)
+		}
+		if a.Cause() != tc.want {
+			t.Errorf("%q: a's cause %q, want %q", tc.value, a.Cause(), tc.want)
+		}
+	}
+	// A leg already gone is left alone.
+	c := newTestCore(t)
+	a := c.NewChannel(ChannelSpec{Vars: map[string]string{"hangup_after_bridge": "true"}})
+	a.Hangup(OriginatorCancel)
+	if HangupAfterBridge(a, c.NewChannel(ChannelSpec{})) || a.Cause() != OriginatorCancel {
+		t.Error("a hung-up A leg was hung up again")
+	}
+}

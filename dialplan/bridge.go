@@ -68,13 +68,7 @@ func (d *Dialplan) appBridge(ctx context.Context, ch *call.Channel, data string)
 		b.Hangup(call.NormalTemporaryFailure)
 		return bridgeFailed(ch, err)
 	}
-	if config.SwitchTrue(ch.Var("hangup_after_bridge")) && ch.Ready() {
-		cause := b.Cause()
-		if cause == call.CauseNone {
-			cause = call.NormalClearing
-		}
-		ch.Hangup(cause)
-	}
+	call.HangupAfterBridge(ch, b)
 	return nil
 }
 
