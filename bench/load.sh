@@ -150,11 +150,12 @@ HZ=$(getconf CLK_TCK)
 sleep 1
 
 echo "== load: $TOTAL calls at $RATE/s, at most $CONC at once, each held ${HOLD}s"
-# UDP datagrams received on the machine (loopback: each RTP packet counts
-# once, at the PBX, the caller or the agent); other work on the machine adds
-# to it.
-udp_in() { awk '/^Udp:/ {n++; if (n == 2) print $2}' /proc/net/snmp; }
-U0=$(udp_in)
+# UDP datagrams sent on the machine: each RTP packet is sent once, by the
+# PBX, a caller or an agent (counting receptions would miss what the agents'
+# sipp never reads once its socket buffer is full). Other work on the
+# machine adds to it.
+udp_out() { awk '/^Udp:/ {n++; if (n == 2) print $5}' /proc/net/snmp; }
+U0=$(udp_out)
 T0=$(date +%s.%N)
 C0=$(ticks "$PBX")
 sipp -sf "$ROOT/bench/sipp/trunk_load.xml" -s 3000 -i 127.0.0.1 -p "$CALLER_SIP" -mi 127.0.0.1 -mp "$CALLER_MEDIA" -rtp_echo \
@@ -165,6 +166,7 @@ CALLERS=$!
 PIDS+=("$CALLERS")
 
 # Sample ccpbx's CPU every 5 s while the callers run.
+# calls: what 'show calls count' says (callers' legs, waiting or bridged)
 printf "   %6s %6s %8s %8s\n" "t(s)" "calls" "cores" "RSS(MB)"
 prev_t=$T0 prev_c=$C0 peak=0 peak_rss=0
 while kill -0 "$CALLERS" 2>/dev/null; do
@@ -181,7 +183,7 @@ done
 wait "$CALLERS" && CALLERS_RC=0 || CALLERS_RC=$?
 T1=$(date +%s.%N)
 C1=$(ticks "$PBX")
-U1=$(udp_in)
+U1=$(udp_out)
 sleep 2 # the last BYEs to the agents
 
 # sipp's statistics file: the last line, columns by header name.
@@ -203,7 +205,7 @@ echo "calls: $TOTAL at $RATE/s, limit $CONC concurrent, hold ${HOLD}s, $AGENTS a
 echo "callers: successful $(stat "$TMP/callers_stat.csv" 'SuccessfulCall(C)'), failed $(stat "$TMP/callers_stat.csv" 'FailedCall(C)') (sipp exit $CALLERS_RC)"
 echo "agents:  answered $(stat "$TMP/agents_stat.csv" 'SuccessfulCall(C)') ended by the PBX's BYE, failed $(stat "$TMP/agents_stat.csv" 'FailedCall(C)')"
 echo "ccpbx CPU over the load: $(python3 -c "print(f'{($C1-$C0)/$HZ/($T1-$T0):.3f}')") cores average, peak 5 s sample $peak cores; peak RSS $((peak_rss / 1024)) MB"
-echo "UDP datagrams received (machine-wide): $(python3 -c "print(round(($U1-$U0)/($T1-$T0)))")/s; a bridged call with audio both ways makes ~200/s"
+echo "UDP datagrams sent (machine-wide): $(python3 -c "print(round(($U1-$U0)/($T1-$T0)))")/s; a bridged call makes 200/s (agent, relay to caller, caller's echo, relay to agent)"
 echo "ccpbx CPU per call: $(python3 -c "print(f'{($C1-$C0)/$HZ*1000/max($TOTAL,1):.1f}')") ms"
 echo "channels left: $(cli 'show channels count' | tr -d '\n')"
 echo "members still waiting or trying: $(cli 'callcenter_config queue list members 3000@default' | grep -c -E '\|(Waiting|Trying)\|' || true)"
