@@ -39,7 +39,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TMP=$(mktemp -d /tmp/ccpbx-load.XXXXXX)
 PIDS=()
 cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do
+		pkill -P "$p" 2>/dev/null || true # the callers' sipp under its subshell
+		kill "$p" 2>/dev/null || true
+	done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	if [ "$KEEP" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
 }
@@ -158,10 +161,16 @@ udp_out() { awk '/^Udp:/ {n++; if (n == 2) print $5}' /proc/net/snmp; }
 U0=$(udp_out)
 T0=$(date +%s.%N)
 C0=$(ticks "$PBX")
-sipp -sf "$ROOT/bench/sipp/trunk_load.xml" -s 3000 -i 127.0.0.1 -p "$CALLER_SIP" -mi 127.0.0.1 -mp "$CALLER_MEDIA" -rtp_echo \
+# In a subshell whose `times` afterwards is the callers' sipp's CPU.
+(
+	rc=0
+	sipp -sf "$ROOT/bench/sipp/trunk_load.xml" -s 3000 -i 127.0.0.1 -p "$CALLER_SIP" -mi 127.0.0.1 -mp "$CALLER_MEDIA" -rtp_echo \
 	-r "$RATE" -l "$CONC" -m "$TOTAL" -d $((HOLD * 1000)) -timeout $((SECS + HOLD + 30))s -nostdin \
 	-trace_stat -stf "$TMP/callers_stat.csv" -fd 5 -trace_err -error_file "$TMP/callers_err.log" \
-	127.0.0.1:"$TRUNK" >"$TMP/callers.out" 2>&1 &
+	127.0.0.1:"$TRUNK" >"$TMP/callers.out" 2>&1 || rc=$?
+	times >"$TMP/callers_times" # not in a pipe: that would be a new process's times
+	exit $rc
+) &
 CALLERS=$!
 PIDS+=("$CALLERS")
 
@@ -181,6 +190,8 @@ while kill -0 "$CALLERS" 2>/dev/null; do
 	prev_t=$now prev_c=$c
 done
 wait "$CALLERS" && CALLERS_RC=0 || CALLERS_RC=$?
+CALLERS_CPU=$(awk '{ n = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] } print n }' <(sed -n 2p "$TMP/callers_times"))
+AGENTS_CPU=$(python3 -c "print(round($(ticks "$AGENT_UAS") / $HZ, 2))")
 T1=$(date +%s.%N)
 C1=$(ticks "$PBX")
 U1=$(udp_out)
@@ -206,6 +217,7 @@ echo "callers: successful $(stat "$TMP/callers_stat.csv" 'SuccessfulCall(C)'), f
 echo "agents:  answered $(stat "$TMP/agents_stat.csv" 'SuccessfulCall(C)') ended by the PBX's BYE, failed $(stat "$TMP/agents_stat.csv" 'FailedCall(C)')"
 echo "ccpbx CPU over the load: $(python3 -c "print(f'{($C1-$C0)/$HZ/($T1-$T0):.3f}')") cores average, peak 5 s sample $peak cores; peak RSS $((peak_rss / 1024)) MB"
 echo "UDP datagrams sent (machine-wide): $(python3 -c "print(round(($U1-$U0)/($T1-$T0)))")/s; a bridged call makes 200/s (agent, relay to caller, caller's echo, relay to agent)"
+echo "sipp CPU: callers $CALLERS_CPU s, agents $AGENTS_CPU s (ccpbx: $(python3 -c "print(round(($C1-$C0)/$HZ, 2))") s)"
 echo "ccpbx CPU per call: $(python3 -c "print(f'{($C1-$C0)/$HZ*1000/max($TOTAL,1):.1f}')") ms"
 echo "channels left: $(cli 'show channels count' | tr -d '\n')"
 echo "members still waiting or trying: $(cli 'callcenter_config queue list members 3000@default' | grep -c -E '\|(Waiting|Trying)\|' || true)"
