@@ -3,8 +3,11 @@
 # shipped config.toml, AGENTS agents registered and logged in, and sipp
 # trunk callers to 3000 (the article's queue) at a fixed rate so that about
 # CONCURRENT calls are up at once, each held HOLD seconds (music, then an
-# agent). It reports whole-process CPU of ccpbx (from /proc/PID/stat), its
-# memory, and the callers' and agents' success counts.
+# agent; the agents talk and the callers echo, so audio crosses the relay
+# both ways). It reports whole-process CPU of ccpbx (from /proc/PID/stat),
+# its memory, the callers' and agents' success counts, the machine's UDP
+# datagram rate and the sipp processes' CPU. Figures: BENCHMARKS.md, "whole
+# PBX".
 #
 # Usage: bench/load.sh [-c CONCURRENT] [-H HOLD_SECONDS] [-t SECONDS] [-a AGENTS] [-k]
 #   -c  concurrent calls wanted (default 80); sipp's -l is set to it
@@ -15,8 +18,9 @@
 #   -k  keep the temporary directory (config, logs, sipp statistics)
 #
 # Everything listens on 127.0.0.1 on free ports; nothing else is touched.
-# Needs go, sipp and python3 (to pick free ports). The run is bounded:
-# every sipp has a -timeout and the script stops what it started on exit.
+# Needs go, sipp, sox (the agents' audio) and python3 (free ports,
+# arithmetic). The run is bounded: every sipp has a -timeout and the script
+# stops what it started on exit.
 set -euo pipefail
 
 CONC=80 HOLD=20 SECS=60 AGENTS="" KEEP=0
@@ -27,7 +31,7 @@ while getopts "c:H:t:a:k" o; do
 	t) SECS=$OPTARG ;;
 	a) AGENTS=$OPTARG ;;
 	k) KEEP=1 ;;
-	*) sed -n '2,18p' "$0"; exit 2 ;;
+	*) sed -n '2,23p' "$0"; exit 2 ;;
 	esac
 done
 AGENTS=${AGENTS:-$((CONC + 20))}
@@ -146,6 +150,8 @@ for i in $(seq 1 "$AGENTS"); do
 	r=$(cli "callcenter_config agent set status $((2000 + i)) Available")
 	[ "$r" = "+OK" ] || { echo "login $((2000 + i)): $r"; exit 1; }
 done
+
+kill -0 "$AGENT_UAS" 2>/dev/null || { echo "agents' sipp did not start:"; tail -5 "$TMP/agents.out" "$TMP/agents_err.log"; exit 1; }
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
