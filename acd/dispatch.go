@@ -241,6 +241,12 @@ func (a *ACD) dispatch() {
 		if m.app == nil || m.exiting || m.pendingTimeout || m.InstanceID != a.instanceID {
 			continue
 		}
+		// A caller who hung up stays registered until its app's leave
+		// reaches the loop; an offer that ends in between (an agent who
+		// answers as the caller goes) must not hand it to another agent.
+		if m.ch != nil && !m.ch.Ready() {
+			continue
+		}
 		if m.State != MemberWaiting && (m.State != MemberTrying || !ringStrategy(m.ServingAgent)) {
 			continue
 		}

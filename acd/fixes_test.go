@@ -290,3 +290,42 @@ func TestNoInstantReofferLoop(t *testing.T) {
 	eq(t, "re-offered next second", dialed(h.nextDial()), "a")
 	eq(t, "ready_time untouched", h.agent("a").ReadyTime, 0)
 }
+
+// TestNoSecondOfferAfterCallerGoneAnswer is the race the whole-PBX
+// benchmark caught (round-robin, about 2 calls in 600): the caller hangs up
+// just as agent a answers, and the loop handles a's answer before the app's
+// leave. offerAnswered hangs a up and fails the offer, which put the member
+// back to Waiting while its app was still registered, so the same pass
+// offered the dead caller to b; leave then cancelled b's leg with
+// ORIGINATOR_CANCEL. The loop is held so both messages queue in that order.
+func TestNoSecondOfferAfterCallerGoneAnswer(t *testing.T) {
+	h := newHarness(t, queueCfg("round-robin", nil), nil, baseEpoch)
+	h.agents("a", "b")
+	c := h.call("5550001", q1, nil)
+	r := h.nextDial()
+	other := "b"
+	if dialed(r) == "b" {
+		other = "a"
+	}
+
+	gate, held := make(chan struct{}), make(chan struct{})
+	h.acd.post(func() { close(held); <-gate })
+	<-held
+	leg := r.answer()
+	// The offer goroutine posts the answer; then the caller hangs up and
+	// its app posts leave behind it.
+	waitFor(t, func() bool { return len(h.acd.inbox) == 1 })
+	c.ch.Hangup(call.NormalClearing)
+	waitFor(t, func() bool { return len(h.acd.inbox) == 2 })
+	close(gate)
+	c.wait(t)
+
+	for _, e := range h.drain() {
+		if e == "agent-offering "+other {
+			t.Fatalf("caller offered to %s after hanging up", other)
+		}
+	}
+	<-leg.Done()
+	eq(t, "answered agent hung up", leg.Cause(), call.OriginatorCancel)
+	eq(t, "other agent untouched", h.agent(other).State, StateWaiting)
+}
