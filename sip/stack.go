@@ -174,7 +174,7 @@ func (s *Stack) newProfile(pc config.Profile) (*profile, error) {
 			sipmsg.WithTransactionLayerLogger(p.log.With("layer", "transaction")),
 		),
 		sipgo.WithUserAgentTransportLayerOptions(
-			sipmsg.WithTransportLayerLogger(p.log.With("layer", "transport")),
+			sipmsg.WithTransportLayerLogger(slog.New(peerNoise{p.log.Handler()}).With("layer", "transport")),
 		),
 	)
 	if err != nil {
