@@ -105,14 +105,13 @@ func quoteOpens(s string, i int) bool {
 	return j >= 0 && s[j] == '='
 }
 
-// closing returns the index of the bracket closing s[0] ('{' or '['),
-// counting nested brackets (${…} in a value) and skipping quoted values;
-// -1 when it is never closed.
-func closing(s string) int {
-	open, shut := s[0], byte('}')
-	if open == '[' {
-		shut = ']'
-	}
+// walkTop calls fn for each byte of s that is not inside a quoted value,
+// with the bracket depth once that byte is counted (opens[k] raises it,
+// shuts[k] lowers it, never below 0); fn returns false to stop. A quote
+// starts a quoted value only where quoteOpens says so and the depth is at
+// least quoteDepth. The dial-string scanners below differ only in these
+// parameters, so they share this one walk.
+func walkTop(s, opens, shuts string, quoteDepth int, fn func(i, depth int) bool) {
 	depth := 0
 	var q byte
 	for i := 0; i < len(s); i++ {
@@ -122,46 +121,52 @@ func closing(s string) int {
 			if b == q {
 				q = 0
 			}
-		case (b == '\'' || b == '"') && quoteOpens(s, i):
+			continue
+		case depth >= quoteDepth && (b == '\'' || b == '"') && quoteOpens(s, i):
 			q = b
-		case b == open:
+			continue
+		case strings.IndexByte(opens, b) >= 0:
 			depth++
-		case b == shut:
+		case strings.IndexByte(shuts, b) >= 0 && depth > 0:
 			depth--
-			if depth == 0 {
-				return i
-			}
+		}
+		if !fn(i, depth) {
+			return
 		}
 	}
-	return -1
+}
+
+// closing returns the index of the bracket closing s[0] ('{' or '['),
+// counting nested brackets (${…} in a value) and skipping quoted values;
+// -1 when it is never closed.
+func closing(s string) int {
+	open, shut := "{", "}"
+	if s[0] == '[' {
+		open, shut = "[", "]"
+	}
+	at := -1
+	walkTop(s, open, shut, 0, func(i, depth int) bool {
+		if depth == 0 && s[i] == shut[0] {
+			at = i
+			return false
+		}
+		return true
+	})
+	return at
 }
 
 // splitTop splits on sep outside {} and [] brackets and the quoted values
 // inside them.
 func splitTop(s string, sep byte) []string {
 	var out []string
-	depth, start := 0, 0
-	var q byte
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		switch {
-		case q != 0:
-			if b == q {
-				q = 0
-			}
-		case depth > 0 && (b == '\'' || b == '"') && quoteOpens(s, i):
-			q = b
-		case b == '{' || b == '[':
-			depth++
-		case b == '}' || b == ']':
-			if depth > 0 {
-				depth--
-			}
-		case b == sep && depth == 0:
+	start := 0
+	walkTop(s, "{[", "}]", 1, func(i, depth int) bool {
+		if s[i] == sep && depth == 0 {
 			out = append(out, s[start:i])
 			start = i + 1
 		}
-	}
+		return true
+	})
 	return append(out, s[start:])
 }
 
@@ -169,28 +174,14 @@ func splitTop(s string, sep byte) []string {
 // and inside nested braces stay in the value.
 func parseVarList(s string, m map[string]string) {
 	var parts []string
-	var q byte
-	depth, start := 0, 0
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		switch {
-		case q != 0:
-			if b == q {
-				q = 0
-			}
-		case (b == '\'' || b == '"') && quoteOpens(s, i):
-			q = b
-		case b == '{':
-			depth++
-		case b == '}':
-			if depth > 0 {
-				depth--
-			}
-		case b == ',' && depth == 0:
+	start := 0
+	walkTop(s, "{", "}", 0, func(i, depth int) bool {
+		if s[i] == ',' && depth == 0 {
 			parts = append(parts, s[start:i])
 			start = i + 1
 		}
-	}
+		return true
+	})
 	parts = append(parts, s[start:])
 	for _, p := range parts {
 		k, v, ok := strings.Cut(p, "=")
