@@ -76,19 +76,33 @@ func TestPortPoolBadRange(t *testing.T) {
 	}
 }
 
-func TestPortPoolRandomStart(t *testing.T) {
-	starts := map[int]bool{}
+// TestPortPoolUnpredictable: ports come from all over the range, not in
+// sequence, so one call's port does not give away the next one's.
+func TestPortPoolUnpredictable(t *testing.T) {
+	p, err := newPortPool(20000, 29999, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ports []int
 	for range 20 {
-		p, err := newPortPool(16384, 32767, 0)
+		rtpC, rtcpC, port, err := p.alloc(loopback)
 		if err != nil {
 			t.Fatal(err)
 		}
-		starts[p.next] = true
-		if p.next%2 != 0 {
-			t.Fatalf("odd start %d", p.next)
+		defer rtpC.Close()
+		defer rtcpC.Close()
+		if port%2 != 0 || port < 20000 || port+1 > 29999 {
+			t.Fatalf("port %d", port)
+		}
+		ports = append(ports, port)
+	}
+	arithmetic := true
+	for i := 2; i < len(ports); i++ {
+		if ports[i]-ports[i-1] != ports[1]-ports[0] {
+			arithmetic = false
 		}
 	}
-	if len(starts) < 2 {
-		t.Fatal("pool always starts at the same port")
+	if arithmetic {
+		t.Fatalf("ports form an arithmetic sequence: %v", ports)
 	}
 }
