@@ -9,6 +9,11 @@
 // example ErrNoCommonCodec -> 488). It imports only the standard library,
 // pion/rtp and zaf/g711, and nothing from ccpbx.
 //
+// Which sources a leg accepts RTP from, and when and where it may send, is
+// the RTP source policy in source.go (README "RTP source policy"); when a
+// silent leg times out is in timeout.go. Both need the owner's help: sip
+// calls SetSignallingSource with the INVITE's source, and Confirm on the ACK.
+//
 // Goroutines: one RTP reader and one RTCP drain per leg, one digit delivery
 // goroutine per leg that has digit handlers, one clock goroutine per shard of
 // each music-on-hold broadcaster. Relayed packets are forwarded by the reader
