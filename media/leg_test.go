@@ -409,7 +409,8 @@ func TestSendDigitsPackets(t *testing.T) {
 }
 
 // TestLatching: symmetric RTP to the port the expected source really sends
-// from; a second port of an expected IP is accepted too (NAT rebinding).
+// from; packets from a second port of an expected IP are accepted at once,
+// and the stream moves there after an uninterrupted run (NAT rebinding).
 func TestLatching(t *testing.T) {
 	e := newEngine(t, Config{})
 	signalled, real, rebound := newPeer(t), newPeer(t), newPeer(t)
@@ -422,9 +423,16 @@ func TestLatching(t *testing.T) {
 	if got := l.Stats().Remote; got != real.addr() {
 		t.Fatalf("latched to %v, want %v", got, real.addr())
 	}
+	for range DefaultProbation - 1 {
+		rebound.send(l, 0, false, make([]byte, 160))
+	}
+	waitFor(t, "accepted", func() bool { return l.Stats().PacketsIn == DefaultProbation })
+	if got := l.Stats().Remote; got != real.addr() {
+		t.Fatalf("moved to %v before a full run", got)
+	}
 	rebound.send(l, 0, false, make([]byte, 160))
 	waitFor(t, "follow", func() bool { return l.Stats().Remote == rebound.addr() })
-	if s := l.Stats(); s.PacketsIn != 2 || s.UnexpectedSource != 0 {
+	if s := l.Stats(); s.PacketsIn != DefaultProbation+1 || s.UnexpectedSource != 0 {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -466,6 +474,23 @@ func TestLatchPolicy(t *testing.T) {
 	}
 	if got := run(st, stranger, 20, 9); got != 0 {
 		t.Fatalf("after the expected source spoke, the learned one got %d packets in", got)
+	}
+	// Between expected sources: accepted at once, but the stream moves only
+	// after a run that the current source does not interrupt.
+	phone, other := netip.MustParseAddrPort("203.0.113.5:5555"), netip.MustParseAddrPort("203.0.113.5:6666")
+	for i := range 3 * DefaultProbation {
+		if !l.admit(st, other, &rtpHeader{ssrc: 7, seq: uint16(i)}) {
+			t.Fatal("expected IP refused")
+		}
+		if i%2 == 1 && !l.admit(st, phone, &rtpHeader{ssrc: 1, seq: uint16(2 + i)}) {
+			t.Fatal("current source refused")
+		}
+	}
+	if l.latch.addr != phone {
+		t.Fatalf("an interleaved run moved the stream to %v", l.latch.addr)
+	}
+	if got := run(st, other, DefaultProbation, 7); got != DefaultProbation || l.latch.addr != other {
+		t.Fatalf("uninterrupted run: accepted %d, stream at %v", got, l.latch.addr)
 	}
 	// A run broken by a gap, another SSRC or another port starts over.
 	st2 := &mediaState{signalled: netip.MustParseAddrPort("203.0.113.5:4000"), send: true, gen: 2}

@@ -11,7 +11,11 @@ import (
 // Receiving. A packet whose source IP is the SDP address or the signalling
 // source (SetSignallingSource) is expected: it is accepted at once, the leg
 // sends to its address and port from then on (symmetric RTP), and no other
-// source can displace it. A source matching neither is learned only after
+// source can displace it. Once the leg sends to an expected source, another
+// port (or the other expected IP) gets the stream only after a probation run
+// that no packet from the current one interrupts: a NAT that rebinds the
+// phone's port moves it, a second device behind the same NAT as an active
+// phone does not. A source matching neither is learned only after
 // Config.Probation consecutive packets (same address and port, same SSRC,
 // consecutive sequence numbers), and only while no expected source has been
 // heard since the SDP address last changed; once learned it is kept until an
@@ -78,6 +82,7 @@ func (p ConsentPolicy) byRTP() bool     { return p == ConsentConfirmOrRTP || p =
 type latchState struct {
 	gen           uint64
 	addr          netip.AddrPort // accepted source; invalid until one is
+	addrExpected  bool           // addr is an expected source
 	heardExpected bool           // an expected source spoke in this generation
 	cand          netip.AddrPort // unexpected source on probation
 	candSSRC      uint32
@@ -99,29 +104,40 @@ func (l *Leg) admit(st *mediaState, from netip.AddrPort, h *rtpHeader) bool {
 		l.stats.latched.Store(false)
 	}
 	if from == lt.addr {
+		lt.candN = 0 // the current source is alive: no run against it
 		return true
 	}
 	if st.expects(from.Addr()) {
-		lt.heardExpected, lt.candN = true, 0
-		l.latchTo(st, from)
+		lt.heardExpected = true
+		if !lt.addrExpected || lt.probation(from, h, l.e.cfg.Probation) {
+			lt.addrExpected, lt.candN = true, 0
+			l.latchTo(st, from)
+		}
 		return true
 	}
 	if lt.heardExpected || lt.addr.IsValid() {
 		return false // never displace an expected or learned source
 	}
-	if from == lt.cand && h.ssrc == lt.candSSRC && h.seq == lt.candSeq+1 {
-		lt.candN++
-	} else {
-		lt.cand, lt.candSSRC, lt.candN = from, h.ssrc, 1
-	}
-	lt.candSeq = h.seq
-	if lt.candN < l.e.cfg.Probation {
+	if !lt.probation(from, h, l.e.cfg.Probation) {
 		return false
 	}
 	lt.candN = 0
 	l.stats.learned.Add(1)
 	l.latchTo(st, from)
 	return true
+}
+
+// probation counts a run of consecutive packets from one source (same
+// address and port, same SSRC, sequence numbers one apart) and reports
+// whether this packet completes a run of n.
+func (lt *latchState) probation(from netip.AddrPort, h *rtpHeader, n int) bool {
+	if lt.candN > 0 && from == lt.cand && h.ssrc == lt.candSSRC && h.seq == lt.candSeq+1 {
+		lt.candN++
+	} else {
+		lt.cand, lt.candSSRC, lt.candN = from, h.ssrc, 1
+	}
+	lt.candSeq = h.seq
+	return lt.candN >= n
 }
 
 // latchTo makes from the accepted source: RTP consent is given, from's IP is
