@@ -104,7 +104,9 @@ func (l *Leg) admit(st *mediaState, from netip.AddrPort, h *rtpHeader) bool {
 		l.stats.latched.Store(false)
 	}
 	if from == lt.addr {
-		lt.candN = 0 // the current source is alive: no run against it
+		if lt.candN != 0 {
+			lt.candN = 0 // the current source is alive: no run against it
+		}
 		return true
 	}
 	if st.expects(from.Addr()) {
