@@ -367,8 +367,14 @@ func (l *Leg) handleRTP(pkt []byte, from netip.AddrPort, h *rtpHeader) {
 		// RTCP multiplexed on the RTP port (RFC 5761) by a peer that
 		// assumed rtcp-mux: count it like the RTCP port does.
 		l.stats.rtcp.Add(1)
-		if st != nil && l.latch.gen == st.gen && st.rtcpFrom(from.Addr(), l.latch.addr.Addr()) {
-			l.lastRx.Store(monoNow())
+		if st != nil {
+			var accepted netip.Addr
+			if l.latch.gen == st.gen {
+				accepted = l.latch.addr.Addr()
+			}
+			if st.rtcpFrom(from.Addr(), accepted) {
+				l.lastRx.Store(monoNow())
+			}
 		}
 		return
 	}
