@@ -185,6 +185,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Registrations: reg,
 	})
 	p.esl = api.NewEventSocket(p.core, cfg.EventSocket.Listen, cfg.EventSocket.Password, log.With("component", "esl"))
+	p.esl.SetLockdown(eventSocketLockdown(cfg.EventSocket))
 	if tap, ok := log.Handler().(*api.LogTap); ok {
 		p.esl.SetLogTap(tap)
 	}
