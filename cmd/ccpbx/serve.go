@@ -142,10 +142,11 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	}
 
 	dp, err := dialplan.New(cfg.Dialplan, p.core, dialplan.Options{
-		ScriptsDir: cfg.Core.ScriptsDir,
-		ScriptsFS:  ccpbx.Scripts,
-		Globals:    cfg.Vars,
-		Log:        log.With("component", "dialplan"),
+		ScriptsDir:   cfg.Core.ScriptsDir,
+		AllowedRoots: cfg.Core.AllowedRoots,
+		ScriptsFS:    ccpbx.Scripts,
+		Globals:      cfg.Vars,
+		Log:          log.With("component", "dialplan"),
 	})
 	if err != nil {
 		return p, fmt.Errorf("dialplan: %w", err)
