@@ -137,6 +137,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		MediaTimeout: cfg.Media.MediaTimeout.Duration,
 		SoundsFS:     sounds.FS,
 		SoundsDir:    cfg.Core.SoundsDir,
+		AllowedRoots: cfg.Core.AllowedRoots,
 	}, log); err != nil {
 		return p, fmt.Errorf("media: %w", err)
 	}
