@@ -7,7 +7,8 @@
 // It must not know SIP: the sip package turns SIP bodies into calls of Leg
 // (Offer, AcceptAnswer, AnswerOffer) and decides what a failure means (for
 // example ErrNoCommonCodec -> 488). It imports only the standard library,
-// pion/rtp and zaf/g711, and nothing from ccpbx.
+// pion/rtp and zaf/g711, and from ccpbx only the leaf package guard, whose
+// Folders keep sound file names inside sounds_dir (and allowed roots).
 //
 // Goroutines: one RTP reader and one RTCP drain per leg, one digit delivery
 // goroutine per leg that has digit handlers, one clock goroutine per shard of
