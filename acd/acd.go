@@ -71,7 +71,7 @@ type ACD struct {
 	instanceID string
 	origTO     time.Duration
 
-	inbox   chan func()
+	inbox   chan message
 	quit    chan struct{}
 	done    chan struct{}
 	started bool
@@ -110,7 +110,7 @@ func New(cfg config.Callcenter, core *call.Core, st *store.Store, opts Options) 
 		clock:      opts.Clock,
 		log:        opts.Log,
 		instanceID: cfg.Settings.InstanceID,
-		inbox:      make(chan func(), 1024),
+		inbox:      make(chan message, 1024),
 		quit:       make(chan struct{}),
 		done:       make(chan struct{}),
 		queues:     map[string]*Queue{},
@@ -212,17 +212,29 @@ func (a *ACD) Close() {
 	})
 }
 
+// message is one unit of work for the loop. done, when set, is closed
+// after f and the dispatch f asked for (a.dirty) have both run: that is the
+// point a caller of do may observe.
+type message struct {
+	f    func()
+	done chan struct{}
+}
+
 func (a *ACD) loop() {
 	defer close(a.done)
 	for {
 		select {
-		case f := <-a.inbox:
-			f()
-			// Dispatch before the next message, so a caller of do (or
-			// Sync) sees the dispatch its message caused.
+		case m := <-a.inbox:
+			m.f()
+			// Dispatch before the next message and before releasing the
+			// sender, so a caller of do sees the dispatch its message
+			// caused.
 			if a.dirty {
 				a.dirty = false
 				a.dispatch()
+			}
+			if m.done != nil {
+				close(m.done)
 			}
 		case <-a.quit:
 			return
@@ -233,22 +245,22 @@ func (a *ACD) loop() {
 // post queues f for the loop without waiting. After Close it is dropped.
 func (a *ACD) post(f func()) {
 	select {
-	case a.inbox <- f:
+	case a.inbox <- message{f: f}:
 	case <-a.quit:
 	}
 }
 
-// do runs f in the loop and waits for it (and the dispatch it triggers).
+// do runs f in the loop and waits for it and for the dispatch it triggers.
 // It must not be called from the loop itself.
 func (a *ACD) do(f func()) bool {
-	ch := make(chan struct{})
+	m := message{f: f, done: make(chan struct{})}
 	select {
-	case a.inbox <- func() { f(); close(ch) }:
+	case a.inbox <- m:
 	case <-a.quit:
 		return false
 	}
 	select {
-	case <-ch:
+	case <-m.done:
 		return true
 	case <-a.done:
 		return false
