@@ -344,10 +344,10 @@ func (a *ACD) queueAgentFilter(q, status, state string) func(*Agent) bool {
 		if a.findTier(q, ag.Name) == nil {
 			return false
 		}
-		if status != "" && ag.Status != status {
+		if status != "" && string(ag.Status) != status {
 			return false
 		}
-		if state != "" && ag.State != state {
+		if state != "" && string(ag.State) != state {
 			return false
 		}
 		return true
@@ -432,12 +432,12 @@ func (a *ACD) agentAdd(name, typ string) string {
 	if _, ok := a.agents[name]; ok {
 		return errAgentExists
 	}
-	if _, ok := config.CanonicalAgentType(typ); !ok {
+	if _, ok := config.ParseAgentType(typ); !ok {
 		return errAgentTypeInvalid
 	}
 	a.agentSeq++
-	ag := &Agent{AgentRow: store.AgentRow{Name: name, InstanceID: singleBox, Type: typ, Status: StatusLoggedOut,
-		State: StateWaiting, UUIDNull: true, ContactNull: true}, seq: a.agentSeq}
+	ag := &Agent{AgentRow: store.AgentRow{Name: name, InstanceID: singleBox, Type: typ, UUIDNull: true, ContactNull: true},
+		Status: config.StatusLoggedOut, State: config.StateWaiting, seq: a.agentSeq}
 	a.agents[name] = ag
 	a.saveAgent(ag)
 	a.fire(nil, "CC-Agent", name, "CC-Agent-Type", typ, "CC-Action", "agent-add")
@@ -472,12 +472,12 @@ func (a *ACD) agentSet(key, name, value string) string {
 	now := a.now()
 	switch strings.ToLower(key) {
 	case "status":
-		s, ok := config.CanonicalStatus(value)
+		s, ok := config.ParseAgentStatus(value)
 		if !ok {
 			return errInvalidStatus
 		}
-		if s == StatusAvailable {
-			if ag.Status != StatusAvailable {
+		if s == config.StatusAvailable {
+			if ag.Status != config.StatusAvailable {
 				ag.Status = s
 				ag.LastStatusChange = now
 				ag.TalkTime, ag.CallsAnswered, ag.NoAnswerCount = 0, 0, 0
@@ -489,7 +489,7 @@ func (a *ACD) agentSet(key, name, value string) string {
 			// FreeSWITCH also cancels it for On Demand, which still takes
 			// calls, so the same agent is re-offered at once and its phone
 			// sees INVITE/CANCEL in a loop (PR #800); ccpbx lets it ring.
-			if s != StatusOnDemand {
+			if s != config.StatusAvailableOnDemand {
 				a.cancelAgentOffers(ag)
 			}
 		}
@@ -497,27 +497,27 @@ func (a *ACD) agentSet(key, name, value string) string {
 		a.fireStatus(ag)
 		a.dirty = true
 	case "state":
-		s, ok := canon(value, states)
+		s, ok := config.ParseAgentState(value)
 		if !ok {
 			return errInvalidState
 		}
 		ag.State = s
-		if s == StateReceiving {
+		if s == config.StateReceiving {
 			ag.LastOffered = now
 		}
 		a.saveAgent(ag)
 		a.fireState(ag)
 		a.dirty = true
 	case "state_if_waiting":
-		s, ok := canon(value, states)
+		s, ok := config.ParseAgentState(value)
 		if !ok {
 			return errInvalidState
 		}
-		if ag.State != StateWaiting || (ag.Status != StatusAvailable && ag.Status != StatusOnDemand) {
+		if ag.State != config.StateWaiting || (ag.Status != config.StatusAvailable && ag.Status != config.StatusAvailableOnDemand) {
 			return errAgentNotFound
 		}
 		ag.State = s
-		if s == StateReceiving {
+		if s == config.StateReceiving {
 			ag.LastOffered = now
 		}
 		a.saveAgent(ag)
@@ -531,7 +531,7 @@ func (a *ACD) agentSet(key, name, value string) string {
 		a.saveAgent(ag)
 		a.fire(nil, "CC-Agent", ag.Name, "CC-Action", "agent-contact-change", "CC-Agent-Contact", value)
 	case "type":
-		if _, ok := config.CanonicalAgentType(value); !ok {
+		if _, ok := config.ParseAgentType(value); !ok {
 			return errInvalidType
 		}
 		ag.Type = value
@@ -574,9 +574,9 @@ func (a *ACD) agentGet(key, name string) string {
 	var v, hdr string
 	switch strings.ToLower(key) {
 	case "status":
-		v = ag.Status
+		v = ag.Status.String()
 	case "state":
-		v = ag.State
+		v = ag.State.String()
 	case "uuid":
 		v = ag.UUID
 	default:
@@ -609,7 +609,7 @@ func (a *ACD) findTier(queue, agent string) *Tier {
 
 func (a *ACD) addTier(queue, agent string, level, pos int64) *Tier {
 	a.tierSeq++
-	t := &Tier{TierRow: store.TierRow{Queue: queue, Agent: agent, State: TierReady, Level: level, Position: pos}, seq: a.tierSeq}
+	t := &Tier{TierRow: store.TierRow{Queue: queue, Agent: agent, Level: level, Position: pos}, State: config.TierReady, seq: a.tierSeq}
 	a.tiers = append(a.tiers, t)
 	a.saveTier(t)
 	a.dirty = true
@@ -646,7 +646,7 @@ func (a *ACD) tierSet(key, queue, agent, value string) string {
 	}
 	switch strings.ToLower(key) {
 	case "state":
-		s, ok := canon(value, tierStates)
+		s, ok := config.ParseTierState(value)
 		if !ok {
 			return errInvalidTierState
 		}

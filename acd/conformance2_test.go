@@ -234,7 +234,7 @@ func TestC18AbandonedResumeAndDiscard(t *testing.T) {
 	c2 := h.call("5550001", q1, nil)
 	eq(t, "same member uuid", c2.ch.Var("cc_member_uuid"), first)
 	var joined int64
-	var state string
+	var state config.MemberState
 	h.acd.do(func() { m := h.acd.members[first]; joined, state = m.JoinedEpoch, m.State })
 	eq(t, "original join", joined, baseEpoch)
 	eq(t, "waiting again", state, "Waiting")

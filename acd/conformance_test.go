@@ -13,7 +13,7 @@ import (
 
 const q1 = "q1@default"
 
-func queueCfg(strategy string, mod func(*config.Queue)) config.Callcenter {
+func queueCfg(strategy config.Strategy, mod func(*config.Queue)) config.Callcenter {
 	q := config.Queue{Name: q1, Strategy: strategy}
 	if mod != nil {
 		mod(&q)
@@ -140,7 +140,7 @@ func TestC05TierSetErrorsFixed(t *testing.T) {
 }
 
 // strategyPick joins one caller and reports which agent is offered first.
-func strategyPick(t *testing.T, strategy string, setup func(h *harness)) string {
+func strategyPick(t *testing.T, strategy config.Strategy, setup func(h *harness)) string {
 	h := newHarness(t, queueCfg(strategy, nil), nil, baseEpoch)
 	setup(h)
 	h.call("5550001", q1, nil)
@@ -171,8 +171,8 @@ func TestC06Strategies(t *testing.T) {
 		set("a", func(a *Agent) { a.LastOffered = baseEpoch - 1 }))), "a")
 	eq(t, "unknown strategy is sequential", strategyPick(t, "bogus-strategy", all()), "a")
 	eq(t, "level first", strategyPick(t, "longest-idle-agent", all(
-		set("a", func(a *Agent) { a.Status = StatusOnBreak }),
-		set("b", func(a *Agent) { a.Status = StatusLoggedOut }),
+		set("a", func(a *Agent) { a.Status = config.StatusOnBreak }),
+		set("b", func(a *Agent) { a.Status = config.StatusLoggedOut }),
 		set("c", func(a *Agent) { a.LastBridgeEnd = 0 }))), "c")
 	// round-robin continues after the last offered agent (b) and wraps.
 	eq(t, "round-robin", strategyPick(t, "round-robin", all(
@@ -305,9 +305,9 @@ func TestC09Eligibility(t *testing.T) {
 		name string
 		set  func(*Agent)
 	}{
-		{"on break", func(a *Agent) { a.Status = StatusOnBreak }},
-		{"logged out", func(a *Agent) { a.Status = StatusLoggedOut }},
-		{"not waiting", func(a *Agent) { a.State = StateIdle }},
+		{"on break", func(a *Agent) { a.Status = config.StatusOnBreak }},
+		{"logged out", func(a *Agent) { a.Status = config.StatusLoggedOut }},
+		{"not waiting", func(a *Agent) { a.State = config.StateIdle }},
 		{"wrap-up", func(a *Agent) { a.LastBridgeEnd = baseEpoch - 5; a.WrapUpTime = 10 }},
 		{"ready_time", func(a *Agent) { a.ReadyTime = baseEpoch + 5 }},
 		{"external call", func(a *Agent) { a.ExternalCallsCount = 1 }},

@@ -327,5 +327,5 @@ func TestNoSecondOfferAfterCallerGoneAnswer(t *testing.T) {
 	}
 	<-leg.Done()
 	eq(t, "answered agent hung up", leg.Cause(), call.OriginatorCancel)
-	eq(t, "other agent untouched", h.agent(other).State, StateWaiting)
+	eq(t, "other agent untouched", h.agent(other).State, config.StateWaiting)
 }

@@ -415,7 +415,7 @@ func (h *harness) tierState(q, agent string) string {
 	var s string
 	h.acd.do(func() {
 		if t := h.acd.findTier(q, agent); t != nil {
-			s = t.State
+			s = t.State.String()
 		}
 	})
 	return s
@@ -439,7 +439,7 @@ func (h *harness) bridged(r *dialReq) *call.Channel {
 	agent := dialed(r)
 	for {
 		e := h.waitAction("agent-state-change")
-		if e.Get("CC-Agent") == agent && e.Get("CC-Agent-State") == StateInCall {
+		if e.Get("CC-Agent") == agent && e.Get("CC-Agent-State") == config.StateInAQueueCall.String() {
 			break
 		}
 	}

@@ -1,6 +1,9 @@
 package acd
 
-import "ccpbx/store"
+import (
+	"ccpbx/config"
+	"ccpbx/store"
+)
 
 // QueueInfo is a queue's configuration and counters as `queue list` shows
 // them.
@@ -32,7 +35,7 @@ func (a *ACD) Snapshot() Snapshot {
 		counts := map[string]*QueueInfo{}
 		for _, name := range a.queueOrder {
 			q := a.queues[name]
-			s.Queues = append(s.Queues, QueueInfo{Name: q.Name, Strategy: q.Strategy, CallsAnswered: q.CallsAnswered, CallsAbandoned: q.CallsAbandoned})
+			s.Queues = append(s.Queues, QueueInfo{Name: q.Name, Strategy: string(q.Strategy), CallsAnswered: q.CallsAnswered, CallsAbandoned: q.CallsAbandoned})
 		}
 		for i := range s.Queues {
 			counts[s.Queues[i].Name] = &s.Queues[i]
@@ -44,13 +47,13 @@ func (a *ACD) Snapshot() Snapshot {
 				continue
 			}
 			switch m.State {
-			case MemberWaiting:
+			case config.MemberWaiting:
 				qi.Waiting++
-			case MemberTrying:
+			case config.MemberTrying:
 				qi.Trying++
-			case MemberAnswered:
+			case config.MemberAnswered:
 				qi.Answered++
-			case MemberAbandoned:
+			case config.MemberAbandoned:
 				qi.Abandons++
 			}
 		}
