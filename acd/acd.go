@@ -51,9 +51,8 @@ type Switch interface {
 
 // Options tune an ACD; zero values mean production defaults.
 type Options struct {
-	Clock    Clock
-	Log      *slog.Logger
-	Hostname string
+	Clock Clock
+	Log   *slog.Logger
 	// Switch replaces core for originate and bridge (tests).
 	Switch Switch
 	// Seed makes the random strategy reproducible (0 = random seed).
@@ -294,10 +293,6 @@ func (a *ACD) tick() {
 	a.checkMembers()
 	a.discardAbandoned()
 }
-
-// Sync waits until the loop has handled everything queued so far. Tests and
-// benchmarks use it to observe a settled state.
-func (a *ACD) Sync() { a.do(func() {}) }
 
 func (a *ACD) addQueue(q *Queue) {
 	if _, ok := a.queues[q.Name]; !ok {

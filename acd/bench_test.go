@@ -57,10 +57,10 @@ func BenchmarkJoinToOriginate(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer a.Close()
-	a.Config("agent add a Callback")
-	a.Config("agent set contact a [call_timeout=60]user/a")
-	a.Config("tier add " + q1 + " a")
-	a.Config("agent set status a Available")
+	a.command("agent add a Callback")
+	a.command("agent set contact a [call_timeout=60]user/a")
+	a.command("tier add " + q1 + " a")
+	a.command("agent set status a Available")
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -146,9 +146,6 @@ func (a *ACD) apiConfig(_ context.Context, args string, _ *call.Channel) string 
 	return out
 }
 
-// Config runs one callcenter_config command line and returns its reply.
-func (a *ACD) Config(args string) string { return a.apiConfig(context.Background(), args, nil) }
-
 func listing(cols []string, rows [][]string) string {
 	if len(rows) == 0 {
 		return okReply

@@ -185,7 +185,7 @@ func (h *harness) callWithMedia(num string, vars map[string]string) (*caller, *f
 	c := &caller{ch: ch, done: make(chan error, 1)}
 	go func() { c.done <- h.core.Execute(ch.Context(), ch, "callcenter", q1) }()
 	h.waitAction("member-queue-start")
-	h.acd.Sync()
+	h.acd.settle()
 	return c, md
 }
 
@@ -193,7 +193,7 @@ func TestC16ExitKeys(t *testing.T) {
 	h := newHarness(t, queueCfg("", func(q *config.Queue) { q.MOHSound = "ivr/moh.wav" }), nil, baseEpoch)
 	c, md := h.callWithMedia("5550001", map[string]string{"cc_exit_keys": "#*"})
 	md.press('5')
-	h.acd.Sync()
+	h.acd.settle()
 	eq(t, "other digits ignored", c.ch.Var("cc_cause"), "")
 	md.press('#')
 	e := h.waitAction("member-queue-end")
@@ -324,7 +324,7 @@ func TestC23TierStates(t *testing.T) {
 	eq(t, "active", []string{h.tierState(q1, "a"), h.tierState("q2@default", "a")}, []string{"Active Inbound", "Standby"})
 	c.ch.Hangup(call.NormalClearing)
 	h.waitAction("member-queue-end")
-	h.acd.Sync()
+	h.acd.settle()
 	eq(t, "ready", []string{h.tierState(q1, "a"), h.tierState("q2@default", "a")}, []string{"Ready", "Ready"})
 }
 
@@ -364,7 +364,7 @@ func TestC26Break(t *testing.T) {
 	eq(t, "unknown", h.core.API(context.Background(), "callcenter_break agent nope", nil), "-ERR Session not found for uuid nope\n")
 	eq(t, "break", h.core.API(context.Background(), "callcenter_break agent "+leg.UUID(), nil), "")
 	h.waitAction("bridge-agent-end")
-	h.acd.Sync()
+	h.acd.settle()
 	eq(t, "agent free", h.get("state", "a"), "Waiting")
 	eq(t, "call continues", []bool{c.ch.Ready(), leg.Ready()}, []bool{true, true})
 	c.ch.Hangup(call.NormalClearing)
@@ -463,7 +463,7 @@ func TestAgentOriginateTimeout(t *testing.T) {
 	h.call("5550001", q1, nil)
 	h.nextDial()
 	h.advance(59)
-	h.acd.Sync()
+	h.acd.settle()
 	eq(t, "still ringing", h.get("state", "a"), "Receiving")
 	h.advance(1)
 	e := h.waitAction("bridge-agent-fail")

@@ -207,7 +207,7 @@ func TestC06TopDown(t *testing.T) {
 		order = append(order, dialed(r))
 		r.fail(call.OriginatorCancel) // no penalty, agent stays eligible
 		h.waitAction("bridge-agent-fail")
-		h.acd.Sync()
+		h.acd.settle()
 	}
 	eq(t, "order", order, []string{"a", "b", "c", "a"})
 
@@ -252,7 +252,7 @@ func TestC07RingAll(t *testing.T) {
 		eq(t, "cause", e.Get("CC-Hangup-Cause"), "LOSE_RACE")
 		seen[e.Get("CC-Agent")] = true
 	}
-	h.acd.Sync()
+	h.acd.settle()
 	for _, n := range []string{"a", "c"} {
 		ag := h.agent(n)
 		eq(t, n+" no penalty", []any{ag.State, ag.ReadyTime, ag.NoAnswerCount}, []any{"Waiting", 0, 0})
@@ -355,7 +355,7 @@ func TestC10FailureCauses(t *testing.T) {
 			h.nextDial().fail(c.cause)
 			e := h.waitAction("bridge-agent-fail")
 			eq(t, "fail cause", e.Get("CC-Hangup-Cause"), string(c.cause))
-			h.acd.Sync()
+			h.acd.settle()
 			ag := h.agent("a")
 			ready := int64(0)
 			if c.ready > 0 {
@@ -394,13 +394,13 @@ func TestC11OnDemand(t *testing.T) {
 	c := h.call("5550001", q1, nil)
 	h.nextDial().fail(call.NoAnswer)
 	h.waitAction("bridge-agent-fail")
-	h.acd.Sync()
+	h.acd.settle()
 	eq(t, "after unanswered", h.get("state", "a"), "Waiting")
 	h.advance(5)
 	h.bridged(h.nextDial())
 	c.ch.Hangup(call.NormalClearing)
 	h.waitAction("member-queue-end")
-	h.acd.Sync()
+	h.acd.settle()
 	eq(t, "after bridged", h.get("state", "a"), "Idle")
 	h.call("5550002", q1, nil)
 	h.noDial()

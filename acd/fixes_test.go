@@ -27,7 +27,7 @@ func TestReserveAgentsNoLeak(t *testing.T) {
 		[]string{"agent-state-change a Reserved", "agent-state-change a Receiving"})
 	r.fail(call.NoAnswer)
 	h.waitAction("bridge-agent-fail")
-	h.acd.Sync()
+	h.acd.settle()
 	eq(t, "not stuck", h.get("state", "a"), "Waiting")
 }
 
@@ -87,7 +87,7 @@ func TestUUIDStandby(t *testing.T) {
 	c.ch.Hangup(call.NormalClearing)
 	e = h.waitAction("bridge-agent-end")
 	eq(t, "cause", e.Get("CC-Hangup-Cause"), "NONE")
-	h.acd.Sync()
+	h.acd.settle()
 	eq(t, "uuid kept", h.get("uuid", "s"), parked.UUID())
 }
 
@@ -103,7 +103,7 @@ func TestUUIDStandbyMissingChannel(t *testing.T) {
 	h.mustOK("agent set status s Available")
 	h.call("5550001", q1, nil)
 	h.waitAction("bridge-agent-fail")
-	h.acd.Sync()
+	h.acd.settle()
 	ag := h.agent("s")
 	eq(t, "logged out, no count", []any{ag.Status, ag.NoAnswerCount}, []any{"Logged Out", 0})
 }
@@ -186,7 +186,7 @@ func TestOnDemandKeepsRinging(t *testing.T) {
 	h.bridged(r)
 	c.ch.Hangup(call.NormalClearing)
 	h.waitAction("member-queue-end")
-	h.acd.Sync()
+	h.acd.settle()
 	eq(t, "On Demand at offer time only if bridged: Available at offer → Waiting", h.get("state", "a"), "Waiting")
 }
 
@@ -206,16 +206,6 @@ func TestTransferAfterBridge(t *testing.T) {
 	c.wait(t)
 	eq(t, "transfer", got, "9000 XML default")
 	eq(t, "caller still up", c.ch.Ready(), true)
-}
-
-func TestSnapshot(t *testing.T) {
-	h := newHarness(t, observedConfig(), nil, baseEpoch)
-	h.call("5550001", "3000@default", nil)
-	s := h.acd.Snapshot()
-	eq(t, "agents", len(s.Agents), 2)
-	eq(t, "tiers", len(s.Tiers), 2)
-	eq(t, "queue", []any{s.Queues[0].Name, s.Queues[0].Waiting}, []any{"3000@default", 1})
-	eq(t, "member", s.Members[0].CIDNumber, "5550001")
 }
 
 // TestJSONLeavesOutNULLs: a freshly added agent has NULL uuid and contact;

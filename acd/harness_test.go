@@ -261,8 +261,8 @@ func newHarness(t testing.TB, cfg config.Callcenter, st *store.Store, epoch int6
 	if err := a.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	h.clock.sync = a.Sync
-	a.Sync()
+	h.clock.sync = a.settle
+	a.settle()
 	t.Cleanup(func() {
 		// Callers a test left waiting hang up, so their apps end.
 		for _, ch := range h.core.Channels() {
@@ -274,9 +274,16 @@ func newHarness(t testing.TB, cfg config.Callcenter, st *store.Store, epoch int6
 	return h
 }
 
+// settle waits until the loop has handled everything queued so far and
+// the dispatch that caused.
+func (a *ACD) settle() { a.do(func() {}) }
+
+// command runs one callcenter_config line as the API does.
+func (a *ACD) command(line string) string { return a.apiConfig(context.Background(), line, nil) }
+
 func (h *harness) api(cmd string) string {
 	h.t.Helper()
-	return h.acd.Config(cmd)
+	return h.acd.command(cmd)
 }
 
 func (h *harness) mustOK(cmd string) {
@@ -304,7 +311,7 @@ func (h *harness) call(num, queue string, vars map[string]string) *caller {
 	c := &caller{ch: ch, done: make(chan error, 1)}
 	go func() { c.done <- h.core.Execute(ch.Context(), ch, "callcenter", queue) }()
 	h.waitAction("member-queue-start", "member-queue-resume")
-	h.acd.Sync()
+	h.acd.settle()
 	return c
 }
 
@@ -337,7 +344,7 @@ func (h *harness) nextDial() *dialReq {
 
 func (h *harness) noDial() {
 	h.t.Helper()
-	h.acd.Sync()
+	h.acd.settle()
 	select {
 	case r := <-h.sw.reqs:
 		h.t.Fatalf("unexpected originate %s", r.dial)
@@ -374,7 +381,7 @@ func (h *harness) waitAction(actions ...string) *call.Event {
 
 // drain returns the events already published, as "action agent value".
 func (h *harness) drain() []string {
-	h.acd.Sync()
+	h.acd.settle()
 	var out []string
 	for {
 		select {
@@ -443,7 +450,7 @@ func (h *harness) bridged(r *dialReq) *call.Channel {
 			break
 		}
 	}
-	h.acd.Sync()
+	h.acd.settle()
 	return leg
 }
 

@@ -75,7 +75,7 @@ func TestRandomTrafficSettles(t *testing.T) {
 						r.fail(call.CallRejected)
 					}
 				}
-				h.acd.Sync()
+				h.acd.settle()
 			}
 			// End everything.
 			for _, c := range callers {
