@@ -7,7 +7,14 @@
 // One goroutine (the loop) owns all ACD state: joins, abandons, offer
 // results, API commands and timers reach it as messages, and dispatch runs
 // after each message that could change an outcome instead of on a 100 ms
-// poll. Time comes from an injected Clock, so tests run in virtual time.
+// poll. A caller that waits for its message (do) is released only after
+// that dispatch, so what it reads next is settled. Time comes from an
+// injected Clock, so tests run in virtual time.
+//
+// mod_callcenter's words (strategies, agent statuses and states, tier and
+// member states, cancel reasons) are config's types, shared with the
+// configuration file; acd converts them to store's plain columns in
+// model.go.
 //
 // acd talks to calls only through package call (channels, originate,
 // bridge, events); it must not import sip, media, api or dialplan.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"ccpbx/call"
+	"ccpbx/config"
 	"ccpbx/store"
 )
 
@@ -37,4 +38,26 @@ func TestC27Restart(t *testing.T) {
 		"3000@default|1001|Ready|1|1\n3000@default|1002|Ready|1|1\n3000@default|x|Ready|2|3\n+OK\n")
 	rows := h2.api("queue list members 3000@default")
 	eq(t, "member abandoned", strings.Contains(rows, "|Abandoned|"), true)
+}
+
+// TestRowsKeepTypedColumns: the typed Status/State fields shadow the store
+// rows' columns; a row read back and written again is unchanged, even with
+// a spelling ccpbx would not write, and nothing is left in the shadowed
+// columns to be read by mistake.
+func TestRowsKeepTypedColumns(t *testing.T) {
+	ar := store.AgentRow{Name: "a", Status: "available", State: "In a queue call", Type: "Callback"}
+	ag := agentFromRow(ar)
+	eq(t, "agent status", ag.Status, config.AgentStatus("available"))
+	eq(t, "agent shadowed", ag.AgentRow.Status+ag.AgentRow.State, "")
+	eq(t, "agent row", ag.row(), ar)
+	tr := store.TierRow{Queue: q1, Agent: "a", State: "Standby", Level: 2, Position: 3}
+	tier := tierFromRow(tr)
+	eq(t, "tier state", tier.State, config.TierStandby)
+	eq(t, "tier shadowed", tier.TierRow.State, "")
+	eq(t, "tier row", tier.row(), tr)
+	mr := store.MemberRow{Queue: q1, UUID: "m", State: "Abandoned"}
+	m := memberFromRow(mr)
+	eq(t, "member state", m.State, config.MemberAbandoned)
+	eq(t, "member shadowed", m.MemberRow.State, "")
+	eq(t, "member row", m.row(), mr)
 }
