@@ -32,8 +32,8 @@ func FuzzConfigCommand(f *testing.F) {
 	}
 	h := newHarness(f, queueCfg("", nil), nil, baseEpoch)
 	f.Fuzz(func(t *testing.T, s string) {
-		h.acd.Config(s)
-		if !strings.HasSuffix(h.acd.Config("queue count"), "\n") {
+		h.acd.command(s)
+		if !strings.HasSuffix(h.acd.command("queue count"), "\n") {
 			t.Fatal("ACD stopped answering")
 		}
 	})

@@ -247,38 +247,38 @@ type CallcenterSettings struct {
 // Queue is one <queue>. Pointer fields distinguish "not set" from the zero
 // value so defaults follow mod_callcenter's code defaults.
 type Queue struct {
-	Name                              string `toml:"name"`
-	Strategy                          string `toml:"strategy"`
-	MOHSound                          string `toml:"moh-sound"`
-	AnnounceSound                     string `toml:"announce-sound"`
-	AnnounceFrequency                 int    `toml:"announce-frequency"`
-	RecordTemplate                    string `toml:"record-template"`
-	TimeBaseScore                     string `toml:"time-base-score"`
-	MaxWaitTime                       int    `toml:"max-wait-time"`
-	MaxWaitTimeWithNoAgent            int    `toml:"max-wait-time-with-no-agent"`
-	MaxWaitTimeWithNoAgentTimeReached *int   `toml:"max-wait-time-with-no-agent-time-reached"`
-	TierRulesApply                    bool   `toml:"tier-rules-apply"`
-	TierRuleWaitSecond                int    `toml:"tier-rule-wait-second"`
-	TierRuleWaitMultiplyLevel         bool   `toml:"tier-rule-wait-multiply-level"`
-	TierRuleNoAgentNoWait             *bool  `toml:"tier-rule-no-agent-no-wait"`
-	DiscardAbandonedAfter             *int   `toml:"discard-abandoned-after"`
-	AbandonedResumeAllowed            bool   `toml:"abandoned-resume-allowed"`
-	RingProgressivelyDelay            int    `toml:"ring-progressively-delay"`
-	AgentNoAnswerStatus               string `toml:"agent-no-answer-status"`
-	SkipAgentsWithExternalCalls       *bool  `toml:"skip-agents-with-external-calls"`
+	Name                              string      `toml:"name"`
+	Strategy                          Strategy    `toml:"strategy"`
+	MOHSound                          string      `toml:"moh-sound"`
+	AnnounceSound                     string      `toml:"announce-sound"`
+	AnnounceFrequency                 int         `toml:"announce-frequency"`
+	RecordTemplate                    string      `toml:"record-template"`
+	TimeBaseScore                     string      `toml:"time-base-score"`
+	MaxWaitTime                       int         `toml:"max-wait-time"`
+	MaxWaitTimeWithNoAgent            int         `toml:"max-wait-time-with-no-agent"`
+	MaxWaitTimeWithNoAgentTimeReached *int        `toml:"max-wait-time-with-no-agent-time-reached"`
+	TierRulesApply                    bool        `toml:"tier-rules-apply"`
+	TierRuleWaitSecond                int         `toml:"tier-rule-wait-second"`
+	TierRuleWaitMultiplyLevel         bool        `toml:"tier-rule-wait-multiply-level"`
+	TierRuleNoAgentNoWait             *bool       `toml:"tier-rule-no-agent-no-wait"`
+	DiscardAbandonedAfter             *int        `toml:"discard-abandoned-after"`
+	AbandonedResumeAllowed            bool        `toml:"abandoned-resume-allowed"`
+	RingProgressivelyDelay            int         `toml:"ring-progressively-delay"`
+	AgentNoAnswerStatus               AgentStatus `toml:"agent-no-answer-status"`
+	SkipAgentsWithExternalCalls       *bool       `toml:"skip-agents-with-external-calls"`
 }
 
 // Agent is one <agent>.
 type Agent struct {
-	Name              string `toml:"name"`
-	Type              string `toml:"type"`
-	Contact           string `toml:"contact"`
-	Status            string `toml:"status"`
-	MaxNoAnswer       int    `toml:"max-no-answer"`
-	WrapUpTime        int    `toml:"wrap-up-time"`
-	RejectDelayTime   int    `toml:"reject-delay-time"`
-	BusyDelayTime     int    `toml:"busy-delay-time"`
-	NoAnswerDelayTime int    `toml:"no-answer-delay-time"`
+	Name              string      `toml:"name"`
+	Type              AgentType   `toml:"type"`
+	Contact           string      `toml:"contact"`
+	Status            AgentStatus `toml:"status"`
+	MaxNoAnswer       int         `toml:"max-no-answer"`
+	WrapUpTime        int         `toml:"wrap-up-time"`
+	RejectDelayTime   int         `toml:"reject-delay-time"`
+	BusyDelayTime     int         `toml:"busy-delay-time"`
+	NoAnswerDelayTime int         `toml:"no-answer-delay-time"`
 }
 
 // Tier is one <tier>.

@@ -433,10 +433,10 @@ func validateCallcenter(cc *Callcenter, defined map[string]bool, el *errorList) 
 			queues.add(el, "queue", q.Name, joinKey(p, "name"))
 		}
 		if q.Strategy != "" {
-			if s, ok := CanonicalStrategy(q.Strategy); ok {
+			if s, ok := ParseStrategy(string(q.Strategy)); ok {
 				q.Strategy = s
 			} else {
-				el.at(joinKey(p, "strategy"), "unknown strategy %q (one of %s)", q.Strategy, strings.Join(Strategies, ", "))
+				el.at(joinKey(p, "strategy"), "unknown strategy %q (one of %s)", q.Strategy, strings.Join(spellings(Strategies), ", "))
 			}
 		}
 		if q.TimeBaseScore != "" {
@@ -448,10 +448,10 @@ func validateCallcenter(cc *Callcenter, defined map[string]bool, el *errorList) 
 			}
 		}
 		if q.AgentNoAnswerStatus != "" {
-			if s, ok := CanonicalStatus(q.AgentNoAnswerStatus); ok {
+			if s, ok := ParseAgentStatus(string(q.AgentNoAnswerStatus)); ok {
 				q.AgentNoAnswerStatus = s
 			} else {
-				el.at(joinKey(p, "agent-no-answer-status"), "unknown agent status %q (one of %s)", q.AgentNoAnswerStatus, quoteAll(Statuses))
+				el.at(joinKey(p, "agent-no-answer-status"), "unknown agent status %q (one of %s)", q.AgentNoAnswerStatus, quoteAll(spellings(Statuses)))
 			}
 		}
 		for _, s := range []struct {
@@ -483,17 +483,17 @@ func validateCallcenter(cc *Callcenter, defined map[string]bool, el *errorList) 
 			agents.add(el, "agent", a.Name, joinKey(p, "name"))
 		}
 		if a.Type != "" {
-			if t, ok := CanonicalAgentType(a.Type); ok {
+			if t, ok := ParseAgentType(string(a.Type)); ok {
 				a.Type = t
 			} else {
 				el.at(joinKey(p, "type"), "unknown agent type %q (callback or uuid-standby)", a.Type)
 			}
 		}
 		if a.Status != "" {
-			if s, ok := CanonicalStatus(a.Status); ok {
+			if s, ok := ParseAgentStatus(string(a.Status)); ok {
 				a.Status = s
 			} else {
-				el.at(joinKey(p, "status"), "unknown agent status %q (one of %s)", a.Status, quoteAll(Statuses))
+				el.at(joinKey(p, "status"), "unknown agent status %q (one of %s)", a.Status, quoteAll(spellings(Statuses)))
 			}
 		}
 		if a.Contact == "" && (a.Type == "" || a.Type == AgentTypeCallback) {

@@ -156,8 +156,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	p.core.SetRouter(dp.Route)
 
 	if p.acd, err = acd.New(cfg.Callcenter, p.core, p.store, acd.Options{
-		Log:      log.With("component", "acd"),
-		Hostname: host,
+		Log: log.With("component", "acd"),
 	}); err != nil {
 		return p, fmt.Errorf("callcenter: %w", err)
 	}
