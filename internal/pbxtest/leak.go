@@ -57,7 +57,7 @@ func CheckLeaks(t testing.TB, opts ...goleak.Option) {
 func findLeaks(opts []goleak.Option) error {
 	all := append(append([]goleak.Option{}, ignores...), opts...)
 	var err error
-	waitUntil(leakTimeout, func() bool {
+	Until(leakTimeout, func() bool {
 		err = goleak.Find(all...)
 		return err == nil
 	})

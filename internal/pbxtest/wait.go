@@ -23,19 +23,25 @@ const (
 // (a counter reached, a state entered, a goroutine gone); WaitFor replaces
 // sleeping "long enough". The timeout is a bound for a broken build, not a
 // performance requirement: make it generous (seconds). WaitFor must be called
-// from the test's goroutine, like t.Fatal.
+// from the test's goroutine, like t.Fatal; elsewhere use [Until].
+//
+// msgf is formatted only when the wait fails, so an argument that is a
+// fmt.Stringer can describe the state at that moment (what was seen
+// instead).
 func WaitFor(t testing.TB, timeout time.Duration, cond func() bool, msgf ...any) {
 	t.Helper()
-	if waitUntil(timeout, cond) {
+	if Until(timeout, cond) {
 		return
 	}
 	t.Fatalf("timed out after %v waiting for %s", timeout, describe(msgf))
 }
 
-// waitUntil polls cond until it is true (true) or timeout has passed
-// (false). cond is always checked once more after the deadline, so a slow
-// scheduler cannot make a true condition fail.
-func waitUntil(timeout time.Duration, cond func() bool) bool {
+// Until polls cond like WaitFor and reports whether it became true within
+// timeout, for code that must not end the test itself: test infrastructure
+// that returns errors (internal/testphone), goroutines other than the
+// test's. cond is always checked once more after the deadline, so a slow
+// scheduler cannot turn a true condition into a failure.
+func Until(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	interval := pollMin
 	for {
