@@ -1,5 +1,9 @@
 package interop
 
+// The article's steps 4–9: the queue at work (round-robin, abandon, busy,
+// no answer), logout, the event headers, and SIGTERM with live calls.
+// TestArticle (article_test.go) runs them in order after steps 1–3.
+
 import (
 	"fmt"
 	"regexp"
