@@ -55,7 +55,7 @@ func TestWaitForFailureNamesWhatWasAwaited(t *testing.T) {
 	}
 }
 
-func TestCheckLeaksFindsARunningGoroutine(t *testing.T) {
+func TestCheckLeaksWaitsForAGoroutineOnItsWayOut(t *testing.T) {
 	stop := make(chan struct{})
 	go func() { <-stop }()
 	r := &recorder{TB: t}
