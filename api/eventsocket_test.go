@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"ccpbx/call"
+	"ccpbx/internal/pbxtest"
 )
 
 const testPassword = "s3cret-pw"
@@ -414,7 +416,7 @@ func TestEventSocketSurvivesPanickingCommand(t *testing.T) {
 // event pumps.
 func TestEventSocketCloseLeavesNoGoroutines(t *testing.T) {
 	core := newTestCore(t, Deps{Hostname: "blueivr"})
-	before := runtime.NumGoroutine()
+	before := goleak.IgnoreCurrent()
 	s := NewEventSocket(core, "127.0.0.1:0", testPassword, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
@@ -435,5 +437,5 @@ func TestEventSocketCloseLeavesNoGoroutines(t *testing.T) {
 	for _, c := range clients {
 		c.Close()
 	}
-	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+	pbxtest.CheckLeaks(t, before)
 }

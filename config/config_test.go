@@ -10,7 +10,12 @@ import (
 	"time"
 
 	"ccpbx"
+	"ccpbx/internal/pbxtest"
 )
+
+// TestMain fails the package if a test leaves a goroutine running: loading
+// a configuration starts none.
+func TestMain(m *testing.M) { pbxtest.VerifyNoLeaks(m) }
 
 // TestShippedConfigMatchesArticle checks config.toml against the reference
 // article's 1001.xml/1002.xml, sip profiles, dialplans and callcenter.conf.
