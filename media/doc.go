@@ -6,8 +6,9 @@
 //
 // It must not know SIP: the sip package turns SIP bodies into calls of Leg
 // (Offer, AcceptAnswer, AnswerOffer) and decides what a failure means (for
-// example ErrNoCommonCodec -> 488). It imports only the standard library,
-// pion/rtp and zaf/g711, and nothing from ccpbx.
+// example ErrNoCommonCodec -> 488). It imports only the standard library and
+// zaf/g711, and nothing from ccpbx; RTP headers are read and written here
+// (rtp.go), and pion/rtp is imported only by the tests, to check that parser.
 //
 // Goroutines: one RTP reader and one RTCP drain per leg, one digit delivery
 // goroutine per leg that has digit handlers, one clock goroutine per shard of
