@@ -142,7 +142,7 @@ func FuzzParseClientEvent(f *testing.F) {
 		for _, format := range []string{FormatPlain, FormatJSON, FormatXML} {
 			e := parseClientEvent(format, raw)
 			_ = e.Plain()
-			e.Get("Event-Name")
+			eventHeader(e, "Event-Name")
 		}
 	})
 }
