@@ -70,6 +70,7 @@ func ParseDialString(s string) (*DialString, error) {
 	for _, g := range SeparateNested(s, '|', 0) {
 		var group []DialLeg
 		for _, l := range SeparateNested(g, ',', 0) {
+			l = strings.TrimSpace(l) // tabs and line ends too, not only blanks
 			leg := DialLeg{Vars: maps.Clone(ds.Vars)}
 			for strings.HasPrefix(l, "[") {
 				end, ok := groupEnd(l, 0)

@@ -148,3 +148,23 @@ func FuzzSeparate(f *testing.F) {
 		}
 	})
 }
+
+// callcenter_config reads its line with switch_separate_string into at
+// most 8 tokens; these are the shapes acd's command table relies on.
+func TestSeparateCallcenterConfigLines(t *testing.T) {
+	for in, want := range map[string][]string{
+		"agent list": {"agent", "list"},
+		"agent set status 1001@default 'On Break'":  {"agent", "set", "status", "1001@default", "On Break"},
+		`agent set status 1001 On\sBreak`:           {"agent", "set", "status", "1001", "On Break"},
+		"agent add 1001 callback":                   {"agent", "add", "1001", "callback"},
+		"tier add 3000@default 1001 1 1":            {"tier", "add", "3000@default", "1001", "1", "1"},
+		"agent set contact 1001 {a=b,c=d}user/1001": {"agent", "set", "contact", "1001", "{a=b,c=d}user/1001"},
+		"a b c d e f g h i  j ":                     {"a", "b", "c", "d", "e", "f", "g", "h i  j"},
+		"^^|agent|set|status|1001|Logged Out":       {"agent", "set", "status", "1001", "Logged Out"},
+		"  queue   count   members 3000@default   ": {"queue", "count", "members", "3000@default"},
+	} {
+		if got := Separate(in, ' ', 8); !slices.Equal(got, want) {
+			t.Errorf("Separate(%q, ' ', 8) = %q, want %q", in, got, want)
+		}
+	}
+}
