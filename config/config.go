@@ -44,7 +44,14 @@
 //	      log_level "info", log_format "text", hostname "" (os.Hostname at use)
 //	media: rtp_start 16384, rtp_end 32767, media_timeout 60s ("0s" disables;
 //	      these three only when the key is absent)
+//	core: allowed_roots [] (only scripts_dir and sounds_dir)
 //	event_socket: listen "127.0.0.1:8021"; password has no default (required)
+//	      and must not be a well-known one (ShippedEventSocketPassword,
+//	      "ClueCon") when listen is beyond loopback; acl [] (everyone who
+//	      reaches the port), max_connections 64, max_unauthenticated 16,
+//	      auth_timeout 5s, auth_failures 5 per auth_failure_window 5m, then
+//	      ban_time 15m (auth_failures = 0 disables the ban; these three only
+//	      when the key is absent)
 //	profile: listen_ip "0.0.0.0", transports ["udp", "tcp"]; port and context
 //	      are required (port 0 asks the OS for a free port, for tests)
 //	dialplan condition: break "on-false"
@@ -106,6 +113,11 @@ type Core struct {
 	// SoundsDir is where sound paths are looked up on disk before the
 	// embedded copies (normally "$${sounds_dir}").
 	SoundsDir string `toml:"sounds_dir"`
+	// AllowedRoots are extra folders that lua scripts, playback, music on
+	// hold and other file names may reach by absolute path. Nothing outside
+	// scripts_dir, sounds_dir and these folders is ever opened for a call,
+	// a script or an API command; ".." is always refused.
+	AllowedRoots []string `toml:"allowed_roots"`
 }
 
 // Media configures RTP.
@@ -121,6 +133,24 @@ type Media struct {
 type EventSocket struct {
 	Listen   string `toml:"listen"`
 	Password string `toml:"password"`
+	// ACL lists the networks (CIDRs, or single addresses) that may connect,
+	// as FreeSWITCH's apply-inbound-acl; a connection from elsewhere is
+	// closed before a byte is read. Empty allows every address that can
+	// reach the listener.
+	ACL []string `toml:"acl"`
+	// MaxConnections caps connected clients; MaxUnauthenticated caps those
+	// that have not logged in yet. Connections beyond a cap are closed at
+	// once.
+	MaxConnections     int `toml:"max_connections"`
+	MaxUnauthenticated int `toml:"max_unauthenticated"`
+	// AuthTimeout is how long a client may take to log in.
+	AuthTimeout Duration `toml:"auth_timeout"`
+	// AuthFailures wrong passwords from one address within
+	// AuthFailureWindow ban it for BanTime: its connections are closed on
+	// accept. 0 disables the ban.
+	AuthFailures      int      `toml:"auth_failures"`
+	AuthFailureWindow Duration `toml:"auth_failure_window"`
+	BanTime           Duration `toml:"ban_time"`
 }
 
 // Profile is one SIP listener (a sofia profile).

@@ -143,7 +143,7 @@ func TestShippedConfigMatchesArticle(t *testing.T) {
 	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{60 * time.Second}}) {
 		t.Errorf("media = %+v", c.Media)
 	}
-	if c.Core != (Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds"}) {
+	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds"}) {
 		t.Errorf("core = %+v", c.Core)
 	}
 }
@@ -195,7 +195,7 @@ name = "q2"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Core != (Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds"}) {
+	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds"}) {
 		t.Errorf("core = %+v", c.Core)
 	}
 	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{time.Minute}}) {

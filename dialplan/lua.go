@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -52,7 +51,7 @@ func (d *Dialplan) RunLua(ctx context.Context, ch *call.Channel, name string, ar
 	if err != nil {
 		return fmt.Errorf("lua %s: %w", name, err)
 	}
-	L := lua.NewState()
+	L := d.newLuaState()
 	defer L.Close()
 
 	// The VM stops luaGrace after the channel is gone, so a script that
@@ -100,20 +99,21 @@ func (d *Dialplan) RunLua(ctx context.Context, ch *call.Channel, name string, ar
 	return nil
 }
 
-// loadScript reads a script: an absolute path from disk; a relative name
-// from ScriptsDir on disk first (so an edited copy wins), then from
+// loadScript reads a script from the script folders (ScriptsDir, then
+// AllowedRoots by absolute path; ".." and other absolute paths are refused):
+// from disk first (so an edited copy wins), then a name in ScriptsDir from
 // ScriptsFS. It returns the source and where it came from.
 func (d *Dialplan) loadScript(name string) ([]byte, string, error) {
-	if filepath.IsAbs(name) {
-		b, err := os.ReadFile(name)
-		return b, name, err
+	dir, rel, err := d.scriptDirs.Resolve(name)
+	if err != nil {
+		return nil, name, fmt.Errorf("refused: %w: scripts must be inside scripts_dir or core.allowed_roots", err)
 	}
-	p := filepath.Join(d.scripts, name)
-	b, err := os.ReadFile(p)
-	if err == nil || d.scriptFS == nil || !errors.Is(err, fs.ErrNotExist) {
+	p := filepath.Join(dir, filepath.FromSlash(rel))
+	b, err := d.scriptDirs.ReadFile(name)
+	if err == nil || d.scriptFS == nil || !errors.Is(err, fs.ErrNotExist) || dir != d.scriptDirs.Dirs()[0] {
 		return b, p, err
 	}
-	clean := path.Clean("/" + filepath.ToSlash(name))[1:]
+	clean := path.Clean("/" + rel)[1:]
 	for _, p := range []string{path.Join("scripts", clean), clean} {
 		if b, ferr := fs.ReadFile(d.scriptFS, p); ferr == nil {
 			return b, "(embedded)/" + p, nil

@@ -137,15 +137,17 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		MediaTimeout: cfg.Media.MediaTimeout.Duration,
 		SoundsFS:     sounds.FS,
 		SoundsDir:    cfg.Core.SoundsDir,
+		AllowedRoots: cfg.Core.AllowedRoots,
 	}, log); err != nil {
 		return p, fmt.Errorf("media: %w", err)
 	}
 
 	dp, err := dialplan.New(cfg.Dialplan, p.core, dialplan.Options{
-		ScriptsDir: cfg.Core.ScriptsDir,
-		ScriptsFS:  ccpbx.Scripts,
-		Globals:    cfg.Vars,
-		Log:        log.With("component", "dialplan"),
+		ScriptsDir:   cfg.Core.ScriptsDir,
+		AllowedRoots: cfg.Core.AllowedRoots,
+		ScriptsFS:    ccpbx.Scripts,
+		Globals:      cfg.Vars,
+		Log:          log.With("component", "dialplan"),
 	})
 	if err != nil {
 		return p, fmt.Errorf("dialplan: %w", err)
@@ -185,6 +187,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Registrations: reg,
 	})
 	p.esl = api.NewEventSocket(p.core, cfg.EventSocket.Listen, cfg.EventSocket.Password, log.With("component", "esl"))
+	p.esl.SetLockdown(eventSocketLockdown(cfg.EventSocket))
 	if tap, ok := log.Handler().(*api.LogTap); ok {
 		p.esl.SetLogTap(tap)
 	}
