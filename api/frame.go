@@ -42,10 +42,9 @@ var (
 
 // Frame errors.
 var (
-	ErrLineTooLong  = errors.New("event socket: line too long")
-	ErrFrameTooBig  = errors.New("event socket: frame too big")
-	ErrBadLength    = errors.New("event socket: bad Content-Length")
-	errEmptyCommand = errors.New("event socket: empty command")
+	ErrLineTooLong = errors.New("event socket: line too long")
+	ErrFrameTooBig = errors.New("event socket: frame too big")
+	ErrBadLength   = errors.New("event socket: bad Content-Length")
 )
 
 // frame is one event-socket message: header lines up to a blank line, then

@@ -28,13 +28,21 @@ const sessionType = "freeswitch.Session"
 // with FreeSWITCH's Lua API: the session object, freeswitch.consoleLog,
 // freeswitch.API():execute and argv. Script errors are returned (and so
 // logged); they never end the process.
+//
+// As in mod_lua, the script name runs to the first blank and the arguments
+// are split with call.Separate, up to 128 of them: 'single quotes' group,
+// double quotes and tabs are ordinary characters.
 func (d *Dialplan) appLua(ctx context.Context, ch *call.Channel, data string) error {
-	args := splitArgs(data)
-	if len(args) == 0 {
+	name, rest, _ := strings.Cut(strings.TrimLeft(data, " "), " ")
+	if name == "" {
 		return errors.New("lua: no script")
 	}
-	return d.RunLua(ctx, ch, args[0], args[1:])
+	return d.RunLua(ctx, ch, name, call.Separate(rest, ' ', luaMaxArgs))
 }
+
+// luaMaxArgs is mod_lua's limit on script arguments; the last one keeps
+// the rest of the line.
+const luaMaxArgs = 128
 
 // RunLua runs the script at name (relative to ScriptsDir) for ch (nil runs
 // it without a session, like FreeSWITCH's luarun) with argv[1..] = args.
@@ -411,34 +419,4 @@ collect:
 	}
 	L.Push(lua.LString(got.String()))
 	return 1
-}
-
-// splitArgs splits application data at blanks, keeping 'quoted' or
-// "quoted" words together (quotes removed).
-func splitArgs(s string) []string {
-	var out []string
-	var cur strings.Builder
-	var q rune
-	in := false
-	for _, r := range s {
-		switch {
-		case q != 0 && r == q:
-			q = 0
-		case q == 0 && (r == '\'' || r == '"'):
-			q, in = r, true
-		case q == 0 && (r == ' ' || r == '\t'):
-			if in {
-				out = append(out, cur.String())
-				cur.Reset()
-				in = false
-			}
-		default:
-			cur.WriteRune(r)
-			in = true
-		}
-	}
-	if in {
-		out = append(out, cur.String())
-	}
-	return out
 }

@@ -192,3 +192,16 @@ func TestScriptsFromEmbeddedFSAndDiskOverride(t *testing.T) {
 		t.Errorf("disk override: queued %q", queued)
 	}
 }
+
+// The lua application splits its arguments as mod_lua does: 'single quotes'
+// group, a backslash escapes, and double quotes are ordinary characters.
+// ccpbx grouped "double quoted" words before; FreeSWITCH does not.
+func TestLuaArgumentsSplitLikeFreeSWITCH(t *testing.T) {
+	script := `session:execute("rec", argv[0] .. "|" .. table.concat(argv, "|"))`
+	h := luaHarness(t, map[string]string{"a.lua": script}, `a.lua  'x y' "two words" it\'s`)
+	h.call(map[string]string{"context": "default", "destination_number": "1"})
+	want := `rec a.lua|x y|"two|words"|it's`
+	if got := h.rec.all(); !slices.Contains(got, want) {
+		t.Errorf("saw %q, want %q", got, want)
+	}
+}

@@ -6,9 +6,11 @@
 //
 // It must not know SIP: the sip package turns SIP bodies into calls of Leg
 // (Offer, AcceptAnswer, AnswerOffer) and decides what a failure means (for
-// example ErrNoCommonCodec -> 488). It imports only the standard library,
-// pion/rtp and zaf/g711, and from ccpbx only the leaf package guard, whose
-// Folders keep sound file names inside sounds_dir (and allowed roots).
+// example ErrNoCommonCodec -> 488). It imports the standard library,
+// zaf/g711 and, from ccpbx, only the leaf package guard, whose Folders keep
+// sound file names inside sounds_dir (and allowed roots). RTP headers are
+// read and written here (rtp.go); pion/rtp is imported only by the tests, to
+// check that parser.
 //
 // Goroutines: one RTP reader and one RTCP drain per leg, one digit delivery
 // goroutine per leg that has digit handlers, one clock goroutine per shard of

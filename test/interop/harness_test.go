@@ -107,11 +107,9 @@ func requireTools(t *testing.T, tools ...string) map[string]string {
 func buildBinary(t testing.TB, root, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "ccpbx")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		goTool = "go"
-	}
-	cmd := exec.Command(goTool, "build", "-o", bin, "./cmd/ccpbx")
+	// go test puts its own GOROOT/bin first on the PATH of the tests it
+	// runs, so "go" is the toolchain that is running this test.
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/ccpbx")
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	if err != nil {
