@@ -40,7 +40,7 @@ func (a *ACD) join(ch *call.Channel, qname string) *joinInfo {
 	if t := ch.AnsweredAt(); !t.IsZero() {
 		answered = t.Unix()
 	}
-	base := atoi(ch.Var("cc_base_score"))
+	base := int64(call.Atoi(ch.Var("cc_base_score")))
 	if strings.EqualFold(q.TimeBaseScore, config.TimeBaseScoreSystem) && answered > 0 {
 		base += now - answered
 	}

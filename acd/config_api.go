@@ -67,77 +67,6 @@ const configAPISyntax = "callcenter_config <target> <args>,\n" +
 	"\tcallcenter_config queue count members [queue_name] | \n" +
 	"\tcallcenter_config queue count tiers [queue_name]"
 
-// tokenize splits an API line the way FreeSWITCH's separate_string does for
-// callcenter_config: on spaces, into at most max tokens (the last keeps the
-// rest of the line), single quotes grouping words and backslash escaping
-// the next character. A leading "^^c" makes c the delimiter.
-func tokenize(s string, max int) []string {
-	delim := byte(' ')
-	if len(s) >= 3 && s[0] == '^' && s[1] == '^' {
-		delim = s[2]
-		s = s[3:]
-	}
-	var out []string
-	i := 0
-	for i < len(s) && len(out) < max {
-		for i < len(s) && s[i] == delim {
-			i++
-		}
-		if i >= len(s) {
-			break
-		}
-		last := len(out) == max-1
-		var b strings.Builder
-		inq := false
-		for i < len(s) {
-			c := s[i]
-			if c == '\\' && i+1 < len(s) {
-				b.WriteByte(s[i+1])
-				i += 2
-				continue
-			}
-			if c == '\'' {
-				inq = !inq
-				i++
-				continue
-			}
-			if c == delim && !inq && !last {
-				break
-			}
-			b.WriteByte(c)
-			i++
-		}
-		tok := b.String()
-		if last {
-			tok = strings.TrimRight(tok, string(delim))
-		}
-		out = append(out, tok)
-	}
-	return out
-}
-
-// atoi parses like C's atoi: optional spaces and sign, leading digits,
-// anything else ignored, 0 when there are no digits.
-func atoi(s string) int64 {
-	s = strings.TrimLeft(s, " \t\n\r")
-	neg := false
-	if s != "" && (s[0] == '-' || s[0] == '+') {
-		neg = s[0] == '-'
-		s = s[1:]
-	}
-	var n int64
-	for i := 0; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
-		if n > (1<<62)/10 {
-			break
-		}
-		n = n*10 + int64(s[i]-'0')
-	}
-	if neg {
-		return -n
-	}
-	return n
-}
-
 func (a *ACD) apiConfig(_ context.Context, args string, _ *call.Channel) string {
 	var out string
 	if !a.do(func() { out = a.configCommand(args) }) {
@@ -190,10 +119,10 @@ var configCmds = []configCmd{
 	{"tier add", 2, -1, func(a *ACD, x []string) string {
 		level, pos := int64(config.DefaultTierLevel), int64(config.DefaultTierPosition)
 		if len(x) > 2 {
-			level = atoi(x[2])
+			level = int64(call.Atoi(x[2]))
 		}
 		if len(x) > 3 {
-			pos = atoi(x[3])
+			pos = int64(call.Atoi(x[3]))
 		}
 		return a.tierAdd(x[0], x[1], level, pos)
 	}},
@@ -294,7 +223,7 @@ func (a *ACD) configCommand(args string) string {
 	if strings.TrimSpace(args) == "" {
 		return configAPIUsageHeader + configAPISyntax + "\n"
 	}
-	argv := tokenize(args, 8)
+	argv := call.Separate(args, ' ', 8)
 	if len(argv) < 2 {
 		return errInvalid
 	}
@@ -466,7 +395,7 @@ var agentKeys map[string]agentKey
 
 func init() {
 	intKey := func(field func(*Agent) *int64) func(*ACD, *Agent, string) string {
-		return func(_ *ACD, ag *Agent, v string) string { *field(ag) = atoi(v); return "" }
+		return func(_ *ACD, ag *Agent, v string) string { *field(ag) = int64(call.Atoi(v)); return "" }
 	}
 	agentKeys = map[string]agentKey{
 		"status":           {(*ACD).setAgentStatus, true},
@@ -489,7 +418,7 @@ func init() {
 		"max_no_answer": {intKey(func(ag *Agent) *int64 { return &ag.MaxNoAnswer }), false},
 		"wrap_up_time":  {intKey(func(ag *Agent) *int64 { return &ag.WrapUpTime }), true},
 		"ready_time": {func(a *ACD, ag *Agent, v string) string {
-			ag.ReadyTime = atoi(v)
+			ag.ReadyTime = int64(call.Atoi(v))
 			if ag.ReadyTime > a.now() {
 				a.wakeAt(ag.ReadyTime)
 			}
@@ -655,9 +584,9 @@ func (a *ACD) tierSet(key, queue, agent, value string) string {
 		}
 		t.State = s
 	case "level":
-		t.Level = atoi(value)
+		t.Level = int64(call.Atoi(value))
 	case "position":
-		t.Position = atoi(value)
+		t.Position = int64(call.Atoi(value))
 	default:
 		return errInvalidTierKey
 	}
