@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"ccpbx/api"
 	"ccpbx/call"
 	"ccpbx/cdr"
 	"ccpbx/config"
@@ -31,6 +32,15 @@ func TestQueueCallRecords(t *testing.T) {
 	p := testPBX(t, func(c *config.Config) { cfg = c })
 	complete, unsub := p.core.Bus.Subscribe(64, func(e *call.Event) bool { return e.Name == "CHANNEL_HANGUP_COMPLETE" })
 	defer unsub()
+	// A billing tool on the event socket.
+	esl, err := api.Dial(p.esl.Addr().String(), cfg.EventSocket.Password, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer esl.Close()
+	if err := esl.Subscribe("plain", "CHANNEL_HANGUP_COMPLETE"); err != nil {
+		t.Fatal(err)
+	}
 	agent := agentPhone(t, p, "1001")
 	dialAndWaitHangup(t, agent, "300")
 	if r := p.api(t, "callcenter_config agent set wrap_up_time 1001 0"); r != "+OK\n" {
@@ -91,6 +101,26 @@ func TestQueueCallRecords(t *testing.T) {
 		member.Get("variable_cc_queue") != "3000@default" || member.Get("variable_cc_queue_answered_epoch") == "" {
 		t.Errorf("member leg cc variables: cause %q agent %q queue %q answered %q", member.Get("variable_cc_cause"),
 			member.Get("variable_cc_agent"), member.Get("variable_cc_queue"), member.Get("variable_cc_queue_answered_epoch"))
+	}
+
+	// The event socket delivered the same three, with the headers billing
+	// tools read.
+	for i := 0; i < 3; i++ {
+		select {
+		case e := <-esl.Events():
+			bus := byUUID[e.Get("Unique-ID")]
+			if e.Get("Event-Name") != "CHANNEL_HANGUP_COMPLETE" || bus == nil {
+				t.Fatalf("event socket sent %s for %s", e.Get("Event-Name"), e.Get("Unique-ID"))
+			}
+			for _, h := range []string{"Hangup-Cause", "variable_duration", "variable_billsec", "variable_start_epoch",
+				"variable_answer_epoch", "variable_end_epoch", "variable_start_stamp", "variable_end_stamp"} {
+				if e.Get(h) != bus.Get(h) {
+					t.Errorf("event socket %s = %q, bus %q", h, e.Get(h), bus.Get(h))
+				}
+			}
+		case <-ctx.Done():
+			t.Fatalf("event socket: %d of 3 CHANNEL_HANGUP_COMPLETE", i)
+		}
 	}
 
 	// duration and billsec are whole seconds of the leg's own clock; they
