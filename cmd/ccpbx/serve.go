@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -119,6 +120,9 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	p.core = call.NewCore(host, log)
 
 	if p.store, err = store.Open(cfg.Core.DataDir); err != nil {
+		if errors.Is(err, store.ErrInUse) {
+			return p, err // it names the directory and the pid already
+		}
 		return p, fmt.Errorf("data dir %s: %w", cfg.Core.DataDir, err)
 	}
 	// Records start before any call can: every leg from here on has one.
