@@ -52,6 +52,7 @@
 //	      auth_timeout 5s, auth_failures 5 per auth_failure_window 5m, then
 //	      ban_time 15m (auth_failures = 0 disables the ban; these three only
 //	      when the key is absent)
+//	cdr: csv true (only when the key is absent), rotate "none"
 //	profile: listen_ip "0.0.0.0", transports ["udp", "tcp"]; port and context
 //	      are required (port 0 asks the OS for a free port, for tests)
 //	dialplan condition: break "on-false"
@@ -91,6 +92,7 @@ type Config struct {
 	Directory   Directory   `toml:"directory"`
 	Dialplan    Dialplan    `toml:"dialplan"`
 	Callcenter  Callcenter  `toml:"callcenter"`
+	CDR         CDR         `toml:"cdr"`
 
 	// File is the path the configuration was read from ("(embedded)" for the
 	// copy compiled into the binary).
@@ -128,6 +130,24 @@ type Media struct {
 	// (0 disables). Written as a Go duration string ("60s").
 	MediaTimeout Duration `toml:"media_timeout"`
 }
+
+// CDR configures call detail records. Records always go to the database
+// (`cdr list`); these settings are about the mod_cdr_csv-style file
+// <data_dir>/cdr-csv/Master.csv.
+type CDR struct {
+	// CSV writes Master.csv (default true).
+	CSV bool `toml:"csv"`
+	// Rotate is "none" (one growing Master.csv) or "daily": the first
+	// record of a new local day renames the file to Master.csv.YYYY-MM-DD
+	// (the day it holds) and starts a new one.
+	Rotate string `toml:"rotate"`
+}
+
+// CDR rotation settings.
+const (
+	CDRRotateNone  = "none"
+	CDRRotateDaily = "daily"
+)
 
 // EventSocket configures the FreeSWITCH-compatible event socket.
 type EventSocket struct {

@@ -89,6 +89,11 @@ func applyDefaults(c *Config, defined map[string]bool) {
 		es.BanTime.Duration = DefaultEventSocketBanTime
 	}
 
+	if !defined["cdr.csv"] {
+		c.CDR.CSV = true
+	}
+	c.CDR.Rotate = orDefault(c.CDR.Rotate, CDRRotateNone)
+
 	for i := range c.Profiles {
 		p := &c.Profiles[i]
 		p.ListenIP = orDefault(p.ListenIP, DefaultListenIP)

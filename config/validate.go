@@ -25,6 +25,19 @@ func validate(c *Config, defined map[string]bool, el *errorList) {
 	validateProfiles(c.Profiles, contexts, c.EventSocket, defined, el)
 	validateDirectory(&c.Directory, el)
 	validateCallcenter(&c.Callcenter, defined, el)
+	validateCDR(&c.CDR, el)
+}
+
+func validateCDR(c *CDR, el *errorList) {
+	if c.Rotate == "" {
+		return
+	}
+	switch r := strings.ToLower(c.Rotate); r {
+	case CDRRotateNone, CDRRotateDaily:
+		c.Rotate = r
+	default:
+		el.at("cdr.rotate", "%q is not a CDR rotation (none, daily)", c.Rotate)
+	}
 }
 
 // names remembers the first path each name was defined at.
