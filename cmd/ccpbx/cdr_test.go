@@ -107,7 +107,8 @@ func TestQueueCallRecords(t *testing.T) {
 	// tools read.
 	for i := 0; i < 3; i++ {
 		select {
-		case e := <-esl.Events():
+		case ce := <-esl.Events():
+			e := &call.Event{Headers: ce.Headers}
 			bus := byUUID[e.Get("Unique-ID")]
 			if e.Get("Event-Name") != "CHANNEL_HANGUP_COMPLETE" || bus == nil {
 				t.Fatalf("event socket sent %s for %s", e.Get("Event-Name"), e.Get("Unique-ID"))
