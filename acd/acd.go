@@ -7,7 +7,14 @@
 // One goroutine (the loop) owns all ACD state: joins, abandons, offer
 // results, API commands and timers reach it as messages, and dispatch runs
 // after each message that could change an outcome instead of on a 100 ms
-// poll. Time comes from an injected Clock, so tests run in virtual time.
+// poll. A caller that waits for its message (do) is released only after
+// that dispatch, so what it reads next is settled. Time comes from an
+// injected Clock, so tests run in virtual time.
+//
+// mod_callcenter's words (strategies, agent statuses and states, tier and
+// member states, cancel reasons) are config's types, shared with the
+// configuration file; acd converts them to store's plain columns in
+// model.go.
 //
 // acd talks to calls only through package call (channels, originate,
 // bridge, events); it must not import sip, media, api or dialplan.
@@ -51,9 +58,8 @@ type Switch interface {
 
 // Options tune an ACD; zero values mean production defaults.
 type Options struct {
-	Clock    Clock
-	Log      *slog.Logger
-	Hostname string
+	Clock Clock
+	Log   *slog.Logger
 	// Switch replaces core for originate and bridge (tests).
 	Switch Switch
 	// Seed makes the random strategy reproducible (0 = random seed).
@@ -71,7 +77,7 @@ type ACD struct {
 	instanceID string
 	origTO     time.Duration
 
-	inbox   chan func()
+	inbox   chan message
 	quit    chan struct{}
 	done    chan struct{}
 	started bool
@@ -110,7 +116,7 @@ func New(cfg config.Callcenter, core *call.Core, st *store.Store, opts Options) 
 		clock:      opts.Clock,
 		log:        opts.Log,
 		instanceID: cfg.Settings.InstanceID,
-		inbox:      make(chan func(), 1024),
+		inbox:      make(chan message, 1024),
 		quit:       make(chan struct{}),
 		done:       make(chan struct{}),
 		queues:     map[string]*Queue{},
@@ -212,17 +218,29 @@ func (a *ACD) Close() {
 	})
 }
 
+// message is one unit of work for the loop. done, when set, is closed
+// after f and the dispatch f asked for (a.dirty) have both run: that is the
+// point a caller of do may observe.
+type message struct {
+	f    func()
+	done chan struct{}
+}
+
 func (a *ACD) loop() {
 	defer close(a.done)
 	for {
 		select {
-		case f := <-a.inbox:
-			f()
-			// Dispatch before the next message, so a caller of do (or
-			// Sync) sees the dispatch its message caused.
+		case m := <-a.inbox:
+			m.f()
+			// Dispatch before the next message and before releasing the
+			// sender, so a caller of do sees the dispatch its message
+			// caused.
 			if a.dirty {
 				a.dirty = false
 				a.dispatch()
+			}
+			if m.done != nil {
+				close(m.done)
 			}
 		case <-a.quit:
 			return
@@ -233,22 +251,22 @@ func (a *ACD) loop() {
 // post queues f for the loop without waiting. After Close it is dropped.
 func (a *ACD) post(f func()) {
 	select {
-	case a.inbox <- f:
+	case a.inbox <- message{f: f}:
 	case <-a.quit:
 	}
 }
 
-// do runs f in the loop and waits for it (and the dispatch it triggers).
+// do runs f in the loop and waits for it and for the dispatch it triggers.
 // It must not be called from the loop itself.
 func (a *ACD) do(f func()) bool {
-	ch := make(chan struct{})
+	m := message{f: f, done: make(chan struct{})}
 	select {
-	case a.inbox <- func() { f(); close(ch) }:
+	case a.inbox <- m:
 	case <-a.quit:
 		return false
 	}
 	select {
-	case <-ch:
+	case <-m.done:
 		return true
 	case <-a.done:
 		return false
@@ -282,10 +300,6 @@ func (a *ACD) tick() {
 	a.checkMembers()
 	a.discardAbandoned()
 }
-
-// Sync waits until the loop has handled everything queued so far. Tests and
-// benchmarks use it to observe a settled state.
-func (a *ACD) Sync() { a.do(func() {}) }
 
 func (a *ACD) addQueue(q *Queue) {
 	if _, ok := a.queues[q.Name]; !ok {

@@ -15,8 +15,8 @@ import (
 
 // memberApp connects a member to the goroutine of its callcenter app.
 type memberApp struct {
-	found chan *offer // the agent who answered and won
-	exit  chan string // a cancel reason decided by the loop (timeouts)
+	found chan *offer              // the agent who answered and won
+	exit  chan config.CancelReason // decided by the loop (timeouts)
 }
 
 // joinInfo is what the app needs from the queue after joining.
@@ -35,12 +35,12 @@ func (a *ACD) join(ch *call.Channel, qname string) *joinInfo {
 		return nil
 	}
 	now := a.now()
-	app := &memberApp{found: make(chan *offer, 1), exit: make(chan string, 1)}
+	app := &memberApp{found: make(chan *offer, 1), exit: make(chan config.CancelReason, 1)}
 	var answered int64
 	if t := ch.AnsweredAt(); !t.IsZero() {
 		answered = t.Unix()
 	}
-	base := atoi(ch.Var("cc_base_score"))
+	base := int64(call.Atoi(ch.Var("cc_base_score")))
 	if strings.EqualFold(q.TimeBaseScore, config.TimeBaseScoreSystem) && answered > 0 {
 		base += now - answered
 	}
@@ -48,7 +48,7 @@ func (a *ACD) join(ch *call.Channel, qname string) *joinInfo {
 	var m *Member
 	if q.AbandonedResumeAllowed {
 		for _, old := range a.members {
-			if old.Queue == q.Name && old.CIDNumber == cidNum && old.State == MemberAbandoned && old.app == nil &&
+			if old.Queue == q.Name && old.CIDNumber == cidNum && old.State == config.MemberAbandoned && old.app == nil &&
 				(m == nil || old.AbandonedEpoch > m.AbandonedEpoch) {
 				m = old
 			}
@@ -59,7 +59,7 @@ func (a *ACD) join(ch *call.Channel, qname string) *joinInfo {
 	}
 	resumed := m != nil
 	if resumed {
-		m.State = MemberWaiting
+		m.State = config.MemberWaiting
 		m.SessionUUID = ch.UUID()
 		m.RejoinedEpoch = now
 		m.InstanceID = a.instanceID
@@ -69,10 +69,10 @@ func (a *ACD) join(ch *call.Channel, qname string) *joinInfo {
 		a.memberSeq++
 		m = &Member{MemberRow: store.MemberRow{Queue: q.Name, InstanceID: a.instanceID, UUID: uuid.NewString(),
 			SessionUUID: ch.UUID(), CIDNumber: cidNum, CIDName: ch.Var("caller_id_name"), SystemEpoch: answered,
-			JoinedEpoch: now, BaseScore: base, State: MemberWaiting}, seq: a.memberSeq}
+			JoinedEpoch: now, BaseScore: base}, State: config.MemberWaiting, seq: a.memberSeq}
 	}
 	if ringStrategy(q.Strategy) {
-		m.ServingAgent = q.Strategy
+		m.ServingAgent = string(q.Strategy)
 	}
 	m.ch, m.app, m.t0 = ch, app, now
 	m.exiting, m.pendingTimeout = false, false
@@ -110,7 +110,7 @@ func (a *ACD) join(ch *call.Channel, qname string) *joinInfo {
 }
 
 // leave runs in the loop when the app ends without a bridge (§10.1 step 13).
-func (a *ACD) leave(m *Member, reason string) {
+func (a *ACD) leave(m *Member, reason config.CancelReason) {
 	if a.members[m.UUID] != m || m.app == nil {
 		return
 	}
@@ -118,7 +118,7 @@ func (a *ACD) leave(m *Member, reason string) {
 	q := a.lookupQueue(m.Queue)
 	ch := m.ch
 	session := m.SessionUUID
-	m.State = MemberAbandoned
+	m.State = config.MemberAbandoned
 	m.SessionUUID = ""
 	m.AbandonedEpoch = now
 	m.exiting = true
@@ -134,13 +134,13 @@ func (a *ACD) leave(m *Member, reason string) {
 		}
 	}
 	a.fire(ch, "CC-Queue", m.Queue, "CC-Action", "member-queue-end", "CC-Member-Leaving-Time", itoa(now),
-		"CC-Member-Joined-Time", itoa(m.t0), "CC-Cause", "Cancel", "CC-Cancel-Reason", reason,
+		"CC-Member-Joined-Time", itoa(m.t0), "CC-Cause", config.CauseCancel.String(), "CC-Cancel-Reason", reason.String(),
 		"CC-Member-UUID", m.UUID, "CC-Member-Session-UUID", session, "CC-Member-CID-Name", m.CIDName,
 		"CC-Member-CID-Number", m.CIDNumber)
 	if ch != nil {
 		ch.SetVar("cc_queue_canceled_epoch", itoa(now))
 		ch.SetVar("cc_cause", "cancel")
-		ch.SetVar("cc_cancel_reason", reason)
+		ch.SetVar("cc_cancel_reason", reason.String())
 		ch.SetVar("cc_agent_found", "")
 	}
 	if q != nil {
@@ -213,7 +213,7 @@ func (a *ACD) appCallcenter(ctx context.Context, ch *call.Channel, data string) 
 			stopAnn()
 		}
 	}()
-	leave := func(reason string) error {
+	leave := func(reason config.CancelReason) error {
 		h.stop()
 		a.do(func() { a.leave(m, reason) })
 		return nil
@@ -221,7 +221,7 @@ func (a *ACD) appCallcenter(ctx context.Context, ch *call.Channel, data string) 
 	for {
 		select {
 		case <-ch.Done():
-			return leave(ReasonBreakOut)
+			return leave(config.ReasonBreakOut)
 		case <-a.done:
 			// The ACD stopped (shutdown): let the dialplan go on.
 			return nil
@@ -230,7 +230,7 @@ func (a *ACD) appCallcenter(ctx context.Context, ch *call.Channel, data string) 
 		case d := <-digits:
 			if keys := ch.Var("cc_exit_keys"); keys != "" && strings.ContainsRune(keys, d) {
 				ch.SetVar("cc_exit_key", string(d))
-				return leave(ReasonExitWithKey)
+				return leave(config.ReasonExitWithKey)
 			}
 		case <-annTick:
 			armAnn()
@@ -345,7 +345,7 @@ func (a *ACD) appTrack(ctx context.Context, ch *call.Channel, data string) error
 		if ag == nil {
 			return
 		}
-		a.fire(nil, "CC-Agent", name, "CC-Action", "agent-status-get", "CC-Agent-Status", ag.Status)
+		a.fire(nil, "CC-Agent", name, "CC-Action", "agent-status-get", "CC-Agent-Status", ag.Status.String())
 		ag.ExternalCallsCount++
 		a.saveAgent(ag)
 		ok = true

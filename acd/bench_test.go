@@ -57,10 +57,10 @@ func BenchmarkJoinToOriginate(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer a.Close()
-	a.Config("agent add a Callback")
-	a.Config("agent set contact a [call_timeout=60]user/a")
-	a.Config("tier add " + q1 + " a")
-	a.Config("agent set status a Available")
+	a.command("agent add a Callback")
+	a.command("agent set contact a [call_timeout=60]user/a")
+	a.command("tier add " + q1 + " a")
+	a.command("agent set status a Available")
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -72,9 +72,9 @@ func BenchmarkJoinToOriginate(b *testing.B) {
 		at := <-ep.dialed
 		lat = append(lat, at.Sub(start))
 		b.StopTimer()
-		a.do(func() { a.leave(m, ReasonBreakOut); a.dropMember(m) })
+		a.do(func() { a.leave(m, config.ReasonBreakOut); a.dropMember(m) })
 		ch.Hangup(call.NormalClearing)
-		for state := ""; state != StateWaiting; {
+		for state := config.AgentState(""); state != config.StateWaiting; {
 			a.do(func() { state = a.agents["a"].State })
 		}
 		b.StartTimer()
@@ -105,15 +105,16 @@ func BenchmarkDispatchDecision(b *testing.B) {
 		n := fmt.Sprintf("agent%03d", i)
 		a.agentAdd(n, "Callback")
 		a.agents[n].Contact = "user/" + n
-		a.agents[n].Status = StatusAvailable
-		a.agents[n].State = StateInCall
+		a.agents[n].Status = config.StatusAvailable
+		a.agents[n].State = config.StateInAQueueCall
 		a.addTier(q1, n, int64(1+i%3), int64(i))
 	}
 	now := a.now()
 	for i := 0; i < 1000; i++ {
 		a.memberSeq++
 		m := &Member{MemberRow: store.MemberRow{Queue: q1, InstanceID: a.instanceID, UUID: fmt.Sprintf("m%04d", i),
-			JoinedEpoch: now - int64(i%300), State: MemberWaiting}, seq: a.memberSeq, app: &memberApp{found: make(chan *offer, 1), exit: make(chan string, 1)},
+			JoinedEpoch: now - int64(i%300)}, State: config.MemberWaiting, seq: a.memberSeq,
+			app:    &memberApp{found: make(chan *offer, 1), exit: make(chan config.CancelReason, 1)},
 			offers: map[string]*offer{}}
 		a.members[m.UUID] = m
 	}
@@ -122,21 +123,21 @@ func BenchmarkDispatchDecision(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		free.State = StateWaiting
+		free.State = config.StateWaiting
 		for _, t := range a.tiers {
-			t.State = TierReady
+			t.State = config.TierReady
 		}
 		for _, m := range a.members {
 			for _, o := range m.offers {
 				o.cancel(call.OriginatorCancel)
 			}
-			m.State, m.ServingAgent, m.offers = MemberWaiting, "", map[string]*offer{}
+			m.State, m.ServingAgent, m.offers = config.MemberWaiting, "", map[string]*offer{}
 		}
 		b.StartTimer()
 		start := time.Now()
 		a.dispatch()
 		lat = append(lat, time.Since(start))
-		if free.State != StateReceiving {
+		if free.State != config.StateReceiving {
 			b.Fatal("the free agent was not offered a call")
 		}
 	}

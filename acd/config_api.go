@@ -67,77 +67,6 @@ const configAPISyntax = "callcenter_config <target> <args>,\n" +
 	"\tcallcenter_config queue count members [queue_name] | \n" +
 	"\tcallcenter_config queue count tiers [queue_name]"
 
-// tokenize splits an API line the way FreeSWITCH's separate_string does for
-// callcenter_config: on spaces, into at most max tokens (the last keeps the
-// rest of the line), single quotes grouping words and backslash escaping
-// the next character. A leading "^^c" makes c the delimiter.
-func tokenize(s string, max int) []string {
-	delim := byte(' ')
-	if len(s) >= 3 && s[0] == '^' && s[1] == '^' {
-		delim = s[2]
-		s = s[3:]
-	}
-	var out []string
-	i := 0
-	for i < len(s) && len(out) < max {
-		for i < len(s) && s[i] == delim {
-			i++
-		}
-		if i >= len(s) {
-			break
-		}
-		last := len(out) == max-1
-		var b strings.Builder
-		inq := false
-		for i < len(s) {
-			c := s[i]
-			if c == '\\' && i+1 < len(s) {
-				b.WriteByte(s[i+1])
-				i += 2
-				continue
-			}
-			if c == '\'' {
-				inq = !inq
-				i++
-				continue
-			}
-			if c == delim && !inq && !last {
-				break
-			}
-			b.WriteByte(c)
-			i++
-		}
-		tok := b.String()
-		if last {
-			tok = strings.TrimRight(tok, string(delim))
-		}
-		out = append(out, tok)
-	}
-	return out
-}
-
-// atoi parses like C's atoi: optional spaces and sign, leading digits,
-// anything else ignored, 0 when there are no digits.
-func atoi(s string) int64 {
-	s = strings.TrimLeft(s, " \t\n\r")
-	neg := false
-	if s != "" && (s[0] == '-' || s[0] == '+') {
-		neg = s[0] == '-'
-		s = s[1:]
-	}
-	var n int64
-	for i := 0; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
-		if n > (1<<62)/10 {
-			break
-		}
-		n = n*10 + int64(s[i]-'0')
-	}
-	if neg {
-		return -n
-	}
-	return n
-}
-
 func (a *ACD) apiConfig(_ context.Context, args string, _ *call.Channel) string {
 	var out string
 	if !a.do(func() { out = a.configCommand(args) }) {
@@ -145,9 +74,6 @@ func (a *ACD) apiConfig(_ context.Context, args string, _ *call.Channel) string 
 	}
 	return out
 }
-
-// Config runs one callcenter_config command line and returns its reply.
-func (a *ACD) Config(args string) string { return a.apiConfig(context.Background(), args, nil) }
 
 func listing(cols []string, rows [][]string) string {
 	if len(rows) == 0 {
@@ -164,165 +90,152 @@ func listing(cols []string, rows [][]string) string {
 	return b.String()
 }
 
+// configCmd is one callcenter_config command: the words that name it
+// (matched case-insensitively), how many arguments must follow them and
+// how many may, and what it does. FreeSWITCH answers too few arguments
+// with "-ERR Invalid!"; extra ones are ignored unless max says otherwise.
+type configCmd struct {
+	path     string
+	min, max int // max < 0: no limit
+	run      func(a *ACD, args []string) string
+}
+
+// configCmds is callcenter_config (§12). Where a path is a prefix of
+// another ("queue list", "queue list agents"), the longer one wins.
+var configCmds = []configCmd{
+	{"agent add", 2, -1, func(a *ACD, x []string) string { return a.agentAdd(x[0], x[1]) }},
+	{"agent del", 1, -1, func(a *ACD, x []string) string { a.agentDel(x[0]); return okReply }},
+	{"agent reload", 1, -1, func(a *ACD, x []string) string {
+		a.applyConfigAgents(x[0])
+		a.dirty = true
+		return okReply
+	}},
+	{"agent set", 3, -1, func(a *ACD, x []string) string { return a.agentSet(x[0], x[1], x[2]) }},
+	{"agent get", 2, -1, func(a *ACD, x []string) string { return a.agentGet(x[0], x[1]) }},
+	{"agent list", 0, 1, func(a *ACD, x []string) string {
+		return listing(agentColumns, a.agentRows(func(ag *Agent) bool { return len(x) == 0 || ag.Name == x[0] }))
+	}},
+
+	{"tier add", 2, -1, func(a *ACD, x []string) string {
+		level, pos := int64(config.DefaultTierLevel), int64(config.DefaultTierPosition)
+		if len(x) > 2 {
+			level = int64(call.Atoi(x[2]))
+		}
+		if len(x) > 3 {
+			pos = int64(call.Atoi(x[3]))
+		}
+		return a.tierAdd(x[0], x[1], level, pos)
+	}},
+	{"tier set", 4, -1, func(a *ACD, x []string) string { return a.tierSet(x[0], x[1], x[2], x[3]) }},
+	{"tier del", 2, -1, func(a *ACD, x []string) string { a.tierDel(x[0], x[1]); return okReply }},
+	{"tier reload", 1, -1, func(a *ACD, x []string) string {
+		if a.applyConfigTiers(x[0], opt(x, 1)) == 0 {
+			return errUnknown
+		}
+		a.dirty = true
+		return okReply
+	}},
+	{"tier list", 0, -1, func(a *ACD, _ []string) string {
+		return listing(tierColumns, a.tierRows(func(*Tier) bool { return true }, true))
+	}},
+
+	{"queue load", 1, -1, func(a *ACD, x []string) string { return a.queueLoad(x[0]) }},
+	{"queue unload", 1, -1, func(a *ACD, x []string) string { a.removeQueue(x[0]); return okReply }},
+	{"queue reload", 1, -1, func(a *ACD, x []string) string { a.removeQueue(x[0]); return a.queueLoad(x[0]) }},
+	// Unlike every other listing, `queue list` prints its header even
+	// when there are no queues.
+	{"queue list", 0, 0, func(a *ACD, _ []string) string {
+		var b strings.Builder
+		b.WriteString(strings.Join(queueColumns, "|"))
+		b.WriteByte('\n')
+		for _, name := range a.queueOrder {
+			b.WriteString(strings.Join(a.queues[name].fields(), "|"))
+			b.WriteByte('\n')
+		}
+		b.WriteString(okReply)
+		return b.String()
+	}},
+	{"queue list agents", 0, -1, func(a *ACD, x []string) string {
+		return listing(agentColumns, a.agentRows(a.queueAgentFilter(opt(x, 0), opt(x, 1), opt(x, 2))))
+	}},
+	{"queue list members", 0, -1, func(a *ACD, x []string) string {
+		return listing(memberColumns, a.memberRows(opt(x, 0)))
+	}},
+	{"queue list tiers", 0, -1, func(a *ACD, x []string) string {
+		return listing(tierColumns, a.queueTierRows(opt(x, 0)))
+	}},
+	{"queue count", 0, 0, func(a *ACD, _ []string) string { return count(len(a.queues)) }},
+	{"queue count agents", 0, -1, func(a *ACD, x []string) string {
+		return count(len(a.agentRows(a.queueAgentFilter(opt(x, 0), opt(x, 1), opt(x, 2)))))
+	}},
+	{"queue count members", 0, -1, func(a *ACD, x []string) string {
+		n := 0
+		for _, m := range a.members {
+			if m.Queue == opt(x, 0) {
+				n++
+			}
+		}
+		return count(n)
+	}},
+	{"queue count tiers", 0, -1, func(a *ACD, x []string) string { return count(len(a.queueTierRows(opt(x, 0)))) }},
+}
+
+// opt returns the i-th optional argument, or "".
+func opt(x []string, i int) string {
+	if i < len(x) {
+		return x[i]
+	}
+	return ""
+}
+
+func count(n int) string { return itoa(int64(n)) + "\n" }
+
+// findConfigCmd returns the command argv names, longest path first, and
+// the arguments after its path.
+func findConfigCmd(argv []string) (*configCmd, []string) {
+	var best *configCmd
+	var bestLen int
+	for i := range configCmds {
+		c := &configCmds[i]
+		words := strings.Fields(c.path)
+		if len(words) <= bestLen || len(words) > len(argv) {
+			continue
+		}
+		match := true
+		for j, w := range words {
+			if !strings.EqualFold(argv[j], w) {
+				match = false
+				break
+			}
+		}
+		if match {
+			best, bestLen = c, len(words)
+		}
+	}
+	if best == nil {
+		return nil, nil
+	}
+	return best, argv[bestLen:]
+}
+
 // configCommand runs in the loop.
 func (a *ACD) configCommand(args string) string {
 	if strings.TrimSpace(args) == "" {
 		return configAPIUsageHeader + configAPISyntax + "\n"
 	}
-	argv := tokenize(args, 8)
+	argv := call.Separate(args, ' ', 8)
 	if len(argv) < 2 {
 		return errInvalid
 	}
-	arg := func(i int) string {
-		if i < len(argv) {
-			return argv[i]
-		}
+	c, x := findConfigCmd(argv)
+	if c == nil {
+		// FreeSWITCH answers an unknown section or action with nothing.
 		return ""
 	}
-	n := len(argv) - 2
-	section, action := strings.ToLower(argv[0]), strings.ToLower(argv[1])
-	switch section {
-	case "agent":
-		switch action {
-		case "add":
-			if n < 2 {
-				return errInvalid
-			}
-			return a.agentAdd(argv[2], argv[3])
-		case "del":
-			if n < 1 {
-				return errInvalid
-			}
-			a.agentDel(argv[2])
-			return okReply
-		case "reload":
-			if n < 1 {
-				return errInvalid
-			}
-			a.applyConfigAgents(argv[2])
-			a.dirty = true
-			return okReply
-		case "set":
-			if n < 3 {
-				return errInvalid
-			}
-			return a.agentSet(argv[2], argv[3], argv[4])
-		case "get":
-			if n < 2 {
-				return errInvalid
-			}
-			return a.agentGet(argv[2], argv[3])
-		case "list":
-			switch n {
-			case 0:
-				return listing(agentColumns, a.agentRows(func(*Agent) bool { return true }))
-			case 1:
-				return listing(agentColumns, a.agentRows(func(ag *Agent) bool { return ag.Name == argv[2] }))
-			}
-			return errInvalid
-		}
-	case "tier":
-		switch action {
-		case "add":
-			if n < 2 {
-				return errInvalid
-			}
-			level, pos := int64(1), int64(1)
-			if n >= 3 {
-				level = atoi(argv[4])
-			}
-			if n >= 4 {
-				pos = atoi(argv[5])
-			}
-			return a.tierAdd(argv[2], argv[3], level, pos)
-		case "set":
-			if n < 4 {
-				return errInvalid
-			}
-			return a.tierSet(argv[2], argv[3], argv[4], argv[5])
-		case "del":
-			if n < 2 {
-				return errInvalid
-			}
-			a.tierDel(argv[2], argv[3])
-			return okReply
-		case "reload":
-			if n < 1 {
-				return errInvalid
-			}
-			if a.applyConfigTiers(argv[2], arg(3)) == 0 {
-				return errUnknown
-			}
-			a.dirty = true
-			return okReply
-		case "list":
-			return listing(tierColumns, a.tierRows(func(*Tier) bool { return true }, true))
-		}
-	case "queue":
-		switch action {
-		case "load":
-			if n < 1 {
-				return errInvalid
-			}
-			return a.queueLoad(argv[2])
-		case "unload":
-			if n < 1 {
-				return errInvalid
-			}
-			a.removeQueue(argv[2])
-			return okReply
-		case "reload":
-			if n < 1 {
-				return errInvalid
-			}
-			a.removeQueue(argv[2])
-			return a.queueLoad(argv[2])
-		case "list":
-			if n == 0 {
-				var b strings.Builder
-				b.WriteString(strings.Join(queueColumns, "|"))
-				b.WriteByte('\n')
-				for _, name := range a.queueOrder {
-					b.WriteString(strings.Join(a.queues[name].fields(), "|"))
-					b.WriteByte('\n')
-				}
-				b.WriteString(okReply)
-				return b.String()
-			}
-			switch strings.ToLower(argv[2]) {
-			case "agents":
-				return listing(agentColumns, a.agentRows(a.queueAgentFilter(arg(3), arg(4), arg(5))))
-			case "members":
-				return listing(memberColumns, a.memberRows(arg(3)))
-			case "tiers":
-				q := arg(3)
-				return listing(tierColumns, a.tierRows(func(t *Tier) bool { return t.Queue == q }, false))
-			}
-			return errInvalid
-		case "count":
-			if n == 0 {
-				return itoa(int64(len(a.queues))) + "\n"
-			}
-			q := arg(3)
-			switch strings.ToLower(argv[2]) {
-			case "agents":
-				return itoa(int64(len(a.agentRows(a.queueAgentFilter(q, arg(4), arg(5)))))) + "\n"
-			case "members":
-				c := 0
-				for _, m := range a.members {
-					if m.Queue == q {
-						c++
-					}
-				}
-				return itoa(int64(c)) + "\n"
-			case "tiers":
-				return itoa(int64(len(a.tierRows(func(t *Tier) bool { return t.Queue == q }, false)))) + "\n"
-			}
-			return errInvalid
-		}
+	if len(x) < c.min || (c.max >= 0 && len(x) > c.max) {
+		return errInvalid
 	}
-	// FreeSWITCH answers an unknown section or action with nothing.
-	return ""
+	return c.run(a, x)
 }
 
 func (a *ACD) queueLoad(name string) string {
@@ -344,10 +257,10 @@ func (a *ACD) queueAgentFilter(q, status, state string) func(*Agent) bool {
 		if a.findTier(q, ag.Name) == nil {
 			return false
 		}
-		if status != "" && ag.Status != status {
+		if status != "" && string(ag.Status) != status {
 			return false
 		}
-		if state != "" && ag.State != state {
+		if state != "" && string(ag.State) != state {
 			return false
 		}
 		return true
@@ -397,6 +310,11 @@ func (a *ACD) tierRows(keep func(*Tier) bool, byLevel bool) [][]string {
 	return rows
 }
 
+// queueTierRows lists q's tiers in insertion order.
+func (a *ACD) queueTierRows(q string) [][]string {
+	return a.tierRows(func(t *Tier) bool { return t.Queue == q }, false)
+}
+
 // memberRows lists the members of q (or all, ordered by queue) by score,
 // highest first; equal scores keep insertion order.
 func (a *ACD) memberRows(q string) [][]string {
@@ -432,12 +350,12 @@ func (a *ACD) agentAdd(name, typ string) string {
 	if _, ok := a.agents[name]; ok {
 		return errAgentExists
 	}
-	if _, ok := config.CanonicalAgentType(typ); !ok {
+	if _, ok := config.ParseAgentType(typ); !ok {
 		return errAgentTypeInvalid
 	}
 	a.agentSeq++
-	ag := &Agent{AgentRow: store.AgentRow{Name: name, InstanceID: singleBox, Type: typ, Status: StatusLoggedOut,
-		State: StateWaiting, UUIDNull: true, ContactNull: true}, seq: a.agentSeq}
+	ag := &Agent{AgentRow: store.AgentRow{Name: name, InstanceID: singleBox, Type: typ, UUIDNull: true, ContactNull: true},
+		Status: config.StatusLoggedOut, State: config.StateWaiting, seq: a.agentSeq}
 	a.agents[name] = ag
 	a.saveAgent(ag)
 	a.fire(nil, "CC-Agent", name, "CC-Agent-Type", typ, "CC-Action", "agent-add")
@@ -463,106 +381,120 @@ func (a *ACD) agentDel(name string) {
 	a.persist.add(func(ctx context.Context, s *storeT) error { return s.DeleteAgent(ctx, name) })
 }
 
-// agentSet implements `agent set <key> <name> <value>` (§12.2, §7.3).
+// agentKey is one key of `agent set`: set changes the agent and returns ""
+// or an -ERR reply; the row is then saved, and a dispatch pass follows
+// when the change can make the agent offerable.
+type agentKey struct {
+	set      func(a *ACD, ag *Agent, value string) string
+	dispatch bool
+}
+
+// agentKeys are the keys of `agent set` (§12.2, §7.3). Built by init
+// because the status key reaches offer code that calls agentSet.
+var agentKeys map[string]agentKey
+
+func init() {
+	intKey := func(field func(*Agent) *int64) func(*ACD, *Agent, string) string {
+		return func(_ *ACD, ag *Agent, v string) string { *field(ag) = int64(call.Atoi(v)); return "" }
+	}
+	agentKeys = map[string]agentKey{
+		"status":           {(*ACD).setAgentStatus, true},
+		"state":            {func(a *ACD, ag *Agent, v string) string { return a.setAgentState(ag, v, false) }, true},
+		"state_if_waiting": {func(a *ACD, ag *Agent, v string) string { return a.setAgentState(ag, v, true) }, true},
+		"uuid":             {func(_ *ACD, ag *Agent, v string) string { ag.UUID, ag.UUIDNull = v, false; return "" }, false},
+		"contact": {func(a *ACD, ag *Agent, v string) string {
+			ag.Contact, ag.ContactNull = v, false
+			a.fire(nil, "CC-Agent", ag.Name, "CC-Action", "agent-contact-change", "CC-Agent-Contact", v)
+			return ""
+		}, false},
+		// The type is stored as typed, as FreeSWITCH does.
+		"type": {func(_ *ACD, ag *Agent, v string) string {
+			if _, ok := config.ParseAgentType(v); !ok {
+				return errInvalidType
+			}
+			ag.Type = v
+			return ""
+		}, false},
+		"max_no_answer": {intKey(func(ag *Agent) *int64 { return &ag.MaxNoAnswer }), false},
+		"wrap_up_time":  {intKey(func(ag *Agent) *int64 { return &ag.WrapUpTime }), true},
+		"ready_time": {func(a *ACD, ag *Agent, v string) string {
+			ag.ReadyTime = int64(call.Atoi(v))
+			if ag.ReadyTime > a.now() {
+				a.wakeAt(ag.ReadyTime)
+			}
+			return ""
+		}, true},
+		"reject_delay_time":    {intKey(func(ag *Agent) *int64 { return &ag.RejectDelayTime }), false},
+		"busy_delay_time":      {intKey(func(ag *Agent) *int64 { return &ag.BusyDelayTime }), false},
+		"no_answer_delay_time": {intKey(func(ag *Agent) *int64 { return &ag.NoAnswerDelayTime }), false},
+	}
+}
+
+// agentSet implements `agent set <key> <name> <value>`.
 func (a *ACD) agentSet(key, name, value string) string {
 	ag, ok := a.agents[name]
 	if !ok {
 		return errAgentNotFound
 	}
-	now := a.now()
-	switch strings.ToLower(key) {
-	case "status":
-		s, ok := config.CanonicalStatus(value)
-		if !ok {
-			return errInvalidStatus
-		}
-		if s == StatusAvailable {
-			if ag.Status != StatusAvailable {
-				ag.Status = s
-				ag.LastStatusChange = now
-				ag.TalkTime, ag.CallsAnswered, ag.NoAnswerCount = 0, 0, 0
-			}
-		} else {
-			ag.Status = s
-			ag.LastStatusChange = now
-			// Leaving Available cancels the agent's ringing offer (§7.3).
-			// FreeSWITCH also cancels it for On Demand, which still takes
-			// calls, so the same agent is re-offered at once and its phone
-			// sees INVITE/CANCEL in a loop (PR #800); ccpbx lets it ring.
-			if s != StatusOnDemand {
-				a.cancelAgentOffers(ag)
-			}
-		}
-		a.saveAgent(ag)
-		a.fireStatus(ag)
-		a.dirty = true
-	case "state":
-		s, ok := canon(value, states)
-		if !ok {
-			return errInvalidState
-		}
-		ag.State = s
-		if s == StateReceiving {
-			ag.LastOffered = now
-		}
-		a.saveAgent(ag)
-		a.fireState(ag)
-		a.dirty = true
-	case "state_if_waiting":
-		s, ok := canon(value, states)
-		if !ok {
-			return errInvalidState
-		}
-		if ag.State != StateWaiting || (ag.Status != StatusAvailable && ag.Status != StatusOnDemand) {
-			return errAgentNotFound
-		}
-		ag.State = s
-		if s == StateReceiving {
-			ag.LastOffered = now
-		}
-		a.saveAgent(ag)
-		a.fireState(ag)
-		a.dirty = true
-	case "uuid":
-		ag.UUID, ag.UUIDNull = value, false
-		a.saveAgent(ag)
-	case "contact":
-		ag.Contact, ag.ContactNull = value, false
-		a.saveAgent(ag)
-		a.fire(nil, "CC-Agent", ag.Name, "CC-Action", "agent-contact-change", "CC-Agent-Contact", value)
-	case "type":
-		if _, ok := config.CanonicalAgentType(value); !ok {
-			return errInvalidType
-		}
-		ag.Type = value
-		a.saveAgent(ag)
-	case "max_no_answer":
-		ag.MaxNoAnswer = atoi(value)
-		a.saveAgent(ag)
-	case "wrap_up_time":
-		ag.WrapUpTime = atoi(value)
-		a.saveAgent(ag)
-		a.dirty = true
-	case "ready_time":
-		ag.ReadyTime = atoi(value)
-		a.saveAgent(ag)
-		a.dirty = true
-		if ag.ReadyTime > now {
-			a.wakeAt(ag.ReadyTime)
-		}
-	case "reject_delay_time":
-		ag.RejectDelayTime = atoi(value)
-		a.saveAgent(ag)
-	case "busy_delay_time":
-		ag.BusyDelayTime = atoi(value)
-		a.saveAgent(ag)
-	case "no_answer_delay_time":
-		ag.NoAnswerDelayTime = atoi(value)
-		a.saveAgent(ag)
-	default:
+	k, ok := agentKeys[strings.ToLower(key)]
+	if !ok {
 		return errInvalidAgentKey
 	}
+	if res := k.set(a, ag, value); res != "" {
+		return res
+	}
+	a.saveAgent(ag)
+	if k.dispatch {
+		a.dirty = true
+	}
 	return okReply
+}
+
+func (a *ACD) setAgentStatus(ag *Agent, value string) string {
+	s, ok := config.ParseAgentStatus(value)
+	if !ok {
+		return errInvalidStatus
+	}
+	now := a.now()
+	if s == config.StatusAvailable {
+		if ag.Status != config.StatusAvailable {
+			ag.Status = s
+			ag.LastStatusChange = now
+			ag.TalkTime, ag.CallsAnswered, ag.NoAnswerCount = 0, 0, 0
+		}
+	} else {
+		ag.Status = s
+		ag.LastStatusChange = now
+		// Leaving Available cancels the agent's ringing offer (§7.3).
+		// FreeSWITCH also cancels it for On Demand, which still takes
+		// calls, so the same agent is re-offered at once and its phone
+		// sees INVITE/CANCEL in a loop (PR #800); ccpbx lets it ring.
+		if s != config.StatusAvailableOnDemand {
+			a.cancelAgentOffers(ag)
+		}
+	}
+	a.fireStatus(ag)
+	return ""
+}
+
+// setAgentState sets any valid state; onlyIfWaiting refuses (with "Agent
+// not found", as FreeSWITCH's UPDATE … WHERE matches no row) unless the
+// agent is Waiting and Available or On Demand.
+func (a *ACD) setAgentState(ag *Agent, value string, onlyIfWaiting bool) string {
+	s, ok := config.ParseAgentState(value)
+	if !ok {
+		return errInvalidState
+	}
+	if onlyIfWaiting && (ag.State != config.StateWaiting ||
+		(ag.Status != config.StatusAvailable && ag.Status != config.StatusAvailableOnDemand)) {
+		return errAgentNotFound
+	}
+	ag.State = s
+	if s == config.StateReceiving {
+		ag.LastOffered = a.now()
+	}
+	a.fireState(ag)
+	return ""
 }
 
 // agentGet implements `agent get <key> <name>`: the bare value, no newline.
@@ -574,9 +506,9 @@ func (a *ACD) agentGet(key, name string) string {
 	var v, hdr string
 	switch strings.ToLower(key) {
 	case "status":
-		v = ag.Status
+		v = ag.Status.String()
 	case "state":
-		v = ag.State
+		v = ag.State.String()
 	case "uuid":
 		v = ag.UUID
 	default:
@@ -609,7 +541,7 @@ func (a *ACD) findTier(queue, agent string) *Tier {
 
 func (a *ACD) addTier(queue, agent string, level, pos int64) *Tier {
 	a.tierSeq++
-	t := &Tier{TierRow: store.TierRow{Queue: queue, Agent: agent, State: TierReady, Level: level, Position: pos}, seq: a.tierSeq}
+	t := &Tier{TierRow: store.TierRow{Queue: queue, Agent: agent, Level: level, Position: pos}, State: config.TierReady, seq: a.tierSeq}
 	a.tiers = append(a.tiers, t)
 	a.saveTier(t)
 	a.dirty = true
@@ -646,15 +578,15 @@ func (a *ACD) tierSet(key, queue, agent, value string) string {
 	}
 	switch strings.ToLower(key) {
 	case "state":
-		s, ok := canon(value, tierStates)
+		s, ok := config.ParseTierState(value)
 		if !ok {
 			return errInvalidTierState
 		}
 		t.State = s
 	case "level":
-		t.Level = atoi(value)
+		t.Level = int64(call.Atoi(value))
 	case "position":
-		t.Position = atoi(value)
+		t.Position = int64(call.Atoi(value))
 	default:
 		return errInvalidTierKey
 	}

@@ -5,6 +5,8 @@ import (
 	"container/heap"
 	"slices"
 	"strings"
+
+	"ccpbx/config"
 )
 
 // cand is one agent row of a member's scan: the agent and its tier in the
@@ -23,8 +25,8 @@ type passCache struct {
 // offerable reports statuses whose agents appear in the candidate rows
 // (On Break agents count for tier rules and "an agent exists" but are
 // never offered calls).
-func offerable(status string) bool {
-	return status == StatusAvailable || status == StatusOnBreak || status == StatusOnDemand
+func offerable(status config.AgentStatus) bool {
+	return status == config.StatusAvailable || status == config.StatusOnBreak || status == config.StatusAvailableOnDemand
 }
 
 // eligible is the per-row check of §6.2 step 4.
@@ -38,10 +40,10 @@ func (a *ACD) eligible(c cand, q *Queue, now int64) bool {
 // can wake up then instead of polling.
 func (a *ACD) eligibleAt(c cand, q *Queue, now int64) (bool, int64) {
 	ag := c.ag
-	if c.t.State != TierReady && c.t.State != TierNoAnswer {
+	if c.t.State != config.TierReady && c.t.State != config.TierNoAnswer {
 		return false, 0
 	}
-	if ag.State != StateWaiting || ag.Status == StatusOnBreak || !offerable(ag.Status) {
+	if ag.State != config.StateWaiting || ag.Status == config.StatusOnBreak || !offerable(ag.Status) {
 		return false, 0
 	}
 	if q.SkipAgentsWithExternalCalls && ag.ExternalCallsCount > 0 {
@@ -136,24 +138,24 @@ func (a *ACD) ordering(q *Queue, m *Member, base []cand) (func(x, y cand) int, f
 		return cmp.Compare(x.ag.offerSeq, y.ag.offerSeq)
 	}
 	switch q.Strategy {
-	case StrategyLongestIdle:
+	case config.StrategyLongestIdleAgent:
 		return levelThen(func(c cand) int64 { return c.ag.LastBridgeEnd }), nil
-	case StrategyLeastTalkTime:
+	case config.StrategyAgentWithLeastTalkTime:
 		return levelThen(func(c cand) int64 { return c.ag.TalkTime }), nil
-	case StrategyFewestCalls:
+	case config.StrategyAgentWithFewestCalls:
 		return levelThen(func(c cand) int64 { return c.ag.CallsAnswered }), nil
-	case StrategyRingAll, StrategyRingProgressively:
+	case config.StrategyRingAll, config.StrategyRingProgressively:
 		return byLevelPos, nil
-	case StrategyRandom:
+	case config.StrategyRandom:
 		return func(x, y cand) int { return cmp.Compare(x.t.Level, y.t.Level) }, nil
-	case StrategyTopDown:
+	case config.StrategyTopDown:
 		// FreeSWITCH only restarts from the top when no agent at all
 		// follows the last one, so a tail of busy agents stalls the member
 		// (#1216). Here the scan always continues from the top.
 		return sequential, func(c cand) bool {
 			return (c.t.Level == m.tdLevel && c.t.Position > m.tdPos) || c.t.Level > m.tdLevel
 		}
-	case StrategyRoundRobin:
+	case config.StrategyRoundRobin:
 		var ref *cand
 		for i := range base {
 			c := &base[i]
@@ -175,7 +177,7 @@ func (a *ACD) ordering(q *Queue, m *Member, base []cand) (func(x, y cand) int, f
 func (a *ACD) order(q *Queue, m *Member, base []cand) []cand {
 	cmpf, after := a.ordering(q, m, base)
 	cs := append([]cand(nil), base...)
-	if q.Strategy == StrategyRandom {
+	if q.Strategy == config.StrategyRandom {
 		a.rnd.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
 	}
 	slices.SortStableFunc(cs, cmpf)
@@ -247,7 +249,7 @@ func (a *ACD) dispatch() {
 		if m.ch != nil && !m.ch.Ready() {
 			continue
 		}
-		if m.State != MemberWaiting && (m.State != MemberTrying || !ringStrategy(m.ServingAgent)) {
+		if m.State != config.MemberWaiting && (m.State != config.MemberTrying || !ringStrategy(config.Strategy(m.ServingAgent))) {
 			continue
 		}
 		q, seen := queues[m.Queue]
@@ -258,7 +260,7 @@ func (a *ACD) dispatch() {
 		if q == nil {
 			// The queue vanished from the configuration: nothing can serve
 			// this caller, so let the dialplan go on.
-			a.kick(m, ReasonBreakOut)
+			a.kick(m, config.ReasonBreakOut)
 			continue
 		}
 		ms = append(ms, scored{m: m, q: q, score: m.score(now), seq: m.seq})
@@ -293,7 +295,7 @@ func (a *ACD) dispatch() {
 		if !a.anyEligible(pc, q, now) {
 			continue
 		}
-		if q.Strategy == StrategyRingProgressively && m.lastOrig > 0 && now < m.lastOrig+q.progressiveDelay() && len(m.offers) > 0 {
+		if q.Strategy == config.StrategyRingProgressively && m.lastOrig > 0 && now < m.lastOrig+q.progressiveDelay() && len(m.offers) > 0 {
 			// Not yet time to add the next agent. FreeSWITCH sleeps the
 			// whole dispatcher here; ccpbx schedules a wake-up instead.
 			a.wakeAt(m.lastOrig + q.progressiveDelay())
@@ -339,15 +341,15 @@ func (h *memberHeap) Pop() any {
 func (a *ACD) fixStrategy(m *Member, q *Queue) {
 	ring := ringStrategy(q.Strategy)
 	switch {
-	case ringStrategy(m.ServingAgent) && ring && m.ServingAgent != q.Strategy:
-		m.ServingAgent = q.Strategy
+	case ringStrategy(config.Strategy(m.ServingAgent)) && ring && m.ServingAgent != string(q.Strategy):
+		m.ServingAgent = string(q.Strategy)
 		a.saveMember(m)
-	case ringStrategy(m.ServingAgent) && !ring && len(m.offers) == 0:
+	case ringStrategy(config.Strategy(m.ServingAgent)) && !ring && len(m.offers) == 0:
 		m.ServingAgent = ""
-		m.State = MemberWaiting
+		m.State = config.MemberWaiting
 		a.saveMember(m)
-	case !ringStrategy(m.ServingAgent) && ring && m.State == MemberWaiting && m.ServingAgent == "":
-		m.ServingAgent = q.Strategy
+	case !ringStrategy(config.Strategy(m.ServingAgent)) && ring && m.State == config.MemberWaiting && m.ServingAgent == "":
+		m.ServingAgent = string(q.Strategy)
 		a.saveMember(m)
 	}
 }
@@ -355,7 +357,7 @@ func (a *ACD) fixStrategy(m *Member, q *Queue) {
 // scan walks the member's candidate rows and launches offers. It reports
 // whether an offer was launched.
 func (a *ACD) scan(m *Member, q *Queue, base []cand, now int64) bool {
-	if !q.TierRulesApply && q.Strategy != StrategyRingAll && q.Strategy != StrategyRandom {
+	if !q.TierRulesApply && q.Strategy != config.StrategyRingAll && q.Strategy != config.StrategyRandom {
 		c, ok := a.pick(q, m, base, now)
 		if ok {
 			a.launch(m, q, c, now)
@@ -393,7 +395,7 @@ func (a *ACD) scan(m *Member, q *Queue, base []cand, now int64) bool {
 		}
 		a.launch(m, q, c, now)
 		launched = true
-		if q.Strategy != StrategyRingAll {
+		if q.Strategy != config.StrategyRingAll {
 			return true
 		}
 	}
@@ -407,25 +409,25 @@ func (a *ACD) launch(m *Member, q *Queue, c cand, now int64) {
 	if a.cfg.Settings.ReserveAgents {
 		// The claim below cannot fail inside the loop, so the reservation
 		// never leaks as it can in FreeSWITCH (#2540).
-		a.setState(ag, StateReserved)
+		a.setState(ag, config.StateReserved)
 	}
 	if ringStrategy(q.Strategy) {
-		m.ServingAgent = q.Strategy
-		m.State = MemberTrying
+		m.ServingAgent = string(q.Strategy)
+		m.State = config.MemberTrying
 	} else {
 		m.ServingAgent = ag.Name
 		m.ServingSystem = singleBox
-		m.State = MemberTrying
+		m.State = config.MemberTrying
 	}
 	a.saveMember(m)
 	switch q.Strategy {
-	case StrategyRingProgressively:
+	case config.StrategyRingProgressively:
 		m.lastOrig = now
 		if m.ch != nil {
 			m.ch.SetVar("cc_last_originated_call", itoa(now))
 		}
 		a.wakeAt(now + q.progressiveDelay())
-	case StrategyTopDown:
+	case config.StrategyTopDown:
 		m.tdLevel, m.tdPos = c.t.Level, c.t.Position
 		if m.ch != nil {
 			m.ch.SetVar("cc_last_agent_tier_level", itoa(c.t.Level))
@@ -435,12 +437,12 @@ func (a *ACD) launch(m *Member, q *Queue, c cand, now int64) {
 	a.offerSeq++
 	ag.offerSeq = a.offerSeq
 	ag.LastOffered = now
-	a.setState(ag, StateReceiving)
-	c.t.State = TierOffering
+	a.setState(ag, config.StateReceiving)
+	c.t.State = config.TierOffering
 	a.saveTier(c.t)
 	for _, t := range a.tiers {
-		if t.Agent == ag.Name && t != c.t && t.State == TierReady {
-			t.State = TierStandby
+		if t.Agent == ag.Name && t != c.t && t.State == config.TierReady {
+			t.State = config.TierStandby
 			a.saveTier(t)
 		}
 	}
@@ -448,24 +450,24 @@ func (a *ACD) launch(m *Member, q *Queue, c cand, now int64) {
 }
 
 // releaseTiers ends an offer or call on the agent's tiers (§8.2).
-func (a *ACD) releaseTiers(ag *Agent, queue, state string) {
+func (a *ACD) releaseTiers(ag *Agent, queue string, state config.TierState) {
 	for _, t := range a.tiers {
 		if t.Agent != ag.Name {
 			continue
 		}
 		switch {
-		case t.Queue == queue && (t.State == TierActiveInbound || t.State == TierStandby || t.State == TierOffering):
+		case t.Queue == queue && (t.State == config.TierActiveInbound || t.State == config.TierStandby || t.State == config.TierOffering):
 			t.State = state
 			a.saveTier(t)
-		case t.Queue != queue && t.State == TierStandby:
-			t.State = TierReady
+		case t.Queue != queue && t.State == config.TierStandby:
+			t.State = config.TierReady
 			a.saveTier(t)
 		}
 	}
 }
 
 // kick tells a waiting member's app to leave with reason.
-func (a *ACD) kick(m *Member, reason string) {
+func (a *ACD) kick(m *Member, reason config.CancelReason) {
 	if m.exiting || m.app == nil {
 		return
 	}
@@ -481,7 +483,7 @@ func (a *ACD) kick(m *Member, reason string) {
 func (a *ACD) checkMembers() {
 	now := a.now()
 	for _, m := range a.members {
-		if m.app == nil || m.exiting || (m.State != MemberWaiting && m.State != MemberTrying) {
+		if m.app == nil || m.exiting || (m.State != config.MemberWaiting && m.State != config.MemberTrying) {
 			continue
 		}
 		q := a.lookupQueue(m.Queue)
@@ -494,7 +496,7 @@ func (a *ACD) checkMembers() {
 				// before timing the caller out.
 				m.pendingTimeout = true
 			} else {
-				a.kick(m, ReasonTimeout)
+				a.kick(m, config.ReasonTimeout)
 			}
 			continue
 		}
@@ -506,12 +508,12 @@ func (a *ACD) checkMembers() {
 		if check > exist && m.t0 <= check && check-exist >= mw {
 			if q.MaxWaitTimeWithNoAgentReach > 0 {
 				if check-m.t0 >= mw+q.MaxWaitTimeWithNoAgentReach {
-					a.kick(m, ReasonNoAgentTimeout)
+					a.kick(m, config.ReasonNoAgentTimeout)
 				} else {
 					a.wakeAt(m.t0 + mw + q.MaxWaitTimeWithNoAgentReach)
 				}
 			} else {
-				a.kick(m, ReasonNoAgentTimeout)
+				a.kick(m, config.ReasonNoAgentTimeout)
 			}
 		} else if exist+mw > now {
 			a.wakeAt(exist + mw)
@@ -523,7 +525,7 @@ func (a *ACD) checkMembers() {
 func (a *ACD) discardAbandoned() {
 	now := a.now()
 	for _, m := range a.members {
-		if m.State != MemberAbandoned || m.app != nil {
+		if m.State != config.MemberAbandoned || m.app != nil {
 			continue
 		}
 		q := a.lookupQueue(m.Queue)

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"ccpbx/call"
+	"ccpbx/config"
 )
 
 // Subclass is the CUSTOM event subclass of every ACD event.
@@ -28,15 +29,15 @@ func (a *ACD) fire(ch *call.Channel, kv ...string) {
 }
 
 func (a *ACD) fireStatus(ag *Agent) {
-	a.fire(nil, "CC-Agent", ag.Name, "CC-Action", "agent-status-change", "CC-Agent-Status", ag.Status)
+	a.fire(nil, "CC-Agent", ag.Name, "CC-Action", "agent-status-change", "CC-Agent-Status", ag.Status.String())
 }
 
 func (a *ACD) fireState(ag *Agent) {
-	a.fire(nil, "CC-Agent", ag.Name, "CC-Action", "agent-state-change", "CC-Agent-State", ag.State)
+	a.fire(nil, "CC-Agent", ag.Name, "CC-Action", "agent-state-change", "CC-Agent-State", ag.State.String())
 }
 
 // setState changes an agent's state with its event and write-through.
-func (a *ACD) setState(ag *Agent, state string) {
+func (a *ACD) setState(ag *Agent, state config.AgentState) {
 	ag.State = state
 	a.saveAgent(ag)
 	a.fireState(ag)
@@ -46,7 +47,7 @@ func (a *ACD) setState(ag *Agent, state string) {
 func (a *ACD) fireMembersCount(queue string) {
 	n := 0
 	for _, m := range a.members {
-		if m.Queue == queue && (m.State == MemberWaiting || m.State == MemberTrying) {
+		if m.Queue == queue && (m.State == config.MemberWaiting || m.State == config.MemberTrying) {
 			n++
 		}
 	}
@@ -62,7 +63,7 @@ func (a *ACD) fireMembersCount(queue string) {
 func (a *ACD) firePresence(queue string) {
 	n := 0
 	for _, m := range a.members {
-		if m.Queue == queue && m.State == MemberWaiting {
+		if m.Queue == queue && m.State == config.MemberWaiting {
 			n++
 		}
 	}

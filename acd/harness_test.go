@@ -261,8 +261,8 @@ func newHarness(t testing.TB, cfg config.Callcenter, st *store.Store, epoch int6
 	if err := a.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	h.clock.sync = a.Sync
-	a.Sync()
+	h.clock.sync = a.settle
+	a.settle()
 	t.Cleanup(func() {
 		// Callers a test left waiting hang up, so their apps end.
 		for _, ch := range h.core.Channels() {
@@ -274,9 +274,16 @@ func newHarness(t testing.TB, cfg config.Callcenter, st *store.Store, epoch int6
 	return h
 }
 
+// settle waits until the loop has handled everything queued so far and
+// the dispatch that caused.
+func (a *ACD) settle() { a.do(func() {}) }
+
+// command runs one callcenter_config line as the API does.
+func (a *ACD) command(line string) string { return a.apiConfig(context.Background(), line, nil) }
+
 func (h *harness) api(cmd string) string {
 	h.t.Helper()
-	return h.acd.Config(cmd)
+	return h.acd.command(cmd)
 }
 
 func (h *harness) mustOK(cmd string) {
@@ -304,7 +311,7 @@ func (h *harness) call(num, queue string, vars map[string]string) *caller {
 	c := &caller{ch: ch, done: make(chan error, 1)}
 	go func() { c.done <- h.core.Execute(ch.Context(), ch, "callcenter", queue) }()
 	h.waitAction("member-queue-start", "member-queue-resume")
-	h.acd.Sync()
+	h.acd.settle()
 	return c
 }
 
@@ -337,7 +344,7 @@ func (h *harness) nextDial() *dialReq {
 
 func (h *harness) noDial() {
 	h.t.Helper()
-	h.acd.Sync()
+	h.acd.settle()
 	select {
 	case r := <-h.sw.reqs:
 		h.t.Fatalf("unexpected originate %s", r.dial)
@@ -374,7 +381,7 @@ func (h *harness) waitAction(actions ...string) *call.Event {
 
 // drain returns the events already published, as "action agent value".
 func (h *harness) drain() []string {
-	h.acd.Sync()
+	h.acd.settle()
 	var out []string
 	for {
 		select {
@@ -415,7 +422,7 @@ func (h *harness) tierState(q, agent string) string {
 	var s string
 	h.acd.do(func() {
 		if t := h.acd.findTier(q, agent); t != nil {
-			s = t.State
+			s = t.State.String()
 		}
 	})
 	return s
@@ -439,11 +446,11 @@ func (h *harness) bridged(r *dialReq) *call.Channel {
 	agent := dialed(r)
 	for {
 		e := h.waitAction("agent-state-change")
-		if e.Get("CC-Agent") == agent && e.Get("CC-Agent-State") == StateInCall {
+		if e.Get("CC-Agent") == agent && e.Get("CC-Agent-State") == config.StateInAQueueCall.String() {
 			break
 		}
 	}
-	h.acd.Sync()
+	h.acd.settle()
 	return leg
 }
 
@@ -459,5 +466,132 @@ func (h *harness) until(s string) {
 		}
 	}
 	for summary(h.nextEvent()) != s {
+	}
+}
+
+const q1 = "q1@default"
+
+func queueCfg(strategy config.Strategy, mod func(*config.Queue)) config.Callcenter {
+	q := config.Queue{Name: q1, Strategy: strategy}
+	if mod != nil {
+		mod(&q)
+	}
+	return config.Callcenter{Queues: []config.Queue{q}}
+}
+
+// agents adds callback agents "name:level:position" tiered to q1, Available.
+func (h *harness) agents(specs ...string) {
+	h.t.Helper()
+	for _, s := range specs {
+		p := strings.Split(s, ":")
+		lvl, pos := "1", "1"
+		if len(p) > 1 {
+			lvl = p[1]
+		}
+		if len(p) > 2 {
+			pos = p[2]
+		}
+		h.mustOK("agent add " + p[0] + " Callback")
+		h.mustOK("agent set contact " + p[0] + " user/" + p[0])
+		h.mustOK("tier add " + q1 + " " + p[0] + " " + lvl + " " + pos)
+		h.mustOK("agent set status " + p[0] + " Available")
+	}
+	h.drain()
+}
+
+func dialed(r *dialReq) string {
+	return strings.TrimPrefix(r.dial[strings.LastIndex(r.dial, "]")+1:], "user/")
+}
+
+// fakeMedia records what the app plays and lets tests send DTMF.
+type fakeMedia struct {
+	mu     sync.Mutex
+	music  []string
+	played []string
+	digits func(rune)
+	ready  chan struct{} // closed once the app listens for digits
+}
+
+func newFakeMedia() *fakeMedia { return &fakeMedia{ready: make(chan struct{})} }
+
+func (m *fakeMedia) Play(ctx context.Context, path string) error {
+	m.mu.Lock()
+	m.played = append(m.played, path)
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *fakeMedia) Music(path string) (func(), error) {
+	m.mu.Lock()
+	m.music = append(m.music, path)
+	m.mu.Unlock()
+	return func() {}, nil
+}
+
+func (m *fakeMedia) OnDigit(fn func(rune)) func() {
+	m.mu.Lock()
+	m.digits = fn
+	select {
+	case <-m.ready:
+	default:
+		close(m.ready)
+	}
+	m.mu.Unlock()
+	return func() {
+		m.mu.Lock()
+		m.digits = nil
+		m.mu.Unlock()
+	}
+}
+
+func (m *fakeMedia) press(d rune) {
+	<-m.ready
+	m.mu.Lock()
+	fn := m.digits
+	m.mu.Unlock()
+	if fn != nil {
+		fn(d)
+	}
+}
+
+func (m *fakeMedia) SendDigits(string) error { return nil }
+
+func (m *fakeMedia) Bridge(call.Media) (func(), error) {
+	return func() {}, nil
+}
+
+func (m *fakeMedia) Codec() string { return "PCMU" }
+
+func (m *fakeMedia) musicPlayed() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.music...)
+}
+
+func (h *harness) callWithMedia(num string, vars map[string]string) (*caller, *fakeMedia) {
+	h.t.Helper()
+	md := newFakeMedia()
+	v := map[string]string{"caller_id_number": num, "caller_id_name": q1}
+	for k, x := range vars {
+		v[k] = x
+	}
+	ch := h.core.NewChannel(call.ChannelSpec{Name: "sofia/blueivr/" + num, Direction: call.Inbound, Vars: v, Media: md})
+	c := &caller{ch: ch, done: make(chan error, 1)}
+	go func() { c.done <- h.core.Execute(ch.Context(), ch, "callcenter", q1) }()
+	h.waitAction("member-queue-start")
+	h.acd.settle()
+	return c, md
+}
+
+// waitFor polls cond as a deadlock guard for work done by the app's own
+// goroutine (no timing assertion: the bound only stops a hung test).
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -1,100 +1,25 @@
 package acd
 
 import (
-	"strings"
-
 	"ccpbx/call"
 	"ccpbx/config"
 	"ccpbx/store"
-)
-
-// Agent statuses (administrative; set by the API, the config or
-// max-no-answer). config spells them; the ACD names them for its own code.
-const (
-	StatusLoggedOut = config.StatusLoggedOut
-	StatusAvailable = config.StatusAvailable
-	StatusOnDemand  = config.StatusAvailableOnDemand
-	StatusOnBreak   = config.StatusOnBreak
-)
-
-// Agent states (set by the ACD as calls come and go).
-const (
-	StateIdle      = "Idle"
-	StateWaiting   = "Waiting"
-	StateReceiving = "Receiving"
-	StateInCall    = "In a queue call"
-	StateReserved  = "Reserved"
-)
-
-// Tier states.
-const (
-	TierNoAnswer      = "No Answer"
-	TierReady         = "Ready"
-	TierOffering      = "Offering"
-	TierActiveInbound = "Active Inbound"
-	TierStandby       = "Standby"
-)
-
-// Member states.
-const (
-	MemberWaiting   = "Waiting"
-	MemberTrying    = "Trying"
-	MemberAnswered  = "Answered"
-	MemberAbandoned = "Abandoned"
-)
-
-// Cancel reasons (cc_cancel_reason, CC-Cancel-Reason).
-const (
-	ReasonNone           = "NONE"
-	ReasonTimeout        = "TIMEOUT"
-	ReasonNoAgentTimeout = "NO_AGENT_TIMEOUT"
-	ReasonBreakOut       = "BREAK_OUT"
-	ReasonExitWithKey    = "EXIT_WITH_KEY"
-)
-
-// Strategies, as config spells them.
-const (
-	StrategyRingAll           = config.StrategyRingAll
-	StrategyLongestIdle       = config.StrategyLongestIdleAgent
-	StrategyRoundRobin        = config.StrategyRoundRobin
-	StrategyTopDown           = config.StrategyTopDown
-	StrategyLeastTalkTime     = config.StrategyAgentWithLeastTalkTime
-	StrategyFewestCalls       = config.StrategyAgentWithFewestCalls
-	StrategySequentially      = config.StrategySequentiallyByAgentOrder
-	StrategyRandom            = config.StrategyRandom
-	StrategyRingProgressively = config.StrategyRingProgressively
 )
 
 // singleBox is FreeSWITCH's literal for "this box" in agents.instance_id,
 // members.serving_system and CC-Agent-System; clients expect it.
 const singleBox = config.DefaultInstanceID
 
-var (
-	states     = []string{StateWaiting, StateReceiving, StateInCall, StateIdle, StateReserved}
-	tierStates = []string{TierNoAnswer, TierReady, TierOffering, TierActiveInbound, TierStandby}
-)
-
-// canon returns the canonical spelling of s among names, matched without
-// regard to case. FreeSWITCH stores what was typed and then compares
-// exactly, so "available" is accepted but never dispatched (§16.2-3);
-// canonicalizing on write removes that trap. Statuses, strategies and
-// agent types are config's (config.CanonicalStatus and friends); canon
-// serves the states that only the ACD knows.
-func canon(s string, names []string) (string, bool) {
-	for _, n := range names {
-		if strings.EqualFold(s, n) {
-			return n, true
-		}
-	}
-	return "", false
-}
-
 // Agent is one agent row plus the dispatcher's bookkeeping. The row's
 // columns are store's; the ACD adds only what is never persisted.
 // UUIDNull/ContactNull: never set since `agent add` (SQL NULL in
 // FreeSWITCH): listed as empty, left out of JSON.
 type Agent struct {
+	// AgentRow's Status and State columns stay empty: the typed fields
+	// below shadow them, and row/agentFromRow convert at the store.
 	store.AgentRow
+	Status config.AgentStatus
+	State  config.AgentState
 
 	seq      int64 // insertion order (rowid)
 	offerSeq int64 // sub-second order of offers, breaks last_offered_call ties
@@ -105,13 +30,23 @@ type Agent struct {
 	retryAt int64
 }
 
-func (a *Agent) row() store.AgentRow { return a.AgentRow }
+func (a *Agent) row() store.AgentRow {
+	r := a.AgentRow
+	r.Status, r.State = string(a.Status), string(a.State)
+	return r
+}
 
-func agentFromRow(r store.AgentRow) *Agent { return &Agent{AgentRow: r} }
+// agentFromRow keeps a stored status or state as it is spelled, as
+// FreeSWITCH does; only what ccpbx writes is canonical.
+func agentFromRow(r store.AgentRow) *Agent {
+	a := &Agent{AgentRow: r, Status: config.AgentStatus(r.Status), State: config.AgentState(r.State)}
+	a.AgentRow.Status, a.AgentRow.State = "", ""
+	return a
+}
 
 // fields returns the agent's columns in listing order.
 func (a *Agent) fields() []string {
-	return []string{a.Name, a.InstanceID, a.UUID, a.Type, a.Contact, a.Status, a.State,
+	return []string{a.Name, a.InstanceID, a.UUID, a.Type, a.Contact, string(a.Status), string(a.State),
 		itoa(a.MaxNoAnswer), itoa(a.WrapUpTime), itoa(a.RejectDelayTime), itoa(a.BusyDelayTime),
 		itoa(a.NoAnswerDelayTime), itoa(a.LastBridgeStart), itoa(a.LastBridgeEnd), itoa(a.LastOffered),
 		itoa(a.LastStatusChange), itoa(a.NoAnswerCount), itoa(a.CallsAnswered), itoa(a.TalkTime),
@@ -125,14 +60,25 @@ var agentColumns = []string{"name", "instance_id", "uuid", "type", "contact", "s
 
 // Tier links an agent to a queue.
 type Tier struct {
-	store.TierRow
-	seq int64
+	store.TierRow // State stays empty: see State
+	State         config.TierState
+	seq           int64
 }
 
-func (t *Tier) row() store.TierRow { return t.TierRow }
+func (t *Tier) row() store.TierRow {
+	r := t.TierRow
+	r.State = string(t.State)
+	return r
+}
+
+func tierFromRow(r store.TierRow) *Tier {
+	t := &Tier{TierRow: r, State: config.TierState(r.State)}
+	t.TierRow.State = ""
+	return t
+}
 
 func (t *Tier) fields() []string {
-	return []string{t.Queue, t.Agent, t.State, itoa(t.Level), itoa(t.Position)}
+	return []string{t.Queue, t.Agent, string(t.State), itoa(t.Level), itoa(t.Position)}
 }
 
 var tierColumns = []string{"queue", "agent", "state", "level", "position"}
@@ -140,7 +86,8 @@ var tierColumns = []string{"queue", "agent", "state", "level", "position"}
 // Member is a caller in (or recently in) a queue, plus the live handles of
 // its callcenter app run.
 type Member struct {
-	store.MemberRow
+	store.MemberRow // State stays empty: see State
+	State           config.MemberState
 
 	seq int64
 	// Live part; nil/zero for rows loaded from the database.
@@ -155,9 +102,17 @@ type Member struct {
 	pendingTimeout bool              // max-wait-time reached during an offer
 }
 
-func (m *Member) row() store.MemberRow { return m.MemberRow }
+func (m *Member) row() store.MemberRow {
+	r := m.MemberRow
+	r.State = string(m.State)
+	return r
+}
 
-func memberFromRow(r store.MemberRow) *Member { return &Member{MemberRow: r} }
+func memberFromRow(r store.MemberRow) *Member {
+	m := &Member{MemberRow: r, State: config.MemberState(r.State)}
+	m.MemberRow.State = ""
+	return m
+}
 
 func (m *Member) score(now int64) int64 { return now - m.JoinedEpoch + m.BaseScore + m.SkillScore }
 
@@ -165,7 +120,7 @@ func (m *Member) fields(now int64) []string {
 	return []string{m.Queue, m.InstanceID, m.UUID, m.SessionUUID, m.CIDNumber, m.CIDName,
 		itoa(m.SystemEpoch), itoa(m.JoinedEpoch), itoa(m.RejoinedEpoch), itoa(m.BridgeEpoch),
 		itoa(m.AbandonedEpoch), itoa(m.BaseScore), itoa(m.SkillScore), m.ServingAgent, m.ServingSystem,
-		m.State, itoa(m.score(now))}
+		string(m.State), itoa(m.score(now))}
 }
 
 var memberColumns = []string{"queue", "instance_id", "uuid", "session_uuid", "cid_number", "cid_name",

@@ -29,7 +29,7 @@ type offer struct {
 	stopTimer     func() bool
 	called        int64
 	answered      int64
-	statusAtOffer string
+	statusAtOffer config.AgentStatus
 	sessionUUID   string
 	standby       bool
 	// failedAnnounce is the member's cc_bridge_failed_outbound_announce,
@@ -61,7 +61,7 @@ func (a *ACD) startOffer(m *Member, q *Queue, ag *Agent, now int64) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	o := &offer{m: m, q: q, ag: ag, ctx: ctx, cancelFn: cancel, called: now, statusAtOffer: ag.Status,
 		sessionUUID: m.SessionUUID, breakCh: make(chan struct{})}
-	o.standby = strings.EqualFold(ag.Type, config.AgentTypeUUIDStandby)
+	o.standby = strings.EqualFold(ag.Type, string(config.AgentTypeUUIDStandby))
 	if m.ch != nil {
 		o.failedAnnounce = m.ch.Var("cc_bridge_failed_outbound_announce")
 	}
@@ -83,7 +83,7 @@ func (a *ACD) startOffer(m *Member, q *Queue, ag *Agent, now int64) {
 			// The standby channel is gone: the agent cannot take calls.
 			// FreeSWITCH counts this as a no-answer (and may turn a Logged
 			// Out agent into On Break, §16.2-5); ccpbx only logs it out.
-			ag.Status = StatusLoggedOut
+			ag.Status = config.StatusLoggedOut
 			ag.UUID = ""
 			ag.LastStatusChange = now
 			a.saveAgent(ag)
@@ -205,7 +205,7 @@ func (a *ACD) offerFailed(o *offer, cause call.Cause, counted bool) {
 		delete(m.offers, ag.Name)
 	}
 	live := a.agents[ag.Name] == ag
-	tierState := TierReady
+	tierState := config.TierReady
 	var delay int64
 	noAnswer := false
 	switch cause {
@@ -220,7 +220,7 @@ func (a *ACD) offerFailed(o *offer, cause call.Cause, counted bool) {
 		if counted {
 			delay = ag.NoAnswerDelayTime
 			noAnswer = true
-			tierState = TierNoAnswer
+			tierState = config.TierNoAnswer
 		}
 	}
 	if live && noAnswer {
@@ -228,9 +228,9 @@ func (a *ACD) offerFailed(o *offer, cause call.Cause, counted bool) {
 		a.saveAgent(ag)
 		if ag.MaxNoAnswer > 0 && ag.NoAnswerCount >= ag.MaxNoAnswer {
 			a.fire(nil, "CC-Agent", ag.Name, "CC-Action", "agent-max-no-answer",
-				"CC-Agent-No-Answer-Count", itoa(ag.MaxNoAnswer), "CC-Agent-No-Answer-Status", q.AgentNoAnswerStatus,
+				"CC-Agent-No-Answer-Count", itoa(ag.MaxNoAnswer), "CC-Agent-No-Answer-Status", q.AgentNoAnswerStatus.String(),
 				"CC-Member-UUID", m.UUID, "CC-Member-Session-UUID", o.sessionUUID)
-			a.agentSet("status", ag.Name, q.AgentNoAnswerStatus)
+			a.agentSet("status", ag.Name, q.AgentNoAnswerStatus.String())
 		}
 	}
 	if live && delay > 0 {
@@ -248,15 +248,15 @@ func (a *ACD) offerFailed(o *offer, cause call.Cause, counted bool) {
 		"CC-Member-Joined-Time", itoa(m.JoinedEpoch))
 	if live {
 		a.releaseTiers(ag, q.Name, tierState)
-		a.setState(ag, StateWaiting)
+		a.setState(ag, config.StateWaiting)
 	}
-	if a.members[m.UUID] == m && !ringStrategy(m.ServingAgent) && m.State == MemberTrying && m.ServingAgent == ag.Name {
-		m.State = MemberWaiting
+	if a.members[m.UUID] == m && !ringStrategy(config.Strategy(m.ServingAgent)) && m.State == config.MemberTrying && m.ServingAgent == ag.Name {
+		m.State = config.MemberWaiting
 		m.ServingAgent, m.ServingSystem = "", ""
 		a.saveMember(m)
 	}
 	if m.pendingTimeout && len(m.offers) == 0 {
-		a.kick(m, ReasonTimeout)
+		a.kick(m, config.ReasonTimeout)
 	}
 	a.dirty = true
 }
@@ -268,9 +268,9 @@ func (a *ACD) offerAnswered(o *offer, leg *call.Channel) {
 		return
 	}
 	m, q, ag := o.m, o.q, o.ag
-	callerGone := a.members[m.UUID] != m || m.app == nil || m.exiting || m.State == MemberAbandoned ||
+	callerGone := a.members[m.UUID] != m || m.app == nil || m.exiting || m.State == config.MemberAbandoned ||
 		(m.ch != nil && !m.ch.Ready())
-	lost := m.State == MemberAnswered || (!ringStrategy(m.ServingAgent) && m.ServingAgent != ag.Name)
+	lost := m.State == config.MemberAnswered || (!ringStrategy(config.Strategy(m.ServingAgent)) && m.ServingAgent != ag.Name)
 	if callerGone || lost {
 		// FreeSWITCH leaves an answered race loser (and an agent who
 		// answers after the caller left) on a dead leg; ccpbx hangs it up.
@@ -296,7 +296,7 @@ func (a *ACD) offerAnswered(o *offer, leg *call.Channel) {
 		a.offerFailed(o, cause, false)
 		return
 	}
-	if ringStrategy(m.ServingAgent) {
+	if ringStrategy(config.Strategy(m.ServingAgent)) {
 		m.ServingAgent = ag.Name
 		m.ServingSystem = singleBox
 		a.saveMember(m)
@@ -344,12 +344,12 @@ func (a *ACD) startBridge(o *offer) bool {
 		delete(a.legs, o.leg.UUID())
 		a.offerFailed(o, call.NormalClearing, false)
 		if a.members[m.UUID] == m {
-			m.State = MemberWaiting
+			m.State = config.MemberWaiting
 			if ringStrategy(q.Strategy) {
 				// FreeSWITCH leaves the agent's name in serving_agent and
 				// strands a ring-all member (§16.2-1); give the strategy
 				// back so other agents are rung.
-				m.ServingAgent = q.Strategy
+				m.ServingAgent = string(q.Strategy)
 				m.ServingSystem = ""
 			} else {
 				m.ServingAgent, m.ServingSystem = "", ""
@@ -361,7 +361,7 @@ func (a *ACD) startBridge(o *offer) bool {
 	now := a.now()
 	a.fireMembersCount(q.Name)
 	a.firePresence(q.Name)
-	m.State = MemberAnswered
+	m.State = config.MemberAnswered
 	m.BridgeEpoch = now
 	a.saveMember(m)
 	if m.ch != nil {
@@ -377,11 +377,11 @@ func (a *ACD) startBridge(o *offer) bool {
 		ag.NoAnswerCount = 0
 		for _, t := range a.tiers {
 			if t.Agent == ag.Name && t.Queue == q.Name {
-				t.State = TierActiveInbound
+				t.State = config.TierActiveInbound
 				a.saveTier(t)
 			}
 		}
-		a.setState(ag, StateInCall)
+		a.setState(ag, config.StateInAQueueCall)
 	}
 	q.CallsAnswered++
 	o.state = offerBridged
@@ -447,11 +447,11 @@ func (a *ACD) bridgeEnded(o *offer) {
 		"CC-Member-Session-UUID", m.SessionUUID, "CC-Member-CID-Name", m.CIDName,
 		"CC-Member-CID-Number", m.CIDNumber)
 	if live {
-		a.releaseTiers(ag, q.Name, TierReady)
-		if o.statusAtOffer == StatusOnDemand {
-			a.setState(ag, StateIdle)
+		a.releaseTiers(ag, q.Name, config.TierReady)
+		if o.statusAtOffer == config.StatusAvailableOnDemand {
+			a.setState(ag, config.StateIdle)
 		} else {
-			a.setState(ag, StateWaiting)
+			a.setState(ag, config.StateWaiting)
 		}
 		if ag.WrapUpTime > 0 {
 			a.wakeAt(ag.LastBridgeEnd + ag.WrapUpTime + 1)

@@ -128,7 +128,7 @@ func (a *ACD) load(ctx context.Context) error {
 	for _, r := range rows.Agents {
 		ag := agentFromRow(r)
 		if ag.InstanceID == singleBox || ag.InstanceID == "" {
-			ag.State = StateWaiting
+			ag.State = config.StateWaiting
 			ag.UUID, ag.UUIDNull = "", false
 			ag.ExternalCallsCount = 0
 		}
@@ -140,9 +140,9 @@ func (a *ACD) load(ctx context.Context) error {
 		}
 	}
 	for _, r := range rows.Tiers {
-		t := &Tier{TierRow: r}
+		t := tierFromRow(r)
 		if _, ok := a.agents[t.Agent]; ok {
-			t.State = TierReady
+			t.State = config.TierReady
 		}
 		a.tierSeq++
 		t.seq = a.tierSeq
@@ -154,7 +154,7 @@ func (a *ACD) load(ctx context.Context) error {
 	for _, r := range rows.Members {
 		m := memberFromRow(r)
 		if m.InstanceID == a.instanceID {
-			m.State = MemberAbandoned
+			m.State = config.MemberAbandoned
 			m.SessionUUID = ""
 		}
 		a.memberSeq++
@@ -188,18 +188,18 @@ func (a *ACD) applyConfigAgents(name string) int {
 
 func (a *ACD) applyConfigAgent(c config.Agent) {
 	if _, ok := a.agents[c.Name]; !ok {
-		if res := a.agentAdd(c.Name, c.Type); res != okReply {
+		if res := a.agentAdd(c.Name, c.Type.String()); res != okReply {
 			a.log.Warn("config agent not added", "agent", c.Name, "reply", res)
 			return
 		}
 	} else {
-		a.agentSet("type", c.Name, c.Type)
+		a.agentSet("type", c.Name, c.Type.String())
 	}
 	if c.Contact != "" {
 		a.agentSet("contact", c.Name, c.Contact)
 	}
 	if c.Status != "" {
-		a.agentSet("status", c.Name, c.Status)
+		a.agentSet("status", c.Name, c.Status.String())
 	}
 	a.agentSet("max_no_answer", c.Name, itoa(int64(c.MaxNoAnswer)))
 	a.agentSet("wrap_up_time", c.Name, itoa(int64(c.WrapUpTime)))

@@ -12,7 +12,7 @@ import (
 // mod_callcenter's code defaults for unset parameters (§4.1).
 type Queue struct {
 	Name                        string
-	Strategy                    string
+	Strategy                    config.Strategy
 	MOHSound                    string
 	AnnounceSound               string
 	AnnounceFrequency           int64
@@ -28,7 +28,7 @@ type Queue struct {
 	DiscardAbandonedAfter       int64
 	AbandonedResumeAllowed      bool
 	RingProgressivelyDelay      int64
-	AgentNoAnswerStatus         string
+	AgentNoAnswerStatus         config.AgentStatus
 	SkipAgentsWithExternalCalls bool
 
 	// In-memory counters of `queue list`, reset when the queue is rebuilt.
@@ -65,12 +65,12 @@ func newQueue(c config.Queue, log *slog.Logger) *Queue {
 		SkipAgentsWithExternalCalls: config.DefaultSkipAgentsWithExternalCalls,
 	}
 	if c.Strategy != "" {
-		if s, ok := config.CanonicalStrategy(c.Strategy); ok {
+		if s, ok := config.ParseStrategy(string(c.Strategy)); ok {
 			q.Strategy = s
 		} else {
 			// Unknown strategies dispatch like sequentially-by-agent-order
 			// but are listed as written, as in FreeSWITCH.
-			q.Strategy = strings.ToLower(c.Strategy)
+			q.Strategy = config.Strategy(strings.ToLower(string(c.Strategy)))
 		}
 	}
 	if c.TimeBaseScore != "" {
@@ -91,7 +91,7 @@ func newQueue(c config.Queue, log *slog.Logger) *Queue {
 	}
 	q.RingProgressivelyDelay = intParam(log, c.Name, "ring-progressively-delay", int64(c.RingProgressivelyDelay), 0)
 	if c.AgentNoAnswerStatus != "" {
-		if s, ok := config.CanonicalStatus(c.AgentNoAnswerStatus); ok {
+		if s, ok := config.ParseAgentStatus(string(c.AgentNoAnswerStatus)); ok {
 			q.AgentNoAnswerStatus = s
 		} else {
 			log.Warn("callcenter queue agent-no-answer-status invalid, using On Break", "queue", c.Name, "value", c.AgentNoAnswerStatus)
@@ -105,7 +105,9 @@ func newQueue(c config.Queue, log *slog.Logger) *Queue {
 
 // ringStrategy reports strategies whose members stay Trying while every
 // eligible agent is rung (§6.4, §6.5).
-func ringStrategy(s string) bool { return s == StrategyRingAll || s == StrategyRingProgressively }
+func ringStrategy(s config.Strategy) bool {
+	return s == config.StrategyRingAll || s == config.StrategyRingProgressively
+}
 
 // progressiveDelay is ring-progressively-delay with 0 meaning
 // config.DefaultRingProgressivelyDelay.
@@ -132,10 +134,10 @@ var queueColumns = []string{"name", "strategy", "moh_sound", "time_base_score", 
 	"ring_progressively_delay", "skip_agents_with_external_calls", "agent_no_answer_status"}
 
 func (q *Queue) fields() []string {
-	return []string{q.Name, q.Strategy, q.MOHSound, q.TimeBaseScore, btoa(q.TierRulesApply),
+	return []string{q.Name, string(q.Strategy), q.MOHSound, q.TimeBaseScore, btoa(q.TierRulesApply),
 		itoa(q.TierRuleWaitSecond), btoa(q.TierRuleWaitMultiplyLevel), btoa(q.TierRuleNoAgentNoWait),
 		itoa(q.DiscardAbandonedAfter), btoa(q.AbandonedResumeAllowed), itoa(q.MaxWaitTime),
 		itoa(q.MaxWaitTimeWithNoAgent), itoa(q.MaxWaitTimeWithNoAgentReach), q.RecordTemplate,
 		itoa(q.CallsAnswered), itoa(q.CallsAbandoned), itoa(q.RingProgressivelyDelay),
-		btoa(q.SkipAgentsWithExternalCalls), q.AgentNoAnswerStatus}
+		btoa(q.SkipAgentsWithExternalCalls), string(q.AgentNoAnswerStatus)}
 }

@@ -18,7 +18,7 @@ import (
 // live member, no offer in flight.
 func TestRandomTrafficSettles(t *testing.T) {
 	for _, strategy := range config.Strategies {
-		t.Run(strategy, func(t *testing.T) {
+		t.Run(strategy.String(), func(t *testing.T) {
 			rnd := rand.New(rand.NewPCG(7, uint64(len(strategy))))
 			h := newHarness(t, queueCfg(strategy, func(q *config.Queue) { q.MaxWaitTime = 90 }), nil, baseEpoch)
 			names := []string{"a:1:1", "b:1:2", "c:2:1", "d:2:2"}
@@ -75,7 +75,7 @@ func TestRandomTrafficSettles(t *testing.T) {
 						r.fail(call.CallRejected)
 					}
 				}
-				h.acd.Sync()
+				h.acd.settle()
 			}
 			// End everything.
 			for _, c := range callers {
@@ -94,7 +94,7 @@ func TestRandomTrafficSettles(t *testing.T) {
 				ok := true
 				h.acd.do(func() {
 					for _, ag := range h.acd.agents {
-						ok = ok && ag.State == StateWaiting
+						ok = ok && ag.State == config.StateWaiting
 					}
 				})
 				return ok
@@ -111,12 +111,12 @@ func TestRandomTrafficSettles(t *testing.T) {
 			}
 			h.acd.do(func() {
 				for _, ag := range h.acd.agents {
-					if ag.State != StateWaiting {
+					if ag.State != config.StateWaiting {
 						t.Errorf("agent %s left %s (status %s)", ag.Name, ag.State, ag.Status)
 					}
 				}
 				for _, tr := range h.acd.tiers {
-					if tr.State != TierReady && tr.State != TierNoAnswer {
+					if tr.State != config.TierReady && tr.State != config.TierNoAnswer {
 						t.Errorf("tier %s left %s", tr.Agent, tr.State)
 					}
 				}

@@ -4,13 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"io"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"ccpbx/call"
+	"ccpbx/internal/pbxtest"
 )
 
 func TestCLIExecutePrintsBodyAndNewline(t *testing.T) {
@@ -72,19 +72,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// waitFor polls until cond holds; the bound only keeps a broken build from
-// hanging, it asserts nothing about speed.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestCLIEventsPrintsLikeFsCli(t *testing.T) {
 	core := newTestCore(t, Deps{Hostname: "blueivr"})
 	s := startSocket(t, core)
@@ -100,12 +87,12 @@ func TestCLIEventsPrintsLikeFsCli(t *testing.T) {
 	e.Add("CC-Agent", "1001")
 	e.Add("CC-Action", "agent-status-change")
 	e.Add("CC-Agent-Status", "Logged Out")
-	waitFor(t, "the first event", func() bool {
+	pbxtest.WaitFor(t, 20*time.Second, func() bool {
 		ev := *e
 		ev.Headers = append([]call.Header(nil), e.Headers...)
 		core.Fire(&ev)
 		return strings.Contains(out.String(), "RECV EVENT")
-	})
+	}, "the CLI to print the first event")
 	s.Close() // the CLI ends when the server goes away
 	if code := <-done; code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
@@ -149,11 +136,7 @@ func TestCLIInteractive(t *testing.T) {
 // A server that stops answering: the command fails, and the client does not
 // pair a late reply with a later command because it gives the connection up.
 func TestClientReplyTimeoutClosesConnection(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := pbxtest.ListenTCP(t)
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {

@@ -9,7 +9,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"ccpbx/call"
@@ -23,7 +22,7 @@ var (
 )
 
 // clientEventQueue bounds events waiting for NextEvent; beyond it the
-// client drops events (counted) rather than stall replies behind them.
+// client drops events rather than stall replies behind them.
 const clientEventQueue = 4096
 
 // Client is an event-socket client, enough for `ccpbx cli` and tests; it
@@ -39,7 +38,6 @@ type Client struct {
 	events  chan *ClientEvent
 	done    chan struct{}
 	err     error // why the reader stopped; set before done is closed
-	dropped atomic.Uint64
 }
 
 // ClientEvent is one event received by a Client, with its header values
@@ -52,12 +50,6 @@ type ClientEvent struct {
 	Body    string
 	// Raw is the event as it came over the wire (the frame body).
 	Raw string
-}
-
-// Get returns the first header with that name, ignoring case.
-func (e *ClientEvent) Get(name string) string {
-	v, _ := headerFold(e.Headers, name)
-	return v
 }
 
 // Plain renders the event the way fs_cli prints it after "RECV EVENT":
@@ -135,8 +127,7 @@ func (c *Client) readLoop(r *bufio.Reader) {
 			ev := parseClientEvent(strings.TrimPrefix(ct, "text/event-"), f.Body)
 			select {
 			case c.events <- ev:
-			default:
-				c.dropped.Add(1)
+			default: // nobody is reading events: drop, keep replies flowing
 			}
 		case ct == "log/data":
 			ev := &ClientEvent{Format: "log", Body: f.Body, Raw: f.Body}
@@ -147,8 +138,7 @@ func (c *Client) readLoop(r *bufio.Reader) {
 			}
 			select {
 			case c.events <- ev:
-			default:
-				c.dropped.Add(1)
+			default: // nobody is reading events: drop, keep replies flowing
 			}
 		case ct == "text/disconnect-notice":
 			c.err = ErrDisconnected
@@ -226,20 +216,6 @@ func (c *Client) API(cmd string) (string, error) {
 	return f.Body, nil
 }
 
-// BgAPI starts a background command and returns its Job-UUID; the result
-// arrives as a BACKGROUND_JOB event (subscribe to it first).
-func (c *Client) BgAPI(cmd string) (string, error) {
-	f, err := c.send("bgapi " + cmd)
-	if err != nil {
-		return "", err
-	}
-	text := f.Get("Reply-Text")
-	if !strings.HasPrefix(text, "+OK") {
-		return "", fmt.Errorf("event socket: bgapi: %s", text)
-	}
-	return f.Get("Job-UUID"), nil
-}
-
 // Command sends any other command line ("filter …", "noevents") and
 // returns its Reply-Text.
 func (c *Client) Command(line string) (string, error) {
@@ -292,9 +268,6 @@ func (c *Client) Events() <-chan *ClientEvent { return c.events }
 
 // Done is closed when the connection ends.
 func (c *Client) Done() <-chan struct{} { return c.done }
-
-// Dropped counts events discarded because nobody was reading them.
-func (c *Client) Dropped() uint64 { return c.dropped.Load() }
 
 // Close says goodbye and closes the connection.
 func (c *Client) Close() error {

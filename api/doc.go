@@ -10,4 +10,9 @@
 // read-model interfaces declared here (Profiles, Registrations). It must not
 // import sip or acd, and it never blocks the core: a slow event-socket
 // client loses events (counted) instead of stalling Fire.
+//
+// The event socket is locked down beyond FreeSWITCH's (Lockdown): ACL,
+// bans of addresses that guess passwords (guard.Bans), caps on connections
+// and on unauthenticated ones, a short login timeout, and no frame body read
+// before login.
 package api

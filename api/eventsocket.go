@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"ccpbx/call"
+	"ccpbx/guard"
 )
 
 // DefaultEventSocketAddr is where the event socket listens when the
@@ -31,8 +33,6 @@ const (
 	// writeTimeout disconnects a client that stops reading: its socket
 	// buffer is full and no write has progressed for this long.
 	writeTimeout = 30 * time.Second
-	// authTimeout is how long a client may take to authenticate.
-	authTimeout = time.Minute
 	// goodbye is the disconnect notice body.
 	goodbye = "Disconnected, goodbye.\n"
 )
@@ -41,21 +41,28 @@ const (
 // (mod_event_socket's inbound mode): clients authenticate with the
 // password, run API commands synchronously (api) or in the background
 // (bgapi), and subscribe to events in plain, json or xml form.
+//
+// Unlike FreeSWITCH's, it is locked down (see Lockdown): an address outside
+// the ACL or banned for failed logins is closed on accept, connections and
+// unauthenticated connections are capped, a client has AuthTimeout to log
+// in, and before login only a short "auth" frame is read, never a body.
 type EventSocket struct {
 	core     *call.Core
 	addr     string
 	password string
 	log      *slog.Logger
+	lock     Lockdown
 
 	logs *LogTap
 
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  map[*eslConn]struct{}
-	closed bool
-	wg     sync.WaitGroup
-	ctx    context.Context
-	cancel context.CancelFunc
+	mu      sync.Mutex
+	ln      net.Listener
+	conns   map[*eslConn]struct{}
+	pending int // connections not yet authenticated
+	closed  bool
+	wg      sync.WaitGroup
+	ctx     context.Context
+	cancel  context.CancelFunc
 }
 
 // NewEventSocket prepares an event socket on addr (DefaultEventSocketAddr
@@ -68,11 +75,66 @@ func NewEventSocket(core *call.Core, addr, password string, log *slog.Logger) *E
 		log = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &EventSocket{
+	s := &EventSocket{
 		core: core, addr: addr, password: password, log: log,
 		conns: make(map[*eslConn]struct{}), ctx: ctx, cancel: cancel,
 	}
+	s.SetLockdown(Lockdown{})
+	return s
 }
+
+// Defaults of Lockdown's zero fields.
+const (
+	DefaultMaxConnections     = 64
+	DefaultMaxUnauthenticated = 16
+	DefaultAuthTimeout        = 5 * time.Second
+)
+
+// DefaultAuthBans is the ban policy of an event socket that is given no
+// Bans: 5 wrong passwords from one address within 5 minutes ban it for
+// 15 minutes.
+var DefaultAuthBans = guard.BanPolicy{MaxFailures: 5, Window: 5 * time.Minute, BanTime: 15 * time.Minute}
+
+// Lockdown says who may connect to the event socket and what a client may
+// cost before it has logged in. Zero fields take the defaults above.
+type Lockdown struct {
+	// ACL lists the networks that may connect (FreeSWITCH's
+	// apply-inbound-acl); empty allows any address that reaches the
+	// listener. Others are closed before a byte is read.
+	ACL []netip.Prefix
+	// MaxConnections caps connected clients, MaxUnauthenticated those not
+	// logged in yet; a connection beyond a cap is closed at once.
+	MaxConnections     int
+	MaxUnauthenticated int
+	// AuthTimeout is how long a client may take to log in.
+	AuthTimeout time.Duration
+	// Bans counts wrong passwords per address; a banned address is closed
+	// on accept and its password is not even compared. Nil means a table
+	// with DefaultAuthBans. The table may be shared with other listeners.
+	Bans *guard.Bans
+}
+
+// SetLockdown replaces the lockdown settings; call it before Start.
+func (s *EventSocket) SetLockdown(l Lockdown) {
+	if l.MaxConnections <= 0 {
+		l.MaxConnections = DefaultMaxConnections
+	}
+	if l.MaxUnauthenticated <= 0 {
+		l.MaxUnauthenticated = DefaultMaxUnauthenticated
+	}
+	l.MaxUnauthenticated = min(l.MaxUnauthenticated, l.MaxConnections)
+	if l.AuthTimeout <= 0 {
+		l.AuthTimeout = DefaultAuthTimeout
+	}
+	if l.Bans == nil {
+		l.Bans = guard.NewBans(DefaultAuthBans)
+	}
+	s.lock = l
+}
+
+// Bans is the table of addresses banned for failed logins (for `ban list`
+// style commands and for sharing with other listeners).
+func (s *EventSocket) Bans() *guard.Bans { return s.lock.Bans }
 
 // Start listens and accepts clients in the background.
 func (s *EventSocket) Start() error {
@@ -84,6 +146,10 @@ func (s *EventSocket) Start() error {
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
 		return fmt.Errorf("event socket listen %s: %w", s.addr, err)
+	}
+	if len(s.lock.ACL) == 0 && !isLoopbackListener(ln.Addr()) {
+		s.log.Warn("event socket listens beyond loopback without an acl: anyone who reaches the port may try the password; set event_socket.acl",
+			"listen", ln.Addr().String())
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -155,14 +221,29 @@ func (s *EventSocket) accept(ln net.Listener) {
 			s.log.Warn("event socket accept", "err", err)
 			return
 		}
-		c := &eslConn{srv: s, conn: nc, log: s.log.With("remote", nc.RemoteAddr().String())}
+		ip := remoteIP(nc)
+		if why := s.refuse(ip); why != "" {
+			// Nothing is read or written: a refused peer learns nothing,
+			// and a flood of them costs one accept and one close each.
+			s.log.Debug("event socket: connection refused", "remote", nc.RemoteAddr().String(), "reason", why)
+			nc.Close()
+			continue
+		}
+		c := &eslConn{srv: s, conn: nc, ip: ip, log: s.log.With("remote", nc.RemoteAddr().String())}
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
 			nc.Close()
 			return
 		}
+		if len(s.conns) >= s.lock.MaxConnections || s.pending >= s.lock.MaxUnauthenticated {
+			s.mu.Unlock()
+			s.log.Debug("event socket: connection refused", "remote", nc.RemoteAddr().String(), "reason", "too many connections")
+			nc.Close()
+			continue
+		}
 		s.conns[c] = struct{}{}
+		s.pending++
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go func() {
@@ -170,19 +251,68 @@ func (s *EventSocket) accept(ln net.Listener) {
 			c.serve()
 			s.mu.Lock()
 			delete(s.conns, c)
+			if !c.authed {
+				s.pending--
+			}
 			s.mu.Unlock()
 		}()
 	}
+}
+
+// refuse says why a new connection from ip is closed on accept ("" when it
+// is not): outside the ACL, or banned.
+func (s *EventSocket) refuse(ip netip.Addr) string {
+	if len(s.lock.ACL) > 0 {
+		in := false
+		for _, p := range s.lock.ACL {
+			if p.Contains(ip) {
+				in = true
+				break
+			}
+		}
+		if !in {
+			return "not in acl"
+		}
+	}
+	if s.lock.Bans.Banned(ip) {
+		return "banned"
+	}
+	return ""
+}
+
+// authenticated moves c from the pending count to the logged-in ones.
+func (s *EventSocket) authenticated(c *eslConn) {
+	s.mu.Lock()
+	c.authed = true
+	s.pending--
+	s.mu.Unlock()
+}
+
+func remoteIP(nc net.Conn) netip.Addr {
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap()
+	}
+	ap, err := netip.ParseAddrPort(nc.RemoteAddr().String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+func isLoopbackListener(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }
 
 // eslConn is one connected client.
 type eslConn struct {
 	srv  *EventSocket
 	conn net.Conn
+	ip   netip.Addr
 	log  *slog.Logger
 
 	wmu    sync.Mutex // serialises frames from the reader and the event pump
-	authed bool
+	authed bool       // set under srv.mu; read by this connection's reader
 
 	events   atomic.Pointer[eventSet]
 	format   atomic.Value // string
@@ -218,13 +348,21 @@ func (c *eslConn) serve() {
 	if c.write(authRequest()) != nil {
 		return
 	}
-	// A client gets a while to log in; one that connects and says nothing
-	// would otherwise hold its goroutine and socket forever.
-	c.conn.SetReadDeadline(time.Now().Add(authTimeout))
+	// A client gets a few seconds to log in; one that connects and says
+	// nothing would otherwise hold a pending slot.
+	c.conn.SetReadDeadline(time.Now().Add(c.srv.lock.AuthTimeout))
 	r := bufio.NewReaderSize(c.conn, 4096)
 	for {
-		f, err := readFrame(r, true)
+		lim := commandFrame
+		if !c.authed {
+			lim = preAuthFrame
+		}
+		f, err := readFrameLimited(r, true, lim)
 		if err != nil {
+			if errors.Is(err, ErrFrameTooBig) || errors.Is(err, ErrLineTooLong) {
+				c.log.Warn("event socket: frame over the limit; disconnecting", "authenticated", c.authed, "err", err)
+				return
+			}
 			if !errors.Is(err, net.ErrClosed) {
 				c.log.Debug("event socket client gone", "err", err)
 			}
@@ -267,12 +405,23 @@ func (c *eslConn) handle(f *frame) bool {
 			c.write(commandReply("-ERR command not found"))
 			return true
 		}
-		if subtle.ConstantTimeCompare([]byte(cmd.Arg), []byte(c.srv.password)) != 1 {
-			c.log.Warn("event socket: wrong password")
+		bans := c.srv.lock.Bans
+		if bans.Banned(c.ip) {
+			// Banned while this connection was open: the password is not
+			// even compared, so guessing on parallel connections is no way
+			// around the ban.
 			c.write(commandReply("-ERR invalid"))
 			return false
 		}
-		c.authed = true
+		if subtle.ConstantTimeCompare([]byte(cmd.Arg), []byte(c.srv.password)) != 1 {
+			c.log.Warn("event socket auth failure from ip " + c.ip.String())
+			if bans.Failure(c.ip) {
+				c.log.Warn("event socket: address banned after repeated auth failures", "ip", c.ip.String())
+			}
+			c.write(commandReply("-ERR invalid"))
+			return false
+		}
+		c.srv.authenticated(c)
 		c.conn.SetReadDeadline(time.Time{})
 		c.log.Debug("event socket client authenticated")
 		return c.write(commandReply("+OK accepted")) == nil

@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"ccpbx/call"
+	"ccpbx/internal/pbxtest"
 )
 
 const testPassword = "s3cret-pw"
@@ -255,7 +257,7 @@ func TestEventSocketJSONAndFilter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev.Format != FormatJSON || ev.Get("CC-Agent") != "1002" || ev.Get("CC-Agent-Status") != "On Break" || ev.Get("Event-Subclass") != "callcenter::info" {
+	if ev.Format != FormatJSON || eventHeader(ev, "CC-Agent") != "1002" || eventHeader(ev, "CC-Agent-Status") != "On Break" || eventHeader(ev, "Event-Subclass") != "callcenter::info" {
 		t.Fatalf("json event: %+v", ev)
 	}
 	if !strings.HasPrefix(ev.Raw, `{"Event-Subclass":"callcenter::info","Event-Name":"CUSTOM",`) {
@@ -299,15 +301,16 @@ func TestEventSocketBgAPI(t *testing.T) {
 	if err := c.Subscribe("", "BACKGROUND_JOB"); err != nil {
 		t.Fatal(err)
 	}
-	job, err := c.BgAPI("hostname")
-	if err != nil || len(job) != 36 {
-		t.Fatalf("bgapi: %q %v", job, err)
+	reply, err := c.Command("bgapi hostname")
+	job, ok := strings.CutPrefix(reply, "+OK Job-UUID: ")
+	if err != nil || !ok || len(job) != 36 {
+		t.Fatalf("bgapi: %q %v", reply, err)
 	}
 	ev, err := c.NextEvent()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev.Get("Job-UUID") != job || ev.Body != "blueivr" {
+	if eventHeader(ev, "Job-UUID") != job || ev.Body != "blueivr" {
 		t.Fatalf("job event: %+v", ev)
 	}
 }
@@ -398,8 +401,8 @@ func TestEventSocketSurvivesPanickingCommand(t *testing.T) {
 	if err := c.Subscribe("", "BACKGROUND_JOB"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.BgAPI("boom"); err != nil {
-		t.Fatal(err)
+	if reply, err := c.Command("bgapi boom"); err != nil || !strings.HasPrefix(reply, "+OK Job-UUID: ") {
+		t.Fatalf("bgapi boom: %q %v", reply, err)
 	}
 	ev, err := c.NextEvent()
 	if err != nil || ev.Body != "-ERR boom Command failed!\n" {
@@ -414,7 +417,7 @@ func TestEventSocketSurvivesPanickingCommand(t *testing.T) {
 // event pumps.
 func TestEventSocketCloseLeavesNoGoroutines(t *testing.T) {
 	core := newTestCore(t, Deps{Hostname: "blueivr"})
-	before := runtime.NumGoroutine()
+	before := goleak.IgnoreCurrent()
 	s := NewEventSocket(core, "127.0.0.1:0", testPassword, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
@@ -435,5 +438,11 @@ func TestEventSocketCloseLeavesNoGoroutines(t *testing.T) {
 	for _, c := range clients {
 		c.Close()
 	}
-	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+	pbxtest.CheckLeaks(t, before)
+}
+
+// eventHeader returns the first header of e with that name, ignoring case.
+func eventHeader(e *ClientEvent, name string) string {
+	v, _ := headerFold(e.Headers, name)
+	return v
 }

@@ -12,19 +12,39 @@ import (
 )
 
 // Limits on what a peer may send in one frame. FreeSWITCH accepts up to
-// 10 MB; ccpbx's commands are one line, so much less is plenty.
+// 10 MB; ccpbx's commands are one line, so much less is plenty. These are
+// what the client side accepts from a server (events and replies can be
+// large); a server applies the tighter frameLimits below to its clients.
 const (
 	maxLineLen    = 64 << 10
 	maxHeaderSize = 256 << 10
 	maxBodyLen    = 4 << 20
 )
 
+// frameLimits bound one frame read from a peer.
+type frameLimits struct {
+	line, header, body int
+}
+
+var (
+	// clientFrame is what a client accepts from the server.
+	clientFrame = frameLimits{line: maxLineLen, header: maxHeaderSize, body: maxBodyLen}
+	// preAuthFrame is what an unauthenticated peer may send: "auth
+	// <password>" and a few headers, never a body. A Content-Length before
+	// login ends the connection before a byte of the body is read, so a
+	// stranger announcing 4 MiB costs nothing.
+	preAuthFrame = frameLimits{line: 1 << 10, header: 4 << 10, body: 0}
+	// commandFrame is what a logged-in client may send: one command line
+	// (api, bgapi, event, filter …) with a few headers. ccpbx takes no
+	// command with a large body (sendmsg/sendevent are not supported).
+	commandFrame = frameLimits{line: 16 << 10, header: 32 << 10, body: 64 << 10}
+)
+
 // Frame errors.
 var (
-	ErrLineTooLong  = errors.New("event socket: line too long")
-	ErrFrameTooBig  = errors.New("event socket: frame too big")
-	ErrBadLength    = errors.New("event socket: bad Content-Length")
-	errEmptyCommand = errors.New("event socket: empty command")
+	ErrLineTooLong = errors.New("event socket: line too long")
+	ErrFrameTooBig = errors.New("event socket: frame too big")
+	ErrBadLength   = errors.New("event socket: bad Content-Length")
 )
 
 // frame is one event-socket message: header lines up to a blank line, then
@@ -44,12 +64,12 @@ func (f *frame) Get(name string) string {
 }
 
 // readLine returns one line without its "\n" or "\r\n", refusing lines
-// longer than maxLineLen so a peer cannot make us buffer without bound.
-func readLine(r *bufio.Reader) (string, error) {
+// longer than max so a peer cannot make us buffer without bound.
+func readLine(r *bufio.Reader, max int) (string, error) {
 	var buf []byte
 	for {
 		chunk, err := r.ReadSlice('\n')
-		if len(buf)+len(chunk) > maxLineLen {
+		if len(buf)+len(chunk) > max {
 			return "", ErrLineTooLong
 		}
 		buf = append(buf, chunk...)
@@ -68,20 +88,27 @@ func readLine(r *bufio.Reader) (string, error) {
 	return strings.TrimSuffix(s, "\r"), nil
 }
 
-// readFrame reads one frame. With command set, the first non-empty line is
-// the command (server side); blank lines before it are skipped, as
-// FreeSWITCH does, so stray newlines from a client are harmless.
+// readFrame reads one frame within the client-side limits. With command
+// set, the first non-empty line is the command (server side); blank lines
+// before it are skipped, as FreeSWITCH does, so stray newlines from a
+// client are harmless.
 func readFrame(r *bufio.Reader, command bool) (*frame, error) {
+	return readFrameLimited(r, command, clientFrame)
+}
+
+// readFrameLimited reads one frame within lim. The body is read only after
+// its announced length has been checked against lim.body.
+func readFrameLimited(r *bufio.Reader, command bool, lim frameLimits) (*frame, error) {
 	f := &frame{}
 	size := 0
 	first := true
 	for {
-		line, err := readLine(r)
+		line, err := readLine(r, lim.line)
 		if err != nil {
 			return nil, err
 		}
 		size += len(line) + 1
-		if size > maxHeaderSize {
+		if size > lim.header {
 			return nil, ErrFrameTooBig
 		}
 		if line == "" {
@@ -109,7 +136,7 @@ func readFrame(r *bufio.Reader, command bool) (*frame, error) {
 		if err != nil || n < 0 {
 			return nil, fmt.Errorf("%w %q", ErrBadLength, cl)
 		}
-		if n > maxBodyLen {
+		if n > lim.body {
 			return nil, fmt.Errorf("%w: %d bytes", ErrFrameTooBig, n)
 		}
 		body := make([]byte, n)

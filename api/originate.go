@@ -17,8 +17,13 @@ const originateUsage = "-USAGE: <call url> <exten>|&<application_name>(<app_args
 // ("&playback(/x.wav)", hung up when it returns) or send the leg into the
 // dialplan at <exten> in <context>. The reply is "+OK <uuid>" or
 // "-ERR <CAUSE>".
+//
+// The line is split with call.SeparateNested: FreeSWITCH's rules, except
+// that {…}, […] and (…) stay whole, so variables and application arguments
+// may hold blanks. An empty quoted argument keeps its place, as in
+// FreeSWITCH, so a line can skip the dialplan and still name a context.
 func (c *commands) originate(ctx context.Context, args string, _ *call.Channel) string {
-	argv := splitArgs(args)
+	argv := call.SeparateNested(args, ' ', 0)
 	if len(argv) < 2 {
 		return originateUsage
 	}
@@ -91,37 +96,4 @@ func (c *commands) originate(ctx context.Context, args string, _ *call.Channel) 
 		}
 	}
 	return fmt.Sprintf("+OK %s\n", ch.UUID())
-}
-
-// splitArgs splits on spaces but keeps {…}, […], (…) and '…' groups whole,
-// so dial strings with variables and app arguments with spaces survive.
-func splitArgs(s string) []string {
-	var out []string
-	var cur strings.Builder
-	depth := 0
-	quoted := false
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		switch {
-		case ch == '\'' && depth == 0:
-			quoted = !quoted
-			continue
-		case quoted:
-		case ch == '{' || ch == '[' || ch == '(':
-			depth++
-		case (ch == '}' || ch == ']' || ch == ')') && depth > 0:
-			depth--
-		case ch == ' ' && depth == 0:
-			if cur.Len() > 0 {
-				out = append(out, cur.String())
-				cur.Reset()
-			}
-			continue
-		}
-		cur.WriteByte(ch)
-	}
-	if cur.Len() > 0 {
-		out = append(out, cur.String())
-	}
-	return out
 }

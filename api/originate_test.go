@@ -78,6 +78,27 @@ func TestOriginate(t *testing.T) {
 		if r := <-routed; r != "300@default" {
 			t.Fatalf("default context: routed to %q", r)
 		}
+		// '' holds the dialplan's place, as in FreeSWITCH; ccpbx used to
+		// drop it and take the context for the dialplan.
+		api(core, "originate test/1002 3000 '' blueivr")
+		if r := <-routed; r != "3000@blueivr" {
+			t.Fatalf("empty dialplan argument: routed to %q", r)
+		}
+	})
+	t.Run("groups keep their blanks", func(t *testing.T) {
+		got := api(core, "originate {a=b c}[d='e f']test/1003 &record_args(x  y)")
+		if !strings.HasPrefix(got, "+OK ") {
+			t.Fatalf("reply %q", got)
+		}
+		if r := <-ran; !strings.HasSuffix(r, " x  y") {
+			t.Fatalf("app ran as %q", r)
+		}
+		ep.mu.Lock()
+		vars := ep.calls[len(ep.calls)-1]
+		ep.mu.Unlock()
+		if vars["a"] != "b c" || vars["d"] != "e f" {
+			t.Errorf("leg vars %v", vars)
+		}
 	})
 	t.Run("failures", func(t *testing.T) {
 		cases := map[string]string{
@@ -99,12 +120,4 @@ func TestOriginate(t *testing.T) {
 			t.Errorf("no answer: %q", got)
 		}
 	})
-}
-
-func TestSplitArgs(t *testing.T) {
-	got := splitArgs(" {a=b c}[x=1]user/1001  &playback(/tmp/a b.wav) XML 'my context' ")
-	want := []string{"{a=b c}[x=1]user/1001", "&playback(/tmp/a b.wav)", "XML", "my context"}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Fatalf("%q", got)
-	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"ccpbx/call"
+	"ccpbx/internal/pbxtest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -18,7 +19,8 @@ func TestMain(m *testing.M) {
 	// Listings print local times; pin the zone so golden files hold
 	// everywhere.
 	time.Local = time.UTC
-	os.Exit(m.Run())
+	// Every test ends the goroutines it started (sockets, pumps, CLIs).
+	pbxtest.VerifyNoLeaks(m)
 }
 
 // golden compares got with testdata/name (or rewrites it with -update).

@@ -2,8 +2,6 @@ package call
 
 import (
 	"fmt"
-
-	"ccpbx/config"
 )
 
 // Bridge connects a and b (audio relayed both ways) and blocks until one of
@@ -48,7 +46,7 @@ func (c *Core) Bridge(a, b *Channel) error {
 // with b's cause (NORMAL_CLEARING when b has none). It reports whether a
 // was hung up; otherwise a's dialplan goes on.
 func HangupAfterBridge(a, b *Channel) bool {
-	if !config.SwitchTrue(a.Var("hangup_after_bridge")) || !a.Ready() {
+	if !SwitchTrue(a.Var("hangup_after_bridge")) || !a.Ready() {
 		return false
 	}
 	cause := b.Cause()

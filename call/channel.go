@@ -72,6 +72,17 @@ type Channel struct {
 	cause      Cause
 	done       chan struct{}
 	hungup     bool
+	// progressAt and progressMediaAt are when the leg first rang (180) or
+	// got early media (183); hungupAt is when it ended. With created and
+	// answeredAt they are the times a CDR is made of.
+	progressAt      time.Time
+	progressMediaAt time.Time
+	hungupAt        time.Time
+	// holds counts the goroutines (the dialplan's) that may still touch
+	// the channel after its hangup; CHANNEL_HANGUP_COMPLETE waits for them,
+	// so the record carries what they set on the way out (cc_cause, …).
+	holds     int
+	completed bool
 	// hanging is the cause of a Hangup still sending its signalling; it
 	// makes concurrent Hangups send once and keeps the first cause.
 	hanging Cause
@@ -173,6 +184,13 @@ func (c *Channel) Answered() bool {
 	return !c.answeredAt.IsZero()
 }
 
+// HungupAt returns when the channel hung up (zero while it is up).
+func (c *Channel) HungupAt() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hungupAt
+}
+
 // AnsweredAt returns the answer time (zero when unanswered).
 func (c *Channel) AnsweredAt() time.Time {
 	c.mu.Lock()
@@ -226,6 +244,11 @@ func (c *Channel) MarkRinging(early bool) {
 	c.mu.Lock()
 	first := !c.ringing
 	c.ringing = true
+	if now := c.core.Now(); early && c.progressMediaAt.IsZero() {
+		c.progressMediaAt = now
+	} else if !early && c.progressAt.IsZero() {
+		c.progressAt = now
+	}
 	c.mu.Unlock()
 	if first {
 		name := "CHANNEL_PROGRESS"
@@ -310,6 +333,7 @@ func (c *Channel) Terminated(cause Cause) {
 		cause = c.hanging
 	}
 	c.hungup = true
+	c.hungupAt = c.core.Now()
 	c.cause = cause
 	c.vars["hangup_cause"] = string(cause)
 	c.vars["hangup_cause_q850"] = strconv.Itoa(q850Var(cause))
@@ -319,6 +343,110 @@ func (c *Channel) Terminated(cause Cause) {
 	c.core.remove(c)
 	c.core.Fire(c.Event("CHANNEL_HANGUP"))
 	c.log.Info("channel hung up", "cause", string(cause))
+	c.complete()
+}
+
+// Hold keeps CHANNEL_HANGUP_COMPLETE back until release is called: the
+// goroutine that holds the channel (its dialplan) may still set variables
+// after the hangup, and the complete event is the leg's final record. A
+// Hold taken after the event fired is a no-op. release may be called more
+// than once.
+func (c *Channel) Hold() (release func()) {
+	c.mu.Lock()
+	if c.completed {
+		c.mu.Unlock()
+		return func() {}
+	}
+	c.holds++
+	c.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			c.holds--
+			c.mu.Unlock()
+			c.complete()
+		})
+	}
+}
+
+// complete fires CHANNEL_HANGUP_COMPLETE once the channel is down and no
+// Hold is left, after setting FreeSWITCH's timing variables (duration,
+// billsec, *_stamp, *_epoch …) as switch_channel_set_timestamps does.
+func (c *Channel) complete() {
+	c.mu.Lock()
+	if !c.hungup || c.holds > 0 || c.completed {
+		c.mu.Unlock()
+		return
+	}
+	c.completed = true
+	c.setTimestampsLocked()
+	if c.media != nil && c.vars["read_codec"] == "" {
+		codec := c.media.Codec()
+		if codec != "" {
+			c.vars["read_codec"] = codec
+			c.vars["write_codec"] = codec
+		}
+	}
+	c.mu.Unlock()
+	c.core.Fire(c.Event("CHANNEL_HANGUP_COMPLETE"))
+}
+
+// setTimestampsLocked sets the timing variables of a hung-up leg. Whole
+// seconds are differences of whole-second epochs, as in FreeSWITCH, so
+// duration and billsec agree with the *_epoch variables beside them.
+func (c *Channel) setTimestampsLocked() {
+	const stamp = "2006-01-02 15:04:05"
+	set := func(name string, t time.Time) {
+		if !t.IsZero() {
+			c.vars[name+"_stamp"] = t.Local().Format(stamp)
+			c.vars[name+"_epoch"] = strconv.FormatInt(t.Unix(), 10)
+			c.vars[name+"_uepoch"] = strconv.FormatInt(t.UnixMicro(), 10)
+			return
+		}
+		c.vars[name+"_epoch"] = "0"
+		c.vars[name+"_uepoch"] = "0"
+	}
+	set("start", c.created)
+	set("answer", c.answeredAt)
+	set("progress", c.progressAt)
+	set("progress_media", c.progressMediaAt)
+	set("end", c.hungupAt)
+	if name := c.vars["caller_id_name"]; name != "" {
+		c.vars["caller_id"] = `"` + name + `" <` + c.vars["caller_id_number"] + `>`
+	} else if num := c.vars["caller_id_number"]; num != "" {
+		c.vars["caller_id"] = num
+	}
+	since := func(from, to time.Time, unit string) {
+		var s, ms, us int64
+		if !from.IsZero() && !to.IsZero() {
+			s = to.Unix() - from.Unix()
+			ms = to.UnixMilli() - from.UnixMilli()
+			us = to.UnixMicro() - from.UnixMicro()
+		}
+		c.vars[unit+"sec"] = strconv.FormatInt(max(s, 0), 10)
+		c.vars[unit+"msec"] = strconv.FormatInt(max(ms, 0), 10)
+		c.vars[unit+"usec"] = strconv.FormatInt(max(us, 0), 10)
+	}
+	// FreeSWITCH names the whole-leg length duration/mduration/uduration.
+	var d, md, ud int64
+	if !c.hungupAt.IsZero() {
+		d = c.hungupAt.Unix() - c.created.Unix()
+		md = c.hungupAt.UnixMilli() - c.created.UnixMilli()
+		ud = c.hungupAt.UnixMicro() - c.created.UnixMicro()
+	}
+	c.vars["duration"] = strconv.FormatInt(max(d, 0), 10)
+	c.vars["mduration"] = strconv.FormatInt(max(md, 0), 10)
+	c.vars["uduration"] = strconv.FormatInt(max(ud, 0), 10)
+	if c.answeredAt.IsZero() {
+		since(time.Time{}, time.Time{}, "bill")
+		since(time.Time{}, time.Time{}, "answer")
+	} else {
+		since(c.answeredAt, c.hungupAt, "bill")
+		since(c.created, c.answeredAt, "answer")
+	}
+	since(c.created, c.progressAt, "progress")
+	since(c.created, c.progressMediaAt, "progress_media")
 }
 
 // State names the channel's call state as FreeSWITCH's Channel-Call-State.
@@ -378,6 +506,10 @@ func (c *Channel) AppendHeaders(e *Event) {
 	e.Add("Caller-Context", c.vars["context"])
 	e.Add("Caller-Channel-Name", c.name)
 	e.Add("Caller-Channel-Created-Time", strconv.FormatInt(c.created.UnixMicro(), 10))
+	e.Add("Caller-Channel-Answered-Time", microsOrZero(c.answeredAt))
+	e.Add("Caller-Channel-Progress-Time", microsOrZero(c.progressAt))
+	e.Add("Caller-Channel-Progress-Media-Time", microsOrZero(c.progressMediaAt))
+	e.Add("Caller-Channel-Hangup-Time", microsOrZero(c.hungupAt))
 	keys := make([]string, 0, len(c.vars))
 	for k := range c.vars {
 		keys = append(keys, k)
@@ -386,4 +518,13 @@ func (c *Channel) AppendHeaders(e *Event) {
 	for _, k := range keys {
 		e.Add("variable_"+k, c.vars[k])
 	}
+}
+
+// microsOrZero is a Caller-Channel-*-Time value: microseconds since the
+// epoch, or 0 for a moment that has not happened.
+func microsOrZero(t time.Time) string {
+	if t.IsZero() {
+		return "0"
+	}
+	return strconv.FormatInt(t.UnixMicro(), 10)
 }

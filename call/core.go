@@ -227,7 +227,8 @@ var ErrShuttingDown = SystemShutdown
 
 // Route starts ch's dialplan in its own goroutine. When the dialplan
 // returns, a channel still up is hung up: with the returned Cause, or
-// NORMAL_CLEARING.
+// NORMAL_CLEARING; CHANNEL_HANGUP_COMPLETE fires once both the hangup and
+// the dialplan are over.
 func (c *Core) Route(ch *Channel) error {
 	// The closing check and wg.Add happen under the lock Shutdown takes to
 	// set closing, so a Route racing Shutdown is either refused or counted
@@ -240,8 +241,12 @@ func (c *Core) Route(ch *Channel) error {
 	r := c.router
 	c.wg.Add(1)
 	c.mu.Unlock()
+	// The dialplan holds the channel: CHANNEL_HANGUP_COMPLETE (the leg's
+	// record) waits until the apps have returned and set what they set.
+	release := ch.Hold()
 	go func() {
 		defer c.wg.Done()
+		defer release()
 		defer func() {
 			if p := recover(); p != nil {
 				ch.Log().Error("dialplan panic", "panic", p)

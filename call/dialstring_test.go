@@ -81,6 +81,25 @@ func TestParseDialString(t *testing.T) {
 			},
 		},
 		{
+			name:    "several {} lists, as FreeSWITCH accepts",
+			in:      `{a=1} {b=2}user/1`,
+			globals: map[string]string{"a": "1", "b": "2"},
+			groups:  [][]leg{{{"user/1", map[string]string{"a": "1", "b": "2"}}}},
+		},
+		{
+			name:    "escaped comma and ^^ delimiter in variable lists",
+			in:      `{a=x\,y}[^^;b=1,2;c=3]user/1`,
+			globals: map[string]string{"a": "x,y"},
+			groups:  [][]leg{{{"user/1", map[string]string{"a": "x,y", "b": "1,2", "c": "3"}}}},
+		},
+		{
+			// FreeSWITCH quotes with ' only: a comma inside "…" splits.
+			name:    "double quotes do not protect a comma, as in FreeSWITCH",
+			in:      `{a="x,y"}user/1`,
+			globals: map[string]string{"a": `"x`},
+			groups:  [][]leg{{{"user/1", map[string]string{"a": `"x`}}}},
+		},
+		{
 			name:    "entries without = and empty keys are ignored",
 			in:      `{novalue,=x,k=}user/1`,
 			globals: map[string]string{"k": ""},
@@ -189,6 +208,8 @@ func TestLegTimeout(t *testing.T) {
 		{map[string]string{"originate_timeout": "20"}, 20},
 		{map[string]string{"leg_timeout": "0", "call_timeout": "x", "originate_timeout": "-3"}, 60},
 		{map[string]string{"leg_timeout": "abc", "call_timeout": "7"}, 7},
+		// Read with atoi, as FreeSWITCH does (ccpbx ignored "30s" before).
+		{map[string]string{"leg_timeout": "30s"}, 30},
 	}
 	for _, tt := range tests {
 		if got := legTimeout(tt.vars); got.Seconds() != float64(tt.want) {

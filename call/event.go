@@ -46,6 +46,28 @@ type Bus struct {
 type subscription struct {
 	ch     chan *Event
 	filter func(*Event) bool
+	// observe, when set, is called in Publish instead of a send on ch.
+	observe func(*Event)
+}
+
+// Observe calls fn with every published event that passes filter (nil =
+// all), in the publishing goroutine, until cancel. Unlike Subscribe it
+// never loses an event, so fn must not block: it hands the event on (to a
+// queue of its own) and returns. It is for consumers that must see every
+// event, such as call detail records.
+func (b *Bus) Observe(filter func(*Event) bool, fn func(*Event)) (cancel func()) {
+	s := &subscription{filter: filter, observe: fn}
+	b.mu.Lock()
+	if b.subs == nil {
+		b.subs = make(map[*subscription]struct{})
+	}
+	b.subs[s] = struct{}{}
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		delete(b.subs, s)
+		b.mu.Unlock()
+	}
 }
 
 // Subscribe returns a channel of events that pass filter (nil = all) and a
@@ -78,6 +100,10 @@ func (b *Bus) Publish(e *Event) {
 	defer b.mu.RUnlock()
 	for s := range b.subs {
 		if s.filter != nil && !s.filter(e) {
+			continue
+		}
+		if s.observe != nil {
+			s.observe(e)
 			continue
 		}
 		select {

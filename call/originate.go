@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+	"maps"
 	"strings"
 	"time"
 )
@@ -47,32 +47,34 @@ type DialString struct {
 	Groups [][]DialLeg
 }
 
-// ParseDialString parses "{a=b}[c=d]user/1001,user/1002|sofia/…". Values
-// may be quoted ('…' or "…") to hold commas and brackets; an unclosed
-// bracket or quote, or a string without any endpoint, is an error.
+// ParseDialString parses "{a=b}[c=d]user/1001,user/1002|sofia/…" the way
+// FreeSWITCH's originate does: leading {…} lists (several may follow one
+// another) hold variables for every leg, "|" separates groups tried in turn,
+// "," separates legs rung at once, and […] lists before a leg's endpoint
+// hold its own variables. Splitting uses SeparateNested, so quotes and
+// escapes work as in FreeSWITCH and a "|" or "," inside a {…} or […] list
+// does not split. An unclosed list or a string without any endpoint is an
+// error; empty legs are skipped.
 func ParseDialString(s string) (*DialString, error) {
 	orig := s
 	s = strings.TrimSpace(s)
 	ds := &DialString{Vars: map[string]string{}}
-	if strings.HasPrefix(s, "{") {
-		end := closing(s)
-		if end < 0 {
+	for strings.HasPrefix(s, "{") {
+		end, ok := groupEnd(s, 0)
+		if !ok {
 			return nil, fmt.Errorf("dial string %q: unclosed {", orig)
 		}
 		parseVarList(s[1:end], ds.Vars)
-		s = s[end+1:]
+		s = strings.TrimSpace(s[end+1:])
 	}
-	for _, g := range splitTop(s, '|') {
+	for _, g := range SeparateNested(s, '|', 0) {
 		var group []DialLeg
-		for _, l := range splitTop(g, ',') {
-			l = strings.TrimSpace(l)
-			leg := DialLeg{Vars: map[string]string{}}
-			for k, v := range ds.Vars {
-				leg.Vars[k] = v
-			}
+		for _, l := range SeparateNested(g, ',', 0) {
+			l = strings.TrimSpace(l) // tabs and line ends too, not only blanks
+			leg := DialLeg{Vars: maps.Clone(ds.Vars)}
 			for strings.HasPrefix(l, "[") {
-				end := closing(l)
-				if end < 0 {
+				end, ok := groupEnd(l, 0)
+				if !ok {
 					return nil, fmt.Errorf("dial string %q: unclosed [", orig)
 				}
 				parseVarList(l[1:end], leg.Vars)
@@ -94,96 +96,14 @@ func ParseDialString(s string) (*DialString, error) {
 	return ds, nil
 }
 
-// quoteOpens reports whether the quote at s[i] starts a quoted value, that
-// is it follows '=' (spaces allowed). An apostrophe inside a plain value
-// (origination_caller_id_name=O'Brien) is then just a character.
-func quoteOpens(s string, i int) bool {
-	j := i - 1
-	for j >= 0 && s[j] == ' ' {
-		j--
-	}
-	return j >= 0 && s[j] == '='
-}
-
-// walkTop calls fn for each byte of s that is not inside a quoted value,
-// with the bracket depth once that byte is counted (opens[k] raises it,
-// shuts[k] lowers it, never below 0); fn returns false to stop. A quote
-// starts a quoted value only where quoteOpens says so and the depth is at
-// least quoteDepth. The dial-string scanners below differ only in these
-// parameters, so they share this one walk.
-func walkTop(s, opens, shuts string, quoteDepth int, fn func(i, depth int) bool) {
-	depth := 0
-	var q byte
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		switch {
-		case q != 0:
-			if b == q {
-				q = 0
-			}
-			continue
-		case depth >= quoteDepth && (b == '\'' || b == '"') && quoteOpens(s, i):
-			q = b
-			continue
-		case strings.IndexByte(opens, b) >= 0:
-			depth++
-		case strings.IndexByte(shuts, b) >= 0 && depth > 0:
-			depth--
-		}
-		if !fn(i, depth) {
-			return
-		}
-	}
-}
-
-// closing returns the index of the bracket closing s[0] ('{' or '['),
-// counting nested brackets (${…} in a value) and skipping quoted values;
-// -1 when it is never closed.
-func closing(s string) int {
-	open, shut := "{", "}"
-	if s[0] == '[' {
-		open, shut = "[", "]"
-	}
-	at := -1
-	walkTop(s, open, shut, 0, func(i, depth int) bool {
-		if depth == 0 && s[i] == shut[0] {
-			at = i
-			return false
-		}
-		return true
-	})
-	return at
-}
-
-// splitTop splits on sep outside {} and [] brackets and the quoted values
-// inside them.
-func splitTop(s string, sep byte) []string {
-	var out []string
-	start := 0
-	walkTop(s, "{[", "}]", 1, func(i, depth int) bool {
-		if s[i] == sep && depth == 0 {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-		return true
-	})
-	return append(out, s[start:])
-}
-
-// parseVarList parses "a=b,c='d,e'" into m; commas inside quoted values
-// and inside nested braces stay in the value.
+// parseVarList parses the inside of a {…} or […] list, "a=b,c='d,e'", into
+// m: entries are split with SeparateNested at ',' (or the delimiter a
+// leading "^^x" names, as in FreeSWITCH), each at its first '='. Entries
+// without '=' or with an empty name are ignored. Beyond FreeSWITCH, a value
+// wrapped in double quotes loses them (FreeSWITCH keeps the quotes and
+// splits at a comma inside them) and "k=" sets k to "" (FreeSWITCH drops it).
 func parseVarList(s string, m map[string]string) {
-	var parts []string
-	start := 0
-	walkTop(s, "{", "}", 0, func(i, depth int) bool {
-		if s[i] == ',' && depth == 0 {
-			parts = append(parts, s[start:i])
-			start = i + 1
-		}
-		return true
-	})
-	parts = append(parts, s[start:])
-	for _, p := range parts {
+	for _, p := range SeparateNested(s, ',', 0) {
 		k, v, ok := strings.Cut(p, "=")
 		k = strings.TrimSpace(k)
 		if !ok || k == "" {
@@ -198,10 +118,11 @@ func parseVarList(s string, m map[string]string) {
 }
 
 // legTimeout picks the ring timeout for one leg: leg_timeout, call_timeout,
-// originate_timeout, else 60 s.
+// originate_timeout, else 60 s. Values are read with Atoi, as FreeSWITCH
+// does, so "30s" is 30 seconds.
 func legTimeout(vars map[string]string) time.Duration {
 	for _, k := range []string{"leg_timeout", "call_timeout", "originate_timeout"} {
-		if n, err := strconv.Atoi(vars[k]); err == nil && n > 0 {
+		if n := Atoi(vars[k]); n > 0 {
 			return time.Duration(n) * time.Second
 		}
 	}
@@ -221,7 +142,7 @@ func (c *Core) Originate(ctx context.Context, dial string, o OriginateOptions) (
 		return nil, InvalidNumberFormat
 	}
 	overall := ds.Vars["originate_timeout"]
-	if n, err := strconv.Atoi(overall); err == nil && n > 0 {
+	if n := Atoi(overall); n > 0 {
 		var cancel context.CancelFunc
 		// The cause tells the ringing legs why they give up: NO_ANSWER,
 		// not the ORIGINATOR_CANCEL a bare deadline would mean to them.

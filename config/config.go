@@ -44,7 +44,15 @@
 //	      log_level "info", log_format "text", hostname "" (os.Hostname at use)
 //	media: rtp_start 16384, rtp_end 32767, media_timeout 60s ("0s" disables;
 //	      these three only when the key is absent)
+//	core: allowed_roots [] (only scripts_dir and sounds_dir)
 //	event_socket: listen "127.0.0.1:8021"; password has no default (required)
+//	      and must not be a well-known one (ShippedEventSocketPassword,
+//	      "ClueCon") when listen is beyond loopback; acl [] (everyone who
+//	      reaches the port), max_connections 64, max_unauthenticated 16,
+//	      auth_timeout 5s, auth_failures 5 per auth_failure_window 5m, then
+//	      ban_time 15m (auth_failures = 0 disables the ban; these three only
+//	      when the key is absent)
+//	cdr: csv true (only when the key is absent), rotate "none"
 //	profile: listen_ip "0.0.0.0", transports ["udp", "tcp"]; port and context
 //	      are required (port 0 asks the OS for a free port, for tests)
 //	dialplan condition: break "on-false"
@@ -84,6 +92,7 @@ type Config struct {
 	Directory   Directory   `toml:"directory"`
 	Dialplan    Dialplan    `toml:"dialplan"`
 	Callcenter  Callcenter  `toml:"callcenter"`
+	CDR         CDR         `toml:"cdr"`
 
 	// File is the path the configuration was read from ("(embedded)" for the
 	// copy compiled into the binary).
@@ -106,6 +115,11 @@ type Core struct {
 	// SoundsDir is where sound paths are looked up on disk before the
 	// embedded copies (normally "$${sounds_dir}").
 	SoundsDir string `toml:"sounds_dir"`
+	// AllowedRoots are extra folders that lua scripts, playback, music on
+	// hold and other file names may reach by absolute path. Nothing outside
+	// scripts_dir, sounds_dir and these folders is ever opened for a call,
+	// a script or an API command; ".." is always refused.
+	AllowedRoots []string `toml:"allowed_roots"`
 }
 
 // Media configures RTP.
@@ -136,10 +150,46 @@ const (
 	ConsentNone     = "none"
 )
 
+// CDR configures call detail records. Records always go to the database
+// (`cdr list`); these settings are about the mod_cdr_csv-style file
+// <data_dir>/cdr-csv/Master.csv.
+type CDR struct {
+	// CSV writes Master.csv (default true).
+	CSV bool `toml:"csv"`
+	// Rotate is "none" (one growing Master.csv) or "daily": the first
+	// record of a new local day renames the file to Master.csv.YYYY-MM-DD
+	// (the day it holds) and starts a new one.
+	Rotate string `toml:"rotate"`
+}
+
+// CDR rotation settings.
+const (
+	CDRRotateNone  = "none"
+	CDRRotateDaily = "daily"
+)
+
 // EventSocket configures the FreeSWITCH-compatible event socket.
 type EventSocket struct {
 	Listen   string `toml:"listen"`
 	Password string `toml:"password"`
+	// ACL lists the networks (CIDRs, or single addresses) that may connect,
+	// as FreeSWITCH's apply-inbound-acl; a connection from elsewhere is
+	// closed before a byte is read. Empty allows every address that can
+	// reach the listener.
+	ACL []string `toml:"acl"`
+	// MaxConnections caps connected clients; MaxUnauthenticated caps those
+	// that have not logged in yet. Connections beyond a cap are closed at
+	// once.
+	MaxConnections     int `toml:"max_connections"`
+	MaxUnauthenticated int `toml:"max_unauthenticated"`
+	// AuthTimeout is how long a client may take to log in.
+	AuthTimeout Duration `toml:"auth_timeout"`
+	// AuthFailures wrong passwords from one address within
+	// AuthFailureWindow ban it for BanTime: its connections are closed on
+	// accept. 0 disables the ban.
+	AuthFailures      int      `toml:"auth_failures"`
+	AuthFailureWindow Duration `toml:"auth_failure_window"`
+	BanTime           Duration `toml:"ban_time"`
 }
 
 // Profile is one SIP listener (a sofia profile).
@@ -236,38 +286,38 @@ type CallcenterSettings struct {
 // Queue is one <queue>. Pointer fields distinguish "not set" from the zero
 // value so defaults follow mod_callcenter's code defaults.
 type Queue struct {
-	Name                              string `toml:"name"`
-	Strategy                          string `toml:"strategy"`
-	MOHSound                          string `toml:"moh-sound"`
-	AnnounceSound                     string `toml:"announce-sound"`
-	AnnounceFrequency                 int    `toml:"announce-frequency"`
-	RecordTemplate                    string `toml:"record-template"`
-	TimeBaseScore                     string `toml:"time-base-score"`
-	MaxWaitTime                       int    `toml:"max-wait-time"`
-	MaxWaitTimeWithNoAgent            int    `toml:"max-wait-time-with-no-agent"`
-	MaxWaitTimeWithNoAgentTimeReached *int   `toml:"max-wait-time-with-no-agent-time-reached"`
-	TierRulesApply                    bool   `toml:"tier-rules-apply"`
-	TierRuleWaitSecond                int    `toml:"tier-rule-wait-second"`
-	TierRuleWaitMultiplyLevel         bool   `toml:"tier-rule-wait-multiply-level"`
-	TierRuleNoAgentNoWait             *bool  `toml:"tier-rule-no-agent-no-wait"`
-	DiscardAbandonedAfter             *int   `toml:"discard-abandoned-after"`
-	AbandonedResumeAllowed            bool   `toml:"abandoned-resume-allowed"`
-	RingProgressivelyDelay            int    `toml:"ring-progressively-delay"`
-	AgentNoAnswerStatus               string `toml:"agent-no-answer-status"`
-	SkipAgentsWithExternalCalls       *bool  `toml:"skip-agents-with-external-calls"`
+	Name                              string      `toml:"name"`
+	Strategy                          Strategy    `toml:"strategy"`
+	MOHSound                          string      `toml:"moh-sound"`
+	AnnounceSound                     string      `toml:"announce-sound"`
+	AnnounceFrequency                 int         `toml:"announce-frequency"`
+	RecordTemplate                    string      `toml:"record-template"`
+	TimeBaseScore                     string      `toml:"time-base-score"`
+	MaxWaitTime                       int         `toml:"max-wait-time"`
+	MaxWaitTimeWithNoAgent            int         `toml:"max-wait-time-with-no-agent"`
+	MaxWaitTimeWithNoAgentTimeReached *int        `toml:"max-wait-time-with-no-agent-time-reached"`
+	TierRulesApply                    bool        `toml:"tier-rules-apply"`
+	TierRuleWaitSecond                int         `toml:"tier-rule-wait-second"`
+	TierRuleWaitMultiplyLevel         bool        `toml:"tier-rule-wait-multiply-level"`
+	TierRuleNoAgentNoWait             *bool       `toml:"tier-rule-no-agent-no-wait"`
+	DiscardAbandonedAfter             *int        `toml:"discard-abandoned-after"`
+	AbandonedResumeAllowed            bool        `toml:"abandoned-resume-allowed"`
+	RingProgressivelyDelay            int         `toml:"ring-progressively-delay"`
+	AgentNoAnswerStatus               AgentStatus `toml:"agent-no-answer-status"`
+	SkipAgentsWithExternalCalls       *bool       `toml:"skip-agents-with-external-calls"`
 }
 
 // Agent is one <agent>.
 type Agent struct {
-	Name              string `toml:"name"`
-	Type              string `toml:"type"`
-	Contact           string `toml:"contact"`
-	Status            string `toml:"status"`
-	MaxNoAnswer       int    `toml:"max-no-answer"`
-	WrapUpTime        int    `toml:"wrap-up-time"`
-	RejectDelayTime   int    `toml:"reject-delay-time"`
-	BusyDelayTime     int    `toml:"busy-delay-time"`
-	NoAnswerDelayTime int    `toml:"no-answer-delay-time"`
+	Name              string      `toml:"name"`
+	Type              AgentType   `toml:"type"`
+	Contact           string      `toml:"contact"`
+	Status            AgentStatus `toml:"status"`
+	MaxNoAnswer       int         `toml:"max-no-answer"`
+	WrapUpTime        int         `toml:"wrap-up-time"`
+	RejectDelayTime   int         `toml:"reject-delay-time"`
+	BusyDelayTime     int         `toml:"busy-delay-time"`
+	NoAnswerDelayTime int         `toml:"no-answer-delay-time"`
 }
 
 // Tier is one <tier>.

@@ -10,7 +10,12 @@ import (
 	"time"
 
 	"ccpbx"
+	"ccpbx/internal/pbxtest"
 )
+
+// TestMain fails the package if a test leaves a goroutine running: loading
+// a configuration starts none.
+func TestMain(m *testing.M) { pbxtest.VerifyNoLeaks(m) }
 
 // TestShippedConfigMatchesArticle checks config.toml against the reference
 // article's 1001.xml/1002.xml, sip profiles, dialplans and callcenter.conf.
@@ -143,7 +148,7 @@ func TestShippedConfigMatchesArticle(t *testing.T) {
 	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{60 * time.Second}, MediaHoldTimeout: Duration{30 * time.Minute}, RTPProbation: 4, MediaConsent: "ack-or-rtp"}) {
 		t.Errorf("media = %+v", c.Media)
 	}
-	if c.Core != (Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds"}) {
+	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds"}) {
 		t.Errorf("core = %+v", c.Core)
 	}
 }
@@ -195,7 +200,7 @@ name = "q2"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Core != (Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds"}) {
+	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds"}) {
 		t.Errorf("core = %+v", c.Core)
 	}
 	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{time.Minute}, MediaHoldTimeout: Duration{30 * time.Minute}, RTPProbation: 4, MediaConsent: "ack-or-rtp"}) {

@@ -18,7 +18,22 @@ const (
 	DefaultEventSocketListen = "127.0.0.1:8021"
 	DefaultListenIP          = "0.0.0.0"
 	DefaultConditionBreak    = "on-false"
+
+	DefaultEventSocketMaxConnections     = 64
+	DefaultEventSocketMaxUnauthenticated = 16
+	DefaultEventSocketAuthTimeout        = 5 * time.Second
+	DefaultEventSocketAuthFailures       = 5
+	DefaultEventSocketAuthFailureWindow  = 5 * time.Minute
+	DefaultEventSocketBanTime            = 15 * time.Minute
 )
+
+// ShippedEventSocketPassword is the password in the shipped config.toml.
+// Like FreeSWITCH's "ClueCon" it is public, so a configuration that listens
+// beyond loopback with either is refused.
+const ShippedEventSocketPassword = "ccpbx-esl-7b1d"
+
+// WellKnownEventSocketPasswords are refused on a listener beyond loopback.
+var WellKnownEventSocketPasswords = []string{ShippedEventSocketPassword, "ClueCon"}
 
 // DefaultTransports are the transports of a profile that lists none.
 var DefaultTransports = []string{"udp", "tcp"}
@@ -63,7 +78,31 @@ func applyDefaults(c *Config, defined map[string]bool) {
 	}
 	c.Media.MediaConsent = orDefault(c.Media.MediaConsent, DefaultMediaConsent)
 
-	c.EventSocket.Listen = orDefault(c.EventSocket.Listen, DefaultEventSocketListen)
+	es := &c.EventSocket
+	es.Listen = orDefault(es.Listen, DefaultEventSocketListen)
+	if es.MaxConnections == 0 {
+		es.MaxConnections = DefaultEventSocketMaxConnections
+	}
+	if es.MaxUnauthenticated == 0 {
+		es.MaxUnauthenticated = min(DefaultEventSocketMaxUnauthenticated, es.MaxConnections)
+	}
+	if es.AuthTimeout.Duration == 0 {
+		es.AuthTimeout.Duration = DefaultEventSocketAuthTimeout
+	}
+	if !defined["event_socket.auth_failures"] {
+		es.AuthFailures = DefaultEventSocketAuthFailures
+	}
+	if es.AuthFailureWindow.Duration == 0 {
+		es.AuthFailureWindow.Duration = DefaultEventSocketAuthFailureWindow
+	}
+	if es.BanTime.Duration == 0 {
+		es.BanTime.Duration = DefaultEventSocketBanTime
+	}
+
+	if !defined["cdr.csv"] {
+		c.CDR.CSV = true
+	}
+	c.CDR.Rotate = orDefault(c.CDR.Rotate, CDRRotateNone)
 
 	for i := range c.Profiles {
 		p := &c.Profiles[i]

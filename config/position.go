@@ -384,7 +384,8 @@ func (lx *lexer) basicString() {
 	lx.l.spans = append(lx.l.spans, span{start, lx.i, spanBasic})
 }
 
-// literalString consumes '…' or ”'…”' starting at lx.i.
+// literalString consumes a TOML literal string, one-line ('…') or multi-line
+// (three apostrophes on each side), starting at lx.i.
 func (lx *lexer) literalString() {
 	start := lx.i
 	if strings.HasPrefix(lx.s[lx.i:], "'''") {

@@ -3,9 +3,13 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -21,6 +25,19 @@ func validate(c *Config, defined map[string]bool, el *errorList) {
 	validateProfiles(c.Profiles, contexts, c.EventSocket, defined, el)
 	validateDirectory(&c.Directory, el)
 	validateCallcenter(&c.Callcenter, defined, el)
+	validateCDR(&c.CDR, el)
+}
+
+func validateCDR(c *CDR, el *errorList) {
+	if c.Rotate == "" {
+		return
+	}
+	switch r := strings.ToLower(c.Rotate); r {
+	case CDRRotateNone, CDRRotateDaily:
+		c.Rotate = r
+	default:
+		el.at("cdr.rotate", "%q is not a CDR rotation (none, daily)", c.Rotate)
+	}
 }
 
 // names remembers the first path each name was defined at.
@@ -76,6 +93,17 @@ func validateCore(c *Core, el *errorList) {
 	if c.Hostname != "" {
 		checkName(el, "core.hostname", "hostname", c.Hostname, "")
 	}
+	for i, d := range c.AllowedRoots {
+		p := indexKey("core.allowed_roots", i)
+		switch {
+		case strings.TrimSpace(d) == "":
+			el.at(p, "must not be empty")
+		case filepath.Clean(d) == "/":
+			el.at(p, "\"/\" would allow every file; name the folders that hold sounds or scripts")
+		case slices.Contains(strings.Split(filepath.ToSlash(d), "/"), ".."):
+			el.at(p, "%q must not contain \"..\"", d)
+		}
+	}
 }
 
 func validateMedia(m *Media, defined map[string]bool, el *errorList) {
@@ -124,6 +152,70 @@ func validateEventSocket(e *EventSocket, el *errorList) {
 	if e.Password == "" {
 		el.at("event_socket.password", "is required: ccpbx has no default password, so that no well-known password opens the event socket")
 	}
+	listen := orDefault(e.Listen, DefaultEventSocketListen)
+	if !ListenIsLoopback(listen) {
+		for _, pw := range WellKnownEventSocketPasswords {
+			if e.Password == pw {
+				el.at("event_socket.password", "%q is a published password and the event socket listens beyond loopback (%s): set a password of your own (and an acl)", pw, listen)
+			}
+		}
+	}
+	for i, a := range e.ACL {
+		if _, err := ParseACLEntry(a); err != nil {
+			el.at(indexKey("event_socket.acl", i), "%q is not a CIDR (\"192.0.2.0/24\") or an address", a)
+		}
+	}
+	if e.MaxConnections < 0 {
+		el.at("event_socket.max_connections", "must not be negative")
+	}
+	if e.MaxUnauthenticated < 0 {
+		el.at("event_socket.max_unauthenticated", "must not be negative")
+	} else if e.MaxConnections > 0 && e.MaxUnauthenticated > e.MaxConnections {
+		el.at("event_socket.max_unauthenticated", "%d is above max_connections %d", e.MaxUnauthenticated, e.MaxConnections)
+	}
+	if d := e.AuthTimeout.Duration; d < 0 || d > 10*time.Minute {
+		el.at("event_socket.auth_timeout", "must be between 0s (the default, 5s) and 10m")
+	}
+	if e.AuthFailures < 0 {
+		el.at("event_socket.auth_failures", "must not be negative (0 disables the ban)")
+	}
+	for _, k := range []struct {
+		key string
+		d   time.Duration
+	}{{"event_socket.auth_failure_window", e.AuthFailureWindow.Duration}, {"event_socket.ban_time", e.BanTime.Duration}} {
+		if k.d < 0 {
+			el.at(k.key, "must not be negative")
+		}
+	}
+}
+
+// ListenIsLoopback reports whether a "host:port" listen address accepts
+// connections only from this machine: a loopback address or "localhost".
+// An empty host, a wildcard or any other name counts as beyond loopback.
+func ListenIsLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// ParseACLEntry reads one ACL entry: a CIDR ("192.0.2.0/24", "::1/128") or a
+// single address, which stands for itself alone.
+func ParseACLEntry(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	ip = ip.Unmap()
+	return netip.PrefixFrom(ip, ip.BitLen()), nil
 }
 
 // checkHostPort validates "host:port" and returns the port.
@@ -365,10 +457,10 @@ func validateCallcenter(cc *Callcenter, defined map[string]bool, el *errorList) 
 			queues.add(el, "queue", q.Name, joinKey(p, "name"))
 		}
 		if q.Strategy != "" {
-			if s, ok := CanonicalStrategy(q.Strategy); ok {
+			if s, ok := ParseStrategy(string(q.Strategy)); ok {
 				q.Strategy = s
 			} else {
-				el.at(joinKey(p, "strategy"), "unknown strategy %q (one of %s)", q.Strategy, strings.Join(Strategies, ", "))
+				el.at(joinKey(p, "strategy"), "unknown strategy %q (one of %s)", q.Strategy, strings.Join(spellings(Strategies), ", "))
 			}
 		}
 		if q.TimeBaseScore != "" {
@@ -380,10 +472,10 @@ func validateCallcenter(cc *Callcenter, defined map[string]bool, el *errorList) 
 			}
 		}
 		if q.AgentNoAnswerStatus != "" {
-			if s, ok := CanonicalStatus(q.AgentNoAnswerStatus); ok {
+			if s, ok := ParseAgentStatus(string(q.AgentNoAnswerStatus)); ok {
 				q.AgentNoAnswerStatus = s
 			} else {
-				el.at(joinKey(p, "agent-no-answer-status"), "unknown agent status %q (one of %s)", q.AgentNoAnswerStatus, quoteAll(Statuses))
+				el.at(joinKey(p, "agent-no-answer-status"), "unknown agent status %q (one of %s)", q.AgentNoAnswerStatus, quoteAll(spellings(Statuses)))
 			}
 		}
 		for _, s := range []struct {
@@ -415,17 +507,17 @@ func validateCallcenter(cc *Callcenter, defined map[string]bool, el *errorList) 
 			agents.add(el, "agent", a.Name, joinKey(p, "name"))
 		}
 		if a.Type != "" {
-			if t, ok := CanonicalAgentType(a.Type); ok {
+			if t, ok := ParseAgentType(string(a.Type)); ok {
 				a.Type = t
 			} else {
 				el.at(joinKey(p, "type"), "unknown agent type %q (callback or uuid-standby)", a.Type)
 			}
 		}
 		if a.Status != "" {
-			if s, ok := CanonicalStatus(a.Status); ok {
+			if s, ok := ParseAgentStatus(string(a.Status)); ok {
 				a.Status = s
 			} else {
-				el.at(joinKey(p, "status"), "unknown agent status %q (one of %s)", a.Status, quoteAll(Statuses))
+				el.at(joinKey(p, "status"), "unknown agent status %q (one of %s)", a.Status, quoteAll(spellings(Statuses)))
 			}
 		}
 		if a.Contact == "" && (a.Type == "" || a.Type == AgentTypeCallback) {

@@ -158,10 +158,12 @@ func exportedVars(ch *call.Channel) map[string]string {
 	return out
 }
 
+// splitList reads a comma list such as export_vars the way FreeSWITCH
+// does (call.Separate at ','), leaving out empty entries.
 func splitList(s string) []string {
 	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
+	for _, p := range call.Separate(s, ',', 0) {
+		if p != "" {
 			out = append(out, p)
 		}
 	}

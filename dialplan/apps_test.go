@@ -74,10 +74,13 @@ func TestSleep(t *testing.T) {
 }
 
 func TestSleepEndsAtHangup(t *testing.T) {
-	h := newHarness(t, singleContext("default", ext("e", cond("", "", "sleep 3600000", "rec after"))), Options{})
+	h := newHarness(t, singleContext("default", ext("e", cond("", "", "rec sleeping", "sleep 3600000", "rec after"))), Options{})
 	ch, _ := h.channel(map[string]string{"context": "default"})
 	h.core.Route(ch)
-	time.AfterFunc(10*time.Millisecond, func() { ch.Terminated(call.OriginatorCancel) })
+	// The caller leaves as the sleep starts (or just before: it must end
+	// either way, since the sleep is an hour).
+	h.rec.waitSaw(t, "rec sleeping")
+	ch.Terminated(call.OriginatorCancel)
 	select {
 	case <-ch.Done():
 	case <-time.After(5 * time.Second):
@@ -307,7 +310,7 @@ func TestEcho(t *testing.T) {
 		if withEcho {
 			last = "echo on"
 		}
-		waitFor(t, h.rec, last)
+		h.rec.waitSaw(t, last)
 		ch.Terminated(call.NormalClearing)
 		select {
 		case <-done:
@@ -322,17 +325,5 @@ func TestEcho(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("echo (Echoer=%v): saw %q, want %q", withEcho, got, want)
 		}
-	}
-}
-
-// waitFor polls until the recorder has seen s.
-func waitFor(t *testing.T, r *recorder, s string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !slices.Contains(r.all(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("never saw %q; saw %q", s, r.all())
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

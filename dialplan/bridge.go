@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"ccpbx/call"
-	"ccpbx/config"
 )
 
 // appBridge places the dial string's calls on behalf of ch and, when one
@@ -45,7 +44,7 @@ func (d *Dialplan) appBridge(ctx context.Context, ch *call.Channel, data string)
 			}
 		}
 	}
-	ring := &ringback{a: ch, noEarly: config.SwitchTrue(ch.Var("ignore_early_media"))}
+	ring := &ringback{a: ch, noEarly: call.SwitchTrue(ch.Var("ignore_early_media"))}
 	b, err := d.core.Originate(ctx, dial, call.OriginateOptions{
 		Caller: ch,
 		Vars:   vars,
@@ -91,7 +90,7 @@ func bridgeFailed(ch *call.Channel, err error) error {
 // continueOnFail reads FreeSWITCH's continue_on_fail: true, or a comma
 // list of cause names or Q.850 numbers that let the dialplan go on.
 func continueOnFail(v string, cause call.Cause) bool {
-	if config.SwitchTrue(v) {
+	if call.SwitchTrue(v) {
 		return true
 	}
 	for _, p := range splitList(v) {

@@ -12,12 +12,16 @@ import (
 
 	"ccpbx/call"
 	"ccpbx/config"
+	"ccpbx/guard"
 )
 
 // Options configures a Dialplan beyond the config section.
 type Options struct {
 	// ScriptsDir is where the lua application resolves relative script names.
 	ScriptsDir string
+	// AllowedRoots are further folders scripts may be named in, by absolute
+	// path; nothing else outside ScriptsDir is ever read (see guard.Folders).
+	AllowedRoots []string
 	// ScriptsFS holds the scripts compiled into the binary; a relative name
 	// not found under ScriptsDir is read from it as "scripts/<name>" (the
 	// layout of ccpbx.Scripts), then as "<name>".
@@ -33,12 +37,12 @@ type Options struct {
 // Dialplan is the compiled set of contexts. It is safe for concurrent use:
 // every channel routes in its own goroutine.
 type Dialplan struct {
-	core     *call.Core
-	log      *slog.Logger
-	scripts  string
-	scriptFS fs.FS
-	contexts map[string]*dpContext
-	luaGrace time.Duration
+	core       *call.Core
+	log        *slog.Logger
+	scriptDirs *guard.Folders
+	scriptFS   fs.FS
+	contexts   map[string]*dpContext
+	luaGrace   time.Duration
 
 	mu   sync.Mutex
 	runs map[string]*run // channel UUID → its routing state (for transfer)
@@ -111,14 +115,14 @@ func New(cfg config.Dialplan, core *call.Core, opts Options) (*Dialplan, error) 
 		log = slog.Default()
 	}
 	d := &Dialplan{
-		core:     core,
-		log:      log,
-		scripts:  opts.ScriptsDir,
-		scriptFS: opts.ScriptsFS,
-		luaGrace: luaGrace,
-		contexts: make(map[string]*dpContext, len(cfg.Contexts)),
-		runs:     make(map[string]*run),
-		dyn:      make(map[string]*regexp.Regexp),
+		core:       core,
+		log:        log,
+		scriptDirs: guard.NewFolders(opts.ScriptsDir, opts.AllowedRoots...),
+		scriptFS:   opts.ScriptsFS,
+		luaGrace:   luaGrace,
+		contexts:   make(map[string]*dpContext, len(cfg.Contexts)),
+		runs:       make(map[string]*run),
+		dyn:        make(map[string]*regexp.Regexp),
 	}
 	for ci, c := range cfg.Contexts {
 		if c.Name == "" {

@@ -6,7 +6,13 @@
 // (answer, pre_answer, ring_ready, hangup, playback, sleep, set, export,
 // unset, log, bridge, transfer, echo and lua with FreeSWITCH's Lua API).
 //
-// It imports only call and config: it must not import sip, media, acd or api.
+// Unlike FreeSWITCH's mod_lua, scripts are named only inside scripts_dir
+// (and core.allowed_roots) and run in a sandbox without shell, environment
+// or file access elsewhere (luasandbox.go); file names go through
+// guard.Folders.
+//
+// It imports only call, config and guard: it must not import sip, media, acd
+// or api.
 // Apps and API commands of other modules (callcenter, callcenter_config)
 // reach it through call.Core's registries, as modules do in FreeSWITCH.
 package dialplan

@@ -3,6 +3,7 @@ package dialplan
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -12,7 +13,11 @@ import (
 
 	"ccpbx/call"
 	"ccpbx/config"
+	"ccpbx/internal/pbxtest"
 )
+
+// TestMain fails the package if any test leaves a goroutine running.
+func TestMain(m *testing.M) { pbxtest.VerifyNoLeaks(m) }
 
 // recorder remembers what signalling and media were asked to do, in order.
 type recorder struct {
@@ -25,6 +30,18 @@ func (r *recorder) add(s string) {
 	r.log = append(r.log, s)
 	r.mu.Unlock()
 }
+
+// waitSaw waits until the recorder has seen s.
+func (r *recorder) waitSaw(t *testing.T, s string) {
+	t.Helper()
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return slices.Contains(r.all(), s) },
+		"the recorder to see %q; saw %v", s, recorded{r})
+}
+
+// recorded prints what a recorder saw when a wait fails (not before).
+type recorded struct{ r *recorder }
+
+func (p recorded) String() string { return fmt.Sprintf("%q", p.r.all()) }
 
 func (r *recorder) all() []string {
 	r.mu.Lock()

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -29,13 +28,21 @@ const sessionType = "freeswitch.Session"
 // with FreeSWITCH's Lua API: the session object, freeswitch.consoleLog,
 // freeswitch.API():execute and argv. Script errors are returned (and so
 // logged); they never end the process.
+//
+// As in mod_lua, the script name runs to the first blank and the arguments
+// are split with call.Separate, up to 128 of them: 'single quotes' group,
+// double quotes and tabs are ordinary characters.
 func (d *Dialplan) appLua(ctx context.Context, ch *call.Channel, data string) error {
-	args := splitArgs(data)
-	if len(args) == 0 {
+	name, rest, _ := strings.Cut(strings.TrimLeft(data, " "), " ")
+	if name == "" {
 		return errors.New("lua: no script")
 	}
-	return d.RunLua(ctx, ch, args[0], args[1:])
+	return d.RunLua(ctx, ch, name, call.Separate(rest, ' ', luaMaxArgs))
 }
+
+// luaMaxArgs is mod_lua's limit on script arguments; the last one keeps
+// the rest of the line.
+const luaMaxArgs = 128
 
 // RunLua runs the script at name (relative to ScriptsDir) for ch (nil runs
 // it without a session, like FreeSWITCH's luarun) with argv[1..] = args.
@@ -44,7 +51,7 @@ func (d *Dialplan) RunLua(ctx context.Context, ch *call.Channel, name string, ar
 	if err != nil {
 		return fmt.Errorf("lua %s: %w", name, err)
 	}
-	L := lua.NewState()
+	L := d.newLuaState()
 	defer L.Close()
 
 	// The VM stops luaGrace after the channel is gone, so a script that
@@ -92,20 +99,21 @@ func (d *Dialplan) RunLua(ctx context.Context, ch *call.Channel, name string, ar
 	return nil
 }
 
-// loadScript reads a script: an absolute path from disk; a relative name
-// from ScriptsDir on disk first (so an edited copy wins), then from
+// loadScript reads a script from the script folders (ScriptsDir, then
+// AllowedRoots by absolute path; ".." and other absolute paths are refused):
+// from disk first (so an edited copy wins), then a name in ScriptsDir from
 // ScriptsFS. It returns the source and where it came from.
 func (d *Dialplan) loadScript(name string) ([]byte, string, error) {
-	if filepath.IsAbs(name) {
-		b, err := os.ReadFile(name)
-		return b, name, err
+	dir, rel, err := d.scriptDirs.Resolve(name)
+	if err != nil {
+		return nil, name, fmt.Errorf("refused: %w: scripts must be inside scripts_dir or core.allowed_roots", err)
 	}
-	p := filepath.Join(d.scripts, name)
-	b, err := os.ReadFile(p)
-	if err == nil || d.scriptFS == nil || !errors.Is(err, fs.ErrNotExist) {
+	p := filepath.Join(dir, filepath.FromSlash(rel))
+	b, err := d.scriptDirs.ReadFile(name)
+	if err == nil || d.scriptFS == nil || !errors.Is(err, fs.ErrNotExist) || dir != d.scriptDirs.Dirs()[0] {
 		return b, p, err
 	}
-	clean := path.Clean("/" + filepath.ToSlash(name))[1:]
+	clean := path.Clean("/" + rel)[1:]
 	for _, p := range []string{path.Join("scripts", clean), clean} {
 		if b, ferr := fs.ReadFile(d.scriptFS, p); ferr == nil {
 			return b, "(embedded)/" + p, nil
@@ -411,34 +419,4 @@ collect:
 	}
 	L.Push(lua.LString(got.String()))
 	return 1
-}
-
-// splitArgs splits application data at blanks, keeping 'quoted' or
-// "quoted" words together (quotes removed).
-func splitArgs(s string) []string {
-	var out []string
-	var cur strings.Builder
-	var q rune
-	in := false
-	for _, r := range s {
-		switch {
-		case q != 0 && r == q:
-			q = 0
-		case q == 0 && (r == '\'' || r == '"'):
-			q, in = r, true
-		case q == 0 && (r == ' ' || r == '\t'):
-			if in {
-				out = append(out, cur.String())
-				cur.Reset()
-				in = false
-			}
-		default:
-			cur.WriteRune(r)
-			in = true
-		}
-	}
-	if in {
-		out = append(out, cur.String())
-	}
-	return out
 }

@@ -12,6 +12,7 @@ import (
 	"ccpbx"
 	"ccpbx/call"
 	"ccpbx/config"
+	"ccpbx/internal/pbxtest"
 )
 
 // luaHarness routes destination "lua" to `lua <data>` with scripts in a
@@ -122,17 +123,12 @@ local d = session:getDigits(4, "#", 5000)
 session:execute("rec", "digits " .. d)`}, "d.lua")
 	ch, m := h.channel(map[string]string{"context": "default", "destination_number": "1"})
 	h.core.Route(ch)
-	waitFor(t, h.rec, "rec ready")
-	deadline := time.Now().Add(5 * time.Second)
-	for !m.press('1') { // the script registers for digits right after "ready"
-		if time.Now().After(deadline) {
-			t.Fatal("script never listened for digits")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	h.rec.waitSaw(t, "rec ready")
+	// The script registers for digits right after "ready".
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return m.press('1') }, "the script to listen for digits")
 	m.press('2')
 	m.press('#')
-	waitFor(t, h.rec, "rec digits 12")
+	h.rec.waitSaw(t, "rec digits 12")
 }
 
 func TestLuaStoppedAfterHangupGrace(t *testing.T) {
@@ -143,7 +139,7 @@ while true do end`}, "loop.lua")
 	ch, _ := h.channel(map[string]string{"context": "default", "destination_number": "1"})
 	done := make(chan error, 1)
 	go func() { done <- h.dp.Route(ch.Context(), ch) }()
-	waitFor(t, h.rec, "rec looping")
+	h.rec.waitSaw(t, "rec looping")
 	ch.Terminated(call.NormalClearing)
 	select {
 	case <-done:
@@ -194,5 +190,18 @@ func TestScriptsFromEmbeddedFSAndDiskOverride(t *testing.T) {
 	h.call(vars)
 	if len(queued) != 2 || !strings.HasPrefix(queued[1], "disk") {
 		t.Errorf("disk override: queued %q", queued)
+	}
+}
+
+// The lua application splits its arguments as mod_lua does: 'single quotes'
+// group, a backslash escapes, and double quotes are ordinary characters.
+// ccpbx grouped "double quoted" words before; FreeSWITCH does not.
+func TestLuaArgumentsSplitLikeFreeSWITCH(t *testing.T) {
+	script := `session:execute("rec", argv[0] .. "|" .. table.concat(argv, "|"))`
+	h := luaHarness(t, map[string]string{"a.lua": script}, `a.lua  'x y' "two words" it\'s`)
+	h.call(map[string]string{"context": "default", "destination_number": "1"})
+	want := `rec a.lua|x y|"two|words"|it's`
+	if got := h.rec.all(); !slices.Contains(got, want) {
+		t.Errorf("saw %q, want %q", got, want)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"ccpbx/internal/pbxtest"
 )
 
 // TestHotPathsDoNotAllocate: receiving, relaying (with transcoding) and
@@ -204,10 +206,7 @@ type sink struct {
 }
 
 func newSink(b *testing.B, fn func(pkt []byte, at int64)) *sink {
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		b.Fatal(err)
-	}
+	c := pbxtest.ListenUDP(b)
 	c.SetReadBuffer(4 << 20)
 	c.SetWriteBuffer(4 << 20)
 	s := &sink{conn: c}
@@ -263,12 +262,8 @@ func BenchmarkMusicOnHold(b *testing.B) {
 	const nsinks = 4
 	var sinks []*net.UDPConn
 	for range nsinks {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			b.Fatal(err)
-		}
+		c := pbxtest.ListenUDP(b)
 		c.SetReadBuffer(64 << 10)
-		defer c.Close()
 		sinks = append(sinks, c)
 	}
 	legs := make([]*Leg, streams)
@@ -292,7 +287,9 @@ func BenchmarkMusicOnHold(b *testing.B) {
 		}
 		stops[i] = stop
 	}
-	time.Sleep(time.Second) // let every stream start
+	// A warm-up second before measuring (not synchronisation): the counters
+	// are read as differences, so only steady state is measured.
+	time.Sleep(time.Second)
 	sent := func() (n, dropped, failed uint64) {
 		for _, l := range legs {
 			s := l.Stats()
@@ -413,7 +410,7 @@ func BenchmarkRelayBridges(b *testing.B) {
 			}
 		}()
 	}
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // warm-up before measuring, as above
 	lat = newHist()
 	rx0 := received.Load()
 	cpu0, t0 := cpuTime(), time.Now()

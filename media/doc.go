@@ -6,8 +6,11 @@
 //
 // It must not know SIP: the sip package turns SIP bodies into calls of Leg
 // (Offer, AcceptAnswer, AnswerOffer) and decides what a failure means (for
-// example ErrNoCommonCodec -> 488). It imports only the standard library,
-// pion/rtp and zaf/g711, and nothing from ccpbx.
+// example ErrNoCommonCodec -> 488). It imports the standard library,
+// zaf/g711 and, from ccpbx, only the leaf package guard, whose Folders keep
+// sound file names inside sounds_dir (and allowed roots). RTP headers are
+// read and written here (rtp.go); pion/rtp is imported only by the tests, to
+// check that parser.
 //
 // Which sources a leg accepts RTP from, and when and where it may send, is
 // the RTP source policy in source.go (README "RTP source policy"); when a

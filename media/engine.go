@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"ccpbx/guard"
 )
 
 // Config configures an Engine.
@@ -32,7 +33,11 @@ type Config struct {
 	// SoundsDir is where sounds are looked up on disk first, e.g. "sounds"
 	// or "/usr/share/ccpbx/sounds". A path under it that is not on disk is
 	// looked up in SoundsFS with the SoundsDir prefix stripped.
-	SoundsDir      string
+	SoundsDir string
+	// AllowedRoots are further folders sounds may be read from, by absolute
+	// path. Nothing outside SoundsDir (the working directory when empty) and
+	// these is read: ".." and other absolute paths are refused.
+	AllowedRoots   []string
 	PortQuarantine time.Duration // how long a released port rests; default 5 s
 }
 
@@ -42,6 +47,7 @@ type Engine struct {
 	cfg   Config
 	log   *slog.Logger
 	ports *portPool
+	files *guard.Folders // where sounds may be read from
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -78,6 +84,7 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		cfg:      cfg,
 		log:      log.With("component", "media"),
 		ports:    ports,
+		files:    guard.NewFolders(cfg.SoundsDir, cfg.AllowedRoots...),
 		done:     make(chan struct{}),
 		sounds:   make(map[string]*Sound),
 		embedded: make(map[string]*Sound),
@@ -144,9 +151,12 @@ func (e *Engine) untrack(l *Leg) {
 	e.mu.Unlock()
 }
 
-// Sound resolves, loads and caches a sound: on disk first (path as given,
-// then under SoundsDir), then in SoundsFS (with a SoundsDir prefix
-// stripped). Files on disk are read once; restart to pick up changes.
+// Sound resolves, loads and caches a sound: inside SoundsDir (a relative
+// name, "sounds/…" spelled with a relative SoundsDir, or an absolute path
+// below it) or an allowed root, on disk first, then in SoundsFS (the name
+// inside SoundsDir). ".." and absolute paths elsewhere are refused with an
+// error wrapping guard.ErrOutside. Files on disk are read once; restart to
+// pick up changes.
 func (e *Engine) Sound(p string) (*Sound, error) {
 	e.mu.Lock()
 	s := e.sounds[p]
@@ -172,46 +182,29 @@ func (e *Engine) loadSound(p string) (*Sound, error) {
 	if p == "" {
 		return nil, fmt.Errorf("media: sound: empty path")
 	}
-	candidates := []string{p}
-	if e.cfg.SoundsDir != "" && !filepath.IsAbs(p) && !e.underSoundsDir(p) {
-		candidates = append(candidates, filepath.Join(e.cfg.SoundsDir, p))
+	dir, rel, err := e.files.Resolve(p)
+	if err != nil {
+		return nil, fmt.Errorf("media: sound refused: %w: sounds must be inside sounds_dir or core.allowed_roots", err)
 	}
-	for _, c := range candidates {
-		b, err := os.ReadFile(c)
-		if err == nil {
-			return DecodeWAV(c, b)
+	b, err := e.files.ReadFile(p)
+	if err == nil {
+		return DecodeWAV(filepath.Join(dir, filepath.FromSlash(rel)), b)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("media: sound %s: %w", p, err)
+	}
+	// Not on disk: a name in SoundsDir may be one of the embedded sounds.
+	if dir == e.files.Dirs()[0] {
+		if s := e.embedded[rel]; s != nil {
+			return s, nil
 		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("media: sound %s: %w", c, err)
-		}
-	}
-	rel := filepath.ToSlash(filepath.Clean(p))
-	if dir := e.soundsDirPrefix(); dir != "" && strings.HasPrefix(rel, dir) {
-		rel = strings.TrimPrefix(rel, dir)
-	}
-	if s := e.embedded[rel]; s != nil {
-		return s, nil
-	}
-	if e.cfg.SoundsFS != nil && fs.ValidPath(rel) {
-		b, err := fs.ReadFile(e.cfg.SoundsFS, rel)
-		if err == nil {
-			return DecodeWAV(rel, b)
+		if e.cfg.SoundsFS != nil && fs.ValidPath(rel) {
+			if b, err := fs.ReadFile(e.cfg.SoundsFS, rel); err == nil {
+				return DecodeWAV(rel, b)
+			}
 		}
 	}
 	return nil, fmt.Errorf("media: sound %s: %w", p, fs.ErrNotExist)
-}
-
-// soundsDirPrefix is SoundsDir cleaned, with a trailing slash.
-func (e *Engine) soundsDirPrefix() string {
-	if e.cfg.SoundsDir == "" {
-		return ""
-	}
-	return filepath.ToSlash(filepath.Clean(e.cfg.SoundsDir)) + "/"
-}
-
-func (e *Engine) underSoundsDir(p string) bool {
-	dir := e.soundsDirPrefix()
-	return dir != "" && strings.HasPrefix(filepath.ToSlash(filepath.Clean(p)), dir)
 }
 
 // broadcaster returns the shared music broadcaster for snd.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pion/rtp"
 
+	"ccpbx/internal/pbxtest"
 	"ccpbx/sounds"
 )
 
@@ -22,6 +23,9 @@ const (
 )
 
 var loopback = netip.MustParseAddr("127.0.0.1")
+
+// TestMain fails the package if any test leaves a goroutine running.
+func TestMain(m *testing.M) { pbxtest.VerifyNoLeaks(m) }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -41,24 +45,21 @@ func newEngine(t testing.TB, cfg Config) *Engine {
 	}
 	t.Cleanup(func() {
 		e.Close()
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			leaked := mediaGoroutines()
-			if leaked == "" {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("goroutines of package media still running after Engine.Close:\n%s", leaked)
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		pbxtest.WaitFor(t, 10*time.Second, func() bool { return mediaGoroutines() == "" },
+			"the goroutines of package media to end after Engine.Close; still running:\n%s", mediaStacks{})
 	})
 	return e
 }
 
+// mediaStacks prints the stacks of goroutines running code of this
+// package's types (readers, clocks, digit delivery). WaitFor formats it only
+// when it fails, so the stacks are those at the moment it gave up.
+type mediaStacks struct{}
+
+func (mediaStacks) String() string { return mediaGoroutines() }
+
 // mediaGoroutines returns the stacks of goroutines running code of this
-// package's types (readers, clocks, digit delivery).
+// package's types.
 func mediaGoroutines() string {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
@@ -86,6 +87,9 @@ func newPeer(t testing.TB) *peer { return newPeerOn(t, "127.0.0.1") }
 // such as 127.0.0.2 (Linux routes all of 127/8 to lo).
 func newPeerOn(t testing.TB, ip string) *peer {
 	t.Helper()
+	if ip == "127.0.0.1" {
+		return &peer{t: t, conn: pbxtest.ListenUDP(t), seq: 1000, ts: 50000, ssrc: 0xabcdef}
+	}
 	c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(ip), 0)))
 	if err != nil {
 		t.Fatal(err)
@@ -177,19 +181,6 @@ func (p *peer) drain() {
 		if _, ok := p.tryRecv(30 * time.Millisecond); !ok {
 			return
 		}
-	}
-}
-
-// waitFor polls cond (a condition the code under test makes true by itself)
-// for up to 5 s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

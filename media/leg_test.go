@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/zaf/g711"
+
+	"ccpbx/internal/pbxtest"
 )
 
 // frameIndex maps every frame of a sound (in one law) to its index.
@@ -265,7 +267,7 @@ func TestRelayTranscodesAndRemaps(t *testing.T) {
 
 	// Unknown payload type: dropped and counted, nothing relayed.
 	pA.send(a, 18, false, payload[:20])
-	waitFor(t, "unknown PT counted", func() bool { return a.Stats().UnknownPT == 1 })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return a.Stats().UnknownPT == 1 }, "unknown PT counted")
 
 	// DTMF: A's telephone-event 101 reaches B as 96, and A detects the digit.
 	var ev [4]byte
@@ -419,19 +421,19 @@ func TestLatching(t *testing.T) {
 		t.Fatalf("before latching: sending to %d", got)
 	}
 	real.send(l, 0, false, make([]byte, 160))
-	waitFor(t, "latch", func() bool { return l.Stats().Latched })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return l.Stats().Latched }, "latch")
 	if got := l.Stats().Remote; got != real.addr() {
 		t.Fatalf("latched to %v, want %v", got, real.addr())
 	}
 	for range DefaultProbation - 1 {
 		rebound.send(l, 0, false, make([]byte, 160))
 	}
-	waitFor(t, "accepted", func() bool { return l.Stats().PacketsIn == DefaultProbation })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return l.Stats().PacketsIn == DefaultProbation }, "accepted")
 	if got := l.Stats().Remote; got != real.addr() {
 		t.Fatalf("moved to %v before a full run", got)
 	}
 	rebound.send(l, 0, false, make([]byte, 160))
-	waitFor(t, "follow", func() bool { return l.Stats().Remote == rebound.addr() })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return l.Stats().Remote == rebound.addr() }, "follow")
 	if s := l.Stats(); s.PacketsIn != DefaultProbation+1 || s.UnexpectedSource != 0 {
 		t.Fatalf("stats %+v", s)
 	}
@@ -520,7 +522,7 @@ func TestBadInputCounted(t *testing.T) {
 	}
 	defer fresh.Close()
 	p.send(fresh, 0, false, make([]byte, 160))
-	waitFor(t, "pre-SDP packet counted", func() bool { return fresh.Stats().UnexpectedSource == 1 })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return fresh.Stats().UnexpectedSource == 1 }, "pre-SDP packet counted")
 
 	l := answeredLeg(t, e, p, "0")
 	for _, b := range [][]byte{
@@ -533,20 +535,20 @@ func TestBadInputCounted(t *testing.T) {
 	}
 	p.send(l, 99, false, []byte{1})
 	p.send(l, 0, false, make([]byte, 160))
-	waitFor(t, "counters", func() bool {
+	pbxtest.WaitFor(t, 10*time.Second, func() bool {
 		s := l.Stats()
 		return s.Bad == 4 && s.UnknownPT == 1 && s.PacketsIn == 1
-	})
+	}, "counters: 4 bad, 1 unknown PT, 1 in")
 	// RTCP on port+1 is drained and counted.
 	rtcp := []byte{0x80, 200, 0, 6, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 	if _, err := p.conn.WriteToUDPAddrPort(rtcp, netip.AddrPortFrom(loopback, uint16(l.LocalPort()+1))); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "RTCP counted", func() bool { return l.Stats().RTCPIn == 1 })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return l.Stats().RTCPIn == 1 }, "RTCP counted")
 	// RTCP sent to the RTP port (rtcp-mux assumed) is counted as RTCP, not as
 	// an unknown payload type.
 	p.sendBytes(l, rtcp)
-	waitFor(t, "muxed RTCP counted", func() bool { return l.Stats().RTCPIn == 2 })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return l.Stats().RTCPIn == 2 }, "muxed RTCP counted")
 	if s := l.Stats(); s.UnknownPT != 1 || s.Bad != 4 {
 		t.Fatalf("muxed RTCP miscounted: %+v", s)
 	}
@@ -594,7 +596,7 @@ func TestMediaTimeoutHoldAware(t *testing.T) {
 	l2.OnMediaTimeout(func() { t.Error("timed out although RTP arrived") })
 	l2.lastRx.Store(monoNow() - int64(2*time.Hour))
 	p.send(l2, 0, false, make([]byte, 160))
-	waitFor(t, "packet", func() bool { return l2.Stats().PacketsIn == 1 })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return l2.Stats().PacketsIn == 1 }, "packet")
 	l2.checkTimeout()
 }
 

@@ -1,34 +1,64 @@
 package media
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
+
+	"ccpbx/internal/pbxtest"
 )
 
-func TestPortPoolEvenRangeQuarantine(t *testing.T) {
-	// A small range high in the default range keeps clear of other tests.
-	p, err := newPortPool(31001, 31011, time.Hour) // odd start rounds up: 31002..31010
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[int]bool{}
+// freeRange is a port range of n ports that were all free a moment ago, for
+// a pool under test. Another process may still take one before the pool
+// binds it; tests allocate inside pbxtest.RetryAddrInUse and start again with
+// a fresh range when that happens, instead of skipping.
+func freeRange(t *testing.T, n int) (start, end int) {
+	start = pbxtest.UDPPortRange(t, n)
+	return start, start + n - 1
+}
+
+// allocAll allocates every pair of p, closing the sockets when the test ends.
+func allocAll(t *testing.T, p *portPool) ([]int, error) {
 	var ports []int
 	for range p.size() {
 		rtpC, rtcpC, port, err := p.alloc(loopback)
 		if err != nil {
-			t.Skipf("port in use by someone else: %v", err)
+			return nil, err
 		}
-		defer rtpC.Close()
-		defer rtcpC.Close()
-		if port%2 != 0 || port < 31002 || port > 31010 || seen[port] {
-			t.Fatalf("port %d", port)
-		}
+		t.Cleanup(func() { rtpC.Close(); rtcpC.Close() })
 		if got := rtcpC.LocalAddr().(interface{ AddrPort() netip.AddrPort }).AddrPort().Port(); int(got) != port+1 {
-			t.Fatalf("rtcp on %d for rtp %d", got, port)
+			return nil, fmt.Errorf("rtcp on %d for rtp %d", got, port)
+		}
+		ports = append(ports, port)
+	}
+	return ports, nil
+}
+
+func TestPortPoolEvenRangeQuarantine(t *testing.T) {
+	var p *portPool
+	var ports []int
+	var first int
+	pbxtest.RetryAddrInUse(t, 5, func() error {
+		start, end := freeRange(t, 10)
+		// An odd start rounds up: start+1 .. start+9 holds four pairs.
+		var err error
+		if p, err = newPortPool(start+1, end, time.Hour); err != nil {
+			return err
+		}
+		first = start + 2
+		ports, err = allocAll(t, p)
+		return err
+	})
+	seen := map[int]bool{}
+	for _, port := range ports {
+		if port%2 != 0 || port < first || port > first+6 || seen[port] {
+			t.Fatalf("port %d outside the even ports %d..%d or twice", port, first, first+6)
 		}
 		seen[port] = true
-		ports = append(ports, port)
+	}
+	if len(ports) != 4 {
+		t.Fatalf("%d pairs from an odd-started range of 9 ports, want 4", len(ports))
 	}
 	if _, _, _, err := p.alloc(loopback); err == nil {
 		t.Fatal("allocated from an exhausted range")
@@ -41,30 +71,34 @@ func TestPortPoolEvenRangeQuarantine(t *testing.T) {
 }
 
 func TestPortPoolReuseAfterQuarantine(t *testing.T) {
-	p, err := newPortPool(31020, 31023, time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, b, port, err := p.alloc(loopback)
-	if err != nil {
-		t.Skipf("port in use: %v", err)
-	}
-	a.Close()
-	b.Close()
-	p.release(port)
-	time.Sleep(5 * time.Millisecond)
-	seen := map[int]bool{}
-	for range 2 {
-		a, b, port, err := p.alloc(loopback)
-		if err != nil {
-			t.Skipf("port in use: %v", err)
+	var p *portPool
+	var port int
+	pbxtest.RetryAddrInUse(t, 5, func() error {
+		start, end := freeRange(t, 4)
+		var err error
+		if p, err = newPortPool(start, end, time.Millisecond); err != nil {
+			return err
 		}
-		defer a.Close()
-		defer b.Close()
-		seen[port] = true
-	}
-	if len(seen) != 2 {
-		t.Fatalf("ports %v, want both of the range after quarantine", seen)
+		a, b, pt, err := p.alloc(loopback)
+		if err != nil {
+			return err
+		}
+		a.Close()
+		b.Close()
+		port = pt
+		return nil
+	})
+	p.release(port)
+	// Waiting out the quarantine in real time is the behaviour under test.
+	time.Sleep(5 * time.Millisecond)
+	var ports []int
+	pbxtest.RetryAddrInUse(t, 1, func() error {
+		var err error
+		ports, err = allocAll(t, p)
+		return err
+	})
+	if len(ports) != 2 || ports[0] == ports[1] {
+		t.Fatalf("ports %v, want both of the range after quarantine", ports)
 	}
 }
 
@@ -79,22 +113,29 @@ func TestPortPoolBadRange(t *testing.T) {
 // TestPortPoolUnpredictable: ports come from all over the range, not in
 // sequence, so one call's port does not give away the next one's.
 func TestPortPoolUnpredictable(t *testing.T) {
-	p, err := newPortPool(20000, 29999, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var start, end int
 	var ports []int
-	for range 20 {
-		rtpC, rtcpC, port, err := p.alloc(loopback)
+	pbxtest.RetryAddrInUse(t, 5, func() error {
+		start, end = freeRange(t, 200)
+		p, err := newPortPool(start, end, time.Hour)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		defer rtpC.Close()
-		defer rtcpC.Close()
-		if port%2 != 0 || port < 20000 || port+1 > 29999 {
-			t.Fatalf("port %d", port)
+		ports = ports[:0]
+		for range 20 {
+			rtpC, rtcpC, port, err := p.alloc(loopback)
+			if err != nil {
+				return err
+			}
+			t.Cleanup(func() { rtpC.Close(); rtcpC.Close() })
+			ports = append(ports, port)
 		}
-		ports = append(ports, port)
+		return nil
+	})
+	for _, port := range ports {
+		if port%2 != 0 || port < start || port+1 > end {
+			t.Fatalf("port %d outside the even ports of %d-%d", port, start, end)
+		}
 	}
 	arithmetic := true
 	for i := 2; i < len(ports); i++ {

@@ -6,8 +6,12 @@ import "encoding/binary"
 const rtpHeaderLen = 12
 
 // rtpHeader is the part of a received RTP header the media plane uses.
-// parseRTP fills it without allocating (pion's Header.Unmarshal allocates for
-// CSRC lists and extensions, which the reader must not do per packet).
+// parseRTP fills it without allocating, whatever arrives. pion/rtp v1.10.6's
+// Header.Unmarshal does not allocate for a valid packet once a reused Header's
+// CSRC and Extensions slices have grown, but it builds an error with
+// fmt.Errorf for every malformed one, and a reader facing the network must not
+// allocate per packet even for garbage. It also decodes RFC 8285 extension
+// elements, which a relay that passes extensions through has no use for.
 type rtpHeader struct {
 	marker     bool
 	pt         uint8

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"ccpbx/internal/pbxtest"
 )
 
 // The attacks of issue 10 ("RTP bleed", "Amplification") and the
@@ -64,7 +66,7 @@ func TestSpoofBeforePhoneSpeaksDoesNotStealMusic(t *testing.T) {
 	phone.recv()
 	attacker.ssrc = 0x666
 	attacker.send(l, 0, false, make([]byte, 160))
-	waitFor(t, "spoofed packet dropped", func() bool { return l.Stats().UnexpectedSource == 1 })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return l.Stats().UnexpectedSource == 1 }, "spoofed packet dropped")
 	for range 10 { // music goes on, to the phone
 		phone.recv()
 	}
@@ -89,13 +91,13 @@ func TestAttackerCannotRelatchEstablishedStream(t *testing.T) {
 	}
 	defer stop()
 	phone.send(l, 0, false, make([]byte, 160))
-	waitFor(t, "phone accepted", func() bool { return l.Stats().PacketsIn == 1 })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return l.Stats().PacketsIn == 1 }, "phone accepted")
 	attacker.ssrc = 0x666
 	const run = 5 * DefaultProbation
 	for range run {
 		attacker.send(l, 0, false, make([]byte, 160))
 	}
-	waitFor(t, "attack dropped", func() bool { return l.Stats().UnexpectedSource == run })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return l.Stats().UnexpectedSource == run }, "attack dropped")
 	phone.recv()
 	if hears(attacker) {
 		t.Fatal("the attacker received music")
@@ -112,11 +114,11 @@ func TestAttackerCannotRelatchEstablishedStream(t *testing.T) {
 	for range DefaultProbation {
 		media2.send(l2, 0, false, make([]byte, 160))
 	}
-	waitFor(t, "learned", func() bool { return l2.Stats().Learned == 1 })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return l2.Stats().Learned == 1 }, "learned")
 	for range run {
 		attacker.send(l2, 0, false, make([]byte, 160))
 	}
-	waitFor(t, "attack dropped", func() bool { return l2.Stats().UnexpectedSource == DefaultProbation-1+run })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return l2.Stats().UnexpectedSource == DefaultProbation-1+run }, "attack dropped")
 	if s := l2.Stats(); s.Remote != media2.addr() {
 		t.Fatalf("learned stream moved to %v", s.Remote)
 	}
@@ -189,7 +191,7 @@ func TestNoMediaBeforeConsent(t *testing.T) {
 			l.SetSignallingSource(loopback)
 			play(l, p, tc.atOnce, "answered")
 			p.send(l, 0, false, make([]byte, 160))
-			waitFor(t, "packet", func() bool { return l.Stats().PacketsIn == 1 })
+			pbxtest.WaitFor(t, 10*time.Second, func() bool { return l.Stats().PacketsIn == 1 }, "packet")
 			play(l, p, tc.rtp, "after RTP")
 
 			p2 := newPeer(t)
@@ -212,7 +214,7 @@ func TestReinviteMoveNeedsRTP(t *testing.T) {
 	phone, victim := newPeer(t), newPeerOn(t, "127.0.0.5")
 	l := callLeg(t, e, phone)
 	phone.send(l, 0, false, make([]byte, 160))
-	waitFor(t, "phone accepted", func() bool { return l.Stats().PacketsIn == 1 })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return l.Stats().PacketsIn == 1 }, "phone accepted")
 
 	// Hold and resume at the same address keep the stream where it is.
 	for _, dir := range []string{"a=sendonly", "a=sendrecv"} {
@@ -237,7 +239,7 @@ func TestReinviteMoveNeedsRTP(t *testing.T) {
 	// The phone really moved there: its first packet from the new address
 	// proves it.
 	victim.send(l, 0, false, make([]byte, 160))
-	waitFor(t, "moved", func() bool { return l.Stats().Remote == victim.addr() })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return l.Stats().Remote == victim.addr() }, "moved")
 	if err := l.Play(context.Background(), "short.wav"); err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +254,7 @@ func TestReinviteMoveNeedsRTP(t *testing.T) {
 		t.Fatal("sending to an unproven address")
 	}
 	phone.send(l, 0, false, make([]byte, 160))
-	waitFor(t, "signalling source", func() bool { return l.Stats().Remote == phone.addr() })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return l.Stats().Remote == phone.addr() }, "signalling source")
 	if hears(third) {
 		t.Fatal("the third party received media")
 	}

@@ -3,6 +3,8 @@ package media
 import (
 	"testing"
 	"time"
+
+	"ccpbx/internal/pbxtest"
 )
 
 // TestStreamSourceSwitch: sources stack, only the top one is heard, and a
@@ -19,6 +21,8 @@ func TestStreamSourceSwitch(t *testing.T) {
 	l.out.sendFrame(music, frame, frame, 160, true)
 	l.out.push(prompt)
 	l.out.sendFrame(music, frame, frame, 160, true) // not on top: silent
+	// Real time passing between two frames is what this test is about: the
+	// switch must advance the timestamp by the elapsed time, so it sleeps.
 	time.Sleep(100 * time.Millisecond)
 	l.out.sendFrame(prompt, frame, frame, 160, true)
 	l.out.sendFrame(prompt, frame, frame, 160, true)
@@ -117,11 +121,11 @@ func TestMusicShards(t *testing.T) {
 	if nshards != 3 || len(phases) != 3 {
 		t.Fatalf("%d shards at %d phases, want 3", nshards, len(phases))
 	}
-	waitFor(t, "clock ticks", func() bool { ticks, _ := e.MusicStats(mohPath); return ticks > 3 })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { ticks, _ := e.MusicStats(mohPath); return ticks > 3 }, "clock ticks")
 	for _, s := range subs {
 		b.unsubscribe(s)
 	}
-	waitFor(t, "clocks to stop", func() bool {
+	pbxtest.WaitFor(t, 10*time.Second, func() bool {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		for _, sh := range b.shards {
@@ -130,7 +134,7 @@ func TestMusicShards(t *testing.T) {
 			}
 		}
 		return true
-	})
+	}, "every MOH shard's clock to stop")
 	for i, want := range []int64{0, frameNs / 2, frameNs / 4, 3 * frameNs / 4} {
 		if got := shardPhase(i); got != want {
 			t.Errorf("shardPhase(%d) = %d, want %d", i, got, want)

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"ccpbx/internal/pbxtest"
 )
 
 func waitTimeout(t *testing.T, l *Leg) {
@@ -110,7 +112,7 @@ func TestRTCPIsLiveness(t *testing.T) {
 		if _, err := c.conn.WriteToUDPAddrPort(rtcp, toRTCP); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "RTCP", func() bool { return l.Stats().RTCPIn == uint64(i+1) })
+		pbxtest.WaitFor(t, 10*time.Second, func() bool { return l.Stats().RTCPIn == uint64(i+1) }, "RTCP")
 		if fresh := l.lastRx.Load() != old; fresh != (c == p) {
 			t.Fatalf("RTCP from %v: liveness %v", c.addr(), fresh)
 		}
@@ -121,11 +123,11 @@ func TestRTCPIsLiveness(t *testing.T) {
 	}
 	// Muxed on the RTP port, from the peer, after it was accepted.
 	p.send(l, 0, false, make([]byte, 160))
-	waitFor(t, "RTP", func() bool { return l.Stats().PacketsIn == 1 })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return l.Stats().PacketsIn == 1 }, "RTP")
 	old := monoNow() - int64(2*time.Hour)
 	l.lastRx.Store(old)
 	p.sendBytes(l, rtcp)
-	waitFor(t, "muxed RTCP", func() bool { return l.Stats().RTCPIn == 3 })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return l.Stats().RTCPIn == 3 }, "muxed RTCP")
 	if l.lastRx.Load() == old {
 		t.Fatal("muxed RTCP from the peer not counted as liveness")
 	}

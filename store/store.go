@@ -25,19 +25,28 @@ const FileName = "ccpbx.db"
 
 // Store is an open database with all migrations applied.
 type Store struct {
-	db *sql.DB
+	db   *sql.DB
+	lock *dirLock
 	// tmpDir is removed on Close (OpenMemory only).
 	tmpDir string
 }
 
-// Open creates dir if needed, opens dir/ccpbx.db in WAL mode with a busy
-// timeout, and applies pending migrations.
+// Open creates dir if needed, takes the directory's lock (ccpbx.lock; an
+// *InUseError, wrapping ErrInUse, when another ccpbx holds it), opens
+// dir/ccpbx.db in WAL mode with a busy timeout, and applies pending
+// migrations. The lock is held until Close.
 func Open(dir string) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("store: empty data directory")
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("store: create data directory: %w", err)
+	}
+	// The lock comes before the database is touched: a second process
+	// must not run migrations or open a WAL beside a live one.
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
 	}
 	path := filepath.Join(dir, FileName)
 	// WAL lets readers (API listings) run while a REGISTER writes;
@@ -53,15 +62,18 @@ func Open(dir string) (*Store, error) {
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
+		lock.release()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	if err := db.Ping(); err != nil {
 		db.Close()
+		lock.release()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, lock: lock}
 	if err := s.migrate(context.Background()); err != nil {
 		db.Close()
+		lock.release()
 		return nil, fmt.Errorf("store: migrate %s: %w", path, err)
 	}
 	return s, nil
@@ -88,9 +100,11 @@ func OpenMemory() (*Store, error) {
 // DB gives packages with their own tables direct access to the database.
 func (s *Store) DB() *sql.DB { return s.db }
 
-// Close closes the database (and removes an OpenMemory directory).
+// Close closes the database, releases the directory's lock (and removes an
+// OpenMemory directory).
 func (s *Store) Close() error {
 	err := s.db.Close()
+	s.lock.release()
 	if s.tmpDir != "" {
 		if rerr := os.RemoveAll(s.tmpDir); rerr != nil && err == nil {
 			err = rerr

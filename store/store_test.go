@@ -5,7 +5,13 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"ccpbx/internal/pbxtest"
 )
+
+// TestMain fails the package if a test leaves a goroutine running (an
+// unclosed store keeps database/sql's connection opener goroutine alive).
+func TestMain(m *testing.M) { pbxtest.VerifyNoLeaks(m) }
 
 func TestOpenAppliesMigrationsOnce(t *testing.T) {
 	dir := t.TempDir()

@@ -53,6 +53,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
+		for _, w := range configWarnings(cfg) {
+			fmt.Fprintf(stderr, "%s: warning: %s\n", cfg.File, w)
+		}
 		fmt.Fprintf(stdout, "%s: OK\n", cfg.File)
 		return 0
 	case "cli":

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"ccpbx/acd"
 	"ccpbx/api"
 	"ccpbx/call"
+	"ccpbx/cdr"
 	"ccpbx/config"
 	"ccpbx/dialplan"
 	"ccpbx/media"
@@ -85,6 +88,7 @@ type pbx struct {
 	log   *slog.Logger
 	core  *call.Core
 	store *store.Store
+	cdr   *cdr.Writer
 	media *media.Engine
 	sip   *sip.Stack
 	acd   *acd.ACD
@@ -116,8 +120,25 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	p.core = call.NewCore(host, log)
 
 	if p.store, err = store.Open(cfg.Core.DataDir); err != nil {
+		if errors.Is(err, store.ErrInUse) {
+			return p, err // it names the directory and the pid already
+		}
 		return p, fmt.Errorf("data dir %s: %w", cfg.Core.DataDir, err)
 	}
+	// Records start before any call can: every leg from here on has one.
+	csvDir := ""
+	if cfg.CDR.CSV {
+		csvDir = filepath.Join(cfg.Core.DataDir, cdr.CSVDirName)
+	}
+	if p.cdr, err = cdr.New(cdr.Options{
+		Store:       p.store,
+		CSVDir:      csvDir,
+		RotateDaily: cfg.CDR.Rotate == config.CDRRotateDaily,
+		Log:         log.With("component", "cdr"),
+	}); err != nil {
+		return p, err
+	}
+	p.cdr.Start(p.core)
 	reg, err := registrar.New(registrar.Config{
 		Users:      cfg.Directory.Users,
 		Realm:      realmFor(cfg),
@@ -140,17 +161,19 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		// media_consent is not passed yet: it needs sip to call
 		// media.Leg.Confirm on the ACK, or callers would hear nothing
 		// until they send RTP. Until then the engine runs ConsentNone.
-		SoundsFS:  sounds.FS,
-		SoundsDir: cfg.Core.SoundsDir,
+		SoundsFS:     sounds.FS,
+		SoundsDir:    cfg.Core.SoundsDir,
+		AllowedRoots: cfg.Core.AllowedRoots,
 	}, log); err != nil {
 		return p, fmt.Errorf("media: %w", err)
 	}
 
 	dp, err := dialplan.New(cfg.Dialplan, p.core, dialplan.Options{
-		ScriptsDir: cfg.Core.ScriptsDir,
-		ScriptsFS:  ccpbx.Scripts,
-		Globals:    cfg.Vars,
-		Log:        log.With("component", "dialplan"),
+		ScriptsDir:   cfg.Core.ScriptsDir,
+		AllowedRoots: cfg.Core.AllowedRoots,
+		ScriptsFS:    ccpbx.Scripts,
+		Globals:      cfg.Vars,
+		Log:          log.With("component", "dialplan"),
 	})
 	if err != nil {
 		return p, fmt.Errorf("dialplan: %w", err)
@@ -159,8 +182,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	p.core.SetRouter(dp.Route)
 
 	if p.acd, err = acd.New(cfg.Callcenter, p.core, p.store, acd.Options{
-		Log:      log.With("component", "acd"),
-		Hostname: host,
+		Log: log.With("component", "acd"),
 	}); err != nil {
 		return p, fmt.Errorf("callcenter: %w", err)
 	}
@@ -190,6 +212,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Registrations: reg,
 	})
 	p.esl = api.NewEventSocket(p.core, cfg.EventSocket.Listen, cfg.EventSocket.Password, log.With("component", "esl"))
+	p.esl.SetLockdown(eventSocketLockdown(cfg.EventSocket))
 	if tap, ok := log.Handler().(*api.LogTap); ok {
 		p.esl.SetLogTap(tap)
 	}
@@ -219,6 +242,15 @@ func (p *pbx) shutdown(ctx context.Context) {
 		p.media.Close()
 	}
 	p.stop()
+	if p.cdr != nil {
+		// The legs hung up above are still being written: wait for them
+		// with a budget of their own, since a clean shutdown loses none.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := p.cdr.Close(cctx); err != nil {
+			p.log.Error("call detail records not all written", "err", err)
+		}
+		cancel()
+	}
 	if p.store != nil {
 		p.store.Close()
 	}

@@ -26,6 +26,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
+
+	"ccpbx/internal/pbxtest"
 )
 
 // Phone is one test phone with its own user agent and socket.
@@ -199,16 +201,14 @@ func Start(opts ...Option) (*Phone, error) {
 }
 
 func (p *Phone) waitPooled() error {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if c, err := p.UA.TransportLayer().GetConnection("udp", p.addr.String()); err == nil && c != nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("udp socket %v never became ready", p.addr)
-		}
-		time.Sleep(time.Millisecond)
+	pooled := func() bool {
+		c, err := p.UA.TransportLayer().GetConnection("udp", p.addr.String())
+		return err == nil && c != nil
 	}
+	if !pbxtest.Until(5*time.Second, pooled) {
+		return fmt.Errorf("udp socket %v never became ready", p.addr)
+	}
+	return nil
 }
 
 // Close stops the phone and waits for its goroutines.

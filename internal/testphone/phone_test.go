@@ -6,7 +6,13 @@ import (
 	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
+
+	"ccpbx/internal/pbxtest"
 )
+
+// TestMain checks that a closed phone leaves no goroutine behind, its
+// sipgo user agent's included.
+func TestMain(m *testing.M) { pbxtest.VerifyNoLeaks(m) }
 
 func request(method sipmsg.RequestMethod, to *Phone) *sipmsg.Request {
 	u := to.ContactURI("x")

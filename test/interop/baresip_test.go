@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"ccpbx/internal/pbxtest"
 )
 
 // baresip is a real softphone, headless: its own config directory (-f),
@@ -72,7 +74,7 @@ func startBaresip(t testing.TB, e *env, user string, sipPort, ctrlPort int) *bar
 	if err := writeWAV(tone, sine(agentTone, 0, 120*sampleRate)); err != nil {
 		t.Fatalf("baresip %s: %v", user, err)
 	}
-	rtpLo, _ := rtpRange(t, 64)
+	rtpLo := pbxtest.UDPPortRange(t, 64)
 	modules := "/usr/lib/baresip/modules"
 	if _, err := os.Stat(modules); err != nil {
 		if m, _ := filepath.Glob("/usr/lib/*/baresip/modules"); len(m) > 0 {
@@ -120,19 +122,17 @@ func startBaresip(t testing.TB, e *env, user string, sipPort, ctrlPort int) *bar
 	b.proc = startProc(t, "baresip-"+user, filepath.Join(e.art, "baresip-"+user+".log"), b.dir,
 		e.tools["baresip"], "-f", b.dir)
 
-	deadline := time.Now().Add(10 * time.Second)
 	var err error
-	for {
-		var c net.Conn
-		c, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ctrlPort))
-		if err == nil {
-			b.conn = c
-			break
+	var exited bool
+	pbxtest.Until(10*time.Second, func() bool {
+		if exited, _ = b.proc.wait(0); exited {
+			return true
 		}
-		if exited, _ := b.proc.wait(0); exited || time.Now().After(deadline) {
-			t.Fatalf("baresip %s: ctrl_tcp on port %d not reachable (%v); log tail:\n%s", user, ctrlPort, err, tail(b.proc.outPath, 20))
-		}
-		time.Sleep(100 * time.Millisecond)
+		b.conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ctrlPort))
+		return err == nil
+	})
+	if b.conn == nil {
+		t.Fatalf("baresip %s: ctrl_tcp on port %d not reachable (exited: %v, %v); log tail:\n%s", user, ctrlPort, exited, err, tail(b.proc.outPath, 20))
 	}
 	if b.ctl, err = os.Create(filepath.Join(e.art, "baresip-"+user+"-ctrl.log")); err != nil {
 		t.Fatalf("baresip %s: %v", user, err)
@@ -241,14 +241,17 @@ func (b *baresip) query(cmd string, timeout time.Duration) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	var data string
+	if pbxtest.Until(timeout, func() bool {
 		for _, e := range b.since(from) {
 			if e.Response && e.Token == tok {
-				return e.Data, nil
+				data = e.Data
+				return true
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		return false
+	}) {
+		return data, nil
 	}
 	return "", fmt.Errorf("no response to %q within %s", cmd, timeout)
 }
@@ -257,15 +260,13 @@ func (b *baresip) query(cmd string, timeout time.Duration) (string, error) {
 // at start, before the test's control connection exists, so the
 // REGISTER_OK event may have gone by).
 func (b *baresip) waitRegistered(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
 	last := ""
-	for time.Now().Before(deadline) {
+	if pbxtest.Until(timeout, func() bool {
 		data, err := b.query("reginfo", 2*time.Second)
-		if err == nil && strings.Contains(data, "OK") {
-			return nil
-		}
 		last = fmt.Sprintf("%q (%v)", data, err)
-		time.Sleep(500 * time.Millisecond)
+		return err == nil && strings.Contains(data, "OK")
+	}) {
+		return nil
 	}
 	return fmt.Errorf("not registered within %s; last reginfo: %s", timeout, last)
 }

@@ -3,11 +3,12 @@
 // (Debian sip-tester) and baresip.
 //
 // It owns only the test harness: building and starting the binary with a
-// test copy of the shipped config.toml (127.0.0.1, free ports, data in a
+// test copy of the shipped config.toml (127.0.0.1, ports the kernel chose, data in a
 // temporary directory), the sipp scenarios under sipp/, the baresip
 // configuration, the audio analysis and the comparison with what a real
 // FreeSWITCH did (reference/freeswitch-observed). It must not import ccpbx's
-// own packages: everything goes over SIP, RTP and the event socket, as it
+// own packages (internal/pbxtest, the shared test support, is the one
+// exception): everything goes over SIP, RTP and the event socket, as it
 // would for a person with softphones.
 //
 // Every run leaves its traces in test/interop/artifacts/latest/ (sipp -trace_msg

@@ -61,7 +61,7 @@ func (e *env) stepExtensionCalls(t *testing.T) {
 	calleePeer := newRTPPeer(t, "1002-called-by-1001", callerTone)
 	uas := e.runSipp(t, "ext-1001-to-1002", "agent_answer.xml", "", e.port1002,
 		"-s", "1002", "-key", "rtp_port", itoa(calleePeer.port()), "-m", "1", "-d", "1000")
-	time.Sleep(300 * time.Millisecond) // sipp binds its socket before the INVITE can come
+	waitUDPBound(t, "sipp 1002 (called by 1001)", e.port1002, uas.proc)
 	if err := b.command("dial", fmt.Sprintf("sip:1002@127.0.0.1:%d", e.ports.Internal)); err != nil {
 		t.Fatalf("%s: baresip dial 1002: %v", step, err)
 	}

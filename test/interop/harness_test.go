@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"ccpbx/internal/pbxtest"
 )
 
 // Test timings that shorten the article's agent parameters so the no-answer
@@ -29,6 +31,10 @@ const (
 	testRejectDelay   = 20 // reject-delay-time (article: 30)
 	testNoAnswerDelay = 1  // no-answer-delay-time (article: 10)
 )
+
+// TestMain fails the run if a harness goroutine (process waiters, event
+// and ctrl readers, RTP peers) outlives the suite.
+func TestMain(m *testing.M) { pbxtest.VerifyNoLeaks(m) }
 
 // repoRoot is the module root (two levels above this package).
 func repoRoot(t testing.TB) string {
@@ -101,11 +107,9 @@ func requireTools(t *testing.T, tools ...string) map[string]string {
 func buildBinary(t testing.TB, root, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "ccpbx")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		goTool = "go"
-	}
-	cmd := exec.Command(goTool, "build", "-o", bin, "./cmd/ccpbx")
+	// go test puts its own GOROOT/bin first on the PATH of the tests it
+	// runs, so "go" is the toolchain that is running this test.
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/ccpbx")
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -114,56 +118,50 @@ func buildBinary(t testing.TB, root, dir string) string {
 	return bin
 }
 
-// freePort returns a port free on 127.0.0.1 for both UDP and TCP (SIP
-// profiles listen on both).
-func freePort(t testing.TB) int {
+// sipPort is a port for a subprocess's SIP socket (SIP profiles listen on
+// UDP and TCP alike): free on both when chosen, bound by the subprocess.
+func sipPort(t testing.TB) int {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("setup: listen: %v", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return port
-	}
-	t.Fatal("setup: no port free for both UDP and TCP")
-	return 0
+	return pbxtest.PortFor(t, "udp", "tcp")
 }
 
-// rtpRange finds n consecutive even-aligned UDP ports that are free now.
-func rtpRange(t testing.TB, n int) (int, int) {
+// waitUDPBound waits until some process has a UDP socket bound to port on
+// 127.0.0.1 (a sipp UAS about to receive an INVITE), looking in the
+// kernel's socket table instead of binding the port, which could steal it
+// from the subprocess.
+func waitUDPBound(t testing.TB, who string, port int, proc *proc) {
 	t.Helper()
-	for range 50 {
-		u, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("setup: listen: %v", err)
+	var exited bool
+	pbxtest.WaitFor(t, 15*time.Second, func() bool {
+		if exited, _ = proc.wait(0); exited {
+			return true
 		}
-		base := u.LocalAddr().(*net.UDPAddr).Port &^ 1
-		u.Close()
-		if base+n > 65535 {
+		return udpBound(t, port)
+	}, "%s to bind UDP port %d", who, port)
+	if exited {
+		t.Fatalf("%s exited before binding UDP port %d: %v\n%s", who, port, proc.err, tail(proc.outPath, 10))
+	}
+}
+
+// udpBound reports whether /proc/net/udp lists a socket on 127.0.0.1:port
+// or on the wildcard address.
+func udpBound(t testing.TB, port int) bool {
+	t.Helper()
+	b, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		t.Fatalf("read the kernel's UDP socket table: %v", err)
+	}
+	suffix := fmt.Sprintf(":%04X", port)
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 2 {
 			continue
 		}
-		ok := true
-		for p := base; p < base+n && ok; p += 16 {
-			c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				ok = false
-				break
-			}
-			c.Close()
-		}
-		if ok {
-			return base, base + n - 1
+		if local := f[1]; (strings.HasPrefix(local, "0100007F:") || strings.HasPrefix(local, "00000000:")) && strings.HasSuffix(local, suffix) {
+			return true
 		}
 	}
-	t.Fatal("setup: no free RTP port range")
-	return 0, 0
+	return false
 }
 
 // pbxPorts are the test's ports for the PBX.
@@ -220,8 +218,10 @@ type pbx struct {
 
 // startPBX runs `ccpbx serve -config cfg` from the repository root (so the
 // shipped relative sounds/ and scripts/ paths resolve) with its log in the
-// artifacts, and waits until the event socket answers `status`.
-func startPBX(t testing.TB, bin, cfg, root, art string, ports pbxPorts) *pbx {
+// artifacts, and waits until the event socket answers `status`. An error
+// means ccpbx exited during startup; it quotes the log, so
+// pbxtest.IsAddrInUse tells a port lost to another process.
+func startPBX(t testing.TB, bin, cfg, root, art string, ports pbxPorts) (*pbx, error) {
 	t.Helper()
 	p := &pbx{t: t, bin: bin, cfg: cfg, root: root, ports: ports, logPath: filepath.Join(art, "ccpbx.log"), exited: make(chan struct{})}
 	logf, err := os.Create(p.logPath)
@@ -241,23 +241,33 @@ func startPBX(t testing.TB, bin, cfg, root, art string, ports pbxPorts) *pbx {
 	}()
 	t.Cleanup(p.stop)
 
-	deadline := time.Now().Add(20 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
+	// The event socket accepting a connection is cheap to poll; `status`
+	// through `ccpbx cli` then proves the PBX answers commands.
+	var exited bool
+	up := pbxtest.Until(20*time.Second, func() bool {
 		select {
 		case <-p.exited:
-			t.Fatalf("setup: ccpbx exited during startup (%v); log tail:\n%s", p.exitErr, tail(p.logPath, 30))
+			exited = true
+			return true
 		default:
 		}
-		out, err := p.cli(5*time.Second, "status")
-		if err == nil {
-			return p
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ports.ESL))
+		if err != nil {
+			return false
 		}
-		last = fmt.Sprintf("%v: %s", err, out)
-		time.Sleep(200 * time.Millisecond)
+		c.Close()
+		return true
+	})
+	if exited {
+		return nil, fmt.Errorf("ccpbx exited during startup (%v); log tail:\n%s", p.exitErr, tail(p.logPath, 30))
 	}
-	t.Fatalf("setup: ccpbx did not answer `status` on the event socket within 20s; last reply: %s\nlog tail:\n%s", last, tail(p.logPath, 30))
-	return nil
+	if !up {
+		t.Fatalf("setup: ccpbx did not open its event socket on port %d within 20s; log tail:\n%s", ports.ESL, tail(p.logPath, 30))
+	}
+	if out, err := p.cli(20*time.Second, "status"); err != nil {
+		t.Fatalf("setup: ccpbx does not answer `status` on the event socket: %v: %s\nlog tail:\n%s", err, out, tail(p.logPath, 30))
+	}
+	return p, nil
 }
 
 // stop sends SIGTERM (the PBX hangs up live calls and exits within 5 s, as

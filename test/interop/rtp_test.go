@@ -12,6 +12,8 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/zaf/g711"
+
+	"ccpbx/internal/pbxtest"
 )
 
 // rtpPeer is the audio device of a sipp phone: sipp does the SIP, its SDP
@@ -159,12 +161,8 @@ func (p *rtpPeer) count() int {
 
 // waitPackets waits until n packets arrived after index from.
 func (p *rtpPeer) waitPackets(from, n int, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if p.count()-from >= n {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
+	if pbxtest.Until(timeout, func() bool { return p.count()-from >= n }) {
+		return nil
 	}
 	return fmt.Errorf("%s: %d RTP packets arrived in %s, want at least %d (sent %d)", p.name, p.count()-from, timeout, n, p.sentCount())
 }

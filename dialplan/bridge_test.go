@@ -2,11 +2,13 @@ package dialplan
 
 import (
 	"context"
-	"runtime"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"ccpbx/call"
+	"ccpbx/internal/pbxtest"
 )
 
 func TestCallerHangsUpWhileBLegRings(t *testing.T) {
@@ -14,19 +16,11 @@ func TestCallerHangsUpWhileBLegRings(t *testing.T) {
 	ch, _ := h.channel(map[string]string{"context": "default", "destination_number": "x"})
 	done := make(chan error, 1)
 	go func() { done <- h.dp.Route(ch.Context(), ch) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	pbxtest.WaitFor(t, 10*time.Second, func() bool {
 		ep.mu.Lock()
-		n := len(ep.calls)
-		ep.mu.Unlock()
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("B leg never dialled")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer ep.mu.Unlock()
+		return len(ep.calls) > 0
+	}, "the B leg to be dialled")
 	ch.Terminated(call.OriginatorCancel) // the caller's CANCEL
 	select {
 	case <-done:
@@ -46,10 +40,11 @@ func TestBridgeErrorDialString(t *testing.T) {
 	}
 }
 
-// TestNoGoroutineLeak runs calls through every blocking app and checks
-// that their goroutines are all gone afterwards.
-func TestNoGoroutineLeak(t *testing.T) {
-	before := runtime.NumGoroutine()
+// TestBlockingAppsEndTheirGoroutines runs calls through every blocking app
+// and checks that their goroutines are all gone afterwards. (TestMain checks
+// the whole package too; this test names the apps when they leak.)
+func TestBlockingAppsEndTheirGoroutines(t *testing.T) {
+	before := goleak.IgnoreCurrent()
 	func() {
 		h, _ := bridgeHarness(t, "set hangup_after_bridge=true", "bridge fake/$1")
 		stop := hangupBOnBridge(h, call.NormalClearing)
@@ -65,12 +60,5 @@ func TestNoGoroutineLeak(t *testing.T) {
 			cancel()
 		}
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	pbxtest.CheckLeaks(t, before)
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ccpbx/internal/pbxtest"
 )
 
 // env is one run of the suite: the PBX, its event stream and the phones.
@@ -56,21 +58,28 @@ func TestArticle(t *testing.T) {
 	if err != nil {
 		t.Fatalf("setup: %v", err)
 	}
-	e.ports.Internal, e.ports.Trunk, e.ports.ESL = freePort(t), freePort(t), freePort(t)
-	e.ports.RTPStart, e.ports.RTPEnd = rtpRange(t, 400)
-	// The config lives in a private directory (ccpbx cli reads the event
-	// socket's address from it); the artifacts get a copy.
-	cfgPath := filepath.Join(t.TempDir(), "config.toml")
-	cfg := []byte(testConfig(t, string(shipped), e.ports, t.TempDir()))
-	for _, p := range []string{cfgPath, filepath.Join(e.art, "config.toml")} {
-		if err := os.WriteFile(p, cfg, 0o644); err != nil {
-			t.Fatalf("setup: %v", err)
+	// The PBX binds the ports itself, so they are numbers chosen a moment
+	// before; if another process takes one meanwhile ccpbx exits at start
+	// and the setup runs again with fresh ones.
+	pbxtest.RetryAddrInUse(t, 5, func() error {
+		e.ports.Internal, e.ports.Trunk, e.ports.ESL = sipPort(t), sipPort(t), sipPort(t)
+		e.ports.RTPStart = pbxtest.UDPPortRange(t, 400)
+		e.ports.RTPEnd = e.ports.RTPStart + 399
+		// The config lives in a private directory (ccpbx cli reads the event
+		// socket's address from it); the artifacts get a copy.
+		cfgPath := filepath.Join(t.TempDir(), "config.toml")
+		cfg := []byte(testConfig(t, string(shipped), e.ports, t.TempDir()))
+		for _, p := range []string{cfgPath, filepath.Join(e.art, "config.toml")} {
+			if err := os.WriteFile(p, cfg, 0o644); err != nil {
+				t.Fatalf("setup: %v", err)
+			}
 		}
-	}
-	if out, err := runOut(bin, e.root, "check", "-config", cfgPath); err != nil {
-		t.Fatalf("setup: ccpbx check rejects the test config: %v\n%s", err, out)
-	}
-	e.pbx = startPBX(t, bin, cfgPath, e.root, e.art, e.ports)
+		if out, err := runOut(bin, e.root, "check", "-config", cfgPath); err != nil {
+			t.Fatalf("setup: ccpbx check rejects the test config: %v\n%s", err, out)
+		}
+		e.pbx, err = startPBX(t, bin, cfgPath, e.root, e.art, e.ports)
+		return err
+	})
 	e.ev = startEvents(t, e.pbx, e.art)
 	e.waitEventsFlowing()
 
@@ -135,8 +144,8 @@ func (e *env) waitEventsFlowing() {
 
 func (e *env) stepRegister(t *testing.T) {
 	const step = "step 1 (register)"
-	e.sip1001 = freePort(t)
-	e.b1001 = startBaresip(e.t, e, "1001", e.sip1001, freePort(t)) // lives for the whole run
+	e.sip1001 = sipPort(t)
+	e.b1001 = startBaresip(e.t, e, "1001", e.sip1001, pbxtest.PortFor(t, "tcp")) // lives for the whole run
 	if err := e.b1001.waitRegistered(15 * time.Second); err != nil {
 		hint := ""
 		if strings.Contains(tail(e.b1001.proc.outPath, 40), "Function not implemented") {
@@ -144,7 +153,7 @@ func (e *env) stepRegister(t *testing.T) {
 		}
 		t.Fatalf("%s: baresip 1001 did not register with password 1234: %v\nbaresip log tail:\n%s%s", step, err, tail(e.b1001.proc.outPath, 20), hint)
 	}
-	e.port1002 = freePort(t)
+	e.port1002 = sipPort(t)
 	reg := e.runSipp(t, "reg1002", "register.xml", e.internalAddr(), e.port1002, "-s", "1002", "-au", "1002", "-ap", "1234", "-m", "1",
 		"-key", "expires", "3600", "-key", "contact_params", "")
 	if err := reg.finish(20 * time.Second); err != nil {
@@ -193,7 +202,7 @@ func (e *env) stepRegister(t *testing.T) {
 	// The internal profile takes TCP too (issue #2): a second contact for
 	// 1002 registered over TCP shows as tcp, and unregistering it (Expires:
 	// 0) leaves the UDP binding alone, so the calls below ring one phone.
-	tcpPort := freePort(t)
+	tcpPort := sipPort(t)
 	tcpArgs := []string{"-s", "1002", "-au", "1002", "-ap", "1234", "-m", "1", "-t", "t1", "-key", "contact_params", ";transport=tcp"}
 	regTCP := e.runSipp(t, "reg1002-tcp", "register.xml", e.internalAddr(), tcpPort, append(tcpArgs, "-key", "expires", "3600")...)
 	if err := regTCP.finish(20 * time.Second); err != nil {
@@ -352,11 +361,11 @@ func (e *env) agentList(t *testing.T, step string) map[string]agentRow {
 // compares them one by one (README §3's compact form).
 func (e *env) expectSequence(t *testing.T, step string, m int, want []string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for len(e.ev.since(m)) < len(want) && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	time.Sleep(300 * time.Millisecond) // let stragglers that should not be there arrive
+	pbxtest.Until(timeout, func() bool { return len(e.ev.since(m)) >= len(want) })
+	// Events that should not be there come after the expected ones, if at
+	// all; nothing signals their absence, so this check watches for a
+	// while. The window is the check, not synchronisation.
+	time.Sleep(300 * time.Millisecond)
 	got := compactAll(e.ev.since(m))
 	if !slices.Equal(got, want) {
 		t.Errorf("%s: callcenter::info events differ from FreeSWITCH's sequence (README §3/§4)\n  got:\n%s\n  want:\n%s",
@@ -371,7 +380,7 @@ func (e *env) expectSubsequence(t *testing.T, step string, m int, want []string)
 	var got []string
 	i := 0
 	// Events of a call may still be on their way: give them a few seconds.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	pbxtest.Until(5*time.Second, func() bool {
 		got = compactAll(e.ev.since(m))
 		i = 0
 		for _, g := range got {
@@ -379,10 +388,8 @@ func (e *env) expectSubsequence(t *testing.T, step string, m int, want []string)
 				i++
 			}
 		}
-		if i == len(want) || time.Now().After(deadline) {
-			break
-		}
-	}
+		return i == len(want)
+	})
 	if i < len(want) {
 		t.Errorf("%s: callcenter::info events: %q missing or out of order\n  got:\n%s\n  want in this order:\n%s",
 			step, want[i], indent(got), indent(want))
@@ -432,7 +439,7 @@ func (e *env) placeCallWith(t *testing.T, scenario string) *caller {
 	e.calls++
 	c := &caller{number: fmt.Sprintf("555%04d", e.calls)}
 	c.peer = newRTPPeer(t, "caller-"+c.number, callerTone)
-	c.run = e.runSipp(t, fmt.Sprintf("c%d-%s", e.calls, c.number), scenario, e.trunk(), freePort(t),
+	c.run = e.runSipp(t, fmt.Sprintf("c%d-%s", e.calls, c.number), scenario, e.trunk(), sipPort(t),
 		"-s", "3000", "-key", "caller", c.number, "-key", "rtp_port", itoa(c.peer.port()), "-m", "1")
 	return c
 }
@@ -455,10 +462,7 @@ func (e *env) agent1002(t *testing.T, name, scenario string, calls int, ringMs i
 	peer := newRTPPeer(t, "1002-"+name, agentTone)
 	run := e.runSipp(t, "agent1002-"+name, scenario, "", e.port1002,
 		"-s", "1002", "-key", "rtp_port", itoa(peer.port()), "-m", itoa(calls), "-d", itoa(ringMs))
-	time.Sleep(300 * time.Millisecond) // sipp binds its socket before the first INVITE can come
-	if exited, _ := run.wait(0); exited {
-		t.Fatalf("sipp agent 1002 (%s) exited at start: %v\n%s", scenario, run.err, tail(run.outPath, 10))
-	}
+	waitUDPBound(t, "sipp agent 1002 ("+scenario+")", e.port1002, run.proc)
 	return run, peer
 }
 
@@ -473,7 +477,8 @@ func (e *env) waitIdle(t *testing.T, step string, m int, agent string) {
 
 // wrapUp waits out the agents' wrap-up time (FreeSWITCH compares whole
 // seconds from last_bridge_end), so the next call sees both agents idle
-// and only the strategy decides, as in the reference capture.
+// and only the strategy decides, as in the reference capture. It sleeps:
+// the PBX's wrap-up timer runs in real time and no event marks its end.
 func wrapUp() { time.Sleep(time.Duration(testWrapUp)*time.Second + 1500*time.Millisecond) }
 
 // ---------------------------------------------------------------- step 3
@@ -489,7 +494,7 @@ func (e *env) stepTrunkCall(t *testing.T) {
 	// then answers.
 	uas, agentPeer := e.agent1002(t, "answer-audio", "agent_answer.xml", 1, ringMs)
 	e.b1001.setPolicy(func(bsEvent) string {
-		time.Sleep(ringMs * time.Millisecond)
+		time.Sleep(ringMs * time.Millisecond) // the phone rings this long: behaviour, not synchronisation
 		return "accept"
 	})
 	defer e.b1001.setPolicy(nil)

@@ -1,5 +1,9 @@
 package interop
 
+// The article's steps 4–9: the queue at work (round-robin, abandon, busy,
+// no answer), logout, the event headers, and SIGTERM with live calls.
+// TestArticle (article_test.go) runs them in order after steps 1–3.
+
 import (
 	"fmt"
 	"regexp"
@@ -8,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"ccpbx/internal/pbxtest"
 )
 
 func other(agent string) string {
@@ -103,11 +109,7 @@ func (e *env) stepAbandon(t *testing.T) {
 			t.Fatalf("%s: 1001 offered but not ringing: %v", step, err)
 		}
 	default:
-		deadline := time.Now().Add(10 * time.Second)
-		for sippCount(uas.msgFile, "180") == 0 && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-		}
-		if sippCount(uas.msgFile, "180") == 0 {
+		if !pbxtest.Until(10*time.Second, func() bool { return sippCount(uas.msgFile, "180") > 0 }) {
 			t.Fatalf("%s: 1002 offered but its phone never rang:\n%s", step, tail(uas.msgFile, 20))
 		}
 	}
@@ -161,18 +163,11 @@ func (e *env) stepAbandon(t *testing.T) {
 		"bridge-agent-fail agent=" + agent + " member=" + c.number,
 	})
 	// The agent is ready for the next call.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		rows := e.agentList(t, step)
-		err := expectAgent(rows, agent, map[string]string{"status": "Available", "state": "Waiting"})
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("%s: after the caller left: %v", step, err)
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
+	if !pbxtest.Until(10*time.Second, func() bool {
+		err = expectAgent(e.agentList(t, step), agent, map[string]string{"status": "Available", "state": "Waiting"})
+		return err == nil
+	}) {
+		t.Errorf("%s: after the caller left: %v", step, err)
 	}
 }
 

@@ -1,0 +1,283 @@
+package cdr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"ccpbx/call"
+	"ccpbx/store"
+)
+
+// CSVDirName is the directory under data_dir that holds Master.csv, as
+// mod_cdr_csv names it under its log-base.
+const CSVDirName = "cdr-csv"
+
+// MasterFile is the CSV file every record goes to.
+const MasterFile = "Master.csv"
+
+// Options configure a Writer.
+type Options struct {
+	// Store receives every record (required).
+	Store *store.Store
+	// CSVDir is where Master.csv is written; empty writes no CSV.
+	CSVDir string
+	// RotateDaily renames Master.csv to Master.csv.YYYY-MM-DD at the first
+	// record of a new local day.
+	RotateDaily bool
+	Log         *slog.Logger
+	// Clock decides the day for rotation; nil = time.Now.
+	Clock func() time.Time
+}
+
+// Writer turns CHANNEL_HANGUP_COMPLETE events into stored records.
+type Writer struct {
+	opt Options
+	log *slog.Logger
+
+	mu     sync.Mutex
+	queue  []*call.Event
+	closed bool
+	// queued and written count records; progress is closed (and
+	// replaced) each time written grows, for Flush.
+	queued   uint64
+	written  uint64
+	progress chan struct{}
+	stopBus  func()
+	wake     chan struct{}
+	done     chan struct{}
+
+	// Owned by the writer goroutine.
+	f   *os.File
+	day string // local date of the records in f, "" when f is empty
+}
+
+// New returns a Writer; Start attaches it to a switch.
+func New(opt Options) (*Writer, error) {
+	if opt.Store == nil {
+		return nil, errors.New("cdr: no store")
+	}
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	if opt.Clock == nil {
+		opt.Clock = time.Now
+	}
+	w := &Writer{opt: opt, log: opt.Log, wake: make(chan struct{}, 1), done: make(chan struct{}),
+		progress: make(chan struct{})}
+	if opt.CSVDir != "" {
+		if err := os.MkdirAll(opt.CSVDir, 0o750); err != nil {
+			return nil, fmt.Errorf("cdr: %w", err)
+		}
+		if err := w.openCSV(); err != nil {
+			return nil, err
+		}
+	}
+	go w.run()
+	return w, nil
+}
+
+// Start observes core's bus for complete legs and registers the `cdr`
+// API command.
+func (w *Writer) Start(core *call.Core) {
+	stop := core.Bus.Observe(func(e *call.Event) bool { return e.Name == EventName }, w.Enqueue)
+	w.mu.Lock()
+	w.stopBus = stop
+	w.mu.Unlock()
+	core.RegisterAPI("cdr", "Call detail records: cdr list [<count>] [json]", w.api)
+}
+
+// Enqueue queues the record of a complete leg. It never blocks (the queue
+// grows) and never drops one while the Writer is open.
+func (w *Writer) Enqueue(e *call.Event) {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		w.log.Error("cdr: record after shutdown not written", "uuid", e.Get("Unique-ID"))
+		return
+	}
+	w.queue = append(w.queue, e)
+	w.queued++
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Flush waits until every record queued before the call has been written
+// (or its write has failed and been logged), or ctx ends.
+func (w *Writer) Flush(ctx context.Context) error {
+	w.mu.Lock()
+	target := w.queued
+	w.mu.Unlock()
+	for {
+		w.mu.Lock()
+		done, progress := w.written >= target, w.progress
+		w.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-progress:
+		case <-w.done:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("cdr: flush: %w", ctx.Err())
+		}
+	}
+}
+
+// Close stops taking records, writes every queued one, fsyncs and closes
+// Master.csv. It gives up waiting when ctx ends (the goroutine still
+// finishes its batch).
+func (w *Writer) Close(ctx context.Context) error {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		if w.stopBus != nil {
+			w.stopBus()
+		}
+	}
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cdr: close: %w", ctx.Err())
+	}
+}
+
+func (w *Writer) run() {
+	defer close(w.done)
+	var buf []byte
+	for {
+		<-w.wake
+		for {
+			w.mu.Lock()
+			batch, closed := w.queue, w.closed
+			w.queue = nil
+			w.mu.Unlock()
+			if len(batch) == 0 {
+				if closed {
+					w.closeCSV()
+					return
+				}
+				break
+			}
+			buf = w.write(batch, buf[:0])
+			w.mu.Lock()
+			w.written += uint64(len(batch))
+			close(w.progress)
+			w.progress = make(chan struct{})
+			w.mu.Unlock()
+		}
+	}
+}
+
+// write stores one batch: the database first (one transaction), then the
+// CSV lines in one write and an fsync. A failure of one is logged and does
+// not stop the other.
+func (w *Writer) write(batch []*call.Event, buf []byte) []byte {
+	recs := make([]store.CDR, len(batch))
+	for i, e := range batch {
+		recs[i] = FromEvent(e)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err := w.opt.Store.InsertCDRs(ctx, recs)
+	cancel()
+	if err != nil {
+		w.log.Error("cdr: database write failed", "records", len(recs), "first_uuid", recs[0].UUID, "err", err)
+	}
+	if w.opt.CSVDir == "" {
+		return buf
+	}
+	for i := range recs {
+		buf = AppendCSV(buf, &recs[i])
+	}
+	if err := w.appendCSV(buf); err != nil {
+		w.log.Error("cdr: "+MasterFile+" write failed", "records", len(recs), "first_uuid", recs[0].UUID, "err", err)
+	}
+	return buf
+}
+
+func (w *Writer) path() string { return filepath.Join(w.opt.CSVDir, MasterFile) }
+
+func (w *Writer) today() string { return w.opt.Clock().Local().Format(time.DateOnly) }
+
+// openCSV opens Master.csv for appending and learns which day its records
+// are from (its modification time), so a restart still rotates it.
+func (w *Writer) openCSV() error {
+	f, err := os.OpenFile(w.path(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("cdr: %w", err)
+	}
+	w.f, w.day = f, ""
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		w.day = st.ModTime().Local().Format(time.DateOnly)
+	}
+	return nil
+}
+
+func (w *Writer) appendCSV(b []byte) error {
+	if w.opt.RotateDaily {
+		if today := w.today(); w.day != "" && w.day != today {
+			if err := w.rotate(); err != nil {
+				w.log.Error("cdr: rotating "+MasterFile+" failed, appending to it", "err", err)
+			}
+		}
+	}
+	if w.f == nil {
+		if err := w.openCSV(); err != nil {
+			return err
+		}
+	}
+	if _, err := w.f.Write(b); err != nil {
+		return err
+	}
+	if w.day == "" {
+		w.day = w.today()
+	}
+	return w.f.Sync()
+}
+
+// rotate renames the full Master.csv after the day it holds and opens a
+// new one.
+func (w *Writer) rotate() error {
+	old := w.day
+	w.closeCSV()
+	dst := w.path() + "." + old
+	for n := 1; ; n++ {
+		if _, err := os.Lstat(dst); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		dst = fmt.Sprintf("%s.%s.%d", w.path(), old, n)
+	}
+	if err := os.Rename(w.path(), dst); err != nil {
+		return err
+	}
+	w.log.Info("cdr: rotated "+MasterFile, "to", dst)
+	return w.openCSV()
+}
+
+func (w *Writer) closeCSV() {
+	if w.f == nil {
+		return
+	}
+	if err := w.f.Sync(); err != nil {
+		w.log.Error("cdr: "+MasterFile+" sync failed", "err", err)
+	}
+	if err := w.f.Close(); err != nil {
+		w.log.Error("cdr: "+MasterFile+" close failed", "err", err)
+	}
+	w.f = nil
+}

@@ -1,0 +1,208 @@
+package dialplan
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// The Lua sandbox. FreeSWITCH's mod_lua gives scripts the whole standard
+// library, so anyone who can name a script (originate … &lua(/tmp/x.lua))
+// can run shell commands as the switch's user. ccpbx gives scripts what
+// call-handling scripts use and nothing that reaches outside the process:
+//
+//   - base (without the file loaders), string, table, math, coroutine;
+//   - os: clock, date, difftime, time;
+//   - io: open and lines only for files inside scripts_dir and
+//     core.allowed_roots; type; write (to the process's stdout);
+//   - dofile, loadfile and require: Lua files inside the same folders
+//     (require "a.b" reads a/b.lua under scripts_dir, or the embedded copy);
+//   - no os.execute, os.exit, os.getenv, os.remove, os.rename, io.popen,
+//     io.read, io.input/output, package.loadlib, debug: calling one raises
+//     a Lua error that names it, so the script fails cleanly and the
+//     reason is in the log.
+//
+// gopher-lua has no C modules, so require can only ever load Lua source.
+
+// luaDenied are the library functions a script may not call.
+var luaDenied = map[string][]string{
+	lua.OsLibName: {"execute", "exit", "getenv", "setenv", "remove", "rename", "tmpname", "setlocale"},
+	lua.IoLibName: {"popen", "tmpfile", "read", "input", "output", "close", "flush"},
+	"package":     {"loadlib", "seeall"},
+	"debug":       {"debug", "getinfo", "getlocal", "getregistry", "getupvalue", "sethook", "setlocal", "setupvalue", "traceback"},
+}
+
+// newLuaState returns a sandboxed VM whose file access goes through files.
+func (d *Dialplan) newLuaState() *lua.LState {
+	L := lua.NewState(lua.Options{SkipOpenLibs: true})
+	for _, lib := range []struct {
+		name string
+		open lua.LGFunction
+	}{
+		{lua.BaseLibName, lua.OpenBase},
+		{lua.TabLibName, lua.OpenTable},
+		{lua.StringLibName, lua.OpenString},
+		{lua.MathLibName, lua.OpenMath},
+		{lua.CoroutineLibName, lua.OpenCoroutine},
+		{lua.OsLibName, lua.OpenOs},
+		{lua.IoLibName, lua.OpenIo},
+	} {
+		L.Push(L.NewFunction(lib.open))
+		L.Push(lua.LString(lib.name))
+		L.Call(1, 0)
+	}
+	full := map[string]*lua.LTable{}
+	for _, name := range []string{lua.OsLibName, lua.IoLibName} {
+		full[name], _ = L.GetGlobal(name).(*lua.LTable)
+	}
+
+	osT := L.NewTable()
+	for _, fn := range []string{"clock", "date", "difftime", "time"} {
+		osT.RawSetString(fn, full[lua.OsLibName].RawGetString(fn))
+	}
+	ioT := L.NewTable()
+	for _, fn := range []string{"type", "write"} {
+		ioT.RawSetString(fn, full[lua.IoLibName].RawGetString(fn))
+	}
+	ioT.RawSetString("open", d.confinedPath(L, "io.open", full[lua.IoLibName].RawGetString("open")))
+	ioT.RawSetString("lines", d.confinedPath(L, "io.lines", full[lua.IoLibName].RawGetString("lines")))
+	pkg := L.NewTable()
+	debugT := L.NewTable()
+	tables := map[string]*lua.LTable{lua.OsLibName: osT, lua.IoLibName: ioT, "package": pkg, "debug": debugT}
+	for lib, fns := range luaDenied {
+		for _, fn := range fns {
+			tables[lib].RawSetString(fn, L.NewFunction(luaDeniedFunc(lib+"."+fn)))
+		}
+	}
+
+	g := L.G.Global
+	for _, fn := range []string{"module", "_printregs"} {
+		g.RawSetString(fn, lua.LNil)
+	}
+	g.RawSetString("dofile", L.NewFunction(d.luaDoFile))
+	g.RawSetString("loadfile", L.NewFunction(d.luaLoadFile))
+	g.RawSetString("require", L.NewFunction(d.luaRequire))
+
+	// package.loaded is a fresh table, not the registry's, so nothing
+	// reachable from a script still holds the full os and io libraries.
+	loaded := L.NewTable()
+	for _, name := range []string{lua.TabLibName, lua.StringLibName, lua.MathLibName, lua.CoroutineLibName} {
+		loaded.RawSetString(name, L.GetGlobal(name))
+	}
+	loaded.RawSetString("_G", g)
+	loaded.RawSetString(lua.OsLibName, osT)
+	loaded.RawSetString(lua.IoLibName, ioT)
+	loaded.RawSetString("package", pkg)
+	pkg.RawSetString("loaded", loaded)
+	L.SetGlobal(lua.OsLibName, osT)
+	L.SetGlobal(lua.IoLibName, ioT)
+	L.SetGlobal("package", pkg)
+	L.SetGlobal("debug", debugT)
+	reg := L.Get(lua.RegistryIndex).(*lua.LTable)
+	if old, ok := reg.RawGetString("_LOADED").(*lua.LTable); ok {
+		old.RawSetString(lua.OsLibName, osT)
+		old.RawSetString(lua.IoLibName, ioT)
+	}
+	return L
+}
+
+func luaDeniedFunc(name string) lua.LGFunction {
+	return func(L *lua.LState) int {
+		L.RaiseError("%s is not available: ccpbx runs Lua scripts without shell, environment or file access outside scripts_dir (see README, Security)", name)
+		return 0
+	}
+}
+
+// confinedPath wraps a library function whose first argument is a file
+// name so that the name must stay inside the script folders. io.lines()
+// without a name (stdin) is refused.
+func (d *Dialplan) confinedPath(L *lua.LState, what string, orig lua.LValue) *lua.LFunction {
+	return L.NewFunction(func(L *lua.LState) int {
+		if L.GetTop() == 0 {
+			L.RaiseError("%s needs a file name", what)
+		}
+		p, err := d.scriptDirs.Check(L.CheckString(1))
+		if err != nil {
+			L.Push(lua.LNil)
+			L.Push(lua.LString(fmt.Sprintf("%s: %v", what, err)))
+			return 2
+		}
+		args := []lua.LValue{lua.LString(p)}
+		for i := 2; i <= L.GetTop(); i++ {
+			args = append(args, L.Get(i))
+		}
+		top := L.GetTop()
+		L.Push(orig)
+		for _, a := range args {
+			L.Push(a)
+		}
+		L.Call(len(args), lua.MultRet)
+		return L.GetTop() - top
+	})
+}
+
+// loadChunk reads and compiles a Lua file from the script folders.
+func (d *Dialplan) loadChunk(L *lua.LState, name string) (*lua.LFunction, error) {
+	src, where, err := d.loadScript(name)
+	if err != nil {
+		return nil, err
+	}
+	return L.Load(bytes.NewReader(src), where)
+}
+
+func (d *Dialplan) luaLoadFile(L *lua.LState) int {
+	fn, err := d.loadChunk(L, L.CheckString(1))
+	if err != nil {
+		L.Push(lua.LNil)
+		L.Push(lua.LString(err.Error()))
+		return 2
+	}
+	L.Push(fn)
+	return 1
+}
+
+func (d *Dialplan) luaDoFile(L *lua.LState) int {
+	fn, err := d.loadChunk(L, L.CheckString(1))
+	if err != nil {
+		L.RaiseError("dofile: %v", err)
+	}
+	top := L.GetTop()
+	L.Push(fn)
+	L.Call(0, lua.MultRet)
+	return L.GetTop() - top
+}
+
+// luaRequire loads module "a.b" from a/b.lua in the script folders once per
+// script run, as Lua's require does with package.path "?.lua".
+func (d *Dialplan) luaRequire(L *lua.LState) int {
+	name := L.CheckString(1)
+	pkg, _ := L.GetGlobal("package").(*lua.LTable)
+	var loaded *lua.LTable
+	if pkg != nil {
+		loaded, _ = pkg.RawGetString("loaded").(*lua.LTable)
+	}
+	if loaded == nil {
+		loaded = L.NewTable()
+	}
+	if v := loaded.RawGetString(name); v != lua.LNil {
+		L.Push(v)
+		return 1
+	}
+	fn, err := d.loadChunk(L, strings.ReplaceAll(name, ".", "/")+".lua")
+	if err != nil {
+		L.RaiseError("module %q not found: %v", name, err)
+	}
+	L.Push(fn)
+	L.Push(lua.LString(name))
+	L.Call(1, 1)
+	v := L.Get(-1)
+	L.Pop(1)
+	if v == lua.LNil {
+		v = lua.LTrue
+	}
+	loaded.RawSetString(name, v)
+	L.Push(v)
+	return 1
+}
