@@ -129,7 +129,26 @@ type Media struct {
 	// MediaTimeout hangs up a call that received no RTP for this long
 	// (0 disables). Written as a Go duration string ("60s").
 	MediaTimeout Duration `toml:"media_timeout"`
+	// MediaHoldTimeout replaces MediaTimeout while a call is on hold
+	// (FreeSWITCH's rtp-hold-timeout-sec; "0s" disables).
+	MediaHoldTimeout Duration `toml:"media_hold_timeout"`
+	// RTPProbation is how many consecutive packets an RTP source that is
+	// neither the SDP address nor the SIP source must send before a call
+	// learns it (README "RTP source policy").
+	RTPProbation int `toml:"rtp_probation"`
+	// MediaConsent says when a call may be sent RTP: after its ACK or its
+	// first RTP packet ("ack-or-rtp"), only after the ACK ("ack"), only
+	// after RTP ("rtp"), or at once ("none", not for the Internet).
+	MediaConsent string `toml:"media_consent"`
 }
+
+// Media consent policies (Media.MediaConsent).
+const (
+	ConsentAckOrRTP = "ack-or-rtp"
+	ConsentAck      = "ack"
+	ConsentRTP      = "rtp"
+	ConsentNone     = "none"
+)
 
 // CDR configures call detail records. Records always go to the database
 // (`cdr list`); these settings are about the mod_cdr_csv-style file

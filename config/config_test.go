@@ -145,7 +145,7 @@ func TestShippedConfigMatchesArticle(t *testing.T) {
 	if c.EventSocket.Listen != "127.0.0.1:8021" || c.EventSocket.Password == "" {
 		t.Errorf("event socket = %+v", c.EventSocket)
 	}
-	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{60 * time.Second}}) {
+	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{60 * time.Second}, MediaHoldTimeout: Duration{30 * time.Minute}, RTPProbation: 4, MediaConsent: "ack-or-rtp"}) {
 		t.Errorf("media = %+v", c.Media)
 	}
 	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds"}) {
@@ -203,7 +203,7 @@ name = "q2"
 	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds"}) {
 		t.Errorf("core = %+v", c.Core)
 	}
-	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{time.Minute}}) {
+	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{time.Minute}, MediaHoldTimeout: Duration{30 * time.Minute}, RTPProbation: 4, MediaConsent: "ack-or-rtp"}) {
 		t.Errorf("media = %+v", c.Media)
 	}
 	if c.EventSocket.Listen != "127.0.0.1:8021" {
@@ -315,6 +315,12 @@ func TestErrors(t *testing.T) {
 			`t.toml:10: key "media.media_timeout": "60" is not a duration (write it like "60s" or "1m30s")`}},
 		{"negative duration", "[media]\nmedia_timeout = \"-1s\"\n", []string{
 			`t.toml:10: key "media.media_timeout": must not be negative ("0s" disables it)`}},
+		{"negative hold timeout", "[media]\nmedia_hold_timeout = \"-1s\"\n", []string{
+			`t.toml:10: key "media.media_hold_timeout": must not be negative ("0s" disables it)`}},
+		{"rtp probation", "[media]\nrtp_probation = 0\n", []string{
+			`t.toml:10: key "media.rtp_probation": 0 is outside 1-100 packets`}},
+		{"media consent", "[media]\nmedia_consent = \"never\"\n", []string{
+			`t.toml:10: key "media.media_consent": "never" is not one of "ack-or-rtp", "ack", "rtp", "none"`}},
 		{"rtp range", "[media]\nrtp_start = 20000\nrtp_end = 20000\n", []string{
 			`t.toml:11: key "media.rtp_end": rtp_end 20000 must be above rtp_start 20000 (RTP needs at least one even/odd port pair)`}},
 		{"log level", "[core]\nlog_level = \"verbose\"\n", []string{

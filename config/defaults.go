@@ -12,6 +12,9 @@ const (
 	DefaultRTPStart          = 16384
 	DefaultRTPEnd            = 32767
 	DefaultMediaTimeout      = 60 * time.Second
+	DefaultMediaHoldTimeout  = 30 * time.Minute // FreeSWITCH's shipped rtp-hold-timeout-sec
+	DefaultRTPProbation      = 4                // Asterisk's strictrtp probation
+	DefaultMediaConsent      = ConsentAckOrRTP
 	DefaultEventSocketListen = "127.0.0.1:8021"
 	DefaultListenIP          = "0.0.0.0"
 	DefaultConditionBreak    = "on-false"
@@ -67,6 +70,13 @@ func applyDefaults(c *Config, defined map[string]bool) {
 	if !defined["media.media_timeout"] {
 		c.Media.MediaTimeout.Duration = DefaultMediaTimeout
 	}
+	if !defined["media.media_hold_timeout"] {
+		c.Media.MediaHoldTimeout.Duration = DefaultMediaHoldTimeout
+	}
+	if c.Media.RTPProbation == 0 {
+		c.Media.RTPProbation = DefaultRTPProbation
+	}
+	c.Media.MediaConsent = orDefault(c.Media.MediaConsent, DefaultMediaConsent)
 
 	es := &c.EventSocket
 	es.Listen = orDefault(es.Listen, DefaultEventSocketListen)

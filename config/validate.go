@@ -130,6 +130,17 @@ func validateMedia(m *Media, defined map[string]bool, el *errorList) {
 	if m.MediaTimeout.Duration < 0 {
 		el.at("media.media_timeout", "must not be negative (\"0s\" disables it)")
 	}
+	if m.MediaHoldTimeout.Duration < 0 {
+		el.at("media.media_hold_timeout", "must not be negative (\"0s\" disables it)")
+	}
+	if defined["media.rtp_probation"] && (m.RTPProbation < 1 || m.RTPProbation > 100) {
+		el.at("media.rtp_probation", "%d is outside 1-100 packets", m.RTPProbation)
+	}
+	switch m.MediaConsent {
+	case "", ConsentAckOrRTP, ConsentAck, ConsentRTP, ConsentNone:
+	default:
+		el.at("media.media_consent", "%q is not one of %q, %q, %q, %q", m.MediaConsent, ConsentAckOrRTP, ConsentAck, ConsentRTP, ConsentNone)
+	}
 }
 
 func validateEventSocket(e *EventSocket, el *errorList) {

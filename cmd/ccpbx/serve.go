@@ -156,6 +156,11 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		RTPStart:     cfg.Media.RTPStart,
 		RTPEnd:       cfg.Media.RTPEnd,
 		MediaTimeout: cfg.Media.MediaTimeout.Duration,
+		HoldTimeout:  cfg.Media.MediaHoldTimeout.Duration,
+		Probation:    cfg.Media.RTPProbation,
+		// media_consent is not passed yet: it needs sip to call
+		// media.Leg.Confirm on the ACK, or callers would hear nothing
+		// until they send RTP. Until then the engine runs ConsentNone.
 		SoundsFS:     sounds.FS,
 		SoundsDir:    cfg.Core.SoundsDir,
 		AllowedRoots: cfg.Core.AllowedRoots,
