@@ -54,68 +54,16 @@ func (e userEndpoint) Dial(ctx context.Context, target string, vars map[string]s
 	if domain != "" {
 		vars["dialed_domain"] = domain
 	}
-	if len(bindings) == 1 {
-		return s.dialBinding(ctx, user, bindings[0], vars, o)
-	}
-	return s.fork(ctx, user, bindings, vars, o)
-}
-
-// fork rings every binding at once; the first to answer wins and the
-// others are cancelled with LOSE_RACE, as FreeSWITCH does for a user with
-// several registrations.
-func (s *Stack) fork(ctx context.Context, user string, bs []registrar.Binding, vars map[string]string, o *call.OriginateOptions) (*call.Channel, error) {
-	fctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(call.LoseRace)
-	type result struct {
-		ch  *call.Channel
-		err error
-	}
-	results := make(chan result, len(bs))
-	for _, b := range bs {
-		go func(b registrar.Binding) {
-			ch, err := s.dialBinding(fctx, user, b, cloneVars(vars), o)
-			results <- result{ch, err}
-		}(b)
-	}
-	var winner *call.Channel
-	var causes []call.Cause
-	for range bs {
-		r := <-results
-		if r.err == nil && r.ch != nil {
-			if winner == nil {
-				winner = r.ch
-				cancel(call.LoseRace)
-				continue
-			}
-			r.ch.Hangup(call.LoseRace)
-			continue
-		}
-		c, ok := call.AsCause(r.err)
-		if !ok {
-			c = call.NormalTemporaryFailure
-		}
-		causes = append(causes, c)
-	}
-	if winner != nil {
-		return winner, nil
-	}
-	return nil, mostTelling(causes)
-}
-
-// mostTelling prefers what a phone did (busy, reject) over what did not
-// happen (no answer).
-func mostTelling(causes []call.Cause) call.Cause {
-	for _, want := range []call.Cause{call.UserBusy, call.CallRejected, call.NoAnswer} {
-		for _, c := range causes {
-			if c == want {
-				return c
-			}
+	// Every contact rings at once in call's dial group: the first to answer
+	// wins, the others are cancelled with LOSE_RACE, as FreeSWITCH does for
+	// a user with several registrations.
+	dials := make([]func(context.Context) (*call.Channel, error), len(bindings))
+	for i, b := range bindings {
+		dials[i] = func(ctx context.Context) (*call.Channel, error) {
+			return s.dialBinding(ctx, user, b, cloneVars(vars), o)
 		}
 	}
-	if len(causes) > 0 {
-		return causes[0]
-	}
-	return call.NoAnswer
+	return call.Race(ctx, dials)
 }
 
 func (s *Stack) dialBinding(ctx context.Context, user string, b registrar.Binding, vars map[string]string, o *call.OriginateOptions) (*call.Channel, error) {
