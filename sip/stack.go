@@ -74,6 +74,8 @@ type profile struct {
 	srv   *sipgo.Server
 	cli   *sipgo.Client
 	log   *slog.Logger
+	// guard drops input that is not SIP before sipgo parses it.
+	guard *inputGuard
 
 	listenIP netip.Addr
 	advIP    netip.Addr
@@ -166,6 +168,7 @@ func (s *Stack) newProfile(pc config.Profile) (*profile, error) {
 	default:
 		p.advIP = detectAdvertiseIP()
 	}
+	p.guard = newInputGuard(p.log.With("layer", "transport"))
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(s.agent),
 		sipgo.WithUserAgentHostname(p.advIP.String()),
@@ -174,7 +177,8 @@ func (s *Stack) newProfile(pc config.Profile) (*profile, error) {
 			sipmsg.WithTransactionLayerLogger(p.log.With("layer", "transaction")),
 		),
 		sipgo.WithUserAgentTransportLayerOptions(
-			sipmsg.WithTransportLayerLogger(slog.New(peerNoise{p.log.Handler()}).With("layer", "transport")),
+			sipmsg.WithTransportLayerLogger(p.log.With("layer", "transport")),
+			sipmsg.WithTransportLayerReadFilter(p.guard.filterUDP),
 		),
 	)
 	if err != nil {
@@ -302,7 +306,7 @@ func (p *profile) listen(ctx context.Context) error {
 		go func() {
 			defer s.serveWG.Done()
 			go func() { <-ctx.Done(); tcp.Close() }()
-			if err := p.srv.ServeTCP(tcp); err != nil && ctx.Err() == nil {
+			if err := p.srv.ServeTCP(p.guard.listener(tcp)); err != nil && ctx.Err() == nil {
 				p.log.Error("tcp listener stopped", "err", err)
 			}
 		}()
