@@ -59,7 +59,7 @@ type Stack struct {
 	cancel   context.CancelFunc
 	serveWG  sync.WaitGroup
 	pending  inflight // BYEs, CANCELs and 200 retransmissions still going
-	legs     map[*sipLeg]struct{}
+	legs     map[*leg]struct{}
 	closeErr error
 }
 
@@ -106,7 +106,7 @@ func New(o Options) (*Stack, error) {
 		log:    o.Log.With("component", "sip"),
 		agent:  o.UserAgent,
 		byName: make(map[string]*profile),
-		legs:   make(map[*sipLeg]struct{}),
+		legs:   make(map[*leg]struct{}),
 	}
 	s.dialogs.init()
 	fail := func(err error) (*Stack, error) {
@@ -349,7 +349,7 @@ func (s *Stack) Close() {
 		return
 	}
 	s.closed = true
-	legs := make([]*sipLeg, 0, len(s.legs))
+	legs := make([]*leg, 0, len(s.legs))
 	for l := range s.legs {
 		legs = append(legs, l)
 	}
@@ -430,13 +430,13 @@ func (s *Stack) isClosed() bool {
 	return s.closed
 }
 
-func (s *Stack) track(l *sipLeg) {
+func (s *Stack) track(l *leg) {
 	s.mu.Lock()
 	s.legs[l] = struct{}{}
 	s.mu.Unlock()
 }
 
-func (s *Stack) untrack(l *sipLeg) {
+func (s *Stack) untrack(l *leg) {
 	s.mu.Lock()
 	delete(s.legs, l)
 	s.mu.Unlock()
