@@ -53,14 +53,13 @@ type Stack struct {
 	// arrives after their transaction ended is still ACKed and BYEd.
 	late sync.Map
 
-	mu       sync.Mutex
-	started  bool
-	closed   bool
-	cancel   context.CancelFunc
-	serveWG  sync.WaitGroup
-	pending  inflight // BYEs, CANCELs and 200 retransmissions still going
-	legs     map[*leg]struct{}
-	closeErr error
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	cancel  context.CancelFunc
+	serveWG sync.WaitGroup
+	pending inflight // BYEs, CANCELs and 200 retransmissions still going
+	legs    map[*leg]struct{}
 }
 
 // profile is one sofia-style listener with its own UserAgent, so requests
@@ -306,7 +305,10 @@ func (p *profile) listen(ctx context.Context) error {
 		go func() {
 			defer s.serveWG.Done()
 			go func() { <-ctx.Done(); tcp.Close() }()
-			if err := p.srv.ServeTCP(p.guard.listener(tcp)); err != nil && ctx.Err() == nil {
+			// ServeTCP returns only with an error: a closed listener on
+			// shutdown, anything else is news.
+			err := p.srv.ServeTCP(p.guard.listener(tcp))
+			if ctx.Err() == nil {
 				p.log.Error("tcp listener stopped", "err", err)
 			}
 		}()
