@@ -95,9 +95,9 @@ func (l *leg) watch(ch *call.Channel) {
 	}()
 }
 
-// hangUp claims the end of the leg: it returns the state the leg was in,
-// and false when it had already ended.
-func (l *leg) hangUp() (legState, bool) {
+// claimEnd marks the leg ended for a Hangup: it returns the state the leg
+// was in, and false when it had already ended.
+func (l *leg) claimEnd() (legState, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := l.state

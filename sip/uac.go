@@ -40,7 +40,7 @@ func (l *uacLeg) Answer() error { return nil }
 // Hangup ends the leg: CANCEL while it rings (the dial loop sends it),
 // BYE once answered.
 func (l *uacLeg) Hangup(cause call.Cause) error {
-	st, ok := l.hangUp()
+	st, ok := l.claimEnd()
 	if !ok {
 		return nil
 	}

@@ -163,7 +163,7 @@ func (l *uasLeg) retransmit200(res *sipmsg.Response) {
 // Hangup ends the leg: a final error response while the INVITE is
 // unanswered, BYE once answered.
 func (l *uasLeg) Hangup(cause call.Cause) error {
-	st, ok := l.hangUp()
+	st, ok := l.claimEnd()
 	if !ok {
 		return nil
 	}
