@@ -5,7 +5,7 @@
 // unregister, Min-Expires, RFC 3261 §10.3 Call-ID/CSeq ordering), and
 // write-through persistence in store so a restart keeps registered phones.
 //
-// Its seam to the SIP edge is four calls, all in plain values:
+// Its seam to the SIP edge is a few calls, all in plain values:
 //   - Verify(DigestRequest) → AuthResult: the outcome of a request's
 //     credentials (ok with the user, none, failed, stale, malformed) and
 //     the realm to challenge in; Challenge(realm, stale) gives the
