@@ -462,7 +462,7 @@ func TestOversizedExtraHeadersAreDroppedOverUDP(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := in.Request()
-	if n := len(req.String()); n > maxUDPRequest {
+	if n := len(req.String()); n > maxUDPMessage {
 		t.Errorf("INVITE of %d bytes over UDP", n)
 	}
 	if req.GetHeader("X-Pad0") != nil {
