@@ -582,16 +582,3 @@ func (h *harness) callWithMedia(num string, vars map[string]string) (*caller, *f
 	h.acd.settle()
 	return c, md
 }
-
-// waitFor polls cond as a deadlock guard for work done by the app's own
-// goroutine (no timing assertion: the bound only stops a hung test).
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached")
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
