@@ -9,6 +9,7 @@ import (
 
 	"ccpbx/call"
 	"ccpbx/config"
+	"ccpbx/internal/pbxtest"
 )
 
 // TestRandomTrafficSettles drives every strategy with random caller and
@@ -88,8 +89,11 @@ func TestRandomTrafficSettles(t *testing.T) {
 				c.wait(t)
 			}
 			// Offers still ringing were cancelled by the callers' hangups;
-			// their goroutines report back asynchronously, so wait (bounded)
-			// until the agents settle, then check everything.
+			// their goroutines report back asynchronously. Until they have,
+			// fail any originate that still arrives and let virtual time
+			// run out the agents' delays (busy, no answer, wrap-up), one
+			// second per poll. The bound only stops a hung test: if it
+			// passes, the checks below say what is stuck.
 			settled := func() bool {
 				ok := true
 				h.acd.do(func() {
@@ -99,16 +103,18 @@ func TestRandomTrafficSettles(t *testing.T) {
 				})
 				return ok
 			}
-			deadline := time.Now().Add(10 * time.Second)
-			for !settled() && time.Now().Before(deadline) {
+			pbxtest.Until(10*time.Second, func() bool {
+				if settled() {
+					return true
+				}
 				select {
 				case r := <-h.sw.reqs:
 					r.fail(call.NoAnswer)
 				default:
 				}
 				h.advance(1)
-				time.Sleep(time.Millisecond)
-			}
+				return settled()
+			})
 			h.acd.do(func() {
 				for _, ag := range h.acd.agents {
 					if ag.State != config.StateWaiting {
