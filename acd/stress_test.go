@@ -3,9 +3,10 @@ package acd
 import (
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"ccpbx/call"
 	"ccpbx/config"
@@ -139,9 +140,11 @@ func TestRandomTrafficSettles(t *testing.T) {
 	}
 }
 
-// TestNoGoroutineLeak: after calls and Close, the ACD's goroutines are gone.
+// TestNoGoroutineLeak: after calls and Close, the goroutines this test
+// started (the ACD's loop, offers, the callers' apps) are gone. TestMain
+// checks the whole package; this names the test that leaked.
 func TestNoGoroutineLeak(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := goleak.IgnoreCurrent()
 	func() {
 		h := newHarness(t, queueCfg("ring-all", nil), nil, baseEpoch)
 		h.agents("a", "b")
@@ -157,12 +160,5 @@ func TestNoGoroutineLeak(t *testing.T) {
 		c2.wait(t)
 		h.stopEv()
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines left, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	pbxtest.CheckLeaks(t, before)
 }
