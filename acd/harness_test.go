@@ -13,8 +13,13 @@ import (
 
 	"ccpbx/call"
 	"ccpbx/config"
+	"ccpbx/internal/pbxtest"
 	"ccpbx/store"
 )
+
+// TestMain fails the package if any test leaves a goroutine running: every
+// harness closes its ACD and hangs its callers up when its test ends.
+func TestMain(m *testing.M) { pbxtest.VerifyNoLeaks(m) }
 
 // fakeClock is virtual time: timers fire only in Advance, in time order,
 // and after each one the ACD loop is synced so the next timer sees its
