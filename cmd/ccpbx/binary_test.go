@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"ccpbx/internal/pbxtest"
 	"ccpbx/internal/testphone"
 )
 
@@ -86,9 +87,9 @@ func TestBinaryServesShippedConfig(t *testing.T) {
 		}
 		return string(out)
 	}
-	waitFor(t, "the event socket to answer", func() bool {
+	pbxtest.WaitFor(t, 10*time.Second, func() bool {
 		return exec.Command(bin, "cli", "-config", cfgPath, "-x", "status").Run() == nil
-	})
+	}, "the event socket to answer")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -97,7 +98,7 @@ func TestBinaryServesShippedConfig(t *testing.T) {
 		t.Fatalf("register 1001: %v %v", res, err)
 	}
 	dialAndWaitHangup(t, agent, "300")
-	waitFor(t, "1001 Available", func() bool { return strings.TrimSpace(cli("callcenter_config agent get status 1001")) == "Available" })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return strings.TrimSpace(cli("callcenter_config agent get status 1001")) == "Available" }, "1001 Available")
 
 	customer, err := testphone.New(t).Invite(ctx, fmt.Sprintf("127.0.0.1:%d", trunk), "5550001", "3000")
 	if err != nil {
@@ -115,9 +116,9 @@ func TestBinaryServesShippedConfig(t *testing.T) {
 	}
 
 	dialAndWaitHangup(t, agent, "301")
-	waitFor(t, "1001 Logged Out", func() bool {
+	pbxtest.WaitFor(t, 10*time.Second, func() bool {
 		return strings.TrimSpace(cli("callcenter_config agent get status 1001")) == "Logged Out"
-	})
+	}, "1001 Logged Out")
 	list := cli("callcenter_config agent list")
 	if !strings.Contains(list, "\n1001|single_box||callback|[call_timeout=60]user/1001|Logged Out|") {
 		t.Fatalf("agent list:\n%s", list)
