@@ -15,6 +15,10 @@ import (
 	"ccpbx/internal/testphone"
 )
 
+// TestMain fails the package if any test leaves a goroutine running: a PBX
+// started in process must end everything it started when it shuts down.
+func TestMain(m *testing.M) { pbxtest.VerifyNoLeaks(m) }
+
 // testLogLevel is the level testPBX logs at: debug for tests, so
 // CCPBX_TEST_LOG shows everything; benchmarks lower it to the shipped
 // config's info so formatting debug lines is not part of what they time.
