@@ -13,8 +13,13 @@ import (
 
 	"ccpbx/call"
 	"ccpbx/config"
+	"ccpbx/internal/pbxtest"
 	"ccpbx/store"
 )
+
+// TestMain fails the package if any test leaves a goroutine running: every
+// harness closes its ACD and hangs its callers up when its test ends.
+func TestMain(m *testing.M) { pbxtest.VerifyNoLeaks(m) }
 
 // fakeClock is virtual time: timers fire only in Advance, in time order,
 // and after each one the ACD loop is synced so the next timer sees its
@@ -581,17 +586,4 @@ func (h *harness) callWithMedia(num string, vars map[string]string) (*caller, *f
 	h.waitAction("member-queue-start")
 	h.acd.settle()
 	return c, md
-}
-
-// waitFor polls cond as a deadlock guard for work done by the app's own
-// goroutine (no timing assertion: the bound only stops a hung test).
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached")
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
