@@ -2,7 +2,11 @@
 // (from the configuration), agents, tiers and members (persisted in store),
 // the agent-selection strategies, the dispatcher, the `callcenter` and
 // `callcenter_track` dialplan applications, the `callcenter_config` and
-// `callcenter_break` API commands and the `callcenter::info` events.
+// `callcenter_break` API commands and the `callcenter::info` events, plus
+// what FreeSWITCH leaves to other tools: queue statistics in 15-minute
+// intervals (`callcenter_config queue stats`, stats.go) and Asterisk
+// queue_log lines (queuelog.go), both fed by the loop from the member and
+// offer lifecycle.
 //
 // One goroutine (the loop) owns all ACD state: joins, abandons, offer
 // results, API commands and timers reach it as messages, and dispatch runs

@@ -221,11 +221,14 @@ func ratio(num, den int64, scale float64) *float64 {
 	return &v
 }
 
-// agentFigures are figures for an agent row, which holds no waits.
-func agentFigures(r *store.StatsRow) statsFigures {
-	f := figures(r)
-	f.ServiceLevel, f.ASA, f.AvgWait = nil, nil, nil
-	return f
+func agentRow(name string, ag *Agent, r *store.StatsRow) statsAgent {
+	sa := statsAgent{Agent: name, Offered: r.Offered, Answered: r.Answered, NoAnswer: r.NoAnswer,
+		Handled: r.Handled, TalkTime: r.TalkTime, WrapUpTime: r.WrapUpTime,
+		AHT: ratio(r.TalkTime+r.WrapUpTime, r.Handled, 1)}
+	if ag != nil {
+		sa.Status, sa.State = ag.Status.String(), ag.State.String()
+	}
+	return sa
 }
 
 func figures(r *store.StatsRow) statsFigures {
@@ -241,11 +244,20 @@ func figures(r *store.StatsRow) statsFigures {
 	return f
 }
 
+// statsAgent is an agent's row: offers rung at the agent, those it
+// answered and missed, and its handle time. Waits and abandons belong to
+// the queue.
 type statsAgent struct {
-	Agent  string `json:"agent"`
-	Status string `json:"status"`
-	State  string `json:"state"`
-	statsFigures
+	Agent      string   `json:"agent"`
+	Status     string   `json:"status"`
+	State      string   `json:"state"`
+	Offered    int64    `json:"offered"`
+	Answered   int64    `json:"answered"`
+	NoAnswer   int64    `json:"no_answer"`
+	Handled    int64    `json:"handled"`
+	TalkTime   int64    `json:"talk_time"`
+	WrapUpTime int64    `json:"wrap_up_time"`
+	AHT        *float64 `json:"aht"`
 }
 
 type statsInterval struct {
@@ -320,7 +332,7 @@ func (a *ACD) statsReport(q *Queue, p statsPeriod, now int64) *statsReport {
 		if r == nil {
 			r = &store.StatsRow{}
 		}
-		rep.Agents = append(rep.Agents, statsAgent{Agent: ag.Name, Status: ag.Status.String(), State: ag.State.String(), statsFigures: agentFigures(r)})
+		rep.Agents = append(rep.Agents, agentRow(ag.Name, ag, r))
 	}
 	var others []string
 	for name := range perAgent {
@@ -330,11 +342,7 @@ func (a *ACD) statsReport(q *Queue, p statsPeriod, now int64) *statsReport {
 	}
 	slices.Sort(others)
 	for _, name := range others {
-		sa := statsAgent{Agent: name, statsFigures: agentFigures(perAgent[name])}
-		if ag := a.agents[name]; ag != nil {
-			sa.Status, sa.State = ag.Status.String(), ag.State.String()
-		}
-		rep.Agents = append(rep.Agents, sa)
+		rep.Agents = append(rep.Agents, agentRow(name, a.agents[name], perAgent[name]))
 	}
 	starts := make([]int64, 0, len(perInterval))
 	for s := range perInterval {
@@ -367,9 +375,8 @@ func (r *statsReport) table() string {
 		itoa(f.Abandoned), itoa(f.ShortAbandoned), itoa(f.NoAnswer), fmtRatio(f.ServiceLevel), fmtRatio(f.ASA),
 		fmtRatio(f.AvgWait), itoa(f.MaxWait), itoa(f.Handled), itoa(f.TalkTime), fmtRatio(f.AHT),
 		itoa(int64(r.Live.Waiting)), itoa(r.Live.LongestWait)}}
-	for _, ag := range r.Agents {
-		g := ag.statsFigures
-		rows = append(rows, []string{r.Queue, ag.Agent, ag.Status, ag.State, itoa(g.Offered), itoa(g.Answered), "",
+	for _, g := range r.Agents {
+		rows = append(rows, []string{r.Queue, g.Agent, g.Status, g.State, itoa(g.Offered), itoa(g.Answered), "",
 			"", "", itoa(g.NoAnswer), "", "", "", "", itoa(g.Handled), itoa(g.TalkTime), fmtRatio(g.AHT), "", ""})
 	}
 	return listing(statsColumns, rows)

@@ -141,7 +141,7 @@ func checkStatsDay(t *testing.T, h *harness) {
 		ServiceLevel: fptr(0), AvgWait: fptr(30)})
 	eq(t, "agents", len(rep.Agents), 1)
 	eqJSON(t, "agent a", rep.Agents[0], statsAgent{Agent: "a", Status: "Available", State: "Waiting",
-		statsFigures: statsFigures{Offered: 3, Answered: 2, NoAnswer: 1, Handled: 2, TalkTime: 40, WrapUpTime: 20, AHT: fptr(30)}})
+		Offered: 3, Answered: 2, NoAnswer: 1, Handled: 2, TalkTime: 40, WrapUpTime: 20, AHT: fptr(30)})
 	eq(t, "live after", rep.Live.Waiting, 0)
 
 	cur := h.stats("interval")
