@@ -265,3 +265,19 @@ func TestQueueLogGolden(t *testing.T) {
 	}
 	eq(t, "queue_log", got, golden(t, "queue_log.golden"))
 }
+
+// TestIntervalStart: intervals start at :00, :15, :30 and :45.
+func TestIntervalStart(t *testing.T) {
+	hour := int64(statsT0 - 45*60) // 03:00:00 UTC
+	for _, c := range []struct{ at, want int64 }{
+		{0, 0}, {14*60 + 59, 0}, {15 * 60, 15 * 60}, {29*60 + 59, 15 * 60}, {30 * 60, 30 * 60},
+		{44*60 + 59, 30 * 60}, {45 * 60, 45 * 60}, {59*60 + 59, 45 * 60}, {60 * 60, 60 * 60},
+	} {
+		if got := intervalStart(hour + c.at); got != hour+c.want {
+			t.Errorf("intervalStart(+%d s) = +%d, want +%d", c.at, got-hour, c.want)
+		}
+	}
+	if got := intervalStart(-1); got != -StatsInterval {
+		t.Errorf("intervalStart(-1) = %d", got)
+	}
+}
