@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"ccpbx/config"
+	"ccpbx/internal/pbxtest"
 	"ccpbx/internal/testphone"
 	"ccpbx/queuelog"
 )
@@ -74,11 +75,11 @@ func TestStatisticsAcrossRestart(t *testing.T) {
 	if err := gone.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the abandon counted", func() bool { return queueStats(t, p).Abandoned == 1 })
+	pbxtest.WaitFor(t, 5*time.Second, func() bool { return queueStats(t, p).Abandoned == 1 }, "the abandon counted")
 	if r := p.api(t, "callcenter_config agent set status 1001 Available"); r != "+OK\n" {
 		t.Fatalf("available: %q", r)
 	}
-	waitFor(t, "the answered call's end counted", func() bool { return queueStats(t, p).Handled == 1 })
+	pbxtest.WaitFor(t, 5*time.Second, func() bool { return queueStats(t, p).Handled == 1 }, "the answered call's end counted")
 	before := queueStats(t, p)
 	if before.Offered != 2 || before.Answered != 1 || before.Abandoned != 1 {
 		t.Fatalf("before restart: %+v, want 2 offered, 1 answered, 1 abandoned", before)
