@@ -250,15 +250,20 @@ func observedConfig() config.Callcenter {
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// newHarness starts an ACD on cfg in virtual time at epoch. st may be nil.
-func newHarness(t testing.TB, cfg config.Callcenter, st *store.Store, epoch int64) *harness {
+// newHarness starts an ACD on cfg in virtual time at epoch. st may be nil;
+// mods adjust the ACD's options (queue_log, statistics day).
+func newHarness(t testing.TB, cfg config.Callcenter, st *store.Store, epoch int64, mods ...func(*Options)) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: newFakeClock(epoch), st: st}
 	h.core = call.NewCore("vm", quietLog())
 	h.core.Clock = h.clock.Now
 	h.sw = &fakeSwitch{h: h, reqs: make(chan *dialReq, 64)}
 	h.events, h.stopEv = h.core.Bus.Subscribe(100000, func(e *call.Event) bool { return e.Subclass == Subclass })
-	a, err := New(cfg, h.core, st, Options{Clock: h.clock, Log: quietLog(), Switch: h.sw, Seed: 1})
+	opts := Options{Clock: h.clock, Log: quietLog(), Switch: h.sw, Seed: 1}
+	for _, mod := range mods {
+		mod(&opts)
+	}
+	a, err := New(cfg, h.core, st, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
