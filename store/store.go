@@ -1,6 +1,7 @@
 // Package store owns ccpbx's persistent state: the schema, its versioned
 // migrations, and small typed read/write methods per concept
-// (registrations, call-center state, call detail records), on one of two
+// (registrations, call-center state, queue statistics, call detail
+// records), on one of two
 // engines:
 //
 //   - SQLite (the default, sqlite.go): one file, data_dir/ccpbx.db, through
@@ -10,7 +11,7 @@
 //     of nodes will share.
 //
 // Consumers depend on the per-concern interfaces below (Registrations,
-// Callcenter, CDRs), never on the engine. The queries are written once
+// Callcenter, Statistics, CDRs), never on the engine. The queries are written once
 // (dialect.go says how); the schema is written per engine (migrations.go).
 //
 // It must not hold business rules: callers (registrar, acd, cdr) decide
@@ -44,6 +45,14 @@ type Callcenter interface {
 	TruncateTiers(ctx context.Context) error
 }
 
+// Statistics keeps the queue statistics and counters acd adds up.
+type Statistics interface {
+	AddQueueStats(ctx context.Context, deltas []StatsRow) error
+	QueueStats(ctx context.Context, since int64) ([]StatsRow, error)
+	SaveQueueCounters(ctx context.Context, queue string, c QueueCounters) error
+	LoadQueueCounters(ctx context.Context) (map[string]QueueCounters, error)
+}
+
 // CDRs keeps call detail records for package cdr.
 type CDRs interface {
 	InsertCDRs(ctx context.Context, recs []CDR) error
@@ -54,6 +63,7 @@ type CDRs interface {
 var (
 	_ Registrations = (*Store)(nil)
 	_ Callcenter    = (*Store)(nil)
+	_ Statistics    = (*Store)(nil)
 	_ CDRs          = (*Store)(nil)
 )
 
