@@ -40,7 +40,7 @@ var postgresDialect = &dialect{
 	rowOrder:    "seq",
 	returningID: true,
 	migrationsDDL: `CREATE TABLE IF NOT EXISTS schema_migrations (
-		id TEXT PRIMARY KEY,
+		id TEXT COLLATE "C" PRIMARY KEY,
 		applied_at BIGINT NOT NULL
 	)`,
 	lockMigrations: "SELECT pg_advisory_xact_lock(" + strconv.Itoa(pgMigrationLock) + ")",

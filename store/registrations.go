@@ -23,10 +23,12 @@ func init() {
 		PRIMARY KEY (reg_user, binding_key)
 	)`,
 		`CREATE INDEX registrations_expires ON registrations (expires_ms)`)
-	// PostgreSQL: cseq is a uint32 and the times are milliseconds, so BIGINT.
+	// PostgreSQL: cseq is a uint32 and the times are milliseconds, so
+	// BIGINT; the key columns sort bytewise (COLLATE "C") as SQLite's do,
+	// whatever the database's locale.
 	addMigration(Postgres, "0001_registrations", `CREATE TABLE registrations (
-		reg_user      TEXT NOT NULL,
-		binding_key   TEXT NOT NULL,
+		reg_user      TEXT COLLATE "C" NOT NULL,
+		binding_key   TEXT COLLATE "C" NOT NULL,
 		realm         TEXT NOT NULL,
 		contact       TEXT NOT NULL,
 		call_id       TEXT NOT NULL,

@@ -36,12 +36,13 @@ func init() {
 			calls_answered INTEGER NOT NULL DEFAULT 0,
 			calls_abandoned INTEGER NOT NULL DEFAULT 0
 		)`)
-	// PostgreSQL: the same tables with BIGINT counters and epochs.
+	// PostgreSQL: the same tables with BIGINT counters and epochs; queue
+	// and agent sort bytewise (COLLATE "C") as SQLite's do.
 	addMigration(Postgres, "0300_queue_stats",
 		`CREATE TABLE queue_stats (
 			interval_start BIGINT NOT NULL,
-			queue TEXT NOT NULL,
-			agent TEXT NOT NULL DEFAULT '',
+			queue TEXT COLLATE "C" NOT NULL,
+			agent TEXT COLLATE "C" NOT NULL DEFAULT '',
 			offered BIGINT NOT NULL DEFAULT 0,
 			answered BIGINT NOT NULL DEFAULT 0,
 			answered_within_sl BIGINT NOT NULL DEFAULT 0,

@@ -133,7 +133,13 @@ func start() (*server, error) {
 }
 
 func startOnce(bin string, cred *syscall.Credential) (*server, error) {
-	dir, err := os.MkdirTemp("", "ccpbx-pgtest-")
+	// As root the server runs as postgres, which must reach the directory:
+	// /tmp, whatever TMPDIR says (also keeps the socket path short).
+	base := ""
+	if cred != nil {
+		base = "/tmp"
+	}
+	dir, err := os.MkdirTemp(base, "ccpbx-pgtest-")
 	if err != nil {
 		return nil, err
 	}
