@@ -21,6 +21,7 @@ func validate(c *Config, defined map[string]bool, el *errorList) {
 	validateCore(&c.Core, el)
 	validateMedia(&c.Media, defined, el)
 	validateEventSocket(&c.EventSocket, el)
+	validateSIPSecurity(&c.SIPSecurity, el)
 	contexts := validateDialplan(&c.Dialplan, el)
 	validateProfiles(c.Profiles, contexts, c.EventSocket, defined, el)
 	validateDirectory(&c.Directory, el)
@@ -93,6 +94,9 @@ func validateCore(c *Core, el *errorList) {
 	if c.Hostname != "" {
 		checkName(el, "core.hostname", "hostname", c.Hostname, "")
 	}
+	if ua := c.UserAgent; ua != "" && (len(ua) > 128 || strings.IndexFunc(ua, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0) {
+		el.at("core.user_agent", "must be at most 128 printable characters")
+	}
 	for i, d := range c.AllowedRoots {
 		p := indexKey("core.allowed_roots", i)
 		switch {
@@ -160,11 +164,8 @@ func validateEventSocket(e *EventSocket, el *errorList) {
 			}
 		}
 	}
-	for i, a := range e.ACL {
-		if _, err := ParseACLEntry(a); err != nil {
-			el.at(indexKey("event_socket.acl", i), "%q is not a CIDR (\"192.0.2.0/24\") or an address", a)
-		}
-	}
+	checkCIDRs(el, "event_socket.acl", e.ACL)
+	checkCIDRs(el, "event_socket.ban_allow", e.BanAllow)
 	if e.MaxConnections < 0 {
 		el.at("event_socket.max_connections", "must not be negative")
 	}
@@ -185,6 +186,37 @@ func validateEventSocket(e *EventSocket, el *errorList) {
 	}{{"event_socket.auth_failure_window", e.AuthFailureWindow.Duration}, {"event_socket.ban_time", e.BanTime.Duration}} {
 		if k.d < 0 {
 			el.at(k.key, "must not be negative")
+		}
+	}
+}
+
+func validateSIPSecurity(s *SIPSecurity, el *errorList) {
+	if s.AuthFailures < 0 {
+		el.at("sip_security.auth_failures", "must not be negative (0 disables the ban)")
+	}
+	if s.UserAuthFailures < 0 {
+		el.at("sip_security.user_auth_failures", "must not be negative (0 disables the per-account count)")
+	}
+	for _, k := range []struct {
+		key string
+		d   time.Duration
+	}{{"sip_security.auth_failure_window", s.AuthFailureWindow.Duration}, {"sip_security.ban_time", s.BanTime.Duration}} {
+		if k.d < 0 {
+			el.at(k.key, "must not be negative")
+		}
+	}
+	if d := s.NonceTTL.Duration; d != 0 && (d < 5*time.Second || d > time.Hour) {
+		el.at("sip_security.nonce_ttl", "must be between 5s and 1h (default 60s)")
+	}
+	checkCIDRs(el, "sip_security.ban_allow", s.BanAllow)
+}
+
+// checkCIDRs requires each entry of a list at key to be a CIDR or an
+// address.
+func checkCIDRs(el *errorList, key string, list []string) {
+	for i, a := range list {
+		if _, err := ParseACLEntry(a); err != nil {
+			el.at(indexKey(key, i), "%q is not a CIDR (\"192.0.2.0/24\") or an address", a)
 		}
 	}
 }
