@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"ccpbx/config"
+	"ccpbx/internal/testphone"
+)
+
+// TestSIPBanListedLiftedAndPersisted is issue 11's done-when for password
+// guessing, over real sockets: three wrong passwords ban 127.0.0.1 (the
+// test's limit), so the right password is refused; `ccpbx cli -x 'ban
+// list'` shows the ban with its source, it survives a restart, and after
+// `ban del` the right password registers.
+func TestSIPBanListedLiftedAndPersisted(t *testing.T) {
+	dir := t.TempDir()
+	edit := func(c *config.Config) {
+		c.Core.DataDir = dir
+		c.SIPSecurity.AuthFailures = 3
+	}
+	p := testPBX(t, edit)
+	server := p.sip.Addr("internal").String()
+	for i := 1; i <= 3; i++ {
+		res, err := testphone.New(t).Register(context.Background(), server, "1001", "guess", time.Hour)
+		if err != nil || res.StatusCode != 401 {
+			t.Fatalf("guess %d: %v %v", i, res, err)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := runCLI([]string{"-H", p.esl.Addr().String(), "-p", config.ShippedEventSocketPassword, "-x", "ban list"},
+		strings.NewReader(""), &out, &errb); code != 0 {
+		t.Fatalf("cli: exit %d %q", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "source|ip|until|seconds_left|failures\n") || !strings.Contains(out.String(), "\nsip|127.0.0.1|") {
+		t.Fatalf("ban list = %q", out.String())
+	}
+	refused := func(p *pbx) {
+		t.Helper()
+		// Dropped unanswered: the phone gives up at our deadline.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if res, err := testphone.New(t).Register(ctx, p.sip.Addr("internal").String(), "1001", "1234", time.Hour); err == nil {
+			t.Fatalf("banned source answered %v", res)
+		}
+	}
+	refused(p)
+
+	sctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	p.shutdown(sctx)
+	cancel()
+	p = testPBX(t, edit)
+	if got := p.api(t, "ban list"); !strings.Contains(got, "\nsip|127.0.0.1|") {
+		t.Fatalf("after restart: ban list = %q", got)
+	}
+	refused(p)
+	if got := p.api(t, "ban del 127.0.0.1"); got != "+OK 127.0.0.1 lifted (sip)\n" {
+		t.Fatalf("ban del = %q", got)
+	}
+	agentPhone(t, p, "1001")
+	if got := p.api(t, "ban list"); got != "+OK\n" {
+		t.Fatalf("after del: ban list = %q", got)
+	}
+}
