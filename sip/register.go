@@ -9,6 +9,8 @@ import (
 
 	sipmsg "github.com/emiago/sipgo/sip"
 
+	"ccpbx/call"
+	"ccpbx/config"
 	"ccpbx/registrar"
 )
 
@@ -214,4 +216,30 @@ func logSafe(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// ParamAllowPresentedCallerID is the directory user param that lets an
+// account's calls keep the caller ID of their From header (a PBX behind
+// it, a front desk presenting a main number); without it the account's
+// effective_caller_id_* is the caller ID, whatever From says.
+const ParamAllowPresentedCallerID = "allow-presented-caller-id"
+
+// callerIDFromAccount makes an authenticated call's caller_id_number and
+// caller_id_name the account's effective_caller_id_number and _name (the
+// user id and the number when unset), as FreeSWITCH does for a user that
+// has them: an extension that writes another's number in its From shows
+// its own. sip_from_user keeps what From said.
+func callerIDFromAccount(v map[string]string, u config.User) {
+	if call.SwitchTrue(u.Params[ParamAllowPresentedCallerID]) {
+		return
+	}
+	num := sanitizeNumber(u.Variables["effective_caller_id_number"])
+	if num == "" {
+		num = sanitizeNumber(u.ID)
+	}
+	name := sanitizeName(u.Variables["effective_caller_id_name"])
+	if name == "" {
+		name = num
+	}
+	v["caller_id_number"], v["caller_id_name"] = num, name
 }
