@@ -74,6 +74,22 @@ func checkName(el *errorList, path, what, s, forbid string) bool {
 	return true
 }
 
+// checkListingName applies ListingNameProblem to an agent or queue name.
+func checkListingName(el *errorList, path, what, s string) bool {
+	if s == "" {
+		el.at(path, "%s is required", what)
+		return false
+	}
+	if why := ListingNameProblem(s); why != "" {
+		if len(s) > 40 {
+			s = s[:40] + "…"
+		}
+		el.at(path, "%s %q %s", what, s, why)
+		return false
+	}
+	return true
+}
+
 func validateCore(c *Core, el *errorList) {
 	if c.LogLevel != "" {
 		switch l := strings.ToLower(c.LogLevel); l {
@@ -485,7 +501,7 @@ func validateCallcenter(cc *Callcenter, defined map[string]bool, el *errorList) 
 	for i := range cc.Queues {
 		q := &cc.Queues[i]
 		p := indexKey("callcenter.queue", i)
-		if checkName(el, joinKey(p, "name"), "queue name", q.Name, "|") {
+		if checkListingName(el, joinKey(p, "name"), "queue name", q.Name) {
 			queues.add(el, "queue", q.Name, joinKey(p, "name"))
 		}
 		if q.Strategy != "" {
@@ -535,7 +551,7 @@ func validateCallcenter(cc *Callcenter, defined map[string]bool, el *errorList) 
 	for i := range cc.Agents {
 		a := &cc.Agents[i]
 		p := indexKey("callcenter.agent", i)
-		if checkName(el, joinKey(p, "name"), "agent name", a.Name, "|") {
+		if checkListingName(el, joinKey(p, "name"), "agent name", a.Name) {
 			agents.add(el, "agent", a.Name, joinKey(p, "name"))
 		}
 		if a.Type != "" {

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
 
 	"ccpbx/call"
+	"ccpbx/config"
 )
 
 // TestSpoofedFromShowsAccount is issue 11's caller-ID attack: 1002,
@@ -37,5 +40,29 @@ func TestSpoofedFromShowsAccount(t *testing.T) {
 	}
 	if got := agentField(t, p, "1001", "status"); got != "Logged Out" {
 		t.Fatalf("agent 1001 status after 1002's spoofed 300 = %q", got)
+	}
+}
+
+// TestAgentNameThatCorruptsListingsRefused: over the event socket, as
+// `ccpbx cli -x` sends it, an agent name with a listing separator is
+// refused and `agent list` stays parsable.
+func TestAgentNameThatCorruptsListingsRefused(t *testing.T) {
+	p := testPBX(t, nil)
+	cli := func(cmd string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if code := runCLI([]string{"-H", p.esl.Addr().String(), "-p", config.ShippedEventSocketPassword, "-x", cmd},
+			strings.NewReader(""), &out, &errb); code != 0 {
+			t.Fatalf("cli %q: exit %d %q", cmd, code, errb.String())
+		}
+		return out.String()
+	}
+	if got := cli("callcenter_config agent add 'a|b' callback"); !strings.HasPrefix(got, "-ERR Invalid Agent Name!") {
+		t.Fatalf("agent add 'a|b' = %q", got)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(cli("callcenter_config agent list")), "\n") {
+		if line != "+OK" && strings.Count(line, "|") != 20 {
+			t.Fatalf("agent list line %q has %d separators, want 20", line, strings.Count(line, "|"))
+		}
 	}
 }
