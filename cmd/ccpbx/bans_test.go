@@ -29,6 +29,10 @@ func TestSIPBanListedLiftedAndPersisted(t *testing.T) {
 		if err != nil || res.StatusCode != 401 {
 			t.Fatalf("guess %d: %v %v", i, res, err)
 		}
+		// core.user_agent's default: no version for scanners.
+		if ua := res.GetHeader("User-Agent"); ua == nil || ua.Value() != "ccpbx" {
+			t.Fatalf("User-Agent = %v, want ccpbx", ua)
+		}
 	}
 	var out, errb bytes.Buffer
 	if code := runCLI([]string{"-H", p.esl.Addr().String(), "-p", config.ShippedEventSocketPassword, "-x", "ban list"},
