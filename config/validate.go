@@ -193,38 +193,32 @@ func validateEventSocket(e *EventSocket, el *errorList) {
 	if d := e.AuthTimeout.Duration; d < 0 || d > 10*time.Minute {
 		el.at("event_socket.auth_timeout", "must be between 0s (the default, 5s) and 10m")
 	}
-	if e.AuthFailures < 0 {
-		el.at("event_socket.auth_failures", "must not be negative (0 disables the ban)")
-	}
-	for _, k := range []struct {
-		key string
-		d   time.Duration
-	}{{"event_socket.auth_failure_window", e.AuthFailureWindow.Duration}, {"event_socket.ban_time", e.BanTime.Duration}} {
-		if k.d < 0 {
-			el.at(k.key, "must not be negative")
-		}
-	}
+	checkBanPolicy(el, "event_socket", e.AuthFailures, e.AuthFailureWindow.Duration, e.BanTime.Duration)
 }
 
 func validateSIPSecurity(s *SIPSecurity, el *errorList) {
-	if s.AuthFailures < 0 {
-		el.at("sip_security.auth_failures", "must not be negative (0 disables the ban)")
-	}
+	checkBanPolicy(el, "sip_security", s.AuthFailures, s.AuthFailureWindow.Duration, s.BanTime.Duration)
 	if s.UserAuthFailures < 0 {
 		el.at("sip_security.user_auth_failures", "must not be negative (0 disables the per-account count)")
-	}
-	for _, k := range []struct {
-		key string
-		d   time.Duration
-	}{{"sip_security.auth_failure_window", s.AuthFailureWindow.Duration}, {"sip_security.ban_time", s.BanTime.Duration}} {
-		if k.d < 0 {
-			el.at(k.key, "must not be negative")
-		}
 	}
 	if d := s.NonceTTL.Duration; d != 0 && (d < 5*time.Second || d > time.Hour) {
 		el.at("sip_security.nonce_ttl", "must be between 5s and 1h (default 60s)")
 	}
 	checkCIDRs(el, "sip_security.ban_allow", s.BanAllow)
+}
+
+// checkBanPolicy checks a section's auth_failures, auth_failure_window
+// and ban_time.
+func checkBanPolicy(el *errorList, section string, failures int, window, ban time.Duration) {
+	if failures < 0 {
+		el.at(section+".auth_failures", "must not be negative (0 disables the ban)")
+	}
+	if window < 0 {
+		el.at(section+".auth_failure_window", "must not be negative")
+	}
+	if ban < 0 {
+		el.at(section+".ban_time", "must not be negative")
+	}
 }
 
 // checkCIDRs requires each entry of a list at key to be a CIDR or an

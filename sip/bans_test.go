@@ -1,14 +1,12 @@
 package sip
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,32 +14,15 @@ import (
 	"github.com/icholy/digest"
 
 	"ccpbx/guard"
+	"ccpbx/internal/pbxtest"
 	"ccpbx/internal/testphone"
 )
-
-// syncBuffer is a log sink tests read while the stack writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // TestBanAfterWrongPasswords: over real sockets, the third wrong password
 // from 127.0.0.1 bans it; then even the right password gets no answer and
 // no binding, until the ban is lifted. Each failure logs sofia's line.
 func TestBanAfterWrongPasswords(t *testing.T) {
-	var logs syncBuffer
+	var logs pbxtest.LogBuffer
 	bans := guard.NewBans(guard.BanPolicy{MaxFailures: 3, MaxKeyFailures: 20, Window: 5 * time.Minute, BanTime: 15 * time.Minute})
 	h := newRegHarness(t, true, func(o *Options) {
 		o.Bans = bans
