@@ -69,3 +69,45 @@ func TestSIPBanListedLiftedAndPersisted(t *testing.T) {
 		t.Fatalf("after del: ban list = %q", got)
 	}
 }
+
+// TestEventSocketBansListedAndLifted: the event socket's bans are in the
+// same list, with their source. Loopback is on the default allow-list, so
+// wrong passwords from this machine never lock `ccpbx cli` out; with the
+// allow-list emptied, two wrong passwords ban 127.0.0.1 (the test's limit)
+// and `ban del` lets the right password in again.
+func TestEventSocketBansListedAndLifted(t *testing.T) {
+	cli := func(p *pbx, pass, cmd string) (string, int) {
+		var out, errb bytes.Buffer
+		code := runCLI([]string{"-H", p.esl.Addr().String(), "-p", pass, "-x", cmd}, strings.NewReader(""), &out, &errb)
+		return out.String() + errb.String(), code
+	}
+	open := testPBX(t, func(c *config.Config) { c.EventSocket.AuthFailures = 2 })
+	for i := 0; i < 3; i++ {
+		cli(open, "wrong", "status")
+	}
+	if out, code := cli(open, config.ShippedEventSocketPassword, "ban list"); code != 0 || strings.TrimSpace(out) != "+OK" {
+		t.Fatalf("loopback banned by default: exit %d %q", code, out)
+	}
+
+	p := testPBX(t, func(c *config.Config) {
+		c.EventSocket.AuthFailures = 2
+		c.EventSocket.BanAllow = nil
+	})
+	for i := 0; i < 2; i++ {
+		if _, code := cli(p, "wrong", "status"); code == 0 {
+			t.Fatal("wrong password accepted")
+		}
+	}
+	if _, code := cli(p, config.ShippedEventSocketPassword, "status"); code == 0 {
+		t.Fatal("banned address logged in")
+	}
+	if got := p.api(t, "ban list"); !strings.Contains(got, "\nevent_socket|127.0.0.1|") {
+		t.Fatalf("ban list = %q", got)
+	}
+	if got := p.api(t, "ban del 127.0.0.1"); got != "+OK 127.0.0.1 lifted (event_socket)\n" {
+		t.Fatalf("ban del = %q", got)
+	}
+	if out, code := cli(p, config.ShippedEventSocketPassword, "ban list"); code != 0 || strings.TrimSpace(out) != "+OK" {
+		t.Fatalf("after ban del: exit %d %q", code, out)
+	}
+}
