@@ -1,6 +1,6 @@
 // Package store owns ccpbx's persistent state: the schema, its versioned
 // migrations, and small typed read/write methods per concept
-// (registrations, call-center state, queue statistics, call detail
+// (registrations, call-center state, queue statistics, bans, call detail
 // records), on one of two
 // engines:
 //
@@ -11,7 +11,7 @@
 //     of nodes will share.
 //
 // Consumers depend on the per-concern interfaces below (Registrations,
-// Callcenter, Statistics, CDRs), never on the engine. The queries are written once
+// Callcenter, Statistics, Bans, CDRs), never on the engine. The queries are written once
 // (dialect.go says how); the schema is written per engine (migrations.go).
 //
 // It must not hold business rules: callers (registrar, acd, cdr) decide
@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 )
 
 // Registrations keeps the registrar's bindings.
@@ -53,6 +54,13 @@ type Statistics interface {
 	LoadQueueCounters(ctx context.Context) (map[string]QueueCounters, error)
 }
 
+// Bans keeps the SIP and event socket bans (cmd/ccpbx wires them).
+type Bans interface {
+	SaveBan(ctx context.Context, b Ban) error
+	DeleteBan(ctx context.Context, source, addr string) error
+	Bans(ctx context.Context, now time.Time) ([]Ban, error)
+}
+
 // CDRs keeps call detail records for package cdr.
 type CDRs interface {
 	InsertCDRs(ctx context.Context, recs []CDR) error
@@ -64,6 +72,7 @@ var (
 	_ Registrations = (*Store)(nil)
 	_ Callcenter    = (*Store)(nil)
 	_ Statistics    = (*Store)(nil)
+	_ Bans          = (*Store)(nil)
 	_ CDRs          = (*Store)(nil)
 )
 
