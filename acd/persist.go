@@ -249,6 +249,3 @@ type Store interface {
 	store.Callcenter
 	store.Statistics
 }
-
-// storeT keeps persistence closures short.
-type storeT = Store

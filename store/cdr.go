@@ -130,6 +130,9 @@ const cdrColumns = `uuid, bleg_uuid, direction, channel_name, caller_id_name, ca
 	write_codec, sip_call_id, cc_queue, cc_agent, cc_side, cc_queue_joined_epoch,
 	cc_queue_answered_epoch, cc_cause, cc_cancel_reason, switchname`
 
+const insertCDR = `INSERT INTO cdr (` + cdrColumns + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 func (r *CDR) fields() []any {
 	return []any{&r.UUID, &r.BlegUUID, &r.Direction, &r.ChannelName, &r.CallerIDName, &r.CallerIDNumber,
 		&r.DestinationNumber, &r.Context, &r.StartStamp, &r.AnswerStamp, &r.EndStamp, &r.StartUepoch,
@@ -149,11 +152,9 @@ func (s *Store) InsertCDRs(ctx context.Context, recs []CDR) error {
 		return fmt.Errorf("store: insert cdrs: %w", err)
 	}
 	defer tx.Rollback()
-	insert := `INSERT INTO cdr (` + cdrColumns + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	returning := s.db.d.returningID
+	insert, returning := insertCDR, s.db.d.returningID
 	if returning {
-		insert += ` RETURNING id`
+		insert = insertCDR + ` RETURNING id`
 	}
 	stmt, err := tx.PrepareContext(ctx, insert)
 	if err != nil {
