@@ -297,3 +297,62 @@ func TestApplyRegistrationsIsAtomic(t *testing.T) {
 		}
 	})
 }
+
+// TestPostgresSortsBytewiseUnderAnyLocale: listings come out in SQLite's
+// bytewise order even on a database whose locale sorts "_z" < "a" < "B"
+// (ICU en-US, like most production servers' en_US.UTF-8).
+func TestPostgresSortsBytewiseUnderAnyLocale(t *testing.T) {
+	dsn := pgtest.NewDatabaseWith(t, "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'")
+	s, err := OpenConfig(context.Background(), Config{Driver: Postgres, DSN: dsn, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	var collation string
+	if err := s.db.QueryRowContext(ctx, `SELECT datcollate || '/' || COALESCE(daticulocale, '') FROM pg_database WHERE datname = current_database()`).Scan(&collation); err != nil {
+		t.Fatal(err)
+	}
+	var icuOrder string
+	if err := s.db.QueryRowContext(ctx, `SELECT string_agg(k, ',' ORDER BY k) FROM (VALUES ('a'), ('B'), ('_z')) AS v(k)`).Scan(&icuOrder); err != nil {
+		t.Fatal(err)
+	}
+	if icuOrder == "B,_z,a" {
+		t.Fatalf("database %s already sorts bytewise: the test proves nothing", collation)
+	}
+	now := time.Now()
+	keys := []string{"a", "B", "_z"}
+	for _, k := range keys {
+		if err := s.ApplyRegistrations(ctx, []Registration{{User: k, Key: k, Expires: now, Registered: now}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveBan(ctx, Ban{Source: "sip", Addr: k, Until: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddQueueStats(ctx, []StatsRow{{IntervalStart: 900, Queue: k}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var regs, bans, stats []string
+	rs, err := s.Registrations(ctx)
+	for _, r := range rs {
+		regs = append(regs, r.User)
+	}
+	bs, err2 := s.Bans(ctx, now)
+	for _, b := range bs {
+		bans = append(bans, b.Addr)
+	}
+	ss, err3 := s.QueueStats(ctx, 0)
+	for _, r := range ss {
+		stats = append(stats, r.Queue)
+	}
+	if err := errors.Join(err, err2, err3); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"B", "_z", "a"}
+	for what, got := range map[string][]string{"registrations": regs, "bans": bans, "queue stats": stats} {
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s in %v order on %s (it sorts %s), want %v", what, got, collation, icuOrder, want)
+		}
+	}
+}

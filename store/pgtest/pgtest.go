@@ -56,8 +56,17 @@ type server struct {
 }
 
 // NewDatabase creates an empty database on the test binary's server and
-// returns its DSN (keyword/value form, user ccpbx, no password).
+// returns its DSN (keyword/value form, user ccpbx, no password). The
+// server's locale is C; NewDatabaseWith gives another.
 func NewDatabase(t testing.TB) string {
+	t.Helper()
+	return NewDatabaseWith(t, "")
+}
+
+// NewDatabaseWith is NewDatabase with options for CREATE DATABASE, such as
+// "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'" for a
+// database that sorts text the way most production servers do.
+func NewDatabaseWith(t testing.TB, options string) string {
 	t.Helper()
 	once.Do(func() { srv, srvErr = start() })
 	if missing {
@@ -77,7 +86,7 @@ func NewDatabase(t testing.TB) string {
 		t.Fatalf("pgtest: connect: %v", err)
 	}
 	defer c.Close(context.Background())
-	if _, err := c.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+	if _, err := c.Exec(ctx, "CREATE DATABASE "+name+" "+options); err != nil {
 		t.Fatalf("pgtest: create database: %v", err)
 	}
 	return srv.dsn(name)
