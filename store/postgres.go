@@ -46,10 +46,10 @@ var postgresDialect = &dialect{
 	lockMigrations: "SELECT pg_advisory_xact_lock(" + strconv.Itoa(pgMigrationLock) + ")",
 }
 
-// ParseDSN checks a PostgreSQL connection string the way OpenConfig will
-// read it, without connecting. Its error never repeats the DSN, which may
+// parseDSN reads a PostgreSQL connection string the way pgx does,
+// without connecting. Its error never repeats the DSN, which may
 // hold a password.
-func ParseDSN(dsn string) (*pgx.ConnConfig, error) {
+func parseDSN(dsn string) (*pgx.ConnConfig, error) {
 	if strings.TrimSpace(dsn) == "" {
 		return nil, errors.New("empty PostgreSQL DSN")
 	}
@@ -77,7 +77,7 @@ func dsnError(err error) string {
 // openPostgres connects to the first host of dsn that accepts (and that
 // matches target_session_attrs), keeping the pool small.
 func openPostgres(ctx context.Context, dsn string) (sqlDB, string, error) {
-	cfg, err := ParseDSN(dsn)
+	cfg, err := parseDSN(dsn)
 	if err != nil {
 		return sqlDB{}, "postgres", fmt.Errorf("store: postgres: %w", err)
 	}

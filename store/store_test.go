@@ -189,7 +189,7 @@ func TestParseDSN(t *testing.T) {
 		"host=db1,db2 port=5432,5433 user=ccpbx dbname=ccpbx target_session_attrs=read-write",
 	}
 	for _, dsn := range good {
-		cfg, err := ParseDSN(dsn)
+		cfg, err := parseDSN(dsn)
 		if err != nil {
 			t.Errorf("%s: %v", dsn, err)
 			continue
@@ -202,7 +202,7 @@ func TestParseDSN(t *testing.T) {
 		}
 	}
 	for _, dsn := range []string{"", "postgres://ccpbx:hunter2@db1:notaport/x", "host=db1 target_session_attrs=sometimes password=hunter2"} {
-		_, err := ParseDSN(dsn)
+		_, err := parseDSN(dsn)
 		if err == nil {
 			t.Errorf("%q accepted", dsn)
 			continue
