@@ -39,6 +39,12 @@ type dialect struct {
 	// each migration once (SQLite needs none: the data directory lock and
 	// BEGIN IMMEDIATE already serialise them).
 	lockMigrations string
+	// deadConn reports an error that says the connection was found dead
+	// before the statement ran (nothing was executed, so running it again
+	// on another connection is safe); nil for engines without such errors.
+	deadConn func(error) bool
+	// maxRetries bounds how many dead pooled connections one call skips.
+	maxRetries int
 }
 
 // dollarPlaceholders rewrites ? into $1, $2 … outside quoted literals and
@@ -85,20 +91,48 @@ func (db sqlDB) q(query string) string {
 	return db.d.rebind(query)
 }
 
+// retry runs f again while it fails on a connection found dead before
+// the statement ran (a server restart or failover leaves every pooled
+// connection so), at most d.maxRetries times: each failure discards one.
+func retry[T any](db sqlDB, f func() (T, error)) (T, error) {
+	v, err := f()
+	for i := 0; err != nil && db.d.deadConn != nil && i < db.d.maxRetries && db.d.deadConn(err); i++ {
+		v, err = f()
+	}
+	return v, err
+}
+
+// The wrappers call straight through when the engine has no dead
+// connections to skip (SQLite): no closure on its path.
+
 func (db sqlDB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return db.raw.ExecContext(ctx, db.q(query), args...)
+	query = db.q(query)
+	if db.d.deadConn == nil {
+		return db.raw.ExecContext(ctx, query, args...)
+	}
+	return retry(db, func() (sql.Result, error) { return db.raw.ExecContext(ctx, query, args...) })
 }
 
 func (db sqlDB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return db.raw.QueryContext(ctx, db.q(query), args...)
+	query = db.q(query)
+	if db.d.deadConn == nil {
+		return db.raw.QueryContext(ctx, query, args...)
+	}
+	return retry(db, func() (*sql.Rows, error) { return db.raw.QueryContext(ctx, query, args...) })
 }
 
 func (db sqlDB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	return db.raw.QueryRowContext(ctx, db.q(query), args...)
 }
 
+// BeginTx retries like ExecContext: a dead connection fails at BEGIN,
+// before the transaction did anything.
 func (db sqlDB) BeginTx(ctx context.Context, opts *sql.TxOptions) (sqlTx, error) {
-	tx, err := db.raw.BeginTx(ctx, opts)
+	if db.d.deadConn == nil {
+		tx, err := db.raw.BeginTx(ctx, opts)
+		return sqlTx{raw: tx, db: db}, err
+	}
+	tx, err := retry(db, func() (*sql.Tx, error) { return db.raw.BeginTx(ctx, opts) })
 	return sqlTx{raw: tx, db: db}, err
 }
 

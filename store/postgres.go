@@ -44,6 +44,18 @@ var postgresDialect = &dialect{
 		applied_at BIGINT NOT NULL
 	)`,
 	lockMigrations: "SELECT pg_advisory_xact_lock(" + strconv.Itoa(pgMigrationLock) + ")",
+	deadConn:       pgDeadConn,
+	maxRetries:     pgMaxConns + 1,
+}
+
+// pgDeadConn: a backend that was terminated (restart, failover,
+// pg_terminate_backend) while its connection sat idle in the pool leaves a
+// FATAL of class 57P (operator intervention) waiting on the socket; the
+// next statement sent reads it instead of running. (Errors the driver
+// knows to be retryable before sending, database/sql already retries.)
+func pgDeadConn(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Severity == "FATAL" && strings.HasPrefix(pe.Code, "57P")
 }
 
 // parseDSN reads a PostgreSQL connection string the way pgx does,

@@ -3,12 +3,16 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"ccpbx/internal/pbxtest"
 	"ccpbx/store/pgtest"
@@ -354,5 +358,97 @@ func TestPostgresSortsBytewiseUnderAnyLocale(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s in %v order on %s (it sorts %s), want %v", what, got, collation, icuOrder, want)
 		}
+	}
+}
+
+// TestPostgresSurvivesDeadConnections: after the server has dropped every
+// connection of the pool (a restart, a failover, pg_terminate_backend), the
+// next writes and reads succeed on new connections. (Which way a dead
+// connection is noticed depends on how long it sat idle: pgx pings one idle
+// over a second, database/sql then retries; a fresher one reads the FATAL,
+// which TestRetrySkipsDeadConnections covers.)
+func TestPostgresSurvivesDeadConnections(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	s, err := OpenConfig(context.Background(), Config{Driver: Postgres, DSN: dsn, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	// Fill the pool with several idle connections.
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.UpsertMember(ctx, MemberRow{UUID: fmt.Sprint("m", i)}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var killed int
+	if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&killed); err != nil || killed == 0 {
+		t.Fatalf("terminated %d backends: %v", killed, err)
+	}
+	for i := range 6 {
+		if err := s.UpsertMember(ctx, MemberRow{UUID: fmt.Sprint("n", i)}); err != nil {
+			t.Fatalf("write %d after %d connections died: %v", i, killed, err)
+		}
+	}
+	if err := s.ApplyRegistrations(ctx, []Registration{{User: "u", Key: "k"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.LoadCallcenter(ctx)
+	if err != nil || len(rows.Members) != 10 {
+		t.Fatalf("members %v, %v", rows, err)
+	}
+}
+
+// TestRetrySkipsDeadConnections: a call failing on a connection found dead
+// (PostgreSQL's FATAL 57P01 waiting on an idle socket) is run again, once
+// per dead connection up to the bound; other errors are returned at once.
+func TestRetrySkipsDeadConnections(t *testing.T) {
+	dead := fmt.Errorf("upsert: %w", &pgconn.PgError{Severity: "FATAL", Code: "57P01", Message: "terminating connection due to administrator command"})
+	for _, err := range []error{dead, &pgconn.PgError{Severity: "FATAL", Code: "57P02"}} {
+		if !pgDeadConn(err) {
+			t.Errorf("%v not seen as a dead connection", err)
+		}
+	}
+	for _, err := range []error{errors.New("disk full"), &pgconn.PgError{Severity: "ERROR", Code: "23505"}, nil} {
+		if pgDeadConn(err) {
+			t.Errorf("%v seen as a dead connection", err)
+		}
+	}
+	db := sqlDB{d: postgresDialect}
+	calls := 0
+	failing := func(n int, final error) func() (int, error) {
+		calls = 0
+		return func() (int, error) {
+			calls++
+			if calls <= n {
+				return 0, dead
+			}
+			return calls, final
+		}
+	}
+	if v, err := retry(db, failing(3, nil)); err != nil || v != 4 {
+		t.Errorf("3 dead connections then success: %d, %v", v, err)
+	}
+	if _, err := retry(db, failing(100, nil)); !errors.Is(err, dead) || calls != postgresDialect.maxRetries+1 {
+		t.Errorf("endless dead connections: %d calls, %v", calls, err)
+	}
+	other := errors.New("syntax error")
+	if _, err := retry(db, failing(0, other)); err != other || calls != 1 {
+		t.Errorf("another error: %d calls, %v", calls, err)
+	}
+	if _, err := retry(sqlDB{d: sqliteDialect}, failing(1, nil)); !errors.Is(err, dead) || calls != 1 {
+		t.Errorf("sqlite retried: %d calls, %v", calls, err)
 	}
 }
