@@ -1,8 +1,7 @@
 // Package store owns ccpbx's persistent state: the schema, its versioned
 // migrations, and small typed read/write methods per concept
 // (registrations, call-center state, queue statistics, bans, call detail
-// records), on one of two
-// engines:
+// records), on one of two engines:
 //
 //   - SQLite (the default, sqlite.go): one file, data_dir/ccpbx.db, through
 //     modernc.org/sqlite (pure Go), for a single box;
@@ -11,8 +10,10 @@
 //     of nodes will share.
 //
 // Consumers depend on the per-concern interfaces below (Registrations,
-// Callcenter, Statistics, Bans, CDRs), never on the engine. The queries are written once
-// (dialect.go says how); the schema is written per engine (migrations.go).
+// Callcenter, Statistics, Bans, CDRs), never on the engine. The queries
+// are written once (dialect.go says how); the schema is written per engine
+// (migrations.go says how to port a table). store/storetest runs a test on
+// both engines; store/pgtest gives tests a throwaway PostgreSQL.
 //
 // It must not hold business rules: callers (registrar, acd, cdr) decide
 // what to save and when; store only reads and writes rows. It imports no
