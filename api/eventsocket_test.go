@@ -203,7 +203,7 @@ func TestEventSocketEventsPlain(t *testing.T) {
 	if !ok || !strings.HasPrefix(head, "Content-Length: ") || !strings.HasSuffix(head, "\nContent-Type: text/event-plain") {
 		t.Fatalf("event frame header: %q", got)
 	}
-	wantPrefix := "Event-Subclass: callcenter%3A%3Ainfo\nEvent-Name: CUSTOM\nCore-UUID: " + core.UUID + "\nFreeSWITCH-Hostname: blueivr\nFreeSWITCH-Switchname: blueivr\nEvent-Date-Local: 2026-11-26%2003%3A45%3A13\nEvent-Date-GMT: Thu,%2026%20Nov%202026%2003%3A45%3A13%20GMT\nEvent-Date-Timestamp: 1795664713000000\nEvent-Sequence: "
+	wantPrefix := "Event-Subclass: callcenter%3A%3Ainfo\nEvent-Name: CUSTOM\nCore-UUID: " + core.UUID + "\nFreeSWITCH-Hostname: blueivr\nFreeSWITCH-Switchname: blueivr\nEvent-Date-Local: 2026-11-26%2003%3A45%3A13\nEvent-Date-GMT: Thu,%2026%20Nov%202026%2003%3A45%3A13%20GMT\nEvent-Date-Timestamp: 1795664713000000\nEvent-Calling-File: "
 	wantSuffix := "\nCC-Queue: 3000%40default\nCC-Action: agent-status-change\nCC-Agent: 1001\nCC-Agent-Status: Logged%20Out\n\n"
 	if !strings.HasPrefix(body, wantPrefix) || !strings.HasSuffix(body, wantSuffix) {
 		t.Fatalf("event body:\n%s", body)

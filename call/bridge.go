@@ -21,10 +21,11 @@ func (c *Core) Bridge(a, b *Channel) error {
 	b.SetVar("bridge_uuid", a.UUID())
 	a.SetVar("last_bridge_to", b.UUID())
 	b.SetVar("last_bridge_to", a.UUID())
-	ev := a.Event("CHANNEL_BRIDGE")
-	ev.Add("Bridge-A-Unique-ID", a.UUID())
-	ev.Add("Bridge-B-Unique-ID", b.UUID())
-	c.Fire(ev)
+	a.setBridged(b, "originatee")
+	b.setBridged(a, "originator")
+	a.SetRunState(CSExchangeMedia)
+	b.SetRunState(CSExchangeMedia)
+	c.Fire(bridgeEvent("CHANNEL_BRIDGE", a, b))
 	select {
 	case <-a.Done():
 		unbridge()
@@ -34,11 +35,23 @@ func (c *Core) Bridge(a, b *Channel) error {
 		a.SetVar("last_bridge_hangup_cause", string(b.Cause()))
 	}
 	a.SetVar("bridge_uuid", "")
-	ev = a.Event("CHANNEL_UNBRIDGE")
-	ev.Add("Bridge-A-Unique-ID", a.UUID())
-	ev.Add("Bridge-B-Unique-ID", b.UUID())
-	c.Fire(ev)
+	b.SetVar("bridge_uuid", "")
+	c.Fire(bridgeEvent("CHANNEL_UNBRIDGE", a, b))
+	if a.Ready() {
+		a.SetRunState(CSExecute)
+	}
 	return nil
+}
+
+// bridgeEvent is CHANNEL_BRIDGE or _UNBRIDGE about the A leg: the two
+// Bridge-*-Unique-ID headers first, then a's data with b as Other-Leg, as
+// switch_ivr_bridge fires them.
+func bridgeEvent(name string, a, b *Channel) *Event {
+	e := &Event{Name: name}
+	e.Add("Bridge-A-Unique-ID", a.UUID())
+	e.Add("Bridge-B-Unique-ID", b.UUID())
+	a.AppendHeaders(e)
+	return e
 }
 
 // HangupAfterBridge applies the hangup_after_bridge variable once a bridge

@@ -29,6 +29,8 @@ func (d *Dialplan) RegisterApps() {
 		"bridge":     d.appBridge,
 		"transfer":   d.appTransfer,
 		"lua":        d.appLua,
+		"park":       d.appPark,
+		"intercept":  d.appIntercept,
 	}
 	for name, fn := range apps {
 		d.core.RegisterApp(name, fn)
@@ -245,16 +247,16 @@ func (d *Dialplan) appTransfer(_ context.Context, ch *call.Channel, data string)
 	if len(f) > 1 && !strings.EqualFold(f[1], "XML") {
 		return fmt.Errorf("transfer %q: only the XML dialplan exists", data)
 	}
-	r := d.runOf(ch)
-	if r == nil {
+	if d.runOf(ch) == nil {
 		return errors.New("transfer: channel is not in the dialplan")
 	}
-	ch.SetVar("transfer_source", ch.Var("destination_number"))
-	ch.SetVar("destination_number", f[0])
+	context := ""
 	if len(f) > 2 {
-		ch.SetVar("context", f[2])
+		context = f[2]
 	}
+	// The hunt happens once this app returns: in the dialplan's loop, or
+	// after park or an outbound socket session gives the channel back.
+	ch.Transfer(f[0], context)
 	ch.Log().Info("dialplan: transfer", "destination_number", f[0], "context", ch.Var("context"))
-	r.transfer.Store(true)
 	return nil
 }

@@ -69,6 +69,13 @@ func (d *Dialplan) Route(ctx context.Context, ch *call.Channel) error {
 // asks for a new hunt.
 func (d *Dialplan) execute(ctx context.Context, ch *call.Channel, r *run, steps []step) error {
 	for _, s := range steps {
+		// Commands queued from outside (sendmsg) run between
+		// applications; a transfer asked for from outside (uuid_transfer)
+		// re-hunts before the next one.
+		d.core.RunCommands(ctx, ch)
+		if ch.TakeTransfer() {
+			r.transfer.Store(true)
+		}
 		if !ch.Ready() || r.transfer.Load() {
 			return nil
 		}
@@ -85,6 +92,9 @@ func (d *Dialplan) execute(ctx context.Context, ch *call.Channel, r *run, steps 
 		case err != nil:
 			ch.Log().Warn("dialplan: application failed", "app", s.app, "data", data, "err", err)
 		}
+	}
+	if ch.TakeTransfer() {
+		r.transfer.Store(true)
 	}
 	return nil
 }

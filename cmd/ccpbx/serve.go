@@ -118,6 +118,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	}()
 	host := hostname(cfg.Core)
 	p.core = call.NewCore(host, log)
+	p.core.IPv4 = switchIPv4(cfg)
 
 	if p.store, err = store.Open(cfg.Core.DataDir); err != nil {
 		if errors.Is(err, store.ErrInUse) {
@@ -204,13 +205,14 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		return p, fmt.Errorf("sip: %w", err)
 	}
 
-	api.RegisterCommands(p.core, api.Deps{
+	cmds := api.RegisterCommands(p.core, api.Deps{
 		Version:       buildVersion(),
 		Started:       time.Now(),
 		Hostname:      host,
 		Profiles:      profileInfos{p.sip},
 		Registrations: reg,
 	})
+	go cmds.RunHeartbeat(ctx, api.HeartbeatInterval)
 	p.esl = api.NewEventSocket(p.core, cfg.EventSocket.Listen, cfg.EventSocket.Password, log.With("component", "esl"))
 	p.esl.SetLockdown(eventSocketLockdown(cfg.EventSocket))
 	if tap, ok := log.Handler().(*api.LogTap); ok {
@@ -254,6 +256,20 @@ func (p *pbx) shutdown(ctx context.Context) {
 	if p.store != nil {
 		p.store.Close()
 	}
+}
+
+// switchIPv4 is FreeSWITCH-IPv4 on every event: the first profile's
+// advertised address, else its listening address.
+func switchIPv4(cfg *config.Config) string {
+	for _, pr := range cfg.Profiles {
+		if pr.AdvertiseIP != "" {
+			return pr.AdvertiseIP
+		}
+		if pr.ListenIP != "" {
+			return pr.ListenIP
+		}
+	}
+	return ""
 }
 
 // realmFor is the digest realm of the registering profile: its realm, else
