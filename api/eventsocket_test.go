@@ -170,7 +170,10 @@ func TestEventSocketAPIAndExit(t *testing.T) {
 	rc.send("api echo\n\n") // empty reply body
 	rc.expect(apiResponse("-ERR no reply\n"))
 
-	rc.send("sendmsg\n\n")
+	rc.send("sendmsg\n\n") // inbound: no session to default to
+	rc.expect("Content-Type: command/reply\nReply-Text: -ERR invalid session id []\n\n")
+
+	rc.send("frobnicate\n\n")
 	rc.expect("Content-Type: command/reply\nReply-Text: -ERR command not found\n\n")
 
 	rc.send("exit\n\n")

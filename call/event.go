@@ -124,6 +124,15 @@ func (b *Bus) Dropped() uint64 { return b.dropped.Load() }
 // Fire stamps e with the FreeSWITCH envelope (Event-Name, Core-UUID,
 // hostname, dates, sequence) in front of its own headers and publishes it.
 func (c *Core) Fire(e *Event) {
+	c.stamp(e)
+	c.Bus.Publish(e)
+}
+
+// Stamp puts the envelope on e without publishing it: for events that go
+// to one peer only, such as the channel data an outbound socket gets.
+func (c *Core) Stamp(e *Event) { c.stamp(e) }
+
+func (c *Core) stamp(e *Event) {
 	e.Seq = c.seq.Add(1)
 	if e.Time.IsZero() {
 		e.Time = c.Now()
@@ -156,7 +165,6 @@ func (c *Core) Fire(e *Event) {
 	// Empty envelope values (no IPv6 known) are left out.
 	env = slices.DeleteFunc(env, func(h Header) bool { return h.Value == "" })
 	e.Headers = append(env, e.Headers...)
-	c.Bus.Publish(e)
 }
 
 // callSite finds the first caller of Fire outside this package's firing
@@ -164,7 +172,7 @@ func (c *Core) Fire(e *Event) {
 // firing site, the way switch_channel.c is FreeSWITCH's).
 func callSite() (file, fn string, line int) {
 	var pcs [8]uintptr
-	n := runtime.Callers(3, pcs[:])
+	n := runtime.Callers(4, pcs[:])
 	frames := runtime.CallersFrames(pcs[:n])
 	for {
 		f, more := frames.Next()

@@ -103,6 +103,7 @@ func TestLifecycleEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	var seq []string
+	unbridged := 0
 	for len(all) > 0 {
 		e := <-all
 		if e.Get("Unique-ID") != a.UUID() {
@@ -115,13 +116,22 @@ func TestLifecycleEvents(t *testing.T) {
 		case "CHANNEL_CALLSTATE":
 			name += "/" + e.Get("Channel-Call-State")
 		}
+		if name == "CHANNEL_UNBRIDGE" {
+			// The bridge ends in its own goroutine, concurrently with
+			// the hangup's events: only that it comes once is fixed.
+			unbridged++
+			continue
+		}
 		seq = append(seq, name)
+	}
+	if unbridged != 1 {
+		t.Errorf("%d CHANNEL_UNBRIDGE events, want 1", unbridged)
 	}
 	want := []string{"CHANNEL_CREATE", "CHANNEL_STATE/CS_INIT", "CHANNEL_STATE/CS_ROUTING",
 		"CHANNEL_STATE/CS_EXECUTE", "CHANNEL_EXECUTE", "CHANNEL_CALLSTATE/ACTIVE", "CHANNEL_ANSWER",
 		"CHANNEL_EXECUTE_COMPLETE", "CHANNEL_STATE/CS_EXCHANGE_MEDIA", "CHANNEL_BRIDGE",
 		"CHANNEL_CALLSTATE/HANGUP", "CHANNEL_HANGUP", "CHANNEL_STATE/CS_HANGUP", "CHANNEL_STATE/CS_REPORTING",
-		"CHANNEL_HANGUP_COMPLETE", "CHANNEL_STATE/CS_DESTROY", "CHANNEL_DESTROY", "CHANNEL_UNBRIDGE"}
+		"CHANNEL_HANGUP_COMPLETE", "CHANNEL_STATE/CS_DESTROY", "CHANNEL_DESTROY"}
 	if !slices.Equal(seq, want) {
 		t.Errorf("events\n got %v\nwant %v", seq, want)
 	}

@@ -218,6 +218,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	if tap, ok := log.Handler().(*api.LogTap); ok {
 		p.esl.SetLogTap(tap)
 	}
+	p.esl.RegisterSocketApp()
 	if err = p.esl.Start(); err != nil {
 		return p, fmt.Errorf("event socket %s: %w", cfg.EventSocket.Listen, err)
 	}
