@@ -193,6 +193,8 @@ func (c *Core) ExecuteWithID(ctx context.Context, ch *Channel, name, data, appUU
 	if ch.RunState() < CSExecute {
 		ch.SetRunState(CSExecute)
 	}
+	// Application-Response is what this application reports, if anything.
+	ch.SetVar("current_application_response", "")
 	e := &Event{Name: "CHANNEL_EXECUTE"}
 	ch.AppendHeaders(e)
 	e.Add("Application", name)

@@ -75,10 +75,16 @@ func play(ctx context.Context, ch *call.Channel, path string) error {
 		return fmt.Errorf("playback %s: channel has no media", path)
 	}
 	if err := m.Play(ctx, path); err != nil {
-		ch.SetVar("playback_last_status", "FILE NOT FOUND")
+		status := "FILE NOT FOUND"
+		if ctx.Err() != nil {
+			status = "PLAYBACK INTERRUPTED" // uuid_break, a transfer or a hangup
+		}
+		ch.SetVar("playback_last_status", status)
+		ch.SetVar("current_application_response", status)
 		return fmt.Errorf("playback %s: %w", path, err)
 	}
 	ch.SetVar("playback_last_status", "FILE PLAYED")
+	ch.SetVar("current_application_response", "FILE PLAYED")
 	return nil
 }
 
