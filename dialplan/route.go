@@ -103,9 +103,10 @@ func (d *Dialplan) execute(ctx context.Context, ch *call.Channel, r *run, steps 
 // anti-actions of failed conditions), FreeSWITCH's "hunting" phase. A
 // context that does not exist falls back to "global", as FreeSWITCH does.
 func (d *Dialplan) hunt(ctxName string, ch *call.Channel) []step {
-	dc, ok := d.contexts[ctxName]
+	contexts := *d.contexts.Load()
+	dc, ok := contexts[ctxName]
 	if !ok {
-		if dc, ok = d.contexts["global"]; !ok {
+		if dc, ok = contexts["global"]; !ok {
 			ch.Log().Warn("dialplan: context not found", "context", ctxName)
 			return nil
 		}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -122,6 +123,17 @@ func TestBinaryServesShippedConfig(t *testing.T) {
 	if !strings.Contains(list, "\n1001|single_box||callback|[call_timeout=60]user/1001|Logged Out|") {
 		t.Fatalf("agent list:\n%s", list)
 	}
+
+	// SIGHUP re-reads the file (reloadxml) and the process goes on.
+	if err := os.WriteFile(cfgPath, []byte(strings.Replace(cfg, `strategy = "round-robin"`, `strategy = "ring-all"`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "SIGHUP to reload the queue's strategy", func() bool {
+		return strings.Contains(cli("callcenter_config queue list"), "\n3000@default|ring-all|")
+	})
 
 	if err := srv.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)

@@ -59,7 +59,20 @@ func serve(args []string, stderr io.Writer) int {
 		log.Error("start failed", "err", err)
 		return 1
 	}
-	<-sig.Done()
+	// SIGHUP re-reads the configuration, as reloadxml does; it never ends
+	// the process or a call.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case <-sig.Done():
+			break wait
+		case <-hup:
+			log.Info("SIGHUP: reloading the configuration", "result", strings.TrimSpace(pbx.reload.reload()))
+		}
+	}
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
@@ -94,6 +107,8 @@ type pbx struct {
 	acd   *acd.ACD
 	esl   *api.EventSocket
 	stop  context.CancelFunc
+	// reload re-reads the configuration (reloadxml, reload, SIGHUP).
+	reload *reloader
 }
 
 func hostname(c config.Core) string {
@@ -213,6 +228,8 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Registrations: reg,
 	})
 	go cmds.RunHeartbeat(ctx, api.HeartbeatInterval)
+	p.reload = &reloader{core: p.core, cfg: cfg, dp: dp, reg: reg, acd: p.acd}
+	p.reload.register()
 	p.esl = api.NewEventSocket(p.core, cfg.EventSocket.Listen, cfg.EventSocket.Password, log.With("component", "esl"))
 	p.esl.SetLockdown(eventSocketLockdown(cfg.EventSocket))
 	if tap, ok := log.Handler().(*api.LogTap); ok {
