@@ -207,9 +207,10 @@ actions = ["socket 127.0.0.1:%d async full"]
 
 // TestModesl drives the built binary with the real npm modesl client, the
 // way FreeSWITCH tooling does (issue 14): the channel events of a queue
-// call per leg, sendmsg playback into a parked call, an outbound socket
-// program that answers and bridges a trunk call, and uuid_transfer of a
-// waiting caller.
+// call per leg, sendmsg playback into a parked call, uuid_transfer of a
+// waiting caller, a queue's strategy edited and reloadxml'd while a call
+// stays up, and an outbound socket program that answers and bridges a
+// trunk call.
 func TestModesl(t *testing.T) {
 	if testing.Short() {
 		t.Skip("SKIPPED: interop suite does not run with -short")
@@ -230,11 +231,12 @@ func TestModesl(t *testing.T) {
 		t.Fatal(err)
 	}
 	outboundPort := pbxtest.PortFor(t, "tcp")
+	var cfgPath string
 	pbxtest.RetryAddrInUse(t, 5, func() error {
 		e.ports.Internal, e.ports.Trunk, e.ports.ESL = sipPort(t), sipPort(t), sipPort(t)
 		e.ports.RTPStart = pbxtest.UDPPortRange(t, 200)
 		e.ports.RTPEnd = e.ports.RTPStart + 199
-		cfgPath := filepath.Join(t.TempDir(), "config.toml")
+		cfgPath = filepath.Join(t.TempDir(), "config.toml")
 		cfg := modeslConfig(t, testConfig(t, string(shipped), e.ports, t.TempDir()), outboundPort)
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)
@@ -350,6 +352,67 @@ func TestModesl(t *testing.T) {
 			t.Errorf("uuid_transfer of no channel: %q", got)
 		}
 		c.hangup(t, "transferred caller")
+	})
+
+	t.Run("reloadxml_changes_the_next_dispatch_while_a_call_stays_up", func(t *testing.T) {
+		from := m.mark()
+		parked := e.placeCallWithService(t, "4000")
+		park, _ := m.waitFor(from, 20*time.Second, "CHANNEL_PARK", func(x eslMsg) bool {
+			return x.T == "event" && x.Name == "CHANNEL_PARK" && x.Headers["Caller-Destination-Number"] == "4000"
+		})
+		port1001 := sipPort(t)
+		reg := e.runSipp(t, "reg1001", "register.xml", e.internalAddr(), port1001, "-s", "1001", "-au", "1001", "-ap", "1234", "-m", "1",
+			"-key", "expires", "3600", "-key", "contact_params", "")
+		if err := reg.finish(20 * time.Second); err != nil {
+			t.Fatalf("register 1001: %v", err)
+		}
+		cfg, err := os.ReadFile(cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edited := rewrite(t, string(cfg), `(?m)^strategy = "round-robin"$`, `strategy = "ring-all"`, 1)
+		if err := os.WriteFile(cfgPath, []byte(edited), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.api("reloadxml"); got != "+OK [Success]\n" {
+			t.Fatalf("reloadxml: %q", got)
+		}
+		m.waitFor(from, 10*time.Second, "RELOADXML", func(x eslMsg) bool { return x.T == "event" && x.Name == "RELOADXML" })
+		if got := m.api("callcenter_config queue list"); !strings.Contains(got, "\n3000@default|ring-all|") {
+			t.Fatalf("queue list after reloadxml: %q", got)
+		}
+		for _, a := range []string{"1001", "1002"} {
+			if got := m.api("callcenter_config agent set status " + a + " Available"); !strings.HasPrefix(got, "+OK") {
+				t.Fatalf("agent %s Available: %q", a, got)
+			}
+		}
+		ring := e.runSipp(t, "agent1001-ring", "agent_ring.xml", "", port1001, "-s", "1001", "-m", "1")
+		waitUDPBound(t, "sipp agent 1001", port1001, ring.proc)
+		uas, _ := e.agent1002(t, "modesl-ringall", "agent_answer.xml", 1, 1000)
+		c := e.placeCall(t)
+		// ring-all: both agents are offered the one caller.
+		for _, a := range []string{"1001", "1002"} {
+			m.waitFor(from, 20*time.Second, "agent-offering to "+a, func(x eslMsg) bool {
+				return x.T == "event" && x.Headers["CC-Action"] == "agent-offering" && x.Headers["CC-Agent"] == a
+			})
+		}
+		m.waitFor(from, 20*time.Second, "bridge-agent-start", func(x eslMsg) bool {
+			return x.T == "event" && x.Headers["CC-Action"] == "bridge-agent-start"
+		})
+		if got := m.api("uuid_exists " + park.Headers["Unique-ID"]); got != "true" {
+			t.Errorf("the parked call did not survive reloadxml: uuid_exists = %q", got)
+		}
+		c.hangup(t, "ring-all call")
+		if err := uas.finish(20 * time.Second); err != nil {
+			t.Errorf("agent 1002: %v", err)
+		}
+		if err := ring.finish(20 * time.Second); err != nil {
+			t.Errorf("agent 1001 (rang, then CANCEL): %v", err)
+		}
+		parked.hangup(t, "parked call")
+		for _, a := range []string{"1001", "1002"} {
+			m.api("callcenter_config agent set status " + a + " 'Logged Out'")
+		}
 	})
 
 	t.Run("outbound_socket_answers_and_bridges", func(t *testing.T) {
