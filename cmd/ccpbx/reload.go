@@ -50,6 +50,16 @@ func (r *reloader) reload() string {
 		r.core.Log.Warn("reload refused; the running configuration stays", "err", err)
 		return "-ERR [" + strings.ReplaceAll(err.Error(), "\n", "; ") + "]\n"
 	}
+	// What would break calls (unknown apps, missing scripts and sounds,
+	// unknown ${api()}) refuses the file as `ccpbx check` does.
+	if problems := checkReferences(next); len(problems) > 0 {
+		var why []string
+		for _, p := range problems {
+			why = append(why, p.Error())
+		}
+		r.core.Log.Warn("reload refused; the running configuration stays", "problems", len(problems))
+		return "-ERR [" + strings.Join(why, "; ") + "]\n"
+	}
 	// Everything that can fail is checked before anything changes.
 	if err := r.dp.Reload(next.Dialplan, next.Vars); err != nil {
 		return "-ERR [" + next.File + ": " + err.Error() + "]\n"
