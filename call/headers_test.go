@@ -136,3 +136,52 @@ func TestLifecycleEvents(t *testing.T) {
 		t.Errorf("events\n got %v\nwant %v", seq, want)
 	}
 }
+
+// digitMedia is a fake media whose test sends digits.
+type digitMedia struct {
+	fakeMedia
+	fn func(rune)
+}
+
+func (m *digitMedia) OnDigit(fn func(rune)) func() { m.fn = fn; return func() { m.fn = nil } }
+
+// TestDTMFAndHoldEvents: a received digit fires DTMF with FreeSWITCH's
+// DTMF-Digit/-Duration/-Source after the channel data; hold and resume
+// fire CHANNEL_HOLD/UNHOLD and the HELD/ACTIVE call states.
+func TestDTMFAndHoldEvents(t *testing.T) {
+	c := newTestCore(t)
+	all, cancel := c.Bus.Subscribe(64, func(e *Event) bool {
+		return e.Name == "DTMF" || e.Name == "CHANNEL_HOLD" || e.Name == "CHANNEL_UNHOLD" || e.Name == "CHANNEL_CALLSTATE"
+	})
+	defer cancel()
+	m := &digitMedia{}
+	ch := c.NewChannel(ChannelSpec{Name: "sofia/internal/1001@x", Direction: Inbound, Media: m})
+	ch.MarkAnswered()
+	m.fn('5')
+	ch.MarkHeld(true)
+	ch.MarkHeld(true) // no change, no event
+	ch.MarkHeld(false)
+	var got []string
+	for len(all) > 0 {
+		e := <-all
+		switch e.Name {
+		case "DTMF":
+			n := len(e.Headers)
+			if e.Get("DTMF-Digit") != "5" || e.Headers[n-3].Name != "DTMF-Digit" || e.Get("DTMF-Source") != "RTP" {
+				t.Errorf("DTMF headers: %v", e.Headers[n-3:])
+			}
+		case "CHANNEL_CALLSTATE":
+			got = append(got, e.Name+"/"+e.Get("Channel-Call-State"))
+			continue
+		}
+		got = append(got, e.Name)
+	}
+	want := []string{"CHANNEL_CALLSTATE/ACTIVE", "DTMF", "CHANNEL_HOLD", "CHANNEL_CALLSTATE/HELD", "CHANNEL_UNHOLD", "CHANNEL_CALLSTATE/ACTIVE"}
+	if !slices.Equal(got, want) {
+		t.Errorf("events %v\nwant %v", got, want)
+	}
+	ch.Hangup(NormalClearing)
+	if m.fn != nil {
+		t.Error("the DTMF watch outlived the channel")
+	}
+}
