@@ -21,8 +21,9 @@ import (
 var (
 	acdApps = []string{"callcenter", "callcenter_track"}
 	acdAPIs = []string{"callcenter_config", "callcenter_break", "json"}
-	// cdrAPIs are registered by the CDR writer, which needs the store.
-	cdrAPIs = []string{"cdr"}
+	// storeAPIs are registered by parts that need the store: the CDR
+	// writer (cdr) and the ban tables (ban).
+	storeAPIs = []string{"cdr", "ban"}
 )
 
 // checkReferences finds what a valid file refers to that breaks calls at
@@ -47,7 +48,7 @@ func checkReferences(cfg *config.Config) []error {
 	for _, a := range acdApps {
 		core.RegisterApp(a, noop)
 	}
-	for _, a := range append(acdAPIs, cdrAPIs...) {
+	for _, a := range append(acdAPIs, storeAPIs...) {
 		core.RegisterAPI(a, "", func(context.Context, string, *call.Channel) string { return "" })
 	}
 	(&reloader{core: core}).register()
