@@ -47,6 +47,9 @@ var breakable = map[string]bool{"playback": true, "sleep": true, "broadcast": tr
 type running struct {
 	name   string
 	cancel context.CancelFunc
+	// prev is the application that runs this one (lua running
+	// callcenter, park running a queued playback).
+	prev *running
 }
 
 func (c *Channel) commandQueue() chan Command {
@@ -112,8 +115,10 @@ func (c *Core) RunCommand(ctx context.Context, ch *Channel, cmd Command) {
 }
 
 // Interrupt ends the application the channel runs now (its context is
-// cancelled); with onlyBreakable it leaves apps other than playback-like
-// ones alone. It reports whether something was interrupted.
+// cancelled). With onlyBreakable (uuid_break) only a playback-like
+// application is ended; otherwise (a transfer) every application in the
+// chain is, so a script that ran the interrupted one does not go on. It
+// reports whether something was interrupted.
 func (c *Channel) Interrupt(onlyBreakable bool) bool {
 	c.mu.Lock()
 	r := c.app
@@ -121,7 +126,13 @@ func (c *Channel) Interrupt(onlyBreakable bool) bool {
 	if r == nil || (onlyBreakable && !breakable[strings.ToLower(r.name)]) {
 		return false
 	}
-	r.cancel()
+	if onlyBreakable {
+		r.cancel()
+		return true
+	}
+	for ; r != nil; r = r.prev {
+		r.cancel()
+	}
 	return true
 }
 

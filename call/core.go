@@ -206,10 +206,9 @@ func (c *Core) ExecuteWithID(ctx context.Context, ch *Channel, name, data, appUU
 	}
 	c.Fire(e)
 	actx, cancel := context.WithCancel(ctx)
-	r := &running{name: name, cancel: cancel}
 	ch.mu.Lock()
 	prev := ch.app
-	ch.app = r
+	ch.app = &running{name: name, cancel: cancel, prev: prev}
 	ch.mu.Unlock()
 	err := fn(actx, ch, data)
 	cancel()

@@ -43,6 +43,11 @@ func (d *Dialplan) Route(ctx context.Context, ch *call.Channel) error {
 			ch.Log().Error("dialplan: too many transfers, giving up")
 			return call.ExchangeRoutingError
 		}
+		if transfers > 0 {
+			// A transfer routes the channel again (CS_ROUTING), as
+			// FreeSWITCH's state machine does.
+			ch.SetRunState(call.CSRouting)
+		}
 		ctxName := ch.Var("context")
 		if ctxName == "" {
 			ctxName = "default"
