@@ -326,9 +326,11 @@ type eslConn struct {
 	// Outbound mode (outbound.go): the channel this connection
 	// controls, whether it has full control, and the session flags the
 	// client set. Guarded by wmu.
-	session *call.Channel
-	full    bool
-	linger  bool
+	session   *call.Channel
+	full      bool
+	async     bool
+	linger    bool
+	lingerFor time.Duration
 	resume  bool
 	divert  bool
 }
@@ -444,6 +446,11 @@ func (c *eslConn) handle(f *frame) bool {
 		c.log.Debug("event socket client authenticated")
 		return c.write(commandReply("+OK accepted")) == nil
 	}
+	if c.restricted(cmd.Verb) {
+		// A single-channel outbound session (no "full") may only drive
+		// its own channel, as in mod_event_socket.
+		return c.write(commandReply("-ERR command not found")) == nil
+	}
 	switch cmd.Verb {
 	case verbAPI:
 		return c.write(apiResponse(c.srv.runAPI(cmd.Arg))) == nil
@@ -513,7 +520,7 @@ func (c *eslConn) handle(f *frame) bool {
 		return c.write(commandReply(c.sendevent(cmd.Arg, f))) == nil
 	case verbMyEvents:
 		return c.myevents(cmd.Arg)
-	case verbLinger, verbNoLinger, verbDivert, verbResume, verbConnect:
+	case verbLinger, verbNoLinger, verbDivert, verbResume, verbConnect, verbGetVar:
 		return c.write(c.sessionCommand(cmd)) == nil
 	default:
 		return c.write(commandReply("-ERR command not found")) == nil
@@ -671,6 +678,7 @@ const (
 	verbDivert    = "divert_events"
 	verbResume    = "resume"
 	verbConnect   = "connect"
+	verbGetVar    = "getvar"
 )
 
 // command is one parsed command line.
@@ -693,7 +701,7 @@ func parseCommand(line string) command {
 	case verbExit:
 		return command{Verb: verbExit}
 	case verbAuth, verbAPI, verbBgAPI, verbEvent, verbNixEvent, verbNoEvents, verbFilter, verbLog, verbNoLog,
-		verbSendMsg, verbSendEvent, verbMyEvents, verbLinger, verbNoLinger, verbDivert, verbResume, verbConnect:
+		verbSendMsg, verbSendEvent, verbMyEvents, verbLinger, verbNoLinger, verbDivert, verbResume, verbConnect, verbGetVar:
 		if v == verbAuth {
 			// The password is everything after "auth "; stray trailing
 			// whitespace from hand-typed sessions is not part of it.

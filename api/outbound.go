@@ -22,10 +22,9 @@ const (
 	// outboundDialTimeout bounds the connect to the program.
 	outboundDialTimeout = 5 * time.Second
 	// maxLinger bounds how long a lingering connection keeps receiving
-	// the hung-up channel's last events.
-	maxLinger = 30 * time.Second
-	// defaultLinger is linger without a time, FreeSWITCH's default.
-	defaultLinger = 10 * time.Second
+	// the hung-up channel's last events ("linger" without a time lingers
+	// until the program hangs up, bounded by this).
+	maxLinger = 600 * time.Second
 )
 
 // RegisterSocketApp registers the `socket` application on the core; the
@@ -41,10 +40,13 @@ func (s *EventSocket) appSocket(ctx context.Context, ch *call.Channel, data stri
 		return errors.New("socket: no address")
 	}
 	addr := f[0]
-	full := false
+	full, async := false, false
 	for _, w := range f[1:] {
-		if strings.EqualFold(w, "full") {
+		switch strings.ToLower(w) {
+		case "full":
 			full = true
+		case "async":
+			async = true
 		}
 	}
 	d := net.Dialer{Timeout: outboundDialTimeout}
@@ -59,7 +61,7 @@ func (s *EventSocket) appSocket(ctx context.Context, ch *call.Channel, data stri
 		nc.Close()
 		return errors.New("socket: event socket closed")
 	}
-	c := &eslConn{srv: s, conn: nc, ip: remoteIP(nc), authed: true, session: ch, full: full,
+	c := &eslConn{srv: s, conn: nc, ip: remoteIP(nc), authed: true, session: ch, full: full, async: async,
 		log: ch.Log().With("component", "esl", "outbound", addr)}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
@@ -120,7 +122,7 @@ func (s *EventSocket) appSocket(ctx context.Context, ch *call.Channel, data stri
 // receives the channel's last events.
 func (c *eslConn) hungUp(gone <-chan struct{}) {
 	c.wmu.Lock()
-	linger := c.linger
+	linger, lingerFor := c.linger, c.lingerFor
 	c.wmu.Unlock()
 	if !linger {
 		c.write("Content-Type: text/disconnect-notice\nController-Type: outbound\nContent-Disposition: disconnect\nContent-Length: " +
@@ -131,7 +133,7 @@ func (c *eslConn) hungUp(gone <-chan struct{}) {
 	c.write("Content-Type: text/disconnect-notice\nContent-Disposition: linger\nContent-Length: " +
 		fmt.Sprint(len(goodbye)) + "\n\n" + goodbye)
 	go func() {
-		t := time.NewTimer(min(defaultLinger, maxLinger))
+		t := time.NewTimer(lingerFor)
 		defer t.Stop()
 		select {
 		case <-gone:
@@ -158,7 +160,10 @@ func (c *eslConn) channelData() string {
 		writeURLEncoded(&b, h.Value)
 		b.WriteByte('\n')
 	}
-	mode := "async"
+	mode := "static"
+	if c.async {
+		mode = "async"
+	}
 	control := "single-channel"
 	if c.full {
 		control = "full"

@@ -3,6 +3,7 @@ package api
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -25,6 +26,9 @@ const maxLoops = 1000
 // (modesl's execute) learn that it finished.
 func (c *eslConn) sendmsg(arg string, f *frame) string {
 	id := strings.TrimSpace(arg)
+	if id == "" {
+		id = f.Get("session-id")
+	}
 	c.wmu.Lock()
 	session, full := c.session, c.full
 	c.wmu.Unlock()
@@ -81,7 +85,6 @@ func (c *eslConn) sendevent(arg string, f *frame) string {
 		return "-ERR invalid event"
 	}
 	e := &call.Event{Name: name, Body: f.Body}
-	id := ""
 	for _, h := range f.Headers {
 		switch strings.ToLower(h.Name) {
 		case "event-name", "content-length":
@@ -89,20 +92,18 @@ func (c *eslConn) sendevent(arg string, f *frame) string {
 		case "event-subclass":
 			e.Subclass = h.Value
 			continue
-		case "event-uuid":
-			id = h.Value
 		}
 		e.Add(h.Name, h.Value)
 	}
 	if name == "CUSTOM" && e.Subclass == "" {
 		return "-ERR invalid event"
 	}
-	if id == "" {
-		id = uuid.NewString()
-		e.Add("Event-UUID", id)
-	}
+	// FreeSWITCH stamps every sent event with a fresh Event-UUID and
+	// names it in the reply.
+	id := uuid.NewString()
+	e.Add("Event-UUID", id)
 	c.srv.core.Fire(e)
-	return "+OK " + oneLine(id)
+	return "+OK " + id
 }
 
 // myevents subscribes to every event of one channel: the session's, or
@@ -148,15 +149,20 @@ func (c *eslConn) sessionCommand(cmd command) string {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.session == nil {
-		if cmd.Verb == verbConnect {
+		switch cmd.Verb {
+		case verbConnect, verbResume, verbGetVar:
 			return commandReply("-ERR command not found")
+		case verbDivert:
+			return commandReply("-ERR not controlling a session.") // sic, with the period
 		}
-		return commandReply("-ERR not controlling a session.")
+		return commandReply("-ERR not controlling a session")
 	}
 	switch cmd.Verb {
 	case verbLinger:
 		c.linger = true
+		c.lingerFor = maxLinger
 		if n := call.Atoi(cmd.Arg); n > 0 {
+			c.lingerFor = min(time.Duration(n)*time.Second, maxLinger)
 			return commandReply("+OK will linger " + strconv.Itoa(n) + " seconds")
 		}
 		return commandReply("+OK will linger")
@@ -164,16 +170,40 @@ func (c *eslConn) sessionCommand(cmd command) string {
 		c.linger = false
 		return commandReply("+OK will not linger")
 	case verbDivert:
-		c.divert = strings.EqualFold(strings.TrimSpace(cmd.Arg), "on")
+		v := strings.TrimSpace(cmd.Arg)
+		if v == "" {
+			return commandReply("-ERR missing value.")
+		}
+		c.divert = strings.EqualFold(v, "on")
 		if c.divert {
 			return commandReply("+OK events diverted")
 		}
 		return commandReply("+OK events not diverted")
 	case verbResume:
 		c.resume = true
+		c.session.SetVar("socket_resume", "true")
 		return commandReply("+OK")
 	case verbConnect:
 		return c.channelData()
+	case verbGetVar:
+		return commandReply(oneLine(c.session.Var(strings.TrimSpace(cmd.Arg))))
 	}
 	return commandReply("-ERR command not found")
+}
+
+// restricted reports whether verb is refused on this connection: a
+// single-channel outbound session (socket app without "full") gets only
+// the commands about its own channel.
+func (c *eslConn) restricted(verb string) bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.session == nil || c.full {
+		return false
+	}
+	switch verb {
+	case verbFilter, verbResume, verbConnect, verbGetVar, verbMyEvents, verbDivert, verbSendMsg,
+		verbLinger, verbNoLinger, verbExit:
+		return false
+	}
+	return true
 }

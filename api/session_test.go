@@ -75,7 +75,9 @@ func TestSendmsgExecute(t *testing.T) {
 	rc.send("myevents plain nope\n\n")
 	rc.expect(commandReply("-ERR invalid uuid"))
 	rc.send("linger\n\n")
-	rc.expect(commandReply("-ERR not controlling a session."))
+	rc.expect(commandReply("-ERR not controlling a session"))
+	rc.send("divert_events on\n\n")
+	rc.expect(commandReply("-ERR not controlling a session.")) // sic: FreeSWITCH's texts differ
 	rc.send("sendevent CUSTOM\nEvent-Subclass: my::thing\nX-Foo: bar\n\n")
 	if f := rc.frame(); !strings.Contains(f, "Reply-Text: +OK ") {
 		t.Errorf("sendevent reply %q", f)
@@ -120,13 +122,17 @@ func TestOutboundSocket(t *testing.T) {
 	rc.send("connect\n\n")
 	data := rc.frame()
 	for _, want := range []string{"Event-Name: CHANNEL_DATA\n", "Unique-ID: o1\n", "Caller-Caller-ID-Number: 5550001\n",
-		"Control: full\n", "Content-Type: command/reply\n", "Reply-Text: +OK\n"} {
+		"Socket-Mode: async\n", "Control: full\n", "Content-Type: command/reply\n", "Reply-Text: +OK\n"} {
 		if !strings.Contains(data, want) {
 			t.Errorf("connect reply lacks %q:\n%s", want, data)
 		}
 	}
 	rc.send("myevents\n\n")
 	rc.expect(commandReply("+OK Events Enabled"))
+	rc.send("getvar caller_id_number\n\n")
+	rc.expect(commandReply("5550001"))
+	rc.send("divert_events\n\n")
+	rc.expect(commandReply("-ERR missing value."))
 	rc.send("linger\n\n")
 	rc.expect(commandReply("+OK will linger"))
 	rc.send("sendmsg\ncall-command: execute\nexecute-app-name: answer\n\n")
@@ -143,4 +149,46 @@ func TestOutboundSocket(t *testing.T) {
 	}
 	// Without "resume" the call ends with the program's session.
 	<-ch.Done()
+}
+
+// TestOutboundSingleChannel: without "full" the program drives only its
+// own channel: api and event are refused, sendmsg to another channel too.
+func TestOutboundSingleChannel(t *testing.T) {
+	core := newTestCore(t, Deps{})
+	s := startSocket(t, core)
+	s.RegisterSocketApp()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	other := core.NewChannel(call.ChannelSpec{UUID: "other", Name: "sofia/internal/1002@x", Direction: call.Inbound})
+	defer other.Hangup(call.NormalClearing)
+	ch := core.NewChannel(call.ChannelSpec{UUID: "o2", Name: "sofia/blueivr/5550002@x", Direction: call.Inbound})
+	done := make(chan error, 1)
+	go func() { done <- core.Execute(ch.Context(), ch, "socket", ln.Addr().String()) }()
+	nc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	rc := &rawConn{t: t, c: nc, r: bufio.NewReader(nc)}
+	rc.send("connect\n\n")
+	if data := rc.frame(); !strings.Contains(data, "Socket-Mode: static\n") || !strings.Contains(data, "Control: single-channel\n") {
+		t.Errorf("connect reply:\n%s", data)
+	}
+	rc.send("api status\n\n")
+	rc.expect(commandReply("-ERR command not found"))
+	rc.send("event plain ALL\n\n")
+	rc.expect(commandReply("-ERR command not found"))
+	rc.send("sendmsg other\ncall-command: hangup\n\n")
+	rc.expect(commandReply("-ERR invalid session id [other]"))
+	if !other.Ready() {
+		t.Error("a single-channel session hung up another channel")
+	}
+	ch.Hangup(call.NormalClearing)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
