@@ -331,8 +331,8 @@ type eslConn struct {
 	async     bool
 	linger    bool
 	lingerFor time.Duration
-	resume  bool
-	divert  bool
+	resume    bool
+	divert    bool
 }
 
 func (c *eslConn) serve() {
