@@ -26,13 +26,28 @@ func (c *Core) Bridge(a, b *Channel) error {
 	a.SetRunState(CSExchangeMedia)
 	b.SetRunState(CSExchangeMedia)
 	c.Fire(bridgeEvent("CHANNEL_BRIDGE", a, b))
-	select {
-	case <-a.Done():
-		unbridge()
-		b.Hangup(a.Cause())
-	case <-b.Done():
-		unbridge()
-		a.SetVar("last_bridge_hangup_cause", string(b.Cause()))
+	xfer := a.transferSignal()
+wait:
+	for {
+		select {
+		case <-a.Done():
+			unbridge()
+			b.Hangup(a.Cause())
+			break wait
+		case <-b.Done():
+			unbridge()
+			a.SetVar("last_bridge_hangup_cause", string(b.Cause()))
+			break wait
+		case <-xfer:
+			if !a.TransferPending() {
+				continue // a transfer taken before this bridge began
+			}
+			// uuid_transfer of the A leg: it leaves the bridge for its
+			// new extension and the B leg, left alone, is hung up.
+			unbridge()
+			b.Hangup(NormalClearing)
+			break wait
+		}
 	}
 	a.SetVar("bridge_uuid", "")
 	b.SetVar("bridge_uuid", "")
@@ -55,11 +70,12 @@ func bridgeEvent(name string, a, b *Channel) *Event {
 }
 
 // HangupAfterBridge applies the hangup_after_bridge variable once a bridge
-// from a to b has ended: when it is true and a is still up, a is hung up
+// from a to b has ended: when it is true and a is still up (and not being
+// transferred), a is hung up
 // with b's cause (NORMAL_CLEARING when b has none). It reports whether a
 // was hung up; otherwise a's dialplan goes on.
 func HangupAfterBridge(a, b *Channel) bool {
-	if !SwitchTrue(a.Var("hangup_after_bridge")) || !a.Ready() {
+	if !SwitchTrue(a.Var("hangup_after_bridge")) || !a.Ready() || a.TransferPending() {
 		return false
 	}
 	cause := b.Cause()

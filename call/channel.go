@@ -108,6 +108,7 @@ type Channel struct {
 	cmds     chan Command
 	app      *running
 	transfer bool
+	xfer     chan struct{}
 }
 
 // ChannelSpec describes a new channel to Core.NewChannel.

@@ -157,8 +157,25 @@ func (c *Channel) Transfer(dest, context string) {
 		c.setVarLocked("context", context)
 	}
 	c.transfer = true
+	if c.xfer == nil {
+		c.xfer = make(chan struct{}, 1)
+	}
+	select {
+	case c.xfer <- struct{}{}: // wakes a bridge this leg is the A leg of
+	default:
+	}
 	c.mu.Unlock()
 	c.Interrupt(false)
+}
+
+// transferSignal is signalled by Transfer; Bridge watches it.
+func (c *Channel) transferSignal() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.xfer == nil {
+		c.xfer = make(chan struct{}, 1)
+	}
+	return c.xfer
 }
 
 // TakeTransfer reports (once) whether a transfer was requested.
