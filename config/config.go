@@ -104,6 +104,10 @@ type Config struct {
 	// File is the path the configuration was read from ("(embedded)" for the
 	// copy compiled into the binary).
 	File string `toml:"-"`
+
+	// lay knows the line of every key, for problems found after loading
+	// (ErrorAt).
+	lay *layout
 }
 
 // Core holds process-wide settings.

@@ -210,6 +210,7 @@ func (l *leg) handleReoffer(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			return
 		}
 		body = ans
+		l.channel().MarkHeld(l.ml.Direction() == media.RecvOnly || l.ml.Direction() == media.Inactive) // CHANNEL_HOLD/UNHOLD (esl)
 	} else {
 		// Offer-less re-INVITE: we offer, the answer comes in the ACK.
 		body = l.ml.Offer()

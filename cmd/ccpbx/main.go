@@ -56,6 +56,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		for _, w := range configWarnings(cfg) {
 			fmt.Fprintf(stderr, "%s: warning: %s\n", cfg.File, w)
 		}
+		if problems := checkReferences(cfg); len(problems) > 0 {
+			for _, p := range problems {
+				fmt.Fprintln(stderr, p)
+			}
+			return 1
+		}
 		fmt.Fprintf(stdout, "%s: OK\n", cfg.File)
 		return 0
 	case "cli":

@@ -60,7 +60,20 @@ func serve(args []string, stderr io.Writer) int {
 		log.Error("start failed", "err", err)
 		return 1
 	}
-	<-sig.Done()
+	// SIGHUP re-reads the configuration, as reloadxml does; it never ends
+	// the process or a call.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case <-sig.Done():
+			break wait
+		case <-hup:
+			log.Info("SIGHUP: reloading the configuration", "result", strings.TrimSpace(pbx.reload.reload()))
+		}
+	}
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
@@ -96,6 +109,8 @@ type pbx struct {
 	acd   *acd.ACD
 	esl   *api.EventSocket
 	stop  context.CancelFunc
+	// reload re-reads the configuration (reloadxml, reload, SIGHUP).
+	reload *reloader
 }
 
 func hostname(c config.Core) string {
@@ -120,6 +135,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	}()
 	host := hostname(cfg.Core)
 	p.core = call.NewCore(host, log)
+	p.core.IPv4 = switchIPv4(cfg)
 
 	if p.store, err = store.OpenConfig(ctx, store.Config{
 		Driver:  store.Driver(cfg.Store.Driver),
@@ -223,19 +239,23 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		return p, fmt.Errorf("sip: %w", err)
 	}
 
-	api.RegisterCommands(p.core, api.Deps{
+	cmds := api.RegisterCommands(p.core, api.Deps{
 		Version:       buildVersion(),
 		Started:       time.Now(),
 		Hostname:      host,
 		Profiles:      profileInfos{p.sip},
 		Registrations: reg,
 	})
+	go cmds.RunHeartbeat(ctx, api.HeartbeatInterval)
+	p.reload = &reloader{core: p.core, cfg: cfg, dp: dp, reg: reg, acd: p.acd}
+	p.reload.register()
 	p.esl = api.NewEventSocket(p.core, cfg.EventSocket.Listen, cfg.EventSocket.Password, log.With("component", "esl"))
 	p.esl.SetLockdown(eventSocketLockdown(cfg.EventSocket, eslBans))
 	api.RegisterBanCommands(p.core, api.BanTable{Source: banSourceSIP, Bans: sipBans}, api.BanTable{Source: banSourceESL, Bans: eslBans})
 	if tap, ok := log.Handler().(*api.LogTap); ok {
 		p.esl.SetLogTap(tap)
 	}
+	p.esl.RegisterSocketApp()
 	if err = p.esl.Start(); err != nil {
 		return p, fmt.Errorf("event socket %s: %w", cfg.EventSocket.Listen, err)
 	}
@@ -282,6 +302,20 @@ func (p *pbx) shutdown(ctx context.Context) {
 	if p.store != nil {
 		p.store.Close()
 	}
+}
+
+// switchIPv4 is FreeSWITCH-IPv4 on every event: the first profile's
+// advertised address, else its listening address.
+func switchIPv4(cfg *config.Config) string {
+	for _, pr := range cfg.Profiles {
+		if pr.AdvertiseIP != "" {
+			return pr.AdvertiseIP
+		}
+		if pr.ListenIP != "" {
+			return pr.ListenIP
+		}
+	}
+	return ""
 }
 
 // realmFor is the digest realm of the registering profile: its realm, else
