@@ -42,6 +42,9 @@ type Config struct {
 	// RecordingsDir is where Leg.Record writes: relative names go inside
 	// it, absolute ones must be below it. Empty: recording is refused.
 	RecordingsDir string
+	// RecordStereo is the default of recordings whose owner does not
+	// choose: caller left, agent right; otherwise mixed to mono.
+	RecordStereo bool
 }
 
 // Engine owns the RTP port pool, the sound cache and the music-on-hold

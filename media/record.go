@@ -48,9 +48,9 @@ type RecordOptions struct {
 	Stereo bool
 	// OnStop, when set, is called once when the recording ends, from the
 	// goroutine that ended it (Stop, Leg.Close, or the writer after a
-	// failed write), with nil or the write error. A write error ends the
-	// recording; the call goes on.
-	OnStop func(err error)
+	// failed write), with the final counters and nil or the write error.
+	// A write error ends the recording; the call goes on.
+	OnStop func(st RecordStats, err error)
 }
 
 // RecordStats counts what a recording took in and wrote.
@@ -254,6 +254,10 @@ func (l *Leg) stopRecordings() {
 	}
 }
 
+// RecordStereo is the engine's default for recordings whose owner does not
+// choose (Config.RecordStereo).
+func (l *Leg) RecordStereo() bool { return l.e.cfg.RecordStereo }
+
 // File is the path of the file being written.
 func (r *Recording) File() string { return r.file }
 
@@ -275,7 +279,7 @@ func (r *Recording) Stop() error {
 func (r *Recording) end() {
 	r.endOnce.Do(func() {
 		if r.opts.OnStop != nil {
-			r.opts.OnStop(r.err)
+			r.opts.OnStop(r.Stats(), r.err)
 		}
 	})
 }

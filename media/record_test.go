@@ -17,6 +17,7 @@ import (
 
 	"ccpbx/guard"
 	"ccpbx/internal/pbxtest"
+	"ccpbx/internal/testphone"
 )
 
 const (
@@ -24,33 +25,8 @@ const (
 	agentHz  = 1250.0 // the agent's tone
 )
 
-// toneFraction is the share of the samples' energy at freq (Goertzel):
-// about 1 for a pure tone at freq, near 0 for another tone or silence.
-func toneFraction(s []int16, freq float64) float64 {
-	coeff := 2 * math.Cos(2*math.Pi*freq/sampleRate)
-	var s1, s2, energy float64
-	for _, v := range s {
-		x := float64(v)
-		energy += x * x
-		s0 := x + coeff*s1 - s2
-		s2, s1 = s1, s0
-	}
-	if energy == 0 {
-		return 0
-	}
-	return 2 * (s1*s1 + s2*s2 - coeff*s1*s2) / (float64(len(s)) * energy)
-}
-
 // toneFrames counts the 20 ms frames of s dominated by freq.
-func toneFrames(s []int16, freq float64) int {
-	n := 0
-	for off := 0; off+frameSamples <= len(s); off += frameSamples {
-		if toneFraction(s[off:off+frameSamples], freq) >= 0.6 {
-			n++
-		}
-	}
-	return n
-}
+func toneFrames(s []int16, freq float64) int { return testphone.ToneFrames(s, freq) }
 
 func nonZero(s []int16) int {
 	n := 0
@@ -62,35 +38,13 @@ func nonZero(s []int16) int {
 	return n
 }
 
-// readRecording parses a WAV file as the recorder writes it (44-byte
-// header, 16-bit PCM at 8 kHz) and returns one slice per channel.
 func readRecording(t *testing.T, path string) [][]int16 {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	ch, err := testphone.ReadWAV(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b) < wavHeaderLen || string(b[0:4]) != "RIFF" || string(b[8:16]) != "WAVEfmt " || string(b[36:40]) != "data" {
-		t.Fatalf("%s: not a canonical WAV header: % x", path, b[:min(len(b), wavHeaderLen)])
-	}
-	channels := int(binary.LittleEndian.Uint16(b[22:]))
-	if rate := binary.LittleEndian.Uint32(b[24:]); rate != sampleRate || binary.LittleEndian.Uint16(b[34:]) != 16 {
-		t.Fatalf("%s: %d Hz, %d bits", path, rate, binary.LittleEndian.Uint16(b[34:]))
-	}
-	size := int(binary.LittleEndian.Uint32(b[40:]))
-	if size != len(b)-wavHeaderLen || int(binary.LittleEndian.Uint32(b[4:])) != 36+size {
-		t.Fatalf("%s: header says %d data bytes, the file holds %d", path, size, len(b)-wavHeaderLen)
-	}
-	data := b[wavHeaderLen:]
-	frames := len(data) / (2 * channels)
-	out := make([][]int16, channels)
-	for c := range out {
-		out[c] = make([]int16, frames)
-		for i := range frames {
-			out[c][i] = int16(binary.LittleEndian.Uint16(data[2*(i*channels+c):]))
-		}
-	}
-	return out
+	return ch
 }
 
 // sendTone sends n 20 ms packets of a tone at freq from p to l, paced as a
@@ -138,7 +92,7 @@ func TestRecordBridgedCallStereo(t *testing.T) {
 	_, dir, caller, agent, a, b := bridged(t)
 	stopped := make(chan error, 1)
 	start := time.Now()
-	r, err := a.Record("queue/3000/call.wav", RecordOptions{Stereo: true, OnStop: func(err error) { stopped <- err }})
+	r, err := a.Record("queue/3000/call.wav", RecordOptions{Stereo: true, OnStop: func(_ RecordStats, err error) { stopped <- err }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +268,7 @@ func TestRecordDiskFullKeepsTheCall(t *testing.T) {
 	_, _, caller, agent, a, _ := bridged(t)
 	f := &faultFile{limit: wavHeaderLen + 1000}
 	stopped := make(chan error, 1)
-	r, err := a.startRecording("full.wav", "full.wav", f, RecordOptions{OnStop: func(err error) { stopped <- err }})
+	r, err := a.startRecording("full.wav", "full.wav", f, RecordOptions{OnStop: func(_ RecordStats, err error) { stopped <- err }})
 	if err != nil {
 		t.Fatal(err)
 	}
