@@ -79,6 +79,7 @@ func RegisterCommands(core *call.Core, d Deps) {
 	core.RegisterAPI("sofia_contact", "Sofia Contacts", c.sofiaContact)
 	core.RegisterAPI("uuid_kill", "Kill channel", c.uuidKill)
 	core.RegisterAPI("originate", "Originate a call", c.originate)
+	registerRecord(core) // record.go: uuid_record
 }
 
 func (c *commands) count(e *call.Event) bool {
