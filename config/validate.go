@@ -93,6 +93,16 @@ func validateCore(c *Core, el *errorList) {
 	if c.Hostname != "" {
 		checkName(el, "core.hostname", "hostname", c.Hostname, "")
 	}
+	if d := c.RecordingsDir; d != "" {
+		switch {
+		case strings.TrimSpace(d) == "" || strings.IndexFunc(d, unicode.IsControl) >= 0:
+			el.at("core.recordings_dir", "%q must name a folder (no control characters)", d)
+		case filepath.Clean(d) == "/":
+			el.at("core.recordings_dir", "\"/\" would let recordings be written anywhere; name a folder for them")
+		case slices.Contains(strings.Split(filepath.ToSlash(d), "/"), ".."):
+			el.at("core.recordings_dir", "%q must not contain \"..\"", d)
+		}
+	}
 	for i, d := range c.AllowedRoots {
 		p := indexKey("core.allowed_roots", i)
 		switch {
