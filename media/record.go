@@ -33,7 +33,7 @@ import (
 
 const (
 	recFrameMax  = 320  // payload bytes per ring frame (40 ms); longer payloads take several
-	recRing      = 128  // frames per recording: about 1.3 s of both directions at 20 ms
+	recRing      = 128  // frames per recording: about 1.3 s of both directions at 20 ms, 13 writer ticks
 	recWindow    = 8000 // samples per channel held before writing: 1 s
 	recHoldback  = 1920 // samples (240 ms) kept back from the file for late frames
 	recResync    = 4000 // samples (500 ms) of disagreement between timestamp and arrival
@@ -347,11 +347,12 @@ func (w *recWriter) run() {
 	defer tick.Stop()
 	ticks := 0
 	for {
+		// The writer wakes on its tick only and takes what the ring holds:
+		// a packet never wakes a goroutine, which at hundreds of calls
+		// would cost more than the recording itself.
 		select {
-		case f := <-r.full:
-			w.place(f)
-			r.free <- f
 		case <-tick.C:
+			w.drain()
 			w.commit(w.nowPos() - recHoldback)
 			if ticks++; ticks%recSyncEvery == 0 && !w.failed {
 				if err := w.wav.syncHeader(); err != nil {
@@ -364,18 +365,22 @@ func (w *recWriter) run() {
 				return
 			}
 		case <-r.stop:
-		drain:
-			for {
-				select {
-				case f := <-r.full:
-					w.place(f)
-					r.free <- f
-				default:
-					break drain
-				}
-			}
+			w.drain()
 			w.commit(max(w.nowPos(), w.hi))
 			w.finish()
+			return
+		}
+	}
+}
+
+// drain places every frame waiting in the ring and frees it.
+func (w *recWriter) drain() {
+	for {
+		select {
+		case f := <-w.r.full:
+			w.place(f)
+			w.r.free <- f
+		default:
 			return
 		}
 	}
@@ -425,9 +430,15 @@ func (w *recWriter) commit(to int64) {
 	for to > w.base {
 		n := min(to-w.base, recWindow)
 		w.write(int(n))
+		// Only [0, filled) can hold sound; beyond it the window is zero.
+		filled := min(max(w.hi-w.base, 0), recWindow)
 		for k := range w.win {
-			copy(w.win[k][:], w.win[k][n:])
-			clear(w.win[k][recWindow-n:])
+			if filled > n {
+				copy(w.win[k][:filled-n], w.win[k][n:filled])
+				clear(w.win[k][filled-n : filled])
+			} else {
+				clear(w.win[k][:filled])
+			}
 		}
 		w.base += n
 	}
