@@ -38,7 +38,8 @@ const (
 	recHoldback  = 1920 // samples (240 ms) kept back from the file for late frames
 	recResync    = 4000 // samples (500 ms) of disagreement between timestamp and arrival
 	recTick      = 100 * time.Millisecond
-	recSyncEvery = 10 // header sync every recSyncEvery ticks: a crash loses at most 1 s
+	recCommit    = 4000 // samples (500 ms) gathered before a write: two writes a second per file
+	recSyncEvery = 10   // header sync every recSyncEvery ticks: a crash loses at most 1 s
 )
 
 // RecordOptions configures Leg.Record.
@@ -328,7 +329,7 @@ type recWriter struct {
 	hi     int64 // one past the last sample any frame filled
 	side   [2]recSide
 	win    [2][recWindow]int16
-	out    [4096]byte
+	out    [4 * recCommit]byte // one commit of stereo samples: one write
 	failed bool
 }
 
@@ -353,7 +354,9 @@ func (w *recWriter) run() {
 		select {
 		case <-tick.C:
 			w.drain()
-			w.commit(w.nowPos() - recHoldback)
+			if to := w.nowPos() - recHoldback; to-w.base >= recCommit {
+				w.commit(to)
+			}
 			if ticks++; ticks%recSyncEvery == 0 && !w.failed {
 				if err := w.wav.syncHeader(); err != nil {
 					w.fail(err)

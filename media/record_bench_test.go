@@ -92,7 +92,9 @@ func BenchmarkRecordWriterSecond(b *testing.B) {
 				w.place(&fr)
 			}
 			if k%5 == 4 { // the writer's 100 ms tick
-				w.commit((i*second+(k+1)*int64(frameDuration))*sampleRate/second - recHoldback)
+				if to := (i*second+(k+1)*int64(frameDuration))*sampleRate/second - recHoldback; to-w.base >= recCommit {
+					w.commit(to)
+				}
 			}
 		}
 	}

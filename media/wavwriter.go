@@ -30,22 +30,27 @@ type wavWriter struct {
 // newWAVWriter writes the header of an empty file to w.
 func newWAVWriter(w io.WriterAt, channels int) (*wavWriter, error) {
 	ww := &wavWriter{w: w, channels: channels}
+	if err := ww.syncHeader(); err != nil {
+		return nil, err
+	}
+	return ww, nil
+}
+
+// header is the 44-byte header for what was written so far.
+func (ww *wavWriter) header() [wavHeaderLen]byte {
 	var h [wavHeaderLen]byte
 	copy(h[0:], "RIFF")
 	copy(h[8:], "WAVEfmt ")
 	binary.LittleEndian.PutUint32(h[16:], 16)
 	binary.LittleEndian.PutUint16(h[20:], wavPCM)
-	binary.LittleEndian.PutUint16(h[22:], uint16(channels))
+	binary.LittleEndian.PutUint16(h[22:], uint16(ww.channels))
 	binary.LittleEndian.PutUint32(h[24:], sampleRate)
-	binary.LittleEndian.PutUint32(h[28:], uint32(sampleRate*2*channels))
-	binary.LittleEndian.PutUint16(h[32:], uint16(2*channels))
+	binary.LittleEndian.PutUint32(h[28:], uint32(sampleRate*2*ww.channels))
+	binary.LittleEndian.PutUint16(h[32:], uint16(2*ww.channels))
 	binary.LittleEndian.PutUint16(h[34:], 16)
 	copy(h[36:], "data")
 	ww.putSizes(h[:])
-	if _, err := w.WriteAt(h[:], 0); err != nil {
-		return nil, err
-	}
-	return ww, nil
+	return h
 }
 
 func (ww *wavWriter) putSizes(h []byte) {
@@ -70,14 +75,11 @@ func (ww *wavWriter) write(b []byte) error {
 	return err
 }
 
-// syncHeader rewrites the RIFF and data sizes to cover what was written.
+// syncHeader rewrites the header (one write) so its sizes cover what was
+// written.
 func (ww *wavWriter) syncHeader() error {
-	var h [wavHeaderLen]byte
-	ww.putSizes(h[:])
-	if _, err := ww.w.WriteAt(h[4:8], 4); err != nil {
-		return err
-	}
-	_, err := ww.w.WriteAt(h[40:44], 40)
+	h := ww.header()
+	_, err := ww.w.WriteAt(h[:], 0)
 	return err
 }
 
