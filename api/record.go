@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"math"
 	"strings"
+	"time"
 
 	"ccpbx/call"
 )
@@ -19,7 +21,7 @@ func registerRecord(core *call.Core) {
 
 // uuidRecord is FreeSWITCH's uuid_record: "<uuid> start|stop <path>
 // [<limit>]", with its reply strings. A stop path of "all" stops every
-// recording of the channel. The limit (seconds) is accepted and ignored.
+// recording of the channel; a limit in seconds stops the recording then.
 func uuidRecord(core *call.Core, args string) string {
 	argv := call.Separate(strings.TrimSpace(args), ' ', 4)
 	if len(argv) < 3 || argv[0] == "" || argv[1] == "" || argv[2] == "" {
@@ -33,6 +35,15 @@ func uuidRecord(core *call.Core, args string) string {
 	case "start":
 		if err := ch.StartRecording(argv[2]); err != nil {
 			return "-ERR Cannot record session!\n"
+		}
+		if len(argv) > 3 {
+			// FreeSWITCH keeps the limit in 32 bits; so does the cap here.
+			if limit := min(call.Atoi(argv[3]), math.MaxUint32); limit > 0 {
+				// No goroutine until it fires; a recording that
+				// already ended makes the stop a no-op.
+				path := argv[2]
+				time.AfterFunc(time.Duration(limit)*time.Second, func() { ch.StopRecording(path) })
+			}
 		}
 	case "stop":
 		if err := ch.StopRecording(argv[2]); err != nil {

@@ -51,6 +51,8 @@ func TestUUIDRecordReplies(t *testing.T) {
 		{"uuid_record nosuch start x.wav", "-ERR Cannot locate session!\n"},
 		{"uuid_record " + id + " start calls/x.wav", "+OK Success\n"},
 		{"uuid_record " + id + " START calls/y.wav 30", "+OK Success\n"},
+		{"uuid_record " + id + " start calls/z.wav 99999999999999999999999", "+OK Success\n"},
+		{"uuid_record " + id + " stop calls/z.wav", "+OK Success\n"},
 		{"uuid_record " + id + " start /ro/x.wav", "-ERR Cannot record session!\n"},
 		{"uuid_record " + plain.UUID() + " start x.wav", "-ERR Cannot record session!\n"},
 		{"uuid_record " + id + " stop calls/x.wav", "+OK Success\n"},
