@@ -164,6 +164,8 @@ var configCmds = []configCmd{
 	{"queue list tiers", 0, -1, func(a *ACD, x []string) string {
 		return listing(tierColumns, a.queueTierRows(opt(x, 0)))
 	}},
+	// Not in FreeSWITCH: the statistics of issue 12 (stats.go).
+	{"queue stats", 1, 3, func(a *ACD, x []string) string { return a.queueStats(x) }},
 	{"queue count", 0, 0, func(a *ACD, _ []string) string { return count(len(a.queues)) }},
 	{"queue count agents", 0, -1, func(a *ACD, x []string) string {
 		return count(len(a.agentRows(a.queueAgentFilter(opt(x, 0), opt(x, 1), opt(x, 2)))))
@@ -456,6 +458,7 @@ func (a *ACD) setAgentStatus(ag *Agent, value string) string {
 		return errInvalidStatus
 	}
 	now := a.now()
+	a.logStatus(ag, ag.Status, s)
 	if s == config.StatusAvailable {
 		if ag.Status != config.StatusAvailable {
 			ag.Status = s

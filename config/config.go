@@ -69,7 +69,11 @@
 //	      ring-progressively-delay stays as written (0 is shown by
 //	      `queue list`); EffectiveRingProgressivelyDelay gives the 10 s that 0
 //	      means.
-//	agent: type "callback", status "Logged Out", numbers 0
+//	      service-level-threshold 20, short-abandon-threshold 5.
+//	callcenter settings: queue-log true
+//	agent: type "callback", numbers 0; status has no default: when absent
+//	      the stored status stands across restarts ("Logged Out" for an
+//	      agent created by this load), when written it is re-applied
 //	tier: level 1 and position 1 when absent (an explicit 0 is kept)
 //
 // Queue's pointer fields exist to tell "absent" from false/0 while decoding;
@@ -291,6 +295,10 @@ type CallcenterSettings struct {
 	TruncateAgentsOnLoad  bool   `toml:"truncate-agents-on-load"`
 	TruncateTiersOnLoad   bool   `toml:"truncate-tiers-on-load"`
 	AgentOriginateTimeout int    `toml:"agent-originate-timeout"`
+	// QueueLog writes an Asterisk-format <data_dir>/queue_log (ENTERQUEUE,
+	// CONNECT, COMPLETECALLER …) for QueueMetrics-style reporting tools.
+	// Default true; never nil after Load.
+	QueueLog *bool `toml:"queue-log"`
 }
 
 // Queue is one <queue>. Pointer fields distinguish "not set" from the zero
@@ -315,13 +323,22 @@ type Queue struct {
 	RingProgressivelyDelay            int         `toml:"ring-progressively-delay"`
 	AgentNoAnswerStatus               AgentStatus `toml:"agent-no-answer-status"`
 	SkipAgentsWithExternalCalls       *bool       `toml:"skip-agents-with-external-calls"`
+	// ServiceLevelThreshold (seconds, default 20): calls answered within it
+	// count toward the queue's service level. Not a FreeSWITCH parameter.
+	ServiceLevelThreshold *int `toml:"service-level-threshold"`
+	// ShortAbandonThreshold (seconds, default 5): callers leaving within it
+	// are short abandons (misdials, instant hang-ups), counted apart and
+	// left out of the service level. Not a FreeSWITCH parameter.
+	ShortAbandonThreshold *int `toml:"short-abandon-threshold"`
 }
 
 // Agent is one <agent>.
 type Agent struct {
-	Name              string      `toml:"name"`
-	Type              AgentType   `toml:"type"`
-	Contact           string      `toml:"contact"`
+	Name    string    `toml:"name"`
+	Type    AgentType `toml:"type"`
+	Contact string    `toml:"contact"`
+	// Status, when written, is re-applied at every start and reload; empty
+	// (absent) keeps the stored status.
 	Status            AgentStatus `toml:"status"`
 	MaxNoAnswer       int         `toml:"max-no-answer"`
 	WrapUpTime        int         `toml:"wrap-up-time"`

@@ -125,6 +125,8 @@ func TestShippedConfigMatchesArticle(t *testing.T) {
 		AbandonedResumeAllowed:            false,
 		AgentNoAnswerStatus:               "On Break",
 		SkipAgentsWithExternalCalls:       ptr(true),
+		ServiceLevelThreshold:             ptr(20),
+		ShortAbandonThreshold:             ptr(5),
 	}
 	if len(c.Callcenter.Queues) != 1 || !reflect.DeepEqual(c.Callcenter.Queues[0], wantQueue) {
 		t.Errorf("queues = %+v\nwant [%+v]", c.Callcenter.Queues, wantQueue)
@@ -222,14 +224,16 @@ name = "q2"
 	}
 	want := Queue{Name: "q", Strategy: "longest-idle-agent", TimeBaseScore: "queue",
 		MaxWaitTimeWithNoAgentTimeReached: ptr(5), TierRuleNoAgentNoWait: ptr(true), DiscardAbandonedAfter: ptr(60),
-		AgentNoAnswerStatus: "On Break", SkipAgentsWithExternalCalls: ptr(true)}
+		AgentNoAnswerStatus: "On Break", SkipAgentsWithExternalCalls: ptr(true),
+		ServiceLevelThreshold: ptr(20), ShortAbandonThreshold: ptr(5)}
 	if !reflect.DeepEqual(cc.Queues[0], want) {
 		t.Errorf("queue = %+v\nwant %+v", cc.Queues[0], want)
 	}
 	if q := cc.Queue("q2"); q == nil || q.RingProgressivelyDelay != 0 {
 		t.Errorf("queue q2 = %+v", q)
 	}
-	if a := cc.Agents[0]; a.Type != "callback" || a.Status != "Logged Out" {
+	// No status written: none is applied, so the stored one stands (§18-27).
+	if a := cc.Agents[0]; a.Type != "callback" || a.Status != "" {
 		t.Errorf("agent = %+v", a)
 	}
 	if cc.Tiers[0].Level != 1 || cc.Tiers[0].Position != 1 {
@@ -539,7 +543,7 @@ func TestSetDefaultsOnBuiltValues(t *testing.T) {
 	}
 	var a Agent
 	a.SetDefaults()
-	if a.Type != AgentTypeCallback || a.Status != StatusLoggedOut {
+	if a.Type != AgentTypeCallback || a.Status != "" {
 		t.Errorf("agent = %+v", a)
 	}
 }

@@ -146,6 +146,9 @@ func applyDefaults(c *Config, defined map[string]bool) {
 	if cc.Settings.AgentOriginateTimeout == 0 {
 		cc.Settings.AgentOriginateTimeout = DefaultAgentOriginateTimeout
 	}
+	if cc.Settings.QueueLog == nil {
+		cc.Settings.QueueLog = ptr(DefaultQueueLog)
+	}
 	for i := range cc.Queues {
 		cc.Queues[i].SetDefaults()
 	}

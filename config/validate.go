@@ -499,6 +499,8 @@ func validateCallcenter(cc *Callcenter, defined map[string]bool, el *errorList) 
 			{"tier-rule-wait-second", &q.TierRuleWaitSecond},
 			{"discard-abandoned-after", q.DiscardAbandonedAfter},
 			{"ring-progressively-delay", &q.RingProgressivelyDelay},
+			{"service-level-threshold", q.ServiceLevelThreshold},
+			{"short-abandon-threshold", q.ShortAbandonThreshold},
 		} {
 			if s.v != nil {
 				checkSeconds(el, joinKey(p, s.key), *s.v)

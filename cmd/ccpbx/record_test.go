@@ -9,6 +9,7 @@ import (
 
 	"ccpbx/call"
 	"ccpbx/config"
+	"ccpbx/internal/pbxtest"
 	"ccpbx/internal/testphone"
 )
 
@@ -77,7 +78,7 @@ func TestQueueCallRecorded(t *testing.T) {
 	go func() { defer wg.Done(); in.Audio.SendTone(ctx, agentHz, n) }()
 	wg.Wait()
 	// Both tones have crossed the PBX before the customer hangs up.
-	waitFor(t, "the tones to cross", func() bool { return cust.Audio.Packets() > 0 && in.Audio.Packets() >= n })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return cust.Audio.Packets() > 0 && in.Audio.Packets() >= n }, "the tones to cross")
 	if err := cust.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}
