@@ -142,6 +142,8 @@ func (l *Leg) startRecording(path, file string, f recFile, opts RecordOptions) (
 	for i := range pool {
 		r.free <- &pool[i]
 	}
+	// Sample 0 is now, before the taps can hand over a frame.
+	w := &recWriter{r: r, f: f, wav: ww, t0: monoNow(), log: l.log.With("record_file", file)}
 	l.mu.Lock()
 	select {
 	case <-l.closed:
@@ -153,7 +155,6 @@ func (l *Leg) startRecording(path, file string, f recFile, opts RecordOptions) (
 	l.recordings = append(l.recordings, r)
 	l.publishTapsLocked()
 	l.mu.Unlock()
-	w := &recWriter{r: r, f: f, wav: ww, t0: monoNow(), log: l.log.With("record_file", file)}
 	go w.run()
 	return r, nil
 }
