@@ -108,7 +108,11 @@ func (l *Leg) Record(path string, opts RecordOptions) (*Recording, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.startRecording(path, file, f, opts)
+	r, err := l.startRecording(path, file, f, opts)
+	if err != nil {
+		os.Remove(file) // nothing was recorded into it
+	}
+	return r, err
 }
 
 // recFile is what a recording writes to: an *os.File, or a fault in tests.

@@ -320,3 +320,33 @@ func TestRecordTapDoesNotAllocate(t *testing.T) {
 		t.Fatal("nothing was recorded")
 	}
 }
+
+// Hangup: closing the leg completes its recordings.
+func TestRecordStopsWhenLegCloses(t *testing.T) {
+	_, dir, caller, _, a, _ := bridged(t)
+	stopped := make(chan error, 1)
+	r, err := a.Record("hangup.wav", RecordOptions{OnStop: func(_ RecordStats, err error) { stopped <- err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendTone(caller, a, false, callerHz, 10)
+	pbxtest.WaitFor(t, 5*time.Second, func() bool { return r.Stats().Frames >= 10 }, "frames")
+	a.Close()
+	select {
+	case <-r.Done():
+	default:
+		t.Fatal("Close returned before the recording was complete")
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if ch := readRecording(t, filepath.Join(dir, "hangup.wav")); toneFrames(ch[0], callerHz) < 8 {
+		t.Errorf("%d caller frames in %d samples", toneFrames(ch[0], callerHz), len(ch[0]))
+	}
+	if _, err := a.Record("late.wav", RecordOptions{}); err == nil {
+		t.Error("recorded a closed leg")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "late.wav")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused recording left a file: %v", err)
+	}
+}
