@@ -96,8 +96,12 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 
 // BenchmarkRelayPacket: one received packet through the bridge to the other
 // leg's socket (PCMU -> PCMA), without the receive syscall.
-func BenchmarkRelayPacket(b *testing.B) {
-	e := newEngine(b, Config{})
+func BenchmarkRelayPacket(b *testing.B) { relayPacket(b, false) }
+
+// relayPacket relays packets from one leg to the other; with record, both
+// legs are recorded (record_bench_test.go), so each packet is tapped twice.
+func relayPacket(b *testing.B, record bool) {
+	e := newEngine(b, Config{RecordingsDir: b.TempDir()})
 	pA, pB := newPeer(b), newPeer(b)
 	pB.conn.SetReadBuffer(1 << 20)
 	la := answeredLeg(b, e, pA, "0")
@@ -107,6 +111,15 @@ func BenchmarkRelayPacket(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer disconnect()
+	if record {
+		for i, l := range []*Leg{la, lb} {
+			r, err := l.Record(fmt.Sprintf("bench%d.wav", i), RecordOptions{Stereo: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Stop()
+		}
+	}
 	pkt := make([]byte, 12+160)
 	putRTPHeader(pkt, false, 0, 1, 160, 99)
 	from := netip.AddrPortFrom(loopback, uint16(pA.port()))
@@ -115,6 +128,7 @@ func BenchmarkRelayPacket(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		binary.BigEndian.PutUint16(pkt[2:], uint16(i))
+		binary.BigEndian.PutUint32(pkt[4:], uint32(i)*160)
 		la.handleRTP(pkt, from, &h)
 	}
 }
