@@ -485,7 +485,9 @@ func putSample(b []byte, v int16) { b[0], b[1] = byte(v), byte(uint16(v)>>8) }
 func (w *recWriter) fail(err error) {
 	w.failed = true
 	w.r.err = fmt.Errorf("media: record %s: %w", w.r.file, err)
-	w.log.Error("recording failed; the call goes on without it", "err", err)
+	// The owner reports it (OnStop): call logs the ERROR line with the
+	// channel and fires RECORD_STOP.
+	w.log.Debug("recording failed", "err", err)
 }
 
 // finish completes the header and closes the file.
