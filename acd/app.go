@@ -305,7 +305,8 @@ func (h *hold) startMusic() {
 	}
 	stop, err := md.Music(h.moh)
 	if err != nil {
-		h.ch.Log().Warn("callcenter: music on hold failed, waiting in silence", "moh", h.moh, "err", err)
+		// Every caller of the queue waits in silence: a configuration error.
+		h.ch.Log().Error("callcenter: music on hold failed, waiting in silence", "moh", h.moh, "err", err)
 		return
 	}
 	h.mu.Lock()

@@ -94,6 +94,7 @@ type Config struct {
 	Core        Core        `toml:"core"`
 	Media       Media       `toml:"media"`
 	EventSocket EventSocket `toml:"event_socket"`
+	SIPSecurity SIPSecurity `toml:"sip_security"`
 	Profiles    []Profile   `toml:"profile"`
 	Directory   Directory   `toml:"directory"`
 	Dialplan    Dialplan    `toml:"dialplan"`
@@ -130,6 +131,10 @@ type Core struct {
 	// record_session, uuid_record; FreeSWITCH's $${recordings_dir}):
 	// relative names go inside it, absolute names must lie below it.
 	RecordingsDir string `toml:"recordings_dir"`
+	// UserAgent is the User-Agent header of every SIP request and
+	// response (sofia's user-agent-string); default "ccpbx", without a
+	// version, which would tell a scanner what to try.
+	UserAgent string `toml:"user_agent"`
 }
 
 // Media configures RTP.
@@ -204,6 +209,36 @@ type EventSocket struct {
 	AuthFailures      int      `toml:"auth_failures"`
 	AuthFailureWindow Duration `toml:"auth_failure_window"`
 	BanTime           Duration `toml:"ban_time"`
+	// BanAllow lists networks never banned (CIDRs or addresses). Default
+	// loopback, so `ccpbx cli` on this machine cannot be locked out; the
+	// password still has to be right.
+	BanAllow []string `toml:"ban_allow"`
+}
+
+// SIPSecurity protects digest authentication on every SIP profile (one
+// ban table for all profiles: a source guessing on 5060 and 5080 is one
+// attacker). README "Security".
+type SIPSecurity struct {
+	// AuthFailures wrong passwords from one address within
+	// AuthFailureWindow ban it for BanTime: its requests are dropped
+	// unanswered. 0 disables banning.
+	AuthFailures int `toml:"auth_failures"`
+	// UserAuthFailures wrong passwords for one account (from any
+	// addresses) within the window make every further failing source for
+	// it banned at once; the account's owner, with the right password, is
+	// not locked out. 0 disables the per-account count.
+	UserAuthFailures  int      `toml:"user_auth_failures"`
+	AuthFailureWindow Duration `toml:"auth_failure_window"`
+	BanTime           Duration `toml:"ban_time"`
+	// BanAllow lists networks never banned (CIDRs or addresses); empty by
+	// default.
+	BanAllow []string `toml:"ban_allow"`
+	// NonceTTL is how long a digest nonce is accepted (sofia's
+	// nonce-ttl); an older one is answered stale=true.
+	NonceTTL Duration `toml:"nonce_ttl"`
+	// AllowRFC2069 accepts digest responses without qop, which carry no
+	// nonce count and so cannot be told from a replay. Default false.
+	AllowRFC2069 bool `toml:"allow_rfc2069"`
 }
 
 // Profile is one SIP listener (a sofia profile).

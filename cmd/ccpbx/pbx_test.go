@@ -88,11 +88,11 @@ func agentPhone(t testing.TB, p *pbx, user string) *testphone.Phone {
 const speechRMS = 300
 
 // dialAndWaitHangup dials dest from ph, expects 200 and then the PBX's BYE.
-func dialAndWaitHangup(t testing.TB, ph *testphone.Phone, dest string) *testphone.Call {
+func dialAndWaitHangup(t testing.TB, ph *testphone.Phone, dest string, opts ...testphone.CallOption) *testphone.Call {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	c, err := ph.Dial(ctx, dest)
+	c, err := ph.Dial(ctx, dest, opts...)
 	if err != nil {
 		t.Fatalf("dial %s: %v", dest, err)
 	}

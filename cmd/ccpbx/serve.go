@@ -141,10 +141,13 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		return p, err
 	}
 	p.cdr.Start(p.core)
+	sipBans, eslBans := banTables(cfg, p.store, log.With("component", "bans"))
 	reg, err := registrar.New(registrar.Config{
 		Users:      cfg.Directory.Users,
 		Realm:      realmFor(cfg),
 		Algorithms: authAlgorithms(cfg),
+		NonceTTL:   cfg.SIPSecurity.NonceTTL.Duration,
+		AllowNoQOP: cfg.SIPSecurity.AllowRFC2069,
 		Hostname:   host,
 		Profile:    registerProfile(cfg),
 		Notify:     registrationEvents(p.core),
@@ -206,7 +209,8 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Registrar: reg,
 		Media:     p.media,
 		Log:       log,
-		UserAgent: "ccpbx " + buildVersion(),
+		UserAgent: cfg.Core.UserAgent,
+		Bans:      sipBans,
 	}); err != nil {
 		return p, fmt.Errorf("sip: %w", err)
 	}
@@ -222,7 +226,8 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Registrations: reg,
 	})
 	p.esl = api.NewEventSocket(p.core, cfg.EventSocket.Listen, cfg.EventSocket.Password, log.With("component", "esl"))
-	p.esl.SetLockdown(eventSocketLockdown(cfg.EventSocket))
+	p.esl.SetLockdown(eventSocketLockdown(cfg.EventSocket, eslBans))
+	api.RegisterBanCommands(p.core, api.BanTable{Source: banSourceSIP, Bans: sipBans}, api.BanTable{Source: banSourceESL, Bans: eslBans})
 	if tap, ok := log.Handler().(*api.LogTap); ok {
 		p.esl.SetLogTap(tap)
 	}
