@@ -80,6 +80,7 @@ func RegisterCommands(core *call.Core, d Deps) *Commands {
 	core.RegisterAPI("uuid_kill", "Kill channel", c.uuidKill)
 	core.RegisterAPI("originate", "Originate a call", c.originate)
 	registerUUIDCommands(core)
+	registerRecord(core) // record.go: uuid_record
 	return &Commands{c}
 }
 

@@ -41,9 +41,11 @@
 // constants):
 //
 //	core: data_dir "data", scripts_dir "scripts", sounds_dir "sounds",
-//	      log_level "info", log_format "text", hostname "" (os.Hostname at use)
+//	      recordings_dir "recordings", log_level "info", log_format "text",
+//	      hostname "" (os.Hostname at use)
 //	media: rtp_start 16384, rtp_end 32767, media_timeout 60s ("0s" disables;
-//	      these three only when the key is absent)
+//	      these three only when the key is absent), record_stereo true
+//	      (only when the key is absent)
 //	core: allowed_roots [] (only scripts_dir and sounds_dir)
 //	event_socket: listen "127.0.0.1:8021"; password has no default (required)
 //	      and must not be a well-known one (ShippedEventSocketPassword,
@@ -132,6 +134,10 @@ type Core struct {
 	// scripts_dir, sounds_dir and these folders is ever opened for a call,
 	// a script or an API command; ".." is always refused.
 	AllowedRoots []string `toml:"allowed_roots"`
+	// RecordingsDir is where call recordings are written (record-template,
+	// record_session, uuid_record; FreeSWITCH's $${recordings_dir}):
+	// relative names go inside it, absolute names must lie below it.
+	RecordingsDir string `toml:"recordings_dir"`
 	// UserAgent is the User-Agent header of every SIP request and
 	// response (sofia's user-agent-string); default "ccpbx", without a
 	// version, which would tell a scanner what to try.
@@ -156,6 +162,10 @@ type Media struct {
 	// first RTP packet ("ack-or-rtp"), only after the ACK ("ack"), only
 	// after RTP ("rtp"), or at once ("none", not for the Internet).
 	MediaConsent string `toml:"media_consent"`
+	// RecordStereo makes recordings two-channel WAV: the recorded channel
+	// (the caller) left, what it hears (the agent) right; false mixes both
+	// into one. A channel's RECORD_STEREO variable overrides it.
+	RecordStereo bool `toml:"record_stereo"`
 }
 
 // Media consent policies (Media.MediaConsent).

@@ -147,10 +147,10 @@ func TestShippedConfigMatchesArticle(t *testing.T) {
 	if c.EventSocket.Listen != "127.0.0.1:8021" || c.EventSocket.Password == "" {
 		t.Errorf("event socket = %+v", c.EventSocket)
 	}
-	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{60 * time.Second}, MediaHoldTimeout: Duration{30 * time.Minute}, RTPProbation: 4, MediaConsent: "ack-or-rtp"}) {
+	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{60 * time.Second}, MediaHoldTimeout: Duration{30 * time.Minute}, RTPProbation: 4, MediaConsent: "ack-or-rtp", RecordStereo: true}) {
 		t.Errorf("media = %+v", c.Media)
 	}
-	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds", UserAgent: "ccpbx"}) {
+	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds", UserAgent: "ccpbx", RecordingsDir: "recordings"}) {
 		t.Errorf("core = %+v", c.Core)
 	}
 }
@@ -202,10 +202,10 @@ name = "q2"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds", UserAgent: "ccpbx"}) {
+	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds", UserAgent: "ccpbx", RecordingsDir: "recordings"}) {
 		t.Errorf("core = %+v", c.Core)
 	}
-	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{time.Minute}, MediaHoldTimeout: Duration{30 * time.Minute}, RTPProbation: 4, MediaConsent: "ack-or-rtp"}) {
+	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{time.Minute}, MediaHoldTimeout: Duration{30 * time.Minute}, RTPProbation: 4, MediaConsent: "ack-or-rtp", RecordStereo: true}) {
 		t.Errorf("media = %+v", c.Media)
 	}
 	if c.EventSocket.Listen != "127.0.0.1:8021" {

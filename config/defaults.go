@@ -7,6 +7,8 @@ const (
 	DefaultDataDir           = "data"
 	DefaultScriptsDir        = "scripts"
 	DefaultSoundsDir         = "sounds"
+	DefaultRecordingsDir     = "recordings"
+	DefaultRecordStereo      = true
 	DefaultLogLevel          = "info"
 	DefaultLogFormat         = "text"
 	DefaultRTPStart          = 16384
@@ -71,6 +73,7 @@ func applyDefaults(c *Config, defined map[string]bool) {
 	co.DataDir = orDefault(co.DataDir, DefaultDataDir)
 	co.ScriptsDir = orDefault(co.ScriptsDir, DefaultScriptsDir)
 	co.SoundsDir = orDefault(co.SoundsDir, DefaultSoundsDir)
+	co.RecordingsDir = orDefault(co.RecordingsDir, DefaultRecordingsDir)
 	co.LogLevel = orDefault(co.LogLevel, DefaultLogLevel)
 	co.LogFormat = orDefault(co.LogFormat, DefaultLogFormat)
 	co.UserAgent = orDefault(co.UserAgent, DefaultUserAgent)
@@ -86,6 +89,9 @@ func applyDefaults(c *Config, defined map[string]bool) {
 	}
 	if !defined["media.media_hold_timeout"] {
 		c.Media.MediaHoldTimeout.Duration = DefaultMediaHoldTimeout
+	}
+	if !defined["media.record_stereo"] {
+		c.Media.RecordStereo = DefaultRecordStereo
 	}
 	if c.Media.RTPProbation == 0 {
 		c.Media.RTPProbation = DefaultRTPProbation

@@ -157,6 +157,16 @@ func validateCore(c *Core, el *errorList) {
 	if c.Hostname != "" {
 		checkName(el, "core.hostname", "hostname", c.Hostname, "")
 	}
+	if d := c.RecordingsDir; d != "" {
+		switch {
+		case strings.TrimSpace(d) == "" || strings.IndexFunc(d, unicode.IsControl) >= 0:
+			el.at("core.recordings_dir", "%q must name a folder (no control characters)", d)
+		case filepath.Clean(d) == "/":
+			el.at("core.recordings_dir", "\"/\" would let recordings be written anywhere; name a folder for them")
+		case slices.Contains(strings.Split(filepath.ToSlash(d), "/"), ".."):
+			el.at("core.recordings_dir", "%q must not contain \"..\"", d)
+		}
+	}
 	if ua := c.UserAgent; ua != "" && (len(ua) > 128 || strings.IndexFunc(ua, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0) {
 		el.at("core.user_agent", "must be at most 128 printable characters")
 	}

@@ -37,6 +37,7 @@ func (d *Dialplan) RegisterApps() {
 	for name, fn := range apps {
 		d.core.RegisterApp(name, fn)
 	}
+	registerRecordApps(d.core) // record.go
 }
 
 func appAnswer(_ context.Context, ch *call.Channel, _ string) error { return ch.Answer() }

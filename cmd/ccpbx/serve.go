@@ -189,9 +189,11 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		// media_consent is not passed yet: it needs sip to call
 		// media.Leg.Confirm on the ACK, or callers would hear nothing
 		// until they send RTP. Until then the engine runs ConsentNone.
-		SoundsFS:     sounds.FS,
-		SoundsDir:    cfg.Core.SoundsDir,
-		AllowedRoots: cfg.Core.AllowedRoots,
+		SoundsFS:      sounds.FS,
+		SoundsDir:     cfg.Core.SoundsDir,
+		AllowedRoots:  cfg.Core.AllowedRoots,
+		RecordingsDir: cfg.Core.RecordingsDir,
+		RecordStereo:  cfg.Media.RecordStereo,
 	}, log); err != nil {
 		return p, fmt.Errorf("media: %w", err)
 	}
