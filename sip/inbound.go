@@ -62,11 +62,15 @@ func (p *profile) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.respond(tx, req, 503, "Service Unavailable")
 		return
 	}
+	// RTP from where the INVITE came from is expected like RTP from the
+	// SDP address (a NATed phone sends both from its public address).
+	ml.SetSignallingSource(src.Addr())
 	l := &uasLeg{
 		leg: leg{s: s, p: p, ml: ml, lm: newLegMedia(ml)},
 		inv: req, tx: tx,
 		finalSent: make(chan struct{}),
 		ackCh:     make(chan struct{}),
+		ackOver:   make(chan struct{}),
 	}
 	if offer := req.Body(); len(offer) > 0 {
 		ans, err := ml.AnswerOffer(offer)

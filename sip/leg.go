@@ -108,23 +108,26 @@ func (l *leg) claimEnd() (legState, bool) {
 	return st, true
 }
 
-// bye ends an answered dialog with BYE, in the background: Hangup must not
-// block the dialplan on the peer. A UAS must not send BYE before the ACK
-// (RFC 3261 §15), so it passes the ACK to wait for (at most 64*T1); a UAC
-// passes nil.
-func (l *leg) bye(cause call.Cause, ack <-chan struct{}) {
+// bye ends an answered dialog with BYE carrying reason, in the
+// background: Hangup must not block the dialplan on the peer. A UAS must
+// not send BYE before the ACK (RFC 3261 §15), so it passes a channel that
+// closes once the ACK arrived or Timer H gave up on it (and the wait is
+// bounded by Timer H in any case); a UAC passes nil.
+func (l *leg) bye(reason string, ack <-chan struct{}) {
 	l.s.pending.add()
 	l.byes.Add(1)
 	go func() {
 		defer l.s.pending.done()
 		defer l.byes.Done()
 		if ack != nil {
+			t := time.NewTimer(l.p.timerH())
 			select {
 			case <-ack:
-			case <-time.After(64 * sipmsg.T1):
+			case <-t.C:
 			}
+			t.Stop()
 		}
-		if err := l.dlg.bye(reasonHeader(cause)); err != nil {
+		if err := l.dlg.bye(reason); err != nil {
 			l.log.Debug("BYE failed", "err", err)
 		}
 	}()

@@ -28,6 +28,12 @@ type uasLeg struct {
 	ackOnce   sync.Once
 	// ackCh closes when the ACK of our 2xx arrives.
 	ackCh chan struct{}
+	// ackWaitOnce closes ackOver: the ACK arrived or Timer H gave up on
+	// it, so a BYE may go (RFC 3261 §15: not before the ACK).
+	ackWaitOnce sync.Once
+	ackOver     chan struct{}
+	// ackTimedOut: Timer H expired without the ACK (under mu).
+	ackTimedOut bool
 }
 
 func (l *uasLeg) markFinal() { l.finalOnce.Do(func() { close(l.finalSent) }) }
@@ -36,8 +42,26 @@ func (l *uasLeg) handleInDialog(d *dialog, req *sipmsg.Request, tx sipmsg.Server
 	l.serveInDialog(l, d, req, tx)
 }
 
-// acked: the ACK of a 2xx; the first one completes our answer.
-func (l *uasLeg) acked() { l.ackOnce.Do(func() { close(l.ackCh) }) }
+// acked: the ACK of a 2xx. The first one after our 200 completes the
+// answer, and is the caller's consent to media (README "RTP source
+// policy"): the media leg may now send to the SDP address, and its media
+// timeout starts, so a call that never exchanges SDP still ends. An ACK
+// before our 200 (a To tag learned from a 180) confirms nothing.
+func (l *uasLeg) acked() {
+	l.mu.Lock()
+	answered := l.state == stateAnswered
+	l.mu.Unlock()
+	if !answered {
+		return
+	}
+	l.ackOnce.Do(func() {
+		close(l.ackCh)
+		l.endAckWait()
+		l.ml.Confirm()
+	})
+}
+
+func (l *uasLeg) endAckWait() { l.ackWaitOnce.Do(func() { close(l.ackOver) }) }
 
 // byeWhileEarly: the INVITE still needs its final response (RFC 3261
 // §15.1.2), or its transaction never ends.
@@ -123,39 +147,53 @@ func (l *uasLeg) Answer() error {
 	if err != nil {
 		return err
 	}
-	if !sipmsg.IsReliable(l.inv.Transport()) {
-		l.s.pending.add()
-		go l.retransmit200(res)
-	}
+	l.s.pending.add()
+	go l.awaitAck(res)
 	return nil
 }
 
-func (l *uasLeg) retransmit200(res *sipmsg.Response) {
+// ackTimeoutReason is what sofia-sip puts on the BYE of a 200 never ACKed.
+const ackTimeoutReason = `SIP;cause=408;text="ACK Timeout"`
+
+// awaitAck waits for the ACK of our 200 (RFC 3261 §13.3.1.4), over UDP
+// retransmitting the 200 (T1 doubling up to T2). Without an ACK after
+// 64*T1 (Timer H, the profile's timer_t1x64) the call ends as FreeSWITCH
+// ends it: sofia-sip sends BYE with Reason SIP;cause=408 "ACK Timeout"
+// and sofia maps 408 to RECOVERY_ON_TIMER_EXPIRE. Over TCP nothing is
+// retransmitted, but the wait is the same, so no transport leaves a call
+// up that its caller never confirmed.
+func (l *uasLeg) awaitAck(res *sipmsg.Response) {
 	defer l.s.pending.done()
-	interval := sipmsg.T1
-	deadline := time.NewTimer(64 * sipmsg.T1)
+	deadline := time.NewTimer(l.p.timerH())
 	defer deadline.Stop()
+	interval := sipmsg.T1
+	resend := time.NewTimer(interval)
+	defer resend.Stop()
+	if sipmsg.IsReliable(l.inv.Transport()) {
+		resend.Stop()
+	}
 	for {
-		t := time.NewTimer(interval)
 		select {
 		case <-l.ackCh:
-			t.Stop()
 			return
 		case <-deadline.C:
-			t.Stop()
-			l.log.Warn("no ACK for 200 OK; hanging up")
+			l.log.Warn("no ACK for 200 OK; hanging up", "after", l.p.timerH())
+			l.mu.Lock()
+			l.ackTimedOut = true
+			l.mu.Unlock()
+			l.endAckWait()
 			if ch := l.channel(); ch != nil {
 				ch.Hangup(call.RecoveryOnTimerExpire)
 			}
 			return
 		case <-l.channelDone():
-			t.Stop()
 			return
-		case <-t.C:
+		case <-resend.C:
 			if err := l.tx.Respond(res); err != nil {
 				return
 			}
 			interval = min(interval*2, sipmsg.T2)
+			resend.Reset(interval)
 		}
 	}
 }
@@ -174,6 +212,12 @@ func (l *uasLeg) Hangup(cause call.Cause) error {
 		l.markFinal()
 		return err
 	}
-	l.bye(cause, l.ackCh)
+	l.mu.Lock()
+	reason := reasonHeader(cause)
+	if l.ackTimedOut {
+		reason = ackTimeoutReason
+	}
+	l.mu.Unlock()
+	l.bye(reason, l.ackOver)
 	return nil
 }
