@@ -207,7 +207,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Started:       time.Now(),
 		Hostname:      host,
 		Profiles:      profileInfos{p.sip},
-		Registrations: reg,
+		Registrations: p.sip.Registrations(),
 	})
 	p.esl = api.NewEventSocket(p.core, cfg.EventSocket.Listen, cfg.EventSocket.Password, log.With("component", "esl"))
 	p.esl.SetLockdown(eventSocketLockdown(cfg.EventSocket))
