@@ -224,6 +224,12 @@ type Profile struct {
 	// profile go: "auto" (the Contact, unless NAT is detected: then the
 	// REGISTER's source), "source" or "contact" (sip/target.go).
 	RegisterTarget string `toml:"register_target"`
+	// SessionTimeout turns on RFC 4028 session timers for calls this
+	// profile answers: a caller that supports them must refresh the
+	// session (re-INVITE or UPDATE) within this interval or the call is
+	// hung up; FreeSWITCH's session-timeout. 0 (the default) = off; at
+	// least 90s (RFC 4028's smallest Min-SE) when set.
+	SessionTimeout Duration `toml:"session_timeout"`
 }
 
 // Registration targets (Profile.RegisterTarget).

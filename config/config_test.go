@@ -325,6 +325,8 @@ func TestErrors(t *testing.T) {
 			`t.toml:10: key "media.media_consent": "never" is not one of "ack-or-rtp", "ack", "rtp", "none"`}},
 		{"timer_t1x64 zero", "[[profile]]\nname = \"b\"\nport = 5080\ncontext = \"default\"\ntimer_t1x64 = \"0s\"\n", []string{
 			`t.toml:13: key "profile[1].timer_t1x64": must be above zero (default 32s)`}},
+		{"session timeout too small", "[[profile]]\nname = \"b\"\nport = 5080\ncontext = \"default\"\nsession_timeout = \"30s\"\n", []string{
+			`t.toml:13: key "profile[1].session_timeout": 30s is below 90s, RFC 4028's smallest session interval ("0s" turns session timers off)`}},
 		{"register target", "[[profile]]\nname = \"b\"\nport = 5080\ncontext = \"default\"\nregister_target = \"via\"\n", []string{
 			`t.toml:13: key "profile[1].register_target": "via" is not one of "auto", "source", "contact"`}},
 		{"rtp range", "[media]\nrtp_start = 20000\nrtp_end = 20000\n", []string{

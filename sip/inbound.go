@@ -55,6 +55,14 @@ func (p *profile) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		authUser = auth.User
 	}
 
+	ours := p.cfg.SessionTimeout.Duration
+	interval, tooSmall := grant(ours, readSessionAsk(req))
+	if tooSmall {
+		s.respond(tx, req, 422, "Session Interval Too Small",
+			sipmsg.NewHeader("Min-SE", strconv.Itoa(int(minSessionExpires/time.Second))))
+		return
+	}
+
 	src, _ := netip.ParseAddrPort(req.Source())
 	ml, err := s.media.NewLeg(p.advIP)
 	if err != nil {
@@ -71,6 +79,9 @@ func (p *profile) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		finalSent: make(chan struct{}),
 		ackCh:     make(chan struct{}),
 		ackOver:   make(chan struct{}),
+	}
+	if interval > 0 {
+		l.session = newSessionTimer(ours, interval)
 	}
 	if offer := req.Body(); len(offer) > 0 {
 		ans, err := ml.AnswerOffer(offer)

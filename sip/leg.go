@@ -42,6 +42,9 @@ type leg struct {
 	// lateOffer: a re-INVITE had no SDP, so our offer went in the 200 and
 	// the answer comes in the ACK.
 	lateOffer bool
+	// session is the RFC 4028 session timer of a call we answered (nil:
+	// none); set before the dialog is in the table.
+	session *sessionTimer
 
 	// byes counts our BYEs in flight; the dialog stays in the table until
 	// they are done.
@@ -213,14 +216,21 @@ func (l *leg) handleReoffer(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			return
 		}
 		body = ans
-	} else {
+	} else if req.IsInvite() {
 		// Offer-less re-INVITE: we offer, the answer comes in the ACK.
 		body = l.ml.Offer()
 		l.mu.Lock()
 		l.lateOffer = true
 		l.mu.Unlock()
 	}
-	if _, err := l.s.reply(tx, req, response{code: 200, reason: "OK", body: body, contact: l.p.contact(req.Transport())}); err != nil {
+	// (An UPDATE without SDP, a session refresh, gets a 200 without SDP:
+	// UPDATE has no ACK to carry an answer.)
+	r := response{code: 200, reason: "OK", body: body, contact: l.p.contact(req.Transport())}
+	if l.session != nil {
+		l.session.refreshed(req)
+		r.headers = append(r.headers, l.session.headers()...)
+	}
+	if _, err := l.s.reply(tx, req, r); err != nil {
 		l.log.Debug("re-INVITE response failed", "err", err)
 	}
 }

@@ -127,8 +127,12 @@ func (l *uasLeg) Answer() error {
 	}
 	l.state = stateAnswered
 	l.mu.Unlock()
+	hdrs := []sipmsg.Header{sipmsg.NewHeader("Allow", allowMethods)}
+	if l.session != nil {
+		hdrs = append(hdrs, l.session.headers()...)
+	}
 	res, err := l.answerInvite(response{code: 200, reason: "OK", body: l.localSDP,
-		contact: l.p.contact(l.dlg.transport), headers: []sipmsg.Header{sipmsg.NewHeader("Allow", allowMethods)}})
+		contact: l.p.contact(l.dlg.transport), headers: hdrs})
 	// The transaction serialises our 200 and the caller's CANCEL: if the
 	// CANCEL won, onCancel ran and the caller got 487, not our 200.
 	l.mu.Lock()
@@ -149,6 +153,17 @@ func (l *uasLeg) Answer() error {
 	}
 	l.s.pending.add()
 	go l.awaitAck(res)
+	if st := l.session; st != nil {
+		ch := l.channel()
+		l.s.pending.add()
+		go func() {
+			defer l.s.pending.done()
+			st.run(ch.Done(), func() {
+				l.log.Info("session not refreshed; hanging up")
+				ch.Hangup(call.RecoveryOnTimerExpire)
+			})
+		}()
+	}
 	return nil
 }
 
@@ -214,8 +229,11 @@ func (l *uasLeg) Hangup(cause call.Cause) error {
 	}
 	l.mu.Lock()
 	reason := reasonHeader(cause)
-	if l.ackTimedOut {
+	switch {
+	case l.ackTimedOut:
 		reason = ackTimeoutReason
+	case l.session.isExpired():
+		reason = sessionTimeoutReason
 	}
 	l.mu.Unlock()
 	l.bye(reason, l.ackOver)
