@@ -17,6 +17,7 @@ import (
 
 	"ccpbx/call"
 	"ccpbx/config"
+	"ccpbx/guard"
 	"ccpbx/media"
 	"ccpbx/registrar"
 )
@@ -30,6 +31,9 @@ type Options struct {
 	Log       *slog.Logger
 	// UserAgent is the User-Agent header value ("ccpbx/1.0").
 	UserAgent string
+	// Bans, if set, counts digest failures and drops banned sources
+	// (sip/register.go).
+	Bans *guard.Bans
 }
 
 // ProfileInfo is one row of `sofia status`.
@@ -44,6 +48,7 @@ type Stack struct {
 	media *media.Engine
 	log   *slog.Logger
 	agent string
+	bans  *guard.Bans
 
 	profiles []*profile
 	byName   map[string]*profile
@@ -104,6 +109,7 @@ func New(o Options) (*Stack, error) {
 		media:  o.Media,
 		log:    o.Log.With("component", "sip"),
 		agent:  o.UserAgent,
+		bans:   o.Bans,
 		byName: make(map[string]*profile),
 		legs:   make(map[*leg]struct{}),
 	}
