@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	sipmsg "github.com/emiago/sipgo/sip"
+
 	"ccpbx/config"
 	"ccpbx/internal/pbxtest"
 	"ccpbx/internal/testphone"
@@ -94,4 +96,52 @@ func onlyAbandoned(listing string) bool {
 		}
 	}
 	return true
+}
+
+// TestRegistrationTargetListing: a phone that registers a private Contact
+// from another address is reached at the REGISTER's source, and `show
+// registrations` and sofia_contact say so as FreeSWITCH does, with
+// ;fs_nat=yes;fs_path=<source> on the url; a phone reached at its Contact
+// is listed plain.
+func TestRegistrationTargetListing(t *testing.T) {
+	p := testPBX(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	natted := testphone.New(t)
+	private := sipmsg.Uri{Scheme: "sip", User: "1001", Host: "192.168.7.20", Port: 5060}
+	if res, err := natted.RegisterContact(ctx, p.sip.Addr("internal").String(), "1001", "1234", private, time.Hour); err != nil || res.StatusCode != 200 {
+		t.Fatalf("register 1001: %v %v", res, err)
+	}
+	plain := agentPhone(t, p, "1002")
+	path := "fs_path=sip%3A1001%40" + strings.ReplaceAll(natted.Addr().String(), ":", "%3A")
+	regs := p.api(t, "show registrations")
+	if !strings.Contains(regs, ",sofia/internal/sip:1001@192.168.7.20:5060;fs_nat=yes;"+path+",") {
+		t.Errorf("show registrations does not mark 1001 as reached at its source:\n%s", regs)
+	}
+	contact := plain.ContactURI("1002")
+	if want := ",sofia/internal/" + contact.String() + ","; !strings.Contains(regs, want) {
+		t.Errorf("show registrations: want 1002 plain (%s):\n%s", want, regs)
+	}
+	dial := p.api(t, "sofia_contact 1001")
+	if dial != "sofia/internal/sip:1001@192.168.7.20:5060;fs_nat=yes;"+path {
+		t.Errorf("sofia_contact 1001 = %q", dial)
+	}
+	// A call to what sofia_contact returned reaches the phone at its
+	// source, with a Request-URI that does not carry our marks.
+	reply := make(chan string, 1)
+	go func() { reply <- p.api(t, "originate "+dial+" &echo") }()
+	in, err := natted.Incoming(ctx)
+	if err != nil {
+		t.Fatalf("originate to %s did not reach the phone: %v", dial, err)
+	}
+	if r := in.Request().Recipient; r.Host != "192.168.7.20" || r.UriParams.Has("fs_nat") || r.UriParams.Has("fs_path") {
+		t.Errorf("Request-URI %s", r.String())
+	}
+	if err := in.Reject(486); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-reply; !strings.HasPrefix(r, "-ERR") {
+		t.Errorf("originate replied %q, want -ERR after the 486", r)
+	}
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return p.api(t, "show channels count") == "\n0 total.\n" }, "no channel left")
 }
