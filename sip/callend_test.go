@@ -62,6 +62,21 @@ func byeReason(t *testing.T, ctx context.Context, c *testphone.Call) string {
 	return r.Value()
 }
 
+// endedBy checks that ccpbx ended call c with a BYE whose Reason contains
+// reason, and its inbound channel with cause; it returns the channel.
+func endedBy(t *testing.T, ctx context.Context, x *testPBX, c *testphone.Call, reason string, cause call.Cause) *call.Channel {
+	t.Helper()
+	if got := byeReason(t, ctx, c); !strings.Contains(got, reason) {
+		t.Errorf("BYE Reason %q, want %q", got, reason)
+	}
+	in := x.inboundLeg(t, 0)
+	<-in.Done()
+	if in.Cause() != cause {
+		t.Errorf("hangup cause %s, want %s", in.Cause(), cause)
+	}
+	return in
+}
+
 func shortMediaTimeout(d time.Duration) func(*media.Config) {
 	return func(c *media.Config) { c.MediaTimeout = d }
 }
@@ -75,14 +90,7 @@ func TestBodilessCallEndsAfterMediaTimeout(t *testing.T) {
 	ph := testphone.New(t)
 	ph.BareAcks()
 	c := queueCall(t, ctx, x, ph, testphone.WithoutSDP())
-	if got := byeReason(t, ctx, c); !strings.Contains(got, "MEDIA_TIMEOUT") {
-		t.Errorf("BYE Reason %q, want MEDIA_TIMEOUT", got)
-	}
-	in := x.inboundLeg(t, 0)
-	<-in.Done()
-	if in.Cause() != call.MediaTimeout {
-		t.Errorf("hangup cause %s, want MEDIA_TIMEOUT", in.Cause())
-	}
+	endedBy(t, ctx, x, c, "MEDIA_TIMEOUT", call.MediaTimeout)
 	if c.Audio.Packets() != 0 {
 		t.Errorf("a caller without SDP received %d RTP packets", c.Audio.Packets())
 	}
@@ -112,14 +120,7 @@ func TestHeldCallEndsAfterHoldTimeout(t *testing.T) {
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("hold re-INVITE: %v %v", res, err)
 	}
-	if got := byeReason(t, ctx, c); !strings.Contains(got, "MEDIA_TIMEOUT") {
-		t.Errorf("BYE Reason %q, want MEDIA_TIMEOUT", got)
-	}
-	in := x.inboundLeg(t, 0)
-	<-in.Done()
-	if in.Cause() != call.MediaTimeout {
-		t.Errorf("hangup cause %s, want MEDIA_TIMEOUT", in.Cause())
-	}
+	in := endedBy(t, ctx, x, c, "MEDIA_TIMEOUT", call.MediaTimeout)
 	if k := in.Media().(*legMedia).leg.TimedOut(); k != media.HoldTimeout {
 		t.Errorf("timed out by %s, want the hold timeout", k)
 	}
@@ -144,14 +145,7 @@ func TestUnackedAnswerGetsByeAtTimerH(t *testing.T) {
 			ph := testphone.New(t, opts...)
 			ph.SkipAcks(1000)
 			c := queueCall(t, ctx, x, ph)
-			if got := byeReason(t, ctx, c); got != ackTimeoutReason {
-				t.Errorf("BYE Reason %q, want %q", got, ackTimeoutReason)
-			}
-			in := x.inboundLeg(t, 0)
-			<-in.Done()
-			if in.Cause() != call.RecoveryOnTimerExpire {
-				t.Errorf("hangup cause %s, want RECOVERY_ON_TIMER_EXPIRE", in.Cause())
-			}
+			endedBy(t, ctx, x, c, ackTimeoutReason, call.RecoveryOnTimerExpire)
 			// The music ran for the whole second, to nobody.
 			if n := c.Audio.Packets(); n != 0 {
 				t.Errorf("the SDP address of a never-ACKed call received %d RTP packets", n)

@@ -90,14 +90,7 @@ func TestSessionNotRefreshedEnds(t *testing.T) {
 	if h := c.Final().GetHeader("Require"); h == nil || !strings.Contains(h.Value(), "timer") {
 		t.Errorf("200 Require %v, want timer", h)
 	}
-	if got := byeReason(t, ctx, c); got != sessionTimeoutReason {
-		t.Errorf("BYE Reason %q, want %q", got, sessionTimeoutReason)
-	}
-	in := x.inboundLeg(t, 0)
-	<-in.Done()
-	if in.Cause() != call.RecoveryOnTimerExpire {
-		t.Errorf("hangup cause %s, want RECOVERY_ON_TIMER_EXPIRE", in.Cause())
-	}
+	endedBy(t, ctx, x, c, sessionTimeoutReason, call.RecoveryOnTimerExpire)
 	x.waitIdle(t, ctx)
 	queueCallWorks(t, ctx, x)
 }
