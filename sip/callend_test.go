@@ -197,3 +197,26 @@ func TestReinviteCannotAimMediaAtThirdParty(t *testing.T) {
 	x.waitIdle(t, ctx)
 	queueCallWorks(t, ctx, x)
 }
+
+// A call the dialplan answers and hangs up before the caller's ACK (here
+// the first ACK is lost): ccpbx keeps resending its 200, and the BYE
+// follows the ACK of a resent 200, not Timer H (a minute here, longer
+// than the test may take).
+func TestHangupBeforeAckByesAfterTheAck(t *testing.T) {
+	x := newTestPBXProfiles(t, func(p *config.Profile) { p.TimerT1X64.Duration = time.Minute })
+	ctx := testCtx(t, 20*time.Second)
+	ph := testphone.New(t)
+	ph.SkipAcks(1)
+	c, err := ph.Invite(ctx, x.trunk(), "5551234", "3001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := c.WaitFinal(ctx); err != nil || code != 200 {
+		t.Fatalf("final %d %v", code, err)
+	}
+	endedBy(t, ctx, x, c, "NORMAL_CLEARING", call.NormalClearing)
+	if c.Retransmitted200() == 0 {
+		t.Error("the 200 was not resent after the hangup, yet the BYE came")
+	}
+	x.waitIdle(t, ctx)
+}

@@ -22,8 +22,9 @@ import (
 // testPBX is the switch with both profiles on 127.0.0.1 with ephemeral
 // ports, users 1001-1003 and a tiny dialplan: in context "default" 10xx
 // bridges user/10xx; in "blueivr" 2xxx bridges user/1002 (a trunk call to
-// an agent) and 3000 answers with music until the caller hangs up (a queue
-// without agents); everything else is NO_ROUTE_DESTINATION.
+// an agent), 3000 answers with music until the caller hangs up (a queue
+// without agents) and 3001 answers and hangs up; everything else is
+// NO_ROUTE_DESTINATION.
 type testPBX struct {
 	core  *call.Core
 	reg   *registrar.Registrar
@@ -121,6 +122,9 @@ func (x *testPBX) route(ctx context.Context, ch *call.Channel) error {
 			return err
 		}
 		return ch.Media().Play(ctx, "ivr/common/ivr-you_are_now_logged_in.wav")
+	}
+	if dest == "3001" && ch.Var("context") == "blueivr" {
+		return ch.Answer() // and hang up at once, likely before the ACK
 	}
 	if dest == "3000" && ch.Var("context") == "blueivr" {
 		// A queue nobody answers: music until the caller leaves.

@@ -34,6 +34,9 @@ type uasLeg struct {
 	ackOver     chan struct{}
 	// ackTimedOut: Timer H expired without the ACK (under mu).
 	ackTimedOut bool
+	// answered: Answer is sending (or sent) the 200, so an ACK is due
+	// even once the call has ended (under mu).
+	answered bool
 }
 
 func (l *uasLeg) markFinal() { l.finalOnce.Do(func() { close(l.finalSent) }) }
@@ -43,13 +46,14 @@ func (l *uasLeg) handleInDialog(d *dialog, req *sipmsg.Request, tx sipmsg.Server
 }
 
 // acked: the ACK of a 2xx. The first one after our 200 completes the
-// answer, and is the caller's consent to media (README "RTP source
-// policy"): the media leg may now send to the SDP address, and its media
-// timeout starts, so a call that never exchanges SDP still ends. An ACK
-// before our 200 (a To tag learned from a 180) confirms nothing.
+// answer (a BYE of ours may go now, even if the call has ended since),
+// and is the caller's consent to media (README "RTP source policy"): the
+// media leg may now send to the SDP address, and its media timeout
+// starts, so a call that never exchanges SDP still ends. An ACK before our
+// 200 (a To tag learned from a 180) confirms nothing.
 func (l *uasLeg) acked() {
 	l.mu.Lock()
-	answered := l.state == stateAnswered
+	answered := l.answered
 	l.mu.Unlock()
 	if !answered {
 		return
@@ -126,6 +130,7 @@ func (l *uasLeg) Answer() error {
 		return call.OriginatorCancel
 	}
 	l.state = stateAnswered
+	l.answered = true
 	l.mu.Unlock()
 	hdrs := []sipmsg.Header{sipmsg.NewHeader("Allow", allowMethods)}
 	if l.session != nil {
@@ -184,27 +189,39 @@ func (l *uasLeg) awaitAck(res *sipmsg.Response) {
 	interval := sipmsg.T1
 	resend := time.NewTimer(interval)
 	defer resend.Stop()
-	if sipmsg.IsReliable(l.inv.Transport()) {
+	reliable := sipmsg.IsReliable(l.inv.Transport())
+	if reliable {
 		resend.Stop()
 	}
+	chDone := l.channelDone()
 	for {
 		select {
 		case <-l.ackCh:
 			return
 		case <-deadline.C:
-			l.log.Warn("no ACK for 200 OK; hanging up", "after", l.p.timerH())
 			l.mu.Lock()
 			l.ackTimedOut = true
 			l.mu.Unlock()
 			l.endAckWait()
-			if ch := l.channel(); ch != nil {
-				ch.Hangup(call.RecoveryOnTimerExpire)
+			if chDone != nil {
+				l.log.Warn("no ACK for 200 OK; hanging up", "after", l.p.timerH())
+				if ch := l.channel(); ch != nil {
+					ch.Hangup(call.RecoveryOnTimerExpire)
+				}
 			}
 			return
-		case <-l.channelDone():
-			return
+		case <-chDone:
+			if reliable {
+				return // nothing to resend; the BYE waits for the ACK itself
+			}
+			// Hung up before the ACK: the BYE waits for it, so keep
+			// resending the 200 until the ACK or Timer H.
+			chDone = nil
 		case <-resend.C:
 			if err := l.tx.Respond(res); err != nil {
+				if chDone == nil {
+					l.endAckWait() // the transaction is gone: no ACK to wait for
+				}
 				return
 			}
 			interval = min(interval*2, sipmsg.T2)
