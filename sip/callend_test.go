@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,8 +39,15 @@ func queueCallWorks(t *testing.T, ctx context.Context, x *testPBX) {
 	t.Helper()
 	ph := testphone.New(t)
 	c := queueCall(t, ctx, x, ph)
+	// A live caller talks, so a test's short media timeout spares it.
+	var done atomic.Bool
+	sent := make(chan error, 1)
+	go func() { sent <- c.Audio.SendUntil(ctx, 0x44, done.Load) }()
 	pbxtest.WaitFor(t, 10*time.Second, func() bool { return c.Audio.Packets() > 0 }, "music for the next caller")
-	if err := c.Hangup(ctx); err != nil {
+	err := c.Hangup(ctx)
+	done.Store(true)
+	<-sent // (its error is the closed audio socket, once hung up)
+	if err != nil {
 		t.Fatal(err)
 	}
 	x.waitIdle(t, ctx)

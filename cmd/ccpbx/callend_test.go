@@ -20,7 +20,7 @@ import (
 // logged in; the media timeout hangs it up, the member leaves the queue,
 // no channel is left, and the next queue call reaches an agent.
 func TestQueueMemberLeavesWhenMediaTimesOut(t *testing.T) {
-	p := testPBX(t, func(c *config.Config) { c.Media.MediaTimeout.Duration = 2 * time.Second })
+	p := testPBX(t, func(c *config.Config) { c.Media.MediaTimeout.Duration = 3 * time.Second })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	members := func() string {
@@ -55,12 +55,19 @@ func TestQueueMemberLeavesWhenMediaTimesOut(t *testing.T) {
 	if r := p.api(t, "callcenter_config agent set status 1001 Available"); r != "+OK\n" {
 		t.Fatalf("agent login: %q", r)
 	}
-	cust := trunkCall(t, p, testphone.New(t), "5550001")
-	// The customer keeps talking, so the short media timeout never hits a
-	// live call.
+	cust, err := testphone.New(t).Invite(ctx, p.sip.Addr("blueivr").String(), "5550001", "3000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := cust.WaitFinal(ctx); err != nil || code != 200 {
+		t.Fatalf("next caller: final %d %v", code, err)
+	}
+	// The customer talks from its 200 on, so the short media timeout
+	// never hits a live call.
 	var done atomic.Bool
 	go cust.Audio.SendUntil(ctx, 0x11, done.Load)
 	defer done.Store(true)
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return cust.Audio.Loud(speechRMS) > 0 }, "music for the next caller")
 	in := answerAndTalk(t, agent, cust)
 	if err := cust.Hangup(ctx); err != nil {
 		t.Fatal(err)
