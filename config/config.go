@@ -53,6 +53,7 @@
 //	      ban_time 15m (auth_failures = 0 disables the ban; these three only
 //	      when the key is absent)
 //	cdr: csv true (only when the key is absent), rotate "none"
+//	store: driver "sqlite"; dsn "" (required with driver "postgres")
 //	profile: listen_ip "0.0.0.0", transports ["udp", "tcp"]; port and context
 //	      are required (port 0 asks the OS for a free port, for tests)
 //	dialplan condition: break "on-false"
@@ -98,6 +99,7 @@ type Config struct {
 	Dialplan    Dialplan    `toml:"dialplan"`
 	Callcenter  Callcenter  `toml:"callcenter"`
 	CDR         CDR         `toml:"cdr"`
+	Store       Store       `toml:"store"`
 
 	// File is the path the configuration was read from ("(embedded)" for the
 	// copy compiled into the binary).
@@ -109,7 +111,8 @@ type Core struct {
 	// Hostname is reported by `status`, `show registrations` and events;
 	// empty means os.Hostname().
 	Hostname string `toml:"hostname"`
-	// DataDir holds the SQLite database (registrations, ACD state).
+	// DataDir holds the SQLite database (registrations, ACD state), the
+	// lock that keeps a second ccpbx off it, and the CDR CSV files.
 	DataDir string `toml:"data_dir"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `toml:"log_level"`
@@ -170,6 +173,24 @@ type CDR struct {
 	// (the day it holds) and starts a new one.
 	Rotate string `toml:"rotate"`
 }
+
+// Store chooses the database ([store]): SQLite in data_dir (the default,
+// one box) or a PostgreSQL server.
+type Store struct {
+	// Driver is "sqlite" or "postgres".
+	Driver string `toml:"driver"`
+	// DSN is PostgreSQL's connection string, as a URL
+	// (postgres://user:pass@host1:5432,host2:5432/db?target_session_attrs=read-write)
+	// or keyword/value pairs (host=host1,host2 dbname=db …). Required with
+	// postgres, refused with sqlite.
+	DSN string `toml:"dsn"`
+}
+
+// Store drivers.
+const (
+	StoreSQLite   = "sqlite"
+	StorePostgres = "postgres"
+)
 
 // CDR rotation settings.
 const (
