@@ -290,7 +290,28 @@ type Profile struct {
 	// 401 that also offers an algorithm they lack, instead of picking the
 	// one they know.
 	AuthAlgorithms []string `toml:"auth_algorithms"`
+	// TimerT1X64 is how long a 200 OK we sent waits for its ACK (Timer
+	// H, 64*T1) before the call is hung up with a BYE; FreeSWITCH's
+	// timer-T1X64. Default 32 s.
+	TimerT1X64 Duration `toml:"timer_t1x64"`
+	// RegisterTarget says where requests to a phone registered on this
+	// profile go: "auto" (the Contact, unless NAT is detected: then the
+	// REGISTER's source), "source" or "contact" (sip/target.go).
+	RegisterTarget string `toml:"register_target"`
+	// SessionTimeout turns on RFC 4028 session timers for calls this
+	// profile answers: a caller that supports them must refresh the
+	// session (re-INVITE or UPDATE) within this interval or the call is
+	// hung up; FreeSWITCH's session-timeout. 0 (the default) = off; at
+	// least 90s (RFC 4028's smallest Min-SE) when set.
+	SessionTimeout Duration `toml:"session_timeout"`
 }
+
+// Registration targets (Profile.RegisterTarget).
+const (
+	RegisterTargetAuto    = "auto"
+	RegisterTargetSource  = "source"
+	RegisterTargetContact = "contact"
+)
 
 // Directory is the user directory (conf/directory/default/*.xml).
 type Directory struct {

@@ -58,8 +58,10 @@ func TestShippedConfigMatchesArticle(t *testing.T) {
 	}
 
 	wantProfiles := []Profile{
-		{Name: "internal", ListenIP: "0.0.0.0", Port: 5060, Transports: []string{"udp", "tcp"}, Context: "default", Register: true, AuthCalls: true, AuthAlgorithms: []string{"MD5"}},
-		{Name: "blueivr", ListenIP: "0.0.0.0", Port: 5080, Transports: []string{"udp", "tcp"}, Context: "blueivr", AuthAlgorithms: []string{"MD5"}},
+		{Name: "internal", ListenIP: "0.0.0.0", Port: 5060, Transports: []string{"udp", "tcp"}, Context: "default", Register: true, AuthCalls: true, AuthAlgorithms: []string{"MD5"},
+			TimerT1X64: Duration{DefaultTimerT1X64}, RegisterTarget: RegisterTargetAuto},
+		{Name: "blueivr", ListenIP: "0.0.0.0", Port: 5080, Transports: []string{"udp", "tcp"}, Context: "blueivr", AuthAlgorithms: []string{"MD5"},
+			TimerT1X64: Duration{DefaultTimerT1X64}, RegisterTarget: RegisterTargetAuto},
 	}
 	if !reflect.DeepEqual(c.Profiles, wantProfiles) {
 		t.Errorf("profiles =\n%+v\nwant\n%+v", c.Profiles, wantProfiles)
@@ -325,6 +327,12 @@ func TestErrors(t *testing.T) {
 			`t.toml:10: key "media.rtp_probation": 0 is outside 1-100 packets`}},
 		{"media consent", "[media]\nmedia_consent = \"never\"\n", []string{
 			`t.toml:10: key "media.media_consent": "never" is not one of "ack-or-rtp", "ack", "rtp", "none"`}},
+		{"timer_t1x64 zero", "[[profile]]\nname = \"b\"\nport = 5080\ncontext = \"default\"\ntimer_t1x64 = \"0s\"\n", []string{
+			`t.toml:13: key "profile[1].timer_t1x64": must be above zero (default 32s)`}},
+		{"session timeout too small", "[[profile]]\nname = \"b\"\nport = 5080\ncontext = \"default\"\nsession_timeout = \"30s\"\n", []string{
+			`t.toml:13: key "profile[1].session_timeout": 30s is below 90s, RFC 4028's smallest session interval ("0s" turns session timers off)`}},
+		{"register target", "[[profile]]\nname = \"b\"\nport = 5080\ncontext = \"default\"\nregister_target = \"via\"\n", []string{
+			`t.toml:13: key "profile[1].register_target": "via" is not one of "auto", "source", "contact"`}},
 		{"rtp range", "[media]\nrtp_start = 20000\nrtp_end = 20000\n", []string{
 			`t.toml:11: key "media.rtp_end": rtp_end 20000 must be above rtp_start 20000 (RTP needs at least one even/odd port pair)`}},
 		{"log level", "[core]\nlog_level = \"verbose\"\n", []string{

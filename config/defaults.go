@@ -17,6 +17,7 @@ const (
 	DefaultMediaHoldTimeout  = 30 * time.Minute // FreeSWITCH's shipped rtp-hold-timeout-sec
 	DefaultRTPProbation      = 4                // Asterisk's strictrtp probation
 	DefaultMediaConsent      = ConsentAckOrRTP
+	DefaultTimerT1X64        = 32 * time.Second // 64*T1, RFC 3261 Timer H
 	DefaultEventSocketListen = "127.0.0.1:8021"
 	DefaultListenIP          = "0.0.0.0"
 	DefaultConditionBreak    = "on-false"
@@ -154,6 +155,10 @@ func applyDefaults(c *Config, defined map[string]bool) {
 		if len(p.Transports) == 0 {
 			p.Transports = append([]string(nil), DefaultTransports...)
 		}
+		if p.TimerT1X64.Duration == 0 {
+			p.TimerT1X64.Duration = DefaultTimerT1X64
+		}
+		p.RegisterTarget = orDefault(p.RegisterTarget, RegisterTargetAuto)
 	}
 	if c.Vars == nil {
 		c.Vars = map[string]string{}

@@ -451,6 +451,17 @@ func validateProfiles(ps []Profile, contexts map[string]bool, es EventSocket, de
 		if defined[joinKey(p, "auth_algorithms")] && len(pr.AuthAlgorithms) == 0 {
 			el.at(joinKey(p, "auth_algorithms"), "must list at least one of \"MD5\", \"SHA-256\" (leave it out for MD5)")
 		}
+		if pr.TimerT1X64.Duration < 0 || (defined[joinKey(p, "timer_t1x64")] && pr.TimerT1X64.Duration == 0) {
+			el.at(joinKey(p, "timer_t1x64"), "must be above zero (default 32s)")
+		}
+		if pr.SessionTimeout.Duration != 0 && pr.SessionTimeout.Duration < 90*time.Second {
+			el.at(joinKey(p, "session_timeout"), "%v is below 90s, RFC 4028's smallest session interval (\"0s\" turns session timers off)", pr.SessionTimeout.Duration)
+		}
+		switch pr.RegisterTarget {
+		case "", RegisterTargetAuto, RegisterTargetSource, RegisterTargetContact:
+		default:
+			el.at(joinKey(p, "register_target"), "%q is not one of %q, %q, %q", pr.RegisterTarget, RegisterTargetAuto, RegisterTargetSource, RegisterTargetContact)
+		}
 		switch {
 		case pr.Context == "":
 			el.at(p, "context is required (the dialplan context calls from this profile run in)")

@@ -181,14 +181,12 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	go reg.Run(ctx)
 
 	if p.media, err = media.NewEngine(media.Config{
-		RTPStart:     cfg.Media.RTPStart,
-		RTPEnd:       cfg.Media.RTPEnd,
-		MediaTimeout: cfg.Media.MediaTimeout.Duration,
-		HoldTimeout:  cfg.Media.MediaHoldTimeout.Duration,
-		Probation:    cfg.Media.RTPProbation,
-		// media_consent is not passed yet: it needs sip to call
-		// media.Leg.Confirm on the ACK, or callers would hear nothing
-		// until they send RTP. Until then the engine runs ConsentNone.
+		RTPStart:      cfg.Media.RTPStart,
+		RTPEnd:        cfg.Media.RTPEnd,
+		MediaTimeout:  cfg.Media.MediaTimeout.Duration,
+		HoldTimeout:   cfg.Media.MediaHoldTimeout.Duration,
+		Probation:     cfg.Media.RTPProbation,
+		Consent:       mediaConsent(cfg.Media.MediaConsent),
 		SoundsFS:      sounds.FS,
 		SoundsDir:     cfg.Core.SoundsDir,
 		AllowedRoots:  cfg.Core.AllowedRoots,
@@ -246,7 +244,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Started:       time.Now(),
 		Hostname:      host,
 		Profiles:      profileInfos{p.sip},
-		Registrations: reg,
+		Registrations: p.sip.Registrations(),
 	})
 	go cmds.RunHeartbeat(ctx, api.HeartbeatInterval)
 	p.reload = &reloader{core: p.core, cfg: cfg, dp: dp, reg: reg, acd: p.acd}
@@ -363,4 +361,19 @@ func (p profileInfos) ProfileInfos() []api.ProfileInfo {
 		out = append(out, api.ProfileInfo{Name: i.Name, Type: i.Type, Data: i.Data, State: i.State})
 	}
 	return out
+}
+
+// mediaConsent maps [media] media_consent to media's policy: sip calls
+// media.Leg.Confirm on the ACK of a call we answered and on our ACK of a
+// call we placed, so "ack" is media's "confirm".
+func mediaConsent(v string) media.ConsentPolicy {
+	switch v {
+	case config.ConsentAck:
+		return media.ConsentConfirm
+	case config.ConsentRTP:
+		return media.ConsentRTP
+	case config.ConsentNone:
+		return media.ConsentNone
+	}
+	return media.ConsentConfirmOrRTP
 }
