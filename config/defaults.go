@@ -93,6 +93,7 @@ func applyDefaults(c *Config, defined map[string]bool) {
 		c.CDR.CSV = true
 	}
 	c.CDR.Rotate = orDefault(c.CDR.Rotate, CDRRotateNone)
+	applyHTTPDefaults(&c.HTTP)
 
 	for i := range c.Profiles {
 		p := &c.Profiles[i]
