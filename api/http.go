@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -39,6 +40,9 @@ type Web struct {
 	srv  *http.Server
 	ln   net.Listener
 	errc chan error
+
+	shutOnce sync.Once
+	shutErr  error
 }
 
 // HealthCheck is one line of /healthz.
@@ -259,20 +263,23 @@ func (w *Web) Addr() net.Addr {
 }
 
 // Shutdown stops accepting, ends the event streams and waits (bounded by
-// ctx) for requests in flight.
+// ctx) for requests in flight. Later calls return the first one's result.
 func (w *Web) Shutdown(ctx context.Context) error {
 	if w.srv == nil {
 		return nil
 	}
-	w.hub.close() // event streams end, so Shutdown need not wait for them
-	err := w.srv.Shutdown(ctx)
-	if err != nil {
-		w.srv.Close()
-	}
-	if serr := <-w.errc; err == nil {
-		err = serr
-	}
-	return err
+	w.shutOnce.Do(func() {
+		w.hub.close() // event streams end, so Shutdown need not wait for them
+		err := w.srv.Shutdown(ctx)
+		if err != nil {
+			w.srv.Close()
+		}
+		if serr := <-w.errc; err == nil {
+			err = serr
+		}
+		w.shutErr = err
+	})
+	return w.shutErr
 }
 
 func (w *Web) metrics(rw http.ResponseWriter, r *http.Request) {
