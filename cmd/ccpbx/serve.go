@@ -93,7 +93,11 @@ type pbx struct {
 	sip   *sip.Stack
 	acd   *acd.ACD
 	esl   *api.EventSocket
-	stop  context.CancelFunc
+	// metrics and web: the Prometheus registry and the HTTP server (nil
+	// when [http] is disabled or its default port was taken).
+	metrics *api.Metrics
+	web     *api.Web
+	stop    context.CancelFunc
 }
 
 func hostname(c config.Core) string {
@@ -211,8 +215,21 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	if tap, ok := log.Handler().(*api.LogTap); ok {
 		p.esl.SetLogTap(tap)
 	}
+	p.metrics = api.NewMetrics(p.core, api.MetricsOptions{
+		Callcenter:         callcenterView{p.acd},
+		Registrations:      reg,
+		EventSocket:        p.esl,
+		ServiceLevelTarget: cfg.HTTP.ServiceLevelSeconds,
+	})
+	p.esl.SetAuthObserver(p.metrics)
+	if bans := p.esl.Bans(); bans != nil {
+		p.metrics.SetBannedSource("event_socket", func() int { return len(bans.List()) })
+	}
 	if err = p.esl.Start(); err != nil {
 		return p, fmt.Errorf("event socket %s: %w", cfg.EventSocket.Listen, err)
+	}
+	if err = p.startWeb(cfg, reg); err != nil {
+		return p, err
 	}
 	log.Info("ccpbx running", "version", buildVersion(), "config", cfg.File, "event_socket", p.esl.Addr().String())
 	return p, nil
@@ -221,6 +238,12 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 // shutdown stops taking calls, hangs up live ones with BYE and closes
 // everything, bounded by ctx.
 func (p *pbx) shutdown(ctx context.Context) {
+	if p.web != nil {
+		// First, so no API write races the hangups below; event streams end.
+		if err := p.web.Shutdown(ctx); err != nil {
+			p.log.Warn("web server shutdown", "err", err)
+		}
+	}
 	if p.core != nil {
 		p.core.Shutdown(ctx)
 	}
