@@ -174,22 +174,38 @@ func (c *Core) Originate(ctx context.Context, dial string, o OriginateOptions) (
 }
 
 func (c *Core) dialGroup(ctx context.Context, group []DialLeg, o *OriginateOptions) (*Channel, error) {
+	dials := make([]func(context.Context) (*Channel, error), len(group))
+	for i, leg := range group {
+		dials[i] = func(ctx context.Context) (*Channel, error) { return c.dialLeg(ctx, leg, o) }
+	}
+	return Race(ctx, dials)
+}
+
+// Race is the one parallel fork of ccpbx: it runs every dial at once and
+// returns the first channel to answer. The other dials are cancelled with
+// LOSE_RACE (a late answer is hung up with it), a dial that failed but left
+// a channel is hung up with its cause, and when all fail the error is the
+// most telling cause (pickCause). Race returns only once every dial has
+// returned. A comma group of a dial string and an endpoint that expands one
+// target into several (user/ with several registered contacts) both race
+// here, so they agree.
+func Race(ctx context.Context, dials []func(context.Context) (*Channel, error)) (*Channel, error) {
 	gctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(LoseRace)
 	type result struct {
 		ch  *Channel
 		err error
 	}
-	results := make(chan result, len(group))
-	for _, leg := range group {
-		go func(leg DialLeg) {
-			ch, err := c.dialLeg(gctx, leg, o)
+	results := make(chan result, len(dials))
+	for _, dial := range dials {
+		go func() {
+			ch, err := dial(gctx)
 			results <- result{ch, err}
-		}(leg)
+		}()
 	}
 	var winner *Channel
 	var causes []Cause
-	for range group {
+	for range dials {
 		r := <-results
 		if r.err == nil && r.ch != nil {
 			if winner == nil {

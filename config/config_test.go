@@ -125,6 +125,8 @@ func TestShippedConfigMatchesArticle(t *testing.T) {
 		AbandonedResumeAllowed:            false,
 		AgentNoAnswerStatus:               "On Break",
 		SkipAgentsWithExternalCalls:       ptr(true),
+		ServiceLevelThreshold:             ptr(20),
+		ShortAbandonThreshold:             ptr(5),
 	}
 	if len(c.Callcenter.Queues) != 1 || !reflect.DeepEqual(c.Callcenter.Queues[0], wantQueue) {
 		t.Errorf("queues = %+v\nwant [%+v]", c.Callcenter.Queues, wantQueue)
@@ -145,10 +147,10 @@ func TestShippedConfigMatchesArticle(t *testing.T) {
 	if c.EventSocket.Listen != "127.0.0.1:8021" || c.EventSocket.Password == "" {
 		t.Errorf("event socket = %+v", c.EventSocket)
 	}
-	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{60 * time.Second}}) {
+	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{60 * time.Second}, MediaHoldTimeout: Duration{30 * time.Minute}, RTPProbation: 4, MediaConsent: "ack-or-rtp"}) {
 		t.Errorf("media = %+v", c.Media)
 	}
-	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds"}) {
+	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds", UserAgent: "ccpbx"}) {
 		t.Errorf("core = %+v", c.Core)
 	}
 }
@@ -200,10 +202,10 @@ name = "q2"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds"}) {
+	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds", UserAgent: "ccpbx"}) {
 		t.Errorf("core = %+v", c.Core)
 	}
-	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{time.Minute}}) {
+	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{time.Minute}, MediaHoldTimeout: Duration{30 * time.Minute}, RTPProbation: 4, MediaConsent: "ack-or-rtp"}) {
 		t.Errorf("media = %+v", c.Media)
 	}
 	if c.EventSocket.Listen != "127.0.0.1:8021" {
@@ -222,14 +224,16 @@ name = "q2"
 	}
 	want := Queue{Name: "q", Strategy: "longest-idle-agent", TimeBaseScore: "queue",
 		MaxWaitTimeWithNoAgentTimeReached: ptr(5), TierRuleNoAgentNoWait: ptr(true), DiscardAbandonedAfter: ptr(60),
-		AgentNoAnswerStatus: "On Break", SkipAgentsWithExternalCalls: ptr(true)}
+		AgentNoAnswerStatus: "On Break", SkipAgentsWithExternalCalls: ptr(true),
+		ServiceLevelThreshold: ptr(20), ShortAbandonThreshold: ptr(5)}
 	if !reflect.DeepEqual(cc.Queues[0], want) {
 		t.Errorf("queue = %+v\nwant %+v", cc.Queues[0], want)
 	}
 	if q := cc.Queue("q2"); q == nil || q.RingProgressivelyDelay != 0 {
 		t.Errorf("queue q2 = %+v", q)
 	}
-	if a := cc.Agents[0]; a.Type != "callback" || a.Status != "Logged Out" {
+	// No status written: none is applied, so the stored one stands (§18-27).
+	if a := cc.Agents[0]; a.Type != "callback" || a.Status != "" {
 		t.Errorf("agent = %+v", a)
 	}
 	if cc.Tiers[0].Level != 1 || cc.Tiers[0].Position != 1 {
@@ -315,6 +319,12 @@ func TestErrors(t *testing.T) {
 			`t.toml:10: key "media.media_timeout": "60" is not a duration (write it like "60s" or "1m30s")`}},
 		{"negative duration", "[media]\nmedia_timeout = \"-1s\"\n", []string{
 			`t.toml:10: key "media.media_timeout": must not be negative ("0s" disables it)`}},
+		{"negative hold timeout", "[media]\nmedia_hold_timeout = \"-1s\"\n", []string{
+			`t.toml:10: key "media.media_hold_timeout": must not be negative ("0s" disables it)`}},
+		{"rtp probation", "[media]\nrtp_probation = 0\n", []string{
+			`t.toml:10: key "media.rtp_probation": 0 is outside 1-100 packets`}},
+		{"media consent", "[media]\nmedia_consent = \"never\"\n", []string{
+			`t.toml:10: key "media.media_consent": "never" is not one of "ack-or-rtp", "ack", "rtp", "none"`}},
 		{"rtp range", "[media]\nrtp_start = 20000\nrtp_end = 20000\n", []string{
 			`t.toml:11: key "media.rtp_end": rtp_end 20000 must be above rtp_start 20000 (RTP needs at least one even/odd port pair)`}},
 		{"log level", "[core]\nlog_level = \"verbose\"\n", []string{
@@ -533,7 +543,7 @@ func TestSetDefaultsOnBuiltValues(t *testing.T) {
 	}
 	var a Agent
 	a.SetDefaults()
-	if a.Type != AgentTypeCallback || a.Status != StatusLoggedOut {
+	if a.Type != AgentTypeCallback || a.Status != "" {
 		t.Errorf("agent = %+v", a)
 	}
 }

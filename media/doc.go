@@ -12,6 +12,11 @@
 // read and written here (rtp.go); pion/rtp is imported only by the tests, to
 // check that parser.
 //
+// Which sources a leg accepts RTP from, and when and where it may send, is
+// the RTP source policy in source.go (README "RTP source policy"); when a
+// silent leg times out is in timeout.go. Both need the owner's help: sip
+// calls SetSignallingSource with the INVITE's source, and Confirm on the ACK.
+//
 // Goroutines: one RTP reader and one RTCP drain per leg, one digit delivery
 // goroutine per leg that has digit handlers, one clock goroutine per shard of
 // each music-on-hold broadcaster. Relayed packets are forwarded by the reader

@@ -17,8 +17,19 @@ import (
 // Config configures an Engine.
 type Config struct {
 	RTPStart, RTPEnd int           // even ports, default 16384-32767
-	MediaTimeout     time.Duration // no RTP for this long fires OnMediaTimeout; 0 = off
-	SoundsFS         fs.FS         // embedded sounds, paths like "ivr/common/music-on-hold.wav"
+	MediaTimeout     time.Duration // no RTP or RTCP for this long times a leg out (timeout.go); 0 = off
+	// HoldTimeout replaces MediaTimeout while a call is on hold (not
+	// sendrecv); 0 = a call on hold never times out.
+	HoldTimeout time.Duration
+	// Probation is how many consecutive packets a source that is neither
+	// the SDP address nor the signalling source must send before a leg
+	// learns it (source.go); default DefaultProbation.
+	Probation int
+	// Consent says when a leg may start sending (source.go). The zero
+	// value, ConsentNone, is the behaviour before issue 10 for owners that
+	// do not call Confirm; ConsentConfirmOrRTP is the one to run.
+	Consent  ConsentPolicy
+	SoundsFS fs.FS // embedded sounds, paths like "ivr/common/music-on-hold.wav"
 	// SoundsDir is where sounds are looked up on disk first, e.g. "sounds"
 	// or "/usr/share/ccpbx/sounds". A path under it that is not on disk is
 	// looked up in SoundsFS with the SoundsDir prefix stripped.
@@ -58,6 +69,12 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 	}
 	if cfg.PortQuarantine == 0 {
 		cfg.PortQuarantine = 5 * time.Second
+	}
+	if cfg.Probation <= 0 {
+		cfg.Probation = DefaultProbation
+	}
+	if cfg.Consent < ConsentNone || cfg.Consent > ConsentRTP {
+		return nil, fmt.Errorf("media: unknown consent policy %d", int(cfg.Consent))
 	}
 	ports, err := newPortPool(cfg.RTPStart, cfg.RTPEnd, cfg.PortQuarantine)
 	if err != nil {

@@ -81,19 +81,38 @@ type peer struct {
 	ssrc uint32
 }
 
-func newPeer(t testing.TB) *peer {
+func newPeer(t testing.TB) *peer { return newPeerOn(t, "127.0.0.1") }
+
+// newPeerOn is a peer whose socket is bound to ip, another loopback address
+// such as 127.0.0.2 (Linux routes all of 127/8 to lo).
+func newPeerOn(t testing.TB, ip string) *peer {
 	t.Helper()
-	return &peer{t: t, conn: pbxtest.ListenUDP(t), seq: 1000, ts: 50000, ssrc: 0xabcdef}
+	if ip == "127.0.0.1" {
+		return &peer{t: t, conn: pbxtest.ListenUDP(t), seq: 1000, ts: 50000, ssrc: 0xabcdef}
+	}
+	c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(ip), 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &peer{t: t, conn: c, seq: 1000, ts: 50000, ssrc: 0xabcdef}
 }
 
 func (p *peer) port() int { return p.conn.LocalAddr().(*net.UDPAddr).Port }
 
+func (p *peer) addr() netip.AddrPort { return p.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+
 // offer is an SDP offer from this peer with the given m= formats and extra
 // attribute lines.
 func (p *peer) offer(formats string, attrs ...string) []byte {
+	return offerAt(p.addr(), formats, attrs...)
+}
+
+// offerAt is an SDP offer whose c= and m= name at.
+func offerAt(at netip.AddrPort, formats string, attrs ...string) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "v=0\r\no=peer 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n")
-	fmt.Fprintf(&b, "m=audio %d RTP/AVP %s\r\n", p.port(), formats)
+	fmt.Fprintf(&b, "v=0\r\no=peer 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\n", at.Addr(), at.Addr())
+	fmt.Fprintf(&b, "m=audio %d RTP/AVP %s\r\n", at.Port(), formats)
 	for _, a := range attrs {
 		b.WriteString(a + "\r\n")
 	}

@@ -13,11 +13,6 @@ import (
 	"time"
 )
 
-// relatchPackets is how many consecutive packets (same source, same SSRC,
-// consecutive sequence numbers) a new source must send before the leg
-// re-latches to it, so one stray or forged packet cannot steal the stream.
-const relatchPackets = 5
-
 // ErrClosed is returned by operations on a closed leg or engine.
 var ErrClosed = errors.New("media: closed")
 
@@ -26,34 +21,25 @@ var ErrBridged = errors.New("media: leg already bridged")
 
 // LegStats counts what a leg received, sent and dropped.
 type LegStats struct {
-	PacketsIn        uint64 // accepted RTP packets (audio, DTMF, CN)
-	PacketsOut       uint64 // RTP packets sent
-	Bad              uint64 // malformed RTP: short, wrong version, lengths past the end
-	UnknownPT        uint64 // payload type not negotiated
-	UnexpectedSource uint64 // from an address we did not (yet) latch to, or before any SDP
-	Dropped          uint64 // outbound frames a music clock skipped because the leg was busy
-	SendErrors       uint64 // failed socket writes
-	DigitsIn         uint64 // DTMF digits detected
-	RTCPIn           uint64 // RTCP packets read (and drained)
-	Latched          bool
-	Remote           netip.AddrPort // where we send now
+	PacketsIn        uint64         // accepted RTP packets (audio, DTMF, CN)
+	PacketsOut       uint64         // RTP packets sent
+	Bad              uint64         // malformed RTP: short, wrong version, lengths past the end
+	UnknownPT        uint64         // payload type not negotiated
+	UnexpectedSource uint64         // from a source the policy refused (or on probation), or before any SDP
+	Learned          uint64         // unexpected sources learned after probation
+	Dropped          uint64         // outbound frames a music clock skipped because the leg was busy
+	SendErrors       uint64         // failed socket writes
+	DigitsIn         uint64         // DTMF digits detected
+	RTCPIn           uint64         // RTCP packets read (and drained)
+	Latched          bool           // a source was accepted since the SDP address last changed
+	Consent          bool           // the consent policy lets the leg send
+	Remote           netip.AddrPort // where we send now; invalid while we may send nowhere
 }
 
 type legStats struct {
 	packetsIn, packetsOut, bad, unknownPT, unexpected atomic.Uint64
-	dropped, sendErrors, digits, rtcp                 atomic.Uint64
+	dropped, sendErrors, digits, rtcp, learned        atomic.Uint64
 	latched                                           atomic.Bool
-}
-
-// latchState is owned by the reader goroutine.
-type latchState struct {
-	gen      uint64
-	latched  bool
-	addr     netip.AddrPort
-	cand     netip.AddrPort
-	candSSRC uint32
-	candSeq  uint16
-	candN    int
 }
 
 // Leg is one RTP endpoint of a call: a UDP socket pair on an even port, the
@@ -73,16 +59,29 @@ type Leg struct {
 	latch  latchState                // reader only
 	dtmf   dtmfDetector              // reader only
 
-	mu        sync.Mutex // negotiation, SDP versions, music, bridge, timers
-	sessID    uint64
-	sessVer   uint64
-	lastBody  string
-	prefer    string
-	music     *mohSub
-	bridge    *bridge
+	mu       sync.Mutex // negotiation, SDP versions, music, bridge, source policy, timers
+	sessID   uint64
+	sessVer  uint64
+	lastBody string
+	prefer   string
+	music    *mohSub
+	bridge   *bridge
+
+	// Source policy and consent (source.go), under mu.
+	sigSrc      netip.Addr     // SetSignallingSource
+	firstRemote netip.Addr     // IP of the first usable SDP address: what Confirm consents to
+	confirmed   bool           // Confirm was called
+	rtpConsent  bool           // a packet was accepted from the peer
+	src         netip.AddrPort // the accepted source of generation srcGen
+	srcGen      uint64
+	heard       []netip.Addr // IPs we accepted packets from: they want media
+
+	// Media timeout (timeout.go), under mu.
+	watching  bool // the timeout runs (Confirm, or an SDP under ConsentNone)
 	timer     *time.Timer
 	timeoutFn func()
-	timedOut  bool
+	timedOut  TimeoutKind
+	timeoutCh chan struct{}
 
 	digitMu   sync.Mutex
 	digitFns  []*digitFn
@@ -130,15 +129,16 @@ func (e *Engine) NewLeg(local netip.Addr) (*Leg, error) {
 		return nil, fmt.Errorf("media: new leg: %w", err)
 	}
 	l := &Leg{
-		e:       e,
-		local:   local,
-		port:    port,
-		conn:    rtpConn,
-		rtcp:    rtcpConn,
-		sessID:  rand.Uint64N(1 << 62),
-		sessVer: rand.Uint64N(1 << 30),
-		closed:  make(chan struct{}),
-		digitCh: make(chan rune, 64),
+		e:         e,
+		local:     local,
+		port:      port,
+		conn:      rtpConn,
+		rtcp:      rtcpConn,
+		sessID:    rand.Uint64N(1 << 62),
+		sessVer:   rand.Uint64N(1 << 30),
+		closed:    make(chan struct{}),
+		digitCh:   make(chan rune, 64),
+		timeoutCh: make(chan struct{}),
 	}
 	l.log = e.log.With("rtp_port", port)
 	l.out.conn = rtpConn
@@ -292,62 +292,37 @@ func (l *Leg) AnswerOffer(sdp []byte) ([]byte, error) {
 	return l.render(body), nil
 }
 
-// latchAny reports whether packets may come from anywhere: the signalled
-// address is private, shared (CGNAT), link-local, unspecified or in a
-// range that is never routed on the Internet (documentation, benchmarking,
-// reserved), so the phone is behind NAT or on a lab network and its real
-// source is unknowable from the SDP.
-func latchAny(a netip.Addr) bool {
-	if a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified() {
-		return true
-	}
-	for _, p := range unroutable {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// unroutable are the IPv4 ranges besides the private ones that no Internet
-// peer can send from (RFC 6598, 5737, 2544, 1112).
-var unroutable = []netip.Prefix{
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.2.0/24"),
-	netip.MustParsePrefix("198.51.100.0/24"),
-	netip.MustParsePrefix("203.0.113.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-}
-
 // apply publishes a new negotiation.
 func (l *Leg) apply(n negotiation) {
 	n.remote = netip.AddrPortFrom(n.remote.Addr().Unmap(), n.remote.Port())
 	st := &mediaState{
 		neg:       n,
 		signalled: n.remote,
-		latchAny:  latchAny(n.remote.Addr()),
 		send:      n.dir.sends() && n.remote.Port() != 0 && !n.remote.Addr().IsUnspecified(),
-		held:      !n.dir.receives(),
+		hold:      n.dir != SendRecv,
 		alaw:      n.codec == "PCMA",
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	st.sigSrc = l.sigSrc
 	old := l.out.state.Load()
-	changed := old == nil || old.signalled != st.signalled
 	if old != nil {
 		st.gen = old.gen
 	}
-	if changed {
-		st.gen++
-		l.out.setRemote(st.signalled)
+	if old == nil || old.signalled != st.signalled {
+		st.gen++ // a new address: the source policy starts over
+	}
+	if !l.firstRemote.IsValid() && st.send {
+		l.firstRemote = st.signalled.Addr()
 	}
 	l.out.state.Store(st)
-	// A new negotiation (answer, resume from hold) restarts the media timeout.
-	l.lastRx.Store(monoNow())
-	if l.e.cfg.MediaTimeout > 0 && l.timer == nil {
-		l.timer = time.AfterFunc(l.e.cfg.MediaTimeout, l.checkTimeout)
+	l.out.setRemote(l.targetLocked(st))
+	// A new negotiation (answer, hold, resume) restarts the media timeout.
+	if l.e.cfg.Consent == ConsentNone {
+		l.watching = true
 	}
+	l.lastRx.Store(monoNow())
+	l.armLocked()
 }
 
 // readRTP is the leg's reader goroutine: validate, check the source (latch),
@@ -386,18 +361,27 @@ func (l *Leg) handleRTP(pkt []byte, from netip.AddrPort, h *rtpHeader) {
 		l.stats.bad.Add(1)
 		return
 	}
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	st := l.out.state.Load()
 	if pkt[1] >= 192 && pkt[1] <= 223 {
 		// RTCP multiplexed on the RTP port (RFC 5761) by a peer that
 		// assumed rtcp-mux: count it like the RTCP port does.
 		l.stats.rtcp.Add(1)
+		if st != nil {
+			var accepted netip.Addr
+			if l.latch.gen == st.gen {
+				accepted = l.latch.addr.Addr()
+			}
+			if st.rtcpFrom(from.Addr(), accepted) {
+				l.lastRx.Store(monoNow())
+			}
+		}
 		return
 	}
-	st := l.out.state.Load()
 	if st == nil {
 		l.stats.unexpected.Add(1) // no SDP yet: we do not know who may send
 		return
 	}
-	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	if !l.admit(st, from, h) {
 		l.stats.unexpected.Add(1)
 		return
@@ -425,92 +409,31 @@ func (l *Leg) handleRTP(pkt []byte, from netip.AddrPort, h *rtpHeader) {
 	}
 }
 
-// admit applies the symmetric-RTP latching rules; reader goroutine only.
-func (l *Leg) admit(st *mediaState, from netip.AddrPort, h *rtpHeader) bool {
-	lt := &l.latch
-	if lt.gen != st.gen {
-		*lt = latchState{gen: st.gen}
-		l.stats.latched.Store(false)
-	}
-	if lt.latched && from == lt.addr {
-		return true
-	}
-	if !st.latchAny && from.Addr() != st.signalled.Addr() {
-		return false
-	}
-	if !lt.latched {
-		lt.latched, lt.addr = true, from
-		l.stats.latched.Store(true)
-		l.out.setRemote(from)
-		return true
-	}
-	// Already latched elsewhere: move only after a consistent run.
-	if from == lt.cand && h.ssrc == lt.candSSRC && h.seq == lt.candSeq+1 {
-		lt.candN++
-	} else {
-		lt.cand, lt.candSSRC, lt.candN = from, h.ssrc, 1
-	}
-	lt.candSeq = h.seq
-	if lt.candN < relatchPackets {
-		return false
-	}
-	lt.addr, lt.candN = from, 0
-	l.out.setRemote(from)
-	return true
-}
-
 // drainRTCP reads the RTCP port so the peer's reports do not pile up in the
-// socket buffer, and counts them.
+// socket buffer, and counts them. RTCP from the peer keeps the media timeout
+// from firing (a peer on hold may send only RTCP).
 func (l *Leg) drainRTCP() {
 	defer l.wg.Done()
-	l.readUDP(l.rtcp, func(pkt []byte, _ netip.AddrPort) {
-		if len(pkt) >= 8 && pkt[0]>>6 == 2 {
-			l.stats.rtcp.Add(1)
-		} else {
+	l.readUDP(l.rtcp, func(pkt []byte, from netip.AddrPort) {
+		if len(pkt) < 8 || pkt[0]>>6 != 2 {
 			l.stats.bad.Add(1)
+			return
+		}
+		l.stats.rtcp.Add(1)
+		st := l.out.state.Load()
+		if st == nil {
+			return
+		}
+		l.mu.Lock()
+		var accepted netip.Addr
+		if l.srcGen == st.gen {
+			accepted = l.src.Addr()
+		}
+		l.mu.Unlock()
+		if st.rtcpFrom(from.Addr().Unmap(), accepted) {
+			l.lastRx.Store(monoNow())
 		}
 	})
-}
-
-// OnMediaTimeout sets fn to run once when no RTP arrived for the engine's
-// MediaTimeout while the peer was expected to send (not on hold).
-func (l *Leg) OnMediaTimeout(fn func()) {
-	l.mu.Lock()
-	l.timeoutFn = fn
-	l.mu.Unlock()
-}
-
-func (l *Leg) checkTimeout() {
-	select {
-	case <-l.closed:
-		return
-	default:
-	}
-	to := l.e.cfg.MediaTimeout
-	now := monoNow()
-	st := l.out.state.Load()
-	l.mu.Lock()
-	if st != nil && st.held {
-		// On hold the peer legitimately sends nothing; count from the resume.
-		l.lastRx.Store(now)
-		l.timer.Reset(to)
-		l.mu.Unlock()
-		return
-	}
-	idle := time.Duration(now - l.lastRx.Load())
-	if idle < to {
-		l.timer.Reset(to - idle)
-		l.mu.Unlock()
-		return
-	}
-	fn := l.timeoutFn
-	fire := fn != nil && !l.timedOut
-	l.timedOut = true
-	l.mu.Unlock()
-	if fire {
-		l.log.Info("media timeout", "idle", idle.Round(time.Millisecond))
-		fn()
-	}
 }
 
 // OnDigit registers fn for every DTMF digit the peer sends (RFC 4733), each
@@ -620,9 +543,17 @@ func (l *Leg) Stats() LegStats {
 		SendErrors:       l.stats.sendErrors.Load(),
 		DigitsIn:         l.stats.digits.Load(),
 		RTCPIn:           l.stats.rtcp.Load(),
+		Learned:          l.stats.learned.Load(),
 		Latched:          l.stats.latched.Load(),
+		Consent:          l.consent(),
 		Remote:           l.out.remoteAddr(),
 	}
+}
+
+func (l *Leg) consent() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.consentLocked()
 }
 
 // Done is closed when the leg is closed.

@@ -410,39 +410,38 @@ func TestSendDigitsPackets(t *testing.T) {
 	}
 }
 
-// TestLatching: symmetric RTP to the real source port, re-latch only after a
-// consistent run from a new source.
+// TestLatching: symmetric RTP to the port the expected source really sends
+// from; packets from a second port of an expected IP are accepted at once,
+// and the stream moves there after an uninterrupted run (NAT rebinding).
 func TestLatching(t *testing.T) {
 	e := newEngine(t, Config{})
-	signalled, real, other := newPeer(t), newPeer(t), newPeer(t)
+	signalled, real, rebound := newPeer(t), newPeer(t), newPeer(t)
 	l := answeredLeg(t, e, signalled, "0")
 	if got := l.Stats().Remote.Port(); int(got) != signalled.port() {
 		t.Fatalf("before latching: sending to %d", got)
 	}
 	real.send(l, 0, false, make([]byte, 160))
 	pbxtest.WaitFor(t, 10*time.Second, func() bool { return l.Stats().Latched }, "latch")
-	if got := l.Stats().Remote.Port(); int(got) != real.port() {
-		t.Fatalf("latched to %d, want %d", got, real.port())
+	if got := l.Stats().Remote; got != real.addr() {
+		t.Fatalf("latched to %v, want %v", got, real.addr())
 	}
-	other.ssrc = 777
-	for range relatchPackets - 1 {
-		other.send(l, 0, false, make([]byte, 160))
+	for range DefaultProbation - 1 {
+		rebound.send(l, 0, false, make([]byte, 160))
 	}
-	pbxtest.WaitFor(t, 10*time.Second, func() bool { return l.Stats().UnexpectedSource == relatchPackets-1 }, "drops")
-	if got := l.Stats().Remote.Port(); int(got) != real.port() {
-		t.Fatal("re-latched too early")
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return l.Stats().PacketsIn == DefaultProbation }, "accepted")
+	if got := l.Stats().Remote; got != real.addr() {
+		t.Fatalf("moved to %v before a full run", got)
 	}
-	other.send(l, 0, false, make([]byte, 160))
-	pbxtest.WaitFor(t, 10*time.Second, func() bool { return int(l.Stats().Remote.Port()) == other.port() }, "re-latch")
-	// A lone packet from the old source does not move it back.
-	real.send(l, 0, false, make([]byte, 160))
-	pbxtest.WaitFor(t, 10*time.Second, func() bool { return l.Stats().UnexpectedSource == relatchPackets }, "drop")
-	if got := l.Stats().Remote.Port(); int(got) != other.port() {
-		t.Fatal("a single packet moved the latch")
+	rebound.send(l, 0, false, make([]byte, 160))
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return l.Stats().Remote == rebound.addr() }, "follow")
+	if s := l.Stats(); s.PacketsIn != DefaultProbation+1 || s.UnexpectedSource != 0 {
+		t.Fatalf("stats %+v", s)
 	}
 }
 
-// TestLatchPolicy: the hijack guard for public and private signalled addresses.
+// TestLatchPolicy drives admit directly: expected sources at once, an
+// unexpected one only after the probation and only while no expected
+// source spoke.
 func TestLatchPolicy(t *testing.T) {
 	e := newEngine(t, Config{})
 	l, err := e.NewLeg(loopback)
@@ -450,25 +449,65 @@ func TestLatchPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	h := &rtpHeader{ssrc: 1, seq: 10}
-	public := &mediaState{signalled: netip.MustParseAddrPort("203.0.113.5:4000"), send: true, gen: 1}
-	if l.admit(public, netip.MustParseAddrPort("198.51.100.7:4000"), h) {
-		t.Fatal("latched to a stranger although the signalled address is public")
+	stranger := netip.MustParseAddrPort("198.51.100.7:4000")
+	run := func(st *mediaState, from netip.AddrPort, n int, ssrc uint32) (accepted int) {
+		for i := range n {
+			if l.admit(st, from, &rtpHeader{ssrc: ssrc, seq: uint16(100 + i)}) {
+				accepted++
+			}
+		}
+		return accepted
 	}
-	if !l.admit(public, netip.MustParseAddrPort("203.0.113.5:5555"), h) {
+	// Nothing expected heard: the stranger is learned by its 4th packet.
+	st := &mediaState{signalled: netip.MustParseAddrPort("203.0.113.5:4000"), send: true, gen: 1}
+	if got := run(st, stranger, DefaultProbation, 9); got != 1 {
+		t.Fatalf("probation: %d of %d accepted, want the last one", got, DefaultProbation)
+	}
+	if !l.admit(st, stranger, &rtpHeader{ssrc: 9, seq: 500}) {
+		t.Fatal("learned source refused")
+	}
+	// Another stranger cannot displace the learned one...
+	if got := run(st, netip.MustParseAddrPort("198.51.100.8:4000"), 20, 10); got != 0 {
+		t.Fatalf("second stranger: %d accepted", got)
+	}
+	// ...but the SDP address (any port) can, and then the learned one is out.
+	if !l.admit(st, netip.MustParseAddrPort("203.0.113.5:5555"), &rtpHeader{ssrc: 1, seq: 1}) {
 		t.Fatal("signalled IP with another port refused")
 	}
-	natted := &mediaState{signalled: netip.MustParseAddrPort("192.168.1.20:4000"), latchAny: latchAny(netip.MustParseAddr("192.168.1.20")), send: true, gen: 2}
-	if !l.admit(natted, netip.MustParseAddrPort("198.51.100.7:31000"), h) {
-		t.Fatal("private signalled address: the NAT's public source refused")
+	if got := run(st, stranger, 20, 9); got != 0 {
+		t.Fatalf("after the expected source spoke, the learned one got %d packets in", got)
 	}
-	for _, a := range []string{"10.1.2.3", "172.16.0.1", "100.64.1.1", "169.254.0.1", "0.0.0.0", "fd00::1", "192.0.2.2", "198.51.100.9", "203.0.113.5", "198.18.0.1", "240.0.0.1"} {
-		if !latchAny(netip.MustParseAddr(a)) {
-			t.Errorf("%s should latch to any source", a)
+	// Between expected sources: accepted at once, but the stream moves only
+	// after a run that the current source does not interrupt.
+	phone, other := netip.MustParseAddrPort("203.0.113.5:5555"), netip.MustParseAddrPort("203.0.113.5:6666")
+	for i := range 3 * DefaultProbation {
+		if !l.admit(st, other, &rtpHeader{ssrc: 7, seq: uint16(i)}) {
+			t.Fatal("expected IP refused")
+		}
+		if i%2 == 1 && !l.admit(st, phone, &rtpHeader{ssrc: 1, seq: uint16(2 + i)}) {
+			t.Fatal("current source refused")
 		}
 	}
-	if latchAny(netip.MustParseAddr("8.8.8.8")) {
-		t.Error("public address latches to any source")
+	if l.latch.addr != phone {
+		t.Fatalf("an interleaved run moved the stream to %v", l.latch.addr)
+	}
+	if got := run(st, other, DefaultProbation, 7); got != DefaultProbation || l.latch.addr != other {
+		t.Fatalf("uninterrupted run: accepted %d, stream at %v", got, l.latch.addr)
+	}
+	// A run broken by a gap, another SSRC or another port starts over.
+	st2 := &mediaState{signalled: netip.MustParseAddrPort("203.0.113.5:4000"), send: true, gen: 2}
+	for i, h := range []rtpHeader{{ssrc: 1, seq: 1}, {ssrc: 1, seq: 2}, {ssrc: 1, seq: 4}, {ssrc: 2, seq: 5}, {ssrc: 2, seq: 6}, {ssrc: 2, seq: 7}} {
+		if l.admit(st2, stranger, &h) {
+			t.Fatalf("packet %d accepted before a clean run of %d", i, DefaultProbation)
+		}
+	}
+	// The signalling source is expected like the SDP address.
+	st3 := &mediaState{signalled: netip.MustParseAddrPort("192.168.1.20:4000"), sigSrc: netip.MustParseAddr("198.51.100.9"), send: true, gen: 3}
+	if !l.admit(st3, netip.MustParseAddrPort("198.51.100.9:31000"), &rtpHeader{ssrc: 1, seq: 1}) {
+		t.Fatal("signalling source refused")
+	}
+	if got := run(st3, stranger, 20, 9); got != 0 {
+		t.Fatalf("stranger displaced the signalling source: %d accepted", got)
 	}
 }
 

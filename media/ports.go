@@ -1,6 +1,7 @@
 package media
 
 import (
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -11,14 +12,16 @@ import (
 	"time"
 )
 
-// portPool hands out even RTP ports (RTCP on port+1) from a range. It starts
-// at a random port so restarts do not reuse the ports of calls that may still
-// be sending, and quarantines released ports so late packets of an ended call
-// do not reach the next one.
+// portPool hands out even RTP ports (RTCP on port+1) from a range, each at
+// a random place in it: a port seen in one call's SDP says nothing about the
+// next call's, so nobody can spray the port a call is about to get (issue
+// 10: "RTP bleed"), and a restart does not reuse the ports of calls that may
+// still be sending. Released ports rest in quarantine so late packets of an
+// ended call do not reach the next one.
 type portPool struct {
 	mu         sync.Mutex
-	start, end int // even start; end inclusive
-	next       int
+	start, end int        // even start; end inclusive
+	rng        *rand.Rand // ChaCha8 seeded from crypto/rand; under mu
 	inUse      map[int]bool
 	quarantine map[int]time.Time
 	hold       time.Duration
@@ -31,11 +34,12 @@ func newPortPool(start, end int, hold time.Duration) (*portPool, error) {
 	if start <= 0 || end > 65535 || end < start+1 {
 		return nil, fmt.Errorf("media: RTP port range %d-%d is empty or invalid", start, end)
 	}
-	n := (end - start + 1) / 2
+	var seed [32]byte
+	crand.Read(seed[:]) // never fails (Go 1.24+)
 	return &portPool{
 		start:      start,
 		end:        end,
-		next:       start + 2*rand.IntN(n),
+		rng:        rand.New(rand.NewChaCha8(seed)),
 		inUse:      make(map[int]bool),
 		quarantine: make(map[int]time.Time),
 		hold:       hold,
@@ -45,18 +49,27 @@ func newPortPool(start, end int, hold time.Duration) (*portPool, error) {
 // size is the number of RTP/RTCP pairs in the range.
 func (p *portPool) size() int { return (p.end - p.start + 1) / 2 }
 
-// alloc binds the next free even port and port+1 on bind.
+// alloc binds a free even port, chosen at random, and port+1 on bind. It
+// visits the pairs in the order of a random affine permutation (a random
+// start and a random step coprime with the number of pairs), so it tries
+// every pair once before giving up and a busy stretch of the range does not
+// make the pair after it likelier.
 func (p *portPool) alloc(bind netip.Addr) (rtpConn, rtcpConn *net.UDPConn, port int, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
 	var lastErr error
-	for range p.size() {
-		port = p.next
-		p.next += 2
-		if p.next+1 > p.end {
-			p.next = p.start
+	n := p.size()
+	i, step := p.rng.IntN(n), 1
+	if n > 1 {
+		for step = 1 + p.rng.IntN(n-1); gcd(step, n) != 1; step = 1 + p.rng.IntN(n-1) {
 		}
+	}
+	for k := range n {
+		if k > 0 {
+			i = (i + step) % n
+		}
+		port = p.start + 2*i
 		if p.inUse[port] {
 			continue
 		}
@@ -85,6 +98,13 @@ func (p *portPool) alloc(bind netip.Addr) (rtpConn, rtcpConn *net.UDPConn, port 
 		return rtpConn, rtcpConn, port, nil
 	}
 	return nil, nil, 0, fmt.Errorf("media: no free RTP port in %d-%d (last error: %v)", p.start, p.end, lastErr)
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 // release returns port to the pool after the quarantine.

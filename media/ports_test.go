@@ -110,19 +110,40 @@ func TestPortPoolBadRange(t *testing.T) {
 	}
 }
 
-func TestPortPoolRandomStart(t *testing.T) {
-	starts := map[int]bool{}
-	for range 20 {
-		p, err := newPortPool(16384, 32767, 0)
+// TestPortPoolUnpredictable: ports come from all over the range, not in
+// sequence, so one call's port does not give away the next one's.
+func TestPortPoolUnpredictable(t *testing.T) {
+	var start, end int
+	var ports []int
+	pbxtest.RetryAddrInUse(t, 5, func() error {
+		start, end = freeRange(t, 200)
+		p, err := newPortPool(start, end, time.Hour)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		starts[p.next] = true
-		if p.next%2 != 0 {
-			t.Fatalf("odd start %d", p.next)
+		ports = ports[:0]
+		for range 20 {
+			rtpC, rtcpC, port, err := p.alloc(loopback)
+			if err != nil {
+				return err
+			}
+			t.Cleanup(func() { rtpC.Close(); rtcpC.Close() })
+			ports = append(ports, port)
+		}
+		return nil
+	})
+	for _, port := range ports {
+		if port%2 != 0 || port < start || port+1 > end {
+			t.Fatalf("port %d outside the even ports of %d-%d", port, start, end)
 		}
 	}
-	if len(starts) < 2 {
-		t.Fatal("pool always starts at the same port")
+	arithmetic := true
+	for i := 2; i < len(ports); i++ {
+		if ports[i]-ports[i-1] != ports[1]-ports[0] {
+			arithmetic = false
+		}
+	}
+	if arithmetic {
+		t.Fatalf("ports form an arithmetic sequence: %v", ports)
 	}
 }

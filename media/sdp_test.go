@@ -133,14 +133,14 @@ func TestAnswerDirections(t *testing.T) {
 	tests := []struct {
 		conn, attr string
 		want       Direction
-		send, held bool
+		send, hold bool
 	}{
 		{"127.0.0.1", "a=sendrecv", SendRecv, true, false},
 		{"127.0.0.1", "", SendRecv, true, false},
-		{"127.0.0.1", "a=sendonly", RecvOnly, false, false},
+		{"127.0.0.1", "a=sendonly", RecvOnly, false, true},
 		{"127.0.0.1", "a=recvonly", SendOnly, true, true},
 		{"127.0.0.1", "a=inactive", Inactive, false, true},
-		{"0.0.0.0", "", RecvOnly, false, false},
+		{"0.0.0.0", "", RecvOnly, false, true},
 		{"0.0.0.0", "a=recvonly", Inactive, false, true},
 	}
 	for _, tc := range tests {
@@ -153,8 +153,8 @@ func TestAnswerDirections(t *testing.T) {
 			t.Errorf("%s %q: answered %s, want %s", tc.conn, tc.attr, d, tc.want)
 		}
 		st := l.out.state.Load()
-		if st.send != tc.send || st.held != tc.held {
-			t.Errorf("%s %q: send=%v held=%v, want %v %v", tc.conn, tc.attr, st.send, st.held, tc.send, tc.held)
+		if st.send != tc.send || st.hold != tc.hold {
+			t.Errorf("%s %q: send=%v hold=%v, want %v %v", tc.conn, tc.attr, st.send, st.hold, tc.send, tc.hold)
 		}
 	}
 }

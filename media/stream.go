@@ -38,9 +38,9 @@ type source struct{ kind string }
 type mediaState struct {
 	neg       negotiation
 	signalled netip.AddrPort // address and port from the SDP
-	latchAny  bool           // signalled address is private or unroutable: trust any source
+	sigSrc    netip.Addr     // where the signalling came from (SetSignallingSource), or invalid
 	send      bool           // we send (our direction sends and the peer gave an address)
-	held      bool           // we do not expect RTP (peer sendonly/inactive): no media timeout
+	hold      bool           // not sendrecv: the call is on hold, only the hold timeout applies
 	alaw      bool           // we send PCMA
 	gen       uint64         // bumped when the signalled address changes (restart latching)
 }

@@ -3,125 +3,135 @@ package registrar
 import (
 	"crypto/rand"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
-
-	sipmsg "github.com/emiago/sipgo/sip"
 )
 
-// authStatus is the outcome of checking a request's credentials.
-type authStatus int
+// AuthStatus is the outcome of checking a request's credentials.
+type AuthStatus int
 
 const (
-	authNone      authStatus = iota // no usable credentials for our realm: challenge
-	authOK                          // verified
-	authStale                       // right password, expired or replayed nonce: challenge with stale=true
-	authFailed                      // wrong password, unknown user, bad nonce: challenge again
-	authMalformed                   // unparsable header: 400
+	AuthNone      AuthStatus = iota // no usable credentials for our realm: challenge
+	AuthOK                          // verified
+	AuthStale                       // right password, but the nonce expired, was replayed or is another source's: challenge with stale=true
+	AuthFailed                      // wrong password, unknown user, bad nonce: challenge again
+	AuthMalformed                   // unparsable credentials: 400
 )
 
-func (s authStatus) String() string {
+func (s AuthStatus) String() string {
 	switch s {
-	case authNone:
+	case AuthNone:
 		return "none"
-	case authOK:
+	case AuthOK:
 		return "ok"
-	case authStale:
+	case AuthStale:
 		return "stale"
-	case authFailed:
+	case AuthFailed:
 		return "failed"
-	case authMalformed:
+	case AuthMalformed:
 		return "malformed"
 	}
-	return fmt.Sprintf("authStatus(%d)", int(s))
+	return fmt.Sprintf("AuthStatus(%d)", int(s))
 }
 
-type authResult struct {
-	status authStatus
-	user   string
-	realm  string
-	reason string // for the log
+// AuthResult is what Verify found.
+type AuthResult struct {
+	Status AuthStatus
+	// User is the credentials' user name (verified only when Status is
+	// AuthOK).
+	User string
+	// Realm is the realm the request was checked in; a challenge after a
+	// failure names it.
+	Realm string
+	// Reason says why verification failed, for the log.
+	Reason string
 }
 
-// realmFor picks the digest realm: the configured one, else the domain the
-// phone addresses, as sofia does (To host for REGISTER, From host for
-// calls).
-func (r *Registrar) realmFor(req *sipmsg.Request) string {
+// DigestRequest is what Verify needs from a SIP request, without the SIP
+// stack: the sip package fills it from the message.
+type DigestRequest struct {
+	// Method is the request method ("REGISTER", "INVITE"), part of the
+	// digest.
+	Method string
+	// Domain is the domain the phone addresses (To host of a REGISTER,
+	// From host of other requests); it is the realm unless one is
+	// configured.
+	Domain string
+	// RequestUser and RequestHost are the Request-URI's user and host: the
+	// credentials' uri must name the same target.
+	RequestUser, RequestHost string
+	// Credentials are the Authorization / Proxy-Authorization header
+	// values, most preferred first.
+	Credentials []string
+	// Source is the client's address: nonces are bound to it (see
+	// Challenge).
+	Source netip.Addr
+}
+
+// Realm picks the digest realm for a phone addressing domain: the
+// configured one, else domain, as sofia does.
+func (r *Registrar) Realm(domain string) string {
 	if r.cfg.Realm != "" {
 		return r.cfg.Realm
 	}
-	if req.Method == sipmsg.REGISTER {
-		if to := req.To(); to != nil && to.Address.Host != "" {
-			return to.Address.Host
-		}
-	} else if from := req.From(); from != nil && from.Address.Host != "" {
-		return from.Address.Host
-	}
-	return req.Recipient.Host
+	return domain
 }
 
-// verify checks the credentials in the named headers against the
-// directory. It is the only place passwords are compared.
-func (r *Registrar) verify(req *sipmsg.Request, headerNames ...string) authResult {
-	realm := r.realmFor(req)
-	res := authResult{status: authNone, realm: realm}
+// Verify checks the digest credentials of req against the directory. It is
+// the only place passwords are compared.
+func (r *Registrar) Verify(req DigestRequest) AuthResult {
+	realm := r.Realm(req.Domain)
+	res := AuthResult{Status: AuthNone, Realm: realm}
 	var cred Credentials
 	found := false
-	for _, name := range headerNames {
-		for _, h := range req.GetHeaders(name) {
-			c, err := ParseCredentials(h.Value())
-			if err != nil {
-				if err == errNotDigest {
-					continue
-				}
-				return authResult{status: authMalformed, realm: realm, reason: err.Error()}
-			}
-			// A phone may carry credentials for other realms (RFC 3261
-			// §22.4); only ours count.
-			if c.Realm != realm {
+	for _, v := range req.Credentials {
+		c, err := ParseCredentials(v)
+		if err != nil {
+			if err == errNotDigest {
 				continue
 			}
-			cred, found = c, true
-			break
+			return AuthResult{Status: AuthMalformed, Realm: realm, Reason: err.Error()}
 		}
-		if found {
-			break
+		// A phone may carry credentials for other realms (RFC 3261
+		// §22.4); only ours count.
+		if c.Realm != realm {
+			continue
 		}
+		cred, found = c, true
+		break
 	}
 	if !found {
 		return res
 	}
-	res.user = cred.Username
+	res.User = cred.Username
 	h := newHash(cred.Algorithm)
 	if h == nil || !r.algorithmEnabled(cred.Algorithm) {
-		res.status, res.reason = authFailed, "unsupported algorithm "+cred.Algorithm
+		res.Status, res.Reason = AuthFailed, "unsupported algorithm "+cred.Algorithm
 		return res
 	}
 	if cred.Userhash {
-		res.status, res.reason = authFailed, "userhash not offered"
+		res.Status, res.Reason = AuthFailed, "userhash not offered"
 		return res
 	}
 	if cred.QOP != "" && !strings.EqualFold(cred.QOP, "auth") {
-		res.status, res.reason = authFailed, "unsupported qop "+cred.QOP
+		res.Status, res.Reason = AuthFailed, "unsupported qop "+cred.QOP
 		return res
 	}
 	if cred.Nonce == "" {
 		// Some phones send empty credentials pre-emptively: just challenge.
-		res.status = authNone
+		res.Status = AuthNone
 		return res
 	}
-	issued, ok := r.nonces.check(cred.Nonce, realm)
-	if !ok {
-		res.status, res.reason = authFailed, "nonce not issued by us"
+	if cred.QOP == "" && !r.cfg.AllowNoQOP {
+		// An RFC 2069 response has no nonce count, so nothing tells a
+		// replay from the original: refuse it before any hashing, with a
+		// new challenge (that offers qop=auth). Not a failed guess.
+		res.Status, res.Reason = AuthNone, "response without qop (RFC 2069) refused"
 		return res
 	}
-	now := r.now()
-	if issued.After(now.Add(time.Minute)) {
-		res.status, res.reason = authFailed, "nonce from the future"
-		return res
-	}
-	if !r.digestURIMatches(cred.URI, req) {
-		res.status, res.reason = authFailed, "digest uri does not match Request-URI"
+	if !digestURIMatches(cred.URI, req.RequestUser, req.RequestHost) {
+		res.Status, res.Reason = AuthFailed, "digest uri does not match Request-URI"
 		return res
 	}
 	user, known := r.users[cred.Username]
@@ -135,20 +145,32 @@ func (r *Registrar) verify(req *sipmsg.Request, headerNames ...string) authResul
 		ha1 = hashHex(h, cred.Username, realm, "\x00no such user")
 		known = false
 	}
-	want := expectedResponse(h, ha1, req.Method.String(), cred)
+	want := expectedResponse(h, ha1, req.Method, cred)
 	if !constantTimeEqualHex(want, cred.Response) || !known {
-		res.status, res.reason = authFailed, "wrong credentials"
+		res.Status, res.Reason = AuthFailed, "wrong credentials"
 		return res
 	}
-	if now.Sub(issued) > r.cfg.NonceTTL {
-		res.status, res.reason = authStale, "nonce expired"
+	// The password is right; what is left is whether this response is
+	// fresh. Anything wrong with the nonce is stale (a new challenge the
+	// phone answers at once), never a failure that counts toward a ban.
+	issued, ok := r.nonces.check(cred.Nonce, realm, req.Source)
+	now := r.now()
+	switch {
+	case !ok:
+		res.Status, res.Reason = AuthStale, "nonce not issued by us to this source"
+		return res
+	case issued.After(now.Add(time.Minute)):
+		res.Status, res.Reason = AuthStale, "nonce from the future"
+		return res
+	case now.Sub(issued) > r.cfg.NonceTTL:
+		res.Status, res.Reason = AuthStale, "nonce expired"
 		return res
 	}
 	if cred.QOP != "" && !r.replay.use(cred.Nonce, issued, cred.NC) {
-		res.status, res.reason = authStale, "nonce count replayed"
+		res.Status, res.Reason = AuthStale, "nonce count replayed"
 		return res
 	}
-	res.status = authOK
+	res.Status = AuthOK
 	return res
 }
 
@@ -168,12 +190,38 @@ func (r *Registrar) ha1(u userEntry, realm, alg string) string {
 // user and host: enough to stop a credential being replayed against
 // another target, lenient about the port and parameter spellings phones
 // vary on.
-func (r *Registrar) digestURIMatches(uri string, req *sipmsg.Request) bool {
-	var u sipmsg.Uri
-	if err := sipmsg.ParseUri(uri, &u); err != nil {
-		return false
+func digestURIMatches(uri, user, host string) bool {
+	u, h, ok := uriUserHost(uri)
+	return ok && strings.EqualFold(h, host) && u == user
+}
+
+// uriUserHost reads the user and host of a sip: or sips: URI
+// ("sip:1001:secret@[::1]:5060;transport=tcp?x=y" gives 1001 and ::1).
+func uriUserHost(uri string) (user, host string, ok bool) {
+	scheme, rest, found := strings.Cut(strings.TrimSpace(uri), ":")
+	if !found || (!strings.EqualFold(scheme, "sip") && !strings.EqualFold(scheme, "sips")) {
+		return "", "", false
 	}
-	return strings.EqualFold(u.Host, req.Recipient.Host) && u.User == req.Recipient.User
+	if i := strings.IndexAny(rest, ";?"); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		user, _, _ = strings.Cut(rest[:i], ":")
+		rest = rest[i+1:]
+	}
+	if strings.HasPrefix(rest, "[") {
+		end := strings.IndexByte(rest, ']')
+		if end < 0 {
+			return "", "", false
+		}
+		host = rest[1:end]
+	} else {
+		host, _, _ = strings.Cut(rest, ":")
+	}
+	if host == "" {
+		return "", "", false
+	}
+	return user, host, true
 }
 
 func (r *Registrar) algorithmEnabled(alg string) bool {
@@ -188,25 +236,24 @@ func (r *Registrar) algorithmEnabled(alg string) bool {
 	return false
 }
 
-// challenge builds a 401 (WWW-Authenticate) or 407 (Proxy-Authenticate)
-// with one challenge per enabled algorithm, in configured order.
-func (r *Registrar) challenge(req *sipmsg.Request, proxy, stale bool, realm string) *sipmsg.Response {
-	code, reason, hname := 401, "Unauthorized", "WWW-Authenticate"
-	if proxy {
-		code, reason, hname = 407, "Proxy Authentication Required", "Proxy-Authenticate"
-	}
-	res := newResponse(req, code, reason)
+// Challenge returns the WWW-Authenticate / Proxy-Authenticate values that
+// challenge a phone at source in realm: one per enabled algorithm, in
+// configured order, sharing one fresh nonce that is valid only from
+// source's IP address and for Config.NonceTTL; stale says the password was
+// right and only the nonce was not (too old, replayed, another source's).
+func (r *Registrar) Challenge(realm string, source netip.Addr, stale bool) []string {
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:]) // crypto/rand never fails on supported platforms
-	nonce := r.nonces.issue(r.now(), realm, rnd)
+	nonce := r.nonces.issue(r.now(), realm, source, rnd)
+	out := make([]string, 0, len(r.cfg.Algorithms))
 	for _, alg := range r.cfg.Algorithms {
 		v := fmt.Sprintf(`Digest realm="%s", nonce="%s", algorithm=%s, qop="auth"`, quoteEscape(realm), nonce, alg)
 		if stale {
 			v += ", stale=true"
 		}
-		res.AppendHeader(sipmsg.NewHeader(hname, v))
+		out = append(out, v)
 	}
-	return res
+	return out
 }
 
 // quoteEscaper makes a value safe inside a quoted-string; built once, since
@@ -214,33 +261,3 @@ func (r *Registrar) challenge(req *sipmsg.Request, proxy, stale bool, realm stri
 var quoteEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", "", "\n", "")
 
 func quoteEscape(s string) string { return quoteEscaper.Replace(s) }
-
-// Authenticate checks the digest credentials of a non-REGISTER request
-// (Proxy-Authorization, or Authorization as some phones send). On success
-// it returns the authenticated user id. Otherwise it has already answered
-// the request (407 with a fresh challenge, stale=true when only the nonce
-// was too old, 400 for an unparsable header) and returns false.
-func (r *Registrar) Authenticate(req *sipmsg.Request, tx sipmsg.ServerTransaction) (user string, ok bool) {
-	defer func() {
-		if p := recover(); p != nil {
-			r.log.Error("registrar: panic in Authenticate", "panic", p)
-			user, ok = "", false
-			r.respond(req, tx, newResponse(req, 500, "Server Internal Error"))
-		}
-	}()
-	res := r.verify(req, "Proxy-Authorization", "Authorization")
-	switch res.status {
-	case authOK:
-		return res.user, true
-	case authMalformed:
-		r.log.Info("registrar: malformed credentials", "method", req.Method.String(), "source", req.Source(), "err", res.reason)
-		r.respond(req, tx, newResponse(req, 400, "Malformed Authorization"))
-	default:
-		if res.status != authNone {
-			r.log.Info("registrar: authentication failed", "method", req.Method.String(), "user", res.user,
-				"source", req.Source(), "result", res.status.String(), "reason", res.reason)
-		}
-		r.respond(req, tx, r.challenge(req, true, res.status == authStale, res.realm))
-	}
-	return "", false
-}

@@ -1,10 +1,26 @@
 // Package registrar owns the user directory's authentication side and the
-// location service: REGISTER handling with digest authentication (MD5 and
-// SHA-256, stateless HMAC nonces, stale=true, nc replay checks), bindings
-// per user with expiry (several contacts each, refresh, Expires:0 and `*`
-// unregister, 423 Min-Expires, RFC 3261 §10.3 Call-ID/CSeq ordering),
-// write-through persistence in store so a restart keeps registered
-// phones, and digest checks for calls (Authenticate answers 407).
+// location service, with no SIP stack: digest verification (MD5 and
+// SHA-256, stateless HMAC nonces, stale, nc replay checks), bindings per
+// user with expiry (several contacts each, refresh, Expires:0 and `*`
+// unregister, Min-Expires, RFC 3261 §10.3 Call-ID/CSeq ordering), and
+// write-through persistence in store so a restart keeps registered phones.
+//
+// Its seam to the SIP edge is a few calls, all in plain values:
+//   - Verify(DigestRequest) → AuthResult: the outcome of a request's
+//     credentials (ok with the user, none, failed, stale, malformed) and
+//     the realm to challenge in; Challenge(realm, source, stale) gives the
+//     challenge values, Realm(domain) the realm for a phone's domain.
+//   - Register(Registration) → Result: apply one authenticated REGISTER and
+//     say what to answer (200 with the contacts and their lifetimes, 400,
+//     403, 423 with Min-Expires, 500).
+//   - Lookup(user), Bindings(): where to send calls and what `show
+//     registrations` lists.
+//   - Config.Notify: sofia::register / ::unregister / ::expire events.
+//
+// The sip package receives REGISTER, checks what is SIP (mandatory
+// headers, Require, the To user), calls Verify and Register, and builds
+// and sends the 401/407/420/423/200 with the same rules as every other
+// response it sends.
 //
 // Each binding keeps the observed source address and transport of its
 // REGISTER, so the sip package can send requests to a phone behind NAT
@@ -17,6 +33,11 @@
 //     SHA-256 added after MD5, phones that know it may pick it.
 //   - The realm defaults to the domain the phone addresses (To host for
 //     REGISTER, From host for calls), as sofia does, unless configured.
+//   - Responses must carry qop=auth (Config.AllowNoQOP accepts RFC 2069
+//     ones, which cannot be told from a replay); nonces live NonceTTL
+//     (60 s, sofia's nonce-ttl), are valid only from the IP address they
+//     were issued to, and each nonce count is accepted once, in a table
+//     bounded in size whose every operation is O(1).
 //   - Stale is only said when the password was right: a wrong password
 //     always gets a fresh, non-stale challenge, and unknown users get the
 //     same answer as wrong passwords.
@@ -29,7 +50,7 @@
 //     answered 400 and changes nothing (RFC 3261 §10.3 step 7 only says it
 //     fails).
 //
-// It must not route calls, send requests to phones or decide which SIP
-// profile accepts REGISTER: the sip package owns sockets and routing and
-// calls HandleRegister / Authenticate from its handlers.
+// It must not import sipgo, parse or build SIP messages, route calls, send
+// requests to phones or decide which SIP profile accepts REGISTER: the sip
+// package owns sockets, messages and routing.
 package registrar

@@ -10,17 +10,69 @@ import (
 	"strings"
 	"time"
 
-	sipmsg "github.com/emiago/sipgo/sip"
-
 	"ccpbx/store"
 )
 
-// rejection is a final non-2xx answer decided while planning a REGISTER.
-type rejection struct {
-	code    int
-	reason  string
-	headers []sipmsg.Header
+// Contact is one Contact of a REGISTER, as the sip package parsed it.
+type Contact struct {
+	// Wildcard is the "*" of an unregister-all.
+	Wildcard bool
+	// URI is the Contact URI as registered, e.g.
+	// "sip:1001@192.168.150.1:55232;ob".
+	URI string
+	// Scheme, User, Host, Port and Transport (the transport URI
+	// parameter, "" when absent) identify the contact across refreshes.
+	Scheme, User, Host string
+	Port               int
+	Transport          string
+	// Expires is the contact's expires parameter; HasExpires says it was
+	// present.
+	Expires    string
+	HasExpires bool
 }
+
+// Registration is one authenticated REGISTER (RFC 3261 §10.3) to apply.
+type Registration struct {
+	// User is the authenticated user, the address of record.
+	User  string
+	Realm string
+	// CallID and CSeq order requests of one phone (§10.3 step 7).
+	CallID string
+	CSeq   uint32
+	// Source is the observed source address of the request (NAT), and
+	// Transport ("udp", "tcp") how it arrived.
+	Source    netip.AddrPort
+	Transport string
+	UserAgent string
+	// Expires is the Expires header; HasExpires says it was present.
+	Expires    string
+	HasExpires bool
+	Contacts   []Contact
+}
+
+// Result is the answer to a Registration: 200 with the user's current
+// contacts, or the failure to send instead.
+type Result struct {
+	Code   int
+	Reason string
+	// MinExpires is set with 423 Interval Too Brief.
+	MinExpires time.Duration
+	// Contacts are the user's bindings after a 200, each with its
+	// remaining lifetime in whole seconds (rounded up).
+	Contacts []ContactExpiry
+	// Date is the registrar's clock at the answer (RFC 3261 §20.17's Date,
+	// which phones without NTP use).
+	Date time.Time
+}
+
+// ContactExpiry is one Contact of a 200 to a REGISTER.
+type ContactExpiry struct {
+	URI     string
+	Seconds int64
+}
+
+// rejection is a final non-2xx answer decided while planning a REGISTER.
+func rejection(code int, reason string) *Result { return &Result{Code: code, Reason: reason} }
 
 // plan is the set of binding changes one REGISTER makes.
 type plan struct {
@@ -31,95 +83,38 @@ type plan struct {
 	remove  map[string]Binding // key → removed binding
 }
 
-// HandleRegister processes a REGISTER (RFC 3261 §10.3): authenticate, then
-// add, refresh or remove the user's bindings, and answer 200 listing the
-// user's current contacts. Bad input gets a 4xx and never changes a
-// binding.
-func (r *Registrar) HandleRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-	defer func() {
-		if p := recover(); p != nil {
-			r.log.Error("registrar: panic in HandleRegister", "panic", p, "source", req.Source())
-			r.respond(req, tx, newResponse(req, 500, "Server Internal Error"))
-		}
-	}()
-	if req.Method != sipmsg.REGISTER {
-		r.respond(req, tx, newResponse(req, 405, "Method Not Allowed"))
-		return
-	}
-	to, from, callID, cseq := req.To(), req.From(), req.CallID(), req.CSeq()
-	if to == nil || from == nil || callID == nil || cseq == nil || string(*callID) == "" {
-		r.respond(req, tx, newResponse(req, 400, "Missing Mandatory Header"))
-		return
-	}
-	if cseq.MethodName != sipmsg.REGISTER {
-		r.respond(req, tx, newResponse(req, 400, "CSeq Method Mismatch"))
-		return
-	}
-	if unsupported := requiredExtensions(req); len(unsupported) > 0 {
-		res := newResponse(req, 420, "Bad Extension")
-		res.AppendHeader(sipmsg.NewHeader("Unsupported", strings.Join(unsupported, ", ")))
-		r.respond(req, tx, res)
-		return
-	}
-	aor := to.Address.User
-	if aor == "" {
-		r.respond(req, tx, newResponse(req, 404, "Not Found"))
-		return
-	}
-
-	auth := r.verify(req, "Authorization")
-	switch auth.status {
-	case authOK:
-	case authMalformed:
-		r.log.Info("registrar: malformed credentials", "source", req.Source(), "err", auth.reason)
-		r.respond(req, tx, newResponse(req, 400, "Malformed Authorization"))
-		return
-	default:
-		if auth.status != authNone {
-			r.log.Info("registrar: authentication failed", "user", auth.user, "aor", aor,
-				"source", req.Source(), "result", auth.status.String(), "reason", auth.reason)
-		}
-		r.respond(req, tx, r.challenge(req, false, auth.status == authStale, auth.realm))
-		return
-	}
-	if auth.user != aor {
-		r.log.Info("registrar: user may not register this AOR", "user", auth.user, "aor", aor, "source", req.Source())
-		r.respond(req, tx, newResponse(req, 403, "Forbidden"))
-		return
-	}
-
-	src, _ := netip.ParseAddrPort(req.Source())
+// Register applies an authenticated REGISTER (RFC 3261 §10.3): add,
+// refresh or remove the user's bindings, and answer 200 listing the user's
+// current contacts. Bad input gets a 4xx and never changes a binding.
+// Authentication (Verify), the check that the credentials' user may
+// register this address of record, and the SIP messages are the sip
+// package's.
+func (r *Registrar) Register(reg Registration) Result {
+	src := reg.Source
 	if src.IsValid() {
 		// A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d; keep the
 		// plain IPv4 form for listings and for dialing back.
 		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 	}
 	meta := Binding{
-		User:      aor,
-		Realm:     auth.realm,
-		CallID:    string(*callID),
-		CSeq:      cseq.SeqNo,
+		User:      reg.User,
+		Realm:     reg.Realm,
+		CallID:    reg.CallID,
+		CSeq:      reg.CSeq,
 		Source:    src,
-		Transport: strings.ToLower(req.Transport()),
+		Transport: strings.ToLower(reg.Transport),
+		UserAgent: reg.UserAgent,
 		Profile:   r.cfg.Profile,
-	}
-	if ua := req.GetHeader("User-Agent"); ua != nil {
-		meta.UserAgent = ua.Value()
 	}
 
 	r.writeMu.Lock()
-	p, rej := r.plan(req, meta)
+	p, rej := r.plan(reg, meta)
 	if rej == nil {
 		rej = r.commit(p)
 	}
 	r.writeMu.Unlock()
 	if rej != nil {
-		res := newResponse(req, rej.code, rej.reason)
-		for _, h := range rej.headers {
-			res.AppendHeader(h)
-		}
-		r.respond(req, tx, res)
-		return
+		return *rej
 	}
 	now := r.now()
 	for _, b := range p.remove {
@@ -128,7 +123,7 @@ func (r *Registrar) HandleRegister(req *sipmsg.Request, tx sipmsg.ServerTransact
 			r.notify(EventExpire, b)
 			continue
 		}
-		r.log.Info("registrar: unregistered", "user", b.User, "contact", b.Contact, "source", req.Source())
+		r.log.Info("registrar: unregistered", "user", b.User, "contact", b.Contact, "source", reg.Source)
 		r.notify(EventUnregister, b)
 	}
 	for k, b := range p.save {
@@ -141,40 +136,7 @@ func (r *Registrar) HandleRegister(req *sipmsg.Request, tx sipmsg.ServerTransact
 			"transport", b.Transport, "expires", b.Expires.Sub(b.Registered).Round(time.Second))
 		r.notify(EventRegister, b)
 	}
-	r.respond(req, tx, r.okResponse(req, aor))
-}
-
-// requiredExtensions lists the option tags of Require: we support none.
-//
-// They are echoed in the 420's Unsupported header, so at most eight are
-// kept, each cut to 32 characters of RFC 3261 token characters: a
-// peer's header must not grow or shape our reply.
-func requiredExtensions(req *sipmsg.Request) []string {
-	var tags []string
-	for _, h := range req.GetHeaders("Require") {
-		for _, t := range strings.Split(h.Value(), ",") {
-			if t = strings.TrimSpace(t); t != "" && len(tags) < 8 {
-				tags = append(tags, tokenOnly(t, 32))
-			}
-		}
-	}
-	return tags
-}
-
-// tokenOnly keeps the RFC 3261 token characters of s, at most max of them
-// ("?" when none are left).
-func tokenOnly(s string, max int) string {
-	b := make([]byte, 0, min(len(s), max))
-	for i := 0; i < len(s) && len(b) < max; i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-.!%*_+`'~", c) >= 0 {
-			b = append(b, c)
-		}
-	}
-	if len(b) == 0 {
-		return "?"
-	}
-	return string(b)
+	return r.okResult(reg.User)
 }
 
 // parseExpires parses a delta-seconds value; overlong values saturate
@@ -202,27 +164,19 @@ func parseExpires(s string) (time.Duration, bool) {
 
 // plan works out the binding changes of req without applying them. The
 // caller holds writeMu.
-func (r *Registrar) plan(req *sipmsg.Request, meta Binding) (*plan, *rejection) {
+func (r *Registrar) plan(reg Registration, meta Binding) (*plan, *Result) {
 	now := r.now()
 	p := &plan{user: meta.User, save: map[string]Binding{}, remove: map[string]Binding{}, refresh: map[string]bool{}}
 
 	headerExpires := r.cfg.DefaultExpires
-	if h := req.GetHeader("Expires"); h != nil {
-		d, ok := parseExpires(h.Value())
+	if reg.HasExpires {
+		d, ok := parseExpires(reg.Expires)
 		if !ok {
-			return nil, &rejection{code: 400, reason: "Bad Expires"}
+			return nil, rejection(400, "Bad Expires")
 		}
 		headerExpires = d
 	}
-
-	var contacts []*sipmsg.ContactHeader
-	for _, h := range req.GetHeaders("Contact") {
-		c, ok := h.(*sipmsg.ContactHeader)
-		if !ok {
-			return nil, &rejection{code: 400, reason: "Bad Contact"}
-		}
-		contacts = append(contacts, c)
-	}
+	contacts := reg.Contacts
 
 	// Expired bindings the sweeper has not reached yet count as absent (no
 	// CSeq check against them) and are removed with this change.
@@ -245,13 +199,13 @@ func (r *Registrar) plan(req *sipmsg.Request, meta Binding) (*plan, *rejection) 
 		return p, nil // query: answer with the current bindings
 	}
 	for _, c := range contacts {
-		if c.Address.Wildcard {
-			if len(contacts) != 1 || req.GetHeader("Expires") == nil || headerExpires != 0 {
-				return nil, &rejection{code: 400, reason: "Invalid Wildcard Contact"}
+		if c.Wildcard {
+			if len(contacts) != 1 || !reg.HasExpires || headerExpires != 0 {
+				return nil, rejection(400, "Invalid Wildcard Contact")
 			}
 			for k, b := range current {
 				if outOfOrder(b) {
-					return nil, &rejection{code: 400, reason: "Out Of Order CSeq"}
+					return nil, rejection(400, "Out Of Order CSeq")
 				}
 				p.remove[k] = b
 			}
@@ -261,31 +215,29 @@ func (r *Registrar) plan(req *sipmsg.Request, meta Binding) (*plan, *rejection) 
 
 	inRequest := map[string]bool{}
 	for _, c := range contacts {
-		scheme := strings.ToLower(c.Address.Scheme)
-		if (scheme != "sip" && scheme != "sips") || c.Address.Host == "" {
-			return nil, &rejection{code: 400, reason: "Bad Contact URI"}
+		scheme := strings.ToLower(c.Scheme)
+		if (scheme != "sip" && scheme != "sips") || c.Host == "" {
+			return nil, rejection(400, "Bad Contact URI")
 		}
 		exp := headerExpires
-		if v, ok := c.Params.Get("expires"); ok {
-			d, ok := parseExpires(v)
+		if c.HasExpires {
+			d, ok := parseExpires(c.Expires)
 			if !ok {
-				return nil, &rejection{code: 400, reason: "Bad Contact Expires"}
+				return nil, rejection(400, "Bad Contact Expires")
 			}
 			exp = d
 		}
 		if exp != 0 && exp < r.cfg.MinExpires {
-			return nil, &rejection{code: 423, reason: "Interval Too Brief", headers: []sipmsg.Header{
-				sipmsg.NewHeader("Min-Expires", strconv.Itoa(int(r.cfg.MinExpires/time.Second))),
-			}}
+			return nil, &Result{Code: 423, Reason: "Interval Too Brief", MinExpires: r.cfg.MinExpires}
 		}
 		if exp > r.cfg.MaxExpires {
 			exp = r.cfg.MaxExpires
 		}
-		key := contactKey(&c.Address)
+		key := contactKey(c)
 		inRequest[key] = true
 		old, exists := current[key]
 		if exists && outOfOrder(old) {
-			return nil, &rejection{code: 400, reason: "Out Of Order CSeq"}
+			return nil, rejection(400, "Out Of Order CSeq")
 		}
 		if exp == 0 {
 			delete(p.save, key)
@@ -295,7 +247,7 @@ func (r *Registrar) plan(req *sipmsg.Request, meta Binding) (*plan, *rejection) 
 			continue
 		}
 		b := meta
-		b.Contact = c.Address.String()
+		b.Contact = c.URI
 		b.Registered = now
 		b.Expires = now.Add(exp)
 		p.save[key] = b
@@ -303,7 +255,7 @@ func (r *Registrar) plan(req *sipmsg.Request, meta Binding) (*plan, *rejection) 
 		delete(p.remove, key)
 	}
 	if len(p.save) > r.cfg.MaxContacts {
-		return nil, &rejection{code: 403, reason: "Too Many Contacts"}
+		return nil, rejection(403, "Too Many Contacts")
 	}
 	for k, b := range current {
 		if !inRequest[k] && b.CallID == meta.CallID && b.CSeq < meta.CSeq && len(p.save) > 0 {
@@ -335,7 +287,7 @@ func (r *Registrar) plan(req *sipmsg.Request, meta Binding) (*plan, *rejection) 
 
 // commit persists p and then applies it to memory. The caller holds
 // writeMu. A store failure changes nothing and answers 500.
-func (r *Registrar) commit(p *plan) *rejection {
+func (r *Registrar) commit(p *plan) *Result {
 	if len(p.save) == 0 && len(p.remove) == 0 {
 		return nil
 	}
@@ -357,7 +309,7 @@ func (r *Registrar) commit(p *plan) *rejection {
 		cancel()
 		if err != nil {
 			r.log.Error("registrar: persist bindings", "user", p.user, "err", err)
-			return &rejection{code: 500, reason: "Server Internal Error"}
+			return rejection(500, "Server Internal Error")
 		}
 	}
 	r.mu.Lock()
@@ -386,15 +338,14 @@ func sourceString(a netip.AddrPort) string {
 	return a.String()
 }
 
-// okResponse is the 200 listing every current contact of aor with its
+// okResult is the 200 listing every current contact of user with its
 // remaining lifetime (RFC 3261 §10.3 step 8).
-func (r *Registrar) okResponse(req *sipmsg.Request, aor string) *sipmsg.Response {
+func (r *Registrar) okResult(user string) Result {
 	now := r.now()
-	res := newResponse(req, 200, "OK")
-	for _, b := range r.Lookup(aor) {
+	res := Result{Code: 200, Reason: "OK", Date: now}
+	for _, b := range r.Lookup(user) {
 		secs := int64((b.Expires.Sub(now) + time.Second - 1) / time.Second)
-		res.AppendHeader(sipmsg.NewHeader("Contact", "<"+b.Contact+">;expires="+strconv.FormatInt(secs, 10)))
+		res.Contacts = append(res.Contacts, ContactExpiry{URI: b.Contact, Seconds: secs})
 	}
-	res.AppendHeader(dateHeader(now))
 	return res
 }

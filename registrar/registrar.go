@@ -6,15 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	sipmsg "github.com/emiago/sipgo/sip"
 
 	"ccpbx/config"
 	"ccpbx/store"
@@ -25,10 +22,15 @@ const (
 	DefaultMinExpires     = 60 * time.Second
 	DefaultDefaultExpires = 3600 * time.Second
 	DefaultMaxExpires     = 7200 * time.Second
-	DefaultNonceTTL       = 300 * time.Second
-	DefaultMaxContacts    = 10
-	sweepInterval         = 2 * time.Second
-	storeTimeout          = 5 * time.Second
+	// DefaultNonceTTL is sofia's nonce-ttl default: a phone answers its
+	// challenge within a second, and one that reuses a nonce for later
+	// requests (nc 2, 3 …) is told stale=true and answers a new one
+	// without asking its user, so a short life costs one round trip a
+	// minute at most, while a captured nonce is worth little for long.
+	DefaultNonceTTL    = 60 * time.Second
+	DefaultMaxContacts = 10
+	sweepInterval      = 2 * time.Second
+	storeTimeout       = 5 * time.Second
 )
 
 // Binding is one registered contact of a user.
@@ -82,6 +84,10 @@ type Config struct {
 
 	// NonceTTL is how long a nonce is accepted before stale=true.
 	NonceTTL time.Duration
+	// AllowNoQOP accepts RFC 2069 responses (no qop, no nonce count),
+	// which cannot be told from a replay; by default they are refused
+	// with a new challenge.
+	AllowNoQOP bool
 	// Algorithms are offered in this order, one challenge each; default
 	// config.DefaultAuthAlgorithms (MD5 only: some phones give up on a 401
 	// that also offers an algorithm they lack).
@@ -94,6 +100,9 @@ type Config struct {
 	// Notify, if set, is called after every binding change, outside the
 	// registrar's locks. It must not block.
 	Notify func(Event)
+	// Clock is the time source; nil means time.Now. Tests set it to expire
+	// nonces and bindings without waiting.
+	Clock func() time.Time
 }
 
 type userEntry struct {
@@ -128,7 +137,11 @@ type Registrar struct {
 // New builds a Registrar and loads the persisted, unexpired bindings from
 // st (st may be nil: memory only).
 func New(cfg Config, st *store.Store, log *slog.Logger) (*Registrar, error) {
-	return newRegistrar(cfg, st, log, time.Now)
+	now := cfg.Clock
+	if now == nil {
+		now = time.Now
+	}
+	return newRegistrar(cfg, st, log, now)
 }
 
 // newRegistrar is New with an injectable clock.
@@ -385,35 +398,8 @@ func (r *Registrar) notify(kind EventKind, b Binding) {
 // contactKey normalises a Contact URI into the identity used to match
 // refreshes (RFC 3261 §19.1.4 in the parts phones actually vary: scheme
 // and host case, transport parameter case; other parameters are ignored).
-func contactKey(u *sipmsg.Uri) string {
-	tp := ""
-	if u.UriParams != nil {
-		if v, ok := u.UriParams.Get("transport"); ok {
-			tp = strings.ToLower(v)
-		}
-	}
-	return strings.ToLower(u.Scheme) + ":" + u.User + "@" + strings.ToLower(u.Host) + ":" + strconv.Itoa(u.Port) + ";transport=" + tp
-}
-
-// newResponse builds a response that goes back where the request came
-// from (rport-style), so phones behind NAT get it even without ;rport.
-func newResponse(req *sipmsg.Request, code int, reason string) *sipmsg.Response {
-	res := sipmsg.NewResponseFromRequest(req, code, reason, nil)
-	if src := req.Source(); src != "" {
-		res.SetDestination(src)
-	}
-	return res
-}
-
-func (r *Registrar) respond(req *sipmsg.Request, tx sipmsg.ServerTransaction, res *sipmsg.Response) {
-	if err := tx.Respond(res); err != nil {
-		r.log.Warn("registrar: send response", "code", res.StatusCode, "to", req.Source(), "err", err)
-	}
-}
-
-// dateHeader is RFC 3261 §20.17's Date, which phones without NTP use.
-func dateHeader(now time.Time) sipmsg.Header {
-	return sipmsg.NewHeader("Date", now.UTC().Format(http.TimeFormat))
+func contactKey(c Contact) string {
+	return strings.ToLower(c.Scheme) + ":" + c.User + "@" + strings.ToLower(c.Host) + ":" + strconv.Itoa(c.Port) + ";transport=" + strings.ToLower(c.Transport)
 }
 
 // Flush removes every binding of user (all users when user is ""), as

@@ -288,7 +288,7 @@ func TestTrunkCallerIDIsSanitizedAndInviteSmall(t *testing.T) {
 		t.Fatalf("final %d", code)
 	}
 	req := in.Request()
-	if n := len(req.String()); n > maxUDPRequest {
+	if n := len(req.String()); n > maxUDPMessage {
 		t.Errorf("agent INVITE is %d bytes", n)
 	}
 	from := req.From()

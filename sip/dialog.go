@@ -36,7 +36,7 @@ type dialog struct {
 	// ack is the ACK we sent for the 2xx of our INVITE, kept to answer a
 	// retransmitted 2xx (our ACK was lost).
 	ack *sipmsg.Request
-	leg *sipLeg
+	leg dialogLeg
 	// key is the table key once the dialog is in the table (guarded by
 	// the table's lock).
 	key string

@@ -1,8 +1,29 @@
-// Package sip owns the SIP side of ccpbx: one sipgo UserAgent per profile
+// Package sip is ccpbx's one SIP edge: one sipgo UserAgent per profile
 // (like FreeSWITCH's sofia profiles), our own dialog layer on top of sipgo's
-// transactions, inbound (UAS) and outbound (UAC) legs that implement
-// call.Signalling and call.Media for the switch core, and the "user/" and
+// transactions, the legs that implement call.Signalling and call.Media for
+// the switch core, REGISTER, digest challenges, and the "user/" and
 // "sofia/" dial-string endpoints.
+//
+// The seams, file by file:
+//   - routes.go binds each profile's request handlers (panics answer 500).
+//   - respond.go: every response ccpbx sends goes through Stack.reply, so
+//     REGISTER and INVITE answers agree by construction on where they go
+//     (the UDP source address, the TCP connection), the To tag, our
+//     User-Agent, the UDP size limit and which Require tags we refuse.
+//   - register.go receives REGISTER and asks the registrar (Verify,
+//     Register); authenticate is the digest challenge for REGISTER (401)
+//     and calls (407). The registrar itself knows no SIP.
+//   - inbound.go creates the channel of an INVITE we receive; its leg is a
+//     uasLeg (uas.go: provisionals, 200 and its retransmission, final
+//     errors, BYE after the ACK).
+//   - outbound.go resolves dial strings to INVITEs we send; their leg is a
+//     uacLeg (uac.go: the response loop, digest retry, CANCEL, late 2xx).
+//     What both kinds of leg share (state, dialog, in-dialog requests,
+//     re-offers, BYE) is leg.go; dialog.go is RFC 3261 §12.
+//   - user/ with several registered contacts hands one dial per contact to
+//     call.Race, the same parallel fork as a comma group of a dial string.
+//   - transportlog.go keeps input that is not SIP away from sipgo (its
+//     transport read hook for UDP, a wrapped listener for TCP).
 //
 // It turns SDP into calls on package media and REGISTER into calls on package
 // registrar, but it decides nothing about where a call goes: the dialplan

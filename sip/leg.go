@@ -1,11 +1,11 @@
 package sip
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
 
@@ -22,12 +22,13 @@ const (
 	stateEnded                    // final error, CANCEL, BYE
 )
 
-// sipLeg is one SIP call leg, inbound (we are UAS) or outbound (UAC). It is
-// the call.Signalling of its channel; its legMedia is the call.Media.
-type sipLeg struct {
+// leg is what UAS and UAC legs share: one SIP call leg is the
+// call.Signalling of its channel, its legMedia the call.Media, and it owns
+// one dialog. uasLeg (uas.go) answers an INVITE we received, uacLeg
+// (uac.go) runs one we sent; each adds only what its role needs.
+type leg struct {
 	s   *Stack
 	p   *profile
-	dir call.Direction
 	ml  *media.Leg
 	lm  *legMedia
 	log *slog.Logger
@@ -38,39 +39,44 @@ type sipLeg struct {
 	state legState
 	// byeReceived: the peer ended the dialog (no BYE of ours needed).
 	byeReceived bool
-	// lateOffer: the (re-)INVITE had no SDP, so our offer went in the 200
-	// and the answer comes in the ACK.
+	// lateOffer: a re-INVITE had no SDP, so our offer went in the 200 and
+	// the answer comes in the ACK.
 	lateOffer bool
-
-	// Inbound only.
-	inv       *sipmsg.Request
-	tx        sipmsg.ServerTransaction
-	localSDP  []byte
-	cancelled bool // the caller's CANCEL reached the INVITE transaction
-	finalOnce sync.Once
-	finalSent chan struct{}
-	ackOnce   sync.Once
-	acked     chan struct{}
 
 	// byes counts our BYEs in flight; the dialog stays in the table until
 	// they are done.
 	byes sync.WaitGroup
-
-	// Outbound only: stops the dial loop (which then CANCELs) with a cause.
-	cancelDial context.CancelCauseFunc
 }
 
-func (l *sipLeg) channel() *call.Channel {
+// role is the part of in-dialog handling that differs between a UAS and a
+// UAC leg.
+type role interface {
+	// acked sees the ACK of a 2xx we sent.
+	acked()
+	// byeWhileEarly runs when the peer's BYE ends a dialog still early.
+	byeWhileEarly()
+}
+
+// dialogLeg is the leg a dialog belongs to.
+type dialogLeg interface {
+	handleInDialog(d *dialog, req *sipmsg.Request, tx sipmsg.ServerTransaction)
+}
+
+func (l *leg) channel() *call.Channel {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.ch
 }
 
-func (l *sipLeg) markFinal() { l.finalOnce.Do(func() { close(l.finalSent) }) }
-func (l *sipLeg) markAcked() { l.ackOnce.Do(func() { close(l.acked) }) }
+func (l *leg) channelDone() <-chan struct{} {
+	if ch := l.channel(); ch != nil {
+		return ch.Done()
+	}
+	return nil
+}
 
 // watch releases the leg's resources once its channel has hung up.
-func (l *sipLeg) watch(ch *call.Channel) {
+func (l *leg) watch(ch *call.Channel) {
 	l.s.track(l)
 	go func() {
 		<-ch.Done()
@@ -79,8 +85,8 @@ func (l *sipLeg) watch(ch *call.Channel) {
 		d := l.dlg
 		l.mu.Unlock()
 		l.ml.Close()
-		// A BYE of ours may still wait for the caller's ACK, which must
-		// find the dialog: keep it until that BYE is done.
+		// A BYE of ours may still wait for the peer's ACK, which must find
+		// the dialog: keep it until that BYE is done.
 		l.byes.Wait()
 		if d != nil {
 			l.s.dialogs.remove(d)
@@ -89,10 +95,46 @@ func (l *sipLeg) watch(ch *call.Channel) {
 	}()
 }
 
-// handleInDialog serves a request that matched this leg's dialog.
-func (l *sipLeg) handleInDialog(d *dialog, req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+// claimEnd marks the leg ended for a Hangup: it returns the state the leg
+// was in, and false when it had already ended.
+func (l *leg) claimEnd() (legState, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := l.state
+	if st == stateEnded {
+		return st, false
+	}
+	l.state = stateEnded
+	return st, true
+}
+
+// bye ends an answered dialog with BYE, in the background: Hangup must not
+// block the dialplan on the peer. A UAS must not send BYE before the ACK
+// (RFC 3261 §15), so it passes the ACK to wait for (at most 64*T1); a UAC
+// passes nil.
+func (l *leg) bye(cause call.Cause, ack <-chan struct{}) {
+	l.s.pending.add()
+	l.byes.Add(1)
+	go func() {
+		defer l.s.pending.done()
+		defer l.byes.Done()
+		if ack != nil {
+			select {
+			case <-ack:
+			case <-time.After(64 * sipmsg.T1):
+			}
+		}
+		if err := l.dlg.bye(reasonHeader(cause)); err != nil {
+			l.log.Debug("BYE failed", "err", err)
+		}
+	}()
+}
+
+// serveInDialog serves a request that matched this leg's dialog.
+func (l *leg) serveInDialog(r role, d *dialog, req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	s := l.s
 	if !d.checkRemoteSeq(req) {
-		respond(tx, req, 500, "Server Internal Error - CSeq out of order", nil)
+		s.respond(tx, req, 500, "Server Internal Error - CSeq out of order")
 		return
 	}
 	switch req.Method {
@@ -108,24 +150,17 @@ func (l *sipLeg) handleInDialog(d *dialog, req *sipmsg.Request, tx sipmsg.Server
 				}
 			}
 		}
-		l.markAcked()
+		r.acked()
 	case sipmsg.BYE:
-		respond(tx, req, 200, "OK", nil)
+		s.respond(tx, req, 200, "OK")
 		l.mu.Lock()
 		wasEarly := l.state == stateEarly
 		l.state = stateEnded
 		l.byeReceived = true
 		ch := l.ch
 		l.mu.Unlock()
-		if wasEarly && l.dir == call.Inbound {
-			// BYE on an early dialog: the INVITE still needs its final
-			// response (RFC 3261 §15.1.2), or its transaction never ends.
-			res := l.tagged(sipmsg.NewResponseFromRequest(l.inv, 487, "Request Terminated", nil))
-			if src := l.inv.Source(); src != "" && !sipmsg.IsReliable(l.inv.Transport()) {
-				res.SetDestination(src)
-			}
-			_ = l.tx.Respond(res)
-			l.markFinal()
+		if wasEarly {
+			r.byeWhileEarly()
 		}
 		if ch != nil {
 			cause := call.NormalClearing
@@ -141,7 +176,7 @@ func (l *sipLeg) handleInDialog(d *dialog, req *sipmsg.Request, tx sipmsg.Server
 		if req.IsInvite() && early {
 			// A second INVITE before our final response to the first
 			// (RFC 3261 §14.2); UPDATE is the way to re-offer early.
-			respond(tx, req, 500, "Server Internal Error", []sipmsg.Header{sipmsg.NewHeader("Retry-After", "1")})
+			s.respond(tx, req, 500, "Server Internal Error", sipmsg.NewHeader("Retry-After", "1"))
 			return
 		}
 		l.handleReoffer(req, tx)
@@ -149,21 +184,21 @@ func (l *sipLeg) handleInDialog(d *dialog, req *sipmsg.Request, tx sipmsg.Server
 		if d, ok := parseDTMFInfo(req); ok {
 			l.lm.fireDigit(d)
 		}
-		respond(tx, req, 200, "OK", nil)
+		s.respond(tx, req, 200, "OK")
 	case sipmsg.OPTIONS:
-		respond(tx, req, 200, "OK", nil)
+		s.respond(tx, req, 200, "OK")
 	case sipmsg.CANCEL:
 		// A CANCEL reaching the dialog matched no INVITE transaction: it
 		// is too late to cancel anything.
-		respond(tx, req, 200, "OK", nil)
+		s.respond(tx, req, 200, "OK")
 	default:
-		respond(tx, req, 501, "Not Implemented", nil)
+		s.respond(tx, req, 501, "Not Implemented")
 	}
 }
 
 // handleReoffer answers a re-INVITE or UPDATE: hold, resume or a codec or
 // address change all come as a new offer for the same media leg.
-func (l *sipLeg) handleReoffer(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+func (l *leg) handleReoffer(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	var body []byte
 	if offer := req.Body(); len(offer) > 0 {
 		ans, err := l.ml.AnswerOffer(offer)
@@ -171,7 +206,7 @@ func (l *sipLeg) handleReoffer(req *sipmsg.Request, tx sipmsg.ServerTransaction)
 			if !errors.Is(err, media.ErrNoCommonCodec) {
 				l.log.Warn("re-offer rejected", "err", err)
 			}
-			respond(tx, req, 488, "Not Acceptable Here", nil)
+			l.s.respond(tx, req, 488, "Not Acceptable Here")
 			return
 		}
 		body = ans
@@ -182,42 +217,9 @@ func (l *sipLeg) handleReoffer(req *sipmsg.Request, tx sipmsg.ServerTransaction)
 		l.lateOffer = true
 		l.mu.Unlock()
 	}
-	res := newResponse(req, 200, "OK", body, l.p.contact(req.Transport()))
-	if err := tx.Respond(res); err != nil {
+	if _, err := l.s.reply(tx, req, response{code: 200, reason: "OK", body: body, contact: l.p.contact(req.Transport())}); err != nil {
 		l.log.Debug("re-INVITE response failed", "err", err)
 	}
-}
-
-// respond sends a simple response; failures are only logged by sipgo.
-func respond(tx sipmsg.ServerTransaction, req *sipmsg.Request, code int, reason string, hdrs []sipmsg.Header) {
-	res := sipmsg.NewResponseFromRequest(req, code, reason, nil)
-	for _, h := range hdrs {
-		res.AppendHeader(h)
-	}
-	// Answer where the packet came from (FreeSWITCH's NDLB-force-rport):
-	// phones behind NAT often omit rport.
-	if src := req.Source(); src != "" && !sipmsg.IsReliable(req.Transport()) {
-		res.SetDestination(src)
-	}
-	_ = tx.Respond(res)
-}
-
-// newResponse builds a response carrying SDP (when body is set) and our
-// Contact.
-func newResponse(req *sipmsg.Request, code int, reason string, body []byte, contact *sipmsg.ContactHeader) *sipmsg.Response {
-	res := sipmsg.NewResponseFromRequest(req, code, reason, nil)
-	if contact != nil {
-		res.AppendHeader(contact)
-	}
-	if len(body) > 0 {
-		ct := sipmsg.ContentTypeHeader("application/sdp")
-		res.AppendHeader(&ct)
-	}
-	res.SetBody(body)
-	if src := req.Source(); src != "" && !sipmsg.IsReliable(req.Transport()) {
-		res.SetDestination(src)
-	}
-	return res
 }
 
 // causeFromReason reads "Reason: Q.850;cause=17" from a BYE or CANCEL.

@@ -19,10 +19,6 @@ import (
 	"ccpbx/registrar"
 )
 
-// maxUDPRequest keeps our INVITEs under sipgo's UDP limit (UDPMTUSize-200;
-// larger writes fail, there is no automatic switch to TCP).
-const maxUDPRequest = 1300
-
 // userEndpoint serves "user/<id>[@domain]": every registered contact of the
 // user, rung in parallel.
 type userEndpoint struct{ s *Stack }
@@ -54,68 +50,16 @@ func (e userEndpoint) Dial(ctx context.Context, target string, vars map[string]s
 	if domain != "" {
 		vars["dialed_domain"] = domain
 	}
-	if len(bindings) == 1 {
-		return s.dialBinding(ctx, user, bindings[0], vars, o)
-	}
-	return s.fork(ctx, user, bindings, vars, o)
-}
-
-// fork rings every binding at once; the first to answer wins and the
-// others are cancelled with LOSE_RACE, as FreeSWITCH does for a user with
-// several registrations.
-func (s *Stack) fork(ctx context.Context, user string, bs []registrar.Binding, vars map[string]string, o *call.OriginateOptions) (*call.Channel, error) {
-	fctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(call.LoseRace)
-	type result struct {
-		ch  *call.Channel
-		err error
-	}
-	results := make(chan result, len(bs))
-	for _, b := range bs {
-		go func(b registrar.Binding) {
-			ch, err := s.dialBinding(fctx, user, b, cloneVars(vars), o)
-			results <- result{ch, err}
-		}(b)
-	}
-	var winner *call.Channel
-	var causes []call.Cause
-	for range bs {
-		r := <-results
-		if r.err == nil && r.ch != nil {
-			if winner == nil {
-				winner = r.ch
-				cancel(call.LoseRace)
-				continue
-			}
-			r.ch.Hangup(call.LoseRace)
-			continue
-		}
-		c, ok := call.AsCause(r.err)
-		if !ok {
-			c = call.NormalTemporaryFailure
-		}
-		causes = append(causes, c)
-	}
-	if winner != nil {
-		return winner, nil
-	}
-	return nil, mostTelling(causes)
-}
-
-// mostTelling prefers what a phone did (busy, reject) over what did not
-// happen (no answer).
-func mostTelling(causes []call.Cause) call.Cause {
-	for _, want := range []call.Cause{call.UserBusy, call.CallRejected, call.NoAnswer} {
-		for _, c := range causes {
-			if c == want {
-				return c
-			}
+	// Every contact rings at once in call's dial group: the first to answer
+	// wins, the others are cancelled with LOSE_RACE, as FreeSWITCH does for
+	// a user with several registrations.
+	dials := make([]func(context.Context) (*call.Channel, error), len(bindings))
+	for i, b := range bindings {
+		dials[i] = func(ctx context.Context) (*call.Channel, error) {
+			return s.dialBinding(ctx, user, b, cloneVars(vars), o)
 		}
 	}
-	if len(causes) > 0 {
-		return causes[0]
-	}
-	return call.NoAnswer
+	return call.Race(ctx, dials)
 }
 
 func (s *Stack) dialBinding(ctx context.Context, user string, b registrar.Binding, vars map[string]string, o *call.OriginateOptions) (*call.Channel, error) {
@@ -235,7 +179,7 @@ func (s *Stack) dial(ctx context.Context, p *profile, ruri sipmsg.Uri, toUser, d
 	}
 	number, name := callerID(vars, o.Caller)
 
-	l := &sipLeg{s: s, p: p, dir: call.Outbound, ml: ml, lm: newLegMedia(ml)}
+	l := &uacLeg{leg: leg{s: s, p: p, ml: ml, lm: newLegMedia(ml)}}
 	callID := uuid.NewString()
 	localTag := sipmsg.GenerateTagN(16)
 	d := &dialog{
@@ -260,11 +204,11 @@ func (s *Stack) dial(ctx context.Context, p *profile, ruri sipmsg.Uri, toUser, d
 		inv.AppendHeader(h)
 	}
 	inv.SetBody(offer)
-	if transport == "udp" && len(inv.String()) > maxUDPRequest {
+	if transport == "udp" && len(inv.String()) > maxUDPMessage {
 		for _, h := range extra {
 			inv.RemoveHeader(h.Name())
 		}
-		if len(inv.String()) > maxUDPRequest {
+		if len(inv.String()) > maxUDPMessage {
 			ml.Close()
 			return nil, call.NormalTemporaryFailure
 		}
@@ -346,252 +290,6 @@ func validHeaderName(s string) bool {
 	return true
 }
 
-// runInvite is the UAC response loop of one outbound INVITE.
-func (l *sipLeg) runInvite(ctx context.Context, inv *sipmsg.Request, vars map[string]string, o *call.OriginateOptions) (*call.Channel, error) {
-	ch, d, p := l.ch, l.dlg, l.p
-	fail := func(cause call.Cause) (*call.Channel, error) {
-		l.mu.Lock()
-		l.state = stateEnded
-		l.mu.Unlock()
-		ch.Terminated(cause)
-		return nil, cause
-	}
-	tx, err := p.cli.TransactionRequest(context.Background(), inv, prebuilt)
-	if err != nil && d.transport == "tcp" {
-		// The TCP connection the phone registered over is gone (phones
-		// reconnect only at their next REGISTER): try its Contact, where
-		// a TCP phone listens, as FreeSWITCH does.
-		if alt := uriHostPort(inv.Recipient); alt != "" && alt != d.dest {
-			l.log.Info("registration's TCP connection is gone; trying the Contact", "err", err, "contact", alt)
-			d.dest = alt
-			inv.SetDestination(alt)
-			tx, err = p.cli.TransactionRequest(context.Background(), inv, prebuilt)
-		}
-	}
-	if err != nil {
-		l.log.Info("INVITE not sent", "err", err)
-		return fail(call.DestinationOutOfOrder)
-	}
-	authTried := false
-	provisional := false
-	for {
-		select {
-		case res := <-tx.Responses():
-			code := res.StatusCode
-			switch {
-			case code == 100:
-				provisional = true
-			case code < 200:
-				provisional = true
-				early := false
-				if body := res.Body(); len(body) > 0 {
-					if err := l.ml.AcceptAnswer(body); err == nil {
-						early = true
-					}
-				}
-				ch.MarkRinging(early)
-				if o.OnRing != nil {
-					o.OnRing(ch, early)
-				}
-			case code < 300:
-				return l.established(tx, inv, res)
-			case (code == 401 || code == 407) && !authTried && vars["sip_auth_username"] != "":
-				authTried = true
-				next, err := authorize(inv, res, vars["sip_auth_username"], vars["sip_auth_password"])
-				if err != nil {
-					tx.Terminate()
-					return fail(call.CallRejected)
-				}
-				tx.Terminate()
-				inv = next
-				d.mu.Lock()
-				d.localSeq = inv.CSeq().SeqNo
-				d.mu.Unlock()
-				tx, err = p.cli.TransactionRequest(context.Background(), inv, prebuilt)
-				if err != nil {
-					return fail(call.DestinationOutOfOrder)
-				}
-				provisional = false
-			default:
-				tx.Terminate()
-				return fail(causeForStatus(code))
-			}
-		case <-tx.Done():
-			// Timer B without any final response.
-			l.log.Info("INVITE transaction ended without answer", "err", tx.Err())
-			if provisional {
-				return fail(call.NoAnswer)
-			}
-			return fail(call.NoUserResponse)
-		case <-ctx.Done():
-			cause, ok := call.AsCause(context.Cause(ctx))
-			if !ok {
-				cause = call.OriginatorCancel
-			}
-			l.mu.Lock()
-			l.state = stateEnded
-			l.mu.Unlock()
-			l.s.pending.add()
-			go l.cancelInvite(tx, inv, provisional, cause)
-			ch.Terminated(cause)
-			return nil, cause
-		}
-	}
-}
-
-// established completes a 2xx: dialog from the response, ACK, the answer
-// SDP into the media leg, and the channel marked answered.
-func (l *sipLeg) established(tx sipmsg.ClientTransaction, inv *sipmsg.Request, res *sipmsg.Response) (*call.Channel, error) {
-	ch, d := l.ch, l.dlg
-	l.fillDialog(d, res)
-	// In the table before the ACK goes out: the callee may BYE at once.
-	l.s.dialogs.put(d)
-	ack := d.buildRequest(sipmsg.ACK, inv.CSeq().SeqNo)
-	d.mu.Lock()
-	d.ack = ack
-	d.mu.Unlock()
-	if err := l.p.cli.WriteRequest(ack, prebuilt); err != nil {
-		l.log.Warn("ACK failed", "err", err)
-	}
-	// A retransmitted 2xx while the transaction is still Accepted means the
-	// ACK was lost.
-	tx.OnRetransmission(func(*sipmsg.Response) { d.resendAck() })
-	go func() { <-ch.Done(); tx.Terminate() }()
-
-	l.mu.Lock()
-	if l.state != stateEarly {
-		byed := l.byeReceived
-		l.mu.Unlock()
-		if byed {
-			// The callee hung up right after answering.
-			ch.Terminated(call.NormalClearing)
-			return nil, call.NormalClearing
-		}
-		// Hung up while the 200 was on its way: ACK done, now BYE.
-		l.s.pending.add()
-		go func() {
-			defer l.s.pending.done()
-			_ = d.bye(reasonHeader(call.OriginatorCancel))
-		}()
-		ch.Terminated(call.OriginatorCancel)
-		return nil, call.OriginatorCancel
-	}
-	l.state = stateAnswered
-	l.mu.Unlock()
-	if body := res.Body(); len(body) > 0 {
-		if err := l.ml.AcceptAnswer(body); err != nil {
-			l.log.Warn("unusable SDP answer", "err", err)
-			ch.Hangup(call.IncompatibleDestination)
-			return nil, call.IncompatibleDestination
-		}
-	}
-	ch.MarkAnswered()
-	l.ml.OnMediaTimeout(func() { ch.Hangup(call.MediaTimeout) })
-	return ch, nil
-}
-
-// fillDialog learns the peer's tag, target and route set from a 2xx.
-func (l *sipLeg) fillDialog(d *dialog, res *sipmsg.Response) {
-	if to := res.To(); to != nil {
-		d.remoteTag, _ = to.Params.Get("tag")
-	}
-	if c := res.Contact(); c != nil {
-		d.remoteTarget = *c.Address.Clone()
-	}
-	// UAC route set: the 2xx's Record-Route in reverse order.
-	rs := routeSetFrom(res.GetHeaders("Record-Route"))
-	for i, j := 0, len(rs)-1; i < j; i, j = i+1, j-1 {
-		rs[i], rs[j] = rs[j], rs[i]
-	}
-	d.routeSet = rs
-}
-
-// cancelInvite CANCELs a ringing INVITE once the callee has sent a
-// provisional (a CANCEL before one is not allowed, RFC 3261 §9.1). A 2xx
-// that races the CANCEL gets ACK and BYE, so the phone stops ringing and
-// does not sit in a dead call.
-func (l *sipLeg) cancelInvite(tx sipmsg.ClientTransaction, inv *sipmsg.Request, provisional bool, cause call.Cause) {
-	defer l.s.pending.done()
-	defer tx.Terminate()
-	// A 200 that arrives after this transaction is gone (reordered behind
-	// a 487, or retransmitted late) reaches unhandledResponse, which looks
-	// the INVITE up here to ACK and BYE it.
-	callID := inv.CallID().Value()
-	l.s.late.Store(callID, &lateInvite{leg: l, inv: inv, cause: cause})
-	time.AfterFunc(lateInviteTTL, func() { l.s.late.Delete(callID) })
-	sent := false
-	send := func() {
-		if sent {
-			return
-		}
-		sent = true
-		l.sendCancel(inv, cause)
-	}
-	if provisional {
-		send()
-	}
-	limit := time.NewTimer(64 * sipmsg.T1)
-	defer limit.Stop()
-	for {
-		select {
-		case res := <-tx.Responses():
-			switch {
-			case res.StatusCode < 200:
-				send()
-			case res.StatusCode < 300:
-				if v, ok := l.s.late.LoadAndDelete(callID); ok {
-					v.(*lateInvite).ackAndBye(res)
-				}
-				return
-			default:
-				return // 487 (sipgo ACKs it) or any other final
-			}
-		case <-tx.Done():
-			return
-		case <-limit.C:
-			return
-		}
-	}
-}
-
-func (l *sipLeg) sendCancel(inv *sipmsg.Request, cause call.Cause) {
-	c := sipmsg.NewRequest(sipmsg.CANCEL, *inv.Recipient.Clone())
-	if v := inv.Via(); v != nil {
-		c.AppendHeader(v.Clone())
-	}
-	for _, r := range inv.GetHeaders("Route") {
-		c.AppendHeader(sipmsg.HeaderClone(r))
-	}
-	mf := sipmsg.MaxForwardsHeader(70)
-	c.AppendHeader(&mf)
-	c.AppendHeader(sipmsg.HeaderClone(inv.From()))
-	c.AppendHeader(sipmsg.HeaderClone(inv.To()))
-	c.AppendHeader(sipmsg.HeaderClone(inv.CallID()))
-	c.AppendHeader(&sipmsg.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sipmsg.CANCEL})
-	reason := reasonHeader(cause)
-	if cause == call.LoseRace {
-		reason = `SIP;cause=200;text="Call completed elsewhere"`
-	}
-	c.AppendHeader(sipmsg.NewHeader("Reason", reason))
-	c.SetTransport(inv.Transport())
-	c.SetDestination(inv.Destination())
-	c.Laddr = inv.Laddr
-	c.SetBody(nil)
-	tx, err := l.p.cli.TransactionRequest(context.Background(), c, prebuilt)
-	if err != nil {
-		l.log.Debug("CANCEL not sent", "err", err)
-		return
-	}
-	go func() {
-		defer tx.Terminate()
-		select {
-		case <-tx.Responses():
-		case <-tx.Done():
-		case <-time.After(5 * time.Second):
-		}
-	}()
-}
-
 // authorize answers a 401/407 challenge to our INVITE with credentials
 // (for trunks that authenticate us; phones never challenge).
 func authorize(inv *sipmsg.Request, res *sipmsg.Response, user, pass string) (*sipmsg.Request, error) {
@@ -627,31 +325,6 @@ func viaLike(v *sipmsg.ViaHeader) *sipmsg.ViaHeader {
 	n := v.Clone()
 	n.Params.Add("branch", sipmsg.GenerateBranchN(16))
 	return n
-}
-
-// lateInviteTTL covers Timer D and a peer's 2xx retransmissions (64*T1).
-const lateInviteTTL = 40 * time.Second
-
-// lateInvite is an outbound INVITE we gave up on (CANCEL sent, or its
-// transaction ended): a 2xx for it must still be ACKed and then BYEd so
-// the phone does not sit in a call nobody hears.
-type lateInvite struct {
-	leg   *sipLeg
-	inv   *sipmsg.Request
-	cause call.Cause
-}
-
-func (li *lateInvite) ackAndBye(res *sipmsg.Response) {
-	l := li.leg
-	d := l.dlg
-	l.fillDialog(d, res)
-	ack := d.buildRequest(sipmsg.ACK, li.inv.CSeq().SeqNo)
-	if err := l.p.cli.WriteRequest(ack, prebuilt); err != nil {
-		l.log.Debug("ACK of a late 200 failed", "err", err)
-	}
-	if err := d.bye(reasonHeader(li.cause)); err != nil {
-		l.log.Debug("BYE of a late 200 failed", "err", err)
-	}
 }
 
 // uriHostPort is where a SIP URI points: its host and port (5060 when

@@ -19,7 +19,7 @@ func (p *profile) routes() {
 			defer func() {
 				if r := recover(); r != nil {
 					p.log.Error("panic in sip handler", "handler", name, "panic", r, "stack", string(debug.Stack()))
-					respond(tx, req, 500, "Server Internal Error", nil)
+					p.stack.respond(tx, req, 500, "Server Internal Error")
 				}
 			}()
 			fn(req, tx)
@@ -35,10 +35,10 @@ func (p *profile) routes() {
 	p.srv.OnRegister(h("REGISTER", p.onRegister))
 	p.srv.OnPrack(h("PRACK", func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		// We never send reliable provisionals, so no PRACK can match.
-		respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+		p.stack.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 	}))
 	p.srv.OnNoRoute(h("other", func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-		respond(tx, req, 405, "Method Not Allowed", []sipmsg.Header{sipmsg.NewHeader("Allow", allowMethods)})
+		p.stack.respond(tx, req, 405, "Method Not Allowed", sipmsg.NewHeader("Allow", allowMethods))
 	}))
 }
 
@@ -47,18 +47,10 @@ func (p *profile) onOptions(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		d.leg.handleInDialog(d, req, tx)
 		return
 	}
-	respond(tx, req, 200, "OK", []sipmsg.Header{
+	p.stack.respond(tx, req, 200, "OK",
 		sipmsg.NewHeader("Allow", allowMethods),
 		sipmsg.NewHeader("Accept", "application/sdp"),
-	})
-}
-
-func (p *profile) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-	if !p.cfg.Register || p.stack.reg == nil {
-		respond(tx, req, 403, "Forbidden", nil)
-		return
-	}
-	p.stack.reg.HandleRegister(req, tx)
+	)
 }
 
 // inDialog serves BYE, INFO and UPDATE: they only make sense inside a
@@ -66,7 +58,7 @@ func (p *profile) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 func (p *profile) inDialog(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	d := p.stack.dialogs.lookup(req)
 	if d == nil || d.leg == nil {
-		respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+		p.stack.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
 	d.leg.handleInDialog(d, req, tx)
@@ -84,5 +76,5 @@ func (p *profile) onAck(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 
 // onCancel sees only CANCELs that matched no INVITE transaction.
 func (p *profile) onCancel(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-	respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+	p.stack.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 }

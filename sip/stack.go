@@ -17,6 +17,7 @@ import (
 
 	"ccpbx/call"
 	"ccpbx/config"
+	"ccpbx/guard"
 	"ccpbx/media"
 	"ccpbx/registrar"
 )
@@ -30,6 +31,9 @@ type Options struct {
 	Log       *slog.Logger
 	// UserAgent is the User-Agent header value ("ccpbx/1.0").
 	UserAgent string
+	// Bans, if set, counts digest failures and drops banned sources
+	// (sip/register.go).
+	Bans *guard.Bans
 }
 
 // ProfileInfo is one row of `sofia status`.
@@ -44,6 +48,7 @@ type Stack struct {
 	media *media.Engine
 	log   *slog.Logger
 	agent string
+	bans  *guard.Bans
 
 	profiles []*profile
 	byName   map[string]*profile
@@ -53,14 +58,13 @@ type Stack struct {
 	// arrives after their transaction ended is still ACKed and BYEd.
 	late sync.Map
 
-	mu       sync.Mutex
-	started  bool
-	closed   bool
-	cancel   context.CancelFunc
-	serveWG  sync.WaitGroup
-	pending  inflight // BYEs, CANCELs and 200 retransmissions still going
-	legs     map[*sipLeg]struct{}
-	closeErr error
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	cancel  context.CancelFunc
+	serveWG sync.WaitGroup
+	pending inflight // BYEs, CANCELs and 200 retransmissions still going
+	legs    map[*leg]struct{}
 }
 
 // profile is one sofia-style listener with its own UserAgent, so requests
@@ -74,6 +78,8 @@ type profile struct {
 	srv   *sipgo.Server
 	cli   *sipgo.Client
 	log   *slog.Logger
+	// guard drops input that is not SIP before sipgo parses it.
+	guard *inputGuard
 
 	listenIP netip.Addr
 	advIP    netip.Addr
@@ -103,8 +109,9 @@ func New(o Options) (*Stack, error) {
 		media:  o.Media,
 		log:    o.Log.With("component", "sip"),
 		agent:  o.UserAgent,
+		bans:   o.Bans,
 		byName: make(map[string]*profile),
-		legs:   make(map[*sipLeg]struct{}),
+		legs:   make(map[*leg]struct{}),
 	}
 	s.dialogs.init()
 	fail := func(err error) (*Stack, error) {
@@ -166,6 +173,7 @@ func (s *Stack) newProfile(pc config.Profile) (*profile, error) {
 	default:
 		p.advIP = detectAdvertiseIP()
 	}
+	p.guard = newInputGuard(p.log.With("layer", "transport"))
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(s.agent),
 		sipgo.WithUserAgentHostname(p.advIP.String()),
@@ -174,7 +182,8 @@ func (s *Stack) newProfile(pc config.Profile) (*profile, error) {
 			sipmsg.WithTransactionLayerLogger(p.log.With("layer", "transaction")),
 		),
 		sipgo.WithUserAgentTransportLayerOptions(
-			sipmsg.WithTransportLayerLogger(slog.New(peerNoise{p.log.Handler()}).With("layer", "transport")),
+			sipmsg.WithTransportLayerLogger(p.log.With("layer", "transport")),
+			sipmsg.WithTransportLayerReadFilter(p.guard.filterUDP),
 		),
 	)
 	if err != nil {
@@ -302,7 +311,10 @@ func (p *profile) listen(ctx context.Context) error {
 		go func() {
 			defer s.serveWG.Done()
 			go func() { <-ctx.Done(); tcp.Close() }()
-			if err := p.srv.ServeTCP(tcp); err != nil && ctx.Err() == nil {
+			// ServeTCP returns only with an error: a closed listener on
+			// shutdown, anything else is news.
+			err := p.srv.ServeTCP(p.guard.listener(tcp))
+			if ctx.Err() == nil {
 				p.log.Error("tcp listener stopped", "err", err)
 			}
 		}()
@@ -345,7 +357,7 @@ func (s *Stack) Close() {
 		return
 	}
 	s.closed = true
-	legs := make([]*sipLeg, 0, len(s.legs))
+	legs := make([]*leg, 0, len(s.legs))
 	for l := range s.legs {
 		legs = append(legs, l)
 	}
@@ -426,13 +438,13 @@ func (s *Stack) isClosed() bool {
 	return s.closed
 }
 
-func (s *Stack) track(l *sipLeg) {
+func (s *Stack) track(l *leg) {
 	s.mu.Lock()
 	s.legs[l] = struct{}{}
 	s.mu.Unlock()
 }
 
-func (s *Stack) untrack(l *sipLeg) {
+func (s *Stack) untrack(l *leg) {
 	s.mu.Lock()
 	delete(s.legs, l)
 	s.mu.Unlock()

@@ -2,32 +2,102 @@ package sip
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
+
+	sipmsg "github.com/emiago/sipgo/sip"
 )
 
-// TestPeerNoiseDemotesParseFailures: sipgo's ERROR for an unparsable
-// datagram becomes a short DEBUG record (or nothing at INFO); other
-// records pass unchanged.
-func TestPeerNoiseDemotesParseFailures(t *testing.T) {
+const optionsMsg = "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-1\r\n" +
+	"From: <sip:a@127.0.0.1>;tag=a\r\nTo: <sip:b@127.0.0.1>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+
+// TestInputGuardDropsUnparsableDatagrams: a datagram that is not SIP is
+// dropped before sipgo parses it, counted, and logged short at DEBUG only;
+// SIP and keep-alives pass unchanged.
+func TestInputGuardDropsUnparsableDatagrams(t *testing.T) {
 	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
 		var buf bytes.Buffer
-		log := slog.New(peerNoise{slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: level})}).With("layer", "transport")
-		log.Error("failed to parse", "data", strings.Repeat("G", 5000), "error", "empty URI")
+		g := newInputGuard(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: level})).With("layer", "transport"))
+		from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5999}
+		info := sipmsg.TransportReadProps{Transport: "UDP", RemoteAddr: from}
+		for _, ok := range []string{optionsMsg, "\r\n\r\n", "\r\n"} {
+			if got, err := g.filterUDP(info, []byte(ok)); err != nil || string(got) != ok {
+				t.Fatalf("filter(%q) = %q, %v", ok, got, err)
+			}
+		}
+		got, err := g.filterUDP(info, []byte(strings.Repeat("G", 5000)))
+		if err != nil || got != nil {
+			t.Fatalf("garbage passed: %d bytes, %v", len(got), err)
+		}
+		if g.dropped.Load() != 1 {
+			t.Fatalf("dropped = %d", g.dropped.Load())
+		}
 		out := buf.String()
 		if level == slog.LevelInfo && out != "" {
 			t.Fatalf("at INFO a garbage datagram was logged: %q", out)
 		}
-		if level == slog.LevelDebug {
-			if !strings.Contains(out, "level=DEBUG") || !strings.Contains(out, "layer=transport") || !strings.Contains(out, "error=\"empty URI\"") || len(out) > 400 {
-				t.Fatalf("at DEBUG: %q", out)
-			}
+		if level == slog.LevelDebug && (!strings.Contains(out, "level=DEBUG") || !strings.Contains(out, "layer=transport") ||
+			!strings.Contains(out, "source=127.0.0.1:5999") || len(out) > 500) {
+			t.Fatalf("at DEBUG: %q", out)
 		}
-		buf.Reset()
-		log.Error("Read connection error", "error", "boom")
-		if !strings.Contains(buf.String(), "level=ERROR") {
-			t.Fatalf("other errors must pass unchanged: %q", buf.String())
+	}
+}
+
+// TestInputGuardClosesBrokenStream: a TCP connection passes SIP (also split
+// across reads, and keep-alives between messages) and is closed, without
+// handing the bytes on, at the first chunk that breaks the framing.
+func TestInputGuardClosesBrokenStream(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	g := newInputGuard(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	gl := g.listener(ln)
+	peer, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	conn, err := gl.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	buf := make([]byte, 4096)
+	for _, chunk := range []string{optionsMsg[:40], optionsMsg[40:], "\r\n\r\n", optionsMsg} {
+		if _, err := peer.Write([]byte(chunk)); err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.ReadAtLeast(conn, buf, len(chunk))
+		if err != nil || string(buf[:n]) != chunk {
+			t.Fatalf("read %q, %v; want %q", buf[:n], err, chunk)
+		}
+	}
+	if _, err := peer.Write([]byte("HELLO\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := conn.Read(buf); n != 0 || err != io.EOF {
+		t.Fatalf("broken stream read %q, %v; want EOF", buf[:n], err)
+	}
+	if g.dropped.Load() != 1 {
+		t.Fatalf("dropped = %d", g.dropped.Load())
+	}
+}
+
+// BenchmarkInputGuardUDP is what the guard adds to every datagram: one
+// more parse of a typical request.
+func BenchmarkInputGuardUDP(b *testing.B) {
+	g := newInputGuard(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	info := sipmsg.TransportReadProps{Transport: "UDP", RemoteAddr: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5999}}
+	data := []byte(optionsMsg)
+	b.ReportAllocs()
+	for b.Loop() {
+		if out, _ := g.filterUDP(info, data); out == nil {
+			b.Fatal("dropped")
 		}
 	}
 }

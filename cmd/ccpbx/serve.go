@@ -22,6 +22,7 @@ import (
 	"ccpbx/config"
 	"ccpbx/dialplan"
 	"ccpbx/media"
+	"ccpbx/queuelog"
 	"ccpbx/registrar"
 	"ccpbx/sip"
 	"ccpbx/sounds"
@@ -89,6 +90,7 @@ type pbx struct {
 	core  *call.Core
 	store *store.Store
 	cdr   *cdr.Writer
+	qlog  *queuelog.Writer
 	media *media.Engine
 	sip   *sip.Stack
 	acd   *acd.ACD
@@ -143,10 +145,13 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		return p, err
 	}
 	p.cdr.Start(p.core)
+	sipBans, eslBans := banTables(cfg, p.store, log.With("component", "bans"))
 	reg, err := registrar.New(registrar.Config{
 		Users:      cfg.Directory.Users,
 		Realm:      realmFor(cfg),
 		Algorithms: authAlgorithms(cfg),
+		NonceTTL:   cfg.SIPSecurity.NonceTTL.Duration,
+		AllowNoQOP: cfg.SIPSecurity.AllowRFC2069,
 		Hostname:   host,
 		Profile:    registerProfile(cfg),
 		Notify:     registrationEvents(p.core),
@@ -160,6 +165,11 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		RTPStart:     cfg.Media.RTPStart,
 		RTPEnd:       cfg.Media.RTPEnd,
 		MediaTimeout: cfg.Media.MediaTimeout.Duration,
+		HoldTimeout:  cfg.Media.MediaHoldTimeout.Duration,
+		Probation:    cfg.Media.RTPProbation,
+		// media_consent is not passed yet: it needs sip to call
+		// media.Leg.Confirm on the ACK, or callers would hear nothing
+		// until they send RTP. Until then the engine runs ConsentNone.
 		SoundsFS:     sounds.FS,
 		SoundsDir:    cfg.Core.SoundsDir,
 		AllowedRoots: cfg.Core.AllowedRoots,
@@ -180,9 +190,15 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	dp.RegisterApps()
 	p.core.SetRouter(dp.Route)
 
-	if p.acd, err = acd.New(cfg.Callcenter, p.core, p.store, acd.Options{
-		Log: log.With("component", "acd"),
-	}); err != nil {
+	acdOpts := acd.Options{Log: log.With("component", "acd")}
+	if ql := cfg.Callcenter.Settings.QueueLog; ql == nil || *ql {
+		path := filepath.Join(cfg.Core.DataDir, queuelog.FileName)
+		if p.qlog, err = queuelog.Open(path, log.With("component", "queue_log")); err != nil {
+			return p, err
+		}
+		acdOpts.QueueLog = p.qlog
+	}
+	if p.acd, err = acd.New(cfg.Callcenter, p.core, p.store, acdOpts); err != nil {
 		return p, fmt.Errorf("callcenter: %w", err)
 	}
 	if err = p.acd.Start(ctx); err != nil {
@@ -195,7 +211,8 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Registrar: reg,
 		Media:     p.media,
 		Log:       log,
-		UserAgent: "ccpbx " + buildVersion(),
+		UserAgent: cfg.Core.UserAgent,
+		Bans:      sipBans,
 	}); err != nil {
 		return p, fmt.Errorf("sip: %w", err)
 	}
@@ -211,7 +228,8 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Registrations: reg,
 	})
 	p.esl = api.NewEventSocket(p.core, cfg.EventSocket.Listen, cfg.EventSocket.Password, log.With("component", "esl"))
-	p.esl.SetLockdown(eventSocketLockdown(cfg.EventSocket))
+	p.esl.SetLockdown(eventSocketLockdown(cfg.EventSocket, eslBans))
+	api.RegisterBanCommands(p.core, api.BanTable{Source: banSourceSIP, Bans: sipBans}, api.BanTable{Source: banSourceESL, Bans: eslBans})
 	if tap, ok := log.Handler().(*api.LogTap); ok {
 		p.esl.SetLogTap(tap)
 	}
@@ -255,6 +273,14 @@ func (p *pbx) shutdown(ctx context.Context) {
 	}
 	if p.acd != nil {
 		p.acd.Close()
+	}
+	if p.qlog != nil {
+		// After the ACD, whose last lines (calls hung up above) it drains.
+		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := p.qlog.Close(qctx); err != nil {
+			p.log.Error("queue_log not all written", "err", err)
+		}
+		cancel()
 	}
 	if p.media != nil {
 		p.media.Close()
