@@ -240,8 +240,11 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		ServiceLevelTarget: cfg.HTTP.ServiceLevelSeconds,
 	})
 	p.esl.SetAuthObserver(p.metrics)
-	if bans := p.esl.Bans(); bans != nil {
-		p.metrics.SetBannedSource("event_socket", func() int { return len(bans.List()) })
+	if eslBans != nil {
+		p.metrics.SetBannedSource(banSourceESL, func() int { return len(eslBans.List()) })
+	}
+	if sipBans != nil {
+		p.metrics.SetBannedSource(banSourceSIP, func() int { return len(sipBans.List()) })
 	}
 	if err = p.esl.Start(); err != nil {
 		return p, fmt.Errorf("event socket %s: %w", cfg.EventSocket.Listen, err)
