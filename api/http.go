@@ -113,6 +113,7 @@ func (w *Web) routeTable() []route {
 		{"GET /api/v1/queues/{queue}/members", w.listQueueMembers},
 		{"GET /api/v1/queues/{queue}/agents", w.listQueueAgents},
 		{"GET /api/v1/queues/{queue}/tiers", w.listQueueTiers},
+		{"GET /api/v1/queues/{queue}/stats", w.queueStats},
 		{"GET /api/v1/agents", w.listAgents},
 		{"PUT /api/v1/agents/{agent}/status", w.setAgentStatus},
 		{"POST /api/v1/agents/{agent}/login", w.agentAction("Available")},

@@ -62,6 +62,12 @@ func newWebFixture(t *testing.T, hc config.HTTP) *webFixture {
 		f.mu.Lock()
 		f.lines = append(f.lines, args)
 		f.mu.Unlock()
+		if strings.HasPrefix(args, "queue stats 3000@default ") {
+			return "{\n  \"queue\": \"3000@default\"\n}\n"
+		}
+		if strings.HasPrefix(args, "queue stats ") {
+			return "-ERR Queue not found!\n"
+		}
 		if strings.Contains(args, "nobody") {
 			return "-ERR Agent not found!\n"
 		}
@@ -188,6 +194,21 @@ func TestRESTWritesRunTheCommands(t *testing.T) {
 	// uuid_kill is not registered in this core: the core's own text.
 	if rw := f.do(t, "DELETE", "/api/v1/channels/no-such-uuid", ""); rw.Code != 404 || !strings.Contains(rw.Body.String(), "uuid_kill Command not found!") {
 		t.Errorf("hangup: %d %s", rw.Code, rw.Body)
+	}
+	if rw := f.do(t, "GET", "/api/v1/queues/3000@default/stats?period=interval", ""); rw.Code != 200 || !strings.Contains(rw.Body.String(), `"queue": "3000@default"`) {
+		t.Errorf("queue stats: %d %s", rw.Code, rw.Body)
+	}
+	f.mu.Lock()
+	last := f.lines[len(f.lines)-1]
+	f.mu.Unlock()
+	if last != "queue stats 3000@default interval json" {
+		t.Errorf("queue stats ran %q", last)
+	}
+	if rw := f.do(t, "GET", "/api/v1/queues/nope/stats", ""); rw.Code != 404 || !strings.Contains(rw.Body.String(), `"error":"Queue not found!"`) {
+		t.Errorf("queue stats of an unknown queue: %d %s", rw.Code, rw.Body)
+	}
+	if rw := f.do(t, "GET", "/api/v1/queues/3000@default/stats?period=week", ""); rw.Code != 400 {
+		t.Errorf("queue stats period=week: %d", rw.Code)
 	}
 	if rw := f.do(t, "GET", "/api/v1/agents", ""); rw.Code != 200 || !strings.Contains(rw.Body.String(), `"name":"1001"`) {
 		t.Errorf("agent list: %d %s", rw.Code, rw.Body)

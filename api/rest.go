@@ -118,7 +118,12 @@ func arg(s string) (string, error) {
 // command runs an API line and answers with its reply: +OK → 200, an
 // "-ERR … not found" → 404, any other -ERR → 400.
 func (w *Web) command(rw http.ResponseWriter, ctx context.Context, line string) {
-	reply := strings.TrimSpace(w.o.Core.API(ctx, line, nil))
+	writeReply(rw, w.o.Core.API(ctx, line, nil))
+}
+
+// writeReply answers with a command's reply text (see command).
+func writeReply(rw http.ResponseWriter, reply string) {
+	reply = strings.TrimSpace(reply)
 	switch {
 	case strings.HasPrefix(reply, "+OK"):
 		writeJSON(rw, http.StatusOK, map[string]string{"reply": reply})
@@ -246,4 +251,32 @@ func (w *Web) hangupChannel(rw http.ResponseWriter, r *http.Request) {
 		line += " " + c
 	}
 	w.command(rw, r.Context(), line)
+}
+
+// queueStats is `callcenter_config queue stats <queue> [today|interval]
+// json`: the statistics the ACD keeps in 15-minute intervals. Its JSON is
+// passed through as the command renders it.
+func (w *Web) queueStats(rw http.ResponseWriter, r *http.Request) {
+	q, err := arg(r.PathValue("queue"))
+	if err != nil {
+		jsonError(rw, http.StatusBadRequest, err.Error())
+		return
+	}
+	period := r.URL.Query().Get("period")
+	switch period {
+	case "":
+		period = "today"
+	case "today", "interval":
+	default:
+		jsonError(rw, http.StatusBadRequest, "period must be today or interval")
+		return
+	}
+	reply := w.o.Core.API(r.Context(), "callcenter_config queue stats "+q+" "+period+" json", nil)
+	if t := strings.TrimSpace(reply); json.Valid([]byte(t)) && strings.HasPrefix(t, "{") {
+		rw.Header().Set("Content-Type", "application/json")
+		rw.Header().Set("Cache-Control", "no-store")
+		rw.Write([]byte(t + "\n"))
+		return
+	}
+	writeReply(rw, reply)
 }
