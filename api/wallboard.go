@@ -92,13 +92,10 @@ func newHub(core *call.Core, cc Callcenter, m *Metrics, log *slog.Logger) *hub {
 		quit: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1)}
 }
 
-func boardEvent(e *call.Event) bool {
-	switch e.Name {
-	case "CHANNEL_CREATE", "CHANNEL_HANGUP", "CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE":
-		return true
-	}
-	return e.Subclass == "callcenter::info"
-}
+// boardEvent: everything the board shows comes from the ACD, and the ACD
+// announces every change of it as callcenter::info; channel events (many
+// per call, thousands per second on a busy box) would only wake the hub.
+func boardEvent(e *call.Event) bool { return e.Subclass == "callcenter::info" }
 
 func (h *hub) start() { go h.run() }
 

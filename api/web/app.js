@@ -96,7 +96,7 @@ function renderAgents() {
     if (canWrite) {
       const acts = el("div", { class: "actions" });
       for (const [st, label] of statuses) {
-        const b = el("button", { type: "button" }, label);
+        const b = el("button", { type: "button", "data-status": st }, label);
         b.setAttribute("aria-pressed", String(a.status === st));
         b.addEventListener("click", () => setStatus(a.name, st));
         acts.append(b);

@@ -272,6 +272,18 @@ func TestWallboardInBrowser(t *testing.T) {
 
 	screenshot("wallboard-in-call.png")
 
+	// A supervisor puts 1002 on break from the wallboard (loopback without
+	// credentials may write); the board follows, still without a reload.
+	if _, err := chromedp.Run(browser, chromedp.Evaluate[bool](
+		`(() => { const b = document.querySelector('[data-agent="1002"] button[data-status="On Break"]'); if (b) b.click(); return !!b })()`)); err != nil {
+		t.Fatal(err)
+	}
+	status1002 := `(document.querySelector('[data-agent="1002"] .status') || {}).textContent || ""`
+	pbxtest.WaitFor(t, time.Minute, func() bool { return eval(status1002) == "On Break" }, "wallboard shows 1002 On Break after its Break button")
+	if _, body := httpDo(t, "GET", p.url("/api/v1/agents")); !strings.Contains(body, `"name":"1002"`) || !strings.Contains(body, `"status":"On Break"`) {
+		t.Errorf("agent list after the Break button: %s", body)
+	}
+
 	code, metrics := httpDo(t, "GET", p.url("/metrics"))
 	if code != 200 {
 		t.Fatalf("/metrics: %d", code)
