@@ -19,11 +19,13 @@ import (
 // has a one-board mailbox: a browser that has not taken the previous board
 // gets the newer one instead, so a slow (or stalled) browser costs one
 // buffer and never blocks the hub, and the hub never blocks the bus (the
-// bus drops for a full subscriber; the periodic resync covers a loss).
+// bus drops for a full subscriber; a rise of its drop count triggers a
+// resync within a second, and a periodic one covers everything else).
 
 const (
-	coalesce = 150 * time.Millisecond // many events of one call → one board
-	resync   = 5 * time.Second        // re-send even without events
+	coalesce  = 150 * time.Millisecond // many events of one call → one board
+	lossCheck = time.Second            // how often a loss on the bus is looked for
+	resync    = 5 * time.Second        // re-send even without events
 )
 
 // Board is what the wallboard shows: GET /api/v1/wallboard and each
@@ -115,8 +117,12 @@ func (h *hub) run() {
 	defer close(h.done)
 	events, cancel := h.core.Bus.Subscribe(1024, boardEvent)
 	defer cancel()
-	tick := time.NewTicker(resync)
+	// The bus counts what it drops for full subscribers (any of them, so
+	// a rise may not be ours): when it rises, resync within lossCheck
+	// instead of waiting for the periodic resync.
+	tick := time.NewTicker(lossCheck)
 	defer tick.Stop()
+	dropped, sinceResync := h.core.Bus.Dropped(), time.Duration(0)
 	var flush <-chan time.Time
 	dirty := func() {
 		if flush == nil {
@@ -138,7 +144,11 @@ func (h *hub) run() {
 		case <-h.wake:
 			dirty()
 		case <-tick.C:
-			dirty()
+			sinceResync += lossCheck
+			if d := h.core.Bus.Dropped(); d != dropped || sinceResync >= resync {
+				dropped, sinceResync = d, 0
+				dirty()
+			}
 		case <-flush:
 			flush = nil
 			h.publish()
