@@ -24,7 +24,7 @@ import (
 //
 //	SIPRequest(profile, method string, inbound bool)
 //	SIPResponse(profile, method string, code int, inbound bool)
-//	AuthFailure(listener string)   // a wrong digest / password
+//	AuthFailure(listener string)   // a wrong digest / password ("sip", "event_socket")
 //	Ban(listener string)           // an address banned for failing
 //	SetBannedSource(listener string, n func() int)
 //	SetRTPSource(func() RTPStats)  // media's own atomic packet counters
@@ -124,7 +124,7 @@ func NewMetrics(core *call.Core, o MetricsOptions) *Metrics {
 		Help: "SIP responses by profile, request method, status code and direction (in = received)."},
 		[]string{"profile", "method", "code", "direction"})
 	m.authFail = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ccpbx_auth_failures_total",
-		Help: "Failed authentications by listener (sip profile name or event_socket)."}, []string{"listener"})
+		Help: "Failed authentications by listener (sip, event_socket: the sources of ban list)."}, []string{"listener"})
 	m.bans = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ccpbx_auth_bans_total",
 		Help: "Addresses banned for repeated authentication failures, by listener."}, []string{"listener"})
 	m.reg.MustRegister(m.offered, m.answered, m.abandoned, m.cancelled, m.wait, m.sipReq, m.sipResp, m.authFail, m.bans,
@@ -285,6 +285,14 @@ func (m *Metrics) SetBannedSource(listener string, n func() int) {
 	m.mu.Unlock()
 }
 
+// SetEventSocket makes ccpbx_event_socket_clients report s's clients (for
+// an event socket built after the Metrics, which sip needs early).
+func (m *Metrics) SetEventSocket(s *EventSocket) {
+	m.mu.Lock()
+	m.esl = s
+	m.mu.Unlock()
+}
+
 // SetRTPSource makes the ccpbx_rtp_* counters report fn(); until it is
 // called they are not exported at all (rather than as zeros that would read
 // as "no traffic").
@@ -356,9 +364,6 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- gauge(descCalls, float64(max(m.calls.Load(), 0)))
 	ch <- counter(descDropped, m.bus.Dropped())
 	ch <- gauge(descSLTarget, float64(m.sl))
-	if m.esl != nil {
-		ch <- gauge(descESL, float64(m.esl.Clients()))
-	}
 	if m.cc != nil {
 		if v, err := m.cc.CallcenterView(); err == nil {
 			m.collectCallcenter(ch, v)
@@ -378,12 +383,15 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	m.mu.Lock()
-	rtp := m.rtp
+	rtp, esl := m.rtp, m.esl
 	banned := make(map[string]func() int, len(m.banned))
 	for k, v := range m.banned {
 		banned[k] = v
 	}
 	m.mu.Unlock()
+	if esl != nil {
+		ch <- gauge(descESL, float64(esl.Clients()))
+	}
 	for l, n := range banned {
 		ch <- gauge(descBanned, float64(n()), l)
 	}

@@ -205,6 +205,13 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		return p, fmt.Errorf("callcenter: %w", err)
 	}
 
+	// Before sip, which is to report its requests, responses and auth
+	// failures to it (SIPRequest, SIPResponse, AuthFailure, Ban).
+	p.metrics = api.NewMetrics(p.core, api.MetricsOptions{
+		Callcenter:         callcenterView{p.acd},
+		Registrations:      reg,
+		ServiceLevelTarget: cfg.HTTP.ServiceLevelSeconds,
+	})
 	if p.sip, err = sip.New(sip.Options{
 		Profiles:  cfg.Profiles,
 		Core:      p.core,
@@ -233,12 +240,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	if tap, ok := log.Handler().(*api.LogTap); ok {
 		p.esl.SetLogTap(tap)
 	}
-	p.metrics = api.NewMetrics(p.core, api.MetricsOptions{
-		Callcenter:         callcenterView{p.acd},
-		Registrations:      reg,
-		EventSocket:        p.esl,
-		ServiceLevelTarget: cfg.HTTP.ServiceLevelSeconds,
-	})
+	p.metrics.SetEventSocket(p.esl)
 	p.esl.SetAuthObserver(p.metrics)
 	if eslBans != nil {
 		p.metrics.SetBannedSource(banSourceESL, func() int { return len(eslBans.List()) })

@@ -301,6 +301,9 @@ func TestWallboardInBrowser(t *testing.T) {
 		`ccpbx_agent_state{agent="1001",state="In a queue call"} 1`,
 		`ccpbx_registrations{profile="internal"} 1`,
 		`ccpbx_calls 1`,
+		`ccpbx_event_socket_clients `,
+		`ccpbx_banned_addresses{listener="sip"} 0`,
+		`ccpbx_banned_addresses{listener="event_socket"} 0`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
