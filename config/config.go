@@ -56,6 +56,7 @@
 //	http: enabled true (only when the key is absent), listen
 //	      "127.0.0.1:8080", service_level_seconds 20; beyond loopback token
 //	      or username+password are required (see HTTP)
+//	store: driver "sqlite"; dsn "" (required with driver "postgres")
 //	profile: listen_ip "0.0.0.0", transports ["udp", "tcp"]; port and context
 //	      are required (port 0 asks the OS for a free port, for tests)
 //	dialplan condition: break "on-false"
@@ -102,6 +103,7 @@ type Config struct {
 	Callcenter  Callcenter  `toml:"callcenter"`
 	CDR         CDR         `toml:"cdr"`
 	HTTP        HTTP        `toml:"http"`
+	Store       Store       `toml:"store"`
 
 	// File is the path the configuration was read from ("(embedded)" for the
 	// copy compiled into the binary).
@@ -113,7 +115,8 @@ type Core struct {
 	// Hostname is reported by `status`, `show registrations` and events;
 	// empty means os.Hostname().
 	Hostname string `toml:"hostname"`
-	// DataDir holds the SQLite database (registrations, ACD state).
+	// DataDir holds the SQLite database (registrations, ACD state), the
+	// lock that keeps a second ccpbx off it, and the CDR CSV files.
 	DataDir string `toml:"data_dir"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `toml:"log_level"`
@@ -174,6 +177,24 @@ type CDR struct {
 	// (the day it holds) and starts a new one.
 	Rotate string `toml:"rotate"`
 }
+
+// Store chooses the database ([store]): SQLite in data_dir (the default,
+// one box) or a PostgreSQL server.
+type Store struct {
+	// Driver is "sqlite" or "postgres".
+	Driver string `toml:"driver"`
+	// DSN is PostgreSQL's connection string, as a URL
+	// (postgres://user:pass@host1:5432,host2:5432/db?target_session_attrs=read-write)
+	// or keyword/value pairs (host=host1,host2 dbname=db …). Required with
+	// postgres, refused with sqlite.
+	DSN string `toml:"dsn"`
+}
+
+// Store drivers.
+const (
+	StoreSQLite   = "sqlite"
+	StorePostgres = "postgres"
+)
 
 // CDR rotation settings.
 const (

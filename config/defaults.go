@@ -138,6 +138,7 @@ func applyDefaults(c *Config, defined map[string]bool) {
 	}
 	c.CDR.Rotate = orDefault(c.CDR.Rotate, CDRRotateNone)
 	applyHTTPDefaults(&c.HTTP)
+	c.Store.Driver = orDefault(c.Store.Driver, StoreSQLite)
 
 	for i := range c.Profiles {
 		p := &c.Profiles[i]

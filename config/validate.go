@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -11,6 +12,9 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // validate checks what the types alone cannot: names, references between
@@ -28,6 +32,49 @@ func validate(c *Config, defined map[string]bool, el *errorList) {
 	validateCallcenter(&c.Callcenter, defined, el)
 	validateCDR(&c.CDR, el)
 	validateHTTP(&c.HTTP, defined, el)
+	validateStore(&c.Store, defined, el)
+}
+
+// validateStore checks the driver and, for PostgreSQL, the DSN's syntax the
+// way the store will parse it (pgx), without connecting. Messages never
+// repeat the DSN: it may hold a password.
+func validateStore(s *Store, defined map[string]bool, el *errorList) {
+	switch d := strings.ToLower(s.Driver); d {
+	case "", StoreSQLite:
+		s.Driver = d
+		if defined["store.dsn"] {
+			el.at("store.dsn", "dsn is for driver %q; the sqlite database is data_dir/ccpbx.db", StorePostgres)
+		}
+	case StorePostgres:
+		s.Driver = d
+		if strings.TrimSpace(s.DSN) == "" {
+			at := "store.dsn"
+			if !defined[at] {
+				at = "store.driver"
+			}
+			el.at(at, "driver %q needs a dsn (postgres://user:password@host:5432,host2:5432/ccpbx?target_session_attrs=read-write)", StorePostgres)
+			return
+		}
+		if _, err := pgx.ParseConfig(s.DSN); err != nil {
+			el.at("store.dsn", "%s", dsnError(err))
+		}
+	default:
+		el.at("store.driver", "%q is not a store driver (sqlite, postgres)", s.Driver)
+	}
+}
+
+// dsnError is pgx's parse error without the connection string it quotes.
+func dsnError(err error) string {
+	var pe *pgconn.ParseConfigError
+	if !errors.As(err, &pe) {
+		return "invalid dsn"
+	}
+	// "cannot parse `<dsn>`: <why>"
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "`: "); i >= 0 {
+		return "invalid dsn: " + msg[i+3:]
+	}
+	return "invalid dsn"
 }
 
 func validateCDR(c *CDR, el *errorList) {

@@ -116,7 +116,7 @@ type userEntry struct {
 // use.
 type Registrar struct {
 	cfg    Config
-	st     *store.Store
+	st     store.Registrations
 	log    *slog.Logger
 	users  map[string]userEntry
 	nonces nonceSigner
@@ -136,7 +136,7 @@ type Registrar struct {
 
 // New builds a Registrar and loads the persisted, unexpired bindings from
 // st (st may be nil: memory only).
-func New(cfg Config, st *store.Store, log *slog.Logger) (*Registrar, error) {
+func New(cfg Config, st store.Registrations, log *slog.Logger) (*Registrar, error) {
 	now := cfg.Clock
 	if now == nil {
 		now = time.Now
@@ -145,7 +145,7 @@ func New(cfg Config, st *store.Store, log *slog.Logger) (*Registrar, error) {
 }
 
 // newRegistrar is New with an injectable clock.
-func newRegistrar(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*Registrar, error) {
+func newRegistrar(cfg Config, st store.Registrations, log *slog.Logger, now func() time.Time) (*Registrar, error) {
 	if log == nil {
 		log = slog.Default()
 	}

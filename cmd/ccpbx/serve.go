@@ -125,9 +125,16 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	host := hostname(cfg.Core)
 	p.core = call.NewCore(host, log)
 
-	if p.store, err = store.Open(cfg.Core.DataDir); err != nil {
+	if p.store, err = store.OpenConfig(ctx, store.Config{
+		Driver:  store.Driver(cfg.Store.Driver),
+		DSN:     cfg.Store.DSN,
+		DataDir: cfg.Core.DataDir,
+	}); err != nil {
 		if errors.Is(err, store.ErrInUse) {
 			return p, err // it names the directory and the pid already
+		}
+		if cfg.Store.Driver == config.StorePostgres {
+			return p, err // it names the server(s) and database
 		}
 		return p, fmt.Errorf("data dir %s: %w", cfg.Core.DataDir, err)
 	}
@@ -254,7 +261,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	if err = p.startWeb(cfg, reg); err != nil {
 		return p, err
 	}
-	log.Info("ccpbx running", "version", buildVersion(), "config", cfg.File, "event_socket", p.esl.Addr().String())
+	log.Info("ccpbx running", "version", buildVersion(), "config", cfg.File, "store", p.store.Driver(), "event_socket", p.esl.Addr().String())
 	return p, nil
 }
 
