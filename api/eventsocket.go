@@ -54,6 +54,7 @@ type EventSocket struct {
 	lock     Lockdown
 
 	logs *LogTap
+	auth AuthObserver
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -435,8 +436,14 @@ func (c *eslConn) handle(f *frame) bool {
 		}
 		if subtle.ConstantTimeCompare([]byte(cmd.Arg), []byte(c.srv.password)) != 1 {
 			c.log.Warn("event socket auth failure from ip " + c.ip.String())
+			if o := c.srv.auth; o != nil {
+				o.AuthFailure(eventSocketListener)
+			}
 			if bans.Failure(c.ip) {
 				c.log.Warn("event socket: address banned after repeated auth failures", "ip", c.ip.String())
+				if o := c.srv.auth; o != nil {
+					o.Ban(eventSocketListener)
+				}
 			}
 			c.write(commandReply("-ERR invalid"))
 			return false
@@ -711,3 +718,22 @@ func parseCommand(line string) command {
 	}
 	return command{Verb: verbUnknown, Arg: trimmed}
 }
+
+// Clients is the number of connected clients, logged in or not.
+func (s *EventSocket) Clients() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// AuthObserver is told of failed logins and bans (*Metrics counts them).
+type AuthObserver interface {
+	AuthFailure(listener string)
+	Ban(listener string)
+}
+
+// eventSocketListener names the event socket in auth metrics.
+const eventSocketListener = "event_socket"
+
+// SetAuthObserver reports failed logins and bans to o; call before Start.
+func (s *EventSocket) SetAuthObserver(o AuthObserver) { s.auth = o }

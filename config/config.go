@@ -55,6 +55,9 @@
 //	      ban_time 15m (auth_failures = 0 disables the ban; these three only
 //	      when the key is absent)
 //	cdr: csv true (only when the key is absent), rotate "none"
+//	http: enabled true (only when the key is absent), listen
+//	      "127.0.0.1:8080", service_level_seconds 20; beyond loopback token
+//	      or username+password are required (see HTTP)
 //	store: driver "sqlite"; dsn "" (required with driver "postgres")
 //	profile: listen_ip "0.0.0.0", transports ["udp", "tcp"]; port and context
 //	      are required (port 0 asks the OS for a free port, for tests)
@@ -101,6 +104,7 @@ type Config struct {
 	Dialplan    Dialplan    `toml:"dialplan"`
 	Callcenter  Callcenter  `toml:"callcenter"`
 	CDR         CDR         `toml:"cdr"`
+	HTTP        HTTP        `toml:"http"`
 	Store       Store       `toml:"store"`
 
 	// File is the path the configuration was read from ("(embedded)" for the

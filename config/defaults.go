@@ -144,6 +144,7 @@ func applyDefaults(c *Config, defined map[string]bool) {
 		c.CDR.CSV = true
 	}
 	c.CDR.Rotate = orDefault(c.CDR.Rotate, CDRRotateNone)
+	applyHTTPDefaults(&c.HTTP)
 	c.Store.Driver = orDefault(c.Store.Driver, StoreSQLite)
 
 	for i := range c.Profiles {

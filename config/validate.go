@@ -31,6 +31,7 @@ func validate(c *Config, defined map[string]bool, el *errorList) {
 	validateDirectory(&c.Directory, el)
 	validateCallcenter(&c.Callcenter, defined, el)
 	validateCDR(&c.CDR, el)
+	validateHTTP(&c.HTTP, defined, el)
 	validateStore(&c.Store, defined, el)
 }
 

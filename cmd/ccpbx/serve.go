@@ -108,7 +108,11 @@ type pbx struct {
 	sip   *sip.Stack
 	acd   *acd.ACD
 	esl   *api.EventSocket
-	stop  context.CancelFunc
+	// metrics and web: the Prometheus registry and the HTTP server (nil
+	// when [http] is disabled or its default port was taken).
+	metrics *api.Metrics
+	web     *api.Web
+	stop    context.CancelFunc
 	// reload re-reads the configuration (reloadxml, reload, SIGHUP).
 	reload *reloader
 }
@@ -224,6 +228,13 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		return p, fmt.Errorf("callcenter: %w", err)
 	}
 
+	// Before sip, which is to report its requests, responses and auth
+	// failures to it (SIPRequest, SIPResponse, AuthFailure, Ban).
+	p.metrics = api.NewMetrics(p.core, api.MetricsOptions{
+		Callcenter:         callcenterView{p.acd},
+		Registrations:      reg,
+		ServiceLevelTarget: cfg.HTTP.ServiceLevelSeconds,
+	})
 	if p.sip, err = sip.New(sip.Options{
 		Profiles:  cfg.Profiles,
 		Core:      p.core,
@@ -256,8 +267,19 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		p.esl.SetLogTap(tap)
 	}
 	p.esl.RegisterSocketApp()
+	p.metrics.SetEventSocket(p.esl)
+	p.esl.SetAuthObserver(p.metrics)
+	if eslBans != nil {
+		p.metrics.SetBannedSource(banSourceESL, func() int { return len(eslBans.List()) })
+	}
+	if sipBans != nil {
+		p.metrics.SetBannedSource(banSourceSIP, func() int { return len(sipBans.List()) })
+	}
 	if err = p.esl.Start(); err != nil {
 		return p, fmt.Errorf("event socket %s: %w", cfg.EventSocket.Listen, err)
+	}
+	if err = p.startWeb(cfg, reg); err != nil {
+		return p, err
 	}
 	log.Info("ccpbx running", "version", buildVersion(), "config", cfg.File, "store", p.store.Driver(), "event_socket", p.esl.Addr().String())
 	return p, nil
@@ -266,6 +288,12 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 // shutdown stops taking calls, hangs up live ones with BYE and closes
 // everything, bounded by ctx.
 func (p *pbx) shutdown(ctx context.Context) {
+	if p.web != nil {
+		// First, so no API write races the hangups below; event streams end.
+		if err := p.web.Shutdown(ctx); err != nil {
+			p.log.Warn("web server shutdown", "err", err)
+		}
+	}
 	if p.core != nil {
 		p.core.Shutdown(ctx)
 	}
