@@ -40,6 +40,7 @@ type legStats struct {
 	packetsIn, packetsOut, bad, unknownPT, unexpected atomic.Uint64
 	dropped, sendErrors, digits, rtcp, learned        atomic.Uint64
 	latched                                           atomic.Bool
+	totals                                            *rtpTotals // the engine's, counted alongside
 }
 
 // Leg is one RTP endpoint of a call: a UDP socket pair on an even port, the
@@ -57,6 +58,7 @@ type Leg struct {
 	relay  atomic.Pointer[relayHalf] // where received packets are forwarded
 	lastRx atomic.Int64              // monotonic ns of the last accepted packet
 	latch  latchState                // reader only
+	seq    seqTracker                // reader only
 	dtmf   dtmfDetector              // reader only
 
 	mu       sync.Mutex // negotiation, SDP versions, music, bridge, source policy, timers
@@ -144,6 +146,7 @@ func (e *Engine) NewLeg(local netip.Addr) (*Leg, error) {
 	}
 	l.log = e.log.With("rtp_port", port)
 	l.out.conn = rtpConn
+	l.stats.totals = &e.rtp
 	l.out.stats = &l.stats
 	l.out.ssrc = rand.Uint32()
 	l.out.seq = uint16(rand.Uint32())
@@ -382,10 +385,12 @@ func (l *Leg) handleRTP(pkt []byte, from netip.AddrPort, h *rtpHeader) {
 	}
 	if st == nil {
 		l.stats.unexpected.Add(1) // no SDP yet: we do not know who may send
+		l.stats.totals.rejected.Add(1)
 		return
 	}
 	if !l.admit(st, from, h) {
 		l.stats.unexpected.Add(1)
+		l.stats.totals.rejected.Add(1)
 		return
 	}
 	kind := st.neg.kinds[h.pt]
@@ -394,6 +399,8 @@ func (l *Leg) handleRTP(pkt []byte, from netip.AddrPort, h *rtpHeader) {
 		return
 	}
 	l.stats.packetsIn.Add(1)
+	l.stats.totals.in.Add(1)
+	l.seq.feed(h, l.stats.totals)
 	l.lastRx.Store(monoNow())
 	if kind == kindDTMF {
 		if d, ok := l.dtmf.feed(h.ts, pkt[h.payloadOff:h.payloadEnd]); ok {

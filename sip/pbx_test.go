@@ -2,17 +2,20 @@ package sip
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"ccpbx/call"
 	"ccpbx/config"
+	"ccpbx/internal/pbxtest"
 	"ccpbx/internal/testphone"
 	"ccpbx/media"
 	"ccpbx/registrar"
@@ -207,16 +210,23 @@ func (x *testPBX) phone(t testing.TB, user string, opts ...testphone.Option) *te
 // waitIdle waits until the switch has no channels left.
 func (x *testPBX) waitIdle(t *testing.T, ctx context.Context) {
 	t.Helper()
-	for len(x.core.Channels()) > 0 {
-		select {
-		case <-ctx.Done():
-			for _, ch := range x.core.Channels() {
-				t.Errorf("channel still up: %s %s", ch.Name(), ch.State())
-			}
-			return
-		case <-time.After(10 * time.Millisecond):
-		}
+	wait := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		wait = time.Until(dl)
 	}
+	pbxtest.WaitFor(t, wait, func() bool { return len(x.core.Channels()) == 0 },
+		"the switch to have no channels; still up: %v", upChannels{x.core})
+}
+
+// upChannels names the channels a core still has, when printed.
+type upChannels struct{ core *call.Core }
+
+func (u upChannels) String() string {
+	var names []string
+	for _, ch := range u.core.Channels() {
+		names = append(names, fmt.Sprintf("%s (%s)", ch.Name(), ch.State()))
+	}
+	return strings.Join(names, ", ")
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -64,6 +64,7 @@ type Stack struct {
 	cancel  context.CancelFunc
 	serveWG sync.WaitGroup
 	pending inflight // BYEs, CANCELs and 200 retransmissions still going
+	gate    sendGate // shut by Close before the listeners (sendgate.go)
 	legs    map[*leg]struct{}
 }
 
@@ -369,6 +370,7 @@ func (s *Stack) Close() {
 		}
 	}
 	s.pending.wait(3 * time.Second)
+	s.gate.shutAndWait(time.Second)
 	if cancel != nil {
 		cancel()
 	}
