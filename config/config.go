@@ -53,8 +53,14 @@
 //	      ban_time 15m (auth_failures = 0 disables the ban; these three only
 //	      when the key is absent)
 //	cdr: csv true (only when the key is absent), rotate "none"
+//	core: max_sessions 1000, sessions_per_second 200, overload_delay 50ms
+//	      (only when the key is absent: 0 disables)
 //	profile: listen_ip "0.0.0.0", transports ["udp", "tcp"]; port and context
-//	      are required (port 0 asks the OS for a free port, for tests)
+//	      are required (port 0 asks the OS for a free port, for tests);
+//	      acl [] (everyone), calls_per_second_per_ip 30, max_calls_per_ip
+//	      500, tcp_max_connections 2048, tcp_max_connections_per_ip 256,
+//	      tcp_idle_timeout 1h, tcp_message_timeout 32s (only when the key
+//	      is absent: 0 disables)
 //	dialplan condition: break "on-false"
 //	callcenter settings: cc-instance-id "single_box", agent-originate-timeout
 //	      60 (0 also means 60, as in mod_callcenter)
@@ -120,6 +126,17 @@ type Core struct {
 	// scripts_dir, sounds_dir and these folders is ever opened for a call,
 	// a script or an API command; ".." is always refused.
 	AllowedRoots []string `toml:"allowed_roots"`
+	// MaxSessions caps the SIP call legs up at once, both directions
+	// (FreeSWITCH's max-sessions); SessionsPerSecond caps new inbound calls
+	// per second over all profiles (sessions-per-second). Calls over
+	// either get 503 with Retry-After. 0 means no cap.
+	MaxSessions       int `toml:"max_sessions"`
+	SessionsPerSecond int `toml:"sessions_per_second"`
+	// OverloadDelay: when goroutines wait longer than this to run (the
+	// scheduler's queueing, measured every 100 ms), new INVITEs and
+	// REGISTERs are answered 503 with Retry-After before any digest or
+	// database work, until the delay falls again. "0s" disables shedding.
+	OverloadDelay Duration `toml:"overload_delay"`
 }
 
 // Media configures RTP.
@@ -216,6 +233,27 @@ type Profile struct {
 	// 401 that also offers an algorithm they lack, instead of picking the
 	// one they know.
 	AuthAlgorithms []string `toml:"auth_algorithms"`
+
+	// Limits on what one source may ask of the profile (README "Limits and
+	// overload"). ACL lists the networks (CIDRs or addresses) whose
+	// requests the profile serves, as sofia's apply-inbound-acl: a request
+	// from elsewhere is answered 403 and nothing else is done. Empty
+	// serves everyone.
+	ACL []string `toml:"acl"`
+	// CallsPerSecondPerIP caps new calls (INVITEs) from one source address;
+	// MaxCallsPerIP caps its calls up at once. Calls over either get 503
+	// with Retry-After. 0 means no cap (defaults 30 and 500: a real trunk).
+	CallsPerSecondPerIP int `toml:"calls_per_second_per_ip"`
+	MaxCallsPerIP       int `toml:"max_calls_per_ip"`
+	// SIP over TCP: TCPMaxConnections caps open connections in all,
+	// TCPMaxConnectionsPerIP from one address (more are closed on accept);
+	// a connection that sends nothing for TCPIdleTimeout is closed, and so
+	// is one whose message (or first message) is not complete
+	// TCPMessageTimeout after it began.
+	TCPMaxConnections      int      `toml:"tcp_max_connections"`
+	TCPMaxConnectionsPerIP int      `toml:"tcp_max_connections_per_ip"`
+	TCPIdleTimeout         Duration `toml:"tcp_idle_timeout"`
+	TCPMessageTimeout      Duration `toml:"tcp_message_timeout"`
 }
 
 // Directory is the user directory (conf/directory/default/*.xml).

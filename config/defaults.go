@@ -19,6 +19,17 @@ const (
 	DefaultListenIP          = "0.0.0.0"
 	DefaultConditionBreak    = "on-false"
 
+	// Limits (README "Limits and overload").
+	DefaultMaxSessions            = 1000 // FreeSWITCH's shipped max-sessions
+	DefaultSessionsPerSecond      = 200
+	DefaultOverloadDelay          = 50 * time.Millisecond
+	DefaultCallsPerSecondPerIP    = 30
+	DefaultMaxCallsPerIP          = 500
+	DefaultTCPMaxConnections      = 2048
+	DefaultTCPMaxConnectionsPerIP = 256
+	DefaultTCPIdleTimeout         = time.Hour
+	DefaultTCPMessageTimeout      = 32 * time.Second // 64·T1, Timer B/F
+
 	DefaultEventSocketMaxConnections     = 64
 	DefaultEventSocketMaxUnauthenticated = 16
 	DefaultEventSocketAuthTimeout        = 5 * time.Second
@@ -60,6 +71,15 @@ func applyDefaults(c *Config, defined map[string]bool) {
 	co.SoundsDir = orDefault(co.SoundsDir, DefaultSoundsDir)
 	co.LogLevel = orDefault(co.LogLevel, DefaultLogLevel)
 	co.LogFormat = orDefault(co.LogFormat, DefaultLogFormat)
+	if !defined["core.max_sessions"] {
+		co.MaxSessions = DefaultMaxSessions
+	}
+	if !defined["core.sessions_per_second"] {
+		co.SessionsPerSecond = DefaultSessionsPerSecond
+	}
+	if !defined["core.overload_delay"] {
+		co.OverloadDelay.Duration = DefaultOverloadDelay
+	}
 
 	if !defined["media.rtp_start"] {
 		c.Media.RTPStart = DefaultRTPStart
@@ -112,6 +132,27 @@ func applyDefaults(c *Config, defined map[string]bool) {
 		}
 		if len(p.Transports) == 0 {
 			p.Transports = append([]string(nil), DefaultTransports...)
+		}
+		k := indexKey("profile", i)
+		for _, d := range []struct {
+			key string
+			v   *int
+			def int
+		}{
+			{"calls_per_second_per_ip", &p.CallsPerSecondPerIP, DefaultCallsPerSecondPerIP},
+			{"max_calls_per_ip", &p.MaxCallsPerIP, DefaultMaxCallsPerIP},
+			{"tcp_max_connections", &p.TCPMaxConnections, DefaultTCPMaxConnections},
+			{"tcp_max_connections_per_ip", &p.TCPMaxConnectionsPerIP, DefaultTCPMaxConnectionsPerIP},
+		} {
+			if !defined[joinKey(k, d.key)] {
+				*d.v = d.def
+			}
+		}
+		if !defined[joinKey(k, "tcp_idle_timeout")] {
+			p.TCPIdleTimeout.Duration = DefaultTCPIdleTimeout
+		}
+		if !defined[joinKey(k, "tcp_message_timeout")] {
+			p.TCPMessageTimeout.Duration = DefaultTCPMessageTimeout
 		}
 	}
 	if c.Vars == nil {
