@@ -45,6 +45,13 @@ func testLogger() *slog.Logger {
 
 func newTestPBX(t testing.TB, mediaOpts ...func(*media.Config)) *testPBX {
 	t.Helper()
+	return newTestPBXWith(t, Limits{}, nil, mediaOpts...)
+}
+
+// newTestPBXWith is newTestPBX with switch-wide limits and a hook that may
+// change the two profiles' configuration before the stack is built.
+func newTestPBXWith(t testing.TB, lim Limits, profileOpt func([]config.Profile), mediaOpts ...func(*media.Config)) *testPBX {
+	t.Helper()
 	log := testLogger()
 	var users []config.User
 	for _, id := range []string{"1001", "1002", "1003"} {
@@ -75,7 +82,10 @@ func newTestPBX(t testing.TB, mediaOpts ...func(*media.Config)) *testPBX {
 		{Name: "internal", ListenIP: "127.0.0.1", Port: 0, Transports: []string{"udp", "tcp"}, Context: "default", Register: true, AuthCalls: true},
 		{Name: "blueivr", ListenIP: "127.0.0.1", Port: 0, Transports: []string{"udp", "tcp"}, Context: "blueivr"},
 	}
-	st, err := New(Options{Profiles: profiles, Core: core, Registrar: reg, Media: eng, Log: log, UserAgent: "ccpbx-test"})
+	if profileOpt != nil {
+		profileOpt(profiles)
+	}
+	st, err := New(Options{Profiles: profiles, Core: core, Registrar: reg, Media: eng, Log: log, UserAgent: "ccpbx-test", Limits: lim})
 	if err != nil {
 		t.Fatal(err)
 	}

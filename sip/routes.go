@@ -22,7 +22,9 @@ func (p *profile) routes() {
 					p.stack.respond(tx, req, 500, "Server Internal Error")
 				}
 			}()
-			fn(req, tx)
+			if p.admit(req, tx) {
+				fn(req, tx)
+			}
 		}
 	}
 	p.srv.OnInvite(h("INVITE", p.onInvite))

@@ -197,6 +197,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Media:     p.media,
 		Log:       log,
 		UserAgent: "ccpbx " + buildVersion(),
+		Limits:    sip.LimitsFrom(cfg.Core),
 	}); err != nil {
 		return p, fmt.Errorf("sip: %w", err)
 	}
