@@ -53,7 +53,7 @@
 //	      ban_time 15m (auth_failures = 0 disables the ban; these three only
 //	      when the key is absent)
 //	cdr: csv true (only when the key is absent), rotate "none"
-//	core: max_sessions 1000, sessions_per_second 200, overload_delay 50ms
+//	core: max_sessions 1000, sessions_per_second 200, overload_delay 100ms
 //	      (only when the key is absent: 0 disables)
 //	profile: listen_ip "0.0.0.0", transports ["udp", "tcp"]; port and context
 //	      are required (port 0 asks the OS for a free port, for tests);

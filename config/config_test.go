@@ -153,7 +153,7 @@ func TestShippedConfigMatchesArticle(t *testing.T) {
 		t.Errorf("media = %+v", c.Media)
 	}
 	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds",
-		MaxSessions: 1000, SessionsPerSecond: 200, OverloadDelay: Duration{50 * time.Millisecond}}) {
+		MaxSessions: 1000, SessionsPerSecond: 200, OverloadDelay: Duration{100 * time.Millisecond}}) {
 		t.Errorf("core = %+v", c.Core)
 	}
 }
@@ -206,7 +206,7 @@ name = "q2"
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds",
-		MaxSessions: 1000, SessionsPerSecond: 200, OverloadDelay: Duration{50 * time.Millisecond}}) {
+		MaxSessions: 1000, SessionsPerSecond: 200, OverloadDelay: Duration{100 * time.Millisecond}}) {
 		t.Errorf("core = %+v", c.Core)
 	}
 	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{time.Minute}, MediaHoldTimeout: Duration{30 * time.Minute}, RTPProbation: 4, MediaConsent: "ack-or-rtp"}) {

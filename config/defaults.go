@@ -22,7 +22,7 @@ const (
 	// Limits (README "Limits and overload").
 	DefaultMaxSessions            = 1000 // FreeSWITCH's shipped max-sessions
 	DefaultSessionsPerSecond      = 200
-	DefaultOverloadDelay          = 50 * time.Millisecond
+	DefaultOverloadDelay          = 100 * time.Millisecond
 	DefaultCallsPerSecondPerIP    = 30
 	DefaultMaxCallsPerIP          = 500
 	DefaultTCPMaxConnections      = 2048

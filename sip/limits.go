@@ -101,6 +101,12 @@ func (p *profile) admit(req *sipmsg.Request, tx sipmsg.ServerTransaction) bool {
 		return false
 	}
 	if !newCall {
+		// A REGISTER: the wrapper releases it after handling.
+		if !s.overload.acquire() {
+			s.overload.shed.Add(1)
+			s.respond(tx, req, 503, "Service Unavailable", retryAfter())
+			return false
+		}
 		return true
 	}
 	s.mu.Lock()

@@ -172,7 +172,21 @@ func TestOverloadMeter(t *testing.T) {
 	if d := percentileDelta(h, h.Counts, 0.9); d != 0 {
 		t.Errorf("no samples: %v", d)
 	}
-	o := &overload{limit: time.Hour}
+	o := newOverload(time.Hour)
+	var prevH [64]uint64
+	for range 9 {
+		o.observe(time.Millisecond)
+	}
+	o.observe(300 * time.Millisecond)
+	o.observe(300 * time.Millisecond)
+	// 11 handling times, the 10th and 11th 300 ms: p90 falls in the bucket
+	// up to 2^29 ns (537 ms).
+	if d := o.handlingP90(&prevH); d != 1<<29 {
+		t.Errorf("handling p90 = %v, want %v", d, time.Duration(1<<29))
+	}
+	if d := o.handlingP90(&prevH); d != 0 {
+		t.Errorf("handling p90 with nothing new = %v", d)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); o.run(ctx, nil) }()
@@ -204,5 +218,37 @@ func TestRateTable(t *testing.T) {
 	}
 	if rt.take(a, t0.Add(500*time.Millisecond)) {
 		t.Fatal("two tokens after half a second at 2/s")
+	}
+}
+
+// TestRegisterAllowance: the REGISTER concurrency limit refuses beyond
+// its allowance, shrinks by a quarter after a slow interval and grows
+// after a fast one that used it all.
+func TestRegisterAllowance(t *testing.T) {
+	o := newOverload(100 * time.Millisecond)
+	for range initialAllowed {
+		if !o.acquire() {
+			t.Fatal("refused within the allowance")
+		}
+	}
+	if o.acquire() {
+		t.Fatal("admitted beyond the allowance")
+	}
+	o.adjust(time.Second)
+	if got := o.allowed.Load(); got != initialAllowed*3/4 {
+		t.Fatalf("after a slow interval: %d", got)
+	}
+	for range initialAllowed {
+		o.release()
+	}
+	o.acquire()
+	o.adjust(time.Millisecond) // fast, but the allowance was not used up
+	if got := o.allowed.Load(); got != initialAllowed*3/4 {
+		t.Fatalf("after a fast interval with room: %d", got)
+	}
+	o.full.Store(true)
+	o.adjust(time.Millisecond)
+	if got := o.allowed.Load(); got != initialAllowed*3/4+allowedStep {
+		t.Fatalf("after a fast full interval: %d", got)
 	}
 }

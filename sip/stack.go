@@ -129,7 +129,7 @@ func New(o Options) (*Stack, error) {
 		s.sessionRate = newRate(o.Limits.SessionsPerSecond)
 	}
 	if o.Limits.OverloadDelay > 0 {
-		s.overload = &overload{limit: o.Limits.OverloadDelay}
+		s.overload = newOverload(o.Limits.OverloadDelay)
 	}
 	s.dialogs.init()
 	fail := func(err error) (*Stack, error) {
