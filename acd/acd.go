@@ -2,7 +2,11 @@
 // (from the configuration), agents, tiers and members (persisted in store),
 // the agent-selection strategies, the dispatcher, the `callcenter` and
 // `callcenter_track` dialplan applications, the `callcenter_config` and
-// `callcenter_break` API commands and the `callcenter::info` events.
+// `callcenter_break` API commands and the `callcenter::info` events, plus
+// what FreeSWITCH leaves to other tools: queue statistics in 15-minute
+// intervals (`callcenter_config queue stats`, stats.go) and Asterisk
+// queue_log lines (queuelog.go), both fed by the loop from the member and
+// offer lifecycle.
 //
 // One goroutine (the loop) owns all ACD state: joins, abandons, offer
 // results, API commands and timers reach it as messages, and dispatch runs
@@ -64,6 +68,12 @@ type Options struct {
 	Switch Switch
 	// Seed makes the random strategy reproducible (0 = random seed).
 	Seed uint64
+	// QueueLog receives the Asterisk-format queue_log lines; nil writes
+	// none.
+	QueueLog QueueLog
+	// Location decides where a statistics day starts (`queue stats
+	// <queue> today`); nil = time.Local.
+	Location *time.Location
 }
 
 // ACD is the call-center module.
@@ -100,6 +110,14 @@ type ACD struct {
 	closing    bool // Close began: launch nothing more
 	wakes      map[int64]bool
 	rnd        *rand.Rand
+
+	// Statistics (stats.go): today's rows by interval, queue and agent,
+	// the day they belong to, and queue list's counters by queue.
+	stats    map[statKey]*store.StatsRow
+	statsDay int64
+	counters map[string]store.QueueCounters
+	loc      *time.Location
+	qlogger  QueueLog
 }
 
 // New builds an ACD from the callcenter configuration. st may be nil (no
@@ -124,6 +142,11 @@ func New(cfg config.Callcenter, core *call.Core, st *store.Store, opts Options) 
 		members:    map[string]*Member{},
 		legs:       map[string]*offer{},
 		wakes:      map[int64]bool{},
+		loc:        opts.Location,
+		qlogger:    opts.QueueLog,
+	}
+	if a.loc == nil {
+		a.loc = time.Local
 	}
 	if a.sw == nil {
 		a.sw = core
@@ -167,6 +190,10 @@ func (a *ACD) Start(ctx context.Context) error {
 	if err := a.load(ctx); err != nil {
 		return fmt.Errorf("acd: load: %w", err)
 	}
+	if err := a.loadStats(ctx); err != nil {
+		return fmt.Errorf("acd: load statistics: %w", err)
+	}
+	a.qlog(a.now(), "", "", "", "QUEUESTART", "")
 	for _, qc := range a.cfg.Queues {
 		a.addQueue(newQueue(qc, a.log))
 	}
@@ -304,6 +331,10 @@ func (a *ACD) tick() {
 func (a *ACD) addQueue(q *Queue) {
 	if _, ok := a.queues[q.Name]; !ok {
 		a.queueOrder = append(a.queueOrder, q.Name)
+	}
+	// The counters outlive a reload and a restart (issue 12 item 4).
+	if c, ok := a.counters[q.Name]; ok {
+		q.CallsAnswered, q.CallsAbandoned = c.CallsAnswered, c.CallsAbandoned
 	}
 	a.queues[q.Name] = q
 }

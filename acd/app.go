@@ -92,6 +92,9 @@ func (a *ACD) join(ch *call.Channel, qname string) *joinInfo {
 		"CC-Member-CID-Number", m.CIDNumber)
 	a.members[m.UUID] = m
 	a.saveMember(m)
+	m.origPos = a.position(m, now)
+	a.statOffered(m)
+	a.qlog(now, ch.UUID(), q.Name, "", "ENTERQUEUE", "", cidNum, itoa(m.origPos))
 	a.fireMembersCount(q.Name)
 	a.firePresence(q.Name)
 	if q.MaxWaitTime > 0 {
@@ -118,6 +121,7 @@ func (a *ACD) leave(m *Member, reason config.CancelReason) {
 	q := a.lookupQueue(m.Queue)
 	ch := m.ch
 	session := m.SessionUUID
+	pos := a.position(m, now)
 	m.State = config.MemberAbandoned
 	m.SessionUUID = ""
 	m.AbandonedEpoch = now
@@ -145,7 +149,22 @@ func (a *ACD) leave(m *Member, reason config.CancelReason) {
 	}
 	if q != nil {
 		q.CallsAbandoned++
+		a.saveCounters(q)
 		a.wakeAt(now + q.DiscardAbandonedAfter + 1)
+	}
+	wait := now - m.t0
+	a.statAbandoned(m, q, wait)
+	switch reason {
+	case config.ReasonTimeout, config.ReasonNoAgentTimeout:
+		a.qlog(now, session, m.Queue, "", "EXITWITHTIMEOUT", itoa(pos), itoa(m.origPos), itoa(wait))
+	case config.ReasonExitWithKey:
+		key := ""
+		if ch != nil {
+			key = ch.Var("cc_exit_key")
+		}
+		a.qlog(now, session, m.Queue, "", "EXITWITHKEY", key, itoa(pos), itoa(m.origPos), itoa(wait))
+	default:
+		a.qlog(now, session, m.Queue, "", "ABANDON", itoa(pos), itoa(m.origPos), itoa(wait))
 	}
 	a.fireMembersCount(m.Queue)
 	a.firePresence(m.Queue)
@@ -249,6 +268,10 @@ func (a *ACD) appCallcenter(ctx context.Context, ch *call.Channel, data string) 
 				log.Warn("callcenter: bridge failed", "err", err)
 				o.leg.Hangup(call.NormalTemporaryFailure)
 			}
+			// The bridge ends when either side goes: a caller still up
+			// means the agent hung up (queue_log COMPLETEAGENT).
+			agentFirst := ch.Ready()
+			a.post(func() { a.bridgeSide(o, agentFirst) })
 			if v := ch.Var("transfer_after_bridge"); v != "" && ch.Ready() {
 				// "dest[:XML[:context]]" as FreeSWITCH writes it; the dialplan's
 				// transfer takes effect once this app returns.
@@ -282,7 +305,8 @@ func (h *hold) startMusic() {
 	}
 	stop, err := md.Music(h.moh)
 	if err != nil {
-		h.ch.Log().Warn("callcenter: music on hold failed, waiting in silence", "moh", h.moh, "err", err)
+		// Every caller of the queue waits in silence: a configuration error.
+		h.ch.Log().Error("callcenter: music on hold failed, waiting in silence", "moh", h.moh, "err", err)
 		return
 	}
 	h.mu.Lock()
@@ -389,6 +413,7 @@ func (a *ACD) apiBreak(_ context.Context, args string, _ *call.Channel) string {
 	}
 	a.do(func() {
 		if o := a.legs[id]; o != nil {
+			o.broken = true
 			a.bridgeEnded(o)
 		}
 	})

@@ -23,6 +23,12 @@ func TestC01AgentAdd(t *testing.T) {
 	eq(t, "bad type", h.api("agent add B phone"), "-ERR Agent type invalid!\n")
 	eq(t, "missing args", h.api("agent add B"), "-ERR Invalid!\n")
 	h.mustOK("agent add S uuid-standby")
+	// Names that would corrupt the listings are refused (issue 11).
+	for _, bad := range []string{"'a|b'", "'a,b'", "'a\r\nb'", "''", strings.Repeat("x", 256), "'a b'", "'\x00'"} {
+		eq(t, "agent add "+bad, h.api("agent add "+bad+" Callback"), "-ERR Invalid Agent Name!\n")
+	}
+	h.mustOK("agent add " + strings.Repeat("x", 255) + " Callback")
+	eq(t, "oversized command", h.api("agent add "+strings.Repeat("y", 5000)+" Callback"), "-ERR Invalid!\n")
 	ev := h.drain()
 	eq(t, "events", ev[0], "agent-add A")
 }

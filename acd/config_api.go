@@ -15,6 +15,7 @@ const (
 	okReply              = "+OK\n"
 	errInvalid           = "-ERR Invalid!\n"
 	errAgentExists       = "-ERR Agent already exist!\n"
+	errInvalidAgentName  = "-ERR Invalid Agent Name!\n"
 	errAgentTypeInvalid  = "-ERR Agent type invalid!\n"
 	errAgentNotFound     = "-ERR Agent not found!\n"
 	errInvalidStatus     = "-ERR Invalid Agent Status!\n"
@@ -66,6 +67,10 @@ const configAPISyntax = "callcenter_config <target> <args>,\n" +
 	"\tcallcenter_config queue count agents [queue_name] [status] [state] | \n" +
 	"\tcallcenter_config queue count members [queue_name] | \n" +
 	"\tcallcenter_config queue count tiers [queue_name]"
+
+// maxConfigArgs bounds a callcenter_config command line; the longest
+// real one, an agent contact dial string, is a few hundred bytes.
+const maxConfigArgs = 4096
 
 func (a *ACD) apiConfig(_ context.Context, args string, _ *call.Channel) string {
 	var out string
@@ -164,6 +169,8 @@ var configCmds = []configCmd{
 	{"queue list tiers", 0, -1, func(a *ACD, x []string) string {
 		return listing(tierColumns, a.queueTierRows(opt(x, 0)))
 	}},
+	// Not in FreeSWITCH: the statistics of issue 12 (stats.go).
+	{"queue stats", 1, 3, func(a *ACD, x []string) string { return a.queueStats(x) }},
 	{"queue count", 0, 0, func(a *ACD, _ []string) string { return count(len(a.queues)) }},
 	{"queue count agents", 0, -1, func(a *ACD, x []string) string {
 		return count(len(a.agentRows(a.queueAgentFilter(opt(x, 0), opt(x, 1), opt(x, 2)))))
@@ -222,6 +229,9 @@ func findConfigCmd(argv []string) (*configCmd, []string) {
 func (a *ACD) configCommand(args string) string {
 	if strings.TrimSpace(args) == "" {
 		return configAPIUsageHeader + configAPISyntax + "\n"
+	}
+	if len(args) > maxConfigArgs {
+		return errInvalid
 	}
 	argv := call.Separate(args, ' ', 8)
 	if len(argv) < 2 {
@@ -347,6 +357,11 @@ func (a *ACD) sortedMembers(keep func(*Member) bool) []*Member {
 // --- agents
 
 func (a *ACD) agentAdd(name, typ string) string {
+	// mod_callcenter takes any name; one with a listing separator, a line
+	// break or 5,000 bytes made `agent list` unparsable (issue 11).
+	if config.ListingNameProblem(name) != "" {
+		return errInvalidAgentName
+	}
 	if _, ok := a.agents[name]; ok {
 		return errAgentExists
 	}
@@ -456,6 +471,7 @@ func (a *ACD) setAgentStatus(ag *Agent, value string) string {
 		return errInvalidStatus
 	}
 	now := a.now()
+	a.logStatus(ag, ag.Status, s)
 	if s == config.StatusAvailable {
 		if ag.Status != config.StatusAvailable {
 			ag.Status = s

@@ -13,8 +13,13 @@ import (
 
 	"ccpbx/call"
 	"ccpbx/config"
+	"ccpbx/internal/pbxtest"
 	"ccpbx/store"
 )
+
+// TestMain fails the package if any test leaves a goroutine running: every
+// harness closes its ACD and hangs its callers up when its test ends.
+func TestMain(m *testing.M) { pbxtest.VerifyNoLeaks(m) }
 
 // fakeClock is virtual time: timers fire only in Advance, in time order,
 // and after each one the ACD loop is synced so the next timer sees its
@@ -245,15 +250,20 @@ func observedConfig() config.Callcenter {
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// newHarness starts an ACD on cfg in virtual time at epoch. st may be nil.
-func newHarness(t testing.TB, cfg config.Callcenter, st *store.Store, epoch int64) *harness {
+// newHarness starts an ACD on cfg in virtual time at epoch. st may be nil;
+// mods adjust the ACD's options (queue_log, statistics day).
+func newHarness(t testing.TB, cfg config.Callcenter, st *store.Store, epoch int64, mods ...func(*Options)) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: newFakeClock(epoch), st: st}
 	h.core = call.NewCore("vm", quietLog())
 	h.core.Clock = h.clock.Now
 	h.sw = &fakeSwitch{h: h, reqs: make(chan *dialReq, 64)}
 	h.events, h.stopEv = h.core.Bus.Subscribe(100000, func(e *call.Event) bool { return e.Subclass == Subclass })
-	a, err := New(cfg, h.core, st, Options{Clock: h.clock, Log: quietLog(), Switch: h.sw, Seed: 1})
+	opts := Options{Clock: h.clock, Log: quietLog(), Switch: h.sw, Seed: 1}
+	for _, mod := range mods {
+		mod(&opts)
+	}
+	a, err := New(cfg, h.core, st, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -581,17 +591,4 @@ func (h *harness) callWithMedia(num string, vars map[string]string) (*caller, *f
 	h.waitAction("member-queue-start")
 	h.acd.settle()
 	return c, md
-}
-
-// waitFor polls cond as a deadlock guard for work done by the app's own
-// goroutine (no timing assertion: the bound only stops a hung test).
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached")
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"ccpbx/call"
 	"ccpbx/config"
+	"ccpbx/internal/pbxtest"
 )
 
 // The caller's side: the callcenter app from join to exit or bridge,
@@ -132,9 +134,9 @@ func TestNoSecondOfferAfterCallerGoneAnswer(t *testing.T) {
 	leg := r.answer()
 	// The offer goroutine posts the answer; then the caller hangs up and
 	// its app posts leave behind it.
-	waitFor(t, func() bool { return len(h.acd.inbox) == 1 })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return len(h.acd.inbox) == 1 }, "the offer's answer to be queued behind the held loop")
 	c.ch.Hangup(call.NormalClearing)
-	waitFor(t, func() bool { return len(h.acd.inbox) == 2 })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return len(h.acd.inbox) == 2 }, "the caller's leave to be queued behind the answer")
 	close(gate)
 	c.wait(t)
 
@@ -223,17 +225,17 @@ func TestAnnouncements(t *testing.T) {
 	md.mu.Unlock()
 	eq(t, "nothing yet", n, 0)
 	h.advance(1)
-	waitFor(t, func() bool {
+	pbxtest.WaitFor(t, 10*time.Second, func() bool {
 		md.mu.Lock()
 		defer md.mu.Unlock()
 		return len(md.played) == 1 && len(md.music) == 2
-	})
+	}, "the first announcement and the music resumed after it")
 	h.advance(30)
-	waitFor(t, func() bool {
+	pbxtest.WaitFor(t, 10*time.Second, func() bool {
 		md.mu.Lock()
 		defer md.mu.Unlock()
 		return len(md.played) == 2
-	})
+	}, "the second announcement")
 	c.ch.Hangup(call.NormalClearing)
 	c.wait(t)
 }

@@ -28,6 +28,9 @@ type Agent struct {
 	// a phone that fails at once; event-driven dispatch would otherwise
 	// re-ring it in a tight loop. Not listed, not persisted.
 	retryAt int64
+	// loginAt is when this process saw the agent log in (queue_log's
+	// AGENTLOGOFF logintime); 0 when unknown.
+	loginAt int64
 }
 
 func (a *Agent) row() store.AgentRow {
@@ -100,6 +103,7 @@ type Member struct {
 	tdPos          int64             // top-down memory (cc_last_agent_tier_position)
 	lastOrig       int64             // ring-progressively: cc_last_originated_call
 	pendingTimeout bool              // max-wait-time reached during an offer
+	origPos        int64             // position on entering (queue_log)
 }
 
 func (m *Member) row() store.MemberRow {

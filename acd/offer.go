@@ -37,6 +37,12 @@ type offer struct {
 	failedAnnounce string
 	leg            *call.Channel
 	breakCh        chan struct{}
+
+	// Accounting of the bridged call for statistics and queue_log.
+	bridgedAt, endedAt, talk int64
+	broken                   bool // ended by callcenter_break
+	sideKnown, agentFirst    bool // which side ended the bridge (bridgeSide)
+	completed                bool // COMPLETECALLER/COMPLETEAGENT written
 }
 
 func (o *offer) cancel(c call.Cause) {
@@ -72,6 +78,7 @@ func (a *ACD) startOffer(m *Member, q *Queue, ag *Agent, now int64) {
 		m.offers = map[string]*offer{}
 	}
 	m.offers[ag.Name] = o
+	a.statRung(o)
 	a.fire(nil, "CC-Queue", q.Name, "CC-Action", "agent-offering", "CC-Agent", ag.Name,
 		"CC-Agent-Type", ag.Type, "CC-Agent-System", singleBox, "CC-Member-UUID", m.UUID,
 		"CC-Member-Session-UUID", m.SessionUUID, "CC-Member-CID-Name", m.CIDName,
@@ -83,6 +90,7 @@ func (a *ACD) startOffer(m *Member, q *Queue, ag *Agent, now int64) {
 			// The standby channel is gone: the agent cannot take calls.
 			// FreeSWITCH counts this as a no-answer (and may turn a Logged
 			// Out agent into On Break, §16.2-5); ccpbx only logs it out.
+			a.logStatus(ag, ag.Status, config.StatusLoggedOut)
 			ag.Status = config.StatusLoggedOut
 			ag.UUID = ""
 			ag.LastStatusChange = now
@@ -222,6 +230,10 @@ func (a *ACD) offerFailed(o *offer, cause call.Cause, counted bool) {
 			noAnswer = true
 			tierState = config.TierNoAnswer
 		}
+	}
+	if counted && cause != call.LoseRace && cause != call.OriginatorCancel {
+		a.statNoAnswer(o)
+		a.qlog(now, o.sessionUUID, q.Name, ag.Name, "RINGNOANSWER", itoa(max(now-o.called, 0)*1000))
 	}
 	if live && noAnswer {
 		ag.NoAnswerCount++
@@ -384,6 +396,15 @@ func (a *ACD) startBridge(o *offer) bool {
 		a.setState(ag, config.StateInAQueueCall)
 	}
 	q.CallsAnswered++
+	a.saveCounters(q)
+	o.bridgedAt = now
+	wait := now - m.t0
+	a.statAnswered(o, wait)
+	ring := int64(0)
+	if o.called > 0 {
+		ring = o.answered - o.called
+	}
+	a.qlog(now, o.sessionUUID, q.Name, ag.Name, "CONNECT", itoa(wait), o.leg.UUID(), itoa(ring))
 	o.state = offerBridged
 	leg := o.leg
 	a.wg.Add(1)
@@ -428,6 +449,15 @@ func (a *ACD) bridgeEnded(o *offer) {
 		m.ch.SetVar("cc_queue_terminated_epoch", itoa(now))
 	}
 	live := a.agents[ag.Name] == ag
+	o.endedAt, o.talk = now, now-o.bridgedAt
+	var wrap int64
+	if live {
+		wrap = ag.WrapUpTime
+	}
+	a.statHandled(o, o.talk, wrap)
+	if o.broken || o.sideKnown {
+		a.complete(o)
+	}
 	if live {
 		ag.LastBridgeEnd = now
 		ag.TalkTime += now - ag.LastBridgeStart
@@ -458,4 +488,30 @@ func (a *ACD) bridgeEnded(o *offer) {
 		}
 	}
 	a.dirty = true
+}
+
+// bridgeSide learns from the caller's app which side ended the bridge; the
+// COMPLETE line waits for it (or bridgeEnded waits for this).
+func (a *ACD) bridgeSide(o *offer, agentFirst bool) {
+	if o.sideKnown {
+		return
+	}
+	o.sideKnown, o.agentFirst = true, agentFirst
+	if o.state == offerDone {
+		a.complete(o)
+	}
+}
+
+// complete writes COMPLETECALLER or COMPLETEAGENT for a finished bridge,
+// once. A callcenter_break counts as the agent's end.
+func (a *ACD) complete(o *offer) {
+	if o.completed || o.bridgedAt == 0 {
+		return
+	}
+	o.completed = true
+	ev := "COMPLETECALLER"
+	if o.broken || o.agentFirst {
+		ev = "COMPLETEAGENT"
+	}
+	a.qlog(o.endedAt, o.sessionUUID, o.q.Name, o.ag.Name, ev, itoa(o.bridgedAt-o.m.t0), itoa(o.talk), itoa(o.m.origPos))
 }

@@ -31,7 +31,13 @@ type Queue struct {
 	AgentNoAnswerStatus         config.AgentStatus
 	SkipAgentsWithExternalCalls bool
 
-	// In-memory counters of `queue list`, reset when the queue is rebuilt.
+	// Statistics thresholds (seconds): answered within
+	// ServiceLevelThreshold counts toward the service level; abandoned
+	// within ShortAbandonThreshold is a short abandon.
+	ServiceLevelThreshold, ShortAbandonThreshold int64
+
+	// Counters of `queue list`, kept in the store across reloads and
+	// restarts (FreeSWITCH resets them).
 	CallsAnswered, CallsAbandoned int64
 	// lastAgentExist / lastAgentExistCheck drive max-wait-time-with-no-agent.
 	lastAgentExist, lastAgentExistCheck int64
@@ -99,6 +105,14 @@ func newQueue(c config.Queue, log *slog.Logger) *Queue {
 	}
 	if c.SkipAgentsWithExternalCalls != nil {
 		q.SkipAgentsWithExternalCalls = *c.SkipAgentsWithExternalCalls
+	}
+	q.ServiceLevelThreshold = config.DefaultServiceLevelThreshold
+	if c.ServiceLevelThreshold != nil {
+		q.ServiceLevelThreshold = intParam(log, c.Name, "service-level-threshold", int64(*c.ServiceLevelThreshold), config.DefaultServiceLevelThreshold)
+	}
+	q.ShortAbandonThreshold = config.DefaultShortAbandonThreshold
+	if c.ShortAbandonThreshold != nil {
+		q.ShortAbandonThreshold = intParam(log, c.Name, "short-abandon-threshold", int64(*c.ShortAbandonThreshold), config.DefaultShortAbandonThreshold)
 	}
 	return q
 }

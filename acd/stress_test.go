@@ -3,12 +3,14 @@ package acd
 import (
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"ccpbx/call"
 	"ccpbx/config"
+	"ccpbx/internal/pbxtest"
 )
 
 // TestRandomTrafficSettles drives every strategy with random caller and
@@ -88,8 +90,11 @@ func TestRandomTrafficSettles(t *testing.T) {
 				c.wait(t)
 			}
 			// Offers still ringing were cancelled by the callers' hangups;
-			// their goroutines report back asynchronously, so wait (bounded)
-			// until the agents settle, then check everything.
+			// their goroutines report back asynchronously. Until they have,
+			// fail any originate that still arrives and let virtual time
+			// run out the agents' delays (busy, no answer, wrap-up), one
+			// second per poll. The bound only stops a hung test: if it
+			// passes, the checks below say what is stuck.
 			settled := func() bool {
 				ok := true
 				h.acd.do(func() {
@@ -99,16 +104,18 @@ func TestRandomTrafficSettles(t *testing.T) {
 				})
 				return ok
 			}
-			deadline := time.Now().Add(10 * time.Second)
-			for !settled() && time.Now().Before(deadline) {
+			pbxtest.Until(10*time.Second, func() bool {
+				if settled() {
+					return true
+				}
 				select {
 				case r := <-h.sw.reqs:
 					r.fail(call.NoAnswer)
 				default:
 				}
 				h.advance(1)
-				time.Sleep(time.Millisecond)
-			}
+				return settled()
+			})
 			h.acd.do(func() {
 				for _, ag := range h.acd.agents {
 					if ag.State != config.StateWaiting {
@@ -133,9 +140,11 @@ func TestRandomTrafficSettles(t *testing.T) {
 	}
 }
 
-// TestNoGoroutineLeak: after calls and Close, the ACD's goroutines are gone.
+// TestNoGoroutineLeak: after calls and Close, the goroutines this test
+// started (the ACD's loop, offers, the callers' apps) are gone. TestMain
+// checks the whole package; this names the test that leaked.
 func TestNoGoroutineLeak(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := goleak.IgnoreCurrent()
 	func() {
 		h := newHarness(t, queueCfg("ring-all", nil), nil, baseEpoch)
 		h.agents("a", "b")
@@ -151,12 +160,5 @@ func TestNoGoroutineLeak(t *testing.T) {
 		c2.wait(t)
 		h.stopEv()
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines left, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	pbxtest.CheckLeaks(t, before)
 }

@@ -21,9 +21,22 @@ const (
 	// means; `queue list` still shows the 0 that was configured.
 	DefaultRingProgressivelyDelay = 10
 	DefaultAgentType              = AgentTypeCallback
-	DefaultAgentStatus            = StatusLoggedOut
-	DefaultTierLevel              = 1
-	DefaultTierPosition           = 1
+	// DefaultAgentStatus is the status of an agent the first time it is
+	// created. A configured agent without `status` keeps its stored status
+	// at every later start (§18 item 27): the file's status is re-applied
+	// only when written, so Agent.Status stays empty when it is absent.
+	DefaultAgentStatus = StatusLoggedOut
+	// DefaultServiceLevelThreshold is a queue's service-level-threshold:
+	// calls answered within it count as answered within service level.
+	DefaultServiceLevelThreshold = 20
+	// DefaultShortAbandonThreshold is a queue's short-abandon-threshold:
+	// callers who leave within it count as short abandons, left out of the
+	// service level.
+	DefaultShortAbandonThreshold = 5
+	// DefaultQueueLog writes <data_dir>/queue_log unless the setting says no.
+	DefaultQueueLog     = true
+	DefaultTierLevel    = 1
+	DefaultTierPosition = 1
 	// MaxSeconds is the largest value mod_callcenter's config parser accepts
 	// for a queue's time parameters.
 	MaxSeconds = 86400
@@ -55,15 +68,21 @@ func (q *Queue) SetDefaults() {
 	if q.SkipAgentsWithExternalCalls == nil {
 		q.SkipAgentsWithExternalCalls = ptr(DefaultSkipAgentsWithExternalCalls)
 	}
+	if q.ServiceLevelThreshold == nil {
+		q.ServiceLevelThreshold = ptr(DefaultServiceLevelThreshold)
+	}
+	if q.ShortAbandonThreshold == nil {
+		q.ShortAbandonThreshold = ptr(DefaultShortAbandonThreshold)
+	}
 }
 
-// SetDefaults gives an agent built in code the type and status Load would.
+// SetDefaults gives an agent built in code the type Load would. The status
+// is left alone: empty means "keep the stored status" (a new agent starts
+// DefaultAgentStatus), as FreeSWITCH re-applies an XML agent's status only
+// when the attribute is present.
 func (a *Agent) SetDefaults() {
 	if a.Type == "" {
 		a.Type = DefaultAgentType
-	}
-	if a.Status == "" {
-		a.Status = DefaultAgentStatus
 	}
 }
 

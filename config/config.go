@@ -73,7 +73,11 @@
 //	      ring-progressively-delay stays as written (0 is shown by
 //	      `queue list`); EffectiveRingProgressivelyDelay gives the 10 s that 0
 //	      means.
-//	agent: type "callback", status "Logged Out", numbers 0
+//	      service-level-threshold 20, short-abandon-threshold 5.
+//	callcenter settings: queue-log true
+//	agent: type "callback", numbers 0; status has no default: when absent
+//	      the stored status stands across restarts ("Logged Out" for an
+//	      agent created by this load), when written it is re-applied
 //	tier: level 1 and position 1 when absent (an explicit 0 is kept)
 //
 // Queue's pointer fields exist to tell "absent" from false/0 while decoding;
@@ -94,6 +98,7 @@ type Config struct {
 	Core        Core        `toml:"core"`
 	Media       Media       `toml:"media"`
 	EventSocket EventSocket `toml:"event_socket"`
+	SIPSecurity SIPSecurity `toml:"sip_security"`
 	Profiles    []Profile   `toml:"profile"`
 	Directory   Directory   `toml:"directory"`
 	Dialplan    Dialplan    `toml:"dialplan"`
@@ -126,16 +131,21 @@ type Core struct {
 	// scripts_dir, sounds_dir and these folders is ever opened for a call,
 	// a script or an API command; ".." is always refused.
 	AllowedRoots []string `toml:"allowed_roots"`
+	// UserAgent is the User-Agent header of every SIP request and
+	// response (sofia's user-agent-string); default "ccpbx", without a
+	// version, which would tell a scanner what to try.
+	UserAgent string `toml:"user_agent"`
 	// MaxSessions caps the SIP call legs up at once, both directions
 	// (FreeSWITCH's max-sessions); SessionsPerSecond caps new inbound calls
 	// per second over all profiles (sessions-per-second). Calls over
 	// either get 503 with Retry-After. 0 means no cap.
 	MaxSessions       int `toml:"max_sessions"`
 	SessionsPerSecond int `toml:"sessions_per_second"`
-	// OverloadDelay: when goroutines wait longer than this to run (the
-	// scheduler's queueing, measured every 100 ms), new INVITEs and
-	// REGISTERs are answered 503 with Retry-After before any digest or
-	// database work, until the delay falls again. "0s" disables shedding.
+	// OverloadDelay: when requests wait longer than this (their handling
+	// time, or goroutines' wait for a CPU; measured every 100 ms), new
+	// INVITEs and REGISTERs are answered 503 with Retry-After before any
+	// digest or database work, until the delay falls again. "0s" disables
+	// shedding.
 	OverloadDelay Duration `toml:"overload_delay"`
 }
 
@@ -207,6 +217,36 @@ type EventSocket struct {
 	AuthFailures      int      `toml:"auth_failures"`
 	AuthFailureWindow Duration `toml:"auth_failure_window"`
 	BanTime           Duration `toml:"ban_time"`
+	// BanAllow lists networks never banned (CIDRs or addresses). Default
+	// loopback, so `ccpbx cli` on this machine cannot be locked out; the
+	// password still has to be right.
+	BanAllow []string `toml:"ban_allow"`
+}
+
+// SIPSecurity protects digest authentication on every SIP profile (one
+// ban table for all profiles: a source guessing on 5060 and 5080 is one
+// attacker). README "Security".
+type SIPSecurity struct {
+	// AuthFailures wrong passwords from one address within
+	// AuthFailureWindow ban it for BanTime: its requests are dropped
+	// unanswered. 0 disables banning.
+	AuthFailures int `toml:"auth_failures"`
+	// UserAuthFailures wrong passwords for one account (from any
+	// addresses) within the window make every further failing source for
+	// it banned at once; the account's owner, with the right password, is
+	// not locked out. 0 disables the per-account count.
+	UserAuthFailures  int      `toml:"user_auth_failures"`
+	AuthFailureWindow Duration `toml:"auth_failure_window"`
+	BanTime           Duration `toml:"ban_time"`
+	// BanAllow lists networks never banned (CIDRs or addresses); empty by
+	// default.
+	BanAllow []string `toml:"ban_allow"`
+	// NonceTTL is how long a digest nonce is accepted (sofia's
+	// nonce-ttl); an older one is answered stale=true.
+	NonceTTL Duration `toml:"nonce_ttl"`
+	// AllowRFC2069 accepts digest responses without qop, which carry no
+	// nonce count and so cannot be told from a replay. Default false.
+	AllowRFC2069 bool `toml:"allow_rfc2069"`
 }
 
 // Profile is one SIP listener (a sofia profile).
@@ -319,6 +359,10 @@ type CallcenterSettings struct {
 	TruncateAgentsOnLoad  bool   `toml:"truncate-agents-on-load"`
 	TruncateTiersOnLoad   bool   `toml:"truncate-tiers-on-load"`
 	AgentOriginateTimeout int    `toml:"agent-originate-timeout"`
+	// QueueLog writes an Asterisk-format <data_dir>/queue_log (ENTERQUEUE,
+	// CONNECT, COMPLETECALLER …) for QueueMetrics-style reporting tools.
+	// Default true; never nil after Load.
+	QueueLog *bool `toml:"queue-log"`
 }
 
 // Queue is one <queue>. Pointer fields distinguish "not set" from the zero
@@ -343,13 +387,22 @@ type Queue struct {
 	RingProgressivelyDelay            int         `toml:"ring-progressively-delay"`
 	AgentNoAnswerStatus               AgentStatus `toml:"agent-no-answer-status"`
 	SkipAgentsWithExternalCalls       *bool       `toml:"skip-agents-with-external-calls"`
+	// ServiceLevelThreshold (seconds, default 20): calls answered within it
+	// count toward the queue's service level. Not a FreeSWITCH parameter.
+	ServiceLevelThreshold *int `toml:"service-level-threshold"`
+	// ShortAbandonThreshold (seconds, default 5): callers leaving within it
+	// are short abandons (misdials, instant hang-ups), counted apart and
+	// left out of the service level. Not a FreeSWITCH parameter.
+	ShortAbandonThreshold *int `toml:"short-abandon-threshold"`
 }
 
 // Agent is one <agent>.
 type Agent struct {
-	Name              string      `toml:"name"`
-	Type              AgentType   `toml:"type"`
-	Contact           string      `toml:"contact"`
+	Name    string    `toml:"name"`
+	Type    AgentType `toml:"type"`
+	Contact string    `toml:"contact"`
+	// Status, when written, is re-applied at every start and reload; empty
+	// (absent) keeps the stored status.
 	Status            AgentStatus `toml:"status"`
 	MaxNoAnswer       int         `toml:"max-no-answer"`
 	WrapUpTime        int         `toml:"wrap-up-time"`

@@ -129,6 +129,8 @@ func TestShippedConfigMatchesArticle(t *testing.T) {
 		AbandonedResumeAllowed:            false,
 		AgentNoAnswerStatus:               "On Break",
 		SkipAgentsWithExternalCalls:       ptr(true),
+		ServiceLevelThreshold:             ptr(20),
+		ShortAbandonThreshold:             ptr(5),
 	}
 	if len(c.Callcenter.Queues) != 1 || !reflect.DeepEqual(c.Callcenter.Queues[0], wantQueue) {
 		t.Errorf("queues = %+v\nwant [%+v]", c.Callcenter.Queues, wantQueue)
@@ -152,7 +154,7 @@ func TestShippedConfigMatchesArticle(t *testing.T) {
 	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{60 * time.Second}, MediaHoldTimeout: Duration{30 * time.Minute}, RTPProbation: 4, MediaConsent: "ack-or-rtp"}) {
 		t.Errorf("media = %+v", c.Media)
 	}
-	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds",
+	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds", UserAgent: "ccpbx",
 		MaxSessions: 1000, SessionsPerSecond: 200, OverloadDelay: Duration{100 * time.Millisecond}}) {
 		t.Errorf("core = %+v", c.Core)
 	}
@@ -205,7 +207,7 @@ name = "q2"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds",
+	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds", UserAgent: "ccpbx",
 		MaxSessions: 1000, SessionsPerSecond: 200, OverloadDelay: Duration{100 * time.Millisecond}}) {
 		t.Errorf("core = %+v", c.Core)
 	}
@@ -232,14 +234,16 @@ name = "q2"
 	}
 	want := Queue{Name: "q", Strategy: "longest-idle-agent", TimeBaseScore: "queue",
 		MaxWaitTimeWithNoAgentTimeReached: ptr(5), TierRuleNoAgentNoWait: ptr(true), DiscardAbandonedAfter: ptr(60),
-		AgentNoAnswerStatus: "On Break", SkipAgentsWithExternalCalls: ptr(true)}
+		AgentNoAnswerStatus: "On Break", SkipAgentsWithExternalCalls: ptr(true),
+		ServiceLevelThreshold: ptr(20), ShortAbandonThreshold: ptr(5)}
 	if !reflect.DeepEqual(cc.Queues[0], want) {
 		t.Errorf("queue = %+v\nwant %+v", cc.Queues[0], want)
 	}
 	if q := cc.Queue("q2"); q == nil || q.RingProgressivelyDelay != 0 {
 		t.Errorf("queue q2 = %+v", q)
 	}
-	if a := cc.Agents[0]; a.Type != "callback" || a.Status != "Logged Out" {
+	// No status written: none is applied, so the stored one stands (§18-27).
+	if a := cc.Agents[0]; a.Type != "callback" || a.Status != "" {
 		t.Errorf("agent = %+v", a)
 	}
 	if cc.Tiers[0].Level != 1 || cc.Tiers[0].Position != 1 {
@@ -549,7 +553,7 @@ func TestSetDefaultsOnBuiltValues(t *testing.T) {
 	}
 	var a Agent
 	a.SetDefaults()
-	if a.Type != AgentTypeCallback || a.Status != StatusLoggedOut {
+	if a.Type != AgentTypeCallback || a.Status != "" {
 		t.Errorf("agent = %+v", a)
 	}
 }

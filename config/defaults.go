@@ -36,7 +36,20 @@ const (
 	DefaultEventSocketAuthFailures       = 5
 	DefaultEventSocketAuthFailureWindow  = 5 * time.Minute
 	DefaultEventSocketBanTime            = 15 * time.Minute
+
+	DefaultSIPAuthFailures      = 10
+	DefaultSIPUserAuthFailures  = 20
+	DefaultSIPAuthFailureWindow = 5 * time.Minute
+	DefaultSIPBanTime           = 15 * time.Minute
+	DefaultNonceTTL             = 60 * time.Second
+	DefaultUserAgent            = "ccpbx"
 )
+
+// DefaultEventSocketBanAllow are never banned by the event socket:
+// loopback, so a local `ccpbx cli` cannot be locked out by someone else's
+// guesses (with the shipped, published password a ban on loopback would
+// protect nothing anyway).
+var DefaultEventSocketBanAllow = []string{"127.0.0.0/8", "::1/128"}
 
 // ShippedEventSocketPassword is the password in the shipped config.toml.
 // Like FreeSWITCH's "ClueCon" it is public, so a configuration that listens
@@ -71,6 +84,7 @@ func applyDefaults(c *Config, defined map[string]bool) {
 	co.SoundsDir = orDefault(co.SoundsDir, DefaultSoundsDir)
 	co.LogLevel = orDefault(co.LogLevel, DefaultLogLevel)
 	co.LogFormat = orDefault(co.LogFormat, DefaultLogFormat)
+	co.UserAgent = orDefault(co.UserAgent, DefaultUserAgent)
 	if !defined["core.max_sessions"] {
 		co.MaxSessions = DefaultMaxSessions
 	}
@@ -117,6 +131,26 @@ func applyDefaults(c *Config, defined map[string]bool) {
 	}
 	if es.BanTime.Duration == 0 {
 		es.BanTime.Duration = DefaultEventSocketBanTime
+	}
+	if !defined["event_socket.ban_allow"] {
+		es.BanAllow = append([]string(nil), DefaultEventSocketBanAllow...)
+	}
+
+	ss := &c.SIPSecurity
+	if !defined["sip_security.auth_failures"] {
+		ss.AuthFailures = DefaultSIPAuthFailures
+	}
+	if !defined["sip_security.user_auth_failures"] {
+		ss.UserAuthFailures = DefaultSIPUserAuthFailures
+	}
+	if ss.AuthFailureWindow.Duration == 0 {
+		ss.AuthFailureWindow.Duration = DefaultSIPAuthFailureWindow
+	}
+	if ss.BanTime.Duration == 0 {
+		ss.BanTime.Duration = DefaultSIPBanTime
+	}
+	if ss.NonceTTL.Duration == 0 {
+		ss.NonceTTL.Duration = DefaultNonceTTL
 	}
 
 	if !defined["cdr.csv"] {
@@ -180,6 +214,9 @@ func applyDefaults(c *Config, defined map[string]bool) {
 	cc.Settings.InstanceID = orDefault(cc.Settings.InstanceID, DefaultInstanceID)
 	if cc.Settings.AgentOriginateTimeout == 0 {
 		cc.Settings.AgentOriginateTimeout = DefaultAgentOriginateTimeout
+	}
+	if cc.Settings.QueueLog == nil {
+		cc.Settings.QueueLog = ptr(DefaultQueueLog)
 	}
 	for i := range cc.Queues {
 		cc.Queues[i].SetDefaults()

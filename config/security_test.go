@@ -27,9 +27,14 @@ func TestEventSocketLockdownDefaults(t *testing.T) {
 	}
 	want := EventSocket{Listen: "127.0.0.1:8021", Password: "s", MaxConnections: 64, MaxUnauthenticated: 16,
 		AuthTimeout: Duration{5 * time.Second}, AuthFailures: 5, AuthFailureWindow: Duration{5 * time.Minute},
-		BanTime: Duration{15 * time.Minute}}
+		BanTime: Duration{15 * time.Minute}, BanAllow: []string{"127.0.0.0/8", "::1/128"}}
 	if !reflect.DeepEqual(c.EventSocket, want) {
 		t.Errorf("event socket = %+v\nwant %+v", c.EventSocket, want)
+	}
+	wantSIP := SIPSecurity{AuthFailures: 10, UserAuthFailures: 20, AuthFailureWindow: Duration{5 * time.Minute},
+		BanTime: Duration{15 * time.Minute}, NonceTTL: Duration{time.Minute}}
+	if !reflect.DeepEqual(c.SIPSecurity, wantSIP) {
+		t.Errorf("sip_security = %+v\nwant %+v", c.SIPSecurity, wantSIP)
 	}
 	c, err = Parse("t.toml", []byte(lockdownFile("password = \"s\"\nauth_failures = 0\nacl = [\"10.0.0.0/8\", \"192.0.2.7\"]\n", "allowed_roots = [\"/srv/moh\"]\n")))
 	if err != nil {
@@ -37,6 +42,15 @@ func TestEventSocketLockdownDefaults(t *testing.T) {
 	}
 	if c.EventSocket.AuthFailures != 0 {
 		t.Errorf("auth_failures = 0 became %d", c.EventSocket.AuthFailures)
+	}
+	c2, err := Parse("t.toml", []byte(lockdownFile("password = \"s\"\nban_allow = []\n", "")+
+		"[sip_security]\nauth_failures = 0\nuser_auth_failures = 0\nban_allow = [\"192.0.2.0/24\"]\nallow_rfc2069 = true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c2.EventSocket.BanAllow) != 0 || c2.SIPSecurity.AuthFailures != 0 || c2.SIPSecurity.UserAuthFailures != 0 ||
+		!c2.SIPSecurity.AllowRFC2069 || len(c2.SIPSecurity.BanAllow) != 1 {
+		t.Errorf("explicit settings lost: %+v %+v", c2.EventSocket, c2.SIPSecurity)
 	}
 	if !reflect.DeepEqual(c.Core.AllowedRoots, []string{"/srv/moh"}) || len(c.EventSocket.ACL) != 2 {
 		t.Errorf("core = %+v, acl = %v", c.Core, c.EventSocket.ACL)
@@ -55,6 +69,10 @@ func TestEventSocketLockdownErrors(t *testing.T) {
 		{"shipped password on loopback", "listen = \"127.0.0.1:8021\"\npassword = \"ccpbx-esl-7b1d\"\n", "", nil},
 		{"shipped password on localhost v6", "listen = \"[::1]:8021\"\npassword = \"ClueCon\"\n", "", nil},
 		{"own password beyond loopback", "listen = \":8021\"\npassword = \"long-and-mine\"\n", "", nil},
+		{"bad ban_allow", "password = \"s\"\nban_allow = [\"everyone\"]\n", "", []string{
+			`t.toml:3: key "event_socket.ban_allow[0]": "everyone" is not a CIDR ("192.0.2.0/24") or an address`}},
+		{"user agent with CR", "password = \"s\"\n", "user_agent = \"x\\r\\nVia: y\"\n", []string{
+			`t.toml:4: key "core.user_agent": must be at most 128 printable characters`}},
 		{"bad acl", "password = \"s\"\nacl = [\"10.0.0.0/8\", \"10.0.0.0/33\", \"lan\"]\n", "", []string{
 			`t.toml:3: key "event_socket.acl[1]": "10.0.0.0/33" is not a CIDR ("192.0.2.0/24") or an address`,
 			`t.toml:3: key "event_socket.acl[2]": "lan" is not a CIDR ("192.0.2.0/24") or an address`}},

@@ -21,6 +21,7 @@ func validate(c *Config, defined map[string]bool, el *errorList) {
 	validateCore(&c.Core, el)
 	validateMedia(&c.Media, defined, el)
 	validateEventSocket(&c.EventSocket, el)
+	validateSIPSecurity(&c.SIPSecurity, el)
 	contexts := validateDialplan(&c.Dialplan, el)
 	validateProfiles(c.Profiles, contexts, c.EventSocket, defined, el)
 	validateDirectory(&c.Directory, el)
@@ -73,6 +74,22 @@ func checkName(el *errorList, path, what, s, forbid string) bool {
 	return true
 }
 
+// checkListingName applies ListingNameProblem to an agent or queue name.
+func checkListingName(el *errorList, path, what, s string) bool {
+	if s == "" {
+		el.at(path, "%s is required", what)
+		return false
+	}
+	if why := ListingNameProblem(s); why != "" {
+		if len(s) > 40 {
+			s = s[:40] + "…"
+		}
+		el.at(path, "%s %q %s", what, s, why)
+		return false
+	}
+	return true
+}
+
 func validateCore(c *Core, el *errorList) {
 	if c.MaxSessions < 0 || c.MaxSessions > 1_000_000 {
 		el.at("core.max_sessions", "%d is outside 0-1000000 (0: no cap)", c.MaxSessions)
@@ -101,6 +118,9 @@ func validateCore(c *Core, el *errorList) {
 	}
 	if c.Hostname != "" {
 		checkName(el, "core.hostname", "hostname", c.Hostname, "")
+	}
+	if ua := c.UserAgent; ua != "" && (len(ua) > 128 || strings.IndexFunc(ua, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0) {
+		el.at("core.user_agent", "must be at most 128 printable characters")
 	}
 	for i, d := range c.AllowedRoots {
 		p := indexKey("core.allowed_roots", i)
@@ -169,11 +189,8 @@ func validateEventSocket(e *EventSocket, el *errorList) {
 			}
 		}
 	}
-	for i, a := range e.ACL {
-		if _, err := ParseACLEntry(a); err != nil {
-			el.at(indexKey("event_socket.acl", i), "%q is not a CIDR (\"192.0.2.0/24\") or an address", a)
-		}
-	}
+	checkCIDRs(el, "event_socket.acl", e.ACL)
+	checkCIDRs(el, "event_socket.ban_allow", e.BanAllow)
 	if e.MaxConnections < 0 {
 		el.at("event_socket.max_connections", "must not be negative")
 	}
@@ -185,15 +202,40 @@ func validateEventSocket(e *EventSocket, el *errorList) {
 	if d := e.AuthTimeout.Duration; d < 0 || d > 10*time.Minute {
 		el.at("event_socket.auth_timeout", "must be between 0s (the default, 5s) and 10m")
 	}
-	if e.AuthFailures < 0 {
-		el.at("event_socket.auth_failures", "must not be negative (0 disables the ban)")
+	checkBanPolicy(el, "event_socket", e.AuthFailures, e.AuthFailureWindow.Duration, e.BanTime.Duration)
+}
+
+func validateSIPSecurity(s *SIPSecurity, el *errorList) {
+	checkBanPolicy(el, "sip_security", s.AuthFailures, s.AuthFailureWindow.Duration, s.BanTime.Duration)
+	if s.UserAuthFailures < 0 {
+		el.at("sip_security.user_auth_failures", "must not be negative (0 disables the per-account count)")
 	}
-	for _, k := range []struct {
-		key string
-		d   time.Duration
-	}{{"event_socket.auth_failure_window", e.AuthFailureWindow.Duration}, {"event_socket.ban_time", e.BanTime.Duration}} {
-		if k.d < 0 {
-			el.at(k.key, "must not be negative")
+	if d := s.NonceTTL.Duration; d != 0 && (d < 5*time.Second || d > time.Hour) {
+		el.at("sip_security.nonce_ttl", "must be between 5s and 1h (default 60s)")
+	}
+	checkCIDRs(el, "sip_security.ban_allow", s.BanAllow)
+}
+
+// checkBanPolicy checks a section's auth_failures, auth_failure_window
+// and ban_time.
+func checkBanPolicy(el *errorList, section string, failures int, window, ban time.Duration) {
+	if failures < 0 {
+		el.at(section+".auth_failures", "must not be negative (0 disables the ban)")
+	}
+	if window < 0 {
+		el.at(section+".auth_failure_window", "must not be negative")
+	}
+	if ban < 0 {
+		el.at(section+".ban_time", "must not be negative")
+	}
+}
+
+// checkCIDRs requires each entry of a list at key to be a CIDR or an
+// address.
+func checkCIDRs(el *errorList, key string, list []string) {
+	for i, a := range list {
+		if _, err := ParseACLEntry(a); err != nil {
+			el.at(indexKey(key, i), "%q is not a CIDR (\"192.0.2.0/24\") or an address", a)
 		}
 	}
 }
@@ -494,7 +536,7 @@ func validateCallcenter(cc *Callcenter, defined map[string]bool, el *errorList) 
 	for i := range cc.Queues {
 		q := &cc.Queues[i]
 		p := indexKey("callcenter.queue", i)
-		if checkName(el, joinKey(p, "name"), "queue name", q.Name, "|") {
+		if checkListingName(el, joinKey(p, "name"), "queue name", q.Name) {
 			queues.add(el, "queue", q.Name, joinKey(p, "name"))
 		}
 		if q.Strategy != "" {
@@ -530,6 +572,8 @@ func validateCallcenter(cc *Callcenter, defined map[string]bool, el *errorList) 
 			{"tier-rule-wait-second", &q.TierRuleWaitSecond},
 			{"discard-abandoned-after", q.DiscardAbandonedAfter},
 			{"ring-progressively-delay", &q.RingProgressivelyDelay},
+			{"service-level-threshold", q.ServiceLevelThreshold},
+			{"short-abandon-threshold", q.ShortAbandonThreshold},
 		} {
 			if s.v != nil {
 				checkSeconds(el, joinKey(p, s.key), *s.v)
@@ -544,7 +588,7 @@ func validateCallcenter(cc *Callcenter, defined map[string]bool, el *errorList) 
 	for i := range cc.Agents {
 		a := &cc.Agents[i]
 		p := indexKey("callcenter.agent", i)
-		if checkName(el, joinKey(p, "name"), "agent name", a.Name, "|") {
+		if checkListingName(el, joinKey(p, "name"), "agent name", a.Name) {
 			agents.add(el, "agent", a.Name, joinKey(p, "name"))
 		}
 		if a.Type != "" {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"strconv"
 	"strings"
 	"time"
 
 	"ccpbx/call"
+	"ccpbx/guard"
 )
 
 // RegisterApps registers the built-in applications on the core.
@@ -180,31 +182,50 @@ func appUnset(_ context.Context, ch *call.Channel, data string) error {
 }
 
 // appLog logs "LEVEL message"; without a known level the whole text is
-// logged at DEBUG, as FreeSWITCH does.
+// logged at DEBUG, as FreeSWITCH does. The FreeSWITCH level the dialplan
+// wrote is kept in the fs_level attribute.
 func appLog(ctx context.Context, ch *call.Channel, data string) error {
 	word, rest, _ := strings.Cut(data, " ")
 	level, ok := parseLevel(word)
-	msg := rest
+	msg, fsLevel := rest, strings.ToUpper(strings.TrimSpace(word))
 	if !ok {
-		level, msg = slog.LevelDebug, data
+		level, msg, fsLevel = slog.LevelDebug, data, "DEBUG"
 	}
-	ch.Log().Log(ctx, level, strings.TrimRight(msg, "\r\n"), "source", "dialplan")
+	ch.Log().Log(ctx, level, strings.TrimRight(msg, "\r\n"), "source", "dialplan", "fs_level", fsLevel)
 	return nil
 }
 
-// parseLevel maps FreeSWITCH log level names onto slog levels.
+// parseLevel maps FreeSWITCH log level names onto slog levels. The text a
+// dialplan or script logs is its author's message, not the switch's
+// state, so the mapping keeps slog's error stream for what says it is an
+// error (ERR, CRIT) and puts ALERT, which dialplans use for banners seen
+// on every console (the article's "log ALERT ==== [3000] … ====" on each
+// queue call), at INFO with CONSOLE, NOTICE and INFO: visible at the
+// default level, not an alarm on every call.
 func parseLevel(s string) (slog.Level, bool) {
 	switch strings.ToUpper(strings.TrimSpace(s)) {
-	case "CONSOLE", "ALERT", "CRIT", "ERR", "ERROR":
+	case "CRIT", "ERR", "ERROR":
 		return slog.LevelError, true
 	case "WARNING", "WARN":
 		return slog.LevelWarn, true
-	case "NOTICE", "INFO":
+	case "CONSOLE", "ALERT", "NOTICE", "INFO":
 		return slog.LevelInfo, true
 	case "DEBUG":
 		return slog.LevelDebug, true
 	}
 	return slog.LevelDebug, false
+}
+
+// failureLevel is the level an application's failure is logged at: ERROR
+// when the configuration is at fault and every call through it fails the
+// same way (a script or sound file that does not exist, a path outside
+// the allowed folders), WARN for what one call met (a bridge that failed,
+// a caller who hung up).
+func failureLevel(err error) slog.Level {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, guard.ErrOutside) {
+		return slog.LevelError
+	}
+	return slog.LevelWarn
 }
 
 // Echoer is implemented by media that can loop a leg's audio back to it.

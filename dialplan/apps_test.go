@@ -2,6 +2,10 @@ package dialplan
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -10,6 +14,7 @@ import (
 	"time"
 
 	"ccpbx/call"
+	"ccpbx/guard"
 )
 
 func runActions(t *testing.T, vars map[string]string, actions ...string) (*harness, *call.Channel) {
@@ -324,6 +329,41 @@ func TestEcho(t *testing.T) {
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("echo (Echoer=%v): saw %q, want %q", withEcho, got, want)
+		}
+	}
+}
+
+// TestLogLevelMapping: FreeSWITCH levels onto slog. ALERT, which the
+// article's dialplan logs on every queue call as a banner, is INFO; only
+// ERR and CRIT reach the error stream.
+func TestLogLevelMapping(t *testing.T) {
+	for word, want := range map[string]slog.Level{
+		"CONSOLE": slog.LevelInfo, "ALERT": slog.LevelInfo, "CRIT": slog.LevelError, "ERR": slog.LevelError,
+		"WARNING": slog.LevelWarn, "NOTICE": slog.LevelInfo, "INFO": slog.LevelInfo, "DEBUG": slog.LevelDebug,
+		"alert": slog.LevelInfo,
+	} {
+		if got, ok := parseLevel(word); !ok || got != want {
+			t.Errorf("%s -> %v %v, want %v", word, got, ok, want)
+		}
+	}
+	if _, ok := parseLevel("words"); ok {
+		t.Error("a word that is no level parsed as one")
+	}
+}
+
+// TestFailureLevel: a missing file or one outside the folders fails every
+// call the same way and is an ERROR; other failures are WARN.
+func TestFailureLevel(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want slog.Level
+	}{
+		{fmt.Errorf("lua x.lua: %w", fs.ErrNotExist), slog.LevelError},
+		{fmt.Errorf("media: sound refused: %w", guard.ErrOutside), slog.LevelError},
+		{errors.New("bridge: no answer"), slog.LevelWarn},
+	} {
+		if got := failureLevel(c.err); got != c.want {
+			t.Errorf("%v -> %v, want %v", c.err, got, c.want)
 		}
 	}
 }

@@ -297,7 +297,7 @@ func (s *luaSession) execute(L *lua.LState) int {
 		s.log.Error("lua: invalid application", "app", app)
 		s.ch.Hangup(call.DestinationOutOfOrder)
 	case err != nil:
-		s.log.Warn("lua: application failed", "app", app, "data", data, "err", err)
+		s.log.Log(s.ctx, failureLevel(err), "lua: application failed", "app", app, "data", data, "err", err)
 	}
 	return 0
 }
@@ -345,7 +345,7 @@ func (s *luaSession) streamFile(L *lua.LState) int {
 	self(L)
 	path := Expand(s.ctx, s.d.core, s.ch, L.CheckString(2))
 	if err := play(s.ctx, s.ch, path); err != nil {
-		s.log.Warn("lua: streamFile", "err", err)
+		s.log.Log(s.ctx, failureLevel(err), "lua: streamFile", "err", err)
 	}
 	return 0
 }

@@ -83,7 +83,7 @@ func (d *Dialplan) execute(ctx context.Context, ch *call.Channel, r *run, steps 
 			ch.Log().Error("dialplan: invalid application", "app", s.app)
 			return call.DestinationOutOfOrder
 		case err != nil:
-			ch.Log().Warn("dialplan: application failed", "app", s.app, "data", data, "err", err)
+			ch.Log().Log(ctx, failureLevel(err), "dialplan: application failed", "app", s.app, "data", data, "err", err)
 		}
 	}
 	return nil

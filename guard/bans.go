@@ -17,15 +17,35 @@ type BanPolicy struct {
 	Window time.Duration
 	// BanTime is how long a ban lasts.
 	BanTime time.Duration
+	// MaxKeyFailures, when above 0, also counts failures per key (an
+	// account name, given to FailureFor) within Window: once a key has
+	// failed that often, every further failure for it bans its source at
+	// once. Guessing one account from many addresses is stopped that way
+	// without locking the account's owner out (a right password still
+	// works from any source that is not banned).
+	MaxKeyFailures int
 	// Allow lists sources that are never counted nor banned.
 	Allow []netip.Prefix
-	// MaxTracked bounds how many sources are remembered (failing and
-	// banned together), so a flood from many addresses cannot grow the maps
-	// without limit; 0 means DefaultMaxTracked. When full, expired entries
-	// are dropped first; a new source beyond that is not counted.
+	// MaxTracked bounds how many sources are remembered failing, how many
+	// keys, and how many bans, so a flood from many addresses cannot grow
+	// the tables without limit; 0 means DefaultMaxTracked. When full,
+	// expired entries are dropped first; a new source beyond that is not
+	// counted (or not banned).
 	MaxTracked int
+	// Notify, if set, is told of every ban that starts (by failures or by
+	// Ban) and of every Lift that ends one, outside the table's lock, in
+	// the goroutine that caused it: a persistence hook. It must not block
+	// for long.
+	Notify func(BanEvent)
 	// Now is the clock; nil means time.Now. Tests inject a fake one.
 	Now func() time.Time
+}
+
+// BanEvent is a change Notify is told of: a ban that started, or one that
+// was lifted.
+type BanEvent struct {
+	Ban    Ban
+	Lifted bool
 }
 
 // DefaultMaxTracked is the default bound on remembered sources.
@@ -48,14 +68,11 @@ type Ban struct {
 type Bans struct {
 	p BanPolicy
 
-	mu    sync.Mutex
-	fails map[netip.Addr]*failures
-	bans  map[netip.Addr]Ban
-}
+	fails *Counter[netip.Addr]
+	keys  *Counter[string]
 
-type failures struct {
-	first time.Time
-	n     int
+	mu   sync.Mutex
+	bans map[netip.Addr]Ban
 }
 
 // NewBans returns an empty ban table with policy p.
@@ -66,7 +83,12 @@ func NewBans(p BanPolicy) *Bans {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
-	return &Bans{p: p, fails: map[netip.Addr]*failures{}, bans: map[netip.Addr]Ban{}}
+	return &Bans{
+		p:     p,
+		fails: NewCounter[netip.Addr](p.Window, p.MaxTracked, p.Now),
+		keys:  NewCounter[string](p.Window, p.MaxTracked, p.Now),
+		bans:  map[netip.Addr]Ban{},
+	}
 }
 
 func canon(ip netip.Addr) netip.Addr { return ip.Unmap().WithZone("") }
@@ -82,57 +104,53 @@ func (b *Bans) allowed(ip netip.Addr) bool {
 
 // Failure records one failed attempt from ip and reports whether ip is
 // banned now (by this failure or before).
-func (b *Bans) Failure(ip netip.Addr) (banned bool) {
+func (b *Bans) Failure(ip netip.Addr) (banned bool) { return b.FailureFor(ip, "") }
+
+// FailureFor records one failed attempt from ip for key (an account name;
+// "" counts the source only) and reports whether ip is banned now: by
+// MaxFailures from ip, or because key has failed MaxKeyFailures times.
+func (b *Bans) FailureFor(ip netip.Addr, key string) (banned bool) {
 	ip = canon(ip)
 	if b.p.MaxFailures <= 0 || !ip.IsValid() || b.allowed(ip) {
 		return false
 	}
-	now := b.p.Now()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if ban, ok := b.bans[ip]; ok {
-		if now.Before(ban.Until) {
-			return true
-		}
-		delete(b.bans, ip)
-	}
-	f := b.fails[ip]
-	if f != nil && now.Sub(f.first) >= b.p.Window {
-		f = nil // the window is over: count afresh
-	}
-	if f == nil {
-		if !b.roomLocked(now) {
-			return false
-		}
-		f = &failures{first: now}
-		b.fails[ip] = f
-	}
-	f.n++
-	if f.n < b.p.MaxFailures {
-		return false
-	}
-	delete(b.fails, ip)
-	b.bans[ip] = Ban{Addr: ip, Until: now.Add(b.p.BanTime), Failures: f.n}
-	return true
-}
-
-// roomLocked makes room for one more source if the table is full, by
-// dropping expired failure windows and bans.
-func (b *Bans) roomLocked(now time.Time) bool {
-	if len(b.fails)+len(b.bans) < b.p.MaxTracked {
+	if b.Banned(ip) {
 		return true
 	}
-	for ip, f := range b.fails {
-		if now.Sub(f.first) >= b.p.Window {
-			delete(b.fails, ip)
+	n := b.fails.Add(ip)
+	over := n >= b.p.MaxFailures
+	if key != "" && b.p.MaxKeyFailures > 0 && b.keys.Add(key) >= b.p.MaxKeyFailures {
+		over = true
+	}
+	if !over {
+		return false
+	}
+	b.fails.Reset(ip)
+	return b.set(Ban{Addr: ip, Until: b.p.Now().Add(b.p.BanTime), Failures: n})
+}
+
+// set records ban (replacing one of the same address) if there is room,
+// tells Notify, and reports whether the address is banned.
+func (b *Bans) set(ban Ban) bool {
+	now := b.p.Now()
+	b.mu.Lock()
+	if _, ok := b.bans[ban.Addr]; !ok && len(b.bans) >= b.p.MaxTracked {
+		for ip, old := range b.bans {
+			if !now.Before(old.Until) {
+				delete(b.bans, ip)
+			}
+		}
+		if len(b.bans) >= b.p.MaxTracked {
+			b.mu.Unlock()
+			return false
 		}
 	}
-	for ip, ban := range b.bans {
-		if !now.Before(ban.Until) {
-			delete(b.bans, ip)
-		}
+	b.bans[ban.Addr] = ban
+	b.mu.Unlock()
+	if b.p.Notify != nil {
+		b.p.Notify(BanEvent{Ban: ban})
 	}
-	return len(b.fails)+len(b.bans) < b.p.MaxTracked
+	return true
 }
 
 // Banned reports whether ip is banned now. It is what a listener asks
@@ -160,24 +178,27 @@ func (b *Bans) Ban(ip netip.Addr, until time.Time) bool {
 	if !ip.IsValid() || b.allowed(ip) || !b.p.Now().Before(until) {
 		return false
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	delete(b.fails, ip)
-	b.bans[ip] = Ban{Addr: ip, Until: until}
-	return true
+	b.fails.Reset(ip)
+	return b.set(Ban{Addr: ip, Until: until})
 }
 
 // Lift ends ip's ban and forgets its failures; it reports whether ip was
 // banned.
 func (b *Bans) Lift(ip netip.Addr) bool {
 	ip = canon(ip)
+	b.fails.Reset(ip)
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	ban, ok := b.bans[ip]
 	delete(b.bans, ip)
-	delete(b.fails, ip)
+	b.mu.Unlock()
+	if ok && b.p.Notify != nil {
+		b.p.Notify(BanEvent{Ban: ban, Lifted: true})
+	}
 	return ok && b.p.Now().Before(ban.Until)
 }
+
+// Allowed reports whether ip is on the allow-list (never banned).
+func (b *Bans) Allowed(ip netip.Addr) bool { return b.allowed(canon(ip)) }
 
 // List returns the current bans, ordered by address.
 func (b *Bans) List() []Ban {

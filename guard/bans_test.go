@@ -121,8 +121,8 @@ func TestTableBounded(t *testing.T) {
 		ip = ip.Next()
 		b.Failure(ip)
 	}
-	if n := len(b.fails) + len(b.bans); n > 4 {
-		t.Fatalf("%d sources tracked, bound 4", n)
+	if n, m := b.fails.Len(), len(b.bans); n > 4 || m > 4 {
+		t.Fatalf("%d sources counted and %d banned, bound 4 each", n, m)
 	}
 	// Once the windows are over there is room again.
 	c.advance(time.Minute)
@@ -130,5 +130,55 @@ func TestTableBounded(t *testing.T) {
 	b.Failure(fresh)
 	if !b.Failure(fresh) {
 		t.Fatal("no room for a new source after the old windows ended")
+	}
+}
+
+func TestKeyFailuresBanEachFurtherSource(t *testing.T) {
+	c := &clock{t: time.Unix(1e9, 0)}
+	var events []BanEvent
+	b := NewBans(BanPolicy{MaxFailures: 10, MaxKeyFailures: 4, Window: time.Minute, BanTime: time.Hour, Now: c.now,
+		Notify: func(e BanEvent) { events = append(events, e) }})
+	ip := netip.MustParseAddr("192.0.2.0")
+	// Four sources guess the same account once each: the fourth failure
+	// puts the account over its limit and bans the source that made it.
+	for i := 1; i <= 4; i++ {
+		ip = ip.Next()
+		if got := b.FailureFor(ip, "1001"); got != (i == 4) {
+			t.Fatalf("source %d banned=%v", i, got)
+		}
+	}
+	ip = ip.Next()
+	if !b.FailureFor(ip, "1001") {
+		t.Fatal("a further source guessing the same account was not banned")
+	}
+	if b.FailureFor(ip.Next(), "1002") {
+		t.Fatal("a source guessing another account was banned")
+	}
+	if len(events) != 2 || events[0].Lifted || events[0].Ban.Addr != netip.MustParseAddr("192.0.2.4") {
+		t.Fatalf("events = %+v", events)
+	}
+	b.Lift(ip)
+	if len(events) != 3 || !events[2].Lifted || events[2].Ban.Addr != ip {
+		t.Fatalf("lift event = %+v", events)
+	}
+	// The window passes: the account starts afresh.
+	c.advance(time.Minute)
+	if b.FailureFor(netip.MustParseAddr("198.51.100.9"), "1001") {
+		t.Fatal("account still over its limit after the window")
+	}
+}
+
+func TestCounterBounded(t *testing.T) {
+	c := &clock{t: time.Unix(1e9, 0)}
+	n := NewCounter[int](time.Minute, 3, c.now)
+	for i := 0; i < 10; i++ {
+		n.Add(i)
+	}
+	if n.Len() != 3 || n.Add(99) != 0 || n.Add(1) != 2 {
+		t.Fatalf("len %d", n.Len())
+	}
+	c.advance(time.Minute)
+	if n.Add(99) != 1 || n.Count(1) != 0 {
+		t.Fatal("expired windows did not make room")
 	}
 }

@@ -63,7 +63,6 @@ func (d Direction) reverse() Direction {
 // sends reports whether this side of the direction sends media.
 func (d Direction) sends() bool { return d == SendRecv || d == SendOnly || d == DirUnset }
 
-
 func parseDirection(s string) (Direction, bool) {
 	switch s {
 	case "sendrecv":

@@ -3,6 +3,7 @@ package registrar
 import (
 	"crypto/rand"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -13,7 +14,7 @@ type AuthStatus int
 const (
 	AuthNone      AuthStatus = iota // no usable credentials for our realm: challenge
 	AuthOK                          // verified
-	AuthStale                       // right password, expired or replayed nonce: challenge with stale=true
+	AuthStale                       // right password, but the nonce expired, was replayed or is another source's: challenge with stale=true
 	AuthFailed                      // wrong password, unknown user, bad nonce: challenge again
 	AuthMalformed                   // unparsable credentials: 400
 )
@@ -63,6 +64,9 @@ type DigestRequest struct {
 	// Credentials are the Authorization / Proxy-Authorization header
 	// values, most preferred first.
 	Credentials []string
+	// Source is the client's address: nonces are bound to it (see
+	// Challenge).
+	Source netip.Addr
 }
 
 // Realm picks the digest realm for a phone addressing domain: the
@@ -119,14 +123,11 @@ func (r *Registrar) Verify(req DigestRequest) AuthResult {
 		res.Status = AuthNone
 		return res
 	}
-	issued, ok := r.nonces.check(cred.Nonce, realm)
-	if !ok {
-		res.Status, res.Reason = AuthFailed, "nonce not issued by us"
-		return res
-	}
-	now := r.now()
-	if issued.After(now.Add(time.Minute)) {
-		res.Status, res.Reason = AuthFailed, "nonce from the future"
+	if cred.QOP == "" && !r.cfg.AllowNoQOP {
+		// An RFC 2069 response has no nonce count, so nothing tells a
+		// replay from the original: refuse it before any hashing, with a
+		// new challenge (that offers qop=auth). Not a failed guess.
+		res.Status, res.Reason = AuthNone, "response without qop (RFC 2069) refused"
 		return res
 	}
 	if !digestURIMatches(cred.URI, req.RequestUser, req.RequestHost) {
@@ -149,7 +150,19 @@ func (r *Registrar) Verify(req DigestRequest) AuthResult {
 		res.Status, res.Reason = AuthFailed, "wrong credentials"
 		return res
 	}
-	if now.Sub(issued) > r.cfg.NonceTTL {
+	// The password is right; what is left is whether this response is
+	// fresh. Anything wrong with the nonce is stale (a new challenge the
+	// phone answers at once), never a failure that counts toward a ban.
+	issued, ok := r.nonces.check(cred.Nonce, realm, req.Source)
+	now := r.now()
+	switch {
+	case !ok:
+		res.Status, res.Reason = AuthStale, "nonce not issued by us to this source"
+		return res
+	case issued.After(now.Add(time.Minute)):
+		res.Status, res.Reason = AuthStale, "nonce from the future"
+		return res
+	case now.Sub(issued) > r.cfg.NonceTTL:
 		res.Status, res.Reason = AuthStale, "nonce expired"
 		return res
 	}
@@ -224,13 +237,14 @@ func (r *Registrar) algorithmEnabled(alg string) bool {
 }
 
 // Challenge returns the WWW-Authenticate / Proxy-Authenticate values that
-// challenge a phone in realm: one per enabled algorithm, in configured
-// order, sharing one fresh nonce; stale says the password was right and
-// only the nonce was too old.
-func (r *Registrar) Challenge(realm string, stale bool) []string {
+// challenge a phone at source in realm: one per enabled algorithm, in
+// configured order, sharing one fresh nonce that is valid only from
+// source's IP address and for Config.NonceTTL; stale says the password was
+// right and only the nonce was not (too old, replayed, another source's).
+func (r *Registrar) Challenge(realm string, source netip.Addr, stale bool) []string {
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:]) // crypto/rand never fails on supported platforms
-	nonce := r.nonces.issue(r.now(), realm, rnd)
+	nonce := r.nonces.issue(r.now(), realm, source, rnd)
 	out := make([]string, 0, len(r.cfg.Algorithms))
 	for _, alg := range r.cfg.Algorithms {
 		v := fmt.Sprintf(`Digest realm="%s", nonce="%s", algorithm=%s, qop="auth"`, quoteEscape(realm), nonce, alg)

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -250,8 +251,12 @@ func constantTimeEqualHex(a, b string) bool {
 }
 
 // Nonces are stateless: base64url(issued-unix-nanos ‖ 8 random bytes ‖
-// HMAC-SHA256(secret, issued ‖ random ‖ realm)[:16]). The registrar keeps no
-// table of issued nonces, only the highest nc seen per nonce (replay check).
+// HMAC-SHA256(secret, issued ‖ random ‖ realm ‖ source IP)[:16]). The
+// registrar keeps no table of issued nonces, only the highest nc seen per
+// used nonce (replay check). Binding the source IP (not the port: a TCP
+// phone reconnects from a new one) means a nonce answered from another
+// address is not ours, so a captured request replayed from elsewhere only
+// earns a new challenge.
 const (
 	nonceRawLen = 8 + 8 + 16
 )
@@ -260,25 +265,30 @@ type nonceSigner struct {
 	secret []byte
 }
 
-func (s nonceSigner) mac(issuedAndRand []byte, realm string) []byte {
+func (s nonceSigner) mac(issuedAndRand []byte, realm string, source netip.Addr) []byte {
 	m := hmac.New(sha256.New, s.secret)
 	m.Write(issuedAndRand)
 	m.Write([]byte{0})
 	m.Write([]byte(realm))
+	m.Write([]byte{0})
+	if source.IsValid() {
+		m.Write(source.Unmap().AsSlice())
+	}
 	return m.Sum(nil)[:16]
 }
 
-// issue creates a nonce for realm at time now.
-func (s nonceSigner) issue(now time.Time, realm string, random [8]byte) string {
+// issue creates a nonce for realm and a client at source, at time now.
+func (s nonceSigner) issue(now time.Time, realm string, source netip.Addr, random [8]byte) string {
 	raw := make([]byte, 0, nonceRawLen)
 	raw = binary.BigEndian.AppendUint64(raw, uint64(now.UnixNano()))
 	raw = append(raw, random[:]...)
-	raw = append(raw, s.mac(raw, realm)...)
+	raw = append(raw, s.mac(raw, realm, source)...)
 	return base64.RawURLEncoding.EncodeToString(raw)
 }
 
-// check validates a nonce's MAC for realm and returns when it was issued.
-func (s nonceSigner) check(nonce, realm string) (time.Time, bool) {
+// check validates a nonce's MAC for realm and the client's source and
+// returns when it was issued.
+func (s nonceSigner) check(nonce, realm string, source netip.Addr) (time.Time, bool) {
 	if len(nonce) > 64 {
 		return time.Time{}, false
 	}
@@ -286,7 +296,7 @@ func (s nonceSigner) check(nonce, realm string) (time.Time, bool) {
 	if err != nil || len(raw) != nonceRawLen {
 		return time.Time{}, false
 	}
-	if !hmac.Equal(raw[16:], s.mac(raw[:16], realm)) {
+	if !hmac.Equal(raw[16:], s.mac(raw[:16], realm, source)) {
 		return time.Time{}, false
 	}
 	return time.Unix(0, int64(binary.BigEndian.Uint64(raw[:8]))), true

@@ -8,7 +8,7 @@
 // Its seam to the SIP edge is a few calls, all in plain values:
 //   - Verify(DigestRequest) → AuthResult: the outcome of a request's
 //     credentials (ok with the user, none, failed, stale, malformed) and
-//     the realm to challenge in; Challenge(realm, stale) gives the
+//     the realm to challenge in; Challenge(realm, source, stale) gives the
 //     challenge values, Realm(domain) the realm for a phone's domain.
 //   - Register(Registration) → Result: apply one authenticated REGISTER and
 //     say what to answer (200 with the contacts and their lifetimes, 400,
@@ -33,6 +33,11 @@
 //     SHA-256 added after MD5, phones that know it may pick it.
 //   - The realm defaults to the domain the phone addresses (To host for
 //     REGISTER, From host for calls), as sofia does, unless configured.
+//   - Responses must carry qop=auth (Config.AllowNoQOP accepts RFC 2069
+//     ones, which cannot be told from a replay); nonces live NonceTTL
+//     (60 s, sofia's nonce-ttl), are valid only from the IP address they
+//     were issued to, and each nonce count is accepted once, in a table
+//     bounded in size whose every operation is O(1).
 //   - Stale is only said when the password was right: a wrong password
 //     always gets a fresh, non-stale challenge, and unknown users get the
 //     same answer as wrong passwords.

@@ -124,12 +124,15 @@ func mustRegister(t testing.TB, r *Registrar, reg Registration) Result {
 	return res
 }
 
+// testSource is the client address of signed requests.
+var testSource = netip.MustParseAddr("127.0.0.1")
+
 // signed is a DigestRequest for method from user with credentials
 // computed by an independent digest implementation from a challenge the
 // registrar issued.
 func signed(t testing.TB, r *Registrar, method, user, pass, alg string) DigestRequest {
 	t.Helper()
-	dr := DigestRequest{Method: method, Domain: "127.0.0.1", RequestHost: "127.0.0.1"}
+	dr := DigestRequest{Method: method, Domain: "127.0.0.1", RequestHost: "127.0.0.1", Source: testSource}
 	dr.Credentials = []string{credentials(t, r, dr, user, pass, alg)}
 	return dr
 }
@@ -137,7 +140,7 @@ func signed(t testing.TB, r *Registrar, method, user, pass, alg string) DigestRe
 func credentials(t testing.TB, r *Registrar, dr DigestRequest, user, pass, alg string) string {
 	t.Helper()
 	var chal *digest.Challenge
-	for _, v := range r.Challenge(r.Realm(dr.Domain), false) {
+	for _, v := range r.Challenge(r.Realm(dr.Domain), dr.Source, false) {
 		c, err := digest.ParseChallenge(v)
 		if err != nil {
 			t.Fatal(err)

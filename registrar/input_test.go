@@ -1,11 +1,15 @@
 package registrar
 
 import (
+	"crypto/md5"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/icholy/digest"
 )
 
 // TestRejectionsNeverChangeBindings: every REGISTER the registrar refuses
@@ -47,7 +51,7 @@ func TestRejectionsNeverChangeBindings(t *testing.T) {
 // TestVerify: the outcome of every kind of credentials.
 func TestVerify(t *testing.T) {
 	r, clock := newTestRegistrar(t, nil)
-	plain := DigestRequest{Method: "REGISTER", Domain: "127.0.0.1", RequestHost: "127.0.0.1"}
+	plain := DigestRequest{Method: "REGISTER", Domain: "127.0.0.1", RequestHost: "127.0.0.1", Source: testSource}
 	with := func(creds ...string) DigestRequest { dr := plain; dr.Credentials = creds; return dr }
 	check := func(name string, dr DigestRequest, want AuthStatus, user string) {
 		t.Helper()
@@ -83,7 +87,21 @@ func TestVerify(t *testing.T) {
 	clock.Advance(DefaultNonceTTL + time.Second)
 	check("expired nonce", old, AuthStale, "1001")
 
-	if cs := r.Challenge("127.0.0.1", true); len(cs) != 2 || !strings.Contains(cs[0], "algorithm=MD5") ||
+	moved := signed(t, r, "REGISTER", "1001", "1234", "")
+	moved.Source = netip.MustParseAddr("192.0.2.66")
+	check("nonce answered from another address", moved, AuthStale, "1001")
+	check("other address, wrong password", func() DigestRequest {
+		dr := signed(t, r, "REGISTER", "1001", "4321", "")
+		dr.Source = moved.Source
+		return dr
+	}(), AuthFailed, "1001")
+	check("RFC 2069 (no qop)", noQOP(t, r, "1001", "1234"), AuthNone, "1001")
+	lax, _ := newTestRegistrar(t, func(c *Config) { c.AllowNoQOP = true })
+	if got := lax.Verify(noQOP(t, lax, "1001", "1234")); got.Status != AuthOK {
+		t.Errorf("RFC 2069 with AllowNoQOP: %+v", got)
+	}
+
+	if cs := r.Challenge("127.0.0.1", testSource, true); len(cs) != 2 || !strings.Contains(cs[0], "algorithm=MD5") ||
 		!strings.Contains(cs[1], "algorithm=SHA-256") || !strings.Contains(cs[0], `qop="auth"`) ||
 		!strings.Contains(cs[0], `realm="127.0.0.1"`) || !strings.HasSuffix(cs[1], ", stale=true") {
 		t.Errorf("challenges = %q", cs)
@@ -176,23 +194,27 @@ func TestMaxContactsDropsOldest(t *testing.T) {
 func TestNonceSigner(t *testing.T) {
 	s := nonceSigner{secret: []byte("k")}
 	now := time.Unix(1700000000, 123)
-	n := s.issue(now, "realm", [8]byte{1, 2, 3})
-	if at, ok := s.check(n, "realm"); !ok || !at.Equal(now) {
+	src := netip.MustParseAddr("192.0.2.1")
+	n := s.issue(now, "realm", src, [8]byte{1, 2, 3})
+	if at, ok := s.check(n, "realm", netip.MustParseAddr("::ffff:192.0.2.1")); !ok || !at.Equal(now) {
 		t.Fatalf("check own nonce: %v %v", at, ok)
 	}
-	if _, ok := s.check(n, "other"); ok {
+	if _, ok := s.check(n, "other", src); ok {
 		t.Fatal("nonce valid for another realm")
 	}
-	if _, ok := (nonceSigner{secret: []byte("k2")}).check(n, "realm"); ok {
+	if _, ok := s.check(n, "realm", src.Next()); ok {
+		t.Fatal("nonce valid from another address")
+	}
+	if _, ok := (nonceSigner{secret: []byte("k2")}).check(n, "realm", src); ok {
 		t.Fatal("nonce valid under another secret")
 	}
 	b := []byte(n)
 	b[5] ^= 1
-	if _, ok := s.check(string(b), "realm"); ok {
+	if _, ok := s.check(string(b), "realm", src); ok {
 		t.Fatal("tampered nonce accepted")
 	}
 	for _, bad := range []string{"", "!!!", strings.Repeat("A", 200), n[:10]} {
-		if _, ok := s.check(bad, "realm"); ok {
+		if _, ok := s.check(bad, "realm", src); ok {
 			t.Fatalf("nonce %q accepted", bad)
 		}
 	}
@@ -282,5 +304,42 @@ func TestExpiredBindingDoesNotBlockReRegistration(t *testing.T) {
 	}
 	if len(kinds) != 2 || kinds[0] != EventRegister || kinds[1] != EventRegister {
 		t.Fatalf("events = %v", kinds)
+	}
+}
+
+// noQOP is an RFC 2069 response (no qop, nc or cnonce) to a challenge r
+// issued to testSource.
+func noQOP(t *testing.T, r *Registrar, user, pass string) DigestRequest {
+	t.Helper()
+	c, err := digest.ParseChallenge(r.Challenge("127.0.0.1", testSource, false)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := func(s string) string { return hashHex(md5.New(), s) }
+	resp := md(md(user+":127.0.0.1:"+pass) + ":" + c.Nonce + ":" + md("REGISTER:sip:127.0.0.1"))
+	return DigestRequest{Method: "REGISTER", Domain: "127.0.0.1", RequestHost: "127.0.0.1", Source: testSource,
+		Credentials: []string{`Digest username="` + user + `", realm="127.0.0.1", nonce="` + c.Nonce + `", uri="sip:127.0.0.1", response="` + resp + `"`}}
+}
+
+// TestReplayTableBounded: the nc table keeps at most maxTrackedNonces
+// entries, forgets the first used first, and prunes expired ones.
+func TestReplayTableBounded(t *testing.T) {
+	var g replayGuard
+	t0 := time.Unix(1e9, 0)
+	for i := 0; i < maxTrackedNonces+10; i++ {
+		if !g.use(strconv.Itoa(i), t0.Add(time.Duration(i)), "00000001") {
+			t.Fatalf("first use of nonce %d refused", i)
+		}
+	}
+	if n := g.len(); n != maxTrackedNonces {
+		t.Fatalf("%d nonces tracked, bound %d", n, maxTrackedNonces)
+	}
+	last := strconv.Itoa(maxTrackedNonces + 9)
+	if g.use(last, t0, "00000001") || !g.use(last, t0, "00000002") {
+		t.Fatal("nc not tracked for a recent nonce")
+	}
+	g.prune(t0.Add(time.Duration(maxTrackedNonces)))
+	if n := g.len(); n != 10 {
+		t.Fatalf("%d nonces left after prune, want 10", n)
 	}
 }

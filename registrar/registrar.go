@@ -22,10 +22,15 @@ const (
 	DefaultMinExpires     = 60 * time.Second
 	DefaultDefaultExpires = 3600 * time.Second
 	DefaultMaxExpires     = 7200 * time.Second
-	DefaultNonceTTL       = 300 * time.Second
-	DefaultMaxContacts    = 10
-	sweepInterval         = 2 * time.Second
-	storeTimeout          = 5 * time.Second
+	// DefaultNonceTTL is sofia's nonce-ttl default: a phone answers its
+	// challenge within a second, and one that reuses a nonce for later
+	// requests (nc 2, 3 …) is told stale=true and answers a new one
+	// without asking its user, so a short life costs one round trip a
+	// minute at most, while a captured nonce is worth little for long.
+	DefaultNonceTTL    = 60 * time.Second
+	DefaultMaxContacts = 10
+	sweepInterval      = 2 * time.Second
+	storeTimeout       = 5 * time.Second
 )
 
 // Binding is one registered contact of a user.
@@ -79,6 +84,10 @@ type Config struct {
 
 	// NonceTTL is how long a nonce is accepted before stale=true.
 	NonceTTL time.Duration
+	// AllowNoQOP accepts RFC 2069 responses (no qop, no nonce count),
+	// which cannot be told from a replay; by default they are refused
+	// with a new challenge.
+	AllowNoQOP bool
 	// Algorithms are offered in this order, one challenge each; default
 	// config.DefaultAuthAlgorithms (MD5 only: some phones give up on a 401
 	// that also offers an algorithm they lack).

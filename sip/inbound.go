@@ -184,6 +184,7 @@ func (p *profile) inboundVars(req *sipmsg.Request, src netip.AddrPort, authUser 
 				for k, val := range u.Variables {
 					v[k] = val
 				}
+				callerIDFromAccount(v, u)
 				if ctx := u.Variables["user_context"]; ctx != "" {
 					v["context"] = ctx
 				}

@@ -33,8 +33,10 @@ func TestInboundChannelVariables(t *testing.T) {
 	a := x.inboundLeg(t, 0)
 	src := p1.Addr()
 	want := map[string]string{
-		"caller_id_number":           "1001",
-		"caller_id_name":             "Alice",
+		"caller_id_number": "1001",
+		// An authenticated call shows its account's caller ID, not
+		// From's display name (issue 11, FreeSWITCH's behaviour).
+		"caller_id_name":             "Extension 1001",
 		"destination_number":         "1002",
 		"context":                    "default",
 		"username":                   "1001",

@@ -9,6 +9,8 @@ import (
 
 	sipmsg "github.com/emiago/sipgo/sip"
 
+	"ccpbx/call"
+	"ccpbx/config"
 	"ccpbx/registrar"
 )
 
@@ -18,6 +20,9 @@ import (
 // registrar decides; this side only translates between SIP and it.
 func (p *profile) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	s := p.stack
+	if s.banned(req) {
+		return // dropped unanswered: no work, no hint for the guesser
+	}
 	if !p.cfg.Register || s.reg == nil {
 		s.respond(tx, req, 403, "Forbidden")
 		return
@@ -99,17 +104,37 @@ func registrarContact(c *sipmsg.ContactHeader) registrar.Contact {
 	return out
 }
 
+// banned reports whether req comes from a source banned for guessing
+// passwords; such requests are dropped without an answer, before any
+// parsing of credentials or hashing.
+func (s *Stack) banned(req *sipmsg.Request) bool {
+	if s.bans == nil {
+		return false
+	}
+	src, err := netip.ParseAddrPort(req.Source())
+	return err == nil && s.bans.Banned(src.Addr())
+}
+
 // authenticate checks the digest credentials of req with the registrar:
 // Authorization on a REGISTER (proxy false); Proxy-Authorization, or
 // Authorization as some phones send, on other requests. Unless ok, it has
 // answered: 401 or 407 with a fresh challenge (stale=true when only the
-// nonce was too old), 400 for unparsable credentials.
+// nonce was too old or not this source's), 400 for unparsable
+// credentials; or, for a source banned for guessing passwords, dropped the
+// request unanswered. A wrong password counts toward a ban of its source
+// (and of any source guessing the same account) and logs FreeSWITCH's
+// "SIP auth failure" line at WARN, so fail2ban can watch it too.
 func (p *profile) authenticate(req *sipmsg.Request, tx sipmsg.ServerTransaction, proxy bool) (registrar.AuthResult, bool) {
 	s := p.stack
+	src, _ := netip.ParseAddrPort(req.Source())
+	if s.bans != nil && s.bans.Banned(src.Addr()) {
+		return registrar.AuthResult{Status: registrar.AuthFailed, Reason: "source banned"}, false
+	}
 	dr := registrar.DigestRequest{
 		Method:      req.Method.String(),
 		RequestUser: req.Recipient.User,
 		RequestHost: req.Recipient.Host,
+		Source:      src.Addr(),
 	}
 	// The domain the phone addresses, as sofia takes the realm: the To
 	// host of a REGISTER, the From host of anything else.
@@ -141,18 +166,80 @@ func (p *profile) authenticate(req *sipmsg.Request, tx sipmsg.ServerTransaction,
 		s.respond(tx, req, 400, "Malformed Authorization")
 		return res, false
 	}
-	if res.Status != registrar.AuthNone {
-		p.log.Info("authentication failed", "method", dr.Method, "user", res.User,
-			"source", req.Source(), "result", res.Status.String(), "reason", res.Reason)
+	switch res.Status {
+	case registrar.AuthFailed:
+		p.log.Warn(p.authLine("failure", req, src.Addr()))
+		p.log.Debug("authentication failed", "method", dr.Method, "user", res.User,
+			"source", req.Source(), "reason", res.Reason)
+		if s.bans != nil && s.bans.FailureFor(src.Addr(), res.User) {
+			p.log.Warn("SIP source banned after repeated auth failures", "ip", src.Addr().String(), "user", res.User)
+		}
+	default:
+		p.log.Debug(p.authLine("challenge", req, src.Addr()), "result", res.Status.String(), "reason", res.Reason)
 	}
 	code, reason, hname := 401, "Unauthorized", "WWW-Authenticate"
 	if proxy {
 		code, reason, hname = 407, "Proxy Authentication Required", "Proxy-Authenticate"
 	}
 	var hdrs []sipmsg.Header
-	for _, v := range s.reg.Challenge(res.Realm, res.Status == registrar.AuthStale) {
+	for _, v := range s.reg.Challenge(res.Realm, src.Addr(), res.Status == registrar.AuthStale) {
 		hdrs = append(hdrs, sipmsg.NewHeader(hname, v))
 	}
 	s.respond(tx, req, code, reason, hdrs...)
 	return res, false
+}
+
+// authLine is sofia_reg.c's log line for an auth failure or challenge,
+// word for word, so log watchers written for FreeSWITCH match it:
+// "SIP auth failure (REGISTER) on sofia profile 'internal' for
+// [1001@example.com] from ip 192.0.2.1". The To user and host are the
+// caller's to choose, so they are cut down to characters that cannot
+// imitate the end of the line.
+func (p *profile) authLine(what string, req *sipmsg.Request, ip netip.Addr) string {
+	user, host := "", ""
+	if to := req.To(); to != nil {
+		user, host = logSafe(to.Address.User), logSafe(to.Address.Host)
+	}
+	return "SIP auth " + what + " (" + logSafe(req.Method.String()) + ") on sofia profile '" + p.name +
+		"' for [" + user + "@" + host + "] from ip " + ip.Unmap().String()
+}
+
+// logSafe keeps at most 64 bytes of s from the characters a user name or
+// host is made of.
+func logSafe(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s) && b.Len() < 64; i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', strings.IndexByte("+*#.-_:%", c) >= 0:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// ParamAllowPresentedCallerID is the directory user param that lets an
+// account's calls keep the caller ID of their From header (a PBX behind
+// it, a front desk presenting a main number); without it the account's
+// effective_caller_id_* is the caller ID, whatever From says.
+const ParamAllowPresentedCallerID = "allow-presented-caller-id"
+
+// callerIDFromAccount makes an authenticated call's caller_id_number and
+// caller_id_name the account's effective_caller_id_number and _name (the
+// user id and the number when unset), as FreeSWITCH does for a user that
+// has them: an extension that writes another's number in its From shows
+// its own. sip_from_user keeps what From said.
+func callerIDFromAccount(v map[string]string, u config.User) {
+	if call.SwitchTrue(u.Params[ParamAllowPresentedCallerID]) {
+		return
+	}
+	num := sanitizeNumber(u.Variables["effective_caller_id_number"])
+	if num == "" {
+		num = sanitizeNumber(u.ID)
+	}
+	name := sanitizeName(u.Variables["effective_caller_id_name"])
+	if name == "" {
+		name = num
+	}
+	v["caller_id_number"], v["caller_id_name"] = num, name
 }

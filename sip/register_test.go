@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -57,7 +58,7 @@ type regHarness struct {
 	events chan registrar.Event
 }
 
-func newRegHarness(t testing.TB, start bool) *regHarness {
+func newRegHarness(t testing.TB, start bool, opts ...func(*Options)) *regHarness {
 	t.Helper()
 	log := testLogger()
 	h := &regHarness{clock: &fakeClock{t: time.Now()}, events: make(chan registrar.Event, 100)}
@@ -82,11 +83,15 @@ func newRegHarness(t testing.TB, start bool) *regHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := New(Options{
+	o := Options{
 		Profiles: []config.Profile{{Name: "internal", ListenIP: "127.0.0.1", Transports: []string{"udp", "tcp"},
 			Context: "default", Register: true, AuthCalls: true}},
 		Core: call.NewCore("test", log), Registrar: reg, Media: eng, Log: log, UserAgent: "ccpbx-test",
-	})
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	st, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -517,7 +522,8 @@ func sign(t testing.TB, h *regHarness, req *sipmsg.Request, user, pass, alg stri
 		domain, authz = req.From().Address.Host, "Proxy-Authorization"
 	}
 	var chal *digest.Challenge
-	for _, v := range h.reg.Challenge(h.reg.Realm(domain), false) {
+	src, _ := netip.ParseAddrPort(req.Source())
+	for _, v := range h.reg.Challenge(h.reg.Realm(domain), src.Addr(), false) {
 		c, err := digest.ParseChallenge(v)
 		if err != nil {
 			t.Fatal(err)
@@ -770,7 +776,8 @@ func FuzzRegister(f *testing.F) {
 func BenchmarkRefresh(b *testing.B) {
 	h := newRegHarness(b, false)
 	first := rawRegister(b, "bench", 1, "1001", "Contact: <sip:1001@127.0.0.1:5999>", "Expires: 3600")
-	chal, err := digest.ParseChallenge(h.reg.Challenge(h.reg.Realm(first.To().Address.Host), false)[0])
+	src, _ := netip.ParseAddrPort(first.Source())
+	chal, err := digest.ParseChallenge(h.reg.Challenge(h.reg.Realm(first.To().Address.Host), src.Addr(), false)[0])
 	if err != nil {
 		b.Fatal(err)
 	}

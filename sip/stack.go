@@ -32,6 +32,9 @@ type Options struct {
 	Log       *slog.Logger
 	// UserAgent is the User-Agent header value ("ccpbx/1.0").
 	UserAgent string
+	// Bans, if set, counts digest failures and drops banned sources
+	// (sip/register.go).
+	Bans *guard.Bans
 	// Limits are the switch-wide admission limits; the zero value limits
 	// nothing.
 	Limits Limits
@@ -49,6 +52,7 @@ type Stack struct {
 	media *media.Engine
 	log   *slog.Logger
 	agent string
+	bans  *guard.Bans
 
 	profiles []*profile
 	byName   map[string]*profile
@@ -120,6 +124,7 @@ func New(o Options) (*Stack, error) {
 		media:     o.Media,
 		log:       o.Log.With("component", "sip"),
 		agent:     o.UserAgent,
+		bans:      o.Bans,
 		byName:    make(map[string]*profile),
 		legs:      make(map[*leg]struct{}),
 		legSource: make(map[*leg]netip.Addr),

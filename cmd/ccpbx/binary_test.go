@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"ccpbx/internal/pbxtest"
 	"ccpbx/internal/testphone"
 )
 
@@ -35,48 +35,45 @@ func TestBinaryServesShippedConfig(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	internal, trunk, esl := freePort(t), freePort(t), freePort(t)
-	rtp := freePort(t) &^ 1
 	shipped, err := os.ReadFile(filepath.Join(root, "config.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := string(shipped)
-	for _, r := range [][2]string{
-		{"port = 5060", fmt.Sprintf("port = %d", internal)},
-		{"port = 5080", fmt.Sprintf("port = %d", trunk)},
-		{"127.0.0.1:8021", fmt.Sprintf("127.0.0.1:%d", esl)},
-		{`listen_ip = "0.0.0.0"`, `listen_ip = "127.0.0.1"`},
-		{`# advertise_ip = ""      # default: auto-detected`, `advertise_ip = "127.0.0.1"`},
-		{`data_dir = "data"`, fmt.Sprintf("data_dir = %q", filepath.Join(dir, "data"))},
-		{"rtp_start = 16384", fmt.Sprintf("rtp_start = %d", rtp)},
-		{"rtp_end = 32767", fmt.Sprintf("rtp_end = %d", rtp+200)},
-	} {
-		if !strings.Contains(cfg, r[0]) {
-			t.Fatalf("shipped config has no %q", r[0])
+	// The binary is told its ports in its config file, so they are chosen
+	// here and may be taken by someone else before it binds them: each
+	// attempt takes fresh ones and starts it again if it lost one.
+	var (
+		internal, trunk int
+		cfgPath         string
+		srv             *server
+	)
+	pbxtest.RetryAddrInUse(t, 5, func() error {
+		internal, trunk = pbxtest.PortFor(t, "udp", "tcp"), pbxtest.PortFor(t, "udp", "tcp")
+		esl := pbxtest.PortFor(t, "tcp")
+		rtp := pbxtest.UDPPortRange(t, 201)
+		cfg := string(shipped)
+		for _, r := range [][2]string{
+			{"port = 5060", fmt.Sprintf("port = %d", internal)},
+			{"port = 5080", fmt.Sprintf("port = %d", trunk)},
+			{"127.0.0.1:8021", fmt.Sprintf("127.0.0.1:%d", esl)},
+			{`listen_ip = "0.0.0.0"`, `listen_ip = "127.0.0.1"`},
+			{`# advertise_ip = ""      # default: auto-detected`, `advertise_ip = "127.0.0.1"`},
+			{`data_dir = "data"`, fmt.Sprintf("data_dir = %q", filepath.Join(dir, "data"))},
+			{"rtp_start = 16384", fmt.Sprintf("rtp_start = %d", rtp)},
+			{"rtp_end = 32767", fmt.Sprintf("rtp_end = %d", rtp+200)},
+		} {
+			if !strings.Contains(cfg, r[0]) {
+				t.Fatalf("shipped config has no %q", r[0])
+			}
+			cfg = strings.ReplaceAll(cfg, r[0], r[1])
 		}
-		cfg = strings.ReplaceAll(cfg, r[0], r[1])
-	}
-	cfgPath := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var logBuf bytes.Buffer
-	srv := exec.Command(bin, "serve", "-config", cfgPath)
-	srv.Dir = root // sounds and scripts from the repository, as shipped
-	srv.Stdout, srv.Stderr = &logBuf, &logBuf
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := false
-	t.Cleanup(func() {
-		if !exited {
-			_ = srv.Process.Kill()
-			_ = srv.Wait()
+		cfgPath = filepath.Join(dir, "config.toml")
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
 		}
-		if t.Failed() {
-			t.Logf("ccpbx log:\n%s", logBuf.String())
-		}
+		var err error
+		srv, err = startServer(t, bin, cfgPath, root)
+		return err
 	})
 	cli := func(cmd string) string {
 		t.Helper()
@@ -86,9 +83,6 @@ func TestBinaryServesShippedConfig(t *testing.T) {
 		}
 		return string(out)
 	}
-	waitFor(t, "the event socket to answer", func() bool {
-		return exec.Command(bin, "cli", "-config", cfgPath, "-x", "status").Run() == nil
-	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -97,7 +91,7 @@ func TestBinaryServesShippedConfig(t *testing.T) {
 		t.Fatalf("register 1001: %v %v", res, err)
 	}
 	dialAndWaitHangup(t, agent, "300")
-	waitFor(t, "1001 Available", func() bool { return strings.TrimSpace(cli("callcenter_config agent get status 1001")) == "Available" })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return strings.TrimSpace(cli("callcenter_config agent get status 1001")) == "Available" }, "1001 Available")
 
 	customer, err := testphone.New(t).Invite(ctx, fmt.Sprintf("127.0.0.1:%d", trunk), "5550001", "3000")
 	if err != nil {
@@ -115,40 +109,76 @@ func TestBinaryServesShippedConfig(t *testing.T) {
 	}
 
 	dialAndWaitHangup(t, agent, "301")
-	waitFor(t, "1001 Logged Out", func() bool {
+	pbxtest.WaitFor(t, 10*time.Second, func() bool {
 		return strings.TrimSpace(cli("callcenter_config agent get status 1001")) == "Logged Out"
-	})
+	}, "1001 Logged Out")
 	list := cli("callcenter_config agent list")
 	if !strings.Contains(list, "\n1001|single_box||callback|[call_timeout=60]user/1001|Logged Out|") {
 		t.Fatalf("agent list:\n%s", list)
 	}
 
-	if err := srv.Process.Signal(os.Interrupt); err != nil {
+	if err := srv.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	err = srv.Wait()
-	exited = true
-	if err != nil {
-		t.Fatalf("serve after SIGINT: %v", err)
+	select {
+	case <-srv.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve still running 30 s after SIGINT")
+	}
+	if srv.err != nil {
+		t.Fatalf("serve after SIGINT: %v", srv.err)
 	}
 }
 
-// freePort returns a port free on 127.0.0.1 for both TCP and UDP, for a
-// process whose configuration must name its ports.
-func freePort(t *testing.T) int {
+// server is a running `ccpbx serve`.
+type server struct {
+	cmd    *exec.Cmd
+	log    bytes.Buffer  // stdout and stderr; read it only after exited
+	exited chan struct{} // closed once the process has exited and err is set
+	err    error
+}
+
+// startServer runs `ccpbx serve` on cfgPath in dir and waits until its
+// event socket answers. If the process exits first, the error carries its
+// output, so [pbxtest.RetryAddrInUse] can tell a port lost to someone else
+// from any other failure. Once started, the process is killed (if still
+// running) and its log shown on failure when the test ends.
+func startServer(t *testing.T, bin, cfgPath, dir string) (*server, error) {
 	t.Helper()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return port
+	s := &server{cmd: exec.Command(bin, "serve", "-config", cfgPath), exited: make(chan struct{})}
+	s.cmd.Dir = dir // sounds and scripts from the repository, as shipped
+	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
+	go func() {
+		s.err = s.cmd.Wait()
+		close(s.exited)
+	}()
+	answering := func() bool {
+		select {
+		case <-s.exited:
+			return true
+		default:
+		}
+		return exec.Command(bin, "cli", "-config", cfgPath, "-x", "status").Run() == nil
+	}
+	if !pbxtest.Until(30*time.Second, answering) {
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+		t.Fatalf("the event socket did not answer within 30 s; ccpbx log:\n%s", s.log.String())
+	}
+	select {
+	case <-s.exited:
+		return nil, fmt.Errorf("ccpbx serve exited before its event socket answered: %v\n%s", s.err, s.log.String())
+	default:
+	}
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Kill() // an error once it has exited
+		<-s.exited
+		if t.Failed() {
+			t.Logf("ccpbx log:\n%s", s.log.String())
+		}
+	})
+	return s, nil
 }

@@ -11,8 +11,13 @@ import (
 
 	"ccpbx/call"
 	"ccpbx/config"
+	"ccpbx/internal/pbxtest"
 	"ccpbx/internal/testphone"
 )
+
+// TestMain fails the package if any test leaves a goroutine running: a PBX
+// started in process must end everything it started when it shuts down.
+func TestMain(m *testing.M) { pbxtest.VerifyNoLeaks(m) }
 
 // testLogLevel is the level testPBX logs at: debug for tests, so
 // CCPBX_TEST_LOG shows everything; benchmarks lower it to the shipped
@@ -66,17 +71,6 @@ func (p *pbx) api(t testing.TB, cmd string) string {
 	return p.core.API(context.Background(), cmd, nil)
 }
 
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // agentPhone registers user with the shipped password on the internal
 // profile.
 func agentPhone(t testing.TB, p *pbx, user string) *testphone.Phone {
@@ -94,11 +88,11 @@ func agentPhone(t testing.TB, p *pbx, user string) *testphone.Phone {
 const speechRMS = 300
 
 // dialAndWaitHangup dials dest from ph, expects 200 and then the PBX's BYE.
-func dialAndWaitHangup(t testing.TB, ph *testphone.Phone, dest string) *testphone.Call {
+func dialAndWaitHangup(t testing.TB, ph *testphone.Phone, dest string, opts ...testphone.CallOption) *testphone.Call {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	c, err := ph.Dial(ctx, dest)
+	c, err := ph.Dial(ctx, dest, opts...)
 	if err != nil {
 		t.Fatalf("dial %s: %v", dest, err)
 	}
@@ -138,11 +132,8 @@ func trunkCall(t testing.TB, p *pbx, trunk *testphone.Phone, caller string) *tes
 		t.Fatalf("trunk call from %s: final %d %v", caller, code, err)
 	}
 	// The caller hears the queue's music while it waits.
-	for c.Audio.Loud(speechRMS) < 25 {
-		if ctx.Err() != nil {
-			t.Fatalf("trunk call from %s: no music on hold (%d packets, %d loud)", caller, c.Audio.Packets(), c.Audio.Loud(speechRMS))
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !pbxtest.Until(15*time.Second, func() bool { return c.Audio.Loud(speechRMS) >= 25 }) {
+		t.Fatalf("trunk call from %s: no music on hold (%d packets, %d loud)", caller, c.Audio.Packets(), c.Audio.Loud(speechRMS))
 	}
 	return c
 }
@@ -211,22 +202,21 @@ func TestArticleSequence(t *testing.T) {
 		cust := trunkCall(t, p, trunk, caller)
 		// Whoever rings first is offered the call; round-robin decides who.
 		got := ""
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		for got == "" && ctx.Err() == nil {
+		pbxtest.Until(15*time.Second, func() bool {
 			for name := range agents {
 				if agentField(t, p, name, "state") == "Receiving" {
 					got = name
+					return true
 				}
 			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		cancel()
+			return false
+		})
 		if got == "" {
 			t.Fatalf("call %d: no agent was offered the call\n%s%s", i+1, p.api(t, "callcenter_config agent list"), p.api(t, "callcenter_config queue list members 3000@default"))
 		}
 		order = append(order, got)
 		in := answerAndTalk(t, agents[got], cust)
-		ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := cust.Hangup(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -234,7 +224,7 @@ func TestArticleSequence(t *testing.T) {
 			t.Fatalf("call %d: agent leg not ended by BYE after the caller hung up: %v", i+1, err)
 		}
 		cancel()
-		waitFor(t, "agent back to Waiting", func() bool { return agentField(t, p, got, "state") == "Waiting" })
+		pbxtest.WaitFor(t, 10*time.Second, func() bool { return agentField(t, p, got, "state") == "Waiting" }, "agent %s back to Waiting", got)
 	}
 	if order[0] == order[1] || order[1] == order[2] {
 		t.Fatalf("round-robin order = %v, want alternation", order)

@@ -22,6 +22,7 @@ import (
 	"ccpbx/config"
 	"ccpbx/dialplan"
 	"ccpbx/media"
+	"ccpbx/queuelog"
 	"ccpbx/registrar"
 	"ccpbx/sip"
 	"ccpbx/sounds"
@@ -89,6 +90,7 @@ type pbx struct {
 	core  *call.Core
 	store *store.Store
 	cdr   *cdr.Writer
+	qlog  *queuelog.Writer
 	media *media.Engine
 	sip   *sip.Stack
 	acd   *acd.ACD
@@ -139,10 +141,13 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		return p, err
 	}
 	p.cdr.Start(p.core)
+	sipBans, eslBans := banTables(cfg, p.store, log.With("component", "bans"))
 	reg, err := registrar.New(registrar.Config{
 		Users:      cfg.Directory.Users,
 		Realm:      realmFor(cfg),
 		Algorithms: authAlgorithms(cfg),
+		NonceTTL:   cfg.SIPSecurity.NonceTTL.Duration,
+		AllowNoQOP: cfg.SIPSecurity.AllowRFC2069,
 		Hostname:   host,
 		Profile:    registerProfile(cfg),
 		Notify:     registrationEvents(p.core),
@@ -181,9 +186,15 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	dp.RegisterApps()
 	p.core.SetRouter(dp.Route)
 
-	if p.acd, err = acd.New(cfg.Callcenter, p.core, p.store, acd.Options{
-		Log: log.With("component", "acd"),
-	}); err != nil {
+	acdOpts := acd.Options{Log: log.With("component", "acd")}
+	if ql := cfg.Callcenter.Settings.QueueLog; ql == nil || *ql {
+		path := filepath.Join(cfg.Core.DataDir, queuelog.FileName)
+		if p.qlog, err = queuelog.Open(path, log.With("component", "queue_log")); err != nil {
+			return p, err
+		}
+		acdOpts.QueueLog = p.qlog
+	}
+	if p.acd, err = acd.New(cfg.Callcenter, p.core, p.store, acdOpts); err != nil {
 		return p, fmt.Errorf("callcenter: %w", err)
 	}
 	if err = p.acd.Start(ctx); err != nil {
@@ -196,7 +207,8 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Registrar: reg,
 		Media:     p.media,
 		Log:       log,
-		UserAgent: "ccpbx " + buildVersion(),
+		UserAgent: cfg.Core.UserAgent,
+		Bans:      sipBans,
 		Limits:    sip.LimitsFrom(cfg.Core),
 	}); err != nil {
 		return p, fmt.Errorf("sip: %w", err)
@@ -213,7 +225,8 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Registrations: reg,
 	})
 	p.esl = api.NewEventSocket(p.core, cfg.EventSocket.Listen, cfg.EventSocket.Password, log.With("component", "esl"))
-	p.esl.SetLockdown(eventSocketLockdown(cfg.EventSocket))
+	p.esl.SetLockdown(eventSocketLockdown(cfg.EventSocket, eslBans))
+	api.RegisterBanCommands(p.core, api.BanTable{Source: banSourceSIP, Bans: sipBans}, api.BanTable{Source: banSourceESL, Bans: eslBans})
 	if tap, ok := log.Handler().(*api.LogTap); ok {
 		p.esl.SetLogTap(tap)
 	}
@@ -238,6 +251,14 @@ func (p *pbx) shutdown(ctx context.Context) {
 	}
 	if p.acd != nil {
 		p.acd.Close()
+	}
+	if p.qlog != nil {
+		// After the ACD, whose last lines (calls hung up above) it drains.
+		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := p.qlog.Close(qctx); err != nil {
+			p.log.Error("queue_log not all written", "err", err)
+		}
+		cancel()
 	}
 	if p.media != nil {
 		p.media.Close()
