@@ -276,9 +276,11 @@ type Profile struct {
 
 	// Limits on what one source may ask of the profile (README "Limits and
 	// overload"). ACL lists the networks (CIDRs or addresses) whose
-	// requests the profile serves, as sofia's apply-inbound-acl: a request
-	// from elsewhere is answered 403 and nothing else is done. Empty
-	// serves everyone.
+	// requests the profile serves: a request from elsewhere is answered
+	// 403 and nothing else is done. Empty serves everyone. On a trunk
+	// profile (no auth_calls) this is what sofia's apply-inbound-acl does
+	// to an INVITE; unlike sofia it covers every method, and a profile
+	// with auth_calls does not fall back to digest for outsiders.
 	ACL []string `toml:"acl"`
 	// CallsPerSecondPerIP caps new calls (INVITEs) from one source address;
 	// MaxCallsPerIP caps its calls up at once. Calls over either get 503
