@@ -2,6 +2,7 @@ package sip
 
 import (
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -122,6 +123,41 @@ func (p *profile) admit(req *sipmsg.Request, tx sipmsg.ServerTransaction) bool {
 		s.respond(tx, req, 503, "Maximum Calls In Progress", retryAfter())
 		return false
 	}
+	return true
+}
+
+// shedEarly answers a new INVITE or REGISTER over UDP with 503 while the
+// switch is overloaded, in the transport's read loop, before sipgo parses
+// it again and keeps a transaction for it (64·T1 of memory and timers per
+// request): when the read loop itself is what falls behind, every
+// datagram it does not finish faster is one the kernel drops and the
+// client retransmits. The answer is stateless, so a retransmission is
+// answered again the same way; a 503 to an INVITE is ACKed by the client,
+// and that ACK matches nothing and is ignored. The profile's ACL still
+// comes first.
+func (p *profile) shedEarly(req *sipmsg.Request, from net.Addr) bool {
+	s := p.stack
+	if !s.overload.shedding() || from == nil {
+		return false
+	}
+	if req.Method != sipmsg.REGISTER && (req.Method != sipmsg.INVITE || hasToTag(req)) {
+		return false
+	}
+	conn := p.udpConn.Load()
+	if conn == nil {
+		return false
+	}
+	req.SetSource(from.String())
+	req.SetTransport("UDP")
+	if src, err := netip.ParseAddrPort(from.String()); err == nil && !p.limits.allowed(src.Addr().Unmap()) {
+		return false // admit answers 403
+	}
+	if req.Via() == nil || req.CallID() == nil || req.CSeq() == nil || req.From() == nil || req.To() == nil {
+		return false // admit answers 400
+	}
+	s.overload.shed.Add(1)
+	s.overload.early.Add(1)
+	_, _ = s.reply(nil, req, response{code: 503, reason: "Service Unavailable", headers: []sipmsg.Header{retryAfter()}, stateless: *conn})
 	return true
 }
 

@@ -41,8 +41,9 @@ import (
 type overload struct {
 	limit time.Duration
 	on    atomic.Bool
-	// shed counts requests answered 503 for overload.
-	shed atomic.Uint64
+	// shed counts requests answered 503 for overload; early those of them
+	// answered from the UDP read loop (shedEarly).
+	shed, early atomic.Uint64
 	// last is the most recent measured delay, for logs and tests.
 	last atomic.Int64
 	// handling counts requests by handling time: bucket i holds times of

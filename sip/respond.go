@@ -34,6 +34,9 @@ type response struct {
 	// toTag is the dialog's local tag on answers to a dialog-forming
 	// INVITE; "" leaves the tag sipgo makes up (none on 100).
 	toTag string
+	// stateless, when set, sends the answer on this UDP socket with no
+	// transaction (tx is nil): overload shedding in the read loop.
+	stateless net.PacketConn
 }
 
 // reply is the one way ccpbx answers a request: REGISTER's 401/423/200,
@@ -51,7 +54,9 @@ type response struct {
 //     echoes its long Via, From, To, Call-ID) goes out fragmented, written
 //     on the profile's socket directly; sipgo's transaction then holds no
 //     copy to retransmit, and a retransmitted request is answered anew.
-//     One over maxUDPResponse is not sent and the error says so.
+//     One over maxUDPResponse is not sent and the error says so;
+//   - while overloaded, a new INVITE or REGISTER over UDP is answered 503
+//     from the read loop with no transaction (shedEarly): response.stateless.
 //
 // It returns the response sent, for retransmission.
 func (s *Stack) reply(tx sipmsg.ServerTransaction, req *sipmsg.Request, r response) (*sipmsg.Response, error) {
@@ -78,6 +83,14 @@ func (s *Stack) reply(tx sipmsg.ServerTransaction, req *sipmsg.Request, r respon
 	reliable := sipmsg.IsReliable(req.Transport())
 	if src := req.Source(); src != "" && !reliable {
 		res.SetDestination(src)
+	}
+	if r.stateless != nil {
+		dst, err := net.ResolveUDPAddr("udp", res.Destination())
+		if err != nil {
+			return res, err
+		}
+		_, err = r.stateless.WriteTo([]byte(res.String()), dst)
+		return res, err
 	}
 	if !reliable {
 		if n := len(res.String()); n > maxUDPMessage {

@@ -95,6 +95,9 @@ type profile struct {
 	guard *inputGuard
 	// limits: what the profile admits (admit, limits.go).
 	limits profileLimits
+	// udpConn is the profile's UDP socket once bound, for the answers
+	// shedEarly sends without a transaction.
+	udpConn atomic.Pointer[net.PacketConn]
 
 	listenIP netip.Addr
 	advIP    netip.Addr
@@ -206,6 +209,7 @@ func (s *Stack) newProfile(pc config.Profile) (*profile, error) {
 		idle:    pc.TCPIdleTimeout.Duration,
 		message: pc.TCPMessageTimeout.Duration,
 	})
+	p.guard.shed = p.shedEarly
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(s.agent),
 		sipgo.WithUserAgentHostname(p.advIP.String()),
@@ -342,6 +346,7 @@ func (p *profile) listen(ctx context.Context) error {
 	p.cli = cli
 	s := p.stack
 	if udp != nil {
+		p.udpConn.Store(&udp)
 		s.serveWG.Add(1)
 		go func() {
 			defer s.serveWG.Done()

@@ -44,6 +44,10 @@ type inputGuard struct {
 	dropped atomic.Uint64
 	// timedOut counts TCP connections closed by a deadline.
 	timedOut atomic.Uint64
+	// shed, when set, may answer a parsed UDP request itself while the
+	// switch is overloaded (limits.go shedEarly); true means answered, and
+	// sipgo never sees it.
+	shed func(req *sipmsg.Request, from net.Addr) bool
 }
 
 // tcpLimits bound SIP over TCP; zero values mean no bound.
@@ -94,7 +98,14 @@ func (g *inputGuard) filterUDP(info sipmsg.TransportReadProps, data []byte) ([]b
 		g.drop("udp", info.RemoteAddr, data, err)
 		return nil, nil
 	}
-	if req, ok := msg.(*sipmsg.Request); ok && giveRFC2543Branch(req) {
+	req, ok := msg.(*sipmsg.Request)
+	if !ok {
+		return data, nil
+	}
+	if g.shed != nil && g.shed(req, info.RemoteAddr) {
+		return nil, nil
+	}
+	if giveRFC2543Branch(req) {
 		return []byte(req.String()), nil
 	}
 	return data, nil
