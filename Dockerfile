@@ -19,6 +19,9 @@
 #     -v /etc/ccpbx/config.toml:/opt/ccpbx/config.toml:ro \
 #     -v ccpbx-data:/opt/ccpbx/data ccpbx
 #
+# The wallboard is at http://127.0.0.1:8080/ on the host (with host
+# networking), Prometheus scrapes /metrics there.
+#
 # Registrations and ACD state live in /opt/ccpbx/data (SQLite); mount a
 # volume there to keep them across containers. Check a running container with
 #   docker exec CONTAINER ccpbx cli -config /opt/ccpbx/config.toml -x 'show registrations'
@@ -56,7 +59,16 @@ USER nonroot:nonroot
 EXPOSE 5060/udp 5060/tcp 5080/udp 5080/tcp
 # Event socket: listens on 127.0.0.1 unless event_socket.listen says otherwise.
 EXPOSE 8021/tcp
+# Web server (wallboard, REST API, /metrics, /healthz): 127.0.0.1 unless
+# [http] listen says otherwise (beyond loopback it needs a token or a
+# username and password).
+EXPOSE 8080/tcp
 VOLUME ["/opt/ccpbx/data"]
+# Healthy when /healthz says the SIP listeners are up and the database is
+# writable. Distroless has no curl: `ccpbx health` reads [http] listen from
+# the same config and asks /healthz itself.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 \
+  CMD ["/usr/local/bin/ccpbx", "health", "-config", "/opt/ccpbx/config.toml", "-timeout", "8s"]
 # ccpbx stops taking calls, hangs up live ones with BYE and exits on SIGTERM.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/ccpbx"]

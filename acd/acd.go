@@ -81,7 +81,7 @@ type ACD struct {
 	cfg        config.Callcenter
 	core       *call.Core
 	sw         Switch
-	st         *store.Store
+	st         Store
 	clock      Clock
 	log        *slog.Logger
 	instanceID string
@@ -122,7 +122,7 @@ type ACD struct {
 
 // New builds an ACD from the callcenter configuration. st may be nil (no
 // persistence, for tests).
-func New(cfg config.Callcenter, core *call.Core, st *store.Store, opts Options) (*ACD, error) {
+func New(cfg config.Callcenter, core *call.Core, st Store, opts Options) (*ACD, error) {
 	if core == nil {
 		return nil, errors.New("acd: nil core")
 	}

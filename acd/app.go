@@ -241,6 +241,9 @@ func (a *ACD) appCallcenter(ctx context.Context, ch *call.Channel, data string) 
 		select {
 		case <-ch.Done():
 			return leave(config.ReasonBreakOut)
+		case <-ctx.Done():
+			// Interrupted from outside (uuid_transfer): the caller leaves.
+			return leave(config.ReasonBreakOut)
 		case <-a.done:
 			// The ACD stopped (shutdown): let the dialplan go on.
 			return nil

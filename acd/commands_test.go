@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"ccpbx/store"
+	"ccpbx/store/storetest"
 )
 
 // callcenter_config and its JSON form: replies, listings and their errors
@@ -162,11 +162,10 @@ func TestC28JSON(t *testing.T) {
 
 // TestJSONLeavesOutNULLs: a freshly added agent has NULL uuid and contact;
 // listings print them empty, JSON leaves them out, also after a restart.
-func TestJSONLeavesOutNULLs(t *testing.T) {
-	st, err := store.OpenMemory()
-	if err != nil {
-		t.Fatal(err)
-	}
+func TestJSONLeavesOutNULLs(t *testing.T) { storetest.Each(t, testJSONLeavesOutNULLs) }
+
+func testJSONLeavesOutNULLs(t *testing.T, b storetest.Backend) {
+	st := b.Open(t)
 	defer st.Close()
 	h := newHarness(t, queueCfg("", nil), st, baseEpoch)
 	h.mustOK("agent add a Callback")

@@ -14,7 +14,6 @@ import (
 	"ccpbx/call"
 	"ccpbx/config"
 	"ccpbx/internal/pbxtest"
-	"ccpbx/store"
 )
 
 // TestMain fails the package if any test leaves a goroutine running: every
@@ -177,7 +176,7 @@ type harness struct {
 	clock  *fakeClock
 	sw     *fakeSwitch
 	acd    *ACD
-	st     *store.Store
+	st     Store
 	events <-chan *call.Event
 	stopEv func()
 	record *recorder
@@ -252,7 +251,7 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 
 // newHarness starts an ACD on cfg in virtual time at epoch. st may be nil;
 // mods adjust the ACD's options (queue_log, statistics day).
-func newHarness(t testing.TB, cfg config.Callcenter, st *store.Store, epoch int64, mods ...func(*Options)) *harness {
+func newHarness(t testing.TB, cfg config.Callcenter, st Store, epoch int64, mods ...func(*Options)) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: newFakeClock(epoch), st: st}
 	h.core = call.NewCore("vm", quietLog())

@@ -380,6 +380,17 @@ func (a *ACD) startBridge(o *offer) bool {
 		m.ch.SetVar("cc_agent_bridged", "true")
 		m.ch.SetVar("cc_agent", ag.Name)
 		m.ch.SetVar("cc_queue_answered_epoch", itoa(now))
+		if file := m.ch.Var("cc_record_filename"); q.RecordTemplate != "" && file != "" {
+			// record-template: record the caller's session (both
+			// directions) until hangup, as mod_callcenter does; off the
+			// dispatcher, which must not wait on a disk.
+			ch := m.ch
+			a.wg.Add(1)
+			go func() {
+				defer a.wg.Done()
+				ch.StartRecording(file) // a failure is logged and fired by call
+			}()
+		}
 	}
 	o.leg.SetVar("cc_agent_bridged", "true")
 	if a.agents[ag.Name] == ag {

@@ -13,20 +13,20 @@ import (
 // loop only appends a closure to an unbounded queue, so a slow disk never
 // delays dispatch.
 type persister struct {
-	st     *store.Store
+	st     Store
 	log    *slog.Logger
 	mu     sync.Mutex
-	ops    []func(context.Context, *store.Store) error
+	ops    []func(context.Context, Store) error
 	wake   chan struct{}
 	closed bool
 	done   chan struct{}
 }
 
-func newPersister(st *store.Store, log *slog.Logger) *persister {
+func newPersister(st Store, log *slog.Logger) *persister {
 	return &persister{st: st, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-func (p *persister) add(op func(context.Context, *store.Store) error) {
+func (p *persister) add(op func(context.Context, Store) error) {
 	if p.st == nil {
 		return
 	}
@@ -82,23 +82,23 @@ func (p *persister) close() {
 
 func (a *ACD) saveAgent(ag *Agent) {
 	r := ag.row()
-	a.persist.add(func(ctx context.Context, s *store.Store) error { return s.UpsertAgent(ctx, r) })
+	a.persist.add(func(ctx context.Context, s Store) error { return s.UpsertAgent(ctx, r) })
 }
 
 func (a *ACD) saveTier(t *Tier) {
 	r := t.row()
-	a.persist.add(func(ctx context.Context, s *store.Store) error { return s.UpsertTier(ctx, r) })
+	a.persist.add(func(ctx context.Context, s Store) error { return s.UpsertTier(ctx, r) })
 }
 
 func (a *ACD) saveMember(m *Member) {
 	r := m.row()
-	a.persist.add(func(ctx context.Context, s *store.Store) error { return s.UpsertMember(ctx, r) })
+	a.persist.add(func(ctx context.Context, s Store) error { return s.UpsertMember(ctx, r) })
 }
 
 func (a *ACD) dropMember(m *Member) {
 	delete(a.members, m.UUID)
 	id := m.UUID
-	a.persist.add(func(ctx context.Context, s *store.Store) error { return s.DeleteMember(ctx, id) })
+	a.persist.add(func(ctx context.Context, s Store) error { return s.DeleteMember(ctx, id) })
 }
 
 // load reads the database and applies mod_callcenter's restart reset
@@ -243,5 +243,9 @@ func (a *ACD) applyConfigTiers(queue, agent string) int {
 	return n
 }
 
-// storeT keeps persistence closures short.
-type storeT = store.Store
+// Store is what the ACD keeps in the database (SQLite or PostgreSQL):
+// mod_callcenter's tables and the queue statistics.
+type Store interface {
+	store.Callcenter
+	store.Statistics
+}

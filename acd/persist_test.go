@@ -7,15 +7,15 @@ import (
 	"ccpbx/call"
 	"ccpbx/config"
 	"ccpbx/store"
+	"ccpbx/store/storetest"
 )
 
 // What survives a restart (§3).
 
-func TestC27Restart(t *testing.T) {
-	st, err := store.OpenMemory()
-	if err != nil {
-		t.Fatal(err)
-	}
+func TestC27Restart(t *testing.T) { storetest.Each(t, testC27Restart) }
+
+func testC27Restart(t *testing.T, b storetest.Backend) {
+	st := b.Open(t)
 	defer st.Close()
 	cfg := observedConfig()
 	h := newHarness(t, cfg, st, baseEpoch)

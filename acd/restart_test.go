@@ -4,18 +4,18 @@ import (
 	"testing"
 
 	"ccpbx/config"
-	"ccpbx/store"
+	"ccpbx/store/storetest"
 )
 
 // TestRestartKeepsStoredStatus (§18 item 27): a configured agent without
 // `status` keeps the status it had when the process stopped; one whose
 // entry writes `status` gets it re-applied.
 func TestRestartKeepsStoredStatus(t *testing.T) {
-	dir := t.TempDir()
-	st, err := store.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	storetest.Each(t, testRestartKeepsStoredStatus)
+}
+
+func testRestartKeepsStoredStatus(t *testing.T, b storetest.Backend) {
+	st := b.Open(t)
 	cfg := observedConfig()
 	cfg.Agents[0].Status = "" // 1001: no status in the file
 	h := newHarness(t, cfg, st, baseEpoch)
@@ -25,10 +25,7 @@ func TestRestartKeepsStoredStatus(t *testing.T) {
 	h.acd.Close()
 	st.Close()
 
-	st, err = store.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st = b.Open(t)
 	defer st.Close()
 	h2 := newHarness(t, cfg, st, baseEpoch+60)
 	eq(t, "1001 (status absent) kept", h2.get("status", "1001"), "Available")

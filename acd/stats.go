@@ -86,7 +86,7 @@ func (a *ACD) addStats(d store.StatsRow) {
 		a.stats[k] = r
 	}
 	mergeStats(r, &d)
-	a.persist.add(func(ctx context.Context, s *store.Store) error { return s.AddQueueStats(ctx, []store.StatsRow{d}) })
+	a.persist.add(func(ctx context.Context, s Store) error { return s.AddQueueStats(ctx, []store.StatsRow{d}) })
 }
 
 func mergeStats(r, d *store.StatsRow) {
@@ -109,7 +109,7 @@ func (a *ACD) saveCounters(q *Queue) {
 	c := store.QueueCounters{CallsAnswered: q.CallsAnswered, CallsAbandoned: q.CallsAbandoned}
 	a.counters[q.Name] = c
 	name := q.Name
-	a.persist.add(func(ctx context.Context, s *store.Store) error { return s.SaveQueueCounters(ctx, name, c) })
+	a.persist.add(func(ctx context.Context, s Store) error { return s.SaveQueueCounters(ctx, name, c) })
 }
 
 // --- the lifecycle hooks (all in the loop)

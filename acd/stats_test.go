@@ -10,7 +10,7 @@ import (
 
 	"ccpbx/call"
 	"ccpbx/config"
-	"ccpbx/store"
+	"ccpbx/store/storetest"
 )
 
 // statsT0 is an interval start (03:45:00 UTC); statsT0+900 starts the
@@ -37,7 +37,7 @@ func (q *qlogLines) lines() []string {
 
 // statsHarness is an ACD at statsT0 (UTC days) on q1 with agent "a",
 // Available, 10 s of wrap-up.
-func statsHarness(t *testing.T, st *store.Store, epoch int64) (*harness, *qlogLines) {
+func statsHarness(t *testing.T, st Store, epoch int64) (*harness, *qlogLines) {
 	t.Helper()
 	ql := &qlogLines{}
 	h := newHarness(t, queueCfg(config.StrategyLongestIdleAgent, nil), st, epoch, func(o *Options) {
@@ -199,11 +199,11 @@ func TestQueueStatisticsThresholds(t *testing.T) {
 // counters and an agent's status are what they were after the ACD is
 // closed and started again on the same database.
 func TestStatisticsSurviveRestart(t *testing.T) {
-	dir := t.TempDir()
-	st, err := store.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	storetest.Each(t, testStatisticsSurviveRestart)
+}
+
+func testStatisticsSurviveRestart(t *testing.T, b storetest.Backend) {
+	st := b.Open(t)
 	h, _ := statsHarness(t, st, statsT0)
 	runStatsDay(t, h)
 	checkStatsDay(t, h)
@@ -211,10 +211,7 @@ func TestStatisticsSurviveRestart(t *testing.T) {
 	h.acd.Close()
 	st.Close()
 
-	st, err = store.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st = b.Open(t)
 	defer st.Close()
 	h2, _ := statsHarness(t, st, statsT0+935)
 	checkStatsDay(t, h2)

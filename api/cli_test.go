@@ -100,7 +100,7 @@ func TestCLIEventsPrintsLikeFsCli(t *testing.T) {
 	got := out.String()
 	first, _, _ := strings.Cut(strings.TrimPrefix(got, "RECV EVENT\n"), "RECV EVENT\n")
 	want := "Event-Subclass: callcenter::info\nEvent-Name: CUSTOM\nCore-UUID: " + core.UUID +
-		"\nFreeSWITCH-Hostname: blueivr\nFreeSWITCH-Switchname: blueivr\nEvent-Date-Local: 2026-11-26 03:45:13\nEvent-Date-GMT: Thu, 26 Nov 2026 03:45:13 GMT\nEvent-Date-Timestamp: 1795664713000000\nEvent-Sequence: "
+		"\nFreeSWITCH-Hostname: blueivr\nFreeSWITCH-Switchname: blueivr\nEvent-Date-Local: 2026-11-26 03:45:13\nEvent-Date-GMT: Thu, 26 Nov 2026 03:45:13 GMT\nEvent-Date-Timestamp: 1795664713000000\nEvent-Calling-File: "
 	tail := "\nCC-Agent: 1001\nCC-Action: agent-status-change\nCC-Agent-Status: Logged Out\n\n\n"
 	if !strings.HasPrefix(got, "RECV EVENT\n") || !strings.HasPrefix(first, want) || !strings.HasSuffix(first, tail) {
 		t.Fatalf("events output:\n%s", got)

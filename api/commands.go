@@ -53,7 +53,7 @@ type commands struct {
 // RegisterCommands adds ccpbx's built-in API commands to core: status,
 // version, uptime, hostname, switchname, echo, help, show (registrations,
 // calls, channels, api, status), sofia status, sofia_contact, uuid_kill and originate.
-func RegisterCommands(core *call.Core, d Deps) {
+func RegisterCommands(core *call.Core, d Deps) *Commands {
 	if d.Started.IsZero() {
 		d.Started = core.Now()
 	}
@@ -79,6 +79,9 @@ func RegisterCommands(core *call.Core, d Deps) {
 	core.RegisterAPI("sofia_contact", "Sofia Contacts", c.sofiaContact)
 	core.RegisterAPI("uuid_kill", "Kill channel", c.uuidKill)
 	core.RegisterAPI("originate", "Originate a call", c.originate)
+	registerUUIDCommands(core)
+	registerRecord(core) // record.go: uuid_record
+	return &Commands{c}
 }
 
 func (c *commands) count(e *call.Event) bool {

@@ -15,4 +15,9 @@
 // bans of addresses that guess passwords (guard.Bans), caps on connections
 // and on unauthenticated ones, a short login timeout, and no frame body read
 // before login.
+//
+// The web server (Web) serves the REST API under /api/v1/ through the same
+// commands, a Server-Sent Events feed and the wallboard that reads it
+// (web/, embedded), /healthz and Prometheus /metrics (Metrics). It reads the
+// ACD through the Callcenter read model, which cmd/ccpbx adapts.
 package api

@@ -42,6 +42,9 @@ type eventSet struct {
 	names      map[string]bool
 	subclasses map[string]bool
 	filters    []eventFilter
+	// session, when set, passes only events about that channel
+	// (Unique-ID), as myevents and a non-full outbound socket do.
+	session string
 }
 
 // eventFilter is one "filter <header> <value>" line.
@@ -59,6 +62,7 @@ func (s *eventSet) clone() *eventSet {
 		return n
 	}
 	n.all = s.all
+	n.session = s.session
 	for k := range s.names {
 		n.names[k] = true
 	}
@@ -88,6 +92,9 @@ func (s *eventSet) subscribed(e *call.Event) bool {
 // matches it, and a matching "-" filter always drops it.
 func (s *eventSet) match(e *call.Event) bool {
 	if !s.subscribed(e) {
+		return false
+	}
+	if s.session != "" && e.Get("Unique-ID") != s.session {
 		return false
 	}
 	if len(s.filters) == 0 {

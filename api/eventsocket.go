@@ -54,6 +54,7 @@ type EventSocket struct {
 	lock     Lockdown
 
 	logs *LogTap
+	auth AuthObserver
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -323,27 +324,21 @@ type eslConn struct {
 
 	logSub  *logSub // guarded by wmu
 	logDone chan struct{}
+
+	// Outbound mode (outbound.go): the channel this connection
+	// controls, whether it has full control, and the session flags the
+	// client set. Guarded by wmu.
+	session   *call.Channel
+	full      bool
+	async     bool
+	linger    bool
+	lingerFor time.Duration
+	resume    bool
+	divert    bool
 }
 
 func (c *eslConn) serve() {
-	defer func() {
-		if p := recover(); p != nil {
-			c.log.Error("event socket connection panic", "panic", p)
-		}
-		c.events.Store(nil)
-		// Closing first unblocks a pump stuck writing to a client that
-		// stopped reading.
-		c.conn.Close()
-		c.wmu.Lock()
-		unsub, done := c.unsub, c.pumpDone
-		c.wmu.Unlock()
-		if unsub != nil {
-			unsub()
-			<-done
-		}
-		c.stopLogs()
-		c.bg.Wait()
-	}()
+	defer c.cleanup()
 	c.format.Store(FormatPlain)
 	c.log.Debug("event socket client connected")
 	if c.write(authRequest()) != nil {
@@ -352,6 +347,11 @@ func (c *eslConn) serve() {
 	// A client gets a few seconds to log in; one that connects and says
 	// nothing would otherwise hold a pending slot.
 	c.conn.SetReadDeadline(time.Now().Add(c.srv.lock.AuthTimeout))
+	c.readLoop()
+}
+
+// readLoop reads and runs commands until the peer leaves or exits.
+func (c *eslConn) readLoop() {
 	r := bufio.NewReaderSize(c.conn, 4096)
 	for {
 		lim := commandFrame
@@ -374,6 +374,27 @@ func (c *eslConn) serve() {
 			return
 		}
 	}
+}
+
+// cleanup ends the connection and waits for its goroutines (run deferred:
+// it also contains a panic in the connection's handling).
+func (c *eslConn) cleanup() {
+	if p := recover(); p != nil {
+		c.log.Error("event socket connection panic", "panic", p)
+	}
+	c.events.Store(nil)
+	// Closing first unblocks a pump stuck writing to a client that
+	// stopped reading.
+	c.conn.Close()
+	c.wmu.Lock()
+	unsub, done := c.unsub, c.pumpDone
+	c.wmu.Unlock()
+	if unsub != nil {
+		unsub()
+		<-done
+	}
+	c.stopLogs()
+	c.bg.Wait()
 }
 
 // write sends one whole frame.
@@ -416,8 +437,14 @@ func (c *eslConn) handle(f *frame) bool {
 		}
 		if subtle.ConstantTimeCompare([]byte(cmd.Arg), []byte(c.srv.password)) != 1 {
 			c.log.Warn("event socket auth failure from ip " + c.ip.String())
+			if o := c.srv.auth; o != nil {
+				o.AuthFailure(eventSocketListener)
+			}
 			if bans.Failure(c.ip) {
 				c.log.Warn("event socket: address banned after repeated auth failures", "ip", c.ip.String())
+				if o := c.srv.auth; o != nil {
+					o.Ban(eventSocketListener)
+				}
 			}
 			c.write(commandReply("-ERR invalid"))
 			return false
@@ -426,6 +453,11 @@ func (c *eslConn) handle(f *frame) bool {
 		c.conn.SetReadDeadline(time.Time{})
 		c.log.Debug("event socket client authenticated")
 		return c.write(commandReply("+OK accepted")) == nil
+	}
+	if c.restricted(cmd.Verb) {
+		// A single-channel outbound session (no "full") may only drive
+		// its own channel, as in mod_event_socket.
+		return c.write(commandReply("-ERR command not found")) == nil
 	}
 	switch cmd.Verb {
 	case verbAPI:
@@ -490,6 +522,14 @@ func (c *eslConn) handle(f *frame) bool {
 		}
 		// sic: FreeSWITCH's spelling, which clients may compare against.
 		return c.write(commandReply("-ERR not loging")) == nil
+	case verbSendMsg:
+		return c.write(commandReply(c.sendmsg(cmd.Arg, f))) == nil
+	case verbSendEvent:
+		return c.write(commandReply(c.sendevent(cmd.Arg, f))) == nil
+	case verbMyEvents:
+		return c.myevents(cmd.Arg)
+	case verbLinger, verbNoLinger, verbDivert, verbResume, verbConnect, verbGetVar:
+		return c.write(c.sessionCommand(cmd)) == nil
 	default:
 		return c.write(commandReply("-ERR command not found")) == nil
 	}
@@ -549,16 +589,27 @@ func (c *eslConn) subscribe(args string) bool {
 	if keys == 0 {
 		return c.writeLocked(commandReply("-ERR no keywords supplied")) == nil
 	}
-	c.events.Store(next)
-	if c.unsub == nil {
-		ch, unsub := c.srv.core.Bus.Subscribe(eventQueueLen, func(e *call.Event) bool {
-			return c.events.Load().match(e)
-		})
-		c.unsub = unsub
-		c.pumpDone = make(chan struct{})
-		go c.pump(ch)
+	if c.session != nil && !c.full {
+		// A non-full outbound connection sees only its own channel.
+		next.session = c.session.UUID()
 	}
+	c.events.Store(next)
+	c.attachLocked()
 	return c.writeLocked(commandReply("+OK event listener enabled "+c.format.Load().(string))) == nil
+}
+
+// attachLocked connects the connection to the bus the first time it
+// subscribes; later subscriptions only change the set. Call with wmu.
+func (c *eslConn) attachLocked() {
+	if c.unsub != nil {
+		return
+	}
+	ch, unsub := c.srv.core.Bus.Subscribe(eventQueueLen, func(e *call.Event) bool {
+		return c.events.Load().match(e)
+	})
+	c.unsub = unsub
+	c.pumpDone = make(chan struct{})
+	go c.pump(ch)
 }
 
 // pump writes queued events to the client. It re-checks the subscription
@@ -626,6 +677,16 @@ const (
 	verbExit     = "exit"
 	verbLog      = "log"
 	verbNoLog    = "nolog"
+	// Session verbs (session.go, outbound.go).
+	verbSendMsg   = "sendmsg"
+	verbSendEvent = "sendevent"
+	verbMyEvents  = "myevents"
+	verbLinger    = "linger"
+	verbNoLinger  = "nolinger"
+	verbDivert    = "divert_events"
+	verbResume    = "resume"
+	verbConnect   = "connect"
+	verbGetVar    = "getvar"
 )
 
 // command is one parsed command line.
@@ -647,7 +708,8 @@ func parseCommand(line string) command {
 	switch v := strings.ToLower(word); v {
 	case verbExit:
 		return command{Verb: verbExit}
-	case verbAuth, verbAPI, verbBgAPI, verbEvent, verbNixEvent, verbNoEvents, verbFilter, verbLog, verbNoLog:
+	case verbAuth, verbAPI, verbBgAPI, verbEvent, verbNixEvent, verbNoEvents, verbFilter, verbLog, verbNoLog,
+		verbSendMsg, verbSendEvent, verbMyEvents, verbLinger, verbNoLinger, verbDivert, verbResume, verbConnect, verbGetVar:
 		if v == verbAuth {
 			// The password is everything after "auth "; stray trailing
 			// whitespace from hand-typed sessions is not part of it.
@@ -657,3 +719,22 @@ func parseCommand(line string) command {
 	}
 	return command{Verb: verbUnknown, Arg: trimmed}
 }
+
+// Clients is the number of connected clients, logged in or not.
+func (s *EventSocket) Clients() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// AuthObserver is told of failed logins and bans (*Metrics counts them).
+type AuthObserver interface {
+	AuthFailure(listener string)
+	Ban(listener string)
+}
+
+// eventSocketListener names the event socket in auth metrics.
+const eventSocketListener = "event_socket"
+
+// SetAuthObserver reports failed logins and bans to o; call before Start.
+func (s *EventSocket) SetAuthObserver(o AuthObserver) { s.auth = o }

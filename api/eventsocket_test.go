@@ -170,7 +170,10 @@ func TestEventSocketAPIAndExit(t *testing.T) {
 	rc.send("api echo\n\n") // empty reply body
 	rc.expect(apiResponse("-ERR no reply\n"))
 
-	rc.send("sendmsg\n\n")
+	rc.send("sendmsg\n\n") // inbound: no session to default to
+	rc.expect("Content-Type: command/reply\nReply-Text: -ERR invalid session id []\n\n")
+
+	rc.send("frobnicate\n\n")
 	rc.expect("Content-Type: command/reply\nReply-Text: -ERR command not found\n\n")
 
 	rc.send("exit\n\n")
@@ -203,7 +206,7 @@ func TestEventSocketEventsPlain(t *testing.T) {
 	if !ok || !strings.HasPrefix(head, "Content-Length: ") || !strings.HasSuffix(head, "\nContent-Type: text/event-plain") {
 		t.Fatalf("event frame header: %q", got)
 	}
-	wantPrefix := "Event-Subclass: callcenter%3A%3Ainfo\nEvent-Name: CUSTOM\nCore-UUID: " + core.UUID + "\nFreeSWITCH-Hostname: blueivr\nFreeSWITCH-Switchname: blueivr\nEvent-Date-Local: 2026-11-26%2003%3A45%3A13\nEvent-Date-GMT: Thu,%2026%20Nov%202026%2003%3A45%3A13%20GMT\nEvent-Date-Timestamp: 1795664713000000\nEvent-Sequence: "
+	wantPrefix := "Event-Subclass: callcenter%3A%3Ainfo\nEvent-Name: CUSTOM\nCore-UUID: " + core.UUID + "\nFreeSWITCH-Hostname: blueivr\nFreeSWITCH-Switchname: blueivr\nEvent-Date-Local: 2026-11-26%2003%3A45%3A13\nEvent-Date-GMT: Thu,%2026%20Nov%202026%2003%3A45%3A13%20GMT\nEvent-Date-Timestamp: 1795664713000000\nEvent-Calling-File: "
 	wantSuffix := "\nCC-Queue: 3000%40default\nCC-Action: agent-status-change\nCC-Agent: 1001\nCC-Agent-Status: Logged%20Out\n\n"
 	if !strings.HasPrefix(body, wantPrefix) || !strings.HasSuffix(body, wantSuffix) {
 		t.Fatalf("event body:\n%s", body)

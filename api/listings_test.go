@@ -134,7 +134,7 @@ func TestStatusVersionUptime(t *testing.T) {
 	if !strings.HasPrefix(api(core, "show api"), "name,description,syntax,ikey\necho,Echo,,ccpbx\n") {
 		t.Errorf("show api: %q", api(core, "show api"))
 	}
-	if !strings.HasSuffix(api(core, "show api"), "\n12 total.\n") {
+	if !strings.HasSuffix(api(core, "show api"), "\n22 total.\n") {
 		t.Errorf("show api total: %q", api(core, "show api"))
 	}
 }
@@ -268,3 +268,5 @@ func TestSofiaContact(t *testing.T) {
 		}
 	}
 }
+
+func (fakeMedia) OnDigit(func(rune)) func() { return func() {} }

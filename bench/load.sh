@@ -9,12 +9,14 @@
 # datagram rate and the sipp processes' CPU. Figures: BENCHMARKS.md, "whole
 # PBX".
 #
-# Usage: bench/load.sh [-c CONCURRENT] [-H HOLD_SECONDS] [-t SECONDS] [-a AGENTS] [-k]
+# Usage: bench/load.sh [-c CONCURRENT] [-H HOLD_SECONDS] [-t SECONDS] [-a AGENTS] [-r] [-k]
 #   -c  concurrent calls wanted (default 80); sipp's -l is set to it
 #   -H  how long each caller stays (default 20)
 #   -t  how long new calls are started (default 60); total calls = rate * t
 #   -a  agents (default CONCURRENT + 20: an agent is offered again only in
 #       the second after its last call ended, as in mod_callcenter)
+#   -r  record every queue call (record-template, stereo WAV in the
+#       temporary directory's rec/)
 #   -k  keep the temporary directory (config, logs, sipp statistics)
 #
 # Everything listens on 127.0.0.1 on free ports; nothing else is touched.
@@ -23,15 +25,16 @@
 # stops what it started on exit.
 set -euo pipefail
 
-CONC=80 HOLD=20 SECS=60 AGENTS="" KEEP=0
-while getopts "c:H:t:a:k" o; do
+CONC=80 HOLD=20 SECS=60 AGENTS="" KEEP=0 RECORD=0
+while getopts "c:H:t:a:rk" o; do
 	case $o in
 	c) CONC=$OPTARG ;;
 	H) HOLD=$OPTARG ;;
 	t) SECS=$OPTARG ;;
 	a) AGENTS=$OPTARG ;;
+	r) RECORD=1 ;;
 	k) KEEP=1 ;;
-	*) sed -n '2,23p' "$0"; exit 2 ;;
+	*) sed -n '2,25p' "$0"; exit 2 ;;
 	esac
 done
 AGENTS=${AGENTS:-$((CONC + 20))}
@@ -82,6 +85,10 @@ sed -e 's/^listen_ip = "0.0.0.0"/listen_ip = "127.0.0.1"\nadvertise_ip = "127.0.
 	-e "s/^listen = \"127.0.0.1:8021\"/listen = \"127.0.0.1:$ESL\"/" \
 	-e "s|^data_dir = \"data\"|data_dir = \"$TMP/data\"|" \
 	"$ROOT/config.toml" >"$CFG"
+if [ "$RECORD" = 1 ]; then
+	sed -i -e "s|^recordings_dir = \"recordings\"|recordings_dir = \"$TMP/rec\"|" \
+		-e 's|^name = "3000@default"|&\nrecord-template = "${caller_id_number}-${cc_member_uuid}.wav"|' "$CFG"
+fi
 : >"$TMP/agents.csv"
 echo "SEQUENTIAL" >>"$TMP/agents.csv"
 for i in $(seq 1 "$AGENTS"); do
@@ -226,4 +233,7 @@ echo "UDP datagrams sent (machine-wide): $(python3 -c "print(round(($U1-$U0)/($T
 echo "sipp CPU: callers $CALLERS_CPU s, agents $AGENTS_CPU s (ccpbx: $(python3 -c "print(round(($C1-$C0)/$HZ, 2))") s)"
 echo "ccpbx CPU per call: $(python3 -c "print(f'{($C1-$C0)/$HZ*1000/max($TOTAL,1):.1f}')") ms"
 echo "channels left: $(cli 'show channels count' | tr -d '\n')"
+if [ "$RECORD" = 1 ]; then
+	echo "recordings: $(find "$TMP/rec" -name '*.wav' 2>/dev/null | wc -l) files, $(du -sh "$TMP/rec" 2>/dev/null | cut -f1)"
+fi
 echo "members still waiting or trying: $(cli 'callcenter_config queue list members 3000@default' | grep -c -E '\|(Waiting|Trying)\|' || true)"

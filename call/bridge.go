@@ -21,32 +21,61 @@ func (c *Core) Bridge(a, b *Channel) error {
 	b.SetVar("bridge_uuid", a.UUID())
 	a.SetVar("last_bridge_to", b.UUID())
 	b.SetVar("last_bridge_to", a.UUID())
-	ev := a.Event("CHANNEL_BRIDGE")
-	ev.Add("Bridge-A-Unique-ID", a.UUID())
-	ev.Add("Bridge-B-Unique-ID", b.UUID())
-	c.Fire(ev)
-	select {
-	case <-a.Done():
-		unbridge()
-		b.Hangup(a.Cause())
-	case <-b.Done():
-		unbridge()
-		a.SetVar("last_bridge_hangup_cause", string(b.Cause()))
+	a.setBridged(b, "originatee")
+	b.setBridged(a, "originator")
+	a.SetRunState(CSExchangeMedia)
+	b.SetRunState(CSExchangeMedia)
+	c.Fire(bridgeEvent("CHANNEL_BRIDGE", a, b))
+	xfer := a.transferSignal()
+wait:
+	for {
+		select {
+		case <-a.Done():
+			unbridge()
+			b.Hangup(a.Cause())
+			break wait
+		case <-b.Done():
+			unbridge()
+			a.SetVar("last_bridge_hangup_cause", string(b.Cause()))
+			break wait
+		case <-xfer:
+			if !a.TransferPending() {
+				continue // a transfer taken before this bridge began
+			}
+			// uuid_transfer of the A leg: it leaves the bridge for its
+			// new extension and the B leg, left alone, is hung up.
+			unbridge()
+			b.Hangup(NormalClearing)
+			break wait
+		}
 	}
 	a.SetVar("bridge_uuid", "")
-	ev = a.Event("CHANNEL_UNBRIDGE")
-	ev.Add("Bridge-A-Unique-ID", a.UUID())
-	ev.Add("Bridge-B-Unique-ID", b.UUID())
-	c.Fire(ev)
+	b.SetVar("bridge_uuid", "")
+	c.Fire(bridgeEvent("CHANNEL_UNBRIDGE", a, b))
+	if a.Ready() {
+		a.SetRunState(CSExecute)
+	}
 	return nil
 }
 
+// bridgeEvent is CHANNEL_BRIDGE or _UNBRIDGE about the A leg: the two
+// Bridge-*-Unique-ID headers first, then a's data with b as Other-Leg, as
+// switch_ivr_bridge fires them.
+func bridgeEvent(name string, a, b *Channel) *Event {
+	e := &Event{Name: name}
+	e.Add("Bridge-A-Unique-ID", a.UUID())
+	e.Add("Bridge-B-Unique-ID", b.UUID())
+	a.AppendHeaders(e)
+	return e
+}
+
 // HangupAfterBridge applies the hangup_after_bridge variable once a bridge
-// from a to b has ended: when it is true and a is still up, a is hung up
+// from a to b has ended: when it is true and a is still up (and not being
+// transferred), a is hung up
 // with b's cause (NORMAL_CLEARING when b has none). It reports whether a
 // was hung up; otherwise a's dialplan goes on.
 func HangupAfterBridge(a, b *Channel) bool {
-	if !SwitchTrue(a.Var("hangup_after_bridge")) || !a.Ready() {
+	if !SwitchTrue(a.Var("hangup_after_bridge")) || !a.Ready() || a.TransferPending() {
 		return false
 	}
 	cause := b.Cause()

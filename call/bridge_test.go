@@ -154,3 +154,28 @@ func TestHangupAfterBridge(t *testing.T) {
 		t.Error("a hung-up A leg was hung up again")
 	}
 }
+
+// TestTransferLeavesBridge: uuid_transfer of a bridged A leg ends the
+// bridge, hangs up the B leg and leaves A up for its new extension, and
+// hangup_after_bridge does not hang it up on the way.
+func TestTransferLeavesBridge(t *testing.T) {
+	c := newTestCore(t)
+	a := c.NewChannel(ChannelSpec{Name: "a", Direction: Inbound, Media: &fakeMedia{}, Signalling: &fakeSig{},
+		Vars: map[string]string{"destination_number": "3000", "hangup_after_bridge": "true"}})
+	defer a.Hangup(NormalClearing)
+	b, _ := newLeg(c, "b")
+	b.SetMedia(&fakeMedia{})
+	bridged, stop := c.Bus.Subscribe(1, func(e *Event) bool { return e.Name == "CHANNEL_BRIDGE" })
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- c.Bridge(a, b) }()
+	<-bridged
+	a.Transfer("4000", "")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	<-b.Done()
+	if HangupAfterBridge(a, b) || !a.Ready() || a.Var("destination_number") != "4000" || !a.TakeTransfer() {
+		t.Errorf("A after the transfer: ready=%v dest=%q", a.Ready(), a.Var("destination_number"))
+	}
+}

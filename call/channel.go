@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"maps"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -86,6 +85,30 @@ type Channel struct {
 	// hanging is the cause of a Hangup still sending its signalling; it
 	// makes concurrent Hangups send once and keeps the first cause.
 	hanging Cause
+	// order is the variables' names in the order they were first set:
+	// FreeSWITCH lists variable_* headers that way.
+	order []string
+	// runState and callState are Channel-State and Channel-Call-State.
+	runState  RunState
+	callState CallState
+	// held, lastHold and holdAccum follow CHANNEL_HOLD/UNHOLD.
+	held      bool
+	lastHold  time.Time
+	holdAccum time.Duration
+	// other is the leg this one is bridged to (Other-Leg-* headers) and
+	// otherType says which side started the call ("originator" on the
+	// B leg, "originatee" on the A leg); bridgedAt is the last bridge.
+	other     *Channel
+	otherType string
+	bridgedAt time.Time
+	// dtmfOff stops DTMF events when the media goes.
+	dtmfOff func()
+	// cmds is the command queue (sendmsg), app the running application,
+	// transfer a requested re-hunt (control.go).
+	cmds     chan Command
+	app      *running
+	transfer bool
+	xfer     chan struct{}
 }
 
 // ChannelSpec describes a new channel to Core.NewChannel.
@@ -141,9 +164,26 @@ func (c *Channel) LookupVar(name string) (string, bool) {
 func (c *Channel) SetVar(name, value string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.setVarLocked(name, value)
+}
+
+// setVarLocked sets or (with "") unsets a variable, keeping the order in
+// which names were first set.
+func (c *Channel) setVarLocked(name, value string) {
 	if value == "" {
-		delete(c.vars, name)
+		if _, ok := c.vars[name]; ok {
+			delete(c.vars, name)
+			for i, k := range c.order {
+				if k == name {
+					c.order = append(c.order[:i:i], c.order[i+1:]...)
+					break
+				}
+			}
+		}
 		return
+	}
+	if _, ok := c.vars[name]; !ok {
+		c.order = append(c.order, name)
 	}
 	c.vars[name] = value
 }
@@ -167,7 +207,13 @@ func (c *Channel) Media() Media {
 func (c *Channel) SetMedia(m Media) {
 	c.mu.Lock()
 	c.media = m
+	off := c.dtmfOff
+	c.dtmfOff = nil
 	c.mu.Unlock()
+	if off != nil {
+		off()
+	}
+	c.watchDigits(m)
 }
 
 // SetSignalling attaches the protocol side when it was not known at creation.
@@ -256,6 +302,11 @@ func (c *Channel) MarkRinging(early bool) {
 			name = "CHANNEL_PROGRESS_MEDIA"
 		}
 		c.core.Fire(c.Event(name))
+		if early {
+			c.setCallState(CCSEarly)
+		} else {
+			c.setCallState(CCSRinging)
+		}
 	}
 }
 
@@ -288,8 +339,10 @@ func (c *Channel) MarkAnswered() {
 		return
 	}
 	c.answeredAt = c.core.Now()
-	c.vars["answer_epoch"] = strconv.FormatInt(c.answeredAt.Unix(), 10)
+	c.setVarLocked("answer_epoch", strconv.FormatInt(c.answeredAt.Unix(), 10))
+	c.setVarLocked("endpoint_disposition", "ANSWER")
 	c.mu.Unlock()
+	c.setCallState(CCSActive)
 	c.core.Fire(c.Event("CHANNEL_ANSWER"))
 }
 
@@ -335,13 +388,22 @@ func (c *Channel) Terminated(cause Cause) {
 	c.hungup = true
 	c.hungupAt = c.core.Now()
 	c.cause = cause
-	c.vars["hangup_cause"] = string(cause)
-	c.vars["hangup_cause_q850"] = strconv.Itoa(q850Var(cause))
+	c.setVarLocked("hangup_cause", string(cause))
+	c.setVarLocked("hangup_cause_q850", strconv.Itoa(q850Var(cause)))
+	off := c.dtmfOff
+	c.dtmfOff = nil
 	c.mu.Unlock()
+	if off != nil {
+		off()
+	}
 	c.cancel()
 	close(c.done)
 	c.core.remove(c)
+	// FreeSWITCH's order: the call state turns HANGUP, CHANNEL_HANGUP,
+	// then the state machine enters CS_HANGUP.
+	c.setCallState(CCSHangup)
 	c.core.Fire(c.Event("CHANNEL_HANGUP"))
+	c.SetRunState(CSHangup)
 	c.log.Info("channel hung up", "cause", string(cause))
 	c.complete()
 }
@@ -384,12 +446,16 @@ func (c *Channel) complete() {
 	if c.media != nil && c.vars["read_codec"] == "" {
 		codec := c.media.Codec()
 		if codec != "" {
-			c.vars["read_codec"] = codec
-			c.vars["write_codec"] = codec
+			c.setVarLocked("read_codec", codec)
+			c.setVarLocked("write_codec", codec)
 		}
 	}
 	c.mu.Unlock()
+	// CS_REPORTING carries the record, CS_DESTROY ends the leg.
+	c.SetRunState(CSReporting)
 	c.core.Fire(c.Event("CHANNEL_HANGUP_COMPLETE"))
+	c.SetRunState(CSDestroy)
+	c.core.Fire(c.Event("CHANNEL_DESTROY"))
 }
 
 // setTimestampsLocked sets the timing variables of a hung-up leg. Whole
@@ -399,13 +465,13 @@ func (c *Channel) setTimestampsLocked() {
 	const stamp = "2006-01-02 15:04:05"
 	set := func(name string, t time.Time) {
 		if !t.IsZero() {
-			c.vars[name+"_stamp"] = t.Local().Format(stamp)
-			c.vars[name+"_epoch"] = strconv.FormatInt(t.Unix(), 10)
-			c.vars[name+"_uepoch"] = strconv.FormatInt(t.UnixMicro(), 10)
+			c.setVarLocked(name+"_stamp", t.Local().Format(stamp))
+			c.setVarLocked(name+"_epoch", strconv.FormatInt(t.Unix(), 10))
+			c.setVarLocked(name+"_uepoch", strconv.FormatInt(t.UnixMicro(), 10))
 			return
 		}
-		c.vars[name+"_epoch"] = "0"
-		c.vars[name+"_uepoch"] = "0"
+		c.setVarLocked(name+"_epoch", "0")
+		c.setVarLocked(name+"_uepoch", "0")
 	}
 	set("start", c.created)
 	set("answer", c.answeredAt)
@@ -413,9 +479,9 @@ func (c *Channel) setTimestampsLocked() {
 	set("progress_media", c.progressMediaAt)
 	set("end", c.hungupAt)
 	if name := c.vars["caller_id_name"]; name != "" {
-		c.vars["caller_id"] = `"` + name + `" <` + c.vars["caller_id_number"] + `>`
+		c.setVarLocked("caller_id", `"`+name+`" <`+c.vars["caller_id_number"]+`>`)
 	} else if num := c.vars["caller_id_number"]; num != "" {
-		c.vars["caller_id"] = num
+		c.setVarLocked("caller_id", num)
 	}
 	since := func(from, to time.Time, unit string) {
 		var s, ms, us int64
@@ -424,9 +490,9 @@ func (c *Channel) setTimestampsLocked() {
 			ms = to.UnixMilli() - from.UnixMilli()
 			us = to.UnixMicro() - from.UnixMicro()
 		}
-		c.vars[unit+"sec"] = strconv.FormatInt(max(s, 0), 10)
-		c.vars[unit+"msec"] = strconv.FormatInt(max(ms, 0), 10)
-		c.vars[unit+"usec"] = strconv.FormatInt(max(us, 0), 10)
+		c.setVarLocked(unit+"sec", strconv.FormatInt(max(s, 0), 10))
+		c.setVarLocked(unit+"msec", strconv.FormatInt(max(ms, 0), 10))
+		c.setVarLocked(unit+"usec", strconv.FormatInt(max(us, 0), 10))
 	}
 	// FreeSWITCH names the whole-leg length duration/mduration/uduration.
 	var d, md, ud int64
@@ -435,9 +501,9 @@ func (c *Channel) setTimestampsLocked() {
 		md = c.hungupAt.UnixMilli() - c.created.UnixMilli()
 		ud = c.hungupAt.UnixMicro() - c.created.UnixMicro()
 	}
-	c.vars["duration"] = strconv.FormatInt(max(d, 0), 10)
-	c.vars["mduration"] = strconv.FormatInt(max(md, 0), 10)
-	c.vars["uduration"] = strconv.FormatInt(max(ud, 0), 10)
+	c.setVarLocked("duration", strconv.FormatInt(max(d, 0), 10))
+	c.setVarLocked("mduration", strconv.FormatInt(max(md, 0), 10))
+	c.setVarLocked("uduration", strconv.FormatInt(max(ud, 0), 10))
 	if c.answeredAt.IsZero() {
 		since(time.Time{}, time.Time{}, "bill")
 		since(time.Time{}, time.Time{}, "answer")
@@ -450,81 +516,12 @@ func (c *Channel) setTimestampsLocked() {
 }
 
 // State names the channel's call state as FreeSWITCH's Channel-Call-State.
-func (c *Channel) State() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case c.hungup:
-		return "HANGUP"
-	case !c.answeredAt.IsZero():
-		return "ACTIVE"
-	case c.ringing:
-		return "RINGING"
-	default:
-		return "DOWN"
-	}
-}
+func (c *Channel) State() string { return c.CallState().String() }
 
 // Event builds an event about this channel with FreeSWITCH's channel
-// headers (Unique-ID, Caller-*, variable_*).
+// headers (Channel-*, Caller-*, Other-Leg-*, variable_*).
 func (c *Channel) Event(name string) *Event {
 	e := &Event{Name: name}
 	c.AppendHeaders(e)
 	return e
-}
-
-// AppendHeaders adds the channel's headers to e, the way FreeSWITCH adds a
-// session's data to the events fired on its behalf.
-func (c *Channel) AppendHeaders(e *Event) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	state := "DOWN"
-	answer := "ringing"
-	switch {
-	case c.hungup:
-		state, answer = "HANGUP", "hangup"
-	case !c.answeredAt.IsZero():
-		state, answer = "ACTIVE", "answered"
-	case c.ringing:
-		state = "RINGING"
-	}
-	e.Add("Channel-Call-State", state)
-	e.Add("Channel-Name", c.name)
-	e.Add("Unique-ID", c.uuid)
-	e.Add("Call-Direction", string(c.direction))
-	e.Add("Answer-State", answer)
-	if c.hungup {
-		e.Add("Hangup-Cause", string(c.cause))
-	}
-	e.Add("Caller-Direction", string(c.direction))
-	e.Add("Caller-Username", c.vars["username"])
-	e.Add("Caller-Caller-ID-Name", c.vars["caller_id_name"])
-	e.Add("Caller-Caller-ID-Number", c.vars["caller_id_number"])
-	e.Add("Caller-Network-Addr", c.vars["network_addr"])
-	e.Add("Caller-Destination-Number", c.vars["destination_number"])
-	e.Add("Caller-Unique-ID", c.uuid)
-	e.Add("Caller-Context", c.vars["context"])
-	e.Add("Caller-Channel-Name", c.name)
-	e.Add("Caller-Channel-Created-Time", strconv.FormatInt(c.created.UnixMicro(), 10))
-	e.Add("Caller-Channel-Answered-Time", microsOrZero(c.answeredAt))
-	e.Add("Caller-Channel-Progress-Time", microsOrZero(c.progressAt))
-	e.Add("Caller-Channel-Progress-Media-Time", microsOrZero(c.progressMediaAt))
-	e.Add("Caller-Channel-Hangup-Time", microsOrZero(c.hungupAt))
-	keys := make([]string, 0, len(c.vars))
-	for k := range c.vars {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		e.Add("variable_"+k, c.vars[k])
-	}
-}
-
-// microsOrZero is a Caller-Channel-*-Time value: microseconds since the
-// epoch, or 0 for a moment that has not happened.
-func microsOrZero(t time.Time) string {
-	if t.IsZero() {
-		return "0"
-	}
-	return strconv.FormatInt(t.UnixMicro(), 10)
 }

@@ -2,7 +2,7 @@ package call
 
 import (
 	"errors"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -133,9 +133,10 @@ func TestRinging(t *testing.T) {
 		ring  func(*Channel) error
 		early bool
 		event string
+		state string
 	}{
-		{"RingReady", (*Channel).RingReady, false, "CHANNEL_PROGRESS"},
-		{"PreAnswer", (*Channel).PreAnswer, true, "CHANNEL_PROGRESS_MEDIA"},
+		{"RingReady", (*Channel).RingReady, false, "CHANNEL_PROGRESS", "RINGING"},
+		{"PreAnswer", (*Channel).PreAnswer, true, "CHANNEL_PROGRESS_MEDIA", "EARLY"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,8 +154,8 @@ func TestRinging(t *testing.T) {
 			if n := len(events()); n != 1 {
 				t.Errorf("%d %s events, want 1", n, tt.event)
 			}
-			if ch.State() != "RINGING" {
-				t.Errorf("State = %s, want RINGING", ch.State())
+			if ch.State() != tt.state {
+				t.Errorf("State = %s, want %s", ch.State(), tt.state)
 			}
 			ch.Answer()
 			if err := tt.ring(ch); err != nil || len(sig.rings) != 1 {
@@ -302,11 +303,16 @@ func TestChannelEventHeaders(t *testing.T) {
 			t.Errorf("header %d %s after the variables", i, h.Name)
 		}
 	}
-	if !sort.StringsAreSorted(vars) || len(vars) != len(ch.Vars()) {
-		t.Errorf("variable headers %v not sorted or incomplete", vars)
+	// FreeSWITCH lists variables in the order they were set: direction
+	// and uuid first, the creator's variables, then channel_name.
+	wantVars := []string{"variable_direction", "variable_uuid", "variable_alpha", "variable_caller_id_name",
+		"variable_caller_id_number", "variable_context", "variable_destination_number", "variable_network_addr",
+		"variable_username", "variable_zeta", "variable_channel_name"}
+	if !slices.Equal(vars, wantVars) || len(vars) != len(ch.Vars()) {
+		t.Errorf("variable headers %v\nwant %v", vars, wantVars)
 	}
-	if ev.Headers[0].Name != "Channel-Call-State" || ev.Headers[2].Name != "Unique-ID" {
-		t.Errorf("channel headers start %v", ev.Headers[:3])
+	if ev.Headers[0].Name != "Channel-State" || ev.Headers[1].Name != "Channel-Call-State" || ev.Headers[4].Name != "Unique-ID" {
+		t.Errorf("channel headers start %v", ev.Headers[:5])
 	}
 	ch.MarkAnswered()
 	if ev := ch.Event("X"); ev.Get("Channel-Call-State") != "ACTIVE" || ev.Get("Answer-State") != "answered" {

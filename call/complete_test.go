@@ -151,6 +151,8 @@ func TestHangupCompleteWaitsForDialplan(t *testing.T) {
 	})
 	complete, cancel := c.Bus.Subscribe(4, func(e *Event) bool { return e.Name == "CHANNEL_HANGUP_COMPLETE" })
 	defer cancel()
+	destroyed, cancelDestroyed := c.Bus.Subscribe(4, func(e *Event) bool { return e.Name == "CHANNEL_DESTROY" })
+	defer cancelDestroyed()
 	ch := c.NewChannel(ChannelSpec{Direction: Inbound, Signalling: &fakeSig{}})
 	if err := c.Route(ch); err != nil {
 		t.Fatal(err)
@@ -171,6 +173,7 @@ func TestHangupCompleteWaitsForDialplan(t *testing.T) {
 	if e.Get("variable_cc_cause") != "cancel" {
 		t.Errorf("variable_cc_cause = %q, want what the dialplan set on its way out", e.Get("variable_cc_cause"))
 	}
+	<-destroyed // the leg's last event, right after the record
 	n := names()
 	hangup, done := -1, -1
 	for i, name := range n {

@@ -43,6 +43,7 @@ type Core struct {
 	UUID     string
 	Hostname string
 	IPv4     string
+	IPv6     string
 	Log      *slog.Logger
 	Bus      Bus
 	// Clock is the time source (tests inject a fake one); nil = time.Now.
@@ -108,18 +109,26 @@ func (c *Core) NewChannel(spec ChannelSpec) *Channel {
 		media:     spec.Media,
 		done:      make(chan struct{}),
 	}
-	for k, v := range spec.Vars {
-		if v != "" {
-			ch.vars[k] = v
-		}
+	// FreeSWITCH sets direction, uuid first; the spec's variables come
+	// in no order, so they follow sorted.
+	ch.setVarLocked("direction", string(spec.Direction))
+	ch.setVarLocked("uuid", id)
+	keys := make([]string, 0, len(spec.Vars))
+	for k := range spec.Vars {
+		keys = append(keys, k)
 	}
-	ch.vars["uuid"] = id
-	ch.vars["channel_name"] = spec.Name
-	ch.vars["direction"] = string(spec.Direction)
+	sort.Strings(keys)
+	for _, k := range keys {
+		ch.setVarLocked(k, spec.Vars[k])
+	}
+	ch.setVarLocked("channel_name", spec.Name)
+	ch.runState = CSInit
 	c.mu.Lock()
 	c.channels[id] = ch
 	c.mu.Unlock()
 	c.Fire(ch.Event("CHANNEL_CREATE"))
+	c.Fire(ch.Event("CHANNEL_STATE"))
+	ch.watchDigits(spec.Media)
 	return ch
 }
 
@@ -167,13 +176,61 @@ func (c *Core) LookupApp(name string) (App, bool) {
 // ErrNoApp is returned by Execute for an unknown application.
 var ErrNoApp = fmt.Errorf("invalid application")
 
-// Execute runs application name with data on ch.
+// Execute runs application name with data on ch, between the
+// CHANNEL_EXECUTE and CHANNEL_EXECUTE_COMPLETE events FreeSWITCH fires
+// around every application.
 func (c *Core) Execute(ctx context.Context, ch *Channel, name, data string) error {
+	return c.ExecuteWithID(ctx, ch, name, data, "")
+}
+
+// ExecuteWithID is Execute with an Application-UUID on both events (the
+// Event-UUID of a sendmsg, which clients match the completion against).
+func (c *Core) ExecuteWithID(ctx context.Context, ch *Channel, name, data, appUUID string) error {
 	fn, ok := c.LookupApp(name)
 	if !ok {
 		return fmt.Errorf("%w %q", ErrNoApp, name)
 	}
-	return fn(ctx, ch, data)
+	if ch.RunState() < CSExecute {
+		ch.SetRunState(CSExecute)
+	}
+	// Application-Response is what this application reports, if anything.
+	ch.SetVar("current_application_response", "")
+	e := &Event{Name: "CHANNEL_EXECUTE"}
+	ch.AppendHeaders(e)
+	e.Add("Application", name)
+	if data != "" {
+		e.Add("Application-Data", data)
+	}
+	if appUUID != "" {
+		e.Add("Application-UUID", appUUID)
+	}
+	c.Fire(e)
+	actx, cancel := context.WithCancel(ctx)
+	ch.mu.Lock()
+	prev := ch.app
+	ch.app = &running{name: name, cancel: cancel, prev: prev}
+	ch.mu.Unlock()
+	err := fn(actx, ch, data)
+	cancel()
+	ch.mu.Lock()
+	ch.app = prev
+	ch.mu.Unlock()
+	resp := ch.Var("current_application_response")
+	if resp == "" {
+		resp = "_none_"
+	}
+	e = &Event{Name: "CHANNEL_EXECUTE_COMPLETE"}
+	ch.AppendHeaders(e)
+	e.Add("Application", name)
+	if data != "" {
+		e.Add("Application-Data", data)
+	}
+	e.Add("Application-Response", resp)
+	if appUUID != "" {
+		e.Add("Application-UUID", appUUID)
+	}
+	c.Fire(e)
+	return err
 }
 
 // RegisterAPI adds an API command.
@@ -244,6 +301,12 @@ func (c *Core) Route(ch *Channel) error {
 	// The dialplan holds the channel: CHANNEL_HANGUP_COMPLETE (the leg's
 	// record) waits until the apps have returned and set what they set.
 	release := ch.Hold()
+	if ch.Direction() == Inbound {
+		// An inbound leg rings from FreeSWITCH's point of view once it is
+		// routed (switch_channel_perform_set_running_state).
+		ch.setCallState(CCSRinging)
+	}
+	ch.SetRunState(CSRouting)
 	go func() {
 		defer c.wg.Done()
 		defer release()

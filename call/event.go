@@ -1,7 +1,11 @@
 package call
 
 import (
+	"path"
+	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -120,6 +124,15 @@ func (b *Bus) Dropped() uint64 { return b.dropped.Load() }
 // Fire stamps e with the FreeSWITCH envelope (Event-Name, Core-UUID,
 // hostname, dates, sequence) in front of its own headers and publishes it.
 func (c *Core) Fire(e *Event) {
+	c.stamp(e)
+	c.Bus.Publish(e)
+}
+
+// Stamp puts the envelope on e without publishing it: for events that go
+// to one peer only, such as the channel data an outbound socket gets.
+func (c *Core) Stamp(e *Event) { c.stamp(e) }
+
+func (c *Core) stamp(e *Event) {
 	e.Seq = c.seq.Add(1)
 	if e.Time.IsZero() {
 		e.Time = c.Now()
@@ -134,11 +147,44 @@ func (c *Core) Fire(e *Event) {
 		Header{"FreeSWITCH-Hostname", c.Hostname},
 		Header{"FreeSWITCH-Switchname", c.Hostname},
 		Header{"FreeSWITCH-IPv4", c.IPv4},
+		Header{"FreeSWITCH-IPv6", c.IPv6},
 		Header{"Event-Date-Local", e.Time.Local().Format("2006-01-02 15:04:05")},
 		Header{"Event-Date-GMT", e.Time.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")},
 		Header{"Event-Date-Timestamp", strconv.FormatInt(e.Time.UnixMicro(), 10)},
-		Header{"Event-Sequence", strconv.FormatUint(e.Seq, 10)},
 	)
+	// Event-Calling-*: where the event was fired, as FreeSWITCH names the
+	// C function; here the Go file, function and line that called Fire
+	// (through the channel helpers that fire on a leg's behalf).
+	if file, fn, line := callSite(); file != "" {
+		env = append(env,
+			Header{"Event-Calling-File", file},
+			Header{"Event-Calling-Function", fn},
+			Header{"Event-Calling-Line-Number", strconv.Itoa(line)})
+	}
+	env = append(env, Header{"Event-Sequence", strconv.FormatUint(e.Seq, 10)})
+	// Empty envelope values (no IPv6 known) are left out.
+	env = slices.DeleteFunc(env, func(h Header) bool { return h.Value == "" })
 	e.Headers = append(env, e.Headers...)
-	c.Bus.Publish(e)
+}
+
+// callSite finds the first caller of Fire outside this package's firing
+// helpers (a channel's Event/AppendHeaders/state setters count as the
+// firing site, the way switch_channel.c is FreeSWITCH's).
+func callSite() (file, fn string, line int) {
+	var pcs [8]uintptr
+	n := runtime.Callers(4, pcs[:])
+	frames := runtime.CallersFrames(pcs[:n])
+	for {
+		f, more := frames.Next()
+		name := f.Function
+		if i := strings.LastIndexByte(name, '/'); i >= 0 {
+			name = name[i+1:]
+		}
+		if !strings.HasSuffix(name, ".setCallState") && !strings.HasSuffix(name, ".SetRunState") {
+			return path.Base(f.File), name, f.Line
+		}
+		if !more {
+			return path.Base(f.File), name, f.Line
+		}
+	}
 }

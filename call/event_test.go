@@ -18,13 +18,15 @@ func TestFireEnvelope(t *testing.T) {
 			name:  "CUSTOM puts Event-Subclass first",
 			event: &Event{Name: "CUSTOM", Subclass: "callcenter::info", Time: at, Headers: []Header{{"CC-Queue", "support@default"}}},
 			envelope: []string{"Event-Subclass", "Event-Name", "Core-UUID", "FreeSWITCH-Hostname", "FreeSWITCH-Switchname",
-				"FreeSWITCH-IPv4", "Event-Date-Local", "Event-Date-GMT", "Event-Date-Timestamp", "Event-Sequence", "CC-Queue"},
+				"FreeSWITCH-IPv4", "Event-Date-Local", "Event-Date-GMT", "Event-Date-Timestamp",
+				"Event-Calling-File", "Event-Calling-Function", "Event-Calling-Line-Number", "Event-Sequence", "CC-Queue"},
 		},
 		{
 			name:  "a plain event starts with Event-Name",
 			event: &Event{Name: "HEARTBEAT", Time: at, Headers: []Header{{"Up-Time", "1"}}},
 			envelope: []string{"Event-Name", "Core-UUID", "FreeSWITCH-Hostname", "FreeSWITCH-Switchname",
-				"FreeSWITCH-IPv4", "Event-Date-Local", "Event-Date-GMT", "Event-Date-Timestamp", "Event-Sequence", "Up-Time"},
+				"FreeSWITCH-IPv4", "Event-Date-Local", "Event-Date-GMT", "Event-Date-Timestamp",
+				"Event-Calling-File", "Event-Calling-Function", "Event-Calling-Line-Number", "Event-Sequence", "Up-Time"},
 		},
 	}
 	for _, tt := range tests {

@@ -17,6 +17,7 @@ import (
 
 	"ccpbx/call"
 	"ccpbx/store"
+	"ccpbx/store/storetest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -100,6 +101,7 @@ type rig struct {
 	clock *settableClock
 }
 
+// newRig runs a writer on a SQLite store in a fresh data directory.
 func newRig(t *testing.T, rotate bool) *rig {
 	t.Helper()
 	dir := t.TempDir()
@@ -107,6 +109,17 @@ func newRig(t *testing.T, rotate bool) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startRig(t, rotate, dir, st)
+}
+
+// newRigOn runs a writer on the backend's store and data directory.
+func newRigOn(t *testing.T, rotate bool, b storetest.Backend) *rig {
+	t.Helper()
+	return startRig(t, rotate, b.DataDir(), b.Open(t))
+}
+
+func startRig(t *testing.T, rotate bool, dir string, st *store.Store) *rig {
+	t.Helper()
 	t.Cleanup(func() { st.Close() })
 	clk := &settableClock{t: time.Date(2026, 11, 26, 10, 0, 0, 0, time.Local)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -162,7 +175,10 @@ func (r *rig) csv(name string) [][]string {
 }
 
 func TestLegsBecomeRowsAndLines(t *testing.T) {
-	r := newRig(t, false)
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) { testLegsBecomeRowsAndLines(t, newRigOn(t, false, b)) })
+}
+
+func testLegsBecomeRowsAndLines(t *testing.T, r *rig) {
 	member := r.leg(map[string]string{"caller_id_name": `O"Neil, Pat`, "caller_id_number": "5550001",
 		"destination_number": "3000", "context": "blueivr", "cc_queue": "3000@default", "cc_side": "member",
 		"cc_agent": "1001", "cc_queue_joined_epoch": "1795664713", "cc_queue_answered_epoch": "1795664714",
@@ -252,7 +268,10 @@ func TestEmptyListIsJustOK(t *testing.T) {
 // TestCloseDrainsTheQueue: records queued when shutdown begins are all
 // written, in both places.
 func TestCloseDrainsTheQueue(t *testing.T) {
-	r := newRig(t, false)
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) { testCloseDrainsTheQueue(t, newRigOn(t, false, b)) })
+}
+
+func testCloseDrainsTheQueue(t *testing.T, r *rig) {
 	const n = 300
 	for range n {
 		r.leg(map[string]string{"caller_id_number": "1001", "destination_number": "1002"}, time.Second, time.Second, call.NormalClearing)

@@ -24,7 +24,7 @@ const MasterFile = "Master.csv"
 // Options configure a Writer.
 type Options struct {
 	// Store receives every record (required).
-	Store *store.Store
+	Store store.CDRs
 	// CSVDir is where Master.csv is written; empty writes no CSV.
 	CSVDir string
 	// RotateDaily renames Master.csv to Master.csv.YYYY-MM-DD at the first

@@ -41,9 +41,11 @@
 // constants):
 //
 //	core: data_dir "data", scripts_dir "scripts", sounds_dir "sounds",
-//	      log_level "info", log_format "text", hostname "" (os.Hostname at use)
+//	      recordings_dir "recordings", log_level "info", log_format "text",
+//	      hostname "" (os.Hostname at use)
 //	media: rtp_start 16384, rtp_end 32767, media_timeout 60s ("0s" disables;
-//	      these three only when the key is absent)
+//	      these three only when the key is absent), record_stereo true
+//	      (only when the key is absent)
 //	core: allowed_roots [] (only scripts_dir and sounds_dir)
 //	event_socket: listen "127.0.0.1:8021"; password has no default (required)
 //	      and must not be a well-known one (ShippedEventSocketPassword,
@@ -53,6 +55,10 @@
 //	      ban_time 15m (auth_failures = 0 disables the ban; these three only
 //	      when the key is absent)
 //	cdr: csv true (only when the key is absent), rotate "none"
+//	http: enabled true (only when the key is absent), listen
+//	      "127.0.0.1:8080", service_level_seconds 20; beyond loopback token
+//	      or username+password are required (see HTTP)
+//	store: driver "sqlite"; dsn "" (required with driver "postgres")
 //	core: max_sessions 1000, sessions_per_second 200, overload_delay 100ms
 //	      (only when the key is absent: 0 disables)
 //	profile: listen_ip "0.0.0.0", transports ["udp", "tcp"]; port and context
@@ -104,10 +110,16 @@ type Config struct {
 	Dialplan    Dialplan    `toml:"dialplan"`
 	Callcenter  Callcenter  `toml:"callcenter"`
 	CDR         CDR         `toml:"cdr"`
+	HTTP        HTTP        `toml:"http"`
+	Store       Store       `toml:"store"`
 
 	// File is the path the configuration was read from ("(embedded)" for the
 	// copy compiled into the binary).
 	File string `toml:"-"`
+
+	// lay knows the line of every key, for problems found after loading
+	// (ErrorAt).
+	lay *layout
 }
 
 // Core holds process-wide settings.
@@ -115,7 +127,8 @@ type Core struct {
 	// Hostname is reported by `status`, `show registrations` and events;
 	// empty means os.Hostname().
 	Hostname string `toml:"hostname"`
-	// DataDir holds the SQLite database (registrations, ACD state).
+	// DataDir holds the SQLite database (registrations, ACD state), the
+	// lock that keeps a second ccpbx off it, and the CDR CSV files.
 	DataDir string `toml:"data_dir"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `toml:"log_level"`
@@ -131,6 +144,10 @@ type Core struct {
 	// scripts_dir, sounds_dir and these folders is ever opened for a call,
 	// a script or an API command; ".." is always refused.
 	AllowedRoots []string `toml:"allowed_roots"`
+	// RecordingsDir is where call recordings are written (record-template,
+	// record_session, uuid_record; FreeSWITCH's $${recordings_dir}):
+	// relative names go inside it, absolute names must lie below it.
+	RecordingsDir string `toml:"recordings_dir"`
 	// UserAgent is the User-Agent header of every SIP request and
 	// response (sofia's user-agent-string); default "ccpbx", without a
 	// version, which would tell a scanner what to try.
@@ -167,6 +184,10 @@ type Media struct {
 	// first RTP packet ("ack-or-rtp"), only after the ACK ("ack"), only
 	// after RTP ("rtp"), or at once ("none", not for the Internet).
 	MediaConsent string `toml:"media_consent"`
+	// RecordStereo makes recordings two-channel WAV: the recorded channel
+	// (the caller) left, what it hears (the agent) right; false mixes both
+	// into one. A channel's RECORD_STEREO variable overrides it.
+	RecordStereo bool `toml:"record_stereo"`
 }
 
 // Media consent policies (Media.MediaConsent).
@@ -188,6 +209,24 @@ type CDR struct {
 	// (the day it holds) and starts a new one.
 	Rotate string `toml:"rotate"`
 }
+
+// Store chooses the database ([store]): SQLite in data_dir (the default,
+// one box) or a PostgreSQL server.
+type Store struct {
+	// Driver is "sqlite" or "postgres".
+	Driver string `toml:"driver"`
+	// DSN is PostgreSQL's connection string, as a URL
+	// (postgres://user:pass@host1:5432,host2:5432/db?target_session_attrs=read-write)
+	// or keyword/value pairs (host=host1,host2 dbname=db …). Required with
+	// postgres, refused with sqlite.
+	DSN string `toml:"dsn"`
+}
+
+// Store drivers.
+const (
+	StoreSQLite   = "sqlite"
+	StorePostgres = "postgres"
+)
 
 // CDR rotation settings.
 const (
@@ -273,6 +312,20 @@ type Profile struct {
 	// 401 that also offers an algorithm they lack, instead of picking the
 	// one they know.
 	AuthAlgorithms []string `toml:"auth_algorithms"`
+	// TimerT1X64 is how long a 200 OK we sent waits for its ACK (Timer
+	// H, 64*T1) before the call is hung up with a BYE; FreeSWITCH's
+	// timer-T1X64. Default 32 s.
+	TimerT1X64 Duration `toml:"timer_t1x64"`
+	// RegisterTarget says where requests to a phone registered on this
+	// profile go: "auto" (the Contact, unless NAT is detected: then the
+	// REGISTER's source), "source" or "contact" (sip/target.go).
+	RegisterTarget string `toml:"register_target"`
+	// SessionTimeout turns on RFC 4028 session timers for calls this
+	// profile answers: a caller that supports them must refresh the
+	// session (re-INVITE or UPDATE) within this interval or the call is
+	// hung up; FreeSWITCH's session-timeout. 0 (the default) = off; at
+	// least 90s (RFC 4028's smallest Min-SE) when set.
+	SessionTimeout Duration `toml:"session_timeout"`
 
 	// Limits on what one source may ask of the profile (README "Limits and
 	// overload"). ACL lists the networks (CIDRs or addresses) whose
@@ -297,6 +350,13 @@ type Profile struct {
 	TCPIdleTimeout         Duration `toml:"tcp_idle_timeout"`
 	TCPMessageTimeout      Duration `toml:"tcp_message_timeout"`
 }
+
+// Registration targets (Profile.RegisterTarget).
+const (
+	RegisterTargetAuto    = "auto"
+	RegisterTargetSource  = "source"
+	RegisterTargetContact = "contact"
+)
 
 // Directory is the user directory (conf/directory/default/*.xml).
 type Directory struct {

@@ -60,10 +60,12 @@ func TestShippedConfigMatchesArticle(t *testing.T) {
 	wantProfiles := []Profile{
 		{Name: "internal", ListenIP: "0.0.0.0", Port: 5060, Transports: []string{"udp", "tcp"}, Context: "default", Register: true, AuthCalls: true, AuthAlgorithms: []string{"MD5"},
 			CallsPerSecondPerIP: 10, MaxCallsPerIP: 100, TCPMaxConnections: 2048, TCPMaxConnectionsPerIP: 256,
-			TCPIdleTimeout: Duration{time.Hour}, TCPMessageTimeout: Duration{32 * time.Second}},
+			TCPIdleTimeout: Duration{time.Hour}, TCPMessageTimeout: Duration{32 * time.Second},
+			TimerT1X64: Duration{DefaultTimerT1X64}, RegisterTarget: RegisterTargetAuto},
 		{Name: "blueivr", ListenIP: "0.0.0.0", Port: 5080, Transports: []string{"udp", "tcp"}, Context: "blueivr", AuthAlgorithms: []string{"MD5"},
 			CallsPerSecondPerIP: 30, MaxCallsPerIP: 500, TCPMaxConnections: 2048, TCPMaxConnectionsPerIP: 256,
-			TCPIdleTimeout: Duration{time.Hour}, TCPMessageTimeout: Duration{32 * time.Second}},
+			TCPIdleTimeout: Duration{time.Hour}, TCPMessageTimeout: Duration{32 * time.Second},
+			TimerT1X64: Duration{DefaultTimerT1X64}, RegisterTarget: RegisterTargetAuto},
 	}
 	if !reflect.DeepEqual(c.Profiles, wantProfiles) {
 		t.Errorf("profiles =\n%+v\nwant\n%+v", c.Profiles, wantProfiles)
@@ -151,10 +153,10 @@ func TestShippedConfigMatchesArticle(t *testing.T) {
 	if c.EventSocket.Listen != "127.0.0.1:8021" || c.EventSocket.Password == "" {
 		t.Errorf("event socket = %+v", c.EventSocket)
 	}
-	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{60 * time.Second}, MediaHoldTimeout: Duration{30 * time.Minute}, RTPProbation: 4, MediaConsent: "ack-or-rtp"}) {
+	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{60 * time.Second}, MediaHoldTimeout: Duration{30 * time.Minute}, RTPProbation: 4, MediaConsent: "ack-or-rtp", RecordStereo: true}) {
 		t.Errorf("media = %+v", c.Media)
 	}
-	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds", UserAgent: "ccpbx",
+	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds", UserAgent: "ccpbx", RecordingsDir: "recordings",
 		MaxSessions: 1000, SessionsPerSecond: 200, OverloadDelay: Duration{100 * time.Millisecond}}) {
 		t.Errorf("core = %+v", c.Core)
 	}
@@ -207,11 +209,11 @@ name = "q2"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds", UserAgent: "ccpbx",
+	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds", UserAgent: "ccpbx", RecordingsDir: "recordings",
 		MaxSessions: 1000, SessionsPerSecond: 200, OverloadDelay: Duration{100 * time.Millisecond}}) {
 		t.Errorf("core = %+v", c.Core)
 	}
-	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{time.Minute}, MediaHoldTimeout: Duration{30 * time.Minute}, RTPProbation: 4, MediaConsent: "ack-or-rtp"}) {
+	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{time.Minute}, MediaHoldTimeout: Duration{30 * time.Minute}, RTPProbation: 4, MediaConsent: "ack-or-rtp", RecordStereo: true}) {
 		t.Errorf("media = %+v", c.Media)
 	}
 	if c.EventSocket.Listen != "127.0.0.1:8021" {
@@ -335,6 +337,12 @@ func TestErrors(t *testing.T) {
 			`t.toml:10: key "media.rtp_probation": 0 is outside 1-100 packets`}},
 		{"media consent", "[media]\nmedia_consent = \"never\"\n", []string{
 			`t.toml:10: key "media.media_consent": "never" is not one of "ack-or-rtp", "ack", "rtp", "none"`}},
+		{"timer_t1x64 zero", "[[profile]]\nname = \"b\"\nport = 5080\ncontext = \"default\"\ntimer_t1x64 = \"0s\"\n", []string{
+			`t.toml:13: key "profile[1].timer_t1x64": must be above zero (default 32s)`}},
+		{"session timeout too small", "[[profile]]\nname = \"b\"\nport = 5080\ncontext = \"default\"\nsession_timeout = \"30s\"\n", []string{
+			`t.toml:13: key "profile[1].session_timeout": 30s is below 90s, RFC 4028's smallest session interval ("0s" turns session timers off)`}},
+		{"register target", "[[profile]]\nname = \"b\"\nport = 5080\ncontext = \"default\"\nregister_target = \"via\"\n", []string{
+			`t.toml:13: key "profile[1].register_target": "via" is not one of "auto", "source", "contact"`}},
 		{"rtp range", "[media]\nrtp_start = 20000\nrtp_end = 20000\n", []string{
 			`t.toml:11: key "media.rtp_end": rtp_end 20000 must be above rtp_start 20000 (RTP needs at least one even/odd port pair)`}},
 		{"log level", "[core]\nlog_level = \"verbose\"\n", []string{

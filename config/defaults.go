@@ -7,6 +7,8 @@ const (
 	DefaultDataDir           = "data"
 	DefaultScriptsDir        = "scripts"
 	DefaultSoundsDir         = "sounds"
+	DefaultRecordingsDir     = "recordings"
+	DefaultRecordStereo      = true
 	DefaultLogLevel          = "info"
 	DefaultLogFormat         = "text"
 	DefaultRTPStart          = 16384
@@ -15,6 +17,7 @@ const (
 	DefaultMediaHoldTimeout  = 30 * time.Minute // FreeSWITCH's shipped rtp-hold-timeout-sec
 	DefaultRTPProbation      = 4                // Asterisk's strictrtp probation
 	DefaultMediaConsent      = ConsentAckOrRTP
+	DefaultTimerT1X64        = 32 * time.Second // 64*T1, RFC 3261 Timer H
 	DefaultEventSocketListen = "127.0.0.1:8021"
 	DefaultListenIP          = "0.0.0.0"
 	DefaultConditionBreak    = "on-false"
@@ -82,6 +85,7 @@ func applyDefaults(c *Config, defined map[string]bool) {
 	co.DataDir = orDefault(co.DataDir, DefaultDataDir)
 	co.ScriptsDir = orDefault(co.ScriptsDir, DefaultScriptsDir)
 	co.SoundsDir = orDefault(co.SoundsDir, DefaultSoundsDir)
+	co.RecordingsDir = orDefault(co.RecordingsDir, DefaultRecordingsDir)
 	co.LogLevel = orDefault(co.LogLevel, DefaultLogLevel)
 	co.LogFormat = orDefault(co.LogFormat, DefaultLogFormat)
 	co.UserAgent = orDefault(co.UserAgent, DefaultUserAgent)
@@ -106,6 +110,9 @@ func applyDefaults(c *Config, defined map[string]bool) {
 	}
 	if !defined["media.media_hold_timeout"] {
 		c.Media.MediaHoldTimeout.Duration = DefaultMediaHoldTimeout
+	}
+	if !defined["media.record_stereo"] {
+		c.Media.RecordStereo = DefaultRecordStereo
 	}
 	if c.Media.RTPProbation == 0 {
 		c.Media.RTPProbation = DefaultRTPProbation
@@ -157,6 +164,8 @@ func applyDefaults(c *Config, defined map[string]bool) {
 		c.CDR.CSV = true
 	}
 	c.CDR.Rotate = orDefault(c.CDR.Rotate, CDRRotateNone)
+	applyHTTPDefaults(&c.HTTP)
+	c.Store.Driver = orDefault(c.Store.Driver, StoreSQLite)
 
 	for i := range c.Profiles {
 		p := &c.Profiles[i]
@@ -167,6 +176,10 @@ func applyDefaults(c *Config, defined map[string]bool) {
 		if len(p.Transports) == 0 {
 			p.Transports = append([]string(nil), DefaultTransports...)
 		}
+		if p.TimerT1X64.Duration == 0 {
+			p.TimerT1X64.Duration = DefaultTimerT1X64
+		}
+		p.RegisterTarget = orDefault(p.RegisterTarget, RegisterTargetAuto)
 		k := indexKey("profile", i)
 		for _, d := range []struct {
 			key string

@@ -70,3 +70,14 @@ func (el *errorList) err() error {
 	}
 	return errors.Join(errs...)
 }
+
+// ErrorAt is a problem found after loading (by `ccpbx check`, say) at key
+// path ("dialplan.context[0].extension[2].condition[0].actions[1]"),
+// reported like a load error with the key's line in the file.
+func (c *Config) ErrorAt(path string, err error) *Error {
+	line := 0
+	if c.lay != nil {
+		line = c.lay.line(path)
+	}
+	return &Error{File: c.File, Line: line, Key: path, Err: err}
+}

@@ -88,6 +88,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	applyDefaults(&c, defined)
 	c.File = name
+	c.lay = el.lay
 	return &c, nil
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -11,6 +12,9 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // validate checks what the types alone cannot: names, references between
@@ -27,6 +31,50 @@ func validate(c *Config, defined map[string]bool, el *errorList) {
 	validateDirectory(&c.Directory, el)
 	validateCallcenter(&c.Callcenter, defined, el)
 	validateCDR(&c.CDR, el)
+	validateHTTP(&c.HTTP, defined, el)
+	validateStore(&c.Store, defined, el)
+}
+
+// validateStore checks the driver and, for PostgreSQL, the DSN's syntax the
+// way the store will parse it (pgx), without connecting. Messages never
+// repeat the DSN: it may hold a password.
+func validateStore(s *Store, defined map[string]bool, el *errorList) {
+	switch d := strings.ToLower(s.Driver); d {
+	case "", StoreSQLite:
+		s.Driver = d
+		if defined["store.dsn"] {
+			el.at("store.dsn", "dsn is for driver %q; the sqlite database is data_dir/ccpbx.db", StorePostgres)
+		}
+	case StorePostgres:
+		s.Driver = d
+		if strings.TrimSpace(s.DSN) == "" {
+			at := "store.dsn"
+			if !defined[at] {
+				at = "store.driver"
+			}
+			el.at(at, "driver %q needs a dsn (postgres://user:password@host:5432,host2:5432/ccpbx?target_session_attrs=read-write)", StorePostgres)
+			return
+		}
+		if _, err := pgx.ParseConfig(s.DSN); err != nil {
+			el.at("store.dsn", "%s", dsnError(err))
+		}
+	default:
+		el.at("store.driver", "%q is not a store driver (sqlite, postgres)", s.Driver)
+	}
+}
+
+// dsnError is pgx's parse error without the connection string it quotes.
+func dsnError(err error) string {
+	var pe *pgconn.ParseConfigError
+	if !errors.As(err, &pe) {
+		return "invalid dsn"
+	}
+	// "cannot parse `<dsn>`: <why>"
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "`: "); i >= 0 {
+		return "invalid dsn: " + msg[i+3:]
+	}
+	return "invalid dsn"
 }
 
 func validateCDR(c *CDR, el *errorList) {
@@ -118,6 +166,16 @@ func validateCore(c *Core, el *errorList) {
 	}
 	if c.Hostname != "" {
 		checkName(el, "core.hostname", "hostname", c.Hostname, "")
+	}
+	if d := c.RecordingsDir; d != "" {
+		switch {
+		case strings.TrimSpace(d) == "" || strings.IndexFunc(d, unicode.IsControl) >= 0:
+			el.at("core.recordings_dir", "%q must name a folder (no control characters)", d)
+		case filepath.Clean(d) == "/":
+			el.at("core.recordings_dir", "\"/\" would let recordings be written anywhere; name a folder for them")
+		case slices.Contains(strings.Split(filepath.ToSlash(d), "/"), ".."):
+			el.at("core.recordings_dir", "%q must not contain \"..\"", d)
+		}
 	}
 	if ua := c.UserAgent; ua != "" && (len(ua) > 128 || strings.IndexFunc(ua, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0) {
 		el.at("core.user_agent", "must be at most 128 printable characters")
@@ -402,6 +460,17 @@ func validateProfiles(ps []Profile, contexts map[string]bool, es EventSocket, de
 		}
 		if defined[joinKey(p, "auth_algorithms")] && len(pr.AuthAlgorithms) == 0 {
 			el.at(joinKey(p, "auth_algorithms"), "must list at least one of \"MD5\", \"SHA-256\" (leave it out for MD5)")
+		}
+		if pr.TimerT1X64.Duration < 0 || (defined[joinKey(p, "timer_t1x64")] && pr.TimerT1X64.Duration == 0) {
+			el.at(joinKey(p, "timer_t1x64"), "must be above zero (default 32s)")
+		}
+		if pr.SessionTimeout.Duration != 0 && pr.SessionTimeout.Duration < 90*time.Second {
+			el.at(joinKey(p, "session_timeout"), "%v is below 90s, RFC 4028's smallest session interval (\"0s\" turns session timers off)", pr.SessionTimeout.Duration)
+		}
+		switch pr.RegisterTarget {
+		case "", RegisterTargetAuto, RegisterTargetSource, RegisterTargetContact:
+		default:
+			el.at(joinKey(p, "register_target"), "%q is not one of %q, %q, %q", pr.RegisterTarget, RegisterTargetAuto, RegisterTargetSource, RegisterTargetContact)
 		}
 		validateProfileLimits(pr, p, el)
 		switch {

@@ -31,10 +31,13 @@ func (d *Dialplan) RegisterApps() {
 		"bridge":     d.appBridge,
 		"transfer":   d.appTransfer,
 		"lua":        d.appLua,
+		"park":       d.appPark,
+		"intercept":  d.appIntercept,
 	}
 	for name, fn := range apps {
 		d.core.RegisterApp(name, fn)
 	}
+	registerRecordApps(d.core) // record.go
 }
 
 func appAnswer(_ context.Context, ch *call.Channel, _ string) error { return ch.Answer() }
@@ -75,10 +78,16 @@ func play(ctx context.Context, ch *call.Channel, path string) error {
 		return fmt.Errorf("playback %s: channel has no media", path)
 	}
 	if err := m.Play(ctx, path); err != nil {
-		ch.SetVar("playback_last_status", "FILE NOT FOUND")
+		status := "FILE NOT FOUND"
+		if ctx.Err() != nil {
+			status = "PLAYBACK INTERRUPTED" // uuid_break, a transfer or a hangup
+		}
+		ch.SetVar("playback_last_status", status)
+		ch.SetVar("current_application_response", status)
 		return fmt.Errorf("playback %s: %w", path, err)
 	}
 	ch.SetVar("playback_last_status", "FILE PLAYED")
+	ch.SetVar("current_application_response", "FILE PLAYED")
 	return nil
 }
 
@@ -266,16 +275,16 @@ func (d *Dialplan) appTransfer(_ context.Context, ch *call.Channel, data string)
 	if len(f) > 1 && !strings.EqualFold(f[1], "XML") {
 		return fmt.Errorf("transfer %q: only the XML dialplan exists", data)
 	}
-	r := d.runOf(ch)
-	if r == nil {
+	if d.runOf(ch) == nil {
 		return errors.New("transfer: channel is not in the dialplan")
 	}
-	ch.SetVar("transfer_source", ch.Var("destination_number"))
-	ch.SetVar("destination_number", f[0])
+	context := ""
 	if len(f) > 2 {
-		ch.SetVar("context", f[2])
+		context = f[2]
 	}
+	// The hunt happens once this app returns: in the dialplan's loop, or
+	// after park or an outbound socket session gives the channel back.
+	ch.Transfer(f[0], context)
 	ch.Log().Info("dialplan: transfer", "destination_number", f[0], "context", ch.Var("context"))
-	r.transfer.Store(true)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"ccpbx/call"
@@ -41,8 +42,10 @@ type Dialplan struct {
 	log        *slog.Logger
 	scriptDirs *guard.Folders
 	scriptFS   fs.FS
-	contexts   map[string]*dpContext
-	luaGrace   time.Duration
+	// contexts is swapped whole by Reload; a call that is executing
+	// keeps the steps it collected, the next hunt sees the new plan.
+	contexts atomic.Pointer[map[string]*dpContext]
+	luaGrace time.Duration
 
 	mu   sync.Mutex
 	runs map[string]*run // channel UUID → its routing state (for transfer)
@@ -120,15 +123,26 @@ func New(cfg config.Dialplan, core *call.Core, opts Options) (*Dialplan, error) 
 		scriptDirs: guard.NewFolders(opts.ScriptsDir, opts.AllowedRoots...),
 		scriptFS:   opts.ScriptsFS,
 		luaGrace:   luaGrace,
-		contexts:   make(map[string]*dpContext, len(cfg.Contexts)),
 		runs:       make(map[string]*run),
 		dyn:        make(map[string]*regexp.Regexp),
 	}
+	contexts, err := compileContexts(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	d.contexts.Store(&contexts)
+	setGlobals(core, opts.Globals)
+	return d, nil
+}
+
+// compileContexts compiles every context of cfg.
+func compileContexts(cfg config.Dialplan, log *slog.Logger) (map[string]*dpContext, error) {
+	contexts := make(map[string]*dpContext, len(cfg.Contexts))
 	for ci, c := range cfg.Contexts {
 		if c.Name == "" {
 			return nil, fmt.Errorf("dialplan: context #%d has no name", ci+1)
 		}
-		if _, dup := d.contexts[c.Name]; dup {
+		if _, dup := contexts[c.Name]; dup {
 			return nil, fmt.Errorf("dialplan: context %q defined twice", c.Name)
 		}
 		dc := &dpContext{name: c.Name}
@@ -143,10 +157,22 @@ func New(cfg config.Dialplan, core *call.Core, opts Options) (*Dialplan, error) 
 			}
 			dc.exts = append(dc.exts, ext)
 		}
-		d.contexts[c.Name] = dc
+		contexts[c.Name] = dc
 	}
-	setGlobals(core, opts.Globals)
-	return d, nil
+	return contexts, nil
+}
+
+// Reload replaces the dialplan with cfg (reloadxml): it compiles the new
+// contexts first and changes nothing when they do not compile. Calls that
+// are running their actions keep them; the next hunt uses the new plan.
+func (d *Dialplan) Reload(cfg config.Dialplan, globals map[string]string) error {
+	contexts, err := compileContexts(cfg, d.log)
+	if err != nil {
+		return err
+	}
+	d.contexts.Store(&contexts)
+	setGlobals(d.core, globals)
+	return nil
 }
 
 func compileExtension(ctxName string, e config.Extension, log *slog.Logger) (*extension, error) {

@@ -43,6 +43,11 @@ func (d *Dialplan) Route(ctx context.Context, ch *call.Channel) error {
 			ch.Log().Error("dialplan: too many transfers, giving up")
 			return call.ExchangeRoutingError
 		}
+		if transfers > 0 {
+			// A transfer routes the channel again (CS_ROUTING), as
+			// FreeSWITCH's state machine does.
+			ch.SetRunState(call.CSRouting)
+		}
 		ctxName := ch.Var("context")
 		if ctxName == "" {
 			ctxName = "default"
@@ -69,6 +74,13 @@ func (d *Dialplan) Route(ctx context.Context, ch *call.Channel) error {
 // asks for a new hunt.
 func (d *Dialplan) execute(ctx context.Context, ch *call.Channel, r *run, steps []step) error {
 	for _, s := range steps {
+		// Commands queued from outside (sendmsg) run between
+		// applications; a transfer asked for from outside (uuid_transfer)
+		// re-hunts before the next one.
+		d.core.RunCommands(ctx, ch)
+		if ch.TakeTransfer() {
+			r.transfer.Store(true)
+		}
 		if !ch.Ready() || r.transfer.Load() {
 			return nil
 		}
@@ -86,6 +98,9 @@ func (d *Dialplan) execute(ctx context.Context, ch *call.Channel, r *run, steps 
 			ch.Log().Log(ctx, failureLevel(err), "dialplan: application failed", "app", s.app, "data", data, "err", err)
 		}
 	}
+	if ch.TakeTransfer() {
+		r.transfer.Store(true)
+	}
 	return nil
 }
 
@@ -93,9 +108,10 @@ func (d *Dialplan) execute(ctx context.Context, ch *call.Channel, r *run, steps 
 // anti-actions of failed conditions), FreeSWITCH's "hunting" phase. A
 // context that does not exist falls back to "global", as FreeSWITCH does.
 func (d *Dialplan) hunt(ctxName string, ch *call.Channel) []step {
-	dc, ok := d.contexts[ctxName]
+	contexts := *d.contexts.Load()
+	dc, ok := contexts[ctxName]
 	if !ok {
-		if dc, ok = d.contexts["global"]; !ok {
+		if dc, ok = contexts["global"]; !ok {
 			ch.Log().Warn("dialplan: context not found", "context", ctxName)
 			return nil
 		}

@@ -96,8 +96,12 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 
 // BenchmarkRelayPacket: one received packet through the bridge to the other
 // leg's socket (PCMU -> PCMA), without the receive syscall.
-func BenchmarkRelayPacket(b *testing.B) {
-	e := newEngine(b, Config{})
+func BenchmarkRelayPacket(b *testing.B) { relayPacket(b, false) }
+
+// relayPacket relays packets from one leg to the other; with record, both
+// legs are recorded (record_bench_test.go), so each packet is tapped twice.
+func relayPacket(b *testing.B, record bool) {
+	e := newEngine(b, Config{RecordingsDir: b.TempDir()})
 	pA, pB := newPeer(b), newPeer(b)
 	pB.conn.SetReadBuffer(1 << 20)
 	la := answeredLeg(b, e, pA, "0")
@@ -107,6 +111,15 @@ func BenchmarkRelayPacket(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer disconnect()
+	if record {
+		for i, l := range []*Leg{la, lb} {
+			r, err := l.Record(fmt.Sprintf("bench%d.wav", i), RecordOptions{Stereo: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Stop()
+		}
+	}
 	pkt := make([]byte, 12+160)
 	putRTPHeader(pkt, false, 0, 1, 160, 99)
 	from := netip.AddrPortFrom(loopback, uint16(pA.port()))
@@ -115,6 +128,7 @@ func BenchmarkRelayPacket(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		binary.BigEndian.PutUint16(pkt[2:], uint16(i))
+		binary.BigEndian.PutUint32(pkt[4:], uint32(i)*160)
 		la.handleRTP(pkt, from, &h)
 	}
 }
@@ -332,9 +346,17 @@ func BenchmarkMusicOnHold(b *testing.B) {
 // come back to the generator sockets (the legs latch to them), which measure
 // the added latency. Reports whole-process CPU (generator and sinks
 // included) and latency p50/p99. Run with -benchtime=1x.
-func BenchmarkRelayBridges(b *testing.B) {
+func BenchmarkRelayBridges(b *testing.B) { relayBridges(b, false) }
+
+// relayBridges runs MEDIA_BENCH_BRIDGES bridges; with record, each bridge is
+// recorded (stereo WAV) from its first leg.
+func relayBridges(b *testing.B, record bool) {
 	bridges := benchEnvInt("MEDIA_BENCH_BRIDGES", 500)
-	e := newEngine(b, Config{})
+	cfg := Config{}
+	if record {
+		cfg.RecordingsDir = b.TempDir()
+	}
+	e := newEngine(b, cfg)
 	lat := newHist()
 	var received atomic.Uint64
 	const nsocks = 8
@@ -358,6 +380,7 @@ func BenchmarkRelayBridges(b *testing.B) {
 	}
 	var targets []*target
 	var disconnects []func()
+	var recs []*Recording
 	for i := range bridges {
 		var pair [2]*Leg
 		for j := range pair {
@@ -377,6 +400,13 @@ func BenchmarkRelayBridges(b *testing.B) {
 			b.Fatal(err)
 		}
 		disconnects = append(disconnects, d)
+		if record {
+			r, err := pair[0].Record(fmt.Sprintf("bench/%d.wav", i), RecordOptions{Stereo: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			recs = append(recs, r)
+		}
 	}
 	// Generators: a few goroutines, each sending one packet to each of its
 	// targets every 20 ms on absolute deadlines, spread over the period.
@@ -432,4 +462,13 @@ func BenchmarkRelayBridges(b *testing.B) {
 	b.ReportMetric(float64(rx)/wall.Seconds(), "relayed-pps")
 	b.ReportMetric(max(0, 100*(1-float64(rx)/expected)), "loss-%")
 	b.ReportMetric(cpu.Seconds()/wall.Seconds(), "cpu-cores")
+	if record {
+		var frames, dropped uint64
+		for _, r := range recs {
+			r.Stop()
+			st := r.Stats()
+			frames, dropped = frames+st.Frames, dropped+st.Dropped
+		}
+		b.ReportMetric(100*float64(dropped)/float64(max(frames+dropped, 1)), "rec-dropped-%")
+	}
 }

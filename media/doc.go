@@ -2,7 +2,7 @@
 // one audio stream, one outbound stream per leg (SSRC, sequence, timestamp)
 // with sources switching underneath it, shared music-on-hold clocks, the prompt
 // player, the relay bridge between two legs (PCMU<->PCMA by table), RFC 4733
-// DTMF and WAV loading.
+// DTMF, WAV loading and call recording to WAV.
 //
 // It must not know SIP: the sip package turns SIP bodies into calls of Leg
 // (Offer, AcceptAnswer, AnswerOffer) and decides what a failure means (for
@@ -17,9 +17,13 @@
 // silent leg times out is in timeout.go. Both need the owner's help: sip
 // calls SetSignallingSource with the INVITE's source, and Confirm on the ACK.
 //
+// Recording (record.go) taps a leg's received and sent audio into a fixed
+// ring; a writer goroutine per recording turns it into a WAV file inside
+// RecordingsDir, off the packet path.
+//
 // Goroutines: one RTP reader and one RTCP drain per leg, one digit delivery
 // goroutine per leg that has digit handlers, one clock goroutine per shard of
-// each music-on-hold broadcaster. Relayed packets are forwarded by the reader
+// each music-on-hold broadcaster, one writer per recording. Relayed packets are forwarded by the reader
 // that received them (no re-pacing). Play and SendDigits pace their packets in
 // the caller's goroutine. Nothing on a per-packet path allocates.
 package media

@@ -39,6 +39,12 @@ type Config struct {
 	// these is read: ".." and other absolute paths are refused.
 	AllowedRoots   []string
 	PortQuarantine time.Duration // how long a released port rests; default 5 s
+	// RecordingsDir is where Leg.Record writes: relative names go inside
+	// it, absolute ones must be below it. Empty: recording is refused.
+	RecordingsDir string
+	// RecordStereo is the default of recordings whose owner does not
+	// choose: caller left, agent right; otherwise mixed to mono.
+	RecordStereo bool
 }
 
 // Engine owns the RTP port pool, the sound cache and the music-on-hold
@@ -48,6 +54,8 @@ type Engine struct {
 	log   *slog.Logger
 	ports *portPool
 	files *guard.Folders // where sounds may be read from
+	// recordings confines recording files to RecordingsDir (nil: none).
+	recordings *guard.Folders
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -90,6 +98,9 @@ func NewEngine(cfg Config, log *slog.Logger) (*Engine, error) {
 		embedded: make(map[string]*Sound),
 		mohs:     make(map[*Sound]*broadcaster),
 		legs:     make(map[*Leg]struct{}),
+	}
+	if cfg.RecordingsDir != "" {
+		e.recordings = guard.NewFolders(cfg.RecordingsDir)
 	}
 	if cfg.SoundsFS != nil {
 		err := fs.WalkDir(cfg.SoundsFS, ".", func(p string, d fs.DirEntry, err error) error {

@@ -66,6 +66,8 @@ type Leg struct {
 	prefer   string
 	music    *mohSub
 	bridge   *bridge
+	// recordings feed the taps (record.go); out.taps is their lock-free copy.
+	recordings []*Recording
 
 	// Source policy and consent (source.go), under mu.
 	sigSrc      netip.Addr     // SetSignallingSource
@@ -404,6 +406,9 @@ func (l *Leg) handleRTP(pkt []byte, from netip.AddrPort, h *rtpHeader) {
 			}
 		}
 	}
+	if t := l.out.taps.Load(); t != nil && (kind == kindPCMU || kind == kindPCMA) {
+		t.tap(false, h.ssrc, h.ts, pkt[h.payloadOff:h.payloadEnd], kind == kindPCMA)
+	}
 	if r := l.relay.Load(); r != nil {
 		r.to.out.forward(r.src, h, pkt, kind)
 	}
@@ -560,7 +565,8 @@ func (l *Leg) consent() bool {
 func (l *Leg) Done() <-chan struct{} { return l.closed }
 
 // Close stops the leg: ends its bridge (the other leg returns to its
-// previous source) and its music, closes the sockets, waits for the reader
+// previous source) and its music, closes the sockets, completes its
+// recordings, waits for the reader
 // goroutines and puts the port in quarantine. Safe to call more than once.
 func (l *Leg) Close() {
 	l.closeOnce.Do(func() {
@@ -580,6 +586,7 @@ func (l *Leg) Close() {
 		}
 		l.closeSockets()
 		l.wg.Wait()
+		l.stopRecordings()
 		l.e.ports.release(l.port)
 		l.e.untrack(l)
 	})

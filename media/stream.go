@@ -52,7 +52,8 @@ type mediaState struct {
 // so the peer never sees an SSRC change.
 type outStream struct {
 	state atomic.Pointer[mediaState]
-	top   atomic.Pointer[source] // mirror of sources' last element for lock-free checks
+	top   atomic.Pointer[source]  // mirror of sources' last element for lock-free checks
+	taps  atomic.Pointer[recTaps] // recordings of the leg (record.go): audio sent goes right
 
 	mu      sync.Mutex
 	sources []*source
@@ -168,6 +169,9 @@ func (s *outStream) sendFrame(src *source, ulaw, alaw []byte, adv uint32, wait b
 	s.seq++
 	putRTPHeader(s.buf[:], marker, st.neg.codecPT, s.seq, ts, s.ssrc)
 	n := copy(s.buf[rtpHeaderLen:], payload)
+	if t := s.taps.Load(); t != nil {
+		t.tap(true, s.ssrc, ts, payload, st.alaw)
+	}
 	s.ts, s.at, s.last, s.started = ts, now, src, true
 	s.writeLocked(rtpHeaderLen + n)
 	s.mu.Unlock()
@@ -242,6 +246,9 @@ func (s *outStream) forward(src *source, h *rtpHeader, pkt []byte, kind uint8) {
 		}
 	} else {
 		copy(dst, payload)
+	}
+	if t := s.taps.Load(); t != nil && (kind == kindPCMU || kind == kindPCMA) {
+		t.tap(true, s.ssrc, ts, dst, st.alaw)
 	}
 	// Only move forward: a late (reordered) packet must not pull the stream's
 	// position back, or the next switch would reuse sequence numbers.

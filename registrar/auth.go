@@ -134,7 +134,7 @@ func (r *Registrar) Verify(req DigestRequest) AuthResult {
 		res.Status, res.Reason = AuthFailed, "digest uri does not match Request-URI"
 		return res
 	}
-	user, known := r.users[cred.Username]
+	user, known := (*r.users.Load())[cred.Username]
 	var ha1 string
 	if known {
 		ha1 = r.ha1(user, realm, cred.Algorithm)

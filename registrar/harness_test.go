@@ -14,6 +14,7 @@ import (
 
 	"ccpbx/config"
 	"ccpbx/store"
+	"ccpbx/store/storetest"
 )
 
 // The registrar's tests drive its API the way the sip package does: a
@@ -167,25 +168,35 @@ func credentials(t testing.TB, r *Registrar, dr DigestRequest, user, pass, alg s
 // storeHarness is a registrar on a store in a directory, so a test can
 // restart the process.
 type storeHarness struct {
-	t      testing.TB
-	dir    string
-	st     *store.Store
-	r      *Registrar
-	clock  *fakeClock
-	events chan Event
+	t   testing.TB
+	dir string
+	st  *store.Store
+	// backend, when set, is the database instead of SQLite in dir.
+	backend *storetest.Backend
+	r       *Registrar
+	clock   *fakeClock
+	events  chan Event
 }
 
-func newStoreHarness(t testing.TB) *storeHarness {
-	h := &storeHarness{t: t, dir: t.TempDir(), clock: &fakeClock{t: time.Now()}, events: make(chan Event, 100)}
+func newStoreHarness(t testing.TB) *storeHarness { return newStoreHarnessOn(t, nil) }
+
+// newStoreHarnessOn is newStoreHarness on b's database (nil: SQLite).
+func newStoreHarnessOn(t testing.TB, b *storetest.Backend) *storeHarness {
+	h := &storeHarness{t: t, dir: t.TempDir(), backend: b, clock: &fakeClock{t: time.Now()}, events: make(chan Event, 100)}
 	h.open()
 	return h
 }
 
 func (h *storeHarness) open() {
 	h.t.Helper()
-	st, err := store.Open(h.dir)
-	if err != nil {
-		h.t.Fatal(err)
+	var st *store.Store
+	if h.backend != nil {
+		st = h.backend.Open(h.t)
+	} else {
+		var err error
+		if st, err = store.Open(h.dir); err != nil {
+			h.t.Fatal(err)
+		}
 	}
 	h.st = st
 	r, err := New(Config{

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"ccpbx/store"
+	"ccpbx/store/storetest"
 )
 
 func TestRegisterCreatesBinding(t *testing.T) {
@@ -76,7 +77,12 @@ func TestRunSweepsUntilCancelled(t *testing.T) {
 }
 
 func TestRestartKeepsBindings(t *testing.T) {
-	h := newStoreHarness(t)
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		testRestartKeepsBindings(t, newStoreHarnessOn(t, &b))
+	})
+}
+
+func testRestartKeepsBindings(t *testing.T, h *storeHarness) {
 	mustRegister(t, h.r, registration(t, "A", 1, "1001", "3600", "<sip:1001@127.0.0.1:5999>"))
 	tcp := registration(t, "B", 1, "1002", "120", "<sip:1002@127.0.0.1:5062;transport=tcp>")
 	tcp.Transport, tcp.Source = "tcp", netip.MustParseAddrPort("127.0.0.1:40123")

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"ccpbx/config"
@@ -115,10 +116,12 @@ type userEntry struct {
 // Registrar is the location service. All methods are safe for concurrent
 // use.
 type Registrar struct {
-	cfg    Config
-	st     *store.Store
-	log    *slog.Logger
-	users  map[string]userEntry
+	cfg Config
+	st  store.Registrations
+	log *slog.Logger
+	// users is the directory; SetUsers swaps it whole (reload), so
+	// readers load it once per request and never lock.
+	users  atomic.Pointer[map[string]userEntry]
 	nonces nonceSigner
 	replay replayGuard
 	// now is the clock; tests replace it to expire nonces and bindings.
@@ -136,7 +139,7 @@ type Registrar struct {
 
 // New builds a Registrar and loads the persisted, unexpired bindings from
 // st (st may be nil: memory only).
-func New(cfg Config, st *store.Store, log *slog.Logger) (*Registrar, error) {
+func New(cfg Config, st store.Registrations, log *slog.Logger) (*Registrar, error) {
 	now := cfg.Clock
 	if now == nil {
 		now = time.Now
@@ -145,7 +148,7 @@ func New(cfg Config, st *store.Store, log *slog.Logger) (*Registrar, error) {
 }
 
 // newRegistrar is New with an injectable clock.
-func newRegistrar(cfg Config, st *store.Store, log *slog.Logger, now func() time.Time) (*Registrar, error) {
+func newRegistrar(cfg Config, st store.Registrations, log *slog.Logger, now func() time.Time) (*Registrar, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -193,24 +196,35 @@ func newRegistrar(cfg Config, st *store.Store, log *slog.Logger, now func() time
 		cfg:      cfg,
 		st:       st,
 		log:      log,
-		users:    make(map[string]userEntry, len(cfg.Users)),
 		nonces:   nonceSigner{secret: secret},
 		now:      now,
 		bindings: make(map[string]map[string]Binding),
 	}
-	for _, u := range cfg.Users {
-		if u.ID == "" {
-			return nil, errors.New("registrar: directory user with empty id")
-		}
-		if _, dup := r.users[u.ID]; dup {
-			return nil, fmt.Errorf("registrar: duplicate directory user %q", u.ID)
-		}
-		r.users[u.ID] = userEntry{id: u.ID, password: u.Password(), a1Hash: u.Params["a1-hash"], user: u}
+	if err := r.SetUsers(cfg.Users); err != nil {
+		return nil, err
 	}
 	if err := r.load(); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// SetUsers replaces the directory (at start and on reload). Registrations
+// of users who are gone stay until they expire or are refreshed, when the
+// refresh is refused like any unknown user's.
+func (r *Registrar) SetUsers(users []config.User) error {
+	m := make(map[string]userEntry, len(users))
+	for _, u := range users {
+		if u.ID == "" {
+			return errors.New("registrar: directory user with empty id")
+		}
+		if _, dup := m[u.ID]; dup {
+			return fmt.Errorf("registrar: duplicate directory user %q", u.ID)
+		}
+		m[u.ID] = userEntry{id: u.ID, password: u.Password(), a1Hash: u.Params["a1-hash"], user: u}
+	}
+	r.users.Store(&m)
+	return nil
 }
 
 // load restores persisted bindings, dropping expired ones and those of
@@ -228,7 +242,7 @@ func (r *Registrar) load() error {
 	now := r.now()
 	var stale []store.RegistrationKey
 	for _, row := range rows {
-		_, known := r.users[row.User]
+		_, known := (*r.users.Load())[row.User]
 		if !known || !row.Expires.After(now) {
 			stale = append(stale, store.RegistrationKey{User: row.User, Key: row.Key})
 			continue
@@ -255,7 +269,7 @@ func (r *Registrar) load() error {
 
 // User returns the directory entry for id.
 func (r *Registrar) User(id string) (config.User, bool) {
-	u, ok := r.users[id]
+	u, ok := (*r.users.Load())[id]
 	return u.user, ok
 }
 

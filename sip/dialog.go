@@ -237,3 +237,12 @@ func routeSetFrom(hs []sipmsg.Header) []sipmsg.Uri {
 	}
 	return out
 }
+
+// timerH is how long a 2xx we sent waits for its ACK: the profile's
+// timer_t1x64, 64*T1 (32 s) when unset.
+func (p *profile) timerH() time.Duration {
+	if d := p.cfg.TimerT1X64.Duration; d > 0 {
+		return d
+	}
+	return 64 * sipmsg.T1
+}

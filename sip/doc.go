@@ -18,10 +18,14 @@
 //     Register); authenticate is the digest challenge for REGISTER (401)
 //     and calls (407). The registrar itself knows no SIP.
 //   - inbound.go creates the channel of an INVITE we receive; its leg is a
-//     uasLeg (uas.go: provisionals, 200 and its retransmission, final
-//     errors, BYE after the ACK).
+//     uasLeg (uas.go: provisionals, 200 and its retransmission, the ACK
+//     wait (Timer H), final errors, BYE after the ACK). The ACK is the
+//     caller's consent to media (media.Leg.Confirm); sessiontimer.go ends
+//     calls whose RFC 4028 session is not refreshed.
 //   - outbound.go resolves dial strings to INVITEs we send; their leg is a
 //     uacLeg (uac.go: the response loop, digest retry, CANCEL, late 2xx).
+//     target.go says where a registered phone is reached (its Contact or
+//     the REGISTER's source, FreeSWITCH's NAT rules).
 //     What both kinds of leg share (state, dialog, in-dialog requests,
 //     re-offers, BYE) is leg.go; dialog.go is RFC 3261 §12.
 //   - user/ with several registered contacts hands one dial per contact to

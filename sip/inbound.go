@@ -55,6 +55,14 @@ func (p *profile) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		authUser = auth.User
 	}
 
+	ours := p.cfg.SessionTimeout.Duration
+	interval, tooSmall := grant(ours, readSessionAsk(req))
+	if tooSmall {
+		s.respond(tx, req, 422, "Session Interval Too Small",
+			sipmsg.NewHeader("Min-SE", strconv.Itoa(int(minSessionExpires/time.Second))))
+		return
+	}
+
 	src, _ := netip.ParseAddrPort(req.Source())
 	ml, err := s.media.NewLeg(p.advIP)
 	if err != nil {
@@ -62,11 +70,18 @@ func (p *profile) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.respond(tx, req, 503, "Service Unavailable")
 		return
 	}
+	// RTP from where the INVITE came from is expected like RTP from the
+	// SDP address (a NATed phone sends both from its public address).
+	ml.SetSignallingSource(src.Addr())
 	l := &uasLeg{
 		leg: leg{s: s, p: p, ml: ml, lm: newLegMedia(ml)},
 		inv: req, tx: tx,
 		finalSent: make(chan struct{}),
 		ackCh:     make(chan struct{}),
+		ackOver:   make(chan struct{}),
+	}
+	if interval > 0 {
+		l.session = newSessionTimer(ours, interval)
 	}
 	if offer := req.Body(); len(offer) > 0 {
 		ans, err := ml.AnswerOffer(offer)

@@ -42,6 +42,9 @@ type leg struct {
 	// lateOffer: a re-INVITE had no SDP, so our offer went in the 200 and
 	// the answer comes in the ACK.
 	lateOffer bool
+	// session is the RFC 4028 session timer of a call we answered (nil:
+	// none); set before the dialog is in the table.
+	session *sessionTimer
 
 	// byes counts our BYEs in flight; the dialog stays in the table until
 	// they are done.
@@ -108,23 +111,26 @@ func (l *leg) claimEnd() (legState, bool) {
 	return st, true
 }
 
-// bye ends an answered dialog with BYE, in the background: Hangup must not
-// block the dialplan on the peer. A UAS must not send BYE before the ACK
-// (RFC 3261 §15), so it passes the ACK to wait for (at most 64*T1); a UAC
-// passes nil.
-func (l *leg) bye(cause call.Cause, ack <-chan struct{}) {
+// bye ends an answered dialog with BYE carrying reason, in the
+// background: Hangup must not block the dialplan on the peer. A UAS must
+// not send BYE before the ACK (RFC 3261 §15), so it passes a channel that
+// closes once the ACK arrived or Timer H gave up on it (and the wait is
+// bounded by Timer H in any case); a UAC passes nil.
+func (l *leg) bye(reason string, ack <-chan struct{}) {
 	l.s.pending.add()
 	l.byes.Add(1)
 	go func() {
 		defer l.s.pending.done()
 		defer l.byes.Done()
 		if ack != nil {
+			t := time.NewTimer(l.p.timerH())
 			select {
 			case <-ack:
-			case <-time.After(64 * sipmsg.T1):
+			case <-t.C:
 			}
+			t.Stop()
 		}
-		if err := l.dlg.bye(reasonHeader(cause)); err != nil {
+		if err := l.dlg.bye(reason); err != nil {
 			l.log.Debug("BYE failed", "err", err)
 		}
 	}()
@@ -210,14 +216,22 @@ func (l *leg) handleReoffer(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			return
 		}
 		body = ans
-	} else {
+		l.channel().MarkHeld(l.ml.Direction() == media.RecvOnly || l.ml.Direction() == media.Inactive) // CHANNEL_HOLD/UNHOLD (esl)
+	} else if req.IsInvite() {
 		// Offer-less re-INVITE: we offer, the answer comes in the ACK.
 		body = l.ml.Offer()
 		l.mu.Lock()
 		l.lateOffer = true
 		l.mu.Unlock()
 	}
-	if _, err := l.s.reply(tx, req, response{code: 200, reason: "OK", body: body, contact: l.p.contact(req.Transport())}); err != nil {
+	// (An UPDATE without SDP, a session refresh, gets a 200 without SDP:
+	// UPDATE has no ACK to carry an answer.)
+	r := response{code: 200, reason: "OK", body: body, contact: l.p.contact(req.Transport())}
+	if l.session != nil {
+		l.session.refreshed(req)
+		r.headers = append(r.headers, l.session.headers()...)
+	}
+	if _, err := l.s.reply(tx, req, r); err != nil {
 		l.log.Debug("re-INVITE response failed", "err", err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -71,18 +70,23 @@ func (s *Stack) dialBinding(ctx context.Context, user string, b registrar.Bindin
 	if transport == "" {
 		transport = "udp"
 	}
-	dest := b.Source.String()
-	if !b.Source.IsValid() {
-		dest = ruri.HostPort()
-		if ruri.Port == 0 {
-			dest = net.JoinHostPort(ruri.Host, "5060")
-		}
-	}
 	p := s.profileFor(b.Profile)
 	if p == nil {
 		return nil, call.NormalTemporaryFailure
 	}
-	return s.dial(ctx, p, ruri, user, dest, transport, vars, o)
+	// The Contact or the REGISTER's source (target.go).
+	rt := routeBinding(b, p.cfg.RegisterTarget)
+	if rt.dest == "" {
+		return nil, call.DestinationOutOfOrder
+	}
+	if !rt.nat && transport == "tcp" {
+		// A Contact we connect to ourselves: its transport, not the
+		// REGISTER's connection.
+		if t, ok := ruri.UriParams.Get("transport"); !ok || !strings.EqualFold(t, "tcp") {
+			transport = "udp"
+		}
+	}
+	return s.dial(ctx, p, ruri, user, rt.dest, transport, vars, o)
 }
 
 func (e sofiaEndpoint) Dial(ctx context.Context, target string, vars map[string]string, o *call.OriginateOptions) (*call.Channel, error) {
@@ -98,6 +102,14 @@ func (e sofiaEndpoint) Dial(ctx context.Context, target string, vars map[string]
 	if t, ok := uri.UriParams.Get("transport"); ok && strings.EqualFold(t, "tcp") {
 		transport = "tcp"
 	}
+	if vars == nil {
+		vars = map[string]string{}
+	}
+	// A sofia_contact of a NATed registration carries its source in
+	// fs_path: send there, with a Request-URI without our parameters.
+	if dest, clean, ok := fsPath(uri); ok {
+		return e.s.dial(ctx, p, clean, clean.User, dest.String(), transport, cloneVars(vars), o)
+	}
 	port := uri.Port
 	if port == 0 {
 		port = 5060
@@ -107,9 +119,6 @@ func (e sofiaEndpoint) Dial(ctx context.Context, target string, vars map[string]
 	ip, err := netip.ParseAddr(uri.Host)
 	if err != nil {
 		return nil, call.InvalidNumberFormat
-	}
-	if vars == nil {
-		vars = map[string]string{}
 	}
 	return e.s.dial(ctx, p, uri, uri.User, netip.AddrPortFrom(ip, uint16(port)).String(), transport, cloneVars(vars), o)
 }

@@ -22,7 +22,9 @@ import (
 // testPBX is the switch with both profiles on 127.0.0.1 with ephemeral
 // ports, users 1001-1003 and a tiny dialplan: in context "default" 10xx
 // bridges user/10xx; in "blueivr" 2xxx bridges user/1002 (a trunk call to
-// an agent); everything else is NO_ROUTE_DESTINATION.
+// an agent), 3000 answers with music until the caller hangs up (a queue
+// without agents) and 3001 answers and hangs up; everything else is
+// NO_ROUTE_DESTINATION.
 type testPBX struct {
 	core  *call.Core
 	reg   *registrar.Registrar
@@ -48,6 +50,18 @@ func newTestPBX(t testing.TB, mediaOpts ...func(*media.Config)) *testPBX {
 	return newTestPBXWith(t, Limits{}, nil, mediaOpts...)
 }
 
+// newTestPBXProfiles is newTestPBX with edit applied to both profiles.
+func newTestPBXProfiles(t testing.TB, edit func(*config.Profile), mediaOpts ...func(*media.Config)) *testPBX {
+	t.Helper()
+	return newTestPBXWith(t, Limits{}, func(ps []config.Profile) {
+		if edit != nil {
+			for i := range ps {
+				edit(&ps[i])
+			}
+		}
+	}, mediaOpts...)
+}
+
 // newTestPBXWith is newTestPBX with switch-wide limits and a hook that may
 // change the two profiles' configuration before the stack is built.
 func newTestPBXWith(t testing.TB, lim Limits, profileOpt func([]config.Profile), mediaOpts ...func(*media.Config)) *testPBX {
@@ -69,7 +83,8 @@ func newTestPBXWith(t testing.TB, lim Limits, profileOpt func([]config.Profile),
 	if err != nil {
 		t.Fatal(err)
 	}
-	mc := media.Config{RTPStart: 40000, RTPEnd: 49999, PortQuarantine: time.Millisecond, SoundsFS: sounds.FS}
+	mc := media.Config{RTPStart: 40000, RTPEnd: 49999, PortQuarantine: time.Millisecond, SoundsFS: sounds.FS,
+		Consent: media.ConsentConfirmOrRTP} // ccpbx's default media_consent
 	for _, o := range mediaOpts {
 		o(&mc)
 	}
@@ -118,6 +133,22 @@ func (x *testPBX) route(ctx context.Context, ch *call.Channel) error {
 			return err
 		}
 		return ch.Media().Play(ctx, "ivr/common/ivr-you_are_now_logged_in.wav")
+	}
+	if dest == "3001" && ch.Var("context") == "blueivr" {
+		return ch.Answer() // and hang up at once, likely before the ACK
+	}
+	if dest == "3000" && ch.Var("context") == "blueivr" {
+		// A queue nobody answers: music until the caller leaves.
+		if err := ch.Answer(); err != nil {
+			return err
+		}
+		stop, err := ch.Media().Music("ivr/common/music-on-hold.wav")
+		if err != nil {
+			return err
+		}
+		defer stop()
+		<-ch.Done()
+		return nil
 	}
 	target := ""
 	switch ch.Var("context") {

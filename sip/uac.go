@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -53,7 +54,7 @@ func (l *uacLeg) Hangup(cause call.Cause) error {
 		}
 		return nil
 	}
-	l.bye(cause, nil)
+	l.bye(reasonHeader(cause), nil)
 	return nil
 }
 
@@ -189,6 +190,11 @@ func (l *uacLeg) established(tx sipmsg.ClientTransaction, inv *sipmsg.Request, r
 	}
 	l.state = stateAnswered
 	l.mu.Unlock()
+	// RTP from where the 2xx came from is expected like RTP from its SDP
+	// address (README "RTP source policy").
+	if src, err := netip.ParseAddrPort(res.Source()); err == nil {
+		l.ml.SetSignallingSource(src.Addr())
+	}
 	if body := res.Body(); len(body) > 0 {
 		if err := l.ml.AcceptAnswer(body); err != nil {
 			l.log.Warn("unusable SDP answer", "err", err)
@@ -196,8 +202,11 @@ func (l *uacLeg) established(tx sipmsg.ClientTransaction, inv *sipmsg.Request, r
 			return nil, call.IncompatibleDestination
 		}
 	}
-	ch.MarkAnswered()
 	l.ml.OnMediaTimeout(func() { ch.Hangup(call.MediaTimeout) })
+	// Our ACK is sent: the call is established, media may flow to the
+	// callee's SDP address and the media timeout starts.
+	l.ml.Confirm()
+	ch.MarkAnswered()
 	return ch, nil
 }
 

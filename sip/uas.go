@@ -28,6 +28,15 @@ type uasLeg struct {
 	ackOnce   sync.Once
 	// ackCh closes when the ACK of our 2xx arrives.
 	ackCh chan struct{}
+	// ackWaitOnce closes ackOver: the ACK arrived or Timer H gave up on
+	// it, so a BYE may go (RFC 3261 §15: not before the ACK).
+	ackWaitOnce sync.Once
+	ackOver     chan struct{}
+	// ackTimedOut: Timer H expired without the ACK (under mu).
+	ackTimedOut bool
+	// answered: Answer is sending (or sent) the 200, so an ACK is due
+	// even once the call has ended (under mu).
+	answered bool
 }
 
 func (l *uasLeg) markFinal() { l.finalOnce.Do(func() { close(l.finalSent) }) }
@@ -36,8 +45,27 @@ func (l *uasLeg) handleInDialog(d *dialog, req *sipmsg.Request, tx sipmsg.Server
 	l.serveInDialog(l, d, req, tx)
 }
 
-// acked: the ACK of a 2xx; the first one completes our answer.
-func (l *uasLeg) acked() { l.ackOnce.Do(func() { close(l.ackCh) }) }
+// acked: the ACK of a 2xx. The first one after our 200 completes the
+// answer (a BYE of ours may go now, even if the call has ended since),
+// and is the caller's consent to media (README "RTP source policy"): the
+// media leg may now send to the SDP address, and its media timeout
+// starts, so a call that never exchanges SDP still ends. An ACK before our
+// 200 (a To tag learned from a 180) confirms nothing.
+func (l *uasLeg) acked() {
+	l.mu.Lock()
+	answered := l.answered
+	l.mu.Unlock()
+	if !answered {
+		return
+	}
+	l.ackOnce.Do(func() {
+		close(l.ackCh)
+		l.endAckWait()
+		l.ml.Confirm()
+	})
+}
+
+func (l *uasLeg) endAckWait() { l.ackWaitOnce.Do(func() { close(l.ackOver) }) }
 
 // byeWhileEarly: the INVITE still needs its final response (RFC 3261
 // §15.1.2), or its transaction never ends.
@@ -102,9 +130,14 @@ func (l *uasLeg) Answer() error {
 		return call.OriginatorCancel
 	}
 	l.state = stateAnswered
+	l.answered = true
 	l.mu.Unlock()
+	hdrs := []sipmsg.Header{sipmsg.NewHeader("Allow", allowMethods)}
+	if l.session != nil {
+		hdrs = append(hdrs, l.session.headers()...)
+	}
 	res, err := l.answerInvite(response{code: 200, reason: "OK", body: l.localSDP,
-		contact: l.p.contact(l.dlg.transport), headers: []sipmsg.Header{sipmsg.NewHeader("Allow", allowMethods)}})
+		contact: l.p.contact(l.dlg.transport), headers: hdrs})
 	// The transaction serialises our 200 and the caller's CANCEL: if the
 	// CANCEL won, onCancel ran and the caller got 487, not our 200.
 	l.mu.Lock()
@@ -123,39 +156,76 @@ func (l *uasLeg) Answer() error {
 	if err != nil {
 		return err
 	}
-	if !sipmsg.IsReliable(l.inv.Transport()) {
+	l.s.pending.add()
+	go l.awaitAck(res)
+	if st := l.session; st != nil {
+		ch := l.channel()
 		l.s.pending.add()
-		go l.retransmit200(res)
+		go func() {
+			defer l.s.pending.done()
+			st.run(ch.Done(), func() {
+				l.log.Info("session not refreshed; hanging up")
+				ch.Hangup(call.RecoveryOnTimerExpire)
+			})
+		}()
 	}
 	return nil
 }
 
-func (l *uasLeg) retransmit200(res *sipmsg.Response) {
+// ackTimeoutReason is what sofia-sip puts on the BYE of a 200 never ACKed.
+const ackTimeoutReason = `SIP;cause=408;text="ACK Timeout"`
+
+// awaitAck waits for the ACK of our 200 (RFC 3261 §13.3.1.4), over UDP
+// retransmitting the 200 (T1 doubling up to T2). Without an ACK after
+// 64*T1 (Timer H, the profile's timer_t1x64) the call ends as FreeSWITCH
+// ends it: sofia-sip sends BYE with Reason SIP;cause=408 "ACK Timeout"
+// and sofia maps 408 to RECOVERY_ON_TIMER_EXPIRE. Over TCP nothing is
+// retransmitted, but the wait is the same, so no transport leaves a call
+// up that its caller never confirmed.
+func (l *uasLeg) awaitAck(res *sipmsg.Response) {
 	defer l.s.pending.done()
-	interval := sipmsg.T1
-	deadline := time.NewTimer(64 * sipmsg.T1)
+	deadline := time.NewTimer(l.p.timerH())
 	defer deadline.Stop()
+	interval := sipmsg.T1
+	resend := time.NewTimer(interval)
+	defer resend.Stop()
+	reliable := sipmsg.IsReliable(l.inv.Transport())
+	if reliable {
+		resend.Stop()
+	}
+	chDone := l.channelDone()
 	for {
-		t := time.NewTimer(interval)
 		select {
 		case <-l.ackCh:
-			t.Stop()
 			return
 		case <-deadline.C:
-			t.Stop()
-			l.log.Warn("no ACK for 200 OK; hanging up")
-			if ch := l.channel(); ch != nil {
-				ch.Hangup(call.RecoveryOnTimerExpire)
+			l.mu.Lock()
+			l.ackTimedOut = true
+			l.mu.Unlock()
+			l.endAckWait()
+			if chDone != nil {
+				l.log.Warn("no ACK for 200 OK; hanging up", "after", l.p.timerH())
+				if ch := l.channel(); ch != nil {
+					ch.Hangup(call.RecoveryOnTimerExpire)
+				}
 			}
 			return
-		case <-l.channelDone():
-			t.Stop()
-			return
-		case <-t.C:
+		case <-chDone:
+			if reliable {
+				return // nothing to resend; the BYE waits for the ACK itself
+			}
+			// Hung up before the ACK: the BYE waits for it, so keep
+			// resending the 200 until the ACK or Timer H.
+			chDone = nil
+		case <-resend.C:
 			if err := l.tx.Respond(res); err != nil {
+				if chDone == nil {
+					l.endAckWait() // the transaction is gone: no ACK to wait for
+				}
 				return
 			}
 			interval = min(interval*2, sipmsg.T2)
+			resend.Reset(interval)
 		}
 	}
 }
@@ -174,6 +244,15 @@ func (l *uasLeg) Hangup(cause call.Cause) error {
 		l.markFinal()
 		return err
 	}
-	l.bye(cause, l.ackCh)
+	l.mu.Lock()
+	reason := reasonHeader(cause)
+	switch {
+	case l.ackTimedOut:
+		reason = ackTimeoutReason
+	case l.session.isExpired():
+		reason = sessionTimeoutReason
+	}
+	l.mu.Unlock()
+	l.bye(reason, l.ackOver)
 	return nil
 }

@@ -7,11 +7,19 @@ import (
 )
 
 func init() {
-	addMigration("0300_bans", `CREATE TABLE bans (
+	addMigration(SQLite, "0300_bans", `CREATE TABLE bans (
 		source   TEXT NOT NULL,
 		addr     TEXT NOT NULL,
 		until_ms INTEGER NOT NULL,
 		failures INTEGER NOT NULL,
+		PRIMARY KEY (source, addr)
+	)`)
+	// PostgreSQL: milliseconds need BIGINT; the key sorts bytewise.
+	addMigration(Postgres, "0300_bans", `CREATE TABLE bans (
+		source   TEXT COLLATE "C" NOT NULL,
+		addr     TEXT COLLATE "C" NOT NULL,
+		until_ms BIGINT NOT NULL,
+		failures BIGINT NOT NULL,
 		PRIMARY KEY (source, addr)
 	)`)
 }

@@ -7,11 +7,11 @@ import (
 )
 
 func TestBansSurviveReopenAndExpire(t *testing.T) {
-	dir := t.TempDir()
-	s, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eachDriver(t, testBans)
+}
+
+func testBans(t *testing.T, b backend) {
+	s := b.open(t)
 	ctx := context.Background()
 	now := time.UnixMilli(time.Now().UnixMilli())
 	for _, b := range []Ban{
@@ -28,9 +28,7 @@ func TestBansSurviveReopenAndExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if s, err = Open(dir); err != nil {
-		t.Fatal(err)
-	}
+	s = b.open(t)
 	defer s.Close()
 	got, err := s.Bans(ctx, now)
 	want := []Ban{

@@ -10,7 +10,7 @@ import (
 // Unlike FreeSWITCH they have primary keys: agent names and (queue, agent)
 // tiers are unique by construction instead of by check-then-insert.
 func init() {
-	addMigration("0100_callcenter",
+	addMigration(SQLite, "0100_callcenter",
 		`CREATE TABLE IF NOT EXISTS agents (
 			name VARCHAR(255) PRIMARY KEY,
 			instance_id VARCHAR(255),
@@ -61,6 +61,69 @@ func init() {
 			state VARCHAR(255)
 		)`,
 	)
+	// PostgreSQL: the same columns in the same order; integers are BIGINT
+	// (epochs and counters outlive int4), strings TEXT (no length to fail
+	// on where SQLite would store the value), and a trailing identity
+	// column seq keeps insertion order, as SQLite's rowid does. No IF NOT
+	// EXISTS: FreeSWITCH's own tables in the same schema must be reported,
+	// not silently taken over.
+	addMigration(Postgres, "0100_callcenter",
+		`CREATE TABLE agents (
+			name TEXT PRIMARY KEY,
+			instance_id TEXT,
+			uuid TEXT,
+			type TEXT,
+			contact TEXT,
+			status TEXT,
+			state TEXT,
+			max_no_answer BIGINT NOT NULL DEFAULT 0,
+			wrap_up_time BIGINT NOT NULL DEFAULT 0,
+			reject_delay_time BIGINT NOT NULL DEFAULT 0,
+			busy_delay_time BIGINT NOT NULL DEFAULT 0,
+			no_answer_delay_time BIGINT NOT NULL DEFAULT 0,
+			last_bridge_start BIGINT NOT NULL DEFAULT 0,
+			last_bridge_end BIGINT NOT NULL DEFAULT 0,
+			last_offered_call BIGINT NOT NULL DEFAULT 0,
+			last_status_change BIGINT NOT NULL DEFAULT 0,
+			no_answer_count BIGINT NOT NULL DEFAULT 0,
+			calls_answered BIGINT NOT NULL DEFAULT 0,
+			talk_time BIGINT NOT NULL DEFAULT 0,
+			ready_time BIGINT NOT NULL DEFAULT 0,
+			external_calls_count BIGINT NOT NULL DEFAULT 0,
+			seq BIGINT GENERATED ALWAYS AS IDENTITY
+		)`,
+		`CREATE TABLE tiers (
+			queue TEXT NOT NULL,
+			agent TEXT NOT NULL,
+			state TEXT,
+			level BIGINT NOT NULL DEFAULT 1,
+			position BIGINT NOT NULL DEFAULT 1,
+			seq BIGINT GENERATED ALWAYS AS IDENTITY,
+			PRIMARY KEY (queue, agent)
+		)`,
+		`CREATE TABLE members (
+			queue TEXT,
+			instance_id TEXT,
+			uuid TEXT NOT NULL DEFAULT '' PRIMARY KEY,
+			session_uuid TEXT NOT NULL DEFAULT '',
+			cid_number TEXT,
+			cid_name TEXT,
+			system_epoch BIGINT NOT NULL DEFAULT 0,
+			joined_epoch BIGINT NOT NULL DEFAULT 0,
+			rejoined_epoch BIGINT NOT NULL DEFAULT 0,
+			bridge_epoch BIGINT NOT NULL DEFAULT 0,
+			abandoned_epoch BIGINT NOT NULL DEFAULT 0,
+			base_score BIGINT NOT NULL DEFAULT 0,
+			skill_score BIGINT NOT NULL DEFAULT 0,
+			serving_agent TEXT,
+			serving_system TEXT,
+			state TEXT,
+			seq BIGINT GENERATED ALWAYS AS IDENTITY
+		)`,
+		`CREATE INDEX agents_seq ON agents (seq)`,
+		`CREATE INDEX tiers_seq ON tiers (seq)`,
+		`CREATE INDEX members_seq ON members (seq)`,
+	)
 }
 
 // AgentRow is one row of table agents. UUIDNull and ContactNull mark the
@@ -90,7 +153,8 @@ type MemberRow struct {
 }
 
 // CallcenterRows is the whole call-center state, each table in insertion
-// (rowid) order, which is the order FreeSWITCH's SELECT * listings show.
+// order (SQLite's rowid, PostgreSQL's seq), which is the order FreeSWITCH's
+// SELECT * listings show.
 type CallcenterRows struct {
 	Agents  []AgentRow
 	Tiers   []TierRow
@@ -100,11 +164,11 @@ type CallcenterRows struct {
 // LoadCallcenter reads the three call-center tables.
 func (s *Store) LoadCallcenter(ctx context.Context) (*CallcenterRows, error) {
 	out := &CallcenterRows{}
-	rows, err := s.db.QueryContext(ctx, `SELECT name, IFNULL(instance_id,''), IFNULL(uuid,''), uuid IS NULL, IFNULL(type,''),
-		IFNULL(contact,''), contact IS NULL, IFNULL(status,''), IFNULL(state,''), max_no_answer, wrap_up_time, reject_delay_time,
+	rows, err := s.db.QueryContext(ctx, `SELECT name, COALESCE(instance_id,''), COALESCE(uuid,''), uuid IS NULL, COALESCE(type,''),
+		COALESCE(contact,''), contact IS NULL, COALESCE(status,''), COALESCE(state,''), max_no_answer, wrap_up_time, reject_delay_time,
 		busy_delay_time, no_answer_delay_time, last_bridge_start, last_bridge_end, last_offered_call,
 		last_status_change, no_answer_count, calls_answered, talk_time, ready_time, external_calls_count
-		FROM agents ORDER BY rowid`)
+		FROM agents ORDER BY `+s.db.d.rowOrder)
 	if err != nil {
 		return nil, fmt.Errorf("load agents: %w", err)
 	}
@@ -124,7 +188,7 @@ func (s *Store) LoadCallcenter(ctx context.Context) (*CallcenterRows, error) {
 		return nil, fmt.Errorf("load agents: %w", err)
 	}
 
-	rows, err = s.db.QueryContext(ctx, `SELECT queue, agent, IFNULL(state,''), level, position FROM tiers ORDER BY rowid`)
+	rows, err = s.db.QueryContext(ctx, `SELECT queue, agent, COALESCE(state,''), level, position FROM tiers ORDER BY `+s.db.d.rowOrder)
 	if err != nil {
 		return nil, fmt.Errorf("load tiers: %w", err)
 	}
@@ -141,10 +205,10 @@ func (s *Store) LoadCallcenter(ctx context.Context) (*CallcenterRows, error) {
 		return nil, fmt.Errorf("load tiers: %w", err)
 	}
 
-	rows, err = s.db.QueryContext(ctx, `SELECT IFNULL(queue,''), IFNULL(instance_id,''), uuid, session_uuid,
-		IFNULL(cid_number,''), IFNULL(cid_name,''), system_epoch, joined_epoch, rejoined_epoch, bridge_epoch,
-		abandoned_epoch, base_score, skill_score, IFNULL(serving_agent,''), IFNULL(serving_system,''), IFNULL(state,'')
-		FROM members ORDER BY rowid`)
+	rows, err = s.db.QueryContext(ctx, `SELECT COALESCE(queue,''), COALESCE(instance_id,''), uuid, session_uuid,
+		COALESCE(cid_number,''), COALESCE(cid_name,''), system_epoch, joined_epoch, rejoined_epoch, bridge_epoch,
+		abandoned_epoch, base_score, skill_score, COALESCE(serving_agent,''), COALESCE(serving_system,''), COALESCE(state,'')
+		FROM members ORDER BY `+s.db.d.rowOrder)
 	if err != nil {
 		return nil, fmt.Errorf("load members: %w", err)
 	}
@@ -164,8 +228,8 @@ func (s *Store) LoadCallcenter(ctx context.Context) (*CallcenterRows, error) {
 	return out, nil
 }
 
-// UpsertAgent writes a whole agent row; an existing row keeps its rowid so
-// listings keep their order.
+// UpsertAgent writes a whole agent row; an existing row keeps its place
+// (rowid, seq) so listings keep their order.
 func (s *Store) UpsertAgent(ctx context.Context, a AgentRow) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO agents (name, instance_id, uuid, type, contact, status, state,
 		max_no_answer, wrap_up_time, reject_delay_time, busy_delay_time, no_answer_delay_time, last_bridge_start,

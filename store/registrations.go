@@ -7,7 +7,7 @@ import (
 )
 
 func init() {
-	addMigration("0001_registrations", `CREATE TABLE registrations (
+	addMigration(SQLite, "0001_registrations", `CREATE TABLE registrations (
 		reg_user      TEXT NOT NULL,
 		binding_key   TEXT NOT NULL,
 		realm         TEXT NOT NULL,
@@ -16,6 +16,25 @@ func init() {
 		cseq          INTEGER NOT NULL,
 		expires_ms    INTEGER NOT NULL,
 		registered_ms INTEGER NOT NULL,
+		source        TEXT NOT NULL,
+		transport     TEXT NOT NULL,
+		user_agent    TEXT NOT NULL,
+		profile       TEXT NOT NULL,
+		PRIMARY KEY (reg_user, binding_key)
+	)`,
+		`CREATE INDEX registrations_expires ON registrations (expires_ms)`)
+	// PostgreSQL: cseq is a uint32 and the times are milliseconds, so
+	// BIGINT; the key columns sort bytewise (COLLATE "C") as SQLite's do,
+	// whatever the database's locale.
+	addMigration(Postgres, "0001_registrations", `CREATE TABLE registrations (
+		reg_user      TEXT COLLATE "C" NOT NULL,
+		binding_key   TEXT COLLATE "C" NOT NULL,
+		realm         TEXT NOT NULL,
+		contact       TEXT NOT NULL,
+		call_id       TEXT NOT NULL,
+		cseq          BIGINT NOT NULL,
+		expires_ms    BIGINT NOT NULL,
+		registered_ms BIGINT NOT NULL,
 		source        TEXT NOT NULL,
 		transport     TEXT NOT NULL,
 		user_agent    TEXT NOT NULL,

@@ -12,7 +12,7 @@ import (
 // queue_counters keeps `queue list`'s calls_answered and calls_abandoned,
 // which FreeSWITCH holds in memory only.
 func init() {
-	addMigration("0300_queue_stats",
+	addMigration(SQLite, "0300_queue_stats",
 		`CREATE TABLE queue_stats (
 			interval_start INTEGER NOT NULL,
 			queue TEXT NOT NULL,
@@ -35,6 +35,32 @@ func init() {
 			queue TEXT PRIMARY KEY,
 			calls_answered INTEGER NOT NULL DEFAULT 0,
 			calls_abandoned INTEGER NOT NULL DEFAULT 0
+		)`)
+	// PostgreSQL: the same tables with BIGINT counters and epochs; queue
+	// and agent sort bytewise (COLLATE "C") as SQLite's do.
+	addMigration(Postgres, "0300_queue_stats",
+		`CREATE TABLE queue_stats (
+			interval_start BIGINT NOT NULL,
+			queue TEXT COLLATE "C" NOT NULL,
+			agent TEXT COLLATE "C" NOT NULL DEFAULT '',
+			offered BIGINT NOT NULL DEFAULT 0,
+			answered BIGINT NOT NULL DEFAULT 0,
+			answered_within_sl BIGINT NOT NULL DEFAULT 0,
+			abandoned BIGINT NOT NULL DEFAULT 0,
+			short_abandoned BIGINT NOT NULL DEFAULT 0,
+			no_answer BIGINT NOT NULL DEFAULT 0,
+			wait_answered BIGINT NOT NULL DEFAULT 0,
+			wait_abandoned BIGINT NOT NULL DEFAULT 0,
+			wait_max BIGINT NOT NULL DEFAULT 0,
+			handled BIGINT NOT NULL DEFAULT 0,
+			talk_time BIGINT NOT NULL DEFAULT 0,
+			wrap_up_time BIGINT NOT NULL DEFAULT 0,
+			PRIMARY KEY (interval_start, queue, agent)
+		)`,
+		`CREATE TABLE queue_counters (
+			queue TEXT PRIMARY KEY,
+			calls_answered BIGINT NOT NULL DEFAULT 0,
+			calls_abandoned BIGINT NOT NULL DEFAULT 0
 		)`)
 }
 
@@ -82,18 +108,19 @@ func (s *Store) AddQueueStats(ctx context.Context, deltas []StatsRow) error {
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO queue_stats (`+statsColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (interval_start, queue, agent) DO UPDATE SET
-			offered = offered + excluded.offered,
-			answered = answered + excluded.answered,
-			answered_within_sl = answered_within_sl + excluded.answered_within_sl,
-			abandoned = abandoned + excluded.abandoned,
-			short_abandoned = short_abandoned + excluded.short_abandoned,
-			no_answer = no_answer + excluded.no_answer,
-			wait_answered = wait_answered + excluded.wait_answered,
-			wait_abandoned = wait_abandoned + excluded.wait_abandoned,
-			wait_max = MAX(wait_max, excluded.wait_max),
-			handled = handled + excluded.handled,
-			talk_time = talk_time + excluded.talk_time,
-			wrap_up_time = wrap_up_time + excluded.wrap_up_time`)
+			offered = queue_stats.offered + excluded.offered,
+			answered = queue_stats.answered + excluded.answered,
+			answered_within_sl = queue_stats.answered_within_sl + excluded.answered_within_sl,
+			abandoned = queue_stats.abandoned + excluded.abandoned,
+			short_abandoned = queue_stats.short_abandoned + excluded.short_abandoned,
+			no_answer = queue_stats.no_answer + excluded.no_answer,
+			wait_answered = queue_stats.wait_answered + excluded.wait_answered,
+			wait_abandoned = queue_stats.wait_abandoned + excluded.wait_abandoned,
+			wait_max = CASE WHEN excluded.wait_max > queue_stats.wait_max
+				THEN excluded.wait_max ELSE queue_stats.wait_max END,
+			handled = queue_stats.handled + excluded.handled,
+			talk_time = queue_stats.talk_time + excluded.talk_time,
+			wrap_up_time = queue_stats.wrap_up_time + excluded.wrap_up_time`)
 	if err != nil {
 		return fmt.Errorf("store: add queue stats: %w", err)
 	}

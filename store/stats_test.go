@@ -10,11 +10,11 @@ import (
 // keeps the larger), other intervals and agents stay apart, and rows and
 // counters are there after the database is closed and opened again.
 func TestQueueStatsAddUpAndSurviveReopen(t *testing.T) {
-	dir := t.TempDir()
-	s, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eachDriver(t, func(t *testing.T, b backend) { testQueueStats(t, b) })
+}
+
+func testQueueStats(t *testing.T, b backend) {
+	s := b.open(t)
 	ctx := context.Background()
 	add := []StatsRow{
 		{IntervalStart: 900, Queue: "q", Offered: 1, Answered: 1, AnsweredWithinSL: 1, WaitAnswered: 4, WaitMax: 4},
@@ -37,10 +37,7 @@ func TestQueueStatsAddUpAndSurviveReopen(t *testing.T) {
 	}
 	s.Close()
 
-	s, err = Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = b.open(t)
 	defer s.Close()
 	got, err := s.QueueStats(ctx, 900)
 	if err != nil {

@@ -1,88 +1,155 @@
-// Package store owns ccpbx's persistent state: one SQLite database
-// (modernc.org/sqlite, pure Go) under the configured data directory, its
-// schema migrations, and small typed read/write helpers per concept
-// (registrations, call-center state).
+// Package store owns ccpbx's persistent state: the schema, its versioned
+// migrations, and small typed read/write methods per concept
+// (registrations, call-center state, queue statistics, bans, call detail
+// records), on one of two engines:
 //
-// It must not hold business rules: callers (registrar, acd) decide what to
-// save and when; store only reads and writes rows. It imports no other
-// ccpbx package.
+//   - SQLite (the default, sqlite.go): one file, data_dir/ccpbx.db, through
+//     modernc.org/sqlite (pure Go), for a single box;
+//   - PostgreSQL (postgres.go): a server named by a DSN, through
+//     github.com/jackc/pgx/v5 (pure Go), the system of record a cluster
+//     of nodes will share.
+//
+// Consumers depend on the per-concern interfaces below (Registrations,
+// Callcenter, Statistics, Bans, CDRs), never on the engine. The queries
+// are written once (dialect.go says how); the schema is written per engine
+// (migrations.go says how to port a table). store/storetest runs a test on
+// both engines; store/pgtest gives tests a throwaway PostgreSQL.
+//
+// It must not hold business rules: callers (registrar, acd, cdr) decide
+// what to save and when; store only reads and writes rows. It imports no
+// other ccpbx package.
 package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"path/filepath"
-
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"time"
 )
 
-// FileName is the database file created inside the data directory.
-const FileName = "ccpbx.db"
+// Registrations keeps the registrar's bindings.
+type Registrations interface {
+	ApplyRegistrations(ctx context.Context, save []Registration, del []RegistrationKey) error
+	Registrations(ctx context.Context) ([]Registration, error)
+}
+
+// Callcenter keeps mod_callcenter's agents, tiers and members for acd.
+type Callcenter interface {
+	LoadCallcenter(ctx context.Context) (*CallcenterRows, error)
+	UpsertAgent(ctx context.Context, a AgentRow) error
+	DeleteAgent(ctx context.Context, name string) error
+	UpsertTier(ctx context.Context, t TierRow) error
+	DeleteTier(ctx context.Context, queue, agent string) error
+	UpsertMember(ctx context.Context, m MemberRow) error
+	DeleteMember(ctx context.Context, uuid string) error
+	TruncateAgents(ctx context.Context) error
+	TruncateTiers(ctx context.Context) error
+}
+
+// Statistics keeps the queue statistics and counters acd adds up.
+type Statistics interface {
+	AddQueueStats(ctx context.Context, deltas []StatsRow) error
+	QueueStats(ctx context.Context, since int64) ([]StatsRow, error)
+	SaveQueueCounters(ctx context.Context, queue string, c QueueCounters) error
+	LoadQueueCounters(ctx context.Context) (map[string]QueueCounters, error)
+}
+
+// Bans keeps the SIP and event socket bans (cmd/ccpbx wires them).
+type Bans interface {
+	SaveBan(ctx context.Context, b Ban) error
+	DeleteBan(ctx context.Context, source, addr string) error
+	Bans(ctx context.Context, now time.Time) ([]Ban, error)
+}
+
+// CDRs keeps call detail records for package cdr.
+type CDRs interface {
+	InsertCDRs(ctx context.Context, recs []CDR) error
+	RecentCDRs(ctx context.Context, n int) ([]CDR, error)
+}
+
+// Both engines implement every concern.
+var (
+	_ Registrations = (*Store)(nil)
+	_ Callcenter    = (*Store)(nil)
+	_ Statistics    = (*Store)(nil)
+	_ Bans          = (*Store)(nil)
+	_ CDRs          = (*Store)(nil)
+)
+
+// Config chooses and locates the database ([store] and core.data_dir).
+type Config struct {
+	// Driver is SQLite (also when empty) or Postgres.
+	Driver Driver
+	// DSN is PostgreSQL's connection string (URL or keyword/value form,
+	// several hosts and target_session_attrs allowed); unused by SQLite.
+	DSN string
+	// DataDir is locked while the store is open, whatever the driver: it
+	// holds the local files of this ccpbx (Master.csv), and with SQLite
+	// the database itself.
+	DataDir string
+}
 
 // Store is an open database with all migrations applied.
 type Store struct {
-	db   *sql.DB
+	db   sqlDB
 	lock *dirLock
 	// tmpDir is removed on Close (OpenMemory only).
 	tmpDir string
 }
 
-// Open creates dir if needed, takes the directory's lock (ccpbx.lock; an
-// *InUseError, wrapping ErrInUse, when another ccpbx holds it), opens
-// dir/ccpbx.db in WAL mode with a busy timeout, and applies pending
-// migrations. The lock is held until Close.
+// Open opens the SQLite database of dir (see OpenConfig).
 func Open(dir string) (*Store, error) {
-	if dir == "" {
+	return OpenConfig(context.Background(), Config{DataDir: dir})
+}
+
+// OpenConfig creates the data directory if needed, takes its lock
+// (ccpbx.lock; an *InUseError, wrapping ErrInUse, when another ccpbx holds
+// it), opens the configured database and applies pending migrations. The
+// lock is held until Close. ctx bounds connecting and migrating.
+func OpenConfig(ctx context.Context, c Config) (*Store, error) {
+	if c.DataDir == "" {
 		return nil, errors.New("store: empty data directory")
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if c.Driver == "" {
+		c.Driver = SQLite
+	}
+	if c.Driver != SQLite && c.Driver != Postgres {
+		return nil, fmt.Errorf("store: unknown driver %q (sqlite, postgres)", c.Driver)
+	}
+	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("store: create data directory: %w", err)
 	}
 	// The lock comes before the database is touched: a second process
 	// must not run migrations or open a WAL beside a live one.
-	lock, err := lockDir(dir)
+	lock, err := lockDir(c.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, FileName)
-	// WAL lets readers (API listings) run while a REGISTER writes;
-	// busy_timeout makes concurrent writers wait instead of failing;
-	// _txlock=immediate takes the write lock at BEGIN so two read-then-write
-	// transactions cannot deadlock on lock upgrade.
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(5000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Add("_pragma", "foreign_keys(ON)")
-	q.Set("_txlock", "immediate")
-	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
-	db, err := sql.Open("sqlite", dsn)
+	var db sqlDB
+	var where string
+	if c.Driver == Postgres {
+		db, where, err = openPostgres(ctx, c.DSN)
+	} else {
+		db, where, err = openSQLite(ctx, c.DataDir)
+	}
 	if err != nil {
 		lock.release()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
-	}
-	if err := db.Ping(); err != nil {
-		db.Close()
-		lock.release()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	}
 	s := &Store{db: db, lock: lock}
-	if err := s.migrate(context.Background()); err != nil {
-		db.Close()
+	if err := s.migrate(ctx); err != nil {
+		db.raw.Close()
 		lock.release()
-		return nil, fmt.Errorf("store: migrate %s: %w", path, err)
+		return nil, fmt.Errorf("store: migrate %s: %w", where, err)
 	}
 	return s, nil
 }
 
-// OpenMemory opens a throw-away database for tests. It is a real file in a
-// fresh temporary directory (removed by Close) rather than SQLite's
-// :memory:, so tests get the same WAL and locking behaviour as production
-// and every connection of the pool sees the same data.
+// OpenMemory opens a throw-away SQLite database for tests. It is a real
+// file in a fresh temporary directory (removed by Close) rather than
+// SQLite's :memory:, so tests get the same WAL and locking behaviour as
+// production and every connection of the pool sees the same data.
 func OpenMemory() (*Store, error) {
 	dir, err := os.MkdirTemp("", "ccpbx-store-")
 	if err != nil {
@@ -97,13 +164,13 @@ func OpenMemory() (*Store, error) {
 	return s, nil
 }
 
-// DB gives packages with their own tables direct access to the database.
-func (s *Store) DB() *sql.DB { return s.db }
+// Driver says which engine the store runs on.
+func (s *Store) Driver() Driver { return s.db.d.driver }
 
 // Close closes the database, releases the directory's lock (and removes an
 // OpenMemory directory).
 func (s *Store) Close() error {
-	err := s.db.Close()
+	err := s.db.raw.Close()
 	s.lock.release()
 	if s.tmpDir != "" {
 		if rerr := os.RemoveAll(s.tmpDir); rerr != nil && err == nil {

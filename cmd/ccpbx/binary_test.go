@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -116,6 +117,21 @@ func TestBinaryServesShippedConfig(t *testing.T) {
 	if !strings.Contains(list, "\n1001|single_box||callback|[call_timeout=60]user/1001|Logged Out|") {
 		t.Fatalf("agent list:\n%s", list)
 	}
+
+	// SIGHUP re-reads the file (reloadxml) and the process goes on.
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, []byte(strings.Replace(string(cfg), `strategy = "round-robin"`, `strategy = "ring-all"`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	pbxtest.WaitFor(t, 10*time.Second, func() bool {
+		return strings.Contains(cli("callcenter_config queue list"), "\n3000@default|ring-all|")
+	}, "SIGHUP to reload the queue's strategy")
 
 	if err := srv.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 // Command ccpbx is the PBX: `ccpbx` (or `ccpbx serve`) runs it, `ccpbx check`
 // validates a configuration, `ccpbx cli` talks to a running one over the
-// event socket, and `ccpbx version` prints the build.
+// event socket, `ccpbx health` asks a running one's /healthz (the Docker
+// HEALTHCHECK), and `ccpbx version` prints the build.
 //
 // This package owns flags, subcommands, wiring and signals; behaviour lives
 // in the packages it wires together.
@@ -30,7 +31,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 {
 		switch args[0] {
-		case "serve", "check", "version", "cli", "help", "-h", "-help", "--help":
+		case "serve", "check", "version", "cli", "health", "help", "-h", "-help", "--help":
 			cmd, args = args[0], args[1:]
 		}
 	}
@@ -56,10 +57,18 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		for _, w := range configWarnings(cfg) {
 			fmt.Fprintf(stderr, "%s: warning: %s\n", cfg.File, w)
 		}
+		if problems := checkReferences(cfg); len(problems) > 0 {
+			for _, p := range problems {
+				fmt.Fprintln(stderr, p)
+			}
+			return 1
+		}
 		fmt.Fprintf(stdout, "%s: OK\n", cfg.File)
 		return 0
 	case "cli":
 		return runCLI(args, stdin, stdout, stderr)
+	case "health":
+		return healthCmd(args, stdout, stderr)
 	default:
 		return serve(args, stderr)
 	}
@@ -71,6 +80,7 @@ func usage(w io.Writer) {
   ccpbx check -config PATH              validate a configuration; exit 0 when good, 1 when not
   ccpbx cli [-config PATH] [-x CMD]     run one API command (or an interactive prompt) on the event socket
   ccpbx cli [-config PATH] -events 'CUSTOM callcenter::info'   print events
+  ccpbx health [-config PATH] [-url URL]  ask the running PBX's /healthz; exit 0 when healthy
   ccpbx version                         print the version
 `)
 }

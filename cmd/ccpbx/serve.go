@@ -60,7 +60,20 @@ func serve(args []string, stderr io.Writer) int {
 		log.Error("start failed", "err", err)
 		return 1
 	}
-	<-sig.Done()
+	// SIGHUP re-reads the configuration, as reloadxml does; it never ends
+	// the process or a call.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case <-sig.Done():
+			break wait
+		case <-hup:
+			log.Info("SIGHUP: reloading the configuration", "result", strings.TrimSpace(pbx.reload.reload()))
+		}
+	}
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
@@ -95,7 +108,13 @@ type pbx struct {
 	sip   *sip.Stack
 	acd   *acd.ACD
 	esl   *api.EventSocket
-	stop  context.CancelFunc
+	// metrics and web: the Prometheus registry and the HTTP server (nil
+	// when [http] is disabled or its default port was taken).
+	metrics *api.Metrics
+	web     *api.Web
+	stop    context.CancelFunc
+	// reload re-reads the configuration (reloadxml, reload, SIGHUP).
+	reload *reloader
 }
 
 func hostname(c config.Core) string {
@@ -120,10 +139,18 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	}()
 	host := hostname(cfg.Core)
 	p.core = call.NewCore(host, log)
+	p.core.IPv4 = switchIPv4(cfg)
 
-	if p.store, err = store.Open(cfg.Core.DataDir); err != nil {
+	if p.store, err = store.OpenConfig(ctx, store.Config{
+		Driver:  store.Driver(cfg.Store.Driver),
+		DSN:     cfg.Store.DSN,
+		DataDir: cfg.Core.DataDir,
+	}); err != nil {
 		if errors.Is(err, store.ErrInUse) {
 			return p, err // it names the directory and the pid already
+		}
+		if cfg.Store.Driver == config.StorePostgres {
+			return p, err // it names the server(s) and database
 		}
 		return p, fmt.Errorf("data dir %s: %w", cfg.Core.DataDir, err)
 	}
@@ -158,17 +185,17 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	go reg.Run(ctx)
 
 	if p.media, err = media.NewEngine(media.Config{
-		RTPStart:     cfg.Media.RTPStart,
-		RTPEnd:       cfg.Media.RTPEnd,
-		MediaTimeout: cfg.Media.MediaTimeout.Duration,
-		HoldTimeout:  cfg.Media.MediaHoldTimeout.Duration,
-		Probation:    cfg.Media.RTPProbation,
-		// media_consent is not passed yet: it needs sip to call
-		// media.Leg.Confirm on the ACK, or callers would hear nothing
-		// until they send RTP. Until then the engine runs ConsentNone.
-		SoundsFS:     sounds.FS,
-		SoundsDir:    cfg.Core.SoundsDir,
-		AllowedRoots: cfg.Core.AllowedRoots,
+		RTPStart:      cfg.Media.RTPStart,
+		RTPEnd:        cfg.Media.RTPEnd,
+		MediaTimeout:  cfg.Media.MediaTimeout.Duration,
+		HoldTimeout:   cfg.Media.MediaHoldTimeout.Duration,
+		Probation:     cfg.Media.RTPProbation,
+		Consent:       mediaConsent(cfg.Media.MediaConsent),
+		SoundsFS:      sounds.FS,
+		SoundsDir:     cfg.Core.SoundsDir,
+		AllowedRoots:  cfg.Core.AllowedRoots,
+		RecordingsDir: cfg.Core.RecordingsDir,
+		RecordStereo:  cfg.Media.RecordStereo,
 	}, log); err != nil {
 		return p, fmt.Errorf("media: %w", err)
 	}
@@ -201,6 +228,13 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		return p, fmt.Errorf("callcenter: %w", err)
 	}
 
+	// Before sip, which is to report its requests, responses and auth
+	// failures to it (SIPRequest, SIPResponse, AuthFailure, Ban).
+	p.metrics = api.NewMetrics(p.core, api.MetricsOptions{
+		Callcenter:         callcenterView{p.acd},
+		Registrations:      reg,
+		ServiceLevelTarget: cfg.HTTP.ServiceLevelSeconds,
+	})
 	if p.sip, err = sip.New(sip.Options{
 		Profiles:  cfg.Profiles,
 		Core:      p.core,
@@ -217,29 +251,50 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		return p, fmt.Errorf("sip: %w", err)
 	}
 
-	api.RegisterCommands(p.core, api.Deps{
+	cmds := api.RegisterCommands(p.core, api.Deps{
 		Version:       buildVersion(),
 		Started:       time.Now(),
 		Hostname:      host,
 		Profiles:      profileInfos{p.sip},
-		Registrations: reg,
+		Registrations: p.sip.Registrations(),
 	})
+	go cmds.RunHeartbeat(ctx, api.HeartbeatInterval)
+	p.reload = &reloader{core: p.core, cfg: cfg, dp: dp, reg: reg, acd: p.acd}
+	p.reload.register()
 	p.esl = api.NewEventSocket(p.core, cfg.EventSocket.Listen, cfg.EventSocket.Password, log.With("component", "esl"))
 	p.esl.SetLockdown(eventSocketLockdown(cfg.EventSocket, eslBans))
 	api.RegisterBanCommands(p.core, api.BanTable{Source: banSourceSIP, Bans: sipBans}, api.BanTable{Source: banSourceESL, Bans: eslBans})
 	if tap, ok := log.Handler().(*api.LogTap); ok {
 		p.esl.SetLogTap(tap)
 	}
+	p.esl.RegisterSocketApp()
+	p.metrics.SetEventSocket(p.esl)
+	p.esl.SetAuthObserver(p.metrics)
+	if eslBans != nil {
+		p.metrics.SetBannedSource(banSourceESL, func() int { return len(eslBans.List()) })
+	}
+	if sipBans != nil {
+		p.metrics.SetBannedSource(banSourceSIP, func() int { return len(sipBans.List()) })
+	}
 	if err = p.esl.Start(); err != nil {
 		return p, fmt.Errorf("event socket %s: %w", cfg.EventSocket.Listen, err)
 	}
-	log.Info("ccpbx running", "version", buildVersion(), "config", cfg.File, "event_socket", p.esl.Addr().String())
+	if err = p.startWeb(cfg, reg); err != nil {
+		return p, err
+	}
+	log.Info("ccpbx running", "version", buildVersion(), "config", cfg.File, "store", p.store.Driver(), "event_socket", p.esl.Addr().String())
 	return p, nil
 }
 
 // shutdown stops taking calls, hangs up live ones with BYE and closes
 // everything, bounded by ctx.
 func (p *pbx) shutdown(ctx context.Context) {
+	if p.web != nil {
+		// First, so no API write races the hangups below; event streams end.
+		if err := p.web.Shutdown(ctx); err != nil {
+			p.log.Warn("web server shutdown", "err", err)
+		}
+	}
 	if p.core != nil {
 		p.core.Shutdown(ctx)
 	}
@@ -276,6 +331,20 @@ func (p *pbx) shutdown(ctx context.Context) {
 	if p.store != nil {
 		p.store.Close()
 	}
+}
+
+// switchIPv4 is FreeSWITCH-IPv4 on every event: the first profile's
+// advertised address, else its listening address.
+func switchIPv4(cfg *config.Config) string {
+	for _, pr := range cfg.Profiles {
+		if pr.AdvertiseIP != "" {
+			return pr.AdvertiseIP
+		}
+		if pr.ListenIP != "" {
+			return pr.ListenIP
+		}
+	}
+	return ""
 }
 
 // realmFor is the digest realm of the registering profile: its realm, else
@@ -321,4 +390,19 @@ func (p profileInfos) ProfileInfos() []api.ProfileInfo {
 		out = append(out, api.ProfileInfo{Name: i.Name, Type: i.Type, Data: i.Data, State: i.State})
 	}
 	return out
+}
+
+// mediaConsent maps [media] media_consent to media's policy: sip calls
+// media.Leg.Confirm on the ACK of a call we answered and on our ACK of a
+// call we placed, so "ack" is media's "confirm".
+func mediaConsent(v string) media.ConsentPolicy {
+	switch v {
+	case config.ConsentAck:
+		return media.ConsentConfirm
+	case config.ConsentRTP:
+		return media.ConsentRTP
+	case config.ConsentNone:
+		return media.ConsentNone
+	}
+	return media.ConsentConfirmOrRTP
 }

@@ -48,6 +48,7 @@ type phoneCalls struct {
 	incoming chan *Call
 	pcma     bool
 	skipAcks int
+	bareAcks bool
 }
 
 var callStates sync.Map // *Phone → *phoneCalls
@@ -107,6 +108,16 @@ func (p *Phone) SkipAcks(n int) {
 	pc := p.calls()
 	pc.mu.Lock()
 	pc.skipAcks = n
+	pc.mu.Unlock()
+}
+
+// BareAcks makes the phone send the ACK of a call it placed without SDP
+// bodiless too, so the call has no SDP at all (a late offer never
+// answered: issue 10's calls that never end).
+func (p *Phone) BareAcks() {
+	pc := p.calls()
+	pc.mu.Lock()
+	pc.bareAcks = true
 	pc.mu.Unlock()
 }
 
@@ -385,6 +396,7 @@ func (c *Call) sendAck() {
 	if skip {
 		pc.skipAcks--
 	}
+	bare := pc.bareAcks
 	pc.mu.Unlock()
 	if skip {
 		return
@@ -398,7 +410,7 @@ func (c *Call) sendAck() {
 	}
 	// An INVITE without SDP got the offer in the 200: the answer goes in
 	// the ACK.
-	late := c.inv != nil && !c.Incoming && len(c.inv.Body()) == 0
+	late := c.inv != nil && !c.Incoming && len(c.inv.Body()) == 0 && !bare
 	c.mu.Unlock()
 	ack := c.newInDialog(sipmsg.ACK, seq)
 	if late {

@@ -58,6 +58,20 @@ func (p *Phone) Register(ctx context.Context, server, user, password string, exp
 	return p.register(ctx, []sipmsg.Header{&c}, expires)
 }
 
+// RegisterContact is Register with another Contact than the phone's own
+// (a third-party registration, a phone behind NAT that names its private
+// address).
+func (p *Phone) RegisterContact(ctx context.Context, server, user, password string, contact sipmsg.Uri, expires time.Duration) (*sipmsg.Response, error) {
+	if err := p.setRegistration(server, user, password); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.reg.expires = expires
+	p.mu.Unlock()
+	c := sipmsg.ContactHeader{Address: contact}
+	return p.register(ctx, []sipmsg.Header{&c}, expires)
+}
+
 // Refresh repeats the last Register with the same Call-ID and a higher
 // CSeq.
 func (p *Phone) Refresh(ctx context.Context) (*sipmsg.Response, error) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"os"
+
+	"ccpbx/internal/testphone"
 )
 
 // Audio analysis for what the phones hear: 8 kHz mono 16-bit samples cut
@@ -45,26 +47,7 @@ func rmsDBFS(s []int16) float64 {
 
 // toneFraction is the share of the frame's energy at freq (Goertzel): about
 // 1 for a pure tone at freq, near 0 for other tones, music or speech.
-func toneFraction(s []int16, freq float64) float64 {
-	n := len(s)
-	if n == 0 {
-		return 0
-	}
-	w := 2 * math.Pi * freq / sampleRate
-	coeff := 2 * math.Cos(w)
-	var s1, s2, energy float64
-	for _, v := range s {
-		x := float64(v)
-		energy += x * x
-		s0 := x + coeff*s1 - s2
-		s2, s1 = s1, s0
-	}
-	if energy == 0 {
-		return 0
-	}
-	power := s1*s1 + s2*s2 - coeff*s1*s2
-	return 2 * power / (float64(n) * energy)
-}
+func toneFraction(s []int16, freq float64) float64 { return testphone.ToneFraction(s, freq) }
 
 // audioReport summarises a stretch of received audio.
 type audioReport struct {

@@ -1,0 +1,45 @@
+package acd
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestReloadAppliesWhatChanged: Reload reloads a changed queue (its new
+// strategy shows), loads a new one, keeps a removed queue while a caller
+// waits in it, and leaves unchanged agents' live status alone.
+func TestReloadAppliesWhatChanged(t *testing.T) {
+	h := newHarness(t, observedConfig(), nil, 1795664652)
+	h.mustOK("agent set status 1001 'On Break'")
+	h.call("5550001", "3000@default", nil)
+
+	cfg := observedConfig()
+	cfg.Queues[0].Strategy = "ring-all"
+	extra := cfg.Queues[0]
+	extra.Name = "4000@default"
+	cfg.Queues = append(cfg.Queues, extra)
+	changes := h.acd.Reload(cfg)
+	if got := strings.Join(changes, "; "); got != "queue 3000@default reloaded; queue 4000@default loaded" {
+		t.Errorf("changes: %q", got)
+	}
+	list := h.api("queue list")
+	if !strings.Contains(list, "\n3000@default|ring-all|") || !strings.Contains(list, "\n4000@default|ring-all|") {
+		t.Errorf("queue list after reload:\n%s", list)
+	}
+	if got := h.api("agent get status 1001"); got != "On Break" {
+		t.Errorf("an unchanged agent's status after reload: %q", got)
+	}
+	if got := h.api("queue count members 3000@default"); got != "1\n" {
+		t.Errorf("the waiting caller after reload: %q members", got)
+	}
+
+	// 3000 leaves the file while its caller waits: it stays loaded.
+	cfg.Queues = cfg.Queues[1:]
+	changes = h.acd.Reload(cfg)
+	if got := strings.Join(changes, "; "); !strings.Contains(got, "queue 3000@default removed from the file; unloaded when its callers are gone") {
+		t.Errorf("changes: %q", got)
+	}
+	if !strings.Contains(h.api("queue list"), "\n3000@default|") {
+		t.Error("a queue with a waiting caller was unloaded")
+	}
+}

@@ -1,0 +1,246 @@
+package call
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// profile is a snapshot of what a channel contributes to an event: taken
+// under the channel's lock, written out without it, so building an event
+// about one leg never holds two legs' locks.
+type profile struct {
+	name, uuid        string
+	dir               Direction
+	run               RunState
+	call              CallState
+	hungup            bool
+	answered, ringing bool
+	cause             Cause
+	codec             string
+	created           time.Time
+	answeredAt        time.Time
+	progressAt        time.Time
+	progressMediaAt   time.Time
+	hungupAt          time.Time
+	bridgedAt         time.Time
+	lastHold          time.Time
+	holdAccum         time.Duration
+	other             *Channel
+	otherType         string
+	vars              []Header
+	get               func(string) string
+}
+
+func (c *Channel) snapshot(withVars bool) *profile {
+	c.mu.Lock()
+	p := &profile{
+		name: c.name, uuid: c.uuid, dir: c.direction, run: c.runState, call: c.callState,
+		hungup: c.hungup, answered: !c.answeredAt.IsZero(), ringing: c.ringing, cause: c.cause,
+		created: c.created, answeredAt: c.answeredAt, progressAt: c.progressAt,
+		progressMediaAt: c.progressMediaAt, hungupAt: c.hungupAt, bridgedAt: c.bridgedAt,
+		lastHold: c.lastHold, holdAccum: c.holdAccum, other: c.other, otherType: c.otherType,
+	}
+	vars := make(map[string]string, 16)
+	for _, k := range []string{"username", "caller_id_name", "caller_id_number", "callee_id_name",
+		"callee_id_number", "network_addr", "ani", "destination_number", "context", "presence_id",
+		"call_uuid", "transfer_source", "orig_caller_id_name", "orig_caller_id_number", "read_codec"} {
+		if v, ok := c.vars[k]; ok {
+			vars[k] = v
+		}
+	}
+	p.get = func(k string) string { return vars[k] }
+	if withVars {
+		p.vars = make([]Header, 0, len(c.order))
+		for _, k := range c.order {
+			p.vars = append(p.vars, Header{"variable_" + k, c.vars[k]})
+		}
+	}
+	m := c.media
+	c.mu.Unlock()
+	p.codec = vars["read_codec"]
+	if m != nil {
+		if codec := m.Codec(); codec != "" {
+			p.codec = codec
+		}
+	}
+	return p
+}
+
+// AppendHeaders adds the channel's data to e in FreeSWITCH's order
+// (switch_channel_event_set_data): the Channel-* block, the caller
+// profile as Caller-*, the bridged leg's as Other-Leg-*, then every
+// variable as variable_* in the order it was first set. Empty values are
+// left out, as FreeSWITCH leaves them out.
+func (c *Channel) AppendHeaders(e *Event) {
+	p := c.snapshot(true)
+	var op *profile
+	if p.other != nil && p.other != c {
+		op = p.other.snapshot(false)
+	}
+	add := func(name, value string) {
+		if value != "" {
+			e.Add(name, value)
+		}
+	}
+	add("Channel-State", p.run.String())
+	add("Channel-Call-State", p.call.String())
+	add("Channel-State-Number", strconv.Itoa(int(p.run)))
+	add("Channel-Name", p.name)
+	add("Unique-ID", p.uuid)
+	add("Call-Direction", string(p.dir))
+	add("Presence-Call-Direction", string(p.dir))
+	add("Channel-HIT-Dialplan", strconv.FormatBool(p.dir == Inbound))
+	add("Channel-Presence-ID", p.get("presence_id"))
+	callUUID := p.get("call_uuid")
+	if callUUID == "" {
+		callUUID = p.uuid
+	}
+	add("Channel-Call-UUID", callUUID)
+	answer := "ringing"
+	switch {
+	case p.hungup:
+		answer = "hangup"
+	case p.answered:
+		answer = "answered"
+	case p.call == CCSEarly:
+		answer = "early"
+	}
+	add("Answer-State", answer)
+	if p.hungup {
+		add("Hangup-Cause", string(p.cause))
+	}
+	if p.codec != "" {
+		for _, side := range []string{"Read", "Write"} {
+			add("Channel-"+side+"-Codec-Name", p.codec)
+			add("Channel-"+side+"-Codec-Rate", "8000")
+			add("Channel-"+side+"-Codec-Bit-Rate", "64000")
+		}
+	}
+	p.appendProfile(e, "Caller", true)
+	if op != nil {
+		add("Other-Type", p.otherType)
+		op.appendProfile(e, "Other-Leg", false)
+	}
+	e.Headers = append(e.Headers, p.vars...)
+}
+
+// appendProfile writes the caller-profile block under prefix ("Caller",
+// "Other-Leg"), switch_caller_profile_event_set_data's fields and order.
+func (p *profile) appendProfile(e *Event, prefix string, index bool) {
+	add := func(name, value string) {
+		if value != "" {
+			e.Add(prefix+"-"+name, value)
+		}
+	}
+	add("Direction", string(p.dir))
+	add("Logical-Direction", string(p.dir))
+	add("Username", p.get("username"))
+	if p.dir == Inbound {
+		// Originated legs have no dialplan in their caller profile.
+		add("Dialplan", "XML")
+	}
+	cidName, cidNum := p.get("caller_id_name"), p.get("caller_id_number")
+	add("Caller-ID-Name", cidName)
+	add("Caller-ID-Number", cidNum)
+	origName, origNum := p.get("orig_caller_id_name"), p.get("orig_caller_id_number")
+	if origName == "" {
+		origName = cidName
+	}
+	if origNum == "" {
+		origNum = cidNum
+	}
+	add("Orig-Caller-ID-Name", origName)
+	add("Orig-Caller-ID-Number", origNum)
+	add("Callee-ID-Name", p.get("callee_id_name"))
+	add("Callee-ID-Number", p.get("callee_id_number"))
+	add("Network-Addr", p.get("network_addr"))
+	ani := p.get("ani")
+	if ani == "" {
+		ani = cidNum
+	}
+	add("ANI", ani)
+	add("Destination-Number", p.get("destination_number"))
+	add("Unique-ID", p.uuid)
+	source := "src/switch_ivr_originate.c"
+	if p.dir == Inbound {
+		source = "mod_" + strings.SplitN(p.name, "/", 2)[0]
+	}
+	add("Source", source)
+	add("Transfer-Source", p.get("transfer_source"))
+	add("Context", p.get("context"))
+	add("Channel-Name", p.name)
+	if index {
+		add("Profile-Index", "1")
+	}
+	add("Profile-Created-Time", microsOrZero(p.created))
+	add("Channel-Created-Time", microsOrZero(p.created))
+	add("Channel-Answered-Time", microsOrZero(p.answeredAt))
+	add("Channel-Progress-Time", microsOrZero(p.progressAt))
+	add("Channel-Progress-Media-Time", microsOrZero(p.progressMediaAt))
+	add("Channel-Hangup-Time", microsOrZero(p.hungupAt))
+	add("Channel-Transfer-Time", "0")
+	add("Channel-Resurrect-Time", "0")
+	add("Channel-Bridged-Time", microsOrZero(p.bridgedAt))
+	add("Channel-Last-Hold", microsOrZero(p.lastHold))
+	add("Channel-Hold-Accum", strconv.FormatInt(p.holdAccum.Microseconds(), 10))
+	add("Screen-Bit", "true")
+	add("Privacy-Hide-Name", "false")
+	add("Privacy-Hide-Number", "false")
+}
+
+// microsOrZero is a Caller-Channel-*-Time value: microseconds since the
+// epoch, or 0 for a moment that has not happened.
+func microsOrZero(t time.Time) string {
+	if t.IsZero() {
+		return "0"
+	}
+	return strconv.FormatInt(t.UnixMicro(), 10)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// watchDigits fires a DTMF event for each digit the leg's media receives,
+// with FreeSWITCH's DTMF-Digit, DTMF-Duration and DTMF-Source after the
+// channel data.
+func (c *Channel) watchDigits(m Media) {
+	if m == nil {
+		return
+	}
+	off := m.OnDigit(func(d rune) {
+		e := c.Event("DTMF")
+		e.Add("DTMF-Digit", string(d))
+		e.Add("DTMF-Duration", "2000")
+		e.Add("DTMF-Source", "RTP")
+		c.core.Fire(e)
+	})
+	c.mu.Lock()
+	if c.hungup {
+		c.mu.Unlock()
+		off()
+		return
+	}
+	c.dtmfOff = off
+	c.mu.Unlock()
+}
+
+// setBridged links the two legs of a bridge for the Other-Leg-* headers;
+// nil other unlinks.
+func (c *Channel) setBridged(other *Channel, otherType string) {
+	c.mu.Lock()
+	c.other, c.otherType = other, otherType
+	if other != nil {
+		c.bridgedAt = c.core.Now()
+	}
+	c.mu.Unlock()
+}
+
+// Bridged returns the leg this one is bridged to now (nil when none).
+func (c *Channel) Bridged() *Channel {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.vars["bridge_uuid"] == "" {
+		return nil
+	}
+	return c.other
+}

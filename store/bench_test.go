@@ -1,0 +1,79 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"ccpbx/store/pgtest"
+)
+
+// The writes ccpbx makes on its hot paths, one call each: the ACD's
+// persister saving a member (every state change of a waiting caller), the
+// registrar saving one binding (every REGISTER), package cdr writing a
+// batch of two legs (every finished call). Each runs on both engines.
+func BenchmarkStore(b *testing.B) {
+	b.Run("driver=sqlite", func(b *testing.B) {
+		benchWrites(b, func(b *testing.B) *Store {
+			s, err := Open(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		})
+	})
+	b.Run("driver=postgres", func(b *testing.B) {
+		benchWrites(b, func(b *testing.B) *Store {
+			s, err := OpenConfig(context.Background(), Config{Driver: Postgres, DSN: pgtest.NewDatabase(b), DataDir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		})
+	})
+}
+
+func benchWrites(b *testing.B, open func(*testing.B) *Store) {
+	ctx := context.Background()
+	b.Run("op=UpsertMember", func(b *testing.B) {
+		s := open(b)
+		defer s.Close()
+		m := MemberRow{Queue: "3000@default", InstanceID: "single_box", UUID: "m", SessionUUID: "s",
+			CIDNumber: "5550001", CIDName: "Caller", JoinedEpoch: 1795664713, State: "Waiting"}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			m.UUID = fmt.Sprintf("m%d", i%100)
+			if err := s.UpsertMember(ctx, m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("op=ApplyRegistrations", func(b *testing.B) {
+		s := open(b)
+		defer s.Close()
+		now := time.Now()
+		r := Registration{User: "1001", Realm: "pbx", Contact: "sip:1001@192.0.2.1:5060", CallID: "c", CSeq: 1,
+			Expires: now.Add(time.Hour), Registered: now, Source: "192.0.2.1:5060", Transport: "udp",
+			UserAgent: "bench", Profile: "internal"}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			r.Key = fmt.Sprintf("sip:1001@192.0.2.%d:5060", i%100)
+			if err := s.ApplyRegistrations(ctx, []Registration{r}, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("op=InsertCDRs", func(b *testing.B) {
+		s := open(b)
+		defer s.Close()
+		recs := []CDR{{UUID: "a", Direction: "inbound", HangupCause: "NORMAL_CLEARING", StartUepoch: 1795664713000000},
+			{UUID: "b", Direction: "outbound", HangupCause: "NORMAL_CLEARING", StartUepoch: 1795664713000000}}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := s.InsertCDRs(ctx, recs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
