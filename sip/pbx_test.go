@@ -50,11 +50,24 @@ func testLogger() *slog.Logger {
 
 func newTestPBX(t testing.TB, mediaOpts ...func(*media.Config)) *testPBX {
 	t.Helper()
-	return newTestPBXProfiles(t, nil, mediaOpts...)
+	return newTestPBXWith(t, Limits{}, nil, mediaOpts...)
 }
 
 // newTestPBXProfiles is newTestPBX with edit applied to both profiles.
 func newTestPBXProfiles(t testing.TB, edit func(*config.Profile), mediaOpts ...func(*media.Config)) *testPBX {
+	t.Helper()
+	return newTestPBXWith(t, Limits{}, func(ps []config.Profile) {
+		if edit != nil {
+			for i := range ps {
+				edit(&ps[i])
+			}
+		}
+	}, mediaOpts...)
+}
+
+// newTestPBXWith is newTestPBX with switch-wide limits and a hook that may
+// change the two profiles' configuration before the stack is built.
+func newTestPBXWith(t testing.TB, lim Limits, profileOpt func([]config.Profile), mediaOpts ...func(*media.Config)) *testPBX {
 	t.Helper()
 	log := testLogger()
 	var users []config.User
@@ -87,12 +100,10 @@ func newTestPBXProfiles(t testing.TB, edit func(*config.Profile), mediaOpts ...f
 		{Name: "internal", ListenIP: "127.0.0.1", Port: 0, Transports: []string{"udp", "tcp"}, Context: "default", Register: true, AuthCalls: true},
 		{Name: "blueivr", ListenIP: "127.0.0.1", Port: 0, Transports: []string{"udp", "tcp"}, Context: "blueivr"},
 	}
-	if edit != nil {
-		for i := range profiles {
-			edit(&profiles[i])
-		}
+	if profileOpt != nil {
+		profileOpt(profiles)
 	}
-	st, err := New(Options{Profiles: profiles, Core: core, Registrar: reg, Media: eng, Log: log, UserAgent: "ccpbx-test"})
+	st, err := New(Options{Profiles: profiles, Core: core, Registrar: reg, Media: eng, Log: log, UserAgent: "ccpbx-test", Limits: lim})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -247,6 +247,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Log:       log,
 		UserAgent: cfg.Core.UserAgent,
 		Bans:      sipBans,
+		Limits:    sip.LimitsFrom(cfg.Core),
 	}); err != nil {
 		return p, fmt.Errorf("sip: %w", err)
 	}
