@@ -48,14 +48,18 @@ func kamailioBinary(t *testing.T) string {
 
 // startKamailio runs Debian's kamailio (bin) with the shipped config, its
 // addresses and ports given as defines (-A) and its node list pointing at
-// p's two profiles, logging to the artifacts.
-func startKamailio(t *testing.T, bin, root, art string, p pbxPorts) *kamailio {
+// p's two profiles plus the extra dispatcher.list lines, logging to the
+// artifacts.
+func startKamailio(t *testing.T, bin, root, art string, p pbxPorts, extra ...string) *kamailio {
 	t.Helper()
 	dir := t.TempDir()
 	list := filepath.Join(dir, "dispatcher.list")
 	shipped := string(mustRead(t, filepath.Join(root, "packaging", "kamailio", "dispatcher.list")))
 	shipped = rewrite(t, shipped, `(?m)^1 sip:127\.0\.0\.1:5080 `, fmt.Sprintf("1 sip:127.0.0.1:%d ", p.Trunk), 1)
 	shipped = rewrite(t, shipped, `(?m)^2 sip:127\.0\.0\.1:5060 `, fmt.Sprintf("2 sip:127.0.0.1:%d ", p.Internal), 1)
+	for _, l := range extra {
+		shipped += l + "\n"
+	}
 	if err := writeFile(list, shipped); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +93,8 @@ func (k *kamailio) waitUp(t *testing.T, ph *testphone.Phone) {
 
 // TestBehindKamailio is README "Behind Kamailio" over real sockets: an
 // agent's phone registers through Kamailio (which adds a Path), a trunk
-// call enters through Kamailio's dispatcher to the queue 3000, the agent
+// call enters through Kamailio's dispatcher to the queue 3000 (after a
+// failing node's 503, on to the next node), the agent
 // rings along the Path and answers, audio flows both ways directly
 // between the phones and ccpbx, and the hang-up reaches the agent through
 // Kamailio.
@@ -123,7 +128,11 @@ func TestBehindKamailio(t *testing.T) {
 		pbx, err = startPBX(t, bin, cfgPath, root, art, ports)
 		return err
 	})
-	k := startKamailio(t, kam, root, art, ports)
+	// A node that fails every call (503) comes first in the trunk set: the
+	// dispatcher must move the call on to ccpbx. It answers the probes.
+	down := testphone.New(t)
+	down.SetPlan(testphone.Plan{Status: 503})
+	k := startKamailio(t, kam, root, art, ports, fmt.Sprintf("1 sip:%s 0 20", down.Addr()))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	fail := func(format string, args ...any) {
@@ -146,8 +155,8 @@ func TestBehindKamailio(t *testing.T) {
 	}
 	pbx.mustCLI(t, "login", "callcenter_config agent set status 1001 'Available'")
 
-	// 2. A trunk call to 3000 through Kamailio's dispatcher; the agent
-	// rings along the Path.
+	// 2. A trunk call to 3000 through Kamailio's dispatcher, which tries
+	// the failing node first and then ccpbx; the agent rings along the Path.
 	trunk := testphone.New(t)
 	caller, err := trunk.Invite(ctx, k.trunks, "5551234", "3000")
 	if err != nil {
@@ -155,6 +164,14 @@ func TestBehindKamailio(t *testing.T) {
 	}
 	if code, err := caller.WaitFinal(ctx); err != nil || code != 200 {
 		fail("the queue did not answer the trunk call through kamailio: %d %v (codes %v)", code, err, caller.Codes())
+	}
+	if _, err := down.Incoming(ctx); err != nil {
+		fail("the failing node was not tried first: %v", err)
+	}
+	for _, code := range caller.Codes() {
+		if code == 503 {
+			fail("the trunk saw the failing node's 503 (codes %v): no failover", caller.Codes())
+		}
 	}
 	in, err := agent.Incoming(ctx)
 	if err != nil {
