@@ -164,3 +164,33 @@ func fsPathRoute(uri sipmsg.Uri, transport string) (route []sipmsg.Uri, dest, tp
 	clean.UriParams.Remove("fs_nat")
 	return route, dest, tp, clean, true
 }
+
+// supportsPath reports whether a REGISTER says its sender understands
+// Path ("path" in Supported or Require): only then does the 200 echo the
+// stored Path (RFC 3327 §5.3). The Path is stored either way, as
+// Kamailio's registrar does with path_mode 0: phones rarely say so, and
+// the proxy that added it is the one that needs it.
+func supportsPath(req *sipmsg.Request) bool {
+	for _, name := range []string{"Supported", "Require"} {
+		for _, h := range req.GetHeaders(name) {
+			for _, t := range strings.Split(h.Value(), ",") {
+				if strings.EqualFold(strings.TrimSpace(t), "path") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// withoutPath drops "path" from unsupported Require tags: the registrar
+// supports it.
+func withoutPath(tags []string) []string {
+	out := tags[:0]
+	for _, t := range tags {
+		if !strings.EqualFold(t, "path") {
+			out = append(out, t)
+		}
+	}
+	return out
+}

@@ -132,3 +132,22 @@ func TestCallAlongPath(t *testing.T) {
 		t.Fatalf("fsPathRoute = %v %q %q %s %v", route, dest, tp, clean.String(), ok)
 	}
 }
+
+func TestPathSupport(t *testing.T) {
+	req := func(hdrs ...string) *sipmsg.Request {
+		r := sipmsg.NewRequest(sipmsg.REGISTER, sipmsg.Uri{Scheme: "sip", Host: "127.0.0.1"})
+		for i := 0; i+1 < len(hdrs); i += 2 {
+			r.AppendHeader(sipmsg.NewHeader(hdrs[i], hdrs[i+1]))
+		}
+		return r
+	}
+	if supportsPath(req()) || supportsPath(req("Supported", "timer, replaces")) {
+		t.Error("Path support without saying so")
+	}
+	if !supportsPath(req("Supported", "timer, Path")) || !supportsPath(req("Require", "path")) {
+		t.Error("Path support not seen")
+	}
+	if got := withoutPath(unsupportedRequired(req("Require", "path, 100rel"))); len(got) != 1 || got[0] != "100rel" {
+		t.Errorf("unsupported tags %q, want [100rel]", got)
+	}
+}

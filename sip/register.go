@@ -36,7 +36,7 @@ func (p *profile) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.respond(tx, req, 400, "CSeq Method Mismatch")
 		return
 	}
-	if tags := unsupportedRequired(req); len(tags) > 0 {
+	if tags := withoutPath(unsupportedRequired(req)); len(tags) > 0 {
 		s.badExtension(tx, req, tags)
 		return
 	}
@@ -86,8 +86,9 @@ func (p *profile) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		for _, c := range res.Contacts {
 			hdrs = append(hdrs, sipmsg.NewHeader("Contact", "<"+c.URI+">;expires="+strconv.FormatInt(c.Seconds, 10)))
 		}
-		if path != "" {
-			// RFC 3327 §5.3: the registrar that stored the Path echoes it.
+		if path != "" && supportsPath(req) {
+			// RFC 3327 §5.3: the registrar echoes the Path it stored to a
+			// UA that supports it.
 			hdrs = append(hdrs, sipmsg.NewHeader("Path", path))
 		}
 		// RFC 3261 §20.17's Date, which phones without NTP use.
