@@ -48,7 +48,14 @@ type Registration struct {
 	Expires    string
 	HasExpires bool
 	Contacts   []Contact
+	// Path is the request's Path (RFC 3327), as the sip package checked
+	// and joined it ("" without one); at most MaxPathLen bytes.
+	Path string
 }
+
+// MaxPathLen bounds a binding's Path: room for a few proxies' URIs with
+// their received parameters, not for a header a client inflates.
+const MaxPathLen = 1024
 
 // Result is the answer to a Registration: 200 with the user's current
 // contacts, or the failure to send instead.
@@ -105,6 +112,10 @@ func (r *Registrar) Register(reg Registration) Result {
 		Transport: strings.ToLower(reg.Transport),
 		UserAgent: reg.UserAgent,
 		Profile:   r.cfg.Profile,
+		Path:      reg.Path,
+	}
+	if len(meta.Path) > MaxPathLen {
+		return *rejection(400, "Path Too Long")
 	}
 
 	r.writeMu.Lock()
@@ -301,7 +312,7 @@ func (r *Registrar) commit(p *plan) *Result {
 			save = append(save, store.Registration{
 				User: b.User, Key: k, Realm: b.Realm, Contact: b.Contact, CallID: b.CallID, CSeq: b.CSeq,
 				Expires: b.Expires, Registered: b.Registered, Source: sourceString(b.Source),
-				Transport: b.Transport, UserAgent: b.UserAgent, Profile: b.Profile,
+				Transport: b.Transport, UserAgent: b.UserAgent, Profile: b.Profile, Path: b.Path,
 			})
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)

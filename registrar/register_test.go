@@ -3,6 +3,7 @@ package registrar
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,6 +87,8 @@ func testRestartKeepsBindings(t *testing.T, h *storeHarness) {
 	mustRegister(t, h.r, registration(t, "A", 1, "1001", "3600", "<sip:1001@127.0.0.1:5999>"))
 	tcp := registration(t, "B", 1, "1002", "120", "<sip:1002@127.0.0.1:5062;transport=tcp>")
 	tcp.Transport, tcp.Source = "tcp", netip.MustParseAddrPort("127.0.0.1:40123")
+	// Through a proxy: the Path is kept with the binding, across restarts.
+	tcp.Path = "<sip:127.0.0.2:5060;lr;received=sip:127.0.0.1:40123>"
 	mustRegister(t, h.r, tcp)
 	before := h.r.Bindings()
 	// A nonce issued before the restart still verifies after it, because
@@ -100,7 +103,8 @@ func testRestartKeepsBindings(t *testing.T, h *storeHarness) {
 	for i := range before {
 		b, a := before[i], after[i]
 		if a.Contact != b.Contact || a.Source != b.Source || a.Transport != b.Transport || a.CallID != b.CallID ||
-			a.CSeq != b.CSeq || !a.Expires.Equal(b.Expires.Truncate(time.Millisecond)) || a.Realm != b.Realm {
+			a.CSeq != b.CSeq || !a.Expires.Equal(b.Expires.Truncate(time.Millisecond)) || a.Realm != b.Realm ||
+			a.Path != b.Path {
 			t.Fatalf("binding changed over restart:\n before %+v\n after  %+v", b, a)
 		}
 	}
@@ -220,5 +224,30 @@ func TestTwoUsersNewestFirst(t *testing.T) {
 	mustRegister(t, r, registration(t, "c", 1, "1002", "3600", "<sip:1002@127.0.0.1:5003>"))
 	if got := r.Lookup("1002"); len(got) != 2 || got[0].CallID != "c" {
 		t.Fatalf("Lookup(1002) = %+v, want newest first", got)
+	}
+}
+
+func TestPathIsBoundedAndReplacedOnRefresh(t *testing.T) {
+	h := newStoreHarness(t)
+	reg := registration(t, "c1", 1, "1001", "3600", "<sip:1001@127.0.0.1:5999>")
+	reg.Path = "<sip:127.0.0.2:5060;lr>"
+	mustRegister(t, h.r, reg)
+	if bs := h.r.Lookup("1001"); len(bs) != 1 || bs[0].Path != reg.Path {
+		t.Fatalf("Lookup = %+v, want Path %q", bs, reg.Path)
+	}
+	// A refresh that came direct forgets the proxy.
+	reg = registration(t, "c1", 2, "1001", "3600", "<sip:1001@127.0.0.1:5999>")
+	mustRegister(t, h.r, reg)
+	if bs := h.r.Lookup("1001"); len(bs) != 1 || bs[0].Path != "" {
+		t.Fatalf("after a direct refresh: %+v", bs)
+	}
+	// An oversized Path is refused and changes nothing.
+	reg = registration(t, "c1", 3, "1001", "3600", "<sip:1001@127.0.0.1:6000>")
+	reg.Path = "<sip:" + strings.Repeat("a", MaxPathLen) + ";lr>"
+	if res := h.r.Register(reg); res.Code != 400 {
+		t.Fatalf("oversized Path: %d %s, want 400", res.Code, res.Reason)
+	}
+	if bs := h.r.Lookup("1001"); len(bs) != 1 || bs[0].Contact != "sip:1001@127.0.0.1:5999" {
+		t.Fatalf("after the refused REGISTER: %+v", bs)
 	}
 }

@@ -52,6 +52,10 @@ type Binding struct {
 	Transport string
 	UserAgent string
 	Profile   string
+	// Path is the REGISTER's Path (RFC 3327): the proxies between us and
+	// the phone, comma-joined header values in order ("" when it came
+	// direct). Requests to the binding go along it.
+	Path string
 }
 
 // EventKind says what happened to a binding.
@@ -251,7 +255,7 @@ func (r *Registrar) load() error {
 		b := Binding{
 			User: row.User, Realm: row.Realm, Contact: row.Contact, CallID: row.CallID, CSeq: row.CSeq,
 			Expires: row.Expires, Registered: row.Registered, Source: src, Transport: row.Transport,
-			UserAgent: row.UserAgent, Profile: row.Profile,
+			UserAgent: row.UserAgent, Profile: row.Profile, Path: row.Path,
 		}
 		if r.bindings[b.User] == nil {
 			r.bindings[b.User] = make(map[string]Binding)

@@ -74,6 +74,14 @@ func (s *Stack) dialBinding(ctx context.Context, user string, b registrar.Bindin
 	if p == nil {
 		return nil, call.NormalTemporaryFailure
 	}
+	if b.Path != "" {
+		// Registered through a proxy: along its Path (path.go).
+		route, dest, tp, ok := pathRoute(b.Path, transport)
+		if !ok {
+			return nil, call.DestinationOutOfOrder
+		}
+		return s.dial(ctx, p, ruri, user, dest, tp, route, vars, o)
+	}
 	// The Contact or the REGISTER's source (target.go).
 	rt := routeBinding(b, p.cfg.RegisterTarget)
 	if rt.dest == "" {
@@ -86,7 +94,7 @@ func (s *Stack) dialBinding(ctx context.Context, user string, b registrar.Bindin
 			transport = "udp"
 		}
 	}
-	return s.dial(ctx, p, ruri, user, rt.dest, transport, vars, o)
+	return s.dial(ctx, p, ruri, user, rt.dest, transport, nil, vars, o)
 }
 
 func (e sofiaEndpoint) Dial(ctx context.Context, target string, vars map[string]string, o *call.OriginateOptions) (*call.Channel, error) {
@@ -107,8 +115,11 @@ func (e sofiaEndpoint) Dial(ctx context.Context, target string, vars map[string]
 	}
 	// A sofia_contact of a NATed registration carries its source in
 	// fs_path: send there, with a Request-URI without our parameters.
+	if route, dest, tp, clean, ok := fsPathRoute(uri, transport); ok {
+		return e.s.dial(ctx, p, clean, clean.User, dest, tp, route, cloneVars(vars), o)
+	}
 	if dest, clean, ok := fsPath(uri); ok {
-		return e.s.dial(ctx, p, clean, clean.User, dest.String(), transport, cloneVars(vars), o)
+		return e.s.dial(ctx, p, clean, clean.User, dest.String(), transport, nil, cloneVars(vars), o)
 	}
 	port := uri.Port
 	if port == 0 {
@@ -120,7 +131,7 @@ func (e sofiaEndpoint) Dial(ctx context.Context, target string, vars map[string]
 	if err != nil {
 		return nil, call.InvalidNumberFormat
 	}
-	return e.s.dial(ctx, p, uri, uri.User, netip.AddrPortFrom(ip, uint16(port)).String(), transport, cloneVars(vars), o)
+	return e.s.dial(ctx, p, uri, uri.User, netip.AddrPortFrom(ip, uint16(port)).String(), transport, nil, cloneVars(vars), o)
 }
 
 func cloneVars(m map[string]string) map[string]string {
@@ -161,8 +172,9 @@ func callerID(vars map[string]string, caller *call.Channel) (number, name string
 // dial places one outbound INVITE and runs our own response loop: any
 // number of provisionals (sipgo's WaitAnswer gives up after 10), digest
 // retry, and a CANCEL that waits for a provisional, carried on in the
-// background so a losing leg never delays the winner.
-func (s *Stack) dial(ctx context.Context, p *profile, ruri sipmsg.Uri, toUser, dest, transport string, vars map[string]string, o *call.OriginateOptions) (*call.Channel, error) {
+// background so a losing leg never delays the winner. route is the
+// INVITE's Route set (a binding's Path), nil for none.
+func (s *Stack) dial(ctx context.Context, p *profile, ruri sipmsg.Uri, toUser, dest, transport string, route []sipmsg.Uri, vars map[string]string, o *call.OriginateOptions) (*call.Channel, error) {
 	if s.isClosed() {
 		return nil, call.SystemShutdown
 	}
@@ -198,6 +210,7 @@ func (s *Stack) dial(ctx context.Context, p *profile, ruri sipmsg.Uri, toUser, d
 		remote:    sipmsg.Uri{Scheme: "sip", User: ruri.User, Host: ruri.Host, Port: ruri.Port},
 		// Until the 2xx names the peer's Contact, requests go to the R-URI.
 		remoteTarget: *ruri.Clone(),
+		routeSet:     route,
 		dest:         dest,
 		transport:    transport,
 		leg:          l,

@@ -36,7 +36,7 @@ func (p *profile) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.respond(tx, req, 400, "CSeq Method Mismatch")
 		return
 	}
-	if tags := unsupportedRequired(req); len(tags) > 0 {
+	if tags := withoutPath(unsupportedRequired(req)); len(tags) > 0 {
 		s.badExtension(tx, req, tags)
 		return
 	}
@@ -65,6 +65,12 @@ func (p *profile) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if h := req.GetHeader("Expires"); h != nil {
 		reg.Expires, reg.HasExpires = h.Value(), true
 	}
+	path, err := pathOf(req)
+	if err != nil {
+		s.respond(tx, req, 400, "Bad Path")
+		return
+	}
+	reg.Path = path
 	for _, h := range req.GetHeaders("Contact") {
 		c, ok := h.(*sipmsg.ContactHeader)
 		if !ok {
@@ -79,6 +85,11 @@ func (p *profile) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	case 200:
 		for _, c := range res.Contacts {
 			hdrs = append(hdrs, sipmsg.NewHeader("Contact", "<"+c.URI+">;expires="+strconv.FormatInt(c.Seconds, 10)))
+		}
+		if path != "" && supportsPath(req) {
+			// RFC 3327 §5.3: the registrar echoes the Path it stored to a
+			// UA that supports it.
+			hdrs = append(hdrs, sipmsg.NewHeader("Path", path))
 		}
 		// RFC 3261 §20.17's Date, which phones without NTP use.
 		hdrs = append(hdrs, sipmsg.NewHeader("Date", res.Date.UTC().Format(http.TimeFormat)))

@@ -289,7 +289,11 @@ func (v RegistrationView) Bindings() []registrar.Binding {
 		if p := v.s.profileFor(bs[i].Profile); p != nil {
 			mode = p.cfg.RegisterTarget
 		}
-		if routeBinding(bs[i], mode).nat {
+		switch {
+		case bs[i].Path != "":
+			// FreeSWITCH marks a Path before NAT: the Path is the way back.
+			bs[i].Contact = pathContact(bs[i])
+		case routeBinding(bs[i], mode).nat:
 			bs[i].Contact = natContact(bs[i])
 		}
 	}

@@ -42,6 +42,12 @@ func init() {
 		PRIMARY KEY (reg_user, binding_key)
 	)`,
 		`CREATE INDEX registrations_expires ON registrations (expires_ms)`)
+	// The Path (RFC 3327) a REGISTER came with through a proxy such as
+	// Kamailio: requests to the binding are routed along it. The same DDL
+	// serves both engines; existing rows get "" (no Path: direct).
+	for _, d := range []Driver{SQLite, Postgres} {
+		addMigration(d, "0400_registrations_path", `ALTER TABLE registrations ADD COLUMN path TEXT NOT NULL DEFAULT ''`)
+	}
 }
 
 // Registration is one persisted registrar binding. The registrar owns its
@@ -62,23 +68,26 @@ type Registration struct {
 	Transport string
 	UserAgent string
 	Profile   string
+	// Path is the REGISTER's Path header values in order, comma-joined
+	// ("" when it came direct).
+	Path string
 }
 
 // RegistrationKey names one binding row.
 type RegistrationKey struct{ User, Key string }
 
 const upsertRegistration = `INSERT INTO registrations
-		(reg_user, binding_key, realm, contact, call_id, cseq, expires_ms, registered_ms, source, transport, user_agent, profile)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		(reg_user, binding_key, realm, contact, call_id, cseq, expires_ms, registered_ms, source, transport, user_agent, profile, path)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (reg_user, binding_key) DO UPDATE SET
 			realm = excluded.realm, contact = excluded.contact, call_id = excluded.call_id,
 			cseq = excluded.cseq, expires_ms = excluded.expires_ms, registered_ms = excluded.registered_ms,
 			source = excluded.source, transport = excluded.transport,
-			user_agent = excluded.user_agent, profile = excluded.profile`
+			user_agent = excluded.user_agent, profile = excluded.profile, path = excluded.path`
 
 func registrationArgs(r Registration) []any {
 	return []any{r.User, r.Key, r.Realm, r.Contact, r.CallID, int64(r.CSeq), r.Expires.UnixMilli(), r.Registered.UnixMilli(),
-		r.Source, r.Transport, r.UserAgent, r.Profile}
+		r.Source, r.Transport, r.UserAgent, r.Profile, r.Path}
 }
 
 // ApplyRegistrations saves (insert or replace by user and key) and deletes
@@ -112,7 +121,7 @@ func (s *Store) ApplyRegistrations(ctx context.Context, save []Registration, del
 // caller filters), ordered by user and key.
 func (s *Store) Registrations(ctx context.Context) ([]Registration, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT reg_user, binding_key, realm, contact, call_id, cseq, expires_ms,
-		registered_ms, source, transport, user_agent, profile FROM registrations ORDER BY reg_user, binding_key`)
+		registered_ms, source, transport, user_agent, profile, path FROM registrations ORDER BY reg_user, binding_key`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list registrations: %w", err)
 	}
@@ -125,7 +134,7 @@ func (s *Store) Registrations(ctx context.Context) ([]Registration, error) {
 			expMS, regMS int64
 		)
 		if err := rows.Scan(&r.User, &r.Key, &r.Realm, &r.Contact, &r.CallID, &cseq, &expMS, &regMS,
-			&r.Source, &r.Transport, &r.UserAgent, &r.Profile); err != nil {
+			&r.Source, &r.Transport, &r.UserAgent, &r.Profile, &r.Path); err != nil {
 			return nil, fmt.Errorf("store: list registrations: %w", err)
 		}
 		r.CSeq = uint32(cseq)

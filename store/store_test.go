@@ -149,6 +149,7 @@ func TestRegistrationsRoundTrip(t *testing.T) {
 			Contact: "sip:1001@192.168.150.1:55232;ob", CallID: "08103ee3f88145d8a3ca984addb18662", CSeq: 4294967295,
 			Expires: now.Add(time.Hour), Registered: now, Source: "192.168.150.1:55232", Transport: "udp",
 			UserAgent: "MicroSIP/3.21.3", Profile: "internal",
+			Path: "<sip:10.0.0.9:5060;lr;received=sip:192.168.150.1:55232>, <sip:edge.example.com;lr>",
 		}
 		save := func(r Registration) {
 			t.Helper()
@@ -160,6 +161,7 @@ func TestRegistrationsRoundTrip(t *testing.T) {
 		// Upsert: same key, new values.
 		r.CSeq = 7
 		r.Expires = now.Add(2 * time.Hour)
+		r.Path = "<sip:10.0.0.9:5060;lr>"
 		save(r)
 		other := r
 		other.User, other.Key, other.Expires = "1002", "sip:1002@10.0.0.2:5060", now.Add(-time.Second)
