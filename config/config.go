@@ -308,7 +308,17 @@ type Profile struct {
 	// hung up; FreeSWITCH's session-timeout. 0 (the default) = off; at
 	// least 90s (RFC 4028's smallest Min-SE) when set.
 	SessionTimeout Duration `toml:"session_timeout"`
+	// RTPSecureMedia is the SRTP (SDES) policy of calls on this profile,
+	// FreeSWITCH's rtp_secure_media: "mandatory" (offer RTP/SAVP, refuse
+	// plain offers with 488), "optional" (offer RTP/AVP with a=crypto,
+	// accept both), "forbidden" (plain only, refuse RTP/SAVP). Empty (the
+	// default): offer plain, answer an SRTP offer with SRTP. A user's
+	// variable rtp_secure_media overrides it for that user's calls.
+	RTPSecureMedia string `toml:"rtp_secure_media"`
 }
+
+// SecureMediaValues are the accepted spellings of rtp_secure_media.
+var SecureMediaValues = []string{"mandatory", "optional", "forbidden", "true", "false"}
 
 // Registration targets (Profile.RegisterTarget).
 const (

@@ -333,6 +333,10 @@ func TestErrors(t *testing.T) {
 			`t.toml:13: key "profile[1].session_timeout": 30s is below 90s, RFC 4028's smallest session interval ("0s" turns session timers off)`}},
 		{"register target", "[[profile]]\nname = \"b\"\nport = 5080\ncontext = \"default\"\nregister_target = \"via\"\n", []string{
 			`t.toml:13: key "profile[1].register_target": "via" is not one of "auto", "source", "contact"`}},
+		{"rtp_secure_media", "[[profile]]\nname = \"b\"\nport = 5080\ncontext = \"default\"\nrtp_secure_media = \"always\"\n", []string{
+			`t.toml:13: key "profile[1].rtp_secure_media": "always" is not one of mandatory, optional, forbidden`}},
+		{"user rtp_secure_media", "[[directory.user]]\nid = \"2001\"\n[directory.user.variables]\nrtp_secure_media = \"yes\"\n", []string{
+			`t.toml:12: key "directory.user[0].variables.rtp_secure_media": "yes" is not one of mandatory, optional, forbidden`}},
 		{"rtp range", "[media]\nrtp_start = 20000\nrtp_end = 20000\n", []string{
 			`t.toml:11: key "media.rtp_end": rtp_end 20000 must be above rtp_start 20000 (RTP needs at least one even/odd port pair)`}},
 		{"log level", "[core]\nlog_level = \"verbose\"\n", []string{
