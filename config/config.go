@@ -278,8 +278,18 @@ type Profile struct {
 	// AdvertiseIP goes into Contact, Via and SDP; empty = auto-detected.
 	AdvertiseIP string `toml:"advertise_ip"`
 	Port        int    `toml:"port"`
-	// Transports lists "udp" and/or "tcp".
+	// Transports lists "udp", "tcp" and/or "tls". UDP and TCP share Port;
+	// TLS listens on TLSPort.
 	Transports []string `toml:"transports"`
+	// TLSPort is the SIP over TLS port when Transports lists "tls";
+	// FreeSWITCH's tls-sip-port. Default Port+1 (5061 for 5060); 0 with
+	// Port 0 picks an ephemeral one (tests).
+	TLSPort int `toml:"tls_port"`
+	// TLSCertFile and TLSKeyFile are the PEM certificate (chain) and
+	// private key of the TLS listener, read and checked at start. TLS 1.2
+	// is the minimum.
+	TLSCertFile string `toml:"tls_cert_file"`
+	TLSKeyFile  string `toml:"tls_key_file"`
 	// Context is the dialplan context calls from this profile run in.
 	Context string `toml:"context"`
 	// Register accepts REGISTER from directory users (digest auth).

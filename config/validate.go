@@ -429,8 +429,8 @@ func validateProfiles(ps []Profile, contexts map[string]bool, es EventSocket, de
 		for j, t := range pr.Transports {
 			lt := strings.ToLower(t)
 			switch {
-			case lt != "udp" && lt != "tcp":
-				el.at(indexKey(joinKey(p, "transports"), j), "%q is not a transport (udp, tcp)", t)
+			case lt != "udp" && lt != "tcp" && lt != "tls":
+				el.at(indexKey(joinKey(p, "transports"), j), "%q is not a transport (udp, tcp, tls)", t)
 			case tr[lt]:
 				el.at(indexKey(joinKey(p, "transports"), j), "transport %q is listed twice", t)
 			}
@@ -458,6 +458,7 @@ func validateProfiles(ps []Profile, contexts map[string]bool, es EventSocket, de
 		if pr.SessionTimeout.Duration != 0 && pr.SessionTimeout.Duration < 90*time.Second {
 			el.at(joinKey(p, "session_timeout"), "%v is below 90s, RFC 4028's smallest session interval (\"0s\" turns session timers off)", pr.SessionTimeout.Duration)
 		}
+		validateProfileTLS(pr, p, tr["tls"], el)
 		if !validSecureMedia(pr.RTPSecureMedia) {
 			el.at(joinKey(p, "rtp_secure_media"), "%q is not one of mandatory, optional, forbidden", pr.RTPSecureMedia)
 		}
