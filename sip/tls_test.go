@@ -1,0 +1,127 @@
+package sip
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"ccpbx/config"
+	"ccpbx/internal/testphone"
+)
+
+// tlsFiles writes a self-signed pair for 127.0.0.1 and returns the files
+// and a client configuration that trusts it.
+func tlsFiles(t *testing.T) (certFile, keyFile string, client *tls.Config) {
+	t.Helper()
+	c, k, err := SelfSignedCert("127.0.0.1", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, c, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, k, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(c)
+	pair, err := tls.X509KeyPair(c, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile, &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+}
+
+// TestTLSRegisterAndCallBothWays: a phone registers over TLS, is called
+// back over its own connection and calls out; audio flows both ways.
+func TestTLSRegisterAndCallBothWays(t *testing.T) {
+	certFile, keyFile, client := tlsFiles(t)
+	x := newTestPBXProfiles(t, func(p *config.Profile) {
+		p.Transports = []string{"udp", "tcp", "tls"}
+		p.TLSCertFile, p.TLSKeyFile = certFile, keyFile
+	})
+	addr := x.stack.TLSAddr("internal")
+	if !addr.IsValid() || addr.Port() == 0 {
+		t.Fatalf("no TLS listener: %v", addr)
+	}
+	agent := testphone.New(t, testphone.WithTLS(client))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := agent.Register(ctx, addr.String(), "1001", "1234", time.Hour)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("register over TLS: %v %v", res, err)
+	}
+	if b := x.reg.Lookup("1001"); len(b) != 1 || !strings.EqualFold(b[0].Transport, "tls") {
+		t.Fatalf("binding %+v, want one over TLS", b)
+	}
+	other := x.phone(t, "1002")
+	agent.SetPlan(testphone.AutoAnswer)
+	// Called: the INVITE must come over the agent's own TLS connection
+	// (its listener would need a client certificate check we do not do).
+	c, err := other.Dial(ctx, "1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := agent.Incoming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr := in.Request().Transport(); tr != "TLS" {
+		t.Fatalf("INVITE reached the agent over %s", tr)
+	}
+	if src := in.Request().Source(); src != addr.String() {
+		t.Fatalf("INVITE came from %s, not over the registration's connection to %s", src, addr)
+	}
+	talking(t, ctx, c, in)
+	if err := c.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Calling out over TLS.
+	other.SetPlan(testphone.AutoAnswer)
+	c, err = agent.Dial(ctx, "1002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err = other.Incoming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	talking(t, ctx, c, in)
+	if err := c.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTLSRefusesOldVersions: TLS 1.1 clients are refused.
+func TestTLSRefusesOldVersions(t *testing.T) {
+	certFile, keyFile, client := tlsFiles(t)
+	x := newTestPBXProfiles(t, func(p *config.Profile) {
+		p.Transports = []string{"udp", "tls"}
+		p.TLSCertFile, p.TLSKeyFile = certFile, keyFile
+	})
+	old := client.Clone()
+	old.MinVersion, old.MaxVersion = tls.VersionTLS10, tls.VersionTLS11
+	c, err := tls.Dial("tcp", x.stack.TLSAddr("internal").String(), old)
+	if err == nil {
+		c.Close()
+		t.Fatal("a TLS 1.1 handshake succeeded")
+	}
+	c, err = tls.Dial("tcp", x.stack.TLSAddr("internal").String(), client)
+	if err != nil {
+		t.Fatalf("TLS 1.2+ handshake: %v", err)
+	}
+	c.Close()
+}
