@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,7 +106,8 @@ func TestTLSRegisterAndCallBothWays(t *testing.T) {
 	}
 }
 
-// TestTLSRefusesOldVersions: TLS 1.1 clients are refused.
+// TestTLSRefusesOldVersions: TLS 1.1 clients are refused; a TLS 1.2+
+// connection gets its CRLF keep-alives answered.
 func TestTLSRefusesOldVersions(t *testing.T) {
 	certFile, keyFile, client := tlsFiles(t)
 	x := newTestPBXProfiles(t, func(p *config.Profile) {
@@ -123,5 +125,14 @@ func TestTLSRefusesOldVersions(t *testing.T) {
 	if err != nil {
 		t.Fatalf("TLS 1.2+ handshake: %v", err)
 	}
-	c.Close()
+	defer c.Close()
+	// RFC 5626 §3.5.1: a CRLFCRLF ping is answered with a CRLF pong.
+	if _, err := c.Write([]byte("\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	pong := make([]byte, 2)
+	if _, err := io.ReadFull(c, pong); err != nil || string(pong) != "\r\n" {
+		t.Fatalf("keep-alive pong %q, %v", pong, err)
+	}
 }
