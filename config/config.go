@@ -290,6 +290,12 @@ type Profile struct {
 	// is the minimum.
 	TLSCertFile string `toml:"tls_cert_file"`
 	TLSKeyFile  string `toml:"tls_key_file"`
+	// TLSVerifyPolicy is FreeSWITCH's tls-verify-policy, of which ccpbx
+	// has "none" (default: phones authenticate with digest only) and "in"
+	// (a connecting phone must present a certificate signed by a CA in
+	// TLSCAFile, PEM).
+	TLSVerifyPolicy string `toml:"tls_verify_policy"`
+	TLSCAFile       string `toml:"tls_ca_file"`
 	// Context is the dialplan context calls from this profile run in.
 	Context string `toml:"context"`
 	// Register accepts REGISTER from directory users (digest auth).

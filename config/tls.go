@@ -2,6 +2,8 @@ package config
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"os"
 	"strings"
 )
@@ -36,6 +38,31 @@ func validateProfileTLS(pr *Profile, p string, listed bool, el *errorList) {
 	if _, err := tls.LoadX509KeyPair(pr.TLSCertFile, pr.TLSKeyFile); err != nil {
 		el.at(joinKey(p, "tls_cert_file"), "certificate and key do not load: %v", err)
 	}
+	switch strings.ToLower(pr.TLSVerifyPolicy) {
+	case "", "none":
+	case "in":
+		if pr.TLSCAFile == "" {
+			el.at(joinKey(p, "tls_verify_policy"), "\"in\" needs tls_ca_file (PEM) with the CA that signs the phones' certificates")
+		} else if _, err := LoadCAFile(pr.TLSCAFile); err != nil {
+			el.at(joinKey(p, "tls_ca_file"), "%v", err)
+		}
+	default:
+		el.at(joinKey(p, "tls_verify_policy"), "%q is not one of none, in", pr.TLSVerifyPolicy)
+	}
+}
+
+// LoadCAFile reads a PEM file of CA certificates into a pool; a file
+// with none is an error.
+func LoadCAFile(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s: no PEM certificate in it", path)
+	}
+	return pool, nil
 }
 
 func hasTransport(ts []string, t string) bool {

@@ -3,12 +3,16 @@ package sip
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"time"
+
+	"ccpbx/config"
 )
 
 // tlsListener is a profile's SIP over TLS listener (transports lists
@@ -19,9 +23,10 @@ import (
 // pooled by its remote address. CRLF keep-alives (RFC 5626 §3.5.1) are
 // skipped by sipgo's stream parser, as on TCP.
 type tlsListener struct {
-	on   bool
-	port int
-	cert *certReloader
+	on       bool
+	port     int
+	cert     *certReloader
+	clientCA *x509.CertPool // tls_verify_policy "in": phones must present a certificate it signed
 }
 
 // certReloader serves the certificate from its files, reloading them when
@@ -87,7 +92,11 @@ func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 // serverConfig is the listener's TLS configuration: Go's defaults (its
 // cipher suites), TLS 1.2 at least.
 func (t *tlsListener) serverConfig() *tls.Config {
-	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: t.cert.get}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: t.cert.get}
+	if t.clientCA != nil {
+		c.ClientAuth, c.ClientCAs = tls.RequireAndVerifyClientCert, t.clientCA
+	}
+	return c
 }
 
 // setupTLS reads the profile's TLS settings; the certificate must load now
@@ -102,6 +111,11 @@ func (p *profile) setupTLS() error {
 	}
 	p.tlsl.cert = r
 	p.tlsl.port = p.cfg.TLSPort
+	if strings.EqualFold(p.cfg.TLSVerifyPolicy, "in") {
+		if p.tlsl.clientCA, err = config.LoadCAFile(p.cfg.TLSCAFile); err != nil {
+			return fmt.Errorf("tls_ca_file: %w", err)
+		}
+	}
 	return nil
 }
 

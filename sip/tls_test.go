@@ -136,3 +136,38 @@ func TestTLSRefusesOldVersions(t *testing.T) {
 		t.Fatalf("keep-alive pong %q, %v", pong, err)
 	}
 }
+
+// TestTLSClientCertificate: tls_verify_policy "in" refuses a phone without
+// a certificate from tls_ca_file and serves one with it.
+func TestTLSClientCertificate(t *testing.T) {
+	certFile, keyFile, client := tlsFiles(t)
+	x := newTestPBXProfiles(t, func(p *config.Profile) {
+		p.Transports = []string{"udp", "tls"}
+		p.TLSCertFile, p.TLSKeyFile = certFile, keyFile
+		p.TLSVerifyPolicy, p.TLSCAFile = "in", certFile // the test pair signs itself
+	})
+	addr := x.stack.TLSAddr("internal").String()
+	ping := func(conf *tls.Config) error {
+		c, err := tls.Dial("tcp", addr, conf)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		// With TLS 1.3 the server's refusal arrives after the handshake.
+		if _, err := c.Write([]byte("\r\n\r\n")); err != nil {
+			return err
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		pong := make([]byte, 2)
+		_, err = io.ReadFull(c, pong)
+		return err
+	}
+	anon := client.Clone()
+	anon.Certificates = nil
+	if err := ping(anon); err == nil {
+		t.Fatal("a phone without a client certificate was served")
+	}
+	if err := ping(client); err != nil {
+		t.Fatalf("a phone with a trusted client certificate: %v", err)
+	}
+}

@@ -29,11 +29,11 @@ func TestCertThenCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	shipped := string(b)
-	const tr = "transports = [\"udp\", \"tcp\"]\ncontext = \"default\""
+	const tr = "transports = [\"udp\", \"tcp\"]\n# tls_port = 5061"
 	if !strings.Contains(shipped, tr) {
 		t.Fatalf("shipped config has no %q", tr)
 	}
-	good := strings.Replace(shipped, tr, "transports = [\"udp\", \"tcp\", \"tls\"]\ntls_cert_file = \""+cert+"\"\ntls_key_file = \""+key+"\"\ncontext = \"default\"", 1)
+	good := strings.Replace(shipped, tr, "transports = [\"udp\", \"tcp\", \"tls\"]\ntls_cert_file = \""+cert+"\"\ntls_key_file = \""+key+"\"\n#EXTRA", 1)
 	path := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(path, []byte(good), 0o644); err != nil {
 		t.Fatal(err)
@@ -41,6 +41,23 @@ func TestCertThenCheck(t *testing.T) {
 	errb.Reset()
 	if code := run([]string{"check", "-config", path}, nil, &out, &errb); code != 0 {
 		t.Fatalf("check with a good pair: exit %d\n%s", code, errb.String())
+	}
+	for _, c := range []struct{ extra, want string }{
+		{`tls_verify_policy = "all"`, `"all" is not one of none, in`},
+		{`tls_verify_policy = "in"`, `"in" needs tls_ca_file`},
+		{"tls_verify_policy = \"in\"\ntls_ca_file = \"" + key + "\"", "no PEM certificate"},
+	} {
+		bad := strings.Replace(good, "#EXTRA", c.extra, 1)
+		if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		errb.Reset()
+		if code := run([]string{"check", "-config", path}, nil, &out, &errb); code != 1 || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("check with %s: exit %d\n%s", c.extra, code, errb.String())
+		}
+	}
+	if err := os.WriteFile(path, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	if err := os.Remove(key); err != nil {
 		t.Fatal(err)
