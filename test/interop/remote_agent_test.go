@@ -17,14 +17,17 @@ import (
 // SRTP mandatory on both sides (rtp_secure_media=mandatory on the profile,
 // mediaenc=srtp-mand on the phone); it logs in with 300 and hears the
 // prompt (generated audio, encrypted for its leg), then dials the echo
-// test and hears its own tone back (SRTP both ways through ccpbx).
+// test and hears its own tone back (SRTP both ways through ccpbx); then a
+// plain-RTP trunk caller (sipp) calls queue 3000, the agent answers, and
+// each side hears the other's tone through ccpbx's decrypt and encrypt.
 func TestRemoteAgentTLSSRTP(t *testing.T) {
 	if testing.Short() {
-		t.Skip("SKIPPED: interop suite (real binary, baresip) does not run with -short")
+		t.Skip("SKIPPED: interop suite (real binary, sipp, baresip) does not run with -short")
 	}
-	tools := requireTools(t, "baresip")
+	tools := requireTools(t, "sipp", "baresip")
 	e := &env{t: t, root: repoRoot(t), tools: tools}
 	e.art = artifactsDir(t)
+	e.scenarios = filepath.Join(e.root, "test", "interop", "sipp")
 	bin := os.Getenv("CCPBX_BIN")
 	if bin == "" {
 		bin = buildBinary(t, e.root, t.TempDir())
@@ -70,6 +73,30 @@ func TestRemoteAgentTLSSRTP(t *testing.T) {
 		t.Fatalf("`show registrations` shows no TLS binding:\n%s", regs)
 	}
 
+	// decoded waits until the phone has decoded talk's worth of audio in
+	// a recording not in before (its dump grows as it plays).
+	decoded := func(step string, before []string, talk time.Duration) {
+		t.Helper()
+		want := int64(44 + talk.Seconds()*sampleRate*2)
+		pbxtest.WaitFor(t, 20*time.Second, func() bool {
+			for _, r := range b.recordings() {
+				if fi, err := os.Stat(r); err == nil && !slices.Contains(before, r) && fi.Size() >= want {
+					return true
+				}
+			}
+			return false
+		}, "%s: the phone to decode %v of audio", step, talk)
+	}
+	srtpOn := func(step string, from int) {
+		t.Helper()
+		for _, ev := range b.since(from) {
+			if ev.Type == "CALL_MENC" && strings.Contains(ev.Param, "AES_CM_128_HMAC_SHA1") {
+				return
+			}
+		}
+		t.Fatalf("%s: baresip reported no SRTP (CALL_MENC) for the call; events:\n%s", step, bsList(b.since(from)))
+	}
+
 	// call dials ext over TLS, requires SRTP to be on, and returns what the
 	// phone heard once the call is closed (by the PBX, or by hangup after
 	// talk).
@@ -83,27 +110,9 @@ func TestRemoteAgentTLSSRTP(t *testing.T) {
 		if _, err := b.waitEvent(bm, "CALL_ESTABLISHED", 20*time.Second); err != nil {
 			t.Fatalf("%s: not answered: %v", step, err)
 		}
-		menc := false
-		for _, ev := range b.since(bm) {
-			if ev.Type == "CALL_MENC" && strings.Contains(ev.Param, "AES_CM_128_HMAC_SHA1") {
-				menc = true
-			}
-		}
-		if !menc {
-			t.Fatalf("%s: baresip reported no SRTP (CALL_MENC) for the call; events:\n%s", step, bsList(b.since(bm)))
-		}
+		srtpOn(step, bm)
 		if talk > 0 {
-			// The echo only ends by hangup: wait until the phone has
-			// decoded talk's worth of audio (its dump grows as it plays).
-			want := int64(44 + talk.Seconds()*sampleRate*2)
-			pbxtest.WaitFor(t, 20*time.Second, func() bool {
-				for _, r := range b.recordings() {
-					if fi, err := os.Stat(r); err == nil && !slices.Contains(before, r) && fi.Size() >= want {
-						return true
-					}
-				}
-				return false
-			}, "%s: the phone to decode %v of audio", step, talk)
+			decoded(step, before, talk) // the echo only ends by hangup
 			if err := b.command("hangup", ""); err != nil {
 				t.Fatalf("%s: hangup: %v", step, err)
 			}
@@ -133,5 +142,40 @@ func TestRemoteAgentTLSSRTP(t *testing.T) {
 	heard = call("echo 9196", "9196", 3*time.Second)
 	if f := toneFraction(heard, agentTone); f < 0.5 {
 		t.Errorf("echo 9196: the agent did not hear its own %v Hz tone back over SRTP (fraction %.2f): %s", agentTone, f, analyse(heard))
+	}
+
+	// A queue call from the plain trunk: the agent (logged in above) answers
+	// on SRTP; the caller is plain RTP.
+	const step = "queue call 3000"
+	before := b.newCall()
+	bm := b.mark()
+	b.setPolicy(always("accept"))
+	defer b.setPolicy(nil)
+	c := e.placeCall(t)
+	if _, err := b.waitEvent(bm, "CALL_ESTABLISHED", 30*time.Second); err != nil {
+		t.Fatalf("%s: the agent was not offered or did not answer: %v\ncaller trace:\n%s", step, err, tail(c.run.msgFile, 30))
+	}
+	srtpOn(step, bm)
+	bridgedAt := c.peer.count()
+	decoded(step, before, 2*time.Second)
+	if err := c.peer.waitPackets(bridgedAt, 100, 10*time.Second); err != nil {
+		t.Errorf("%s: caller after the bridge: %v", step, err)
+	}
+	c.hangup(t, step)
+	if _, err := b.waitEvent(bm, "CALL_CLOSED", 15*time.Second); err != nil {
+		t.Fatalf("%s: the agent's leg did not end after the caller's BYE: %v", step, err)
+	}
+	s, path, err := b.heard(before)
+	if err != nil {
+		t.Fatalf("%s: %v", step, err)
+	}
+	agentHeard := analyse(s)
+	callerHeard := analyse(samplesOf(c.peer.packets(bridgedAt+10, -1)))
+	t.Logf("%s: agent heard (%s) %s; caller heard after the bridge %s", step, filepath.Base(path), agentHeard, callerHeard)
+	if agentHeard.CallerTone < 25 {
+		t.Errorf("%s: the SRTP agent did not hear the plain caller's %v Hz tone (want >= 0.5 s): %s", step, callerTone, agentHeard)
+	}
+	if callerHeard.AgentTone < 25 {
+		t.Errorf("%s: the plain caller did not hear the SRTP agent's %v Hz tone (want >= 0.5 s): %s", step, agentTone, callerHeard)
 	}
 }
