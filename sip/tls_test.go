@@ -43,6 +43,12 @@ func tlsFiles(t *testing.T) (certFile, keyFile string, client *tls.Config) {
 // TestTLSRegisterAndCallBothWays: a phone registers over TLS, is called
 // back over its own connection and calls out; audio flows both ways.
 func TestTLSRegisterAndCallBothWays(t *testing.T) {
+	for _, sips := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sip", true: "sips"}[sips], func(t *testing.T) { tlsRegisterAndCall(t, sips) })
+	}
+}
+
+func tlsRegisterAndCall(t *testing.T, sips bool) {
 	certFile, keyFile, client := tlsFiles(t)
 	x := newTestPBXProfiles(t, func(p *config.Profile) {
 		p.Transports = []string{"udp", "tcp", "tls"}
@@ -52,7 +58,11 @@ func TestTLSRegisterAndCallBothWays(t *testing.T) {
 	if !addr.IsValid() || addr.Port() == 0 {
 		t.Fatalf("no TLS listener: %v", addr)
 	}
-	agent := testphone.New(t, testphone.WithTLS(client))
+	opts := []testphone.Option{testphone.WithTLS(client)}
+	if sips {
+		opts = append(opts, testphone.WithSIPS())
+	}
+	agent := testphone.New(t, opts...)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res, err := agent.Register(ctx, addr.String(), "1001", "1234", time.Hour)
@@ -76,6 +86,9 @@ func TestTLSRegisterAndCallBothWays(t *testing.T) {
 	}
 	if tr := in.Request().Transport(); tr != "TLS" {
 		t.Fatalf("INVITE reached the agent over %s", tr)
+	}
+	if sips && in.Request().Recipient.Scheme != "sips" {
+		t.Fatalf("a sips: Contact was called at %s", in.Request().Recipient.String())
 	}
 	if src := in.Request().Source(); src != addr.String() {
 		t.Fatalf("INVITE came from %s, not over the registration's connection to %s", src, addr)

@@ -35,7 +35,8 @@ import (
 type Phone struct {
 	tb        testing.TB
 	name      string
-	transport string // "udp" or "tcp"
+	transport string // "udp", "tcp" or "tls"
+	sips      bool   // Contact is a sips: URI
 	log       *slog.Logger
 
 	UA     *sipgo.UserAgent
@@ -64,10 +65,14 @@ type options struct {
 	log       *slog.Logger
 	algorithm string
 	tls       *tls.Config
+	sips      bool
 }
 
 // WithTCP makes the phone listen and send over TCP instead of UDP.
 func WithTCP() Option { return func(o *options) { o.transport = "tcp" } }
+
+// WithSIPS makes a TLS phone's Contact a sips: URI (RFC 3261 §19.1).
+func WithSIPS() Option { return func(o *options) { o.sips = true } }
 
 // WithTLS makes the phone listen and send over TLS: conf's Certificates
 // serve its listener, its RootCAs check the PBX's certificate.
@@ -130,6 +135,7 @@ func Start(opts ...Option) (*Phone, error) {
 	p := &Phone{
 		name:      o.name,
 		transport: o.transport,
+		sips:      o.sips,
 		log:       o.log,
 		UA:        ua,
 		Server:    srv,
@@ -252,6 +258,9 @@ func (p *Phone) Context() context.Context { return p.ctx }
 // ContactURI is the phone's Contact for user.
 func (p *Phone) ContactURI(user string) sipmsg.Uri {
 	u := sipmsg.Uri{Scheme: "sip", User: user, Host: p.addr.Addr().String(), Port: int(p.addr.Port())}
+	if p.sips {
+		u.Scheme = "sips"
+	}
 	if p.transport != "udp" {
 		u.UriParams = sipmsg.NewParams()
 		u.UriParams.Add("transport", p.transport)
