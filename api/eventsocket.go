@@ -161,7 +161,11 @@ func (s *EventSocket) Start() error {
 	s.ln = ln
 	s.mu.Unlock()
 	s.wg.Add(1)
-	go s.accept(ln)
+	// Caps and refusals are the event socket's own (accept); the guard
+	// listener only keeps accepting through EMFILE/ENFILE.
+	go s.accept(guard.NewListener(ln, guard.ConnLimits{}, func(msg string, err error, _ string) {
+		s.log.Warn("event socket: "+msg, "err", err)
+	}))
 	return nil
 }
 
@@ -210,16 +214,13 @@ func (s *EventSocket) Close() error {
 func (s *EventSocket) accept(ln net.Listener) {
 	defer s.wg.Done()
 	for {
+		// guard.Listener (Start) waits out EMFILE and the like, so an
+		// error here means the listener is gone.
 		nc, err := ln.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
+			if !errors.Is(err, net.ErrClosed) {
+				s.log.Error("event socket listener stopped", "err", err)
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			s.log.Warn("event socket accept", "err", err)
 			return
 		}
 		ip := remoteIP(nc)

@@ -4,17 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"go.uber.org/goleak"
+
+	"ccpbx/internal/pbxtest"
 )
 
 // TestOriginate runs every originate case and then checks that none of them
 // left a goroutine behind (legs still dialling, group watchers, timers).
 func TestOriginate(t *testing.T) {
-	before := runtime.NumGoroutine()
+	before := goleak.IgnoreCurrent()
 	t.Run("simultaneous", testOriginateSimultaneous)
 	t.Run("late answer loses the race", testOriginateLateAnswer)
 	t.Run("sequential groups", testOriginateSequential)
@@ -28,23 +30,7 @@ func TestOriginate(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	checkNoLeak(t, before)
-}
-
-// checkNoLeak waits for the goroutine count to fall back to before. It polls
-// because goroutines that have delivered their result still need a moment
-// to exit; the wait is bounded only to report a real leak.
-func checkNoLeak(t *testing.T, before int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			n := runtime.Stack(buf, true)
-			t.Fatalf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:n])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	pbxtest.CheckLeaks(t, before)
 }
 
 // answerer is an endpoint that answers at once.

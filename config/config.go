@@ -59,8 +59,14 @@
 //	      "127.0.0.1:8080", service_level_seconds 20; beyond loopback token
 //	      or username+password are required (see HTTP)
 //	store: driver "sqlite"; dsn "" (required with driver "postgres")
+//	core: max_sessions 1000, sessions_per_second 200, overload_delay 100ms
+//	      (only when the key is absent: 0 disables)
 //	profile: listen_ip "0.0.0.0", transports ["udp", "tcp"]; port and context
-//	      are required (port 0 asks the OS for a free port, for tests)
+//	      are required (port 0 asks the OS for a free port, for tests);
+//	      acl [] (everyone), calls_per_second_per_ip 30, max_calls_per_ip
+//	      500, tcp_max_connections 2048, tcp_max_connections_per_ip 256,
+//	      tcp_idle_timeout 1h, tcp_message_timeout 32s (only when the key
+//	      is absent: 0 disables)
 //	dialplan condition: break "on-false"
 //	callcenter settings: cc-instance-id "single_box", agent-originate-timeout
 //	      60 (0 also means 60, as in mod_callcenter)
@@ -146,6 +152,18 @@ type Core struct {
 	// response (sofia's user-agent-string); default "ccpbx", without a
 	// version, which would tell a scanner what to try.
 	UserAgent string `toml:"user_agent"`
+	// MaxSessions caps the SIP call legs up at once, both directions
+	// (FreeSWITCH's max-sessions); SessionsPerSecond caps new inbound calls
+	// per second over all profiles (sessions-per-second). Calls over
+	// either get 503 with Retry-After. 0 means no cap.
+	MaxSessions       int `toml:"max_sessions"`
+	SessionsPerSecond int `toml:"sessions_per_second"`
+	// OverloadDelay: when requests wait longer than this (their handling
+	// time, or goroutines' wait for a CPU; measured every 100 ms), new
+	// INVITEs and REGISTERs are answered 503 with Retry-After before any
+	// digest or database work, until the delay falls again. "0s" disables
+	// shedding.
+	OverloadDelay Duration `toml:"overload_delay"`
 }
 
 // Media configures RTP.
@@ -331,6 +349,29 @@ type Profile struct {
 	// default): offer plain, answer an SRTP offer with SRTP. A user's
 	// variable rtp_secure_media overrides it for that user's calls.
 	RTPSecureMedia string `toml:"rtp_secure_media"`
+
+	// Limits on what one source may ask of the profile (README "Limits and
+	// overload"). ACL lists the networks (CIDRs or addresses) whose
+	// requests the profile serves: a request from elsewhere is answered
+	// 403 and nothing else is done. Empty serves everyone. On a trunk
+	// profile (no auth_calls) this is what sofia's apply-inbound-acl does
+	// to an INVITE; unlike sofia it covers every method, and a profile
+	// with auth_calls does not fall back to digest for outsiders.
+	ACL []string `toml:"acl"`
+	// CallsPerSecondPerIP caps new calls (INVITEs) from one source address;
+	// MaxCallsPerIP caps its calls up at once. Calls over either get 503
+	// with Retry-After. 0 means no cap (defaults 30 and 500: a real trunk).
+	CallsPerSecondPerIP int `toml:"calls_per_second_per_ip"`
+	MaxCallsPerIP       int `toml:"max_calls_per_ip"`
+	// SIP over TCP: TCPMaxConnections caps open connections in all,
+	// TCPMaxConnectionsPerIP from one address (more are closed on accept);
+	// a connection that sends nothing for TCPIdleTimeout is closed, and so
+	// is one whose message (or first message) is not complete
+	// TCPMessageTimeout after it began.
+	TCPMaxConnections      int      `toml:"tcp_max_connections"`
+	TCPMaxConnectionsPerIP int      `toml:"tcp_max_connections_per_ip"`
+	TCPIdleTimeout         Duration `toml:"tcp_idle_timeout"`
+	TCPMessageTimeout      Duration `toml:"tcp_message_timeout"`
 }
 
 // SecureMediaValues are the accepted spellings of rtp_secure_media.

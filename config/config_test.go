@@ -59,8 +59,12 @@ func TestShippedConfigMatchesArticle(t *testing.T) {
 
 	wantProfiles := []Profile{
 		{Name: "internal", ListenIP: "0.0.0.0", Port: 5060, Transports: []string{"udp", "tcp"}, Context: "default", Register: true, AuthCalls: true, AuthAlgorithms: []string{"MD5"},
+			CallsPerSecondPerIP: 10, MaxCallsPerIP: 100, TCPMaxConnections: 2048, TCPMaxConnectionsPerIP: 256,
+			TCPIdleTimeout: Duration{time.Hour}, TCPMessageTimeout: Duration{32 * time.Second},
 			TimerT1X64: Duration{DefaultTimerT1X64}, RegisterTarget: RegisterTargetAuto},
 		{Name: "blueivr", ListenIP: "0.0.0.0", Port: 5080, Transports: []string{"udp", "tcp"}, Context: "blueivr", AuthAlgorithms: []string{"MD5"},
+			CallsPerSecondPerIP: 30, MaxCallsPerIP: 500, TCPMaxConnections: 2048, TCPMaxConnectionsPerIP: 256,
+			TCPIdleTimeout: Duration{time.Hour}, TCPMessageTimeout: Duration{32 * time.Second},
 			TimerT1X64: Duration{DefaultTimerT1X64}, RegisterTarget: RegisterTargetAuto},
 	}
 	if !reflect.DeepEqual(c.Profiles, wantProfiles) {
@@ -152,7 +156,8 @@ func TestShippedConfigMatchesArticle(t *testing.T) {
 	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{60 * time.Second}, MediaHoldTimeout: Duration{30 * time.Minute}, RTPProbation: 4, MediaConsent: "ack-or-rtp", RecordStereo: true}) {
 		t.Errorf("media = %+v", c.Media)
 	}
-	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds", UserAgent: "ccpbx", RecordingsDir: "recordings"}) {
+	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds", UserAgent: "ccpbx", RecordingsDir: "recordings",
+		MaxSessions: 1000, SessionsPerSecond: 200, OverloadDelay: Duration{100 * time.Millisecond}}) {
 		t.Errorf("core = %+v", c.Core)
 	}
 }
@@ -204,7 +209,8 @@ name = "q2"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds", UserAgent: "ccpbx", RecordingsDir: "recordings"}) {
+	if !reflect.DeepEqual(c.Core, Core{DataDir: "data", LogLevel: "info", LogFormat: "text", ScriptsDir: "scripts", SoundsDir: "sounds", UserAgent: "ccpbx", RecordingsDir: "recordings",
+		MaxSessions: 1000, SessionsPerSecond: 200, OverloadDelay: Duration{100 * time.Millisecond}}) {
 		t.Errorf("core = %+v", c.Core)
 	}
 	if c.Media != (Media{RTPStart: 16384, RTPEnd: 32767, MediaTimeout: Duration{time.Minute}, MediaHoldTimeout: Duration{30 * time.Minute}, RTPProbation: 4, MediaConsent: "ack-or-rtp", RecordStereo: true}) {
@@ -216,6 +222,10 @@ name = "q2"
 	p := c.Profiles[0]
 	if p.ListenIP != "0.0.0.0" || !reflect.DeepEqual(p.Transports, []string{"udp", "tcp"}) || p.Register || p.AuthCalls {
 		t.Errorf("profile = %+v", p)
+	}
+	if p.CallsPerSecondPerIP != 30 || p.MaxCallsPerIP != 500 || p.TCPMaxConnections != 2048 || p.TCPMaxConnectionsPerIP != 256 ||
+		p.TCPIdleTimeout.Duration != time.Hour || p.TCPMessageTimeout.Duration != 32*time.Second || len(p.ACL) != 0 {
+		t.Errorf("profile limits = %+v", p)
 	}
 	if c.Vars == nil {
 		t.Error("Vars is nil")
@@ -617,5 +627,36 @@ func TestAuthAlgorithms(t *testing.T) {
 		if err == nil || err.Error() != want {
 			t.Errorf("%s: error %v, want %s", in, err, want)
 		}
+	}
+}
+
+// TestLimits checks the limit knobs: a written 0 is kept (no cap), bad
+// values are refused with file:line.
+func TestLimits(t *testing.T) {
+	base := "[event_socket]\npassword = \"x\"\n[[dialplan.context]]\nname = \"default\"\n[[profile]]\nname = \"blueivr\"\nport = 5080\ncontext = \"default\"\n"
+	c, err := Parse("l.toml", []byte("[core]\nmax_sessions = 0\noverload_delay = \"0s\"\n"+base+
+		"acl = [\"192.0.2.0/24\", \"198.51.100.7\"]\ncalls_per_second_per_ip = 0\ntcp_idle_timeout = \"0s\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Profiles[0]
+	if c.Core.MaxSessions != 0 || c.Core.OverloadDelay.Duration != 0 || c.Core.SessionsPerSecond != 200 ||
+		p.CallsPerSecondPerIP != 0 || p.TCPIdleTimeout.Duration != 0 || p.MaxCallsPerIP != 500 || len(p.ACL) != 2 {
+		t.Errorf("core %+v profile %+v", c.Core, p)
+	}
+	for in, want := range map[string]string{
+		`acl = ["192.0.2.0/33"]`:          `l.toml:9: key "profile[0].acl[0]": "192.0.2.0/33" is not a CIDR ("192.0.2.0/24") or an address`,
+		`max_calls_per_ip = -1`:           `l.toml:9: key "profile[0].max_calls_per_ip": -1 is outside 0-1000000 (0: no cap)`,
+		`tcp_message_timeout = "-1s"`:     `l.toml:9: key "profile[0].tcp_message_timeout": -1s is outside 0s-24h ("0s" disables it)`,
+		`tcp_max_connections_per_ip = -5`: `l.toml:9: key "profile[0].tcp_max_connections_per_ip": -5 is outside 0-1000000 (0: no cap)`,
+	} {
+		_, err := Parse("l.toml", []byte(base+in+"\n"))
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: error %v, want %s", in, err, want)
+		}
+	}
+	_, err = Parse("l.toml", []byte("[core]\nsessions_per_second = -2\n"+base))
+	if want := `l.toml:2: key "core.sessions_per_second": -2 is outside 0-1000000 (0: no cap)`; err == nil || err.Error() != want {
+		t.Errorf("error %v, want %s", err, want)
 	}
 }

@@ -22,6 +22,17 @@ const (
 	DefaultListenIP          = "0.0.0.0"
 	DefaultConditionBreak    = "on-false"
 
+	// Limits (README "Limits and overload").
+	DefaultMaxSessions            = 1000 // FreeSWITCH's shipped max-sessions
+	DefaultSessionsPerSecond      = 200
+	DefaultOverloadDelay          = 100 * time.Millisecond
+	DefaultCallsPerSecondPerIP    = 30
+	DefaultMaxCallsPerIP          = 500
+	DefaultTCPMaxConnections      = 2048
+	DefaultTCPMaxConnectionsPerIP = 256
+	DefaultTCPIdleTimeout         = time.Hour
+	DefaultTCPMessageTimeout      = 32 * time.Second // 64·T1, Timer B/F
+
 	DefaultEventSocketMaxConnections     = 64
 	DefaultEventSocketMaxUnauthenticated = 16
 	DefaultEventSocketAuthTimeout        = 5 * time.Second
@@ -78,6 +89,15 @@ func applyDefaults(c *Config, defined map[string]bool) {
 	co.LogLevel = orDefault(co.LogLevel, DefaultLogLevel)
 	co.LogFormat = orDefault(co.LogFormat, DefaultLogFormat)
 	co.UserAgent = orDefault(co.UserAgent, DefaultUserAgent)
+	if !defined["core.max_sessions"] {
+		co.MaxSessions = DefaultMaxSessions
+	}
+	if !defined["core.sessions_per_second"] {
+		co.SessionsPerSecond = DefaultSessionsPerSecond
+	}
+	if !defined["core.overload_delay"] {
+		co.OverloadDelay.Duration = DefaultOverloadDelay
+	}
 
 	if !defined["media.rtp_start"] {
 		c.Media.RTPStart = DefaultRTPStart
@@ -163,6 +183,27 @@ func applyDefaults(c *Config, defined map[string]bool) {
 			p.TLSPort = p.Port + 1 // 5061 for 5060, as sofia's tls-sip-port
 		}
 		p.RegisterTarget = orDefault(p.RegisterTarget, RegisterTargetAuto)
+		k := indexKey("profile", i)
+		for _, d := range []struct {
+			key string
+			v   *int
+			def int
+		}{
+			{"calls_per_second_per_ip", &p.CallsPerSecondPerIP, DefaultCallsPerSecondPerIP},
+			{"max_calls_per_ip", &p.MaxCallsPerIP, DefaultMaxCallsPerIP},
+			{"tcp_max_connections", &p.TCPMaxConnections, DefaultTCPMaxConnections},
+			{"tcp_max_connections_per_ip", &p.TCPMaxConnectionsPerIP, DefaultTCPMaxConnectionsPerIP},
+		} {
+			if !defined[joinKey(k, d.key)] {
+				*d.v = d.def
+			}
+		}
+		if !defined[joinKey(k, "tcp_idle_timeout")] {
+			p.TCPIdleTimeout.Duration = DefaultTCPIdleTimeout
+		}
+		if !defined[joinKey(k, "tcp_message_timeout")] {
+			p.TCPMessageTimeout.Duration = DefaultTCPMessageTimeout
+		}
 	}
 	if c.Vars == nil {
 		c.Vars = map[string]string{}

@@ -139,6 +139,15 @@ func checkListingName(el *errorList, path, what, s string) bool {
 }
 
 func validateCore(c *Core, el *errorList) {
+	if c.MaxSessions < 0 || c.MaxSessions > 1_000_000 {
+		el.at("core.max_sessions", "%d is outside 0-1000000 (0: no cap)", c.MaxSessions)
+	}
+	if c.SessionsPerSecond < 0 || c.SessionsPerSecond > 1_000_000 {
+		el.at("core.sessions_per_second", "%d is outside 0-1000000 (0: no cap)", c.SessionsPerSecond)
+	}
+	if d := c.OverloadDelay.Duration; d < 0 || d > time.Minute {
+		el.at("core.overload_delay", "%s is outside 0s-1m (\"0s\" disables shedding)", d)
+	}
 	if c.LogLevel != "" {
 		switch l := strings.ToLower(c.LogLevel); l {
 		case "debug", "info", "warn", "error":
@@ -467,6 +476,7 @@ func validateProfiles(ps []Profile, contexts map[string]bool, es EventSocket, de
 		default:
 			el.at(joinKey(p, "register_target"), "%q is not one of %q, %q, %q", pr.RegisterTarget, RegisterTargetAuto, RegisterTargetSource, RegisterTargetContact)
 		}
+		validateProfileLimits(pr, p, el)
 		switch {
 		case pr.Context == "":
 			el.at(p, "context is required (the dialplan context calls from this profile run in)")
@@ -489,6 +499,37 @@ func validateProfiles(ps []Profile, contexts map[string]bool, es EventSocket, de
 			if pr.Port == port && ipsOverlap(pr.ListenIP, host) && transportsOverlap(pr.Transports, []string{"tcp"}) {
 				el.at(joinKey(indexKey("profile", i), "port"), "TCP port %d is also the event socket's (event_socket.listen)", port)
 			}
+		}
+	}
+}
+
+// validateProfileLimits checks a profile's ACL, call limits and TCP
+// connection limits. A limit of 0 is "no cap"; timeouts of "0s" disable.
+func validateProfileLimits(pr *Profile, p string, el *errorList) {
+	for j, a := range pr.ACL {
+		if _, err := ParseACLEntry(a); err != nil {
+			el.at(indexKey(joinKey(p, "acl"), j), "%q is not a CIDR (\"192.0.2.0/24\") or an address", a)
+		}
+	}
+	for _, n := range []struct {
+		key string
+		v   int
+	}{
+		{"calls_per_second_per_ip", pr.CallsPerSecondPerIP},
+		{"max_calls_per_ip", pr.MaxCallsPerIP},
+		{"tcp_max_connections", pr.TCPMaxConnections},
+		{"tcp_max_connections_per_ip", pr.TCPMaxConnectionsPerIP},
+	} {
+		if n.v < 0 || n.v > 1_000_000 {
+			el.at(joinKey(p, n.key), "%d is outside 0-1000000 (0: no cap)", n.v)
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"tcp_idle_timeout", pr.TCPIdleTimeout.Duration}, {"tcp_message_timeout", pr.TCPMessageTimeout.Duration}} {
+		if d.v < 0 || d.v > 24*time.Hour {
+			el.at(joinKey(p, d.key), "%s is outside 0s-24h (\"0s\" disables it)", d.v)
 		}
 	}
 }

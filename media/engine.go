@@ -65,6 +65,8 @@ type Engine struct {
 	embedded map[string]*Sound // by path inside SoundsFS, pre-encoded at start
 	mohs     map[*Sound]*broadcaster
 	legs     map[*Leg]struct{}
+
+	rtp rtpTotals // packet counters over all legs (rtpstats.go)
 }
 
 // NewEngine checks cfg, sets defaults and pre-encodes every WAV in SoundsFS.

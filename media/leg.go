@@ -43,6 +43,7 @@ type legStats struct {
 	dropped, sendErrors, digits, rtcp, learned        atomic.Uint64
 	latched                                           atomic.Bool
 	srtpDropped                                       atomic.Uint64
+	totals                                            *rtpTotals // the engine's, counted alongside
 }
 
 // Leg is one RTP endpoint of a call: a UDP socket pair on an even port, the
@@ -60,6 +61,7 @@ type Leg struct {
 	relay  atomic.Pointer[relayHalf] // where received packets are forwarded
 	lastRx atomic.Int64              // monotonic ns of the last accepted packet
 	latch  latchState                // reader only
+	seq    seqTracker                // reader only
 	dtmf   dtmfDetector              // reader only
 
 	mu       sync.Mutex // negotiation, SDP versions, music, bridge, source policy, timers
@@ -150,6 +152,7 @@ func (e *Engine) NewLeg(local netip.Addr) (*Leg, error) {
 	}
 	l.log = e.log.With("rtp_port", port)
 	l.out.conn = rtpConn
+	l.stats.totals = &e.rtp
 	l.out.stats = &l.stats
 	l.out.ssrc = rand.Uint32()
 	l.out.seq = uint16(rand.Uint32())
@@ -472,6 +475,7 @@ func (l *Leg) handleRTP(pkt []byte, from netip.AddrPort, h *rtpHeader) {
 	}
 	if st == nil {
 		l.stats.unexpected.Add(1) // no SDP yet: we do not know who may send
+		l.stats.totals.rejected.Add(1)
 		return
 	}
 	if sec := st.neg.sec; sec != nil {
@@ -485,6 +489,7 @@ func (l *Leg) handleRTP(pkt []byte, from netip.AddrPort, h *rtpHeader) {
 	}
 	if !l.admit(st, from, h) {
 		l.stats.unexpected.Add(1)
+		l.stats.totals.rejected.Add(1)
 		return
 	}
 	kind := st.neg.kinds[h.pt]
@@ -493,6 +498,8 @@ func (l *Leg) handleRTP(pkt []byte, from netip.AddrPort, h *rtpHeader) {
 		return
 	}
 	l.stats.packetsIn.Add(1)
+	l.stats.totals.in.Add(1)
+	l.seq.feed(h, l.stats.totals)
 	l.lastRx.Store(monoNow())
 	if kind == kindDTMF {
 		if d, ok := l.dtmf.feed(h.ts, pkt[h.payloadOff:h.payloadEnd]); ok {

@@ -299,4 +299,5 @@ func (s *outStream) writeLocked(n int) {
 		return
 	}
 	s.stats.packetsOut.Add(1)
+	s.stats.totals.out.Add(1)
 }

@@ -146,7 +146,11 @@ func (d *dialog) buildRequest(method sipmsg.RequestMethod, seq uint32) *sipmsg.R
 // do sends an in-dialog request and waits (bounded by ctx) for its final
 // response.
 func (d *dialog) do(ctx context.Context, req *sipmsg.Request) (*sipmsg.Response, error) {
-	tx, err := d.p.cli.TransactionRequest(ctx, req, prebuilt)
+	var tx sipmsg.ClientTransaction
+	err := d.p.sending(func() (err error) {
+		tx, err = d.p.cli.TransactionRequest(ctx, req, prebuilt)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", req.Method, err)
 	}
@@ -184,7 +188,7 @@ func (d *dialog) resendAck() {
 	ack := d.ack
 	d.mu.Unlock()
 	if ack != nil {
-		if err := d.p.cli.WriteRequest(ack, prebuilt); err != nil {
+		if err := d.p.sending(func() error { return d.p.cli.WriteRequest(ack, prebuilt) }); err != nil {
 			d.p.log.Debug("re-ACK failed", "err", err)
 		}
 	}

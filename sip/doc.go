@@ -5,7 +5,11 @@
 // "sofia/" dial-string endpoints.
 //
 // The seams, file by file:
-//   - routes.go binds each profile's request handlers (panics answer 500).
+//   - routes.go binds each profile's request handlers (panics answer 500);
+//     every request first meets admit (limits.go): the profile's ACL, the
+//     RFC 4475 checks sipgo leaves to us (validate.go), and for new calls
+//     and registrations the call limits and overload shedding
+//     (overload.go). A refused request is answered there, never handled.
 //   - respond.go: every response ccpbx sends goes through Stack.reply, so
 //     REGISTER and INVITE answers agree by construction on where they go
 //     (the UDP source address, the TCP connection), the To tag, our
@@ -27,7 +31,9 @@
 //   - user/ with several registered contacts hands one dial per contact to
 //     call.Race, the same parallel fork as a comma group of a dial string.
 //   - transportlog.go keeps input that is not SIP away from sipgo (its
-//     transport read hook for UDP, a wrapped listener for TCP).
+//     transport read hook for UDP, a wrapped listener for TCP) and bounds
+//     SIP over TCP: connection caps, idle and partial-message deadlines,
+//     an accept loop that outlives EMFILE (guard.Listener).
 //
 // It turns SDP into calls on package media and REGISTER into calls on package
 // registrar, but it decides nothing about where a call goes: the dialplan

@@ -1,20 +1,20 @@
 package sip
 
 import (
-	"bytes"
-	"context"
-	"runtime/pprof"
-	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
+	"ccpbx/internal/pbxtest"
 	"ccpbx/internal/testphone"
 )
 
 // TestNoGoroutinesLeftAfterCalls runs answered, cancelled and busy calls on
 // a PBX, shuts everything down, and checks every goroutine it started has
-// ended.
+// ended: ccpbx's and sipgo's alike.
 func TestNoGoroutinesLeftAfterCalls(t *testing.T) {
+	before := goleak.IgnoreCurrent()
 	t.Run("calls", func(t *testing.T) {
 		x := newTestPBX(t)
 		c1, in := answered(t, x)
@@ -52,33 +52,8 @@ func TestNoGoroutinesLeftAfterCalls(t *testing.T) {
 		}
 		x.waitIdle(t, ctx)
 	})
-	// Only goroutines running our code count: sipgo itself can strand a
-	// UDP socket when a datagram read just before a UserAgent closes is
-	// answered after its pool was emptied (a library shutdown race that
-	// only matters at process exit).
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	for {
-		ours := ourGoroutines()
-		if len(ours) == 0 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%d goroutines of ours still running:\n%s", len(ours), strings.Join(ours, "\n\n"))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	pbxtest.CheckLeaks(t, before)
 }
 
-func ourGoroutines() []string {
-	var b bytes.Buffer
-	_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
-	var ours []string
-	for _, g := range strings.Split(b.String(), "\n\n") {
-		if strings.Contains(g, "ccpbx/") && !strings.Contains(g, "sip.TestNoGoroutinesLeftAfterCalls") && !strings.Contains(g, "testing.tRunner") {
-			ours = append(ours, g)
-		}
-	}
-	return ours
-}
+// TestMain fails the package's run if any test left a goroutine running.
+func TestMain(m *testing.M) { pbxtest.VerifyNoLeaks(m) }

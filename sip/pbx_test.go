@@ -2,17 +2,20 @@ package sip
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"ccpbx/call"
 	"ccpbx/config"
+	"ccpbx/internal/pbxtest"
 	"ccpbx/internal/testphone"
 	"ccpbx/media"
 	"ccpbx/registrar"
@@ -47,11 +50,24 @@ func testLogger() *slog.Logger {
 
 func newTestPBX(t testing.TB, mediaOpts ...func(*media.Config)) *testPBX {
 	t.Helper()
-	return newTestPBXProfiles(t, nil, mediaOpts...)
+	return newTestPBXWith(t, Limits{}, nil, mediaOpts...)
 }
 
 // newTestPBXProfiles is newTestPBX with edit applied to both profiles.
 func newTestPBXProfiles(t testing.TB, edit func(*config.Profile), mediaOpts ...func(*media.Config)) *testPBX {
+	t.Helper()
+	return newTestPBXWith(t, Limits{}, func(ps []config.Profile) {
+		if edit != nil {
+			for i := range ps {
+				edit(&ps[i])
+			}
+		}
+	}, mediaOpts...)
+}
+
+// newTestPBXWith is newTestPBX with switch-wide limits and a hook that may
+// change the two profiles' configuration before the stack is built.
+func newTestPBXWith(t testing.TB, lim Limits, profileOpt func([]config.Profile), mediaOpts ...func(*media.Config)) *testPBX {
 	t.Helper()
 	log := testLogger()
 	var users []config.User
@@ -84,12 +100,10 @@ func newTestPBXProfiles(t testing.TB, edit func(*config.Profile), mediaOpts ...f
 		{Name: "internal", ListenIP: "127.0.0.1", Port: 0, Transports: []string{"udp", "tcp"}, Context: "default", Register: true, AuthCalls: true},
 		{Name: "blueivr", ListenIP: "127.0.0.1", Port: 0, Transports: []string{"udp", "tcp"}, Context: "blueivr"},
 	}
-	if edit != nil {
-		for i := range profiles {
-			edit(&profiles[i])
-		}
+	if profileOpt != nil {
+		profileOpt(profiles)
 	}
-	st, err := New(Options{Profiles: profiles, Core: core, Registrar: reg, Media: eng, Log: log, UserAgent: "ccpbx-test"})
+	st, err := New(Options{Profiles: profiles, Core: core, Registrar: reg, Media: eng, Log: log, UserAgent: "ccpbx-test", Limits: lim})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,16 +221,23 @@ func (x *testPBX) phone(t testing.TB, user string, opts ...testphone.Option) *te
 // waitIdle waits until the switch has no channels left.
 func (x *testPBX) waitIdle(t *testing.T, ctx context.Context) {
 	t.Helper()
-	for len(x.core.Channels()) > 0 {
-		select {
-		case <-ctx.Done():
-			for _, ch := range x.core.Channels() {
-				t.Errorf("channel still up: %s %s", ch.Name(), ch.State())
-			}
-			return
-		case <-time.After(10 * time.Millisecond):
-		}
+	wait := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		wait = time.Until(dl)
 	}
+	pbxtest.WaitFor(t, wait, func() bool { return len(x.core.Channels()) == 0 },
+		"the switch to have no channels; still up: %v", upChannels{x.core})
+}
+
+// upChannels names the channels a core still has, when printed.
+type upChannels struct{ core *call.Core }
+
+func (u upChannels) String() string {
+	var names []string
+	for _, ch := range u.core.Channels() {
+		names = append(names, fmt.Sprintf("%s (%s)", ch.Name(), ch.State()))
+	}
+	return strings.Join(names, ", ")
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

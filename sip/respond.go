@@ -3,15 +3,21 @@ package sip
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 
 	sipmsg "github.com/emiago/sipgo/sip"
 )
 
-// maxUDPMessage keeps what we send over UDP under sipgo's limit
-// (UDPMTUSize-200; larger writes fail, there is no automatic switch to
-// TCP).
-const maxUDPMessage = 1300
+// maxUDPMessage is sipgo's limit on UDP writes (UDPMTUSize-200; larger
+// writes fail, there is no automatic switch to TCP). RFC 3261 §18.1.1 asks
+// it of requests; responses travel the request's transport whatever their
+// size (§18.2.2), so reply sends a larger one itself, fragmented by IP, up
+// to maxUDPResponse.
+const (
+	maxUDPMessage  = 1300
+	maxUDPResponse = 65000
+)
 
 // errTooLarge: a message would not fit a UDP datagram.
 var errTooLarge = errors.New("message too large for UDP")
@@ -28,6 +34,9 @@ type response struct {
 	// toTag is the dialog's local tag on answers to a dialog-forming
 	// INVITE; "" leaves the tag sipgo makes up (none on 100).
 	toTag string
+	// stateless, when set, sends the answer on this UDP socket with no
+	// transaction (tx is nil): overload shedding in the read loop.
+	stateless net.PacketConn
 }
 
 // reply is the one way ccpbx answers a request: REGISTER's 401/423/200,
@@ -39,12 +48,20 @@ type response struct {
 //     came in on;
 //   - the To tag is the dialog's once there is one;
 //   - it carries our User-Agent, as sofia's responses do;
-//   - over UDP it must fit a datagram: a larger one is not sent and the
-//     error says so.
+//   - it is SIP/2.0 whatever version the request claimed (a SIP/7.0
+//     request gets "SIP/2.0 505");
+//   - over UDP a response larger than sipgo sends (a long request's 4xx
+//     echoes its long Via, From, To, Call-ID) goes out fragmented, written
+//     on the profile's socket directly; sipgo's transaction then holds no
+//     copy to retransmit, and a retransmitted request is answered anew.
+//     One over maxUDPResponse is not sent and the error says so;
+//   - while overloaded, a new INVITE or REGISTER over UDP is answered 503
+//     from the read loop with no transaction (shedEarly): response.stateless.
 //
 // It returns the response sent, for retransmission.
 func (s *Stack) reply(tx sipmsg.ServerTransaction, req *sipmsg.Request, r response) (*sipmsg.Response, error) {
 	res := sipmsg.NewResponseFromRequest(req, r.code, r.reason, nil)
+	res.SipVersion = "SIP/2.0"
 	if r.toTag != "" {
 		if to := res.To(); to != nil {
 			to.Params.Remove("tag")
@@ -67,14 +84,47 @@ func (s *Stack) reply(tx sipmsg.ServerTransaction, req *sipmsg.Request, r respon
 	if src := req.Source(); src != "" && !reliable {
 		res.SetDestination(src)
 	}
+	if r.stateless != nil {
+		dst, err := net.ResolveUDPAddr("udp", res.Destination())
+		if err != nil {
+			return res, err
+		}
+		_, err = r.stateless.WriteTo([]byte(res.String()), dst)
+		return res, err
+	}
 	if !reliable {
 		if n := len(res.String()); n > maxUDPMessage {
-			s.log.Warn("response not sent: too large for UDP", "code", r.code, "size", n,
-				"to", req.Source(), "call_id", callIDOf(req))
-			return res, fmt.Errorf("%d %s of %d bytes: %w", r.code, r.reason, n, errTooLarge)
+			if err := sendLargeUDP(tx, res, n); err != nil {
+				s.log.Warn("response not sent", "code", r.code, "size", n,
+					"to", req.Source(), "call_id", callIDOf(req), "err", err)
+				return res, fmt.Errorf("%d %s of %d bytes: %w", r.code, r.reason, n, err)
+			}
+			return res, nil
 		}
 	}
 	return res, tx.Respond(res)
+}
+
+// sendLargeUDP writes a response sipgo would refuse as too large on the
+// UDP socket the request came in on.
+func sendLargeUDP(tx sipmsg.ServerTransaction, res *sipmsg.Response, n int) error {
+	if n > maxUDPResponse {
+		return errTooLarge
+	}
+	stx, ok := tx.(*sipmsg.ServerTx)
+	if !ok {
+		return errTooLarge
+	}
+	uc, ok := stx.Connection().(*sipmsg.UDPConnection)
+	if !ok {
+		return errTooLarge
+	}
+	dst, err := net.ResolveUDPAddr("udp", res.Destination())
+	if err != nil {
+		return err
+	}
+	_, err = uc.WriteTo([]byte(res.String()), dst)
+	return err
 }
 
 // respond sends a simple answer; a failure to send is sipgo's to log.

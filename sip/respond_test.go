@@ -32,8 +32,10 @@ func TestReplyRules(t *testing.T) {
 	tcp := rawRegister(t, "rules-tcp", 1, "1001")
 	tcp.SetTransport("TCP")
 
-	// Too large for a datagram: not sent, and the caller learns why.
-	big := []sipmsg.Header{sipmsg.NewHeader("X-Big", strings.Repeat("x", maxUDPMessage))}
+	// Too large even for a fragmented datagram: not sent, and the caller
+	// learns why. (Between maxUDPMessage and maxUDPResponse it goes out on
+	// the socket: TestRFC4475's longreq.)
+	big := []sipmsg.Header{sipmsg.NewHeader("X-Big", strings.Repeat("x", maxUDPResponse))}
 	tx = newFakeTx()
 	if _, err := s.reply(tx, req, response{code: 200, reason: "OK", headers: big}); !errors.Is(err, errTooLarge) {
 		t.Errorf("oversized UDP response: %v", err)

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"runtime/debug"
+	"time"
 
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -22,7 +23,21 @@ func (p *profile) routes() {
 					p.stack.respond(tx, req, 500, "Server Internal Error")
 				}
 			}()
+			if !p.admit(req, tx) {
+				return
+			}
+			if req.Method == sipmsg.INVITE || req.Method == sipmsg.ACK {
+				fn(req, tx)
+				return
+			}
+			// The handling time of the short requests is what the
+			// overload meter watches (overload.go).
+			if req.Method == sipmsg.REGISTER {
+				defer p.stack.overload.release() // acquired in admit
+			}
+			start := time.Now()
 			fn(req, tx)
+			p.stack.overload.observe(time.Since(start))
 		}
 	}
 	p.srv.OnInvite(h("INVITE", p.onInvite))

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -35,6 +36,9 @@ type Options struct {
 	// Bans, if set, counts digest failures and drops banned sources
 	// (sip/register.go).
 	Bans *guard.Bans
+	// Limits are the switch-wide admission limits; the zero value limits
+	// nothing.
+	Limits Limits
 }
 
 // ProfileInfo is one row of `sofia status`.
@@ -65,7 +69,17 @@ type Stack struct {
 	cancel  context.CancelFunc
 	serveWG sync.WaitGroup
 	pending inflight // BYEs, CANCELs and 200 retransmissions still going
+	gate    sendGate // shut by Close before the listeners (sendgate.go)
 	legs    map[*leg]struct{}
+	// legSource is the source address each inbound leg counts against
+	// (its profile's max_calls_per_ip).
+	legSource map[*leg]netip.Addr
+
+	limits      Limits
+	sessionRate *rate     // nil: no sessions_per_second
+	overload    *overload // nil: no shedding
+	// limited counts new calls refused by a limit.
+	limited atomic.Uint64
 }
 
 // profile is one sofia-style listener with its own UserAgent, so requests
@@ -81,6 +95,11 @@ type profile struct {
 	log   *slog.Logger
 	// guard drops input that is not SIP before sipgo parses it.
 	guard *inputGuard
+	// limits: what the profile admits (admit, limits.go).
+	limits profileLimits
+	// udpConn is the profile's UDP socket once bound, for the answers
+	// shedEarly sends without a transaction.
+	udpConn atomic.Pointer[net.PacketConn]
 
 	listenIP netip.Addr
 	advIP    netip.Addr
@@ -106,14 +125,22 @@ func New(o Options) (*Stack, error) {
 		o.UserAgent = "ccpbx"
 	}
 	s := &Stack{
-		core:   o.Core,
-		reg:    o.Registrar,
-		media:  o.Media,
-		log:    o.Log.With("component", "sip"),
-		agent:  o.UserAgent,
-		bans:   o.Bans,
-		byName: make(map[string]*profile),
-		legs:   make(map[*leg]struct{}),
+		core:      o.Core,
+		reg:       o.Registrar,
+		media:     o.Media,
+		log:       o.Log.With("component", "sip"),
+		agent:     o.UserAgent,
+		bans:      o.Bans,
+		byName:    make(map[string]*profile),
+		legs:      make(map[*leg]struct{}),
+		legSource: make(map[*leg]netip.Addr),
+		limits:    o.Limits,
+	}
+	if o.Limits.SessionsPerSecond > 0 {
+		s.sessionRate = newRate(o.Limits.SessionsPerSecond)
+	}
+	if o.Limits.OverloadDelay > 0 {
+		s.overload = newOverload(o.Limits.OverloadDelay)
 	}
 	s.dialogs.init()
 	fail := func(err error) (*Stack, error) {
@@ -141,6 +168,11 @@ func New(o Options) (*Stack, error) {
 func (s *Stack) newProfile(pc config.Profile) (*profile, error) {
 	p := &profile{stack: s, cfg: pc, name: pc.Name, port: pc.Port}
 	p.log = s.log.With("profile", pc.Name)
+	lim, err := newProfileLimits(pc)
+	if err != nil {
+		return nil, fmt.Errorf("acl: %w", err)
+	}
+	p.limits = lim
 	if len(pc.Transports) == 0 {
 		p.udp, p.tcp = true, true
 	}
@@ -180,7 +212,12 @@ func (s *Stack) newProfile(pc config.Profile) (*profile, error) {
 	if err := p.setupTLS(); err != nil {
 		return nil, err
 	}
-	p.guard = newInputGuard(p.log.With("layer", "transport"))
+	p.guard = newInputGuard(p.log.With("layer", "transport"), tcpLimits{
+		conns:   guard.ConnLimits{Max: pc.TCPMaxConnections, PerIP: pc.TCPMaxConnectionsPerIP},
+		idle:    pc.TCPIdleTimeout.Duration,
+		message: pc.TCPMessageTimeout.Duration,
+	})
+	p.guard.shed = p.shedEarly
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(s.agent),
 		sipgo.WithUserAgentHostname(p.advIP.String()),
@@ -251,6 +288,19 @@ func (s *Stack) Start(ctx context.Context) error {
 			return fmt.Errorf("sip: profile %s: %w", p.name, err)
 		}
 	}
+	if s.overload != nil {
+		s.serveWG.Add(1)
+		go func() {
+			defer s.serveWG.Done()
+			s.overload.run(ctx, func(on bool, d time.Duration) {
+				if on {
+					s.log.Warn("overload: shedding new calls and registrations with 503", "sched_delay", d)
+				} else {
+					s.log.Info("overload over: serving new calls and registrations again", "sched_delay", d)
+				}
+			})
+		}()
+	}
 	return nil
 }
 
@@ -312,6 +362,7 @@ func (p *profile) listen(ctx context.Context) error {
 	}
 	s := p.stack
 	if udp != nil {
+		p.udpConn.Store(&udp)
 		s.serveWG.Add(1)
 		go func() {
 			defer s.serveWG.Done()
@@ -384,6 +435,7 @@ func (s *Stack) Close() {
 		}
 	}
 	s.pending.wait(3 * time.Second)
+	s.gate.shutAndWait(time.Second)
 	if cancel != nil {
 		cancel()
 	}
@@ -454,14 +506,23 @@ func (s *Stack) isClosed() bool {
 }
 
 func (s *Stack) track(l *leg) {
+	ip, inbound := inboundSource(l)
 	s.mu.Lock()
 	s.legs[l] = struct{}{}
+	if inbound {
+		s.legSource[l] = ip
+		s.countCallLocked(l, ip, +1)
+	}
 	s.mu.Unlock()
 }
 
 func (s *Stack) untrack(l *leg) {
 	s.mu.Lock()
 	delete(s.legs, l)
+	if ip, ok := s.legSource[l]; ok {
+		delete(s.legSource, l)
+		s.countCallLocked(l, ip, -1)
+	}
 	s.mu.Unlock()
 }
 

@@ -9,8 +9,11 @@ import (
 	"net"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
+
+	"ccpbx/guard"
 )
 
 // inputGuard keeps input that is not SIP away from sipgo. sipgo logs every
@@ -25,18 +28,40 @@ import (
 // are wrapped (listener) because a stream needs a parser per connection.
 // TCP connections sipgo dials itself (calls to a phone whose registration
 // connection is gone) are not wrapped; sipgo offers no seam for them.
+//
+// On TCP it also bounds what a connection may hold (tcpLimits): the
+// listener caps connections in all and per address and keeps accepting
+// through EMFILE (guard.Listener), and each connection has read deadlines:
+// one that is silent for the idle timeout is closed, and so is one whose
+// message is not complete the message timeout after its first byte (a
+// slowloris sending a byte a second, or a Content-Length that never
+// arrives). A new connection must finish its first message within the
+// message timeout too.
 type inputGuard struct {
 	log     *slog.Logger
 	parser  *sipmsg.Parser
+	tcp     tcpLimits
 	dropped atomic.Uint64
+	// timedOut counts TCP connections closed by a deadline.
+	timedOut atomic.Uint64
+	// shed, when set, may answer a parsed UDP request itself while the
+	// switch is overloaded (limits.go shedEarly); true means answered, and
+	// sipgo never sees it.
+	shed func(req *sipmsg.Request, from net.Addr) bool
+}
+
+// tcpLimits bound SIP over TCP; zero values mean no bound.
+type tcpLimits struct {
+	conns         guard.ConnLimits
+	idle, message time.Duration
 }
 
 // maxLoggedDatagram is how much of unparsable input a DEBUG record keeps:
 // enough to recognise the sender's software.
 const maxLoggedDatagram = 200
 
-func newInputGuard(log *slog.Logger) *inputGuard {
-	return &inputGuard{log: log, parser: sipmsg.NewParser()}
+func newInputGuard(log *slog.Logger, tcp tcpLimits) *inputGuard {
+	return &inputGuard{log: log, parser: sipmsg.NewParser(), tcp: tcp}
 }
 
 // drop counts and logs input that does not parse.
@@ -68,27 +93,50 @@ func (g *inputGuard) filterUDP(info sipmsg.TransportReadProps, data []byte) ([]b
 	if !strings.EqualFold(info.Transport, "udp") || keepAlive(data) {
 		return data, nil
 	}
-	if _, err := g.parser.ParseSIP(data); err != nil {
+	msg, err := g.parser.ParseSIP(data)
+	if err != nil {
 		g.drop("udp", info.RemoteAddr, data, err)
 		return nil, nil
+	}
+	req, ok := msg.(*sipmsg.Request)
+	if !ok {
+		return data, nil
+	}
+	if g.shed != nil && g.shed(req, info.RemoteAddr) {
+		return nil, nil
+	}
+	if giveRFC2543Branch(req) {
+		return []byte(req.String()), nil
 	}
 	return data, nil
 }
 
-// listener wraps a TCP listener so every accepted connection is checked.
-func (g *inputGuard) listener(l net.Listener) net.Listener { return guardedListener{l, g} }
+// listener wraps a TCP listener so every accepted connection is checked
+// and bounded.
+func (g *inputGuard) listener(l net.Listener) *guardedListener {
+	gl := guard.NewListener(l, g.tcp.conns, func(msg string, err error, remote string) {
+		if err != nil {
+			g.log.Warn("sip tcp: "+msg, "err", err)
+			return
+		}
+		g.log.Debug("sip tcp: "+msg, "remote", remote)
+	})
+	return &guardedListener{gl, g}
+}
 
 type guardedListener struct {
-	net.Listener
+	*guard.Listener
 	g *inputGuard
 }
 
-func (l guardedListener) Accept() (net.Conn, error) {
+func (l *guardedListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &guardedConn{Conn: c, g: l.g, stream: l.g.parser.NewSIPStream(), idle: true}, nil
+	gc := &guardedConn{Conn: c, g: l.g, stream: l.g.parser.NewSIPStream(), idle: true, fresh: true}
+	gc.msgStart = time.Now()
+	return gc, nil
 }
 
 // guardedConn parses the stream alongside sipgo, with the same framing
@@ -101,21 +149,66 @@ type guardedConn struct {
 	// idle: between messages, where sipgo skips keep-alives.
 	idle   bool
 	broken bool
+	// fresh: no whole message yet; msgStart: when the message being read
+	// (or, while fresh, the connection) began.
+	fresh    bool
+	msgStart time.Time
+}
+
+// deadline is when the next read must have returned: the message timeout
+// from the start of a message (or of a connection that has sent none),
+// fixed so that trickling bytes cannot push it back; else the idle timeout
+// from now.
+func (c *guardedConn) deadline() time.Time {
+	t := c.g.tcp
+	if (c.fresh || !c.idle) && t.message > 0 {
+		return c.msgStart.Add(t.message)
+	}
+	if t.idle > 0 {
+		return time.Now().Add(t.idle)
+	}
+	return time.Time{}
 }
 
 func (c *guardedConn) Read(p []byte) (int, error) {
 	if c.broken {
 		return 0, io.EOF
 	}
+	c.Conn.SetReadDeadline(c.deadline())
 	n, err := c.Conn.Read(p)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			// sipgo logs read errors other than EOF at ERROR; a peer
+			// that dawdles is routine on a public port.
+			c.g.timedOut.Add(1)
+			c.g.log.Debug("sip tcp: connection timed out", "remote", c.Conn.RemoteAddr().String(),
+				"partial", !c.idle, "fresh", c.fresh)
+			c.broken = true
+			c.stream.Close()
+			c.Conn.Close()
+			return 0, io.EOF
+		}
+	}
 	if n == 0 || bytes.Count(p[:n], []byte{0}) == n || (c.idle && keepAlive(p[:n])) {
 		return n, err
 	}
-	perr := c.stream.ParseSIPStream(p[:n], func(sipmsg.Message) {})
+	if c.idle && !c.fresh {
+		c.msgStart = time.Now()
+	}
+	completed := false
+	perr := c.stream.ParseSIPStream(p[:n], func(sipmsg.Message) { completed = true })
+	if completed {
+		c.fresh = false
+	}
 	switch {
 	case perr == nil:
 		c.idle = true
 	case errors.Is(perr, sipmsg.ErrParseSipPartial):
+		if completed {
+			// The chunk finished a message and began another.
+			c.msgStart = time.Now()
+		}
 		c.idle = false
 	default:
 		c.broken = true

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
 )
@@ -20,7 +21,7 @@ const optionsMsg = "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:
 func TestInputGuardDropsUnparsableDatagrams(t *testing.T) {
 	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
 		var buf bytes.Buffer
-		g := newInputGuard(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: level})).With("layer", "transport"))
+		g := newInputGuard(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: level})).With("layer", "transport"), tcpLimits{})
 		from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5999}
 		info := sipmsg.TransportReadProps{Transport: "UDP", RemoteAddr: from}
 		for _, ok := range []string{optionsMsg, "\r\n\r\n", "\r\n"} {
@@ -55,7 +56,7 @@ func TestInputGuardClosesBrokenStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	g := newInputGuard(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	g := newInputGuard(slog.New(slog.NewTextHandler(io.Discard, nil)), tcpLimits{})
 	gl := g.listener(ln)
 	peer, err := net.Dial("tcp4", ln.Addr().String())
 	if err != nil {
@@ -91,7 +92,7 @@ func TestInputGuardClosesBrokenStream(t *testing.T) {
 // BenchmarkInputGuardUDP is what the guard adds to every datagram: one
 // more parse of a typical request.
 func BenchmarkInputGuardUDP(b *testing.B) {
-	g := newInputGuard(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	g := newInputGuard(slog.New(slog.NewTextHandler(io.Discard, nil)), tcpLimits{})
 	info := sipmsg.TransportReadProps{Transport: "UDP", RemoteAddr: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5999}}
 	data := []byte(optionsMsg)
 	b.ReportAllocs()
@@ -99,5 +100,75 @@ func BenchmarkInputGuardUDP(b *testing.B) {
 		if out, _ := g.filterUDP(info, data); out == nil {
 			b.Fatal("dropped")
 		}
+	}
+}
+
+// TestInputGuardTimesOutSlowAndPartialMessages: a message that is not
+// complete the message timeout after its first byte closes the connection
+// however its bytes trickle in (a slowloris, a Content-Length that never
+// arrives), and a silent connection is closed after the idle timeout.
+func TestInputGuardTimesOutSlowAndPartialMessages(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	g := newInputGuard(slog.New(slog.NewTextHandler(io.Discard, nil)), tcpLimits{message: 300 * time.Millisecond, idle: 600 * time.Millisecond})
+	gl := g.listener(ln)
+	partial := strings.Replace(optionsMsg, "Content-Length: 0", "Content-Length: 65000", 1) + strings.Repeat("x", 100)
+	for _, tc := range []struct {
+		name string
+		send func(peer net.Conn, stop <-chan struct{})
+	}{
+		{"partial body", func(peer net.Conn, _ <-chan struct{}) { peer.Write([]byte(partial)) }},
+		{"slowloris", func(peer net.Conn, stop <-chan struct{}) {
+			// One byte per 50 ms: each read returns, none completes.
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+				if _, err := peer.Write([]byte{optionsMsg[i%20]}); err != nil {
+					return
+				}
+			}
+		}},
+		{"silent", func(net.Conn, <-chan struct{}) {}},
+		{"idle after a message", func(peer net.Conn, _ <-chan struct{}) { peer.Write([]byte(optionsMsg)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			peer, err := net.Dial("tcp4", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			conn, err := gl.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() { defer close(done); tc.send(peer, stop) }()
+			defer func() { close(stop); <-done }()
+			before := g.timedOut.Load()
+			buf := make([]byte, 4096)
+			for {
+				_, err := conn.Read(buf)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("read: %v", err)
+				}
+			}
+			if g.timedOut.Load() != before+1 {
+				t.Fatalf("connection ended without a timeout")
+			}
+		})
+	}
+	if n := gl.Open(); n != 0 {
+		t.Fatalf("%d connections still counted open", n)
 	}
 }

@@ -68,7 +68,12 @@ func (l *uacLeg) runInvite(ctx context.Context, inv *sipmsg.Request, vars map[st
 		ch.Terminated(cause)
 		return nil, cause
 	}
-	tx, err := p.cli.TransactionRequest(context.Background(), inv, prebuilt)
+	var tx sipmsg.ClientTransaction
+	send := func() (err error) {
+		tx, err = p.cli.TransactionRequest(context.Background(), inv, prebuilt)
+		return err
+	}
+	err := p.sending(send)
 	if err != nil && (d.transport == "tcp" || d.transport == "tls") {
 		// The TCP connection the phone registered over is gone (phones
 		// reconnect only at their next REGISTER): try its Contact, where
@@ -77,7 +82,7 @@ func (l *uacLeg) runInvite(ctx context.Context, inv *sipmsg.Request, vars map[st
 			l.log.Info("registration's TCP connection is gone; trying the Contact", "err", err, "contact", alt)
 			d.dest = alt
 			inv.SetDestination(alt)
-			tx, err = p.cli.TransactionRequest(context.Background(), inv, prebuilt)
+			err = p.sending(send)
 		}
 	}
 	if err != nil {
@@ -119,8 +124,7 @@ func (l *uacLeg) runInvite(ctx context.Context, inv *sipmsg.Request, vars map[st
 				d.mu.Lock()
 				d.localSeq = inv.CSeq().SeqNo
 				d.mu.Unlock()
-				tx, err = p.cli.TransactionRequest(context.Background(), inv, prebuilt)
-				if err != nil {
+				if err = p.sending(send); err != nil {
 					return fail(call.DestinationOutOfOrder)
 				}
 				provisional = false
@@ -162,7 +166,7 @@ func (l *uacLeg) established(tx sipmsg.ClientTransaction, inv *sipmsg.Request, r
 	d.mu.Lock()
 	d.ack = ack
 	d.mu.Unlock()
-	if err := l.p.cli.WriteRequest(ack, prebuilt); err != nil {
+	if err := l.p.sending(func() error { return l.p.cli.WriteRequest(ack, prebuilt) }); err != nil {
 		l.log.Warn("ACK failed", "err", err)
 	}
 	// A retransmitted 2xx while the transaction is still Accepted means the
@@ -297,7 +301,11 @@ func (l *uacLeg) sendCancel(inv *sipmsg.Request, cause call.Cause) {
 	c.SetDestination(inv.Destination())
 	c.Laddr = inv.Laddr
 	c.SetBody(nil)
-	tx, err := l.p.cli.TransactionRequest(context.Background(), c, prebuilt)
+	var tx sipmsg.ClientTransaction
+	err := l.p.sending(func() (err error) {
+		tx, err = l.p.cli.TransactionRequest(context.Background(), c, prebuilt)
+		return err
+	})
 	if err != nil {
 		l.log.Debug("CANCEL not sent", "err", err)
 		return
@@ -329,7 +337,7 @@ func (li *lateInvite) ackAndBye(res *sipmsg.Response) {
 	d := l.dlg
 	l.fillDialog(d, res)
 	ack := d.buildRequest(sipmsg.ACK, li.inv.CSeq().SeqNo)
-	if err := l.p.cli.WriteRequest(ack, prebuilt); err != nil {
+	if err := l.p.sending(func() error { return l.p.cli.WriteRequest(ack, prebuilt) }); err != nil {
 		l.log.Debug("ACK of a late 200 failed", "err", err)
 	}
 	if err := d.bye(reasonHeader(li.cause)); err != nil {

@@ -235,6 +235,10 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Registrations:      reg,
 		ServiceLevelTarget: cfg.HTTP.ServiceLevelSeconds,
 	})
+	p.metrics.SetRTPSource(func() api.RTPStats {
+		s := p.media.Stats()
+		return api.RTPStats{PacketsIn: s.PacketsIn, PacketsOut: s.PacketsOut, Late: s.Late, Lost: s.Lost, LatchRejected: s.SourceRejected}
+	})
 	if p.sip, err = sip.New(sip.Options{
 		Profiles:  cfg.Profiles,
 		Core:      p.core,
@@ -243,6 +247,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Log:       log,
 		UserAgent: cfg.Core.UserAgent,
 		Bans:      sipBans,
+		Limits:    sip.LimitsFrom(cfg.Core),
 	}); err != nil {
 		return p, fmt.Errorf("sip: %w", err)
 	}

@@ -239,6 +239,11 @@ func (p *Phone) Close() {
 		p.cancel()
 		p.UA.Close()
 		p.closed.Wait()
+		// A response or request the phone's goroutines sent while the first
+		// Close ran finds its listener gone, and sipgo then opens a fresh
+		// socket with a reader nobody stops; closing the transports again
+		// once those goroutines are done closes such sockets too.
+		p.UA.TransportLayer().Close()
 	})
 }
 

@@ -518,7 +518,10 @@ func (e *env) stepTrunkCall(t *testing.T) {
 	if mohRep.Frames == 0 || mohRep.Loud*2 < mohRep.Frames || mohRep.CallerTone*4 > mohRep.Frames || mohRep.AgentTone*4 > mohRep.Frames {
 		t.Errorf("%s: caller did not hear music on hold: want most frames above %.0f dBFS and not a test tone; got %s", step, speechLevel, mohRep)
 	}
-	e.expectSound(t, step, "the caller", samplesOf(moh), "music-on-hold", true)
+	// The music is matched inside the longest run the sender did not skip:
+	// a frame the loaded machine's clock dropped is a gap streamCheck
+	// reports, and a window across it would match neither side of it.
+	e.expectSound(t, step, "the caller", samplesOf(gapFree(moh)), "music-on-hold", true)
 
 	// The listings during the call, as FreeSWITCH shows them (README §6,
 	// "call c1 in progress").

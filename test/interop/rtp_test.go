@@ -195,6 +195,21 @@ func samplesOf(pkts []rxPacket) []int16 {
 	return out
 }
 
+// gapFree returns the longest stretch of pkts whose RTP clock advances one
+// frame per packet, i.e. audio the sender produced without skipping.
+func gapFree(pkts []rxPacket) []rxPacket {
+	best, start := pkts[:0], 0
+	for i := 1; i <= len(pkts); i++ {
+		if i == len(pkts) || pkts[i].ts-pkts[i-1].ts != frameLen {
+			if i-start > len(best) {
+				best = pkts[start:i]
+			}
+			start = i
+		}
+	}
+	return best
+}
+
 // streamCheck verifies what RFC 3551 and the article's 20 ms ptime imply
 // for a G.711 stream: 160-sample payloads, sequence +1 per packet, the RTP
 // clock advancing 160 per packet (a multiple of 160 across a gap the sender

@@ -1,0 +1,48 @@
+package sip
+
+import (
+	"errors"
+	"sync"
+	"time"
+)
+
+// errNotSending refuses a request once the stack has stopped sending.
+var errNotSending = errors.New("sip: stack is closing its transports")
+
+// sendGate stops requests from leaving once Close has begun closing the
+// transports. sipgo looks up the socket for a request in its pool; once a
+// listener is closed (or ua.Close has emptied the pool) it binds a new
+// socket on the request's local address, the listener's freed port, and
+// starts a reader goroutine for it that nothing closes afterwards. So every
+// request ccpbx sends goes through [profile.sending], and Close shuts the
+// gate, waiting for sends already under way, before it touches a listener.
+type sendGate struct {
+	mu   sync.Mutex
+	shut bool
+	busy inflight
+}
+
+// shutAndWait refuses every later send and waits, at most d, for those
+// under way.
+func (g *sendGate) shutAndWait(d time.Duration) {
+	g.mu.Lock()
+	g.shut = true
+	g.mu.Unlock()
+	g.busy.wait(d)
+}
+
+// sending runs send, which hands one request to p's sipgo client, unless
+// the stack has stopped sending. Only the handing over is covered: the
+// transaction's own retransmissions reuse the socket it was given.
+func (p *profile) sending(send func() error) error {
+	g := &p.stack.gate
+	g.mu.Lock()
+	if g.shut {
+		g.mu.Unlock()
+		return errNotSending
+	}
+	g.busy.add()
+	g.mu.Unlock()
+	defer g.busy.done()
+	return send()
+}
