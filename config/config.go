@@ -296,8 +296,24 @@ type Profile struct {
 	// AdvertiseIP goes into Contact, Via and SDP; empty = auto-detected.
 	AdvertiseIP string `toml:"advertise_ip"`
 	Port        int    `toml:"port"`
-	// Transports lists "udp" and/or "tcp".
+	// Transports lists "udp", "tcp" and/or "tls". UDP and TCP share Port;
+	// TLS listens on TLSPort.
 	Transports []string `toml:"transports"`
+	// TLSPort is the SIP over TLS port when Transports lists "tls";
+	// FreeSWITCH's tls-sip-port. Default Port+1 (5061 for 5060); 0 with
+	// Port 0 picks an ephemeral one (tests).
+	TLSPort int `toml:"tls_port"`
+	// TLSCertFile and TLSKeyFile are the PEM certificate (chain) and
+	// private key of the TLS listener, read and checked at start. TLS 1.2
+	// is the minimum.
+	TLSCertFile string `toml:"tls_cert_file"`
+	TLSKeyFile  string `toml:"tls_key_file"`
+	// TLSVerifyPolicy is FreeSWITCH's tls-verify-policy, of which ccpbx
+	// has "none" (default: phones authenticate with digest only) and "in"
+	// (a connecting phone must present a certificate signed by a CA in
+	// TLSCAFile, PEM).
+	TLSVerifyPolicy string `toml:"tls_verify_policy"`
+	TLSCAFile       string `toml:"tls_ca_file"`
 	// Context is the dialplan context calls from this profile run in.
 	Context string `toml:"context"`
 	// Register accepts REGISTER from directory users (digest auth).
@@ -326,6 +342,13 @@ type Profile struct {
 	// hung up; FreeSWITCH's session-timeout. 0 (the default) = off; at
 	// least 90s (RFC 4028's smallest Min-SE) when set.
 	SessionTimeout Duration `toml:"session_timeout"`
+	// RTPSecureMedia is the SRTP (SDES) policy of calls on this profile,
+	// FreeSWITCH's rtp_secure_media: "mandatory" (offer RTP/SAVP, refuse
+	// plain offers with 488), "optional" (offer RTP/AVP with a=crypto,
+	// accept both), "forbidden" (plain only, refuse RTP/SAVP). Empty (the
+	// default): offer plain, answer an SRTP offer with SRTP. A user's
+	// variable rtp_secure_media overrides it for that user's calls.
+	RTPSecureMedia string `toml:"rtp_secure_media"`
 
 	// Limits on what one source may ask of the profile (README "Limits and
 	// overload"). ACL lists the networks (CIDRs or addresses) whose
@@ -350,6 +373,9 @@ type Profile struct {
 	TCPIdleTimeout         Duration `toml:"tcp_idle_timeout"`
 	TCPMessageTimeout      Duration `toml:"tcp_message_timeout"`
 }
+
+// SecureMediaValues are the accepted spellings of rtp_secure_media.
+var SecureMediaValues = []string{"mandatory", "optional", "forbidden", "true", "false"}
 
 // Registration targets (Profile.RegisterTarget).
 const (

@@ -343,6 +343,14 @@ func TestErrors(t *testing.T) {
 			`t.toml:13: key "profile[1].session_timeout": 30s is below 90s, RFC 4028's smallest session interval ("0s" turns session timers off)`}},
 		{"register target", "[[profile]]\nname = \"b\"\nport = 5080\ncontext = \"default\"\nregister_target = \"via\"\n", []string{
 			`t.toml:13: key "profile[1].register_target": "via" is not one of "auto", "source", "contact"`}},
+		{"tls without a certificate", "[[profile]]\nname = \"b\"\nport = 5080\ncontext = \"default\"\ntransports = [\"tls\"]\n", []string{
+			`t.toml:13: key "profile[1].transports": "tls" needs tls_cert_file and tls_key_file (PEM); ` + "`ccpbx cert --host NAME`" + ` makes a test pair`}},
+		{"tls unreadable certificate", "[[profile]]\nname = \"b\"\nport = 5080\ncontext = \"default\"\ntransports = [\"tls\"]\ntls_cert_file = \"/nonexistent/c.pem\"\ntls_key_file = \"/nonexistent/k.pem\"\n", []string{
+			`t.toml:14: key "profile[1].tls_cert_file": stat /nonexistent/c.pem: no such file or directory`}},
+		{"rtp_secure_media", "[[profile]]\nname = \"b\"\nport = 5080\ncontext = \"default\"\nrtp_secure_media = \"always\"\n", []string{
+			`t.toml:13: key "profile[1].rtp_secure_media": "always" is not one of mandatory, optional, forbidden`}},
+		{"user rtp_secure_media", "[[directory.user]]\nid = \"2001\"\n[directory.user.variables]\nrtp_secure_media = \"yes\"\n", []string{
+			`t.toml:12: key "directory.user[0].variables.rtp_secure_media": "yes" is not one of mandatory, optional, forbidden`}},
 		{"rtp range", "[media]\nrtp_start = 20000\nrtp_end = 20000\n", []string{
 			`t.toml:11: key "media.rtp_end": rtp_end 20000 must be above rtp_start 20000 (RTP needs at least one even/odd port pair)`}},
 		{"log level", "[core]\nlog_level = \"verbose\"\n", []string{
@@ -361,8 +369,8 @@ func TestErrors(t *testing.T) {
 			`t.toml:11: key "profile[1].port": TCP port 8021 is also the event socket's (event_socket.listen)`}},
 		{"port required", "[[profile]]\nname = \"b\"\ncontext = \"default\"\n", []string{
 			`t.toml:9: key "profile[1]": port is required`}},
-		{"bad transport", "[[profile]]\nname = \"b\"\nport = 5080\ncontext = \"default\"\ntransports = [\"udp\", \"tls\", \"udp\"]\n", []string{
-			`t.toml:13: key "profile[1].transports[1]": "tls" is not a transport (udp, tcp)`,
+		{"bad transport", "[[profile]]\nname = \"b\"\nport = 5080\ncontext = \"default\"\ntransports = [\"udp\", \"sctp\", \"udp\"]\n", []string{
+			`t.toml:13: key "profile[1].transports[1]": "sctp" is not a transport (udp, tcp, tls)`,
 			`t.toml:13: key "profile[1].transports[2]": transport "udp" is listed twice`}},
 		{"unknown context", "[[profile]]\nname = \"b\"\nport = 5080\ncontext = \"public\"\n", []string{
 			`t.toml:12: key "profile[1].context": no dialplan context named "public"`}},

@@ -179,6 +179,9 @@ func applyDefaults(c *Config, defined map[string]bool) {
 		if p.TimerT1X64.Duration == 0 {
 			p.TimerT1X64.Duration = DefaultTimerT1X64
 		}
+		if p.TLSPort == 0 && p.Port != 0 && hasTransport(p.Transports, "tls") {
+			p.TLSPort = p.Port + 1 // 5061 for 5060, as sofia's tls-sip-port
+		}
 		p.RegisterTarget = orDefault(p.RegisterTarget, RegisterTargetAuto)
 		k := indexKey("profile", i)
 		for _, d := range []struct {

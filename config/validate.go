@@ -438,8 +438,8 @@ func validateProfiles(ps []Profile, contexts map[string]bool, es EventSocket, de
 		for j, t := range pr.Transports {
 			lt := strings.ToLower(t)
 			switch {
-			case lt != "udp" && lt != "tcp":
-				el.at(indexKey(joinKey(p, "transports"), j), "%q is not a transport (udp, tcp)", t)
+			case lt != "udp" && lt != "tcp" && lt != "tls":
+				el.at(indexKey(joinKey(p, "transports"), j), "%q is not a transport (udp, tcp, tls)", t)
 			case tr[lt]:
 				el.at(indexKey(joinKey(p, "transports"), j), "transport %q is listed twice", t)
 			}
@@ -466,6 +466,10 @@ func validateProfiles(ps []Profile, contexts map[string]bool, es EventSocket, de
 		}
 		if pr.SessionTimeout.Duration != 0 && pr.SessionTimeout.Duration < 90*time.Second {
 			el.at(joinKey(p, "session_timeout"), "%v is below 90s, RFC 4028's smallest session interval (\"0s\" turns session timers off)", pr.SessionTimeout.Duration)
+		}
+		validateProfileTLS(pr, p, tr["tls"], el)
+		if !validSecureMedia(pr.RTPSecureMedia) {
+			el.at(joinKey(p, "rtp_secure_media"), "%q is not one of mandatory, optional, forbidden", pr.RTPSecureMedia)
 		}
 		switch pr.RegisterTarget {
 		case "", RegisterTargetAuto, RegisterTargetSource, RegisterTargetContact:
@@ -580,12 +584,27 @@ func validateDirectory(d *Directory, el *errorList) {
 				el.at(joinKey(p, "params"), "empty param name")
 			}
 		}
-		for k := range u.Variables {
+		for k, v := range u.Variables {
 			if k == "" {
 				el.at(joinKey(p, "variables"), "empty variable name")
 			}
+			if k == "rtp_secure_media" && !validSecureMedia(v) {
+				el.at(joinKey(joinKey(p, "variables"), k), "%q is not one of mandatory, optional, forbidden", v)
+			}
 		}
 	}
+}
+
+func validSecureMedia(v string) bool {
+	if v == "" {
+		return true
+	}
+	for _, ok := range SecureMediaValues {
+		if strings.EqualFold(v, ok) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkSeconds enforces mod_callcenter's 0-86400 range on a time parameter.

@@ -31,6 +31,8 @@ type LegStats struct {
 	SendErrors       uint64         // failed socket writes
 	DigitsIn         uint64         // DTMF digits detected
 	RTCPIn           uint64         // RTCP packets read (and drained)
+	SRTPDropped      uint64         // SRTP/SRTCP packets that failed authentication or replay checks
+	Secure           bool           // SRTP is negotiated
 	Latched          bool           // a source was accepted since the SDP address last changed
 	Consent          bool           // the consent policy lets the leg send
 	Remote           netip.AddrPort // where we send now; invalid while we may send nowhere
@@ -40,6 +42,7 @@ type legStats struct {
 	packetsIn, packetsOut, bad, unknownPT, unexpected atomic.Uint64
 	dropped, sendErrors, digits, rtcp, learned        atomic.Uint64
 	latched                                           atomic.Bool
+	srtpDropped                                       atomic.Uint64
 	totals                                            *rtpTotals // the engine's, counted alongside
 }
 
@@ -66,6 +69,9 @@ type Leg struct {
 	sessVer  uint64
 	lastBody string
 	prefer   string
+	secure   SecureMedia       // SRTP policy (srtp.go)
+	srtpKey  *[sdesKeyLen]byte // our SDES master key and salt, drawn on first use
+	offered  bool              // our last offer carried a=crypto
 	music    *mohSub
 	bridge   *bridge
 	// recordings feed the taps (record.go); out.taps is their lock-free copy.
@@ -201,7 +207,36 @@ func (l *Leg) SetPreferredCodec(codec string) {
 	l.mu.Unlock()
 }
 
-// Offer is our SDP offer: PCMU, PCMA, telephone-event/8000 on 101, 20 ms.
+// SetSecureMedia sets the leg's SRTP policy (FreeSWITCH's
+// rtp_secure_media) for the offers and answers that follow.
+func (l *Leg) SetSecureMedia(m SecureMedia) {
+	l.mu.Lock()
+	l.secure = m
+	l.mu.Unlock()
+}
+
+// Secure reports whether the current negotiation uses SRTP.
+func (l *Leg) Secure() bool {
+	st := l.out.state.Load()
+	return st != nil && st.neg.secure
+}
+
+// localKeyLocked is our SDES key, drawn once per leg: a re-offer repeats it
+// (RFC 4568 §7.1.4 allows that), so the peer's contexts carry on.
+func (l *Leg) localKeyLocked() (*[sdesKeyLen]byte, error) {
+	if l.srtpKey == nil {
+		k, err := newSDESKey()
+		if err != nil {
+			return nil, err
+		}
+		l.srtpKey = &k
+	}
+	return l.srtpKey, nil
+}
+
+// Offer is our SDP offer: PCMU, PCMA, telephone-event/8000 on 101, 20 ms,
+// and a=crypto for both suites when the SRTP policy is optional (RTP/AVP)
+// or mandatory (RTP/SAVP).
 func (l *Leg) Offer() []byte { return l.OfferPreferring("") }
 
 // OfferPreferring is Offer with codec ("PCMU" or "PCMA") listed first.
@@ -214,7 +249,41 @@ func (l *Leg) OfferPreferring(codec string) []byte {
 	if codec == "PCMA" {
 		formats[0], formats[1] = formats[1], formats[0]
 	}
-	return l.render(sdpMedia{local: l.local, port: l.port, formats: formats, dir: SendRecv}.body(nil, nil))
+	sm := sdpMedia{local: l.local, port: l.port, formats: formats, dir: SendRecv}
+	l.mu.Lock()
+	l.offered = false
+	if l.secure == SecureOptional || l.secure == SecureMandatory {
+		if k, err := l.localKeyLocked(); err == nil {
+			for i := range suites {
+				sm.crypto = append(sm.crypto, cryptoLine(i+1, i, k))
+			}
+			l.offered = true
+			if l.secure == SecureMandatory {
+				sm.proto = "RTP/SAVP"
+			}
+		}
+	}
+	l.mu.Unlock()
+	return l.render(sm.body(nil, nil))
+}
+
+// secureLocked attaches the SRTP session n needs, reusing the current one
+// when suite and keys are unchanged (a re-INVITE for hold keeps counters
+// and replay windows).
+func (l *Leg) secureLocked(n *negotiation) error {
+	if !n.secure {
+		return nil
+	}
+	k, err := l.localKeyLocked()
+	if err != nil {
+		return err
+	}
+	if old := l.out.state.Load(); old != nil && old.neg.sec.same(n.crypto.suite, k, &n.crypto.key) {
+		n.sec = old.neg.sec
+		return nil
+	}
+	n.sec, err = newSRTPSession(n.crypto.suite, k, &n.crypto.key)
+	return err
 }
 
 // render prepends v= and o= to body. The session version changes only when
@@ -240,7 +309,12 @@ func (l *Leg) AcceptAnswer(sdp []byte) error {
 	if err != nil {
 		return err
 	}
-	n, err := negotiateAnswer(s)
+	l.mu.Lock()
+	n, err := negotiateAnswer(s, l.secure, l.offered)
+	if err == nil {
+		err = l.secureLocked(&n)
+	}
+	l.mu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -259,14 +333,26 @@ func (l *Leg) AnswerOffer(sdp []byte) ([]byte, error) {
 		return nil, err
 	}
 	l.mu.Lock()
-	prefer := l.prefer
+	prefer, policy := l.prefer, l.secure
 	l.mu.Unlock()
 	if c := l.Codec(); c != "" {
 		prefer = c // keep the codec across re-INVITEs
 	}
-	n, err := negotiateOffer(s, prefer)
+	n, err := negotiateOffer(s, prefer, policy)
 	if err != nil {
 		return nil, err
+	}
+	var crypto []string
+	if n.secure {
+		l.mu.Lock()
+		err = l.secureLocked(&n)
+		if err == nil {
+			crypto = []string{cryptoLine(n.crypto.tag, n.crypto.suite, l.srtpKey)}
+		}
+		l.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
 	}
 	codecName := "PCMU/8000"
 	if n.codec == "PCMA" {
@@ -292,7 +378,7 @@ func (l *Leg) AnswerOffer(sdp []byte) ([]byte, error) {
 			after = append(after, refusedLine(&s.Media[i]))
 		}
 	}
-	body := sdpMedia{local: l.local, port: l.port, formats: formats, dir: n.dir}.body(before, after)
+	body := sdpMedia{local: l.local, port: l.port, formats: formats, dir: n.dir, proto: n.proto, crypto: crypto}.body(before, after)
 	l.apply(n)
 	return l.render(body), nil
 }
@@ -372,6 +458,10 @@ func (l *Leg) handleRTP(pkt []byte, from netip.AddrPort, h *rtpHeader) {
 		// RTCP multiplexed on the RTP port (RFC 5761) by a peer that
 		// assumed rtcp-mux: count it like the RTCP port does.
 		l.stats.rtcp.Add(1)
+		if st != nil && st.neg.sec != nil && !st.neg.sec.decryptRTCPMux(pkt) {
+			l.stats.srtpDropped.Add(1)
+			return
+		}
 		if st != nil {
 			var accepted netip.Addr
 			if l.latch.gen == st.gen {
@@ -387,6 +477,15 @@ func (l *Leg) handleRTP(pkt []byte, from netip.AddrPort, h *rtpHeader) {
 		l.stats.unexpected.Add(1) // no SDP yet: we do not know who may send
 		l.stats.totals.rejected.Add(1)
 		return
+	}
+	if sec := st.neg.sec; sec != nil {
+		// Authenticate before the source policy sees the packet, so a
+		// forged or replayed packet can neither latch nor refresh anything.
+		var ok bool
+		if pkt, ok = sec.decrypt(pkt); !ok || !parseRTP(pkt, h) {
+			l.stats.srtpDropped.Add(1)
+			return
+		}
 	}
 	if !l.admit(st, from, h) {
 		l.stats.unexpected.Add(1)
@@ -434,6 +533,10 @@ func (l *Leg) drainRTCP() {
 		l.stats.rtcp.Add(1)
 		st := l.out.state.Load()
 		if st == nil {
+			return
+		}
+		if st.neg.sec != nil && !st.neg.sec.decryptRTCP(pkt) {
+			l.stats.srtpDropped.Add(1)
 			return
 		}
 		l.mu.Lock()
@@ -555,6 +658,8 @@ func (l *Leg) Stats() LegStats {
 		SendErrors:       l.stats.sendErrors.Load(),
 		DigitsIn:         l.stats.digits.Load(),
 		RTCPIn:           l.stats.rtcp.Load(),
+		SRTPDropped:      l.stats.srtpDropped.Load(),
+		Secure:           l.Secure(),
 		Learned:          l.stats.learned.Load(),
 		Latched:          l.stats.latched.Load(),
 		Consent:          l.consent(),

@@ -98,6 +98,7 @@ type MediaDescription struct {
 	Ptime     int
 	RTCPPort  int
 	RTCPMux   bool
+	Crypto    []Crypto // a=crypto lines (SDES, RFC 4568), at most maxSDPCrypto
 }
 
 // SessionDescription is a parsed SDP body (RFC 4566), audio-relevant parts.
@@ -285,6 +286,8 @@ func parseAttr(s *SessionDescription, m *MediaDescription, v string) error {
 		}
 	case "rtcp-mux":
 		m.RTCPMux = true
+	case "crypto":
+		return parseCrypto(m, val)
 	}
 	return nil
 }
@@ -364,6 +367,10 @@ type negotiation struct {
 	remote   netip.AddrPort // may be 0.0.0.0:port (hold)
 	dir      Direction      // OUR direction
 	mline    int            // index of the audio m= line used
+	proto    string         // the m= line's profile: RTP/AVP or RTP/SAVP
+	secure   bool           // SRTP: crypto holds the peer's chosen a=crypto line
+	crypto   sdes
+	sec      *srtpSession // set by the leg before apply when secure
 }
 
 func codecKind(r RTPMap) uint8 {
@@ -391,16 +398,27 @@ func kindCodec(k uint8) string {
 }
 
 // negotiateOffer chooses our answer to an offer: the first audio m= line
-// with a usable port, the first offered codec we support (prefer, when
-// offered, wins so a bridge need not transcode), the offerer's own
-// telephone-event payload type, CN when offered, and the mirrored direction.
-func negotiateOffer(s *SessionDescription, prefer string) (negotiation, error) {
+// with a usable port and a profile the policy allows, the first offered codec
+// we support (prefer, when offered, wins so a bridge need not transcode), the
+// offerer's own telephone-event payload type, CN when offered, the first
+// usable a=crypto line (unless SRTP is forbidden) and the mirrored direction.
+func negotiateOffer(s *SessionDescription, prefer string, policy SecureMedia) (negotiation, error) {
 	n := negotiation{dtmfPT: -1, cnPT: -1, mline: -1}
+	refusedForSecurity := false
 	for i := range s.Media {
 		m := &s.Media[i]
-		if m.Media != "audio" || m.Port == 0 || m.Proto != "RTP/AVP" {
+		if m.Media != "audio" || m.Port == 0 || (m.Proto != "RTP/AVP" && !isSAVP(m.Proto)) {
 			continue
 		}
+		c, hasCrypto := chooseCrypto(m)
+		if policy == SecureForbidden {
+			hasCrypto = false
+		}
+		if !hasCrypto && (isSAVP(m.Proto) || policy == SecureMandatory) {
+			refusedForSecurity = true
+			continue
+		}
+		n.proto, n.secure, n.crypto = m.Proto, hasCrypto, c
 		found := false
 		for _, f := range m.Formats {
 			pt, k := m.formatKind(f)
@@ -443,6 +461,9 @@ func negotiateOffer(s *SessionDescription, prefer string) (negotiation, error) {
 		n.dir = dir.reverse()
 		return n, nil
 	}
+	if refusedForSecurity {
+		return negotiation{}, ErrSecureRequired
+	}
 	return negotiation{}, ErrNoCommonCodec
 }
 
@@ -465,8 +486,10 @@ func (n *negotiation) setKinds() {
 
 // negotiateAnswer reads the peer's answer to our offer (PCMU 0, PCMA 8,
 // telephone-event 101). The first answered codec is what we send; every
-// answered G.711 codec is accepted inbound.
-func negotiateAnswer(s *SessionDescription) (negotiation, error) {
+// answered G.711 codec is accepted inbound. When we offered a=crypto
+// (offeredCrypto), an answered line whose tag and suite match ours turns
+// SRTP on; under SecureMandatory an answer without one is refused.
+func negotiateAnswer(s *SessionDescription, policy SecureMedia, offeredCrypto bool) (negotiation, error) {
 	n := negotiation{dtmfPT: -1, cnPT: -1, mline: -1}
 	var m *MediaDescription
 	for i := range s.Media {
@@ -504,6 +527,18 @@ func negotiateAnswer(s *SessionDescription) (negotiation, error) {
 	if !found {
 		return negotiation{}, ErrNoCommonCodec
 	}
+	n.proto = m.Proto
+	if offeredCrypto {
+		for _, c := range m.Crypto {
+			if sd, ok := c.usable(); ok && sd.tag == sd.suite+1 {
+				n.secure, n.crypto = true, sd
+				break
+			}
+		}
+	}
+	if !n.secure && (policy == SecureMandatory || isSAVP(m.Proto)) {
+		return negotiation{}, ErrSecureRequired
+	}
 	addr := s.conn(m)
 	if !addr.IsValid() {
 		return negotiation{}, fmt.Errorf("%w: audio stream has no c= address", ErrBadSDP)
@@ -524,6 +559,8 @@ type sdpMedia struct {
 	port    int
 	formats []formatLine // in m= order
 	dir     Direction
+	proto   string   // "" is RTP/AVP
+	crypto  []string // a=crypto lines, each ending in CRLF
 }
 
 type formatLine struct {
@@ -556,7 +593,11 @@ func (sm sdpMedia) body(before, after []string) string {
 	for _, l := range before {
 		b.WriteString(l)
 	}
-	fmt.Fprintf(&b, "m=audio %d RTP/AVP", sm.port)
+	proto := sm.proto
+	if proto == "" {
+		proto = "RTP/AVP"
+	}
+	fmt.Fprintf(&b, "m=audio %d %s", sm.port, proto)
 	for _, f := range sm.formats {
 		fmt.Fprintf(&b, " %d", f.pt)
 	}
@@ -569,6 +610,9 @@ func (sm sdpMedia) body(before, after []string) string {
 	}
 	b.WriteString("a=ptime:20\r\n")
 	fmt.Fprintf(&b, "a=%s\r\n", sm.dir)
+	for _, c := range sm.crypto {
+		b.WriteString(c)
+	}
 	for _, l := range after {
 		b.WriteString(l)
 	}

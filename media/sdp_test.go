@@ -254,7 +254,7 @@ func FuzzSDP(f *testing.F) {
 	f.Cleanup(l.Close)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if s, err := ParseSDP(b); err == nil {
-			negotiateAnswer(s)
+			negotiateAnswer(s, SecureDefault, false)
 		}
 		ans, err := l.AnswerOffer(b)
 		if err != nil {

@@ -286,7 +286,15 @@ func (s *outStream) sendEvent(src *source, payload []byte, first bool) {
 }
 
 func (s *outStream) writeLocked(n int) {
-	if _, err := s.conn.WriteToUDPAddrPort(s.buf[:n], s.remote); err != nil {
+	pkt := s.buf[:n]
+	if st := s.state.Load(); st != nil && st.neg.sec != nil {
+		var err error
+		if pkt, err = st.neg.sec.encrypt(pkt); err != nil {
+			s.stats.sendErrors.Add(1)
+			return
+		}
+	}
+	if _, err := s.conn.WriteToUDPAddrPort(pkt, s.remote); err != nil {
 		s.stats.sendErrors.Add(1)
 		return
 	}

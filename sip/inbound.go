@@ -73,6 +73,7 @@ func (p *profile) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	// RTP from where the INVITE came from is expected like RTP from the
 	// SDP address (a NATed phone sends both from its public address).
 	ml.SetSignallingSource(src.Addr())
+	ml.SetSecureMedia(p.securePolicy(map[string]string{varSecureMedia: s.userSecureMedia(authUser)}))
 	l := &uasLeg{
 		leg: leg{s: s, p: p, ml: ml, lm: newLegMedia(ml)},
 		inv: req, tx: tx,

@@ -46,6 +46,9 @@ func (e userEndpoint) Dial(ctx context.Context, target string, vars map[string]s
 	}
 	vars = cloneVars(vars)
 	vars["dialed_user"] = user
+	if v := s.userSecureMedia(user); v != "" && vars[varSecureMedia] == "" {
+		vars[varSecureMedia] = v // the user's own policy, unless the dial string set one
+	}
 	if domain != "" {
 		vars["dialed_domain"] = domain
 	}
@@ -186,6 +189,7 @@ func (s *Stack) dial(ctx context.Context, p *profile, ruri sipmsg.Uri, toUser, d
 		p.log.Error("no media port", "err", err)
 		return nil, call.RequestedChanUnavail
 	}
+	ml.SetSecureMedia(p.securePolicy(vars))
 	pref := ""
 	if o.Caller != nil {
 		if m := o.Caller.Media(); m != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -105,6 +106,7 @@ type profile struct {
 	port     int
 	udp      bool
 	tcp      bool
+	tlsl     tlsListener // tls.go
 }
 
 // New builds the profiles and registers the call endpoints with the core.
@@ -180,6 +182,8 @@ func (s *Stack) newProfile(pc config.Profile) (*profile, error) {
 			p.udp = true
 		case "tcp":
 			p.tcp = true
+		case "tls":
+			p.tlsl.on = true
 		default:
 			return nil, fmt.Errorf("unsupported transport %q", t)
 		}
@@ -204,6 +208,9 @@ func (s *Stack) newProfile(pc config.Profile) (*profile, error) {
 		p.advIP = ip
 	default:
 		p.advIP = detectAdvertiseIP()
+	}
+	if err := p.setupTLS(); err != nil {
+		return nil, err
 	}
 	p.guard = newInputGuard(p.log.With("layer", "transport"), tcpLimits{
 		conns:   guard.ConnLimits{Max: pc.TCPMaxConnections, PerIP: pc.TCPMaxConnectionsPerIP},
@@ -345,6 +352,14 @@ func (p *profile) listen(ctx context.Context) error {
 		return err
 	}
 	p.cli = cli
+	if err := p.listenTLS(ctx); err != nil {
+		for _, c := range []io.Closer{udp, tcp} {
+			if c != nil {
+				c.Close()
+			}
+		}
+		return err
+	}
 	s := p.stack
 	if udp != nil {
 		p.udpConn.Store(&udp)
@@ -571,9 +586,14 @@ func (s *Stack) profileFor(name string) *profile {
 // contact is the Contact header the profile puts on dialog-forming messages.
 func (p *profile) contact(transport string) *sipmsg.ContactHeader {
 	u := sipmsg.Uri{Scheme: "sip", User: "mod_sofia", Host: p.advIP.String(), Port: p.port}
-	if strings.EqualFold(transport, "tcp") {
+	switch {
+	case strings.EqualFold(transport, "tcp"):
 		u.UriParams = sipmsg.NewParams()
 		u.UriParams.Add("transport", "tcp")
+	case strings.EqualFold(transport, "tls"):
+		u.Port = p.tlsl.port
+		u.UriParams = sipmsg.NewParams()
+		u.UriParams.Add("transport", "tls")
 	}
 	return &sipmsg.ContactHeader{Address: u}
 }

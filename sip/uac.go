@@ -74,7 +74,7 @@ func (l *uacLeg) runInvite(ctx context.Context, inv *sipmsg.Request, vars map[st
 		return err
 	}
 	err := p.sending(send)
-	if err != nil && d.transport == "tcp" {
+	if err != nil && (d.transport == "tcp" || d.transport == "tls") {
 		// The TCP connection the phone registered over is gone (phones
 		// reconnect only at their next REGISTER): try its Contact, where
 		// a TCP phone listens, as FreeSWITCH does.

@@ -13,6 +13,7 @@ package testphone
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -34,7 +35,8 @@ import (
 type Phone struct {
 	tb        testing.TB
 	name      string
-	transport string // "udp" or "tcp"
+	transport string // "udp", "tcp" or "tls"
+	sips      bool   // Contact is a sips: URI
 	log       *slog.Logger
 
 	UA     *sipgo.UserAgent
@@ -62,10 +64,21 @@ type options struct {
 	name      string
 	log       *slog.Logger
 	algorithm string
+	tls       *tls.Config
+	sips      bool
 }
 
 // WithTCP makes the phone listen and send over TCP instead of UDP.
 func WithTCP() Option { return func(o *options) { o.transport = "tcp" } }
+
+// WithSIPS makes a TLS phone's Contact a sips: URI (RFC 3261 §19.1).
+func WithSIPS() Option { return func(o *options) { o.sips = true } }
+
+// WithTLS makes the phone listen and send over TLS: conf's Certificates
+// serve its listener, its RootCAs check the PBX's certificate.
+func WithTLS(conf *tls.Config) Option {
+	return func(o *options) { o.transport, o.tls = "tls", conf }
+}
 
 // WithUserAgent sets the User-Agent header (default "ccpbx-testphone").
 func WithUserAgent(name string) Option { return func(o *options) { o.name = name } }
@@ -106,7 +119,11 @@ func Start(opts ...Option) (*Phone, error) {
 	if o.log == nil {
 		o.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(o.name), sipgo.WithUserAgentHostname("127.0.0.1"))
+	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent(o.name), sipgo.WithUserAgentHostname("127.0.0.1")}
+	if o.tls != nil {
+		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(o.tls))
+	}
+	ua, err := sipgo.NewUA(uaOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("user agent: %w", err)
 	}
@@ -118,6 +135,7 @@ func Start(opts ...Option) (*Phone, error) {
 	p := &Phone{
 		name:      o.name,
 		transport: o.transport,
+		sips:      o.sips,
 		log:       o.log,
 		UA:        ua,
 		Server:    srv,
@@ -152,7 +170,7 @@ func Start(opts ...Option) (*Phone, error) {
 			<-p.ctx.Done()
 			conn.Close()
 		}()
-	case "tcp":
+	case "tcp", "tls":
 		ln, err := net.Listen("tcp4", "127.0.0.1:0")
 		if err != nil {
 			ua.Close()
@@ -160,6 +178,10 @@ func Start(opts ...Option) (*Phone, error) {
 		}
 		p.addr = ln.Addr().(*net.TCPAddr).AddrPort()
 		serve = func() error { return srv.ServeTCP(ln) }
+		if o.transport == "tls" {
+			tl := tls.NewListener(ln, o.tls)
+			serve = func() error { return srv.ServeTLS(tl) }
+		}
 		// Outgoing TCP connections come from an ephemeral port; the PBX must
 		// answer and call back over that connection.
 		p.Client, err = sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientLogger(o.log))
@@ -241,6 +263,9 @@ func (p *Phone) Context() context.Context { return p.ctx }
 // ContactURI is the phone's Contact for user.
 func (p *Phone) ContactURI(user string) sipmsg.Uri {
 	u := sipmsg.Uri{Scheme: "sip", User: user, Host: p.addr.Addr().String(), Port: int(p.addr.Port())}
+	if p.sips {
+		u.Scheme = "sips"
+	}
 	if p.transport != "udp" {
 		u.UriParams = sipmsg.NewParams()
 		u.UriParams.Add("transport", p.transport)

@@ -63,6 +63,18 @@ type bsEvent struct {
 
 func startBaresip(t testing.TB, e *env, user string, sipPort, ctrlPort int) *baresip {
 	t.Helper()
+	return startBaresipWith(t, e, user, sipPort, ctrlPort, bsSecure{})
+}
+
+// bsSecure makes baresip a remote agent: SIP over TLS to the profile's
+// TLS port, trusting caFile, and SRTP required (mediaenc=srtp-mand).
+type bsSecure struct {
+	tlsPort int
+	caFile  string
+}
+
+func startBaresipWith(t testing.TB, e *env, user string, sipPort, ctrlPort int, sec bsSecure) *baresip {
+	t.Helper()
 	b := &baresip{t: t, dir: filepath.Join(e.art, "baresip-"+user), more: make(chan struct{})}
 	b.recDir = filepath.Join(b.dir, "recordings")
 	for _, d := range []string{b.dir, b.recDir} {
@@ -110,12 +122,18 @@ func startBaresip(t testing.TB, e *env, user string, sipPort, ctrlPort int) *bar
 		"snd_path\t\t" + b.recDir,
 		"",
 	}, "\n")
+	if sec.tlsPort != 0 {
+		conf += "module\t\t\tsrtp.so\nsip_cafile\t\t" + sec.caFile + "\n"
+	}
 	if err := os.WriteFile(filepath.Join(b.dir, "config"), []byte(conf), 0o644); err != nil {
 		t.Fatalf("baresip %s: %v", user, err)
 	}
 	// The account registers on the internal profile with the directory's
 	// password; answermode=manual because the test answers per step.
 	acct := fmt.Sprintf("<sip:%s@127.0.0.1:%d>;auth_pass=1234;regint=3600;answermode=manual;audio_codecs=PCMU;ptime=20\n", user, e.ports.Internal)
+	if sec.tlsPort != 0 {
+		acct = fmt.Sprintf("<sip:%s@127.0.0.1:%d;transport=tls>;auth_pass=1234;regint=3600;answermode=manual;audio_codecs=PCMU;ptime=20;mediaenc=srtp-mand\n", user, sec.tlsPort)
+	}
 	if err := os.WriteFile(filepath.Join(b.dir, "accounts"), []byte(acct), 0o644); err != nil {
 		t.Fatalf("baresip %s: %v", user, err)
 	}
