@@ -10,6 +10,7 @@ import (
 
 	"ccpbx/call"
 	"ccpbx/config"
+	"ccpbx/internal/pbxtest"
 	"ccpbx/store/storetest"
 )
 
@@ -88,6 +89,7 @@ func runStatsDay(t *testing.T, h *harness) {
 	h.advance(30)
 	leg.Hangup(call.NormalClearing)
 	c1.wait(t)
+	waitHandled(t, h, 1)
 	h.acd.settle()
 	h.mustOK("agent set status a 'On Break'")
 
@@ -119,6 +121,16 @@ func runStatsDay(t *testing.T, h *harness) {
 	c5.hangup(t, h)
 	h.advance(5)
 	c4.hangup(t, h)
+	waitHandled(t, h, 2)
+}
+
+// waitHandled waits until the ACD has counted n ended bridges. A bridge's
+// end is reported by its agent leg's goroutine, which can come after the
+// caller's hangup has returned; virtual time must not move before it, or
+// the talk time and queue_log timestamps would include the advance.
+func waitHandled(t *testing.T, h *harness, n int64) {
+	t.Helper()
+	pbxtest.WaitFor(t, 5*time.Second, func() bool { return h.stats("today").Handled == n }, "%d bridge ends counted", n)
 }
 
 func checkStatsDay(t *testing.T, h *harness) {
@@ -242,6 +254,7 @@ func TestQueueLogGolden(t *testing.T) {
 	h.advance(30)
 	leg.Hangup(call.NormalClearing)
 	c1.wait(t)
+	waitHandled(t, h, 1)
 	h.acd.settle()
 	h.mustOK("agent set status a 'On Break'")
 	h.advance(10)
