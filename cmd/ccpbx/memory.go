@@ -15,28 +15,40 @@ import (
 //
 // returnMemoryAfterLoad watches the number of channels and, once a load
 // of at least drainMinPeak channels has fallen to a quarter of its peak,
-// runs one collection. That lowers the heap goal to what is live, and the
+// runs a collection. That lowers the heap goal to what is live, and the
 // runtime's background scavenger then hands the rest back at its own pace.
-// It is one collection per drained load, not a periodic one; it adds
-// nothing while channels come and go at a steady level.
+// The ended calls' SIP transactions (their BYE's, kept 64*T1 for
+// retransmissions) are still live then, a few objects in each of many
+// spans that stay in use, so a second collection follows once they are
+// gone (transactionLinger). That is two collections per drained load, not
+// a periodic one; nothing happens while channels come and go at a steady
+// level.
 func returnMemoryAfterLoad(ctx context.Context, count func() int, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	var d drainWatch
+	var again <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-		}
-		if d.drained(count()) {
+		case <-again:
+			again = nil
 			runtime.GC()
+		case <-t.C:
+			if d.drained(count()) {
+				runtime.GC()
+				again = time.After(transactionLinger)
+			}
 		}
 	}
 }
 
 const (
 	drainCheckInterval = 5 * time.Second
+	// transactionLinger: sipgo keeps a finished non-INVITE server
+	// transaction for Timer J (64*T1 = 32 s), plus a margin.
+	transactionLinger = 40 * time.Second
 	// drainMinPeak: below this many channels the heap a load leaves is a
 	// few MB and not worth a collection.
 	drainMinPeak = 50
