@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"runtime"
+	"runtime/debug"
 	"time"
 )
 
@@ -20,9 +21,11 @@ import (
 // The ended calls' SIP transactions (their BYE's, kept 64*T1 for
 // retransmissions) are still live then, a few objects in each of many
 // spans that stay in use, so a second collection follows once they are
-// gone (transactionLinger). That is two collections per drained load, not
-// a periodic one; nothing happens while channels come and go at a steady
-// level.
+// gone (transactionLinger); that one also returns the free pages at once
+// (debug.FreeOSMemory) rather than at the scavenger's pace, which left
+// 1,000 callers' heap at 2.2 times the baseline after 60 s. That is two
+// collections per drained load, not a periodic one; nothing happens while
+// channels come and go at a steady level.
 func returnMemoryAfterLoad(ctx context.Context, count func() int, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -34,7 +37,7 @@ func returnMemoryAfterLoad(ctx context.Context, count func() int, every time.Dur
 			return
 		case <-again:
 			again = nil
-			runtime.GC()
+			debug.FreeOSMemory()
 		case <-t.C:
 			if d.drained(count()) {
 				runtime.GC()
