@@ -133,6 +133,9 @@ func (w *Web) routes() {
 	for _, r := range w.routeTable() {
 		w.mux.HandleFunc(r.pattern, r.h)
 	}
+	if w.o.Config.Pprof {
+		w.pprofRoutes()
+	}
 }
 
 // Handler is the whole server with its protections, for tests and Start.

@@ -146,6 +146,13 @@ func (c *Core) Channel(id string) (*Channel, bool) {
 	return ch, ok
 }
 
+// Count is the number of live channels.
+func (c *Core) Count() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.channels)
+}
+
 // Channels returns the live channels, oldest first.
 func (c *Core) Channels() []*Channel {
 	c.mu.RLock()

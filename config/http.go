@@ -27,6 +27,11 @@ type HTTP struct {
 	// ServiceLevelSeconds is the answer-time target of the service-level
 	// metric: the share of queue calls answered within it.
 	ServiceLevelSeconds int `toml:"service_level_seconds"`
+	// Pprof serves Go's runtime profiles (net/http/pprof) under
+	// /debug/pprof/ for profiling under load. Off by default; when on it
+	// always needs the credentials (public_read does not open it), or a
+	// loopback host when none are configured.
+	Pprof bool `toml:"pprof"`
 
 	// ListenDefault is true when the file did not write listen: the default
 	// port being taken then costs the web server, not the PBX.

@@ -46,6 +46,7 @@ type Dialplan struct {
 	// keeps the steps it collected, the next hunt sees the new plan.
 	contexts atomic.Pointer[map[string]*dpContext]
 	luaGrace time.Duration
+	protos   luaProtos
 
 	mu   sync.Mutex
 	runs map[string]*run // channel UUID → its routing state (for transfer)

@@ -1,7 +1,6 @@
 package dialplan
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -59,20 +58,12 @@ func (d *Dialplan) RunLua(ctx context.Context, ch *call.Channel, name string, ar
 	lctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if ch != nil {
-		go func() {
-			select {
-			case <-ch.Done():
-			case <-lctx.Done():
-				return
-			}
-			t := time.NewTimer(d.luaGrace)
-			defer t.Stop()
-			select {
-			case <-t.C:
-				cancel()
-			case <-lctx.Done():
-			}
-		}()
+		// No goroutine waits for the hangup (one per queued caller adds
+		// up): the channel's context runs the grace timer when it ends.
+		// A timer that fires after the script returned cancels nothing
+		// that is still in use.
+		stop := context.AfterFunc(ch.Context(), func() { time.AfterFunc(d.luaGrace, cancel) })
+		defer stop()
 	}
 	L.SetContext(lctx)
 
@@ -88,11 +79,11 @@ func (d *Dialplan) RunLua(ctx context.Context, ch *call.Channel, name string, ar
 			err = fmt.Errorf("lua %s: panic: %v", name, p)
 		}
 	}()
-	fn, err := L.Load(bytes.NewReader(src), where)
+	proto, err := d.protos.compile(src, where)
 	if err != nil {
 		return fmt.Errorf("lua %s: %w", name, err)
 	}
-	L.Push(fn)
+	L.Push(L.NewFunctionFromProto(proto))
 	if err := L.PCall(0, lua.MultRet, nil); err != nil {
 		return fmt.Errorf("lua %s: %w", name, err)
 	}

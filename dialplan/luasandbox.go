@@ -34,9 +34,25 @@ var luaDenied = map[string][]string{
 	"debug":       {"debug", "getinfo", "getlocal", "getregistry", "getupvalue", "sethook", "setlocal", "setupvalue", "traceback"},
 }
 
+// luaOptions size a VM for a script that lives as long as its call (a
+// caller waiting in a queue keeps its script's VM for minutes). gopher-lua's
+// defaults allocate the whole data stack (5,120 slots, 80 KB) and call
+// stack (256 frames) up front, which made the VM most of a waiting caller's
+// memory (BENCHMARKS.md, "Memory per caller"). Both now start small and
+// grow on demand up to the same limits as before, so a script can do
+// exactly what it could.
+var luaOptions = lua.Options{
+	SkipOpenLibs:        true,
+	RegistrySize:        256,
+	RegistryMaxSize:     lua.RegistrySize,
+	RegistryGrowStep:    256,
+	CallStackSize:       lua.CallStackSize,
+	MinimizeStackMemory: true,
+}
+
 // newLuaState returns a sandboxed VM whose file access goes through files.
 func (d *Dialplan) newLuaState() *lua.LState {
-	L := lua.NewState(lua.Options{SkipOpenLibs: true})
+	L := lua.NewState(luaOptions)
 	for _, lib := range []struct {
 		name string
 		open lua.LGFunction

@@ -97,7 +97,7 @@ type Leg struct {
 	digitFns  []*digitFn
 	nDigitFns atomic.Int32
 	digitCh   chan rune
-	digitOnce sync.Once
+	digitRun  atomic.Bool // a deliverDigits goroutine is running
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -507,6 +507,9 @@ func (l *Leg) handleRTP(pkt []byte, from netip.AddrPort, h *rtpHeader) {
 			if l.nDigitFns.Load() > 0 {
 				select {
 				case l.digitCh <- d:
+					if l.digitRun.CompareAndSwap(false, true) {
+						go l.deliverDigits()
+					}
 				default: // a handler that stalls loses digits, not the reader
 				}
 			}
@@ -552,15 +555,15 @@ func (l *Leg) drainRTCP() {
 }
 
 // OnDigit registers fn for every DTMF digit the peer sends (RFC 4733), each
-// digit once. Handlers run in order on the leg's digit goroutine, not on the
-// reader, so a slow handler delays digits, never audio.
+// digit once. Handlers run in order on the leg's digit goroutine (started
+// when a digit is queued, gone once none is), not on the reader, so a slow
+// handler delays digits, never audio.
 func (l *Leg) OnDigit(fn func(digit rune)) (remove func()) {
 	d := &digitFn{fn: fn}
 	l.digitMu.Lock()
 	l.digitFns = append(l.digitFns, d)
 	l.nDigitFns.Store(int32(len(l.digitFns)))
 	l.digitMu.Unlock()
-	l.digitOnce.Do(func() { go l.deliverDigits() })
 	var once sync.Once
 	return func() {
 		once.Do(func() {
@@ -588,6 +591,13 @@ func (l *Leg) deliverDigits() {
 			l.digitMu.Unlock()
 			for _, f := range fns {
 				f.fn(d)
+			}
+		default:
+			// Queue empty: stop, unless a digit arrived after the check
+			// and its reader found this goroutine still running.
+			l.digitRun.Store(false)
+			if len(l.digitCh) == 0 || !l.digitRun.CompareAndSwap(false, true) {
+				return
 			}
 		}
 	}

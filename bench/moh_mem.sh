@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Memory per caller waiting on music (issue 15): the built ccpbx on
+# 127.0.0.1 with a copy of the shipped config.toml, no agent logged in,
+# sipp trunk callers to 3000 (music, then the queue's timeout) up to N at
+# once for each N given. It reports RSS at 0 callers, RSS with N waiting,
+# (RSS(N) - RSS(0)) / N, the Go heap in use (from /debug/pprof, which the
+# copy enables), and RSS every 10 s for IDLE seconds (at most 60) once the
+# callers are gone. Each N runs in a fresh ccpbx.
+# With -p DIR it saves a heap and a goroutine profile per N in DIR, and a
+# heap profile (after a GC) at the end of the idle time.
+#
+# Usage: bench/moh_mem.sh [-i IDLE_SECONDS] [-p DIR] N...   (default N: 500 1000)
+#
+# Needs go, sipp, curl and python3. Bounded: every sipp has -timeout, the
+# script stops what it started on exit.
+set -euo pipefail
+IDLE=60 PROF=""
+while getopts "i:p:" o; do
+	case $o in
+	i) IDLE=$OPTARG ;;
+	p) PROF=$OPTARG ;;
+	*) sed -n '2,13p' "$0"; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+NS=("$@")
+[ ${#NS[@]} -gt 0 ] || NS=(500 1000)
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TMP=$(mktemp -d /tmp/ccpbx-mohmem.XXXXXX)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+(cd "$ROOT" && go build -o "$TMP/ccpbx" ./cmd/ccpbx)
+read -r INT TRUNK ESL HTTP CALLER_SIP CALLER_MEDIA < <(python3 - <<'EOF'
+import socket
+out, held = [], []
+while len(out) < 6:
+    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", p))
+        u2 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u2.bind(("127.0.0.1", p + 2)); held.append(u2)
+    except OSError:
+        t.close(); u.close(); continue
+    held += [t, u]; out.append(p)
+print(*out)
+EOF
+)
+CFG=$TMP/config.toml
+sed -e 's/^listen_ip = "0.0.0.0"/listen_ip = "127.0.0.1"\nadvertise_ip = "127.0.0.1"/' \
+	-e "s/^port = 5060/port = $INT/" -e "s/^port = 5080/port = $TRUNK/" \
+	-e "s/^listen = \"127.0.0.1:8021\"/listen = \"127.0.0.1:$ESL\"/" \
+	-e "s|^data_dir = \"data\"|data_dir = \"$TMP/data\"|" \
+	-e "s|^# \[http\]|[http]\nlisten = \"127.0.0.1:$HTTP\"\npprof = true|" \
+	"$ROOT/config.toml" >"$CFG"
+PBX=""
+start_pbx() {
+	(cd "$TMP" && exec ./ccpbx serve -config "$CFG") >>"$TMP/ccpbx.log" 2>&1 &
+	PBX=$!
+	PIDS+=("$PBX")
+	for _ in $(seq 100); do cli status >/dev/null 2>&1 && break; sleep 0.1; done
+	cli status >/dev/null
+	sleep 3
+}
+cli() { "$TMP/ccpbx" cli -config "$CFG" -x "$1"; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$PBX/status"; }
+calls() { cli "show calls count" 2>/dev/null | grep -o '^[0-9]*' | head -1 || echo 0; }
+heap_inuse() { curl -s "http://127.0.0.1:$HTTP/debug/pprof/heap?debug=1" | sed -n 's/^# HeapInuse = //p'; }
+goroutines() { curl -s "http://127.0.0.1:$HTTP/debug/pprof/goroutine?debug=1" | sed -n '1s/.*total \([0-9]*\).*/\1/p'; }
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for N in "${NS[@]}"; do
+	# A fresh process per N: memory a previous N left with the runtime
+	# would hide part of this one's.
+	start_pbx
+	R0=$(rss_kb)
+	echo "RSS(0) $((R0 / 1024)) MB, heap in use $(($(heap_inuse) / 1024)) KB, goroutines $(goroutines)"
+	HOLD=$((N / 50 + 30)) # ramp at 100/s, then ~15 s up with all N
+	sipp -sf "$ROOT/bench/sipp/trunk_load.xml" -s 3000 -i 127.0.0.1 -p "$CALLER_SIP" -mi 127.0.0.1 -mp "$CALLER_MEDIA" -rtp_echo \
+		-r 100 -l "$N" -m "$N" -d $((HOLD * 1000)) -timeout $((HOLD + 60))s -nostdin \
+		127.0.0.1:"$TRUNK" >"$TMP/callers.out" 2>&1 &
+	S=$!
+	PIDS+=("$S")
+	for _ in $(seq $((HOLD * 2))); do [ "$(calls)" -ge "$N" ] && break; sleep 0.5; done
+	sleep 5
+	up=$(calls) R=$(rss_kb) H=$(heap_inuse) G=$(goroutines)
+	echo "N=$N up=$up RSS $((R / 1024)) MB, per caller $(((R - R0) / N)) KB; heap in use $((H / 1024 / 1024)) MB ($(((H) / N / 1024)) KB per caller); goroutines $G"
+	if [ -n "$PROF" ]; then
+		mkdir -p "$PROF"
+		curl -s "http://127.0.0.1:$HTTP/debug/pprof/heap" >"$PROF/heap-$N.pb.gz"
+		curl -s "http://127.0.0.1:$HTTP/debug/pprof/goroutine?debug=1" >"$PROF/goroutine-$N.txt"
+	fi
+	wait "$S" || echo "sipp exit $?"
+	for _ in $(seq 60); do [ "$(calls)" -eq 0 ] && break; sleep 0.5; done
+	echo "   after: calls $(calls), RSS $(($(rss_kb) / 1024)) MB"
+	for t in 10 20 30 40 50 60; do
+		[ "$t" -le "$IDLE" ] || break
+		sleep 10
+		echo "   idle ${t}s: RSS $(($(rss_kb) / 1024)) MB (RSS(0) $((R0 / 1024)) MB), heap in use $(($(heap_inuse) / 1024 / 1024)) MB, goroutines $(goroutines)"
+	done
+	if [ -n "$PROF" ]; then
+		curl -s "http://127.0.0.1:$HTTP/debug/pprof/heap?gc=1" >"$PROF/heap-idle-$N.pb.gz"
+	fi
+	kill "$PBX"
+	wait "$PBX" 2>/dev/null || true
+done

@@ -1,0 +1,51 @@
+package dialplan
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestLuaCompiledOnceAndBounded: a script run again is not compiled again,
+// an edited file is (the edit takes effect), a syntax error still reads as
+// one, and scripts named many times cannot grow the cache past its bound.
+func TestLuaCompiledOnceAndBounded(t *testing.T) {
+	scripts, _ := sandboxDirs(t, map[string]string{
+		"a.lua":   `x = 1`,
+		"bad.lua": `if then`,
+	})
+	d := sandboxDialplan(t, Options{ScriptsDir: scripts})
+	run := func(name string) error { return d.RunLua(context.Background(), nil, name, nil) }
+	for range 3 {
+		if err := run("a.lua"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := d.protos.len(); n != 1 {
+		t.Fatalf("after 3 runs of one script: %d compiled, want 1", n)
+	}
+	if err := os.WriteFile(filepath.Join(scripts, "a.lua"), []byte(`error("edited")`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run("a.lua"); err == nil || !strings.Contains(err.Error(), "edited") {
+		t.Fatalf("edited script: %v, want its error", err)
+	}
+	if err := run("bad.lua"); err == nil || !strings.Contains(err.Error(), "syntax error") {
+		t.Fatalf("bad.lua: %v, want a syntax error", err)
+	}
+	for i := range maxLuaProtos + 10 {
+		name := fmt.Sprintf("gen%d.lua", i)
+		if err := os.WriteFile(filepath.Join(scripts, name), []byte(fmt.Sprintf("x = %d", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := run(name); err != nil {
+			t.Fatal(err)
+		}
+		if n := d.protos.len(); n > maxLuaProtos {
+			t.Fatalf("%d compiled scripts kept, bound %d", n, maxLuaProtos)
+		}
+	}
+}
