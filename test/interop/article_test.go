@@ -23,6 +23,8 @@ type env struct {
 	ports     pbxPorts
 	pbx       *pbx
 	ev        *eventStream
+	hangups   *eventStream // CHANNEL_HANGUP_COMPLETE (issue 12)
+	dataDir   string
 
 	b1001    *baresip // agent 1001: baresip
 	sip1001  int
@@ -68,7 +70,8 @@ func TestArticle(t *testing.T) {
 		// The config lives in a private directory (ccpbx cli reads the event
 		// socket's address from it); the artifacts get a copy.
 		cfgPath := filepath.Join(t.TempDir(), "config.toml")
-		cfg := []byte(testConfig(t, string(shipped), e.ports, t.TempDir()))
+		e.dataDir = t.TempDir()
+		cfg := []byte(testConfig(t, string(shipped), e.ports, e.dataDir))
 		for _, p := range []string{cfgPath, filepath.Join(e.art, "config.toml")} {
 			if err := os.WriteFile(p, cfg, 0o644); err != nil {
 				t.Fatalf("setup: %v", err)
@@ -81,6 +84,7 @@ func TestArticle(t *testing.T) {
 		return err
 	})
 	e.ev = startEvents(t, e.pbx, e.art)
+	e.hangups = startEventsFor(t, e.pbx, filepath.Join(e.art, "hangup-events.txt"), "CHANNEL_HANGUP_COMPLETE")
 	e.waitEventsFlowing()
 
 	steps := []struct {
@@ -97,7 +101,9 @@ func TestArticle(t *testing.T) {
 		{"7_logout_301", e.stepLogout},
 		{"6b_no_answer_thrice_on_break", e.stepNoAnswer},
 		{"8_event_headers_match_freeswitch", e.stepEventShapes},
+		{"8b_cdrs_recording_statistics", e.stepRecords},
 		{"9_sigterm_hangs_up_live_calls", e.stepShutdown},
+		{"10_restart_keeps_statistics_and_status", e.stepRestart},
 	}
 	for i, s := range steps {
 		if !t.Run(s.name, s.run) {

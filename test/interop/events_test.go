@@ -91,8 +91,14 @@ type eventStream struct {
 
 func startEvents(t testing.TB, p *pbx, art string) *eventStream {
 	t.Helper()
+	return startEventsFor(t, p, filepath.Join(art, "events.txt"), "CUSTOM callcenter::info")
+}
+
+// startEventsFor is startEvents for another subscription (a second stream
+// keeps the callcenter::info sequences the steps compare free of others).
+func startEventsFor(t testing.TB, p *pbx, rawPath, subscription string) *eventStream {
+	t.Helper()
 	es := &eventStream{more: make(chan struct{})}
-	rawPath := filepath.Join(art, "events.txt")
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatalf("events: %v", err)
@@ -102,7 +108,7 @@ func startEvents(t testing.TB, p *pbx, art string) *eventStream {
 		t.Fatalf("events: %v", err)
 	}
 	es.proc = &proc{name: "events", outPath: rawPath, done: make(chan struct{})}
-	cmd := newCmd(p.bin, "cli", "-config", p.cfg, "-events", "CUSTOM callcenter::info")
+	cmd := newCmd(p.bin, "cli", "-config", p.cfg, "-events", subscription)
 	cmd.Dir = p.root
 	cmd.Stdout = pw
 	cmd.Stderr = raw

@@ -32,6 +32,10 @@ const (
 	testNoAnswerDelay = 1  // no-answer-delay-time (article: 10)
 )
 
+// testRecordTemplate is the queue's record-template in the test config: a
+// relative path, so the file lands in recordings_dir.
+const testRecordTemplate = "${caller_id_number}.wav"
+
 // TestMain fails the run if a harness goroutine (process waiters, event
 // and ctrl readers, RTP peers) outlives the suite.
 func TestMain(m *testing.M) { pbxtest.VerifyNoLeaks(m) }
@@ -182,8 +186,10 @@ func rewrite(t testing.TB, cfg, pattern, repl string, want int) string {
 }
 
 // testConfig turns the shipped config.toml into the test's copy: loopback
-// only, the test's ports, data in dataDir, debug logging, and the shortened
-// agent timings above. Nothing else changes.
+// only, the test's ports, data in dataDir, debug logging, the shortened
+// agent timings above, and issue 12's records: the queue's calls recorded
+// (testRecordTemplate) into dataDir/recordings, the agents' entries without
+// status. Nothing else changes.
 func testConfig(t testing.TB, shipped string, p pbxPorts, dataDir string) string {
 	t.Helper()
 	c := shipped
@@ -200,6 +206,12 @@ func testConfig(t testing.TB, shipped string, p pbxPorts, dataDir string) string
 	c = rewrite(t, c, `(?m)^busy-delay-time = 60$`, fmt.Sprintf("busy-delay-time = %d", testBusyDelay), 2)
 	c = rewrite(t, c, `(?m)^reject-delay-time = 30$`, fmt.Sprintf("reject-delay-time = %d", testRejectDelay), 2)
 	c = rewrite(t, c, `(?m)^no-answer-delay-time = 10$`, fmt.Sprintf("no-answer-delay-time = %d", testNoAnswerDelay), 2)
+	// Issue 12: the queue records its calls into the run's data, and the
+	// agents have no status entry, so a restart keeps the stored one (a new
+	// agent starts Logged Out, as with the shipped entries).
+	c = rewrite(t, c, `(?m)^recordings_dir = "[^"]*"$`, fmt.Sprintf("recordings_dir = %q", filepath.Join(dataDir, "recordings")), 1)
+	c = rewrite(t, c, `(?m)^abandoned-resume-allowed = false$`, "abandoned-resume-allowed = false\nrecord-template = \""+strings.ReplaceAll(testRecordTemplate, "$", "$$")+"\"", 1) // $$: a literal $ in a replacement
+	c = rewrite(t, c, `(?m)^status = "Logged Out"\n`, "", 2)
 	return c
 }
 

@@ -16,10 +16,12 @@ const (
 
 // queueList is `callcenter_config queue list` for the shipped queue as
 // FreeSWITCH prints it (README §1), with the given counters. moh_sound is
-// the configured path ($${sounds_dir} is "sounds" in the shipped config).
+// the configured path ($${sounds_dir} is "sounds" in the shipped config);
+// record_template is the test config's template as configured (FreeSWITCH
+// lists it unexpanded; its capture had none set).
 func queueList(answered, abandoned int) string {
 	return queueListHeader + "\n" +
-		fmt.Sprintf("3000@default|round-robin|sounds/ivr/common/music-on-hold.wav|system|false|300|true|false|60|false|0|0|20||%d|%d|0|true|On Break", answered, abandoned) +
+		fmt.Sprintf("3000@default|round-robin|sounds/ivr/common/music-on-hold.wav|system|false|300|true|false|60|false|0|0|20|%s|%d|%d|0|true|On Break", testRecordTemplate, answered, abandoned) +
 		"\n+OK"
 }
 

@@ -202,13 +202,17 @@ func TestTestConfigRewritesShipped(t *testing.T) {
 	shipped := string(mustRead(t, repoRoot(t)+"/config.toml"))
 	c := testConfig(t, shipped, pbxPorts{Internal: 15060, Trunk: 15080, ESL: 18021, RTPStart: 30000, RTPEnd: 30399}, "/tmp/x")
 	for _, want := range []string{"port = 15060", "port = 15080", `listen = "127.0.0.1:18021"`, `advertise_ip = "127.0.0.1"`,
-		"[call_timeout=6]user/1001", `data_dir = "/tmp/x"`, "busy-delay-time = 20"} {
+		"[call_timeout=6]user/1001", `data_dir = "/tmp/x"`, "busy-delay-time = 20",
+		`recordings_dir = "/tmp/x/recordings"`, `record-template = "` + testRecordTemplate + `"`} {
 		if !strings.Contains(c, want) {
 			t.Errorf("test config lacks %q", want)
 		}
 	}
 	if strings.Contains(c, "0.0.0.0") {
 		t.Error("test config still listens on all interfaces")
+	}
+	if strings.Contains(c, "\nstatus = ") {
+		t.Error("test config still sets the agents' status (a restart would re-apply it)")
 	}
 }
 
