@@ -181,7 +181,13 @@ func (x *testPBX) route(ctx context.Context, ch *call.Channel) error {
 		leg.Hangup(call.NormalClearing)
 		return err
 	}
-	return x.core.Bridge(ch, leg)
+	if err := x.core.Bridge(ch, leg); err != nil {
+		// The caller hung up between its answer and the bridge (its media
+		// is closed): the B leg is still ours to end, as appBridge does.
+		leg.Hangup(call.NormalTemporaryFailure)
+		return err
+	}
+	return nil
 }
 
 func (x *testPBX) inboundLegs() []*call.Channel {

@@ -23,6 +23,9 @@ func (p *profile) routes() {
 					p.stack.respond(tx, req, 500, "Server Internal Error")
 				}
 			}()
+			if p.stack.dropStray(tx) {
+				return
+			}
 			if !p.admit(req, tx) {
 				return
 			}

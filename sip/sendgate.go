@@ -4,6 +4,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	sipmsg "github.com/emiago/sipgo/sip"
 )
 
 // errNotSending refuses a request once the stack has stopped sending.
@@ -45,4 +47,36 @@ func (p *profile) sending(send func() error) error {
 	g.mu.Unlock()
 	defer g.busy.done()
 	return send()
+}
+
+// isShut reports whether the stack has stopped sending.
+func (g *sendGate) isShut() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.shut
+}
+
+// dropStray keeps the answering side of Close as tight as the sending
+// side. sipgo hands every request to a goroutine of its own, so one read
+// just before Close stopped a UDP listener can reach the transaction layer
+// after the listener has left the pool; sipgo then binds a fresh socket
+// for that transaction's answers and starts a reader on it that nothing
+// stops. Once the stack has stopped sending, a request whose transaction
+// got such a socket is not answered: the socket is closed, which ends its
+// reader, and the transaction with it. It reports whether it dropped req.
+func (s *Stack) dropStray(tx sipmsg.ServerTransaction) bool {
+	if !s.gate.isShut() {
+		return false
+	}
+	stx, ok := tx.(*sipmsg.ServerTx)
+	if !ok {
+		return false
+	}
+	uc, ok := stx.Connection().(*sipmsg.UDPConnection)
+	if !ok || uc.Listener {
+		return false
+	}
+	_ = uc.Close()
+	stx.Terminate()
+	return true
 }

@@ -290,6 +290,9 @@ func (p *Phone) dispatch(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			}
 		}
 	}()
+	if p.ctx.Err() != nil && dropStray(tx) {
+		return
+	}
 	p.mu.Lock()
 	h := p.handlers[req.Method]
 	p.mu.Unlock()
@@ -307,6 +310,25 @@ func (p *Phone) dispatch(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if err := tx.Respond(sipmsg.NewResponseFromRequest(req, code, reason, nil)); err != nil {
 		p.log.Warn("testphone: respond", "err", err)
 	}
+}
+
+// dropStray closes the socket sipgo opened for a request read just as the
+// phone closed: sipgo handles each request in a goroutine of its own, so
+// one may reach the transaction layer after Close emptied the pool, and
+// sipgo then binds a fresh UDP socket for the answer with a reader nothing
+// stops. Such a request is not answered. It reports whether tx had one.
+func dropStray(tx sipmsg.ServerTransaction) bool {
+	stx, ok := tx.(*sipmsg.ServerTx)
+	if !ok {
+		return false
+	}
+	uc, ok := stx.Connection().(*sipmsg.UDPConnection)
+	if !ok || uc.Listener {
+		return false
+	}
+	_ = uc.Close()
+	stx.Terminate()
+	return true
 }
 
 // LastResponse is the final response to the phone's most recent request.
