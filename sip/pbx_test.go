@@ -233,6 +233,13 @@ func (x *testPBX) waitIdle(t *testing.T, ctx context.Context) {
 	}
 	pbxtest.WaitFor(t, wait, func() bool { return len(x.core.Channels()) == 0 },
 		"the switch to have no channels; still up: %v", upChannels{x.core})
+	// A leg releases its resources (the per-IP call count among them) just
+	// after its channel is gone.
+	pbxtest.WaitFor(t, wait, func() bool {
+		x.stack.mu.Lock()
+		defer x.stack.mu.Unlock()
+		return len(x.stack.legs) == 0
+	}, "the stack to have released every leg")
 }
 
 // upChannels names the channels a core still has, when printed.
