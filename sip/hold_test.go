@@ -79,3 +79,38 @@ func holdAndResume(t *testing.T, ctx context.Context, leg *call.Channel, held, p
 		}
 	}
 }
+
+// TestHoldRefusedByPhone: a phone answering the hold re-INVITE with 491
+// is not held: SetHold fails, no hold is recorded, the relay stays up.
+func TestHoldRefusedByPhone(t *testing.T) {
+	x := newTestPBX(t)
+	c1, in := answered(t, x)
+	ctx := testCtx(t, 20*time.Second)
+	a := x.inboundLeg(t, 0)
+	var b *call.Channel
+	pbxtest.WaitFor(t, 5*time.Second, func() bool { b = a.Bridged(); return b != nil }, "A leg never bridged")
+	in.RefuseReoffers(491)
+	if err := b.SetHold(true); err == nil {
+		t.Fatal("hold refused with 491 succeeded")
+	}
+	if b.Held() {
+		t.Fatal("a refused hold marked the channel held")
+	}
+	if n := len(in.Reoffers()); n != 0 {
+		t.Fatalf("refused re-INVITE recorded as answered (%d)", n)
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- c1.Audio.SendUntil(ctx, 0x77, func() bool { return in.Audio.Received(0x77) > 0 }) }()
+	go func() { errs <- in.Audio.SendUntil(ctx, 0x78, func() bool { return c1.Audio.Received(0x78) > 0 }) }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("audio after a refused hold: %v", err)
+		}
+	}
+	if err := c1.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -144,7 +144,9 @@ type Call struct {
 	bye          *sipmsg.Request
 	infos        []string
 	// reoffers are the SDP offers of the re-INVITEs received (hold.go).
-	reoffers   []string
+	reoffers []string
+	// refuse is the status answering re-INVITEs (0: accept them).
+	refuse     int
 	localSDP   []byte
 	cancelled  bool
 	retrans200 int
@@ -630,6 +632,10 @@ func (p *Phone) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		c := pc.byCallID(req)
 		if c == nil {
 			_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+			return
+		}
+		if code := c.refusal(); code != 0 {
+			_ = tx.Respond(sipmsg.NewResponseFromRequest(req, code, "Refused", nil))
 			return
 		}
 		// re-INVITE: accept with our SDP, mirroring a hold (hold.go).

@@ -41,3 +41,17 @@ func (a *Audio) Varied() int {
 	defer a.mu.Unlock()
 	return a.varied
 }
+
+// RefuseReoffers makes the call answer the re-INVITEs that follow with
+// code (491 Request Pending, 488 …); 0 accepts them again.
+func (c *Call) RefuseReoffers(code int) {
+	c.mu.Lock()
+	c.refuse = code
+	c.mu.Unlock()
+}
+
+func (c *Call) refusal() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refuse
+}
