@@ -21,6 +21,10 @@ const (
 	getvarUsage    = "-USAGE: <uuid> <var>\n"
 	broadcastUsage = "-USAGE: <uuid> <path> [aleg|bleg|holdb|both]\n"
 	holdUsage      = "-USAGE: [off|toggle] <uuid> [<display>]\n"
+	// holdFailed is mod_commands' answer to a hold that did not happen (its
+	// usage answer is followed by it too). FreeSWITCH answers +OK for a
+	// uuid it cannot find; ccpbx says it failed.
+	holdFailed     = "-ERR Operation failed\n"
 	noSuchChannel  = "-ERR No Such Channel!\n"
 	noSuchChannel2 = "-ERR No such channel!\n"
 )
@@ -222,25 +226,25 @@ func (u uuidCommands) broadcast(_ context.Context, args string, _ *call.Channel)
 func (u uuidCommands) hold(_ context.Context, args string, _ *call.Channel) string {
 	argv := call.Separate(args, ' ', 3)
 	if len(argv) < 1 || argv[0] == "" {
-		return holdUsage
+		return holdUsage + holdFailed
 	}
 	mode, id := "on", argv[0]
 	if w := strings.ToLower(argv[0]); w == "off" || w == "toggle" {
 		if len(argv) < 2 {
-			return holdUsage
+			return holdUsage + holdFailed
 		}
 		mode, id = w, argv[1]
 	}
 	ch, ok := u.core.Channel(id)
 	if !ok || !ch.Answered() {
-		return "-ERR Operation Failed\n"
+		return holdFailed
 	}
 	held := mode == "on" || (mode == "toggle" && !ch.Held())
 	if held == ch.Held() {
-		return "-ERR Operation Failed\n"
+		return holdFailed
 	}
 	if err := ch.SetHold(held); err != nil {
-		return "-ERR Operation Failed\n"
+		return holdFailed
 	}
 	return "+OK Success\n"
 }

@@ -12,8 +12,12 @@ import (
 func TestUUIDCommandReplies(t *testing.T) {
 	core := newTestCore(t, Deps{Hostname: "blueivr"})
 	ch := core.NewChannel(call.ChannelSpec{UUID: "u1", Name: "sofia/internal/1001@127.0.0.1", Direction: call.Inbound,
-		Media: fakeMedia{}, Vars: map[string]string{"destination_number": "3000"}})
+		Media: fakeMedia{}, Signalling: &holdSig{}, Vars: map[string]string{"destination_number": "3000"}})
 	defer ch.Hangup(call.NormalClearing)
+	plain := core.NewChannel(call.ChannelSpec{UUID: "u2", Name: "sofia/internal/1002@127.0.0.1", Direction: call.Inbound,
+		Media: fakeMedia{}, Vars: map[string]string{"destination_number": "3000"}})
+	defer plain.Hangup(call.NormalClearing)
+	plain.MarkAnswered()
 	for _, tt := range []struct{ in, want string }{
 		{"uuid_exists u1", "true"},
 		{"uuid_exists nope", "false"},
@@ -37,18 +41,23 @@ func TestUUIDCommandReplies(t *testing.T) {
 		{"uuid_broadcast u1", "-USAGE: <uuid> <path> [aleg|bleg|holdb|both]\n"},
 		{"uuid_broadcast nope /x.wav", "-ERR Invalid uuid\n"},
 		{"uuid_broadcast u1 /x.wav aleg", "+OK Message Sent\n"},
-		{"uuid_hold u1", "-ERR Operation Failed\n"}, // not answered yet
+		{"uuid_hold u1", "-ERR Operation failed\n"}, // not answered yet
 		{"uuid_answer nope", "-ERROR\n"},
 		{"uuid_answer u1", "+OK\n"},
 		{"uuid_hold u1", "+OK Success\n"},
-		{"uuid_hold u1", "-ERR Operation Failed\n"}, // already held
+		{"uuid_hold u1", "-ERR Operation failed\n"}, // already held
 		{"uuid_hold toggle u1", "+OK Success\n"},
-		{"uuid_hold off u1", "-ERR Operation Failed\n"},
-		{"uuid_hold", "-USAGE: [off|toggle] <uuid> [<display>]\n"},
+		{"uuid_hold off u1", "-ERR Operation failed\n"},
+		{"uuid_hold", "-USAGE: [off|toggle] <uuid> [<display>]\n-ERR Operation failed\n"},
+		{"uuid_hold nope", "-ERR Operation failed\n"},
+		{"uuid_hold u2", "-ERR Operation failed\n"}, // signalling that cannot hold
 	} {
 		if got := core.API(context.Background(), tt.in, nil); got != tt.want {
 			t.Errorf("%s = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+	if plain.Held() {
+		t.Error("a failed uuid_hold marked the channel held")
 	}
 	if ch.Var("destination_number") != "1000" || ch.Var("context") != "default" || !ch.TakeTransfer() {
 		t.Errorf("uuid_transfer did not set up the re-hunt: dest %q context %q", ch.Var("destination_number"), ch.Var("context"))
@@ -62,3 +71,11 @@ func TestUUIDCommandReplies(t *testing.T) {
 		t.Error("uuid_broadcast queued nothing")
 	}
 }
+
+// holdSig is signalling that can hold (call.Holder).
+type holdSig struct{}
+
+func (*holdSig) Ring(bool) error         { return nil }
+func (*holdSig) Answer() error           { return nil }
+func (*holdSig) Hangup(call.Cause) error { return nil }
+func (*holdSig) Hold(bool) error         { return nil }

@@ -13,10 +13,15 @@ func (c *Core) Bridge(a, b *Channel) error {
 	if ma == nil || mb == nil {
 		return fmt.Errorf("bridge %s/%s: %w", a.UUID(), b.UUID(), IncompatibleDestination)
 	}
-	unbridge, err := ma.Bridge(mb)
+	r, err := newRelay(ma, mb)
 	if err != nil {
 		return fmt.Errorf("bridge %s/%s: %w", a.UUID(), b.UUID(), err)
 	}
+	unbridge := r.stop
+	a.setRelay(r)
+	b.setRelay(r)
+	defer a.clearRelay(r)
+	defer b.clearRelay(r)
 	a.SetVar("bridge_uuid", b.UUID())
 	b.SetVar("bridge_uuid", a.UUID())
 	a.SetVar("last_bridge_to", b.UUID())

@@ -154,19 +154,3 @@ func (c *Channel) Held() bool {
 type Holder interface {
 	Hold(held bool) error
 }
-
-// SetHold puts the channel on hold or takes it off (uuid_hold): the
-// signalling is asked to tell the peer when it can, and the hold events
-// fire either way.
-func (c *Channel) SetHold(held bool) error {
-	c.mu.Lock()
-	sig := c.sig
-	c.mu.Unlock()
-	if h, ok := sig.(Holder); ok {
-		if err := h.Hold(held); err != nil {
-			return err
-		}
-	}
-	c.MarkHeld(held)
-	return nil
-}

@@ -98,7 +98,11 @@ type Channel struct {
 	// other is the leg this one is bridged to (Other-Leg-* headers) and
 	// otherType says which side started the call ("originator" on the
 	// B leg, "originatee" on the A leg); bridgedAt is the last bridge.
-	other     *Channel
+	other *Channel
+	// relay is the media relay of the bridge this leg is in (hold.go);
+	// holdMu serialises SetHold.
+	relay     *relay
+	holdMu    sync.Mutex
 	otherType string
 	bridgedAt time.Time
 	// dtmfOff stops DTMF events when the media goes.

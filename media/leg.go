@@ -240,7 +240,14 @@ func (l *Leg) localKeyLocked() (*[sdesKeyLen]byte, error) {
 func (l *Leg) Offer() []byte { return l.OfferPreferring("") }
 
 // OfferPreferring is Offer with codec ("PCMU" or "PCMA") listed first.
-func (l *Leg) OfferPreferring(codec string) []byte {
+func (l *Leg) OfferPreferring(codec string) []byte { return l.offer(codec, SendRecv) }
+
+// OfferDirection is a re-offer with our direction dir: SendOnly puts the
+// peer on hold, SendRecv takes it off (uuid_hold), keeping the current codec
+// first.
+func (l *Leg) OfferDirection(dir Direction) []byte { return l.offer(l.Codec(), dir) }
+
+func (l *Leg) offer(codec string, dir Direction) []byte {
 	formats := []formatLine{
 		{pt: 0, name: "PCMU/8000"},
 		{pt: 8, name: "PCMA/8000"},
@@ -249,7 +256,7 @@ func (l *Leg) OfferPreferring(codec string) []byte {
 	if codec == "PCMA" {
 		formats[0], formats[1] = formats[1], formats[0]
 	}
-	sm := sdpMedia{local: l.local, port: l.port, formats: formats, dir: SendRecv}
+	sm := sdpMedia{local: l.local, port: l.port, formats: formats, dir: dir}
 	l.mu.Lock()
 	l.offered = false
 	if l.secure == SecureOptional || l.secure == SecureMandatory {

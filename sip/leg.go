@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -46,6 +47,11 @@ type leg struct {
 	// session is the RFC 4028 session timer of a call we answered (nil:
 	// none); set before the dialog is in the table.
 	session *sessionTimer
+
+	// holdMu serialises our hold re-INVITEs (hold.go): one re-offer of
+	// ours at a time; reoffering is set while one is in flight.
+	holdMu     sync.Mutex
+	reoffering atomic.Bool
 
 	// byes counts our BYEs in flight; the dialog stays in the table until
 	// they are done.
@@ -187,6 +193,11 @@ func (l *leg) serveInDialog(r role, d *dialog, req *sipmsg.Request, tx sipmsg.Se
 			// A second INVITE before our final response to the first
 			// (RFC 3261 §14.2); UPDATE is the way to re-offer early.
 			s.respond(tx, req, 500, "Server Internal Error", sipmsg.NewHeader("Retry-After", "1"))
+			return
+		}
+		if l.reoffering.Load() {
+			// Glare with our own re-INVITE (RFC 3261 §14.2).
+			s.respond(tx, req, 491, "Request Pending")
 			return
 		}
 		l.handleReoffer(req, tx)

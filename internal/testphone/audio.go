@@ -28,6 +28,9 @@ type Audio struct {
 	seen    map[byte]int
 	packets int
 	levels  []float64 // RMS of each received packet of our codec
+	// varied counts loud packets whose payload is not one repeated byte:
+	// a prompt or music, not a test phone's fill (hold.go).
+	varied  int
 	waiters []audioWaiter
 	pt      uint8 // 0 PCMU, 8 PCMA
 	seq     uint16
@@ -224,6 +227,11 @@ func (a *Audio) read() {
 		a.mu.Unlock()
 		fill := p.Payload[0]
 		if !bytes.Equal(p.Payload, bytes.Repeat([]byte{fill}, len(p.Payload))) {
+			if level >= loudLevel {
+				a.mu.Lock()
+				a.varied++
+				a.mu.Unlock()
+			}
 			continue
 		}
 		a.mu.Lock()

@@ -143,9 +143,13 @@ type Call struct {
 	finalCode    int
 	bye          *sipmsg.Request
 	infos        []string
-	localSDP     []byte
-	cancelled    bool
-	retrans200   int
+	// reoffers are the SDP offers of the re-INVITEs received (hold.go).
+	reoffers []string
+	// refuse is the status answering re-INVITEs (0: accept them).
+	refuse     int
+	localSDP   []byte
+	cancelled  bool
+	retrans200 int
 
 	provisional chan struct{}
 	finalCh     chan struct{}
@@ -630,11 +634,12 @@ func (p *Phone) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 			return
 		}
-		// re-INVITE: accept with our SDP.
-		res := sipmsg.NewSDPResponseFromRequest(req, c.Audio.SDP())
-		if body := req.Body(); len(body) > 0 {
-			_ = c.Audio.SetRemote(body)
+		if code := c.refusal(); code != 0 {
+			_ = tx.Respond(sipmsg.NewResponseFromRequest(req, code, "Refused", nil))
+			return
 		}
+		// re-INVITE: accept with our SDP, mirroring a hold (hold.go).
+		res := sipmsg.NewSDPResponseFromRequest(req, c.answerReoffer(req.Body()))
 		_ = tx.Respond(res)
 		return
 	}
