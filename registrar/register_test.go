@@ -3,6 +3,7 @@ package registrar
 import (
 	"context"
 	"net/netip"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -249,5 +250,46 @@ func TestPathIsBoundedAndReplacedOnRefresh(t *testing.T) {
 	}
 	if bs := h.r.Lookup("1001"); len(bs) != 1 || bs[0].Contact != "sip:1001@127.0.0.1:5999" {
 		t.Fatalf("after the refused REGISTER: %+v", bs)
+	}
+}
+
+// TestConnectionClosed: the bindings made over a stream connection go when
+// it closes, with an unregister event each, and only those: the same
+// phone's binding over its new connection (another source port), a UDP
+// binding from the very address and another user's stay.
+func TestConnectionClosed(t *testing.T) {
+	h := newStoreHarness(t)
+	over := func(callID, user, contact, transport, src string) Registration {
+		reg := registration(t, callID, 1, user, "3600", contact)
+		reg.Transport, reg.Source = transport, netip.MustParseAddrPort(src)
+		return reg
+	}
+	mustRegister(t, h.r, over("old", "1001", "<sip:1001@127.0.0.1:5001;transport=tls>", "tls", "127.0.0.1:40001"))
+	mustRegister(t, h.r, over("new", "1001", "<sip:1001@127.0.0.1:5002;transport=tls>", "tls", "127.0.0.1:40002"))
+	mustRegister(t, h.r, over("udp", "1001", "<sip:1001@127.0.0.1:40001>", "udp", "127.0.0.1:40001"))
+	mustRegister(t, h.r, over("other", "1002", "<sip:1002@127.0.0.1:5003;transport=tcp>", "tcp", "127.0.0.1:40003"))
+	for len(h.events) > 0 {
+		<-h.events
+	}
+	if n := h.r.ConnectionClosed("TLS", netip.MustParseAddrPort("[::ffff:127.0.0.1]:40001")); n != 1 {
+		t.Fatalf("ConnectionClosed removed %d, want 1", n)
+	}
+	if ev := <-h.events; ev.Kind != EventUnregister || ev.Binding.CallID != "old" {
+		t.Fatalf("event %+v, want unregister of the old binding", ev)
+	}
+	var left []string
+	for _, b := range h.r.Bindings() {
+		left = append(left, b.CallID)
+	}
+	sort.Strings(left)
+	if strings.Join(left, ",") != "new,other,udp" {
+		t.Fatalf("bindings left: %v", left)
+	}
+	if n := h.r.ConnectionClosed("udp", netip.MustParseAddrPort("127.0.0.1:40001")); n != 0 {
+		t.Fatalf("a UDP 'connection' removed %d bindings", n)
+	}
+	h.restart()
+	if bs := h.r.Lookup("1001"); len(bs) != 2 {
+		t.Fatalf("after restart: %+v", bs)
 	}
 }

@@ -435,3 +435,32 @@ func (r *Registrar) Flush(user string) (int, error) {
 	}
 	return len(removed), nil
 }
+
+// ConnectionClosed removes the bindings registered over the stream
+// connection (TCP or TLS) that has just closed, identified by the phone's
+// exact source address and the transport, and fires an unregister event
+// for each, as sofia does when a registration's connection goes. Nothing
+// else can reach such a phone: requests to it ride that connection. A
+// phone that reconnected and re-registered comes from another source port,
+// so its new binding stays. It returns how many bindings it removed.
+func (r *Registrar) ConnectionClosed(transport string, src netip.AddrPort) int {
+	transport = strings.ToLower(transport)
+	if !src.IsValid() || (transport != "tcp" && transport != "tls") {
+		return 0
+	}
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	removed, err := r.remove(func(_ string, b Binding) bool {
+		return b.Source == src && b.Transport == transport
+	}, true)
+	if err != nil {
+		// As for expiry: the phone is unreachable either way, and load()
+		// drops leftover rows that expire before the next start.
+		r.log.Warn("registrar: persist removal of a closed connection's bindings", "err", err)
+	}
+	for _, b := range removed {
+		r.log.Info("registrar: connection closed, unregistered", "user", b.User, "contact", b.Contact,
+			"source", src, "transport", transport)
+		r.notify(EventUnregister, b)
+	}
+	return len(removed)
+}

@@ -126,6 +126,19 @@ func (s *Stack) banned(req *sipmsg.Request) bool {
 	return err == nil && s.bans.Banned(src.Addr())
 }
 
+// connClosed is the input guard's hook for an accepted TCP or TLS
+// connection that closed: the bindings registered over it are gone (the
+// phone can only be reached through it, and will register again over a new
+// one). Not while the stack shuts down: then ccpbx closes the connections
+// itself, and the persisted bindings are for the next start.
+func (p *profile) connClosed(transport string, remote netip.AddrPort) {
+	s := p.stack
+	if s.reg == nil || s.isClosed() {
+		return
+	}
+	s.reg.ConnectionClosed(transport, remote)
+}
+
 // authenticate checks the digest credentials of req with the registrar:
 // Authorization on a REGISTER (proxy false); Proxy-Authorization, or
 // Authorization as some phones send, on other requests. Unless ok, it has

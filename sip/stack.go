@@ -218,6 +218,7 @@ func (s *Stack) newProfile(pc config.Profile) (*profile, error) {
 		message: pc.TCPMessageTimeout.Duration,
 	})
 	p.guard.shed = p.shedEarly
+	p.guard.closed = p.connClosed
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(s.agent),
 		sipgo.WithUserAgentHostname(p.advIP.String()),
@@ -379,7 +380,7 @@ func (p *profile) listen(ctx context.Context) error {
 			go func() { <-ctx.Done(); tcp.Close() }()
 			// ServeTCP returns only with an error: a closed listener on
 			// shutdown, anything else is news.
-			err := p.srv.ServeTCP(p.guard.listener(tcp))
+			err := p.srv.ServeTCP(p.guard.listener(tcp, "tcp"))
 			if ctx.Err() == nil {
 				p.log.Error("tcp listener stopped", "err", err)
 			}

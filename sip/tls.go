@@ -136,7 +136,7 @@ func (p *profile) listenTLS(ctx context.Context) error {
 	go func() {
 		defer s.serveWG.Done()
 		go func() { <-ctx.Done(); ln.Close() }()
-		err := p.srv.ServeTLS(p.guard.listener(tl))
+		err := p.srv.ServeTLS(p.guard.listener(tl, "tls"))
 		if ctx.Err() == nil {
 			p.log.Error("tls listener stopped", "err", err)
 		}

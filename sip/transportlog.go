@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +50,10 @@ type inputGuard struct {
 	// switch is overloaded (limits.go shedEarly); true means answered, and
 	// sipgo never sees it.
 	shed func(req *sipmsg.Request, from net.Addr) bool
+	// closed, when set, is told of every accepted TCP or TLS connection
+	// that closes (once each, whoever closes it), with its transport and
+	// the peer's address: the registrar drops the bindings that rode it.
+	closed func(transport string, remote netip.AddrPort)
 }
 
 // tcpLimits bound SIP over TCP; zero values mean no bound.
@@ -111,9 +117,9 @@ func (g *inputGuard) filterUDP(info sipmsg.TransportReadProps, data []byte) ([]b
 	return data, nil
 }
 
-// listener wraps a TCP listener so every accepted connection is checked
-// and bounded.
-func (g *inputGuard) listener(l net.Listener) *guardedListener {
+// listener wraps a TCP or TLS listener (transport "tcp" or "tls") so every
+// accepted connection is checked and bounded, and its close reported.
+func (g *inputGuard) listener(l net.Listener, transport string) *guardedListener {
 	gl := guard.NewListener(l, g.tcp.conns, func(msg string, err error, remote string) {
 		if err != nil {
 			g.log.Warn("sip tcp: "+msg, "err", err)
@@ -121,12 +127,13 @@ func (g *inputGuard) listener(l net.Listener) *guardedListener {
 		}
 		g.log.Debug("sip tcp: "+msg, "remote", remote)
 	})
-	return &guardedListener{gl, g}
+	return &guardedListener{gl, g, transport}
 }
 
 type guardedListener struct {
 	*guard.Listener
-	g *inputGuard
+	g         *inputGuard
+	transport string
 }
 
 func (l *guardedListener) Accept() (net.Conn, error) {
@@ -134,7 +141,7 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	gc := &guardedConn{Conn: c, g: l.g, stream: l.g.parser.NewSIPStream(), idle: true, fresh: true}
+	gc := &guardedConn{Conn: c, g: l.g, transport: l.transport, stream: l.g.parser.NewSIPStream(), idle: true, fresh: true}
 	gc.msgStart = time.Now()
 	return gc, nil
 }
@@ -144,8 +151,10 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 // sipgo reads it, which it takes as the peer hanging up.
 type guardedConn struct {
 	net.Conn
-	g      *inputGuard
-	stream *sipmsg.ParserStream
+	g         *inputGuard
+	transport string
+	closeOnce sync.Once
+	stream    *sipmsg.ParserStream
 	// idle: between messages, where sipgo skips keep-alives.
 	idle   bool
 	broken bool
@@ -218,4 +227,22 @@ func (c *guardedConn) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, err
+}
+
+// Close closes the connection and reports it to the guard's closed hook,
+// once, after the socket is gone: a binding it removes can no longer be
+// refreshed over this connection. sipgo closes a connection when its
+// reader ends, so a peer's hang-up, a read deadline, broken framing and a
+// shutdown all pass here.
+func (c *guardedConn) Close() error {
+	err := c.Conn.Close()
+	c.closeOnce.Do(func() {
+		if c.g.closed == nil {
+			return
+		}
+		if ap, perr := netip.ParseAddrPort(c.Conn.RemoteAddr().String()); perr == nil {
+			c.g.closed(c.transport, ap)
+		}
+	})
+	return err
 }

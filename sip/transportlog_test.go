@@ -57,7 +57,7 @@ func TestInputGuardClosesBrokenStream(t *testing.T) {
 	}
 	defer ln.Close()
 	g := newInputGuard(slog.New(slog.NewTextHandler(io.Discard, nil)), tcpLimits{})
-	gl := g.listener(ln)
+	gl := g.listener(ln, "tcp")
 	peer, err := net.Dial("tcp4", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +114,7 @@ func TestInputGuardTimesOutSlowAndPartialMessages(t *testing.T) {
 	}
 	defer ln.Close()
 	g := newInputGuard(slog.New(slog.NewTextHandler(io.Discard, nil)), tcpLimits{message: 300 * time.Millisecond, idle: 600 * time.Millisecond})
-	gl := g.listener(ln)
+	gl := g.listener(ln, "tcp")
 	partial := strings.Replace(optionsMsg, "Content-Length: 0", "Content-Length: 65000", 1) + strings.Repeat("x", 100)
 	for _, tc := range []struct {
 		name string

@@ -206,27 +206,31 @@ func (e *env) stepRegister(t *testing.T) {
 	}
 
 	// The internal profile takes TCP too (issue #2): a second contact for
-	// 1002 registered over TCP shows as tcp, and unregistering it (Expires:
-	// 0) leaves the UDP binding alone, so the calls below ring one phone.
+	// 1002 registered over TCP shows as tcp while its connection is open
+	// (sipp holds it after the 200), and goes when the connection closes
+	// (issue 17), leaving the UDP binding alone, so the calls below ring
+	// one phone.
 	tcpPort := sipPort(t)
 	tcpArgs := []string{"-s", "1002", "-au", "1002", "-ap", "1234", "-m", "1", "-t", "t1", "-key", "contact_params", ";transport=tcp"}
-	regTCP := e.runSipp(t, "reg1002-tcp", "register.xml", e.internalAddr(), tcpPort, append(tcpArgs, "-key", "expires", "3600")...)
-	if err := regTCP.finish(20 * time.Second); err != nil {
-		t.Fatalf("%s: sipp 1002 REGISTER over TCP: %v", step, err)
+	regTCP := e.runSipp(t, "reg1002-tcp", "register.xml", e.internalAddr(), tcpPort, append(tcpArgs, "-key", "expires", "3600", "-d", "120000")...)
+	var last string
+	bothRows := func() bool {
+		last = e.pbx.mustCLI(t, step, "show registrations")
+		rows, err := parseRegistrations(last)
+		return err == nil && len(rows) == 3 && hasReg(rows, "1002", tcpPort, "tcp") && hasReg(rows, "1002", e.port1002, "udp")
 	}
-	out = e.pbx.mustCLI(t, step, "show registrations")
-	rows, err = parseRegistrations(out)
-	if err != nil || len(rows) != 3 || !hasReg(rows, "1002", tcpPort, "tcp") || !hasReg(rows, "1002", e.port1002, "udp") {
-		t.Errorf("%s: after 1002 also registered over TCP from port %d, want 3 rows incl. 1002 tcp and 1002 udp; got (%v):\n%s", step, tcpPort, err, out)
+	if !pbxtest.Until(20*time.Second, bothRows) {
+		t.Fatalf("%s: after 1002 also registered over TCP from port %d, want 3 rows incl. 1002 tcp and 1002 udp; got:\n%s\nsipp trace:\n%s",
+			step, tcpPort, last, tail(regTCP.msgFile, 30))
 	}
-	unreg := e.runSipp(t, "unreg1002-tcp", "register.xml", e.internalAddr(), tcpPort, append(tcpArgs, "-key", "expires", "0")...) // same Contact
-	if err := unreg.finish(20 * time.Second); err != nil {
-		t.Fatalf("%s: sipp 1002 unREGISTER (Expires: 0) over TCP: %v", step, err)
+	regTCP.proc.kill() // closes its connection
+	udpOnly := func() bool {
+		last = e.pbx.mustCLI(t, step, "show registrations")
+		rows, err := parseRegistrations(last)
+		return err == nil && len(rows) == 2 && !hasReg(rows, "1002", tcpPort, "tcp") && hasReg(rows, "1002", e.port1002, "udp")
 	}
-	out = e.pbx.mustCLI(t, step, "show registrations")
-	rows, err = parseRegistrations(out)
-	if err != nil || len(rows) != 2 || hasReg(rows, "1002", tcpPort, "tcp") || !hasReg(rows, "1002", e.port1002, "udp") {
-		t.Errorf("%s: after unregistering the TCP contact, want the two UDP rows only; got (%v):\n%s", step, err, out)
+	if !pbxtest.Until(20*time.Second, udpOnly) {
+		t.Errorf("%s: after the TCP connection closed, want the two UDP rows only; got:\n%s", step, last)
 	}
 }
 

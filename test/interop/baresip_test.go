@@ -36,6 +36,9 @@ type baresip struct {
 	wmu sync.Mutex // serialises writes to conn
 	lmu sync.Mutex // serialises the ctrl log
 	ctl *os.File   // artifacts/baresip-USER-ctrl.log: every ctrl_tcp message both ways
+	// rtpLo is the first of the 64 UDP ports baresip takes RTP (and RTCP)
+	// from.
+	rtpLo int
 
 	mu     sync.Mutex
 	evs    []bsEvent
@@ -87,6 +90,7 @@ func startBaresipWith(t testing.TB, e *env, user string, sipPort, ctrlPort int, 
 		t.Fatalf("baresip %s: %v", user, err)
 	}
 	rtpLo := pbxtest.UDPPortRange(t, 64)
+	b.rtpLo = rtpLo
 	modules := "/usr/lib/baresip/modules"
 	if _, err := os.Stat(modules); err != nil {
 		if m, _ := filepath.Glob("/usr/lib/*/baresip/modules"); len(m) > 0 {

@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,6 +21,8 @@ import (
 // test and hears its own tone back (SRTP both ways through ccpbx); then a
 // plain-RTP trunk caller (sipp) calls queue 3000, the agent answers, and
 // each side hears the other's tone through ccpbx's decrypt and encrypt.
+// A capture on loopback (tshark) of the whole test shows the agent's side
+// carries no SIP and no RTP in clear, while the trunk's plain side does.
 func TestRemoteAgentTLSSRTP(t *testing.T) {
 	if testing.Short() {
 		t.Skip("SKIPPED: interop suite (real binary, sipp, baresip) does not run with -short")
@@ -65,7 +68,15 @@ func TestRemoteAgentTLSSRTP(t *testing.T) {
 		return err
 	})
 
-	b := startBaresipWith(t, e, "1001", sipPort(t), pbxtest.PortFor(t, "tcp"), bsSecure{tlsPort: tlsPort, caFile: cert})
+	// The capture takes ccpbx's side of everything: its TLS port, its trunk
+	// port, its RTP ports (which every RTP packet of the agent's and of the
+	// caller's has at one end) and the agent's own SIP port over UDP, which
+	// must stay silent.
+	agentSIP := sipPort(t)
+	capt := startCapture(t, e.art, "remote-agent", fmt.Sprintf("tcp port %d or udp port %d or udp port %d or udp portrange %d-%d",
+		tlsPort, e.ports.Trunk, agentSIP, e.ports.RTPStart, e.ports.RTPEnd))
+
+	b := startBaresipWith(t, e, "1001", agentSIP, pbxtest.PortFor(t, "tcp"), bsSecure{tlsPort: tlsPort, caFile: cert})
 	if err := b.waitRegistered(15 * time.Second); err != nil {
 		t.Fatalf("baresip did not register over TLS: %v\nbaresip log tail:\n%s", err, tail(b.proc.outPath, 20))
 	}
@@ -177,5 +188,93 @@ func TestRemoteAgentTLSSRTP(t *testing.T) {
 	}
 	if callerHeard.AgentTone < 25 {
 		t.Errorf("%s: the plain caller did not hear the SRTP agent's %v Hz tone (want >= 0.5 s): %s", step, agentTone, callerHeard)
+	}
+
+	if capt != nil {
+		checkCapture(t, capt.stop(t), captureSides{tlsPort: tlsPort, agentSIP: agentSIP, agentRTPLo: b.rtpLo,
+			trunk: e.ports.Trunk, callerRTP: c.peer.port()})
+	}
+}
+
+// captureSides names the ports that tell the agent's packets from the
+// trunk's in a capture.
+type captureSides struct {
+	tlsPort, agentSIP, agentRTPLo int
+	trunk, callerRTP              int
+}
+
+// checkCapture: the agent's side (ccpbx's TLS port; the agent's SIP and
+// RTP ports) has no SIP in clear and only SRTP, i.e. G.711 packets whose
+// 160 bytes of audio are followed by an authentication tag (10 bytes for
+// _80, 4 for _32) and do not decode to the agent's tone; the trunk's side
+// (plain) shows its INVITE and the caller's tone in clear, which proves the
+// capture and these checks would have seen them.
+func checkCapture(t *testing.T, pkts []capPacket, s captureSides) {
+	t.Helper()
+	agentRTP := func(port int) bool { return portIn(port, s.agentRTPLo, s.agentRTPLo+63) }
+	var tlsBytes, fromAgent, toAgent, callerPlain int
+	var fromAgentAudio, callerAudio []int16
+	var clear, badSRTP []capPacket
+	trunkInvite := false
+	for _, p := range pkts {
+		agent := (p.tcp && (p.srcPort == s.tlsPort || p.dstPort == s.tlsPort)) ||
+			(!p.tcp && (agentRTP(p.srcPort) || agentRTP(p.dstPort) || p.srcPort == s.agentSIP || p.dstPort == s.agentSIP))
+		switch {
+		case agent:
+			if clearSIP(p.payload) != "" {
+				clear = append(clear, p)
+			}
+			if p.tcp {
+				tlsBytes += len(p.payload)
+				continue
+			}
+			pt, body, ok := g711Frame(p.payload)
+			if !ok {
+				continue // SRTCP, STUN and the like
+			}
+			if len(body) != 160+10 && len(body) != 160+4 {
+				badSRTP = append(badSRTP, p)
+				continue
+			}
+			if agentRTP(p.srcPort) {
+				fromAgent++
+				fromAgentAudio = append(fromAgentAudio, decodeG711(pt, body[:160])...)
+			} else {
+				toAgent++
+			}
+		case !p.tcp && (p.srcPort == s.trunk || p.dstPort == s.trunk):
+			if bytes.Contains(p.payload, []byte("INVITE ")) {
+				trunkInvite = true
+			}
+		case !p.tcp && p.srcPort == s.callerRTP:
+			if pt, body, ok := g711Frame(p.payload); ok && len(body) == 160 {
+				callerPlain++
+				callerAudio = append(callerAudio, decodeG711(pt, body)...)
+			}
+		}
+	}
+	t.Logf("capture: %d packets; agent: %d bytes over TLS, %d SRTP packets from it, %d to it; trunk: INVITE seen %v, %d plain RTP packets from the caller",
+		len(pkts), tlsBytes, fromAgent, toAgent, trunkInvite, callerPlain)
+	if len(clear) > 0 {
+		t.Errorf("capture: SIP in clear on the agent's side:\n%s", describe(clear))
+	}
+	if len(badSRTP) > 0 {
+		t.Errorf("capture: RTP to or from the agent without an SRTP authentication tag:\n%s", describe(badSRTP))
+	}
+	if tlsBytes == 0 {
+		t.Errorf("capture: no traffic on ccpbx's TLS port %d", s.tlsPort)
+	}
+	if fromAgent < 50 || toAgent < 50 {
+		t.Errorf("capture: %d SRTP packets from the agent and %d to it, want 50 or more each", fromAgent, toAgent)
+	}
+	if f := toneFraction(fromAgentAudio, agentTone); f > 0.1 {
+		t.Errorf("capture: the agent's packets decode to its %v Hz tone in clear (fraction %.2f)", agentTone, f)
+	}
+	if !trunkInvite {
+		t.Errorf("capture: the trunk's INVITE (plain UDP) was not seen in clear; the capture misses traffic")
+	}
+	if f := toneFraction(callerAudio, callerTone); callerPlain < 50 || f < 0.5 {
+		t.Errorf("capture: the caller's plain RTP (%d packets) does not decode to its %v Hz tone (fraction %.2f); the capture misses traffic",
+			callerPlain, callerTone, f)
 	}
 }
