@@ -218,6 +218,7 @@ func (s *Stack) newProfile(pc config.Profile) (*profile, error) {
 		message: pc.TCPMessageTimeout.Duration,
 	})
 	p.guard.shed = p.shedEarly
+	p.guard.banned = s.bannedAddr
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(s.agent),
 		sipgo.WithUserAgentHostname(p.advIP.String()),
