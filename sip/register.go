@@ -195,8 +195,14 @@ func (p *profile) authenticate(req *sipmsg.Request, tx sipmsg.ServerTransaction,
 		p.log.Warn(p.authLine("failure", req, src.Addr()))
 		p.log.Debug("authentication failed", "method", dr.Method, "user", res.User,
 			"source", req.Source(), "reason", res.Reason)
+		if s.metrics != nil {
+			s.metrics.AuthFailure(authListener)
+		}
 		if s.bans != nil && s.bans.FailureFor(src.Addr(), res.User) {
 			p.log.Warn("SIP source banned after repeated auth failures", "ip", src.Addr().String(), "user", res.User)
+			if s.metrics != nil {
+				s.metrics.Ban(authListener)
+			}
 		}
 	default:
 		p.log.Debug(p.authLine("challenge", req, src.Addr()), "result", res.Status.String(), "reason", res.Reason)

@@ -29,6 +29,7 @@ func (p *profile) routes() {
 			if p.stack.banned(req) {
 				return // unanswered: no work, no hint for the guesser
 			}
+			p.countRequest(req)
 			if !p.admit(req, tx) {
 				return
 			}
