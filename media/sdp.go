@@ -79,8 +79,10 @@ func parseDirection(s string) (Direction, bool) {
 
 // RTPMap is one a=rtpmap line.
 type RTPMap struct {
-	PT       uint8
-	Name     string // as written, e.g. "PCMU", "telephone-event"
+	PT   uint8
+	Name string // as written, e.g. "PCMU", "telephone-event"
+	// Rate is the clock rate; 0 when the line gives none (RFC 4475's
+	// "a=rtpmap:31 LPC"), which makes the format one we never choose.
 	Rate     int
 	Channels int
 }
@@ -247,12 +249,22 @@ func parseAttr(s *SessionDescription, m *MediaDescription, v string) error {
 			return fmt.Errorf("a=rtpmap payload type %q", ptStr)
 		}
 		parts := strings.Split(strings.TrimSpace(enc), "/")
-		if len(parts) < 2 || len(parts) > 3 || parts[0] == "" {
+		if len(parts) > 3 || parts[0] == "" {
 			return fmt.Errorf("a=rtpmap encoding %q", enc)
 		}
-		rate, err := strconv.Atoi(parts[1])
-		if err != nil || rate <= 0 {
-			return fmt.Errorf("a=rtpmap rate %q", parts[1])
+		// An encoding without a clock rate breaks RFC 4566's grammar.
+		// For a codec we do not use it only makes that one format
+		// unusable: it is kept with rate 0 (so the static table does not
+		// stand in for it) and never negotiated, while the offer's other
+		// formats are. One of ours without a rate stays an error.
+		rate := 0
+		if len(parts) == 1 && codecKind(RTPMap{Name: parts[0], Rate: 8000, Channels: 1}) != kindNone {
+			return fmt.Errorf("a=rtpmap rate missing in %q", enc)
+		}
+		if len(parts) >= 2 {
+			if rate, err = strconv.Atoi(parts[1]); err != nil || rate <= 0 {
+				return fmt.Errorf("a=rtpmap rate %q", parts[1])
+			}
 		}
 		ch := 1
 		if len(parts) == 3 {

@@ -56,6 +56,35 @@ func TestParseSDPGarbage(t *testing.T) {
 	}
 }
 
+// TestRTPMapWithoutRate: RFC 4475's offers carry "a=rtpmap:31 LPC", an
+// rtpmap with no clock rate. For a codec we do not use that format alone
+// is ignored and the audio is still negotiated; PCMU without a rate is
+// still refused.
+func TestRTPMapWithoutRate(t *testing.T) {
+	offer := offerHead + "m=audio 49217 RTP/AVP 0 12\r\nm=video 3227 RTP/AVP 31\r\na=rtpmap:31 LPC\r\n"
+	s, err := ParseSDP([]byte(offer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := s.Media[1].rtpmap(31); !ok || r.Name != "LPC" || r.Rate != 0 || codecKind(r) != kindNone {
+		t.Fatalf("LPC rtpmap read as %+v %v", r, ok)
+	}
+	e := newEngine(t, Config{})
+	l, err := e.NewLeg(loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ans, a := answerFor(t, l, offer)
+	if a.Media[0].Port != l.LocalPort() || strings.Join(a.Media[0].Formats, " ") != "0" || l.Codec() != "PCMU" {
+		t.Fatalf("audio not negotiated:\n%s", ans)
+	}
+	// A format we would use, written without a rate, hides nothing.
+	if _, err := ParseSDP([]byte(offerHead + "m=audio 1 RTP/AVP 96\r\na=rtpmap:96 PCMA\r\n")); !errors.Is(err, ErrBadSDP) {
+		t.Fatalf("PCMA without a rate: %v", err)
+	}
+}
+
 func answerFor(t *testing.T, l *Leg, offer string) (string, *SessionDescription) {
 	t.Helper()
 	ans, err := l.AnswerOffer([]byte(offer))

@@ -155,6 +155,7 @@ func (p *profile) shedEarly(req *sipmsg.Request, from net.Addr) bool {
 	if req.Via() == nil || req.CallID() == nil || req.CSeq() == nil || req.From() == nil || req.To() == nil {
 		return false // admit answers 400
 	}
+	p.countRequest(req)
 	s.overload.shed.Add(1)
 	s.overload.early.Add(1)
 	_, _ = s.reply(nil, req, response{code: 503, reason: "Service Unavailable", headers: []sipmsg.Header{retryAfter()}, stateless: *conn})

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -20,9 +21,6 @@ import (
 // registrar decides; this side only translates between SIP and it.
 func (p *profile) onRegister(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	s := p.stack
-	if s.banned(req) {
-		return // dropped unanswered: no work, no hint for the guesser
-	}
 	if !p.cfg.Register || s.reg == nil {
 		s.respond(tx, req, 403, "Forbidden")
 		return
@@ -116,8 +114,10 @@ func registrarContact(c *sipmsg.ContactHeader) registrar.Contact {
 }
 
 // banned reports whether req comes from a source banned for guessing
-// passwords; such requests are dropped without an answer, before any
-// parsing of credentials or hashing.
+// passwords. Whatever its method, such a request is dropped without an
+// answer and before any work: over UDP by the read filter before it is
+// even parsed (bannedAddr), over TCP and TLS by the handler wrapper
+// (routes.go) before admit.
 func (s *Stack) banned(req *sipmsg.Request) bool {
 	if s.bans == nil {
 		return false
@@ -137,6 +137,19 @@ func (p *profile) connClosed(transport string, remote netip.AddrPort) {
 		return
 	}
 	s.reg.ConnectionClosed(transport, remote)
+}
+
+// bannedAddr is banned for a datagram's source address, before parsing.
+func (s *Stack) bannedAddr(from net.Addr) bool {
+	if s.bans == nil {
+		return false
+	}
+	ua, ok := from.(*net.UDPAddr)
+	if !ok {
+		return false
+	}
+	ip, ok := netip.AddrFromSlice(ua.IP)
+	return ok && s.bans.Banned(ip.Unmap())
 }
 
 // authenticate checks the digest credentials of req with the registrar:
@@ -195,8 +208,14 @@ func (p *profile) authenticate(req *sipmsg.Request, tx sipmsg.ServerTransaction,
 		p.log.Warn(p.authLine("failure", req, src.Addr()))
 		p.log.Debug("authentication failed", "method", dr.Method, "user", res.User,
 			"source", req.Source(), "reason", res.Reason)
+		if s.metrics != nil {
+			s.metrics.AuthFailure(authListener)
+		}
 		if s.bans != nil && s.bans.FailureFor(src.Addr(), res.User) {
 			p.log.Warn("SIP source banned after repeated auth failures", "ip", src.Addr().String(), "user", res.User)
+			if s.metrics != nil {
+				s.metrics.Ban(authListener)
+			}
 		}
 	default:
 		p.log.Debug(p.authLine("challenge", req, src.Addr()), "result", res.Status.String(), "reason", res.Reason)

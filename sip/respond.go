@@ -58,8 +58,19 @@ type response struct {
 //   - while overloaded, a new INVITE or REGISTER over UDP is answered 503
 //     from the read loop with no transaction (shedEarly): response.stateless.
 //
+// Each response sent is counted (Options.Metrics).
+//
 // It returns the response sent, for retransmission.
 func (s *Stack) reply(tx sipmsg.ServerTransaction, req *sipmsg.Request, r response) (*sipmsg.Response, error) {
+	res, err := s.send(tx, req, r)
+	if err == nil {
+		s.countResponse(tx, r.stateless, req, r.code)
+	}
+	return res, err
+}
+
+// send builds and sends r for reply.
+func (s *Stack) send(tx sipmsg.ServerTransaction, req *sipmsg.Request, r response) (*sipmsg.Response, error) {
 	res := sipmsg.NewResponseFromRequest(req, r.code, r.reason, nil)
 	res.SipVersion = "SIP/2.0"
 	if r.toTag != "" {

@@ -26,6 +26,10 @@ func (p *profile) routes() {
 			if p.stack.dropStray(tx) {
 				return
 			}
+			if p.stack.banned(req) {
+				return // unanswered: no work, no hint for the guesser
+			}
+			p.countRequest(req)
 			if !p.admit(req, tx) {
 				return
 			}

@@ -39,6 +39,9 @@ type Options struct {
 	// Limits are the switch-wide admission limits; the zero value limits
 	// nothing.
 	Limits Limits
+	// Metrics, if set, counts requests received, responses sent, auth
+	// failures and bans (metrics.go).
+	Metrics Metrics
 }
 
 // ProfileInfo is one row of `sofia status`.
@@ -54,6 +57,8 @@ type Stack struct {
 	log   *slog.Logger
 	agent string
 	bans  *guard.Bans
+	// metrics is nil when nothing counts.
+	metrics Metrics
 
 	profiles []*profile
 	byName   map[string]*profile
@@ -131,6 +136,7 @@ func New(o Options) (*Stack, error) {
 		log:       o.Log.With("component", "sip"),
 		agent:     o.UserAgent,
 		bans:      o.Bans,
+		metrics:   o.Metrics,
 		byName:    make(map[string]*profile),
 		legs:      make(map[*leg]struct{}),
 		legSource: make(map[*leg]netip.Addr),
@@ -219,6 +225,7 @@ func (s *Stack) newProfile(pc config.Profile) (*profile, error) {
 	})
 	p.guard.shed = p.shedEarly
 	p.guard.closed = p.connClosed
+	p.guard.banned = s.bannedAddr
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(s.agent),
 		sipgo.WithUserAgentHostname(p.advIP.String()),

@@ -54,6 +54,9 @@ type inputGuard struct {
 	// that closes (once each, whoever closes it), with its transport and
 	// the peer's address: the registrar drops the bindings that rode it.
 	closed func(transport string, remote netip.AddrPort)
+	// banned, when set, drops datagrams from a banned source before they
+	// are parsed (Stack.bannedAddr).
+	banned func(from net.Addr) bool
 }
 
 // tcpLimits bound SIP over TCP; zero values mean no bound.
@@ -96,7 +99,13 @@ func keepAlive(data []byte) bool {
 // filterUDP is sipgo's transport read hook: each call is one datagram, and
 // returning no bytes drops it.
 func (g *inputGuard) filterUDP(info sipmsg.TransportReadProps, data []byte) ([]byte, error) {
-	if !strings.EqualFold(info.Transport, "udp") || keepAlive(data) {
+	if !strings.EqualFold(info.Transport, "udp") {
+		return data, nil
+	}
+	if g.banned != nil && g.banned(info.RemoteAddr) {
+		return nil, nil
+	}
+	if keepAlive(data) {
 		return data, nil
 	}
 	msg, err := g.parser.ParseSIP(data)

@@ -30,13 +30,13 @@ func TestRFC4475(t *testing.T) {
 		why     string
 	}{
 		// §3.1.1 valid messages.
-		{"wsinv", "blueivr", 488, "valid and parsed; its SDP refused as esc01's (sipgo keeps the blanks in \"tag = …\", so the To tag is not seen and it is taken as a new call, not answered 481: known gap)"},
+		{"wsinv", "blueivr", 404, "valid and parsed; reaches the dialplan (sipgo keeps the blanks in \"tag = …\", so the To tag is not seen and it is taken as a new call, not answered 481: known gap)"},
 		{"intmeth", "blueivr", 501, "valid; a method nobody defined"},
-		{"esc01", "blueivr", 488, "valid; its SDP's \"a=rtpmap:31 LPC\" (no clock rate) is refused by media"},
+		{"esc01", "blueivr", 404, "valid; its SDP's \"a=rtpmap:31 LPC\" (no clock rate) only makes that format unusable; reaches the dialplan"},
 		{"escnull", "internal", 401, "valid; challenged"},
 		{"esc02", "blueivr", 501, "valid; RE%47IST%45R is not REGISTER"},
 		{"lwsdisp", "blueivr", 200, "valid"},
-		{"longreq", "blueivr", 488, "valid (SDP refused as esc01's); its answer is larger than a datagram and goes out fragmented"},
+		{"longreq", "blueivr", 404, "valid; reaches the dialplan; its answer is larger than a datagram and goes out fragmented"},
 		{"dblreq", "internal", 401, "valid; the second request in the datagram is ignored"},
 		{"semiuri", "blueivr", 200, "valid"},
 		{"transports", "blueivr", 200, "valid"},
@@ -54,7 +54,7 @@ func TestRFC4475(t *testing.T) {
 		{"lwsstart", "blueivr", drop, "blanks in the request line"},
 		{"trws", "blueivr", drop, "trailing blanks in the request line"},
 		{"escruri", "blueivr", 400, "escaped headers in the Request-URI"},
-		{"baddate", "blueivr", 488, "the bad Date is ignored (RFC: acceptable); SDP refused as esc01's"},
+		{"baddate", "blueivr", 404, "the bad Date is ignored (RFC: acceptable); reaches the dialplan"},
 		{"regbadct", "internal", 401, "Contact with headers outside <>: sipgo re-writes the Contact, so the missing <> is not seen (known gap); challenged"},
 		{"badaspec", "blueivr", drop, "unparsable addr-spec"},
 		{"baddn", "blueivr", drop, "unparsable display name"},

@@ -248,6 +248,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		UserAgent: cfg.Core.UserAgent,
 		Bans:      sipBans,
 		Limits:    sip.LimitsFrom(cfg.Core),
+		Metrics:   p.metrics,
 	}); err != nil {
 		return p, fmt.Errorf("sip: %w", err)
 	}

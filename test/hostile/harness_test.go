@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,12 +71,13 @@ type pbx struct {
 	bin, cfg, root  string
 	log             string
 	internal, trunk int
-	esl             int
+	esl, http       int
 	cmd             *exec.Cmd
 	exited          chan struct{}
 	exitErr         error
 	baselineFDs     int
 	baselineList    string
+	baselineGor     int
 	agent           *testphone.Phone
 }
 
@@ -101,6 +104,7 @@ func startPBX(t *testing.T, bin string, s settings) *pbx {
 	pbxtest.RetryAddrInUse(t, 3, func() error {
 		p = &pbx{t: t, bin: bin, root: root, log: filepath.Join(dir, "ccpbx.log"), exited: make(chan struct{})}
 		p.internal, p.trunk, p.esl = pbxtest.PortFor(t, "udp", "tcp"), pbxtest.PortFor(t, "udp", "tcp"), pbxtest.PortFor(t, "tcp")
+		p.http = pbxtest.PortFor(t, "tcp")
 		rtp := pbxtest.UDPPortRange(t, 200)
 		c := string(shipped)
 		c = rewrite(t, c, `(?m)^listen_ip = "0\.0\.0\.0"$`, "listen_ip = \"127.0.0.1\"\nadvertise_ip = \"127.0.0.1\"", 2)
@@ -117,9 +121,10 @@ func startPBX(t *testing.T, bin string, s settings) *pbx {
 		if s.trunkCPS > 0 {
 			c = rewrite(t, c, `(?m)^calls_per_second_per_ip = 30$`, fmt.Sprintf("calls_per_second_per_ip = %d", s.trunkCPS), 1)
 		}
-		// The attacks need no HTTP server; on its default port two
-		// processes (and other tests) would collide.
-		c += "\n[http]\nenabled = false\n"
+		// The HTTP server, on a port of its own (on the default one two
+		// processes and other tests would collide), only for its Go
+		// runtime profiles: the goroutine count after each attack.
+		c += fmt.Sprintf("\n[http]\nlisten = \"127.0.0.1:%d\"\npprof = true\n", p.http)
 		p.cfg = filepath.Join(dir, "config.toml")
 		if err := os.WriteFile(p.cfg, []byte(c), 0o644); err != nil {
 			t.Fatal(err)
@@ -141,6 +146,7 @@ func startPBX(t *testing.T, bin string, s settings) *pbx {
 	p.queueCall(t)
 	p.baselineFDs = p.fds()
 	p.baselineList = p.fdList()
+	p.baselineGor = p.goroutines(t)
 	return p
 }
 
@@ -318,13 +324,59 @@ func (p *pbx) waitNoChannels(t *testing.T) {
 }
 
 // recovered is the check after every attack: no channel left, descriptors
-// back to the baseline, and a normal queue call still works. Goroutines
-// are not checked: ccpbx has no endpoint that reports them.
+// and goroutines back to the baseline, and a normal queue call still
+// works.
 func (p *pbx) recovered(t *testing.T) {
 	t.Helper()
 	p.waitNoChannels(t)
 	var n int
 	pbxtest.WaitFor(t, 20*time.Second, func() bool { n = p.fds(); return n <= p.baselineFDs },
 		"descriptors back to the baseline %d (now %v; baseline %v)", p.baselineFDs, lazy(p.fdList), p.baselineList)
+	// Exactly the baseline, not within a tolerance: sipgo's transaction
+	// timers are time.AfterFunc (no goroutine while pending), a closed
+	// TCP connection's reader ends with it, and each count is taken the
+	// same way (one HTTP request being served, no idle keep-alive
+	// connection). What an attack leaves behind for longer than the wait
+	// (sipgo's Timer H/J, 64·T1 = 32 s) is a leak.
+	var g int
+	pbxtest.WaitFor(t, 40*time.Second, func() bool { g = p.goroutines(t); return g <= p.baselineGor },
+		"goroutines back to the baseline %d (now %v)", p.baselineGor, lazy(func() string {
+			dump, err := p.goroutineProfile()
+			return fmt.Sprintf("%d; %v\n%s", g, err, dump)
+		}))
+	t.Logf("goroutines %d (baseline %d)", g, p.baselineGor)
 	p.queueCall(t)
+}
+
+// goroutineProfile fetches /debug/pprof/goroutine?debug=1 (counts, then
+// goroutines grouped by stack) on a connection of its own, closed after
+// the answer.
+func (p *pbx) goroutineProfile() (string, error) {
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	res, err := c.Get("http://" + p.addr(p.http) + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err == nil && res.StatusCode != http.StatusOK {
+		err = fmt.Errorf("HTTP %d", res.StatusCode)
+	}
+	return string(body), err
+}
+
+// goroutines is ccpbx's goroutine count: the first line of the profile,
+// "goroutine profile: total N".
+func (p *pbx) goroutines(t *testing.T) int {
+	t.Helper()
+	body, err := p.goroutineProfile()
+	if err != nil {
+		t.Fatalf("goroutine profile: %v", err)
+	}
+	line, _, _ := strings.Cut(body, "\n")
+	n, err := strconv.Atoi(strings.TrimPrefix(line, "goroutine profile: total "))
+	if err != nil {
+		t.Fatalf("goroutine profile's first line %q", line)
+	}
+	return n
 }

@@ -1,7 +1,8 @@
 // Package hostile attacks the built ccpbx binary the way issue 10 found
 // it wanting, on 127.0.0.1 only, and checks after each attack that it
 // recovered: `show channels count` back to 0, its open descriptors back to
-// the baseline (the database's files aside, see fds), and a normal queue call through the trunk to queue 3000
+// the baseline (the database's files aside, see fds), its goroutine count
+// back to the baseline (from [http] pprof), and a normal queue call through the trunk to queue 3000
 // and agent 1001 still works. (The RFC 4475 table is sip's TestRFC4475;
 // limits and overload at unit level are in sip and guard.)
 package hostile
