@@ -517,11 +517,25 @@ type fakeMedia struct {
 	mu     sync.Mutex
 	music  []string
 	played []string
-	digits func(rune)
-	ready  chan struct{} // closed once the app listens for digits
+	// digits holds every listener, as a real media leg does: the channel
+	// itself listens (DTMF events) from its creation, the app once it runs.
+	digits map[*func(rune)]struct{}
+	// armed is set once the channel exists; ready is closed by the first
+	// listener after that, i.e. the app's.
+	armed bool
+	ready chan struct{}
 }
 
-func newFakeMedia() *fakeMedia { return &fakeMedia{ready: make(chan struct{})} }
+func newFakeMedia() *fakeMedia {
+	return &fakeMedia{ready: make(chan struct{}), digits: make(map[*func(rune)]struct{})}
+}
+
+// arm makes the next OnDigit the one press waits for.
+func (m *fakeMedia) arm() {
+	m.mu.Lock()
+	m.armed = true
+	m.mu.Unlock()
+}
 
 func (m *fakeMedia) Play(ctx context.Context, path string) error {
 	m.mu.Lock()
@@ -539,26 +553,33 @@ func (m *fakeMedia) Music(path string) (func(), error) {
 
 func (m *fakeMedia) OnDigit(fn func(rune)) func() {
 	m.mu.Lock()
-	m.digits = fn
-	select {
-	case <-m.ready:
-	default:
-		close(m.ready)
+	key := &fn
+	m.digits[key] = struct{}{}
+	if m.armed {
+		select {
+		case <-m.ready:
+		default:
+			close(m.ready)
+		}
 	}
 	m.mu.Unlock()
 	return func() {
 		m.mu.Lock()
-		m.digits = nil
+		delete(m.digits, key)
 		m.mu.Unlock()
 	}
 }
 
+// press delivers d to every listener once the app listens.
 func (m *fakeMedia) press(d rune) {
 	<-m.ready
 	m.mu.Lock()
-	fn := m.digits
+	fns := make([]func(rune), 0, len(m.digits))
+	for f := range m.digits {
+		fns = append(fns, *f)
+	}
 	m.mu.Unlock()
-	if fn != nil {
+	for _, fn := range fns {
 		fn(d)
 	}
 }
@@ -585,6 +606,7 @@ func (h *harness) callWithMedia(num string, vars map[string]string) (*caller, *f
 		v[k] = x
 	}
 	ch := h.core.NewChannel(call.ChannelSpec{Name: "sofia/blueivr/" + num, Direction: call.Inbound, Vars: v, Media: md})
+	md.arm()
 	c := &caller{ch: ch, done: make(chan error, 1)}
 	go func() { c.done <- h.core.Execute(ch.Context(), ch, "callcenter", q1) }()
 	h.waitAction("member-queue-start")
