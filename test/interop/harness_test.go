@@ -129,6 +129,21 @@ func sipPort(t testing.TB) int {
 	return pbxtest.PortFor(t, "udp", "tcp")
 }
 
+// sipPortTLS is a sipPort whose next port is free for TCP too: baresip
+// listens for SIP over TLS on sip_listen's port + 1.
+func sipPortTLS(t testing.TB) int {
+	t.Helper()
+	for i := 0; i < 20; i++ {
+		p := sipPort(t)
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1)); err == nil {
+			l.Close()
+			return p
+		}
+	}
+	t.Fatal("no SIP port with a free TLS port after it")
+	return 0
+}
+
 // waitUDPBound waits until some process has a UDP socket bound to port on
 // 127.0.0.1 (a sipp UAS about to receive an INVITE), looking in the
 // kernel's socket table instead of binding the port, which could steal it

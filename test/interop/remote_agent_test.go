@@ -72,7 +72,7 @@ func TestRemoteAgentTLSSRTP(t *testing.T) {
 	// port, its RTP ports (which every RTP packet of the agent's and of the
 	// caller's has at one end) and the agent's own SIP port over UDP, which
 	// must stay silent.
-	agentSIP := sipPort(t)
+	agentSIP := sipPortTLS(t)
 	capt := startCapture(t, e.art, "remote-agent", fmt.Sprintf("tcp port %d or udp port %d or udp port %d or udp portrange %d-%d",
 		tlsPort, e.ports.Trunk, agentSIP, e.ports.RTPStart, e.ports.RTPEnd))
 
