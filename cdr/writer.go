@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"ccpbx/call"
+	"ccpbx/internal/spool"
 	"ccpbx/store"
 )
 
@@ -40,19 +41,13 @@ type Writer struct {
 	opt Options
 	log *slog.Logger
 
-	mu     sync.Mutex
-	queue  []*call.Event
-	closed bool
-	// queued and written count records; progress is closed (and
-	// replaced) each time written grows, for Flush.
-	queued   uint64
-	written  uint64
-	progress chan struct{}
-	stopBus  func()
-	wake     chan struct{}
-	done     chan struct{}
+	sp *spool.Spool[*call.Event]
 
-	// Owned by the writer goroutine.
+	mu      sync.Mutex
+	stopBus func()
+
+	// Owned by the spool's goroutine.
+	buf []byte
 	f   *os.File
 	day string // local date of the records in f, "" when f is empty
 }
@@ -68,8 +63,7 @@ func New(opt Options) (*Writer, error) {
 	if opt.Clock == nil {
 		opt.Clock = time.Now
 	}
-	w := &Writer{opt: opt, log: opt.Log, wake: make(chan struct{}, 1), done: make(chan struct{}),
-		progress: make(chan struct{})}
+	w := &Writer{opt: opt, log: opt.Log}
 	if opt.CSVDir != "" {
 		if err := os.MkdirAll(opt.CSVDir, 0o750); err != nil {
 			return nil, fmt.Errorf("cdr: %w", err)
@@ -78,7 +72,7 @@ func New(opt Options) (*Writer, error) {
 			return nil, err
 		}
 	}
-	go w.run()
+	w.sp = spool.New(w.write, w.closeCSV)
 	return w, nil
 }
 
@@ -95,42 +89,18 @@ func (w *Writer) Start(core *call.Core) {
 // Enqueue queues the record of a complete leg. It never blocks (the queue
 // grows) and never drops one while the Writer is open.
 func (w *Writer) Enqueue(e *call.Event) {
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
+	if !w.sp.Put(e) {
 		w.log.Error("cdr: record after shutdown not written", "uuid", e.Get("Unique-ID"))
-		return
-	}
-	w.queue = append(w.queue, e)
-	w.queued++
-	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
 	}
 }
 
 // Flush waits until every record queued before the call has been written
 // (or its write has failed and been logged), or ctx ends.
 func (w *Writer) Flush(ctx context.Context) error {
-	w.mu.Lock()
-	target := w.queued
-	w.mu.Unlock()
-	for {
-		w.mu.Lock()
-		done, progress := w.written >= target, w.progress
-		w.mu.Unlock()
-		if done {
-			return nil
-		}
-		select {
-		case <-progress:
-		case <-w.done:
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("cdr: flush: %w", ctx.Err())
-		}
+	if err := w.sp.Flush(ctx); err != nil {
+		return fmt.Errorf("cdr: flush: %w", err)
 	}
+	return nil
 }
 
 // Close stops taking records, writes every queued one, fsyncs and closes
@@ -138,56 +108,21 @@ func (w *Writer) Flush(ctx context.Context) error {
 // finishes its batch).
 func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
-	if !w.closed {
-		w.closed = true
-		if w.stopBus != nil {
-			w.stopBus()
-		}
+	if w.stopBus != nil {
+		w.stopBus()
+		w.stopBus = nil
 	}
 	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
+	if err := w.sp.Close(ctx); err != nil {
+		return fmt.Errorf("cdr: close: %w", err)
 	}
-	select {
-	case <-w.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("cdr: close: %w", ctx.Err())
-	}
-}
-
-func (w *Writer) run() {
-	defer close(w.done)
-	var buf []byte
-	for {
-		<-w.wake
-		for {
-			w.mu.Lock()
-			batch, closed := w.queue, w.closed
-			w.queue = nil
-			w.mu.Unlock()
-			if len(batch) == 0 {
-				if closed {
-					w.closeCSV()
-					return
-				}
-				break
-			}
-			buf = w.write(batch, buf[:0])
-			w.mu.Lock()
-			w.written += uint64(len(batch))
-			close(w.progress)
-			w.progress = make(chan struct{})
-			w.mu.Unlock()
-		}
-	}
+	return nil
 }
 
 // write stores one batch: the database first (one transaction), then the
 // CSV lines in one write and an fsync. A failure of one is logged and does
 // not stop the other.
-func (w *Writer) write(batch []*call.Event, buf []byte) []byte {
+func (w *Writer) write(batch []*call.Event) {
 	recs := make([]store.CDR, len(batch))
 	for i, e := range batch {
 		recs[i] = FromEvent(e)
@@ -199,15 +134,15 @@ func (w *Writer) write(batch []*call.Event, buf []byte) []byte {
 		w.log.Error("cdr: database write failed", "records", len(recs), "first_uuid", recs[0].UUID, "err", err)
 	}
 	if w.opt.CSVDir == "" {
-		return buf
+		return
 	}
+	w.buf = w.buf[:0]
 	for i := range recs {
-		buf = AppendCSV(buf, &recs[i])
+		w.buf = AppendCSV(w.buf, &recs[i])
 	}
-	if err := w.appendCSV(buf); err != nil {
+	if err := w.appendCSV(w.buf); err != nil {
 		w.log.Error("cdr: "+MasterFile+" write failed", "records", len(recs), "first_uuid", recs[0].UUID, "err", err)
 	}
-	return buf
 }
 
 func (w *Writer) path() string { return filepath.Join(w.opt.CSVDir, MasterFile) }

@@ -5,7 +5,7 @@
 // blocks, one goroutine appends batches to the file and fsyncs them, and
 // Close drains what is queued.
 //
-// It must not format or interpret lines, and imports no ccpbx package.
+// It must not format or interpret lines; the queue is internal/spool's.
 package queuelog
 
 import (
@@ -15,7 +15,8 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
+
+	"ccpbx/internal/spool"
 )
 
 // FileName is the file's name inside the data directory, as Asterisk
@@ -27,17 +28,11 @@ type Writer struct {
 	path string
 	log  *slog.Logger
 
-	mu     sync.Mutex
-	queue  []string
-	closed bool
-	// queued and written count lines; progress is closed (and replaced)
-	// each time written grows, for Flush.
-	queued, written uint64
-	progress        chan struct{}
-	wake            chan struct{}
-	done            chan struct{}
+	sp *spool.Spool[string]
 
-	f *os.File // owned by the writer goroutine after Open
+	// Owned by the spool's goroutine after Open.
+	b strings.Builder
+	f *os.File
 }
 
 // Open opens (creating) path for appending and starts the writer.
@@ -45,11 +40,11 @@ func Open(path string, log *slog.Logger) (*Writer, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	w := &Writer{path: path, log: log, progress: make(chan struct{}), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	w := &Writer{path: path, log: log}
 	if err := w.open(); err != nil {
 		return nil, err
 	}
-	go w.run()
+	w.sp = spool.New(w.writeBatch, w.closeFile)
 	return w, nil
 }
 
@@ -65,93 +60,38 @@ func (w *Writer) open() error {
 // Append queues one line (without its newline). It never blocks; after
 // Close the line is logged as lost.
 func (w *Writer) Append(line string) {
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
+	if !w.sp.Put(line) {
 		w.log.Error("queue_log line after shutdown not written", "line", line)
-		return
-	}
-	w.queue = append(w.queue, line)
-	w.queued++
-	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
 	}
 }
 
 // Flush waits until every line appended before the call is written (or
 // its write failed and was logged), or ctx ends.
 func (w *Writer) Flush(ctx context.Context) error {
-	w.mu.Lock()
-	target := w.queued
-	w.mu.Unlock()
-	for {
-		w.mu.Lock()
-		done, progress := w.written >= target, w.progress
-		w.mu.Unlock()
-		if done {
-			return nil
-		}
-		select {
-		case <-progress:
-		case <-w.done:
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("queuelog: flush: %w", ctx.Err())
-		}
+	if err := w.sp.Flush(ctx); err != nil {
+		return fmt.Errorf("queuelog: flush: %w", err)
 	}
+	return nil
 }
 
 // Close stops taking lines, writes the queued ones and closes the file.
 // It stops waiting when ctx ends (the goroutine still finishes).
 func (w *Writer) Close(ctx context.Context) error {
-	w.mu.Lock()
-	w.closed = true
-	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
+	if err := w.sp.Close(ctx); err != nil {
+		return fmt.Errorf("queuelog: close: %w", err)
 	}
-	select {
-	case <-w.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("queuelog: close: %w", ctx.Err())
-	}
+	return nil
 }
 
-func (w *Writer) run() {
-	defer close(w.done)
-	var b strings.Builder
-	for {
-		<-w.wake
-		for {
-			w.mu.Lock()
-			batch, closed := w.queue, w.closed
-			w.queue = nil
-			w.mu.Unlock()
-			if len(batch) == 0 {
-				if closed {
-					w.closeFile()
-					return
-				}
-				break
-			}
-			b.Reset()
-			for _, l := range batch {
-				b.WriteString(l)
-				b.WriteByte('\n')
-			}
-			if err := w.write(b.String()); err != nil {
-				w.log.Error("queue_log write failed", "lines", len(batch), "err", err)
-			}
-			w.mu.Lock()
-			w.written += uint64(len(batch))
-			close(w.progress)
-			w.progress = make(chan struct{})
-			w.mu.Unlock()
-		}
+// writeBatch appends a batch of lines in one write.
+func (w *Writer) writeBatch(batch []string) {
+	w.b.Reset()
+	for _, l := range batch {
+		w.b.WriteString(l)
+		w.b.WriteByte('\n')
+	}
+	if err := w.write(w.b.String()); err != nil {
+		w.log.Error("queue_log write failed", "lines", len(batch), "err", err)
 	}
 }
 
