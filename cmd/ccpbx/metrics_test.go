@@ -1,31 +1,14 @@
 package main
 
 import (
-	"context"
 	"testing"
-	"time"
 )
 
 // TestRTPMetricsCountACall: after an echo call that carried audio both
 // ways, the Prometheus registry reports media's packet counters.
 func TestRTPMetricsCountACall(t *testing.T) {
 	p := testPBX(t, nil)
-	ph := agentPhone(t, p, "1001")
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	c, err := ph.Dial(ctx, "9196")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, err := c.WaitFinal(ctx); err != nil || code != 200 {
-		t.Fatalf("9196: final %d %v", code, err)
-	}
-	if err := c.Audio.SendUntil(ctx, 0x5a, func() bool { return c.Audio.Received(0x5a) > 0 }); err != nil {
-		t.Fatalf("no echo of our audio: %v", err)
-	}
-	if err := c.Hangup(ctx); err != nil {
-		t.Fatal(err)
-	}
+	echoCall(t, p)
 	families, err := p.metrics.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)

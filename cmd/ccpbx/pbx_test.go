@@ -264,7 +264,13 @@ func TestRegistrationEvents(t *testing.T) {
 
 // TestEchoExtension dials 9196: what the phone sends comes back to it.
 func TestEchoExtension(t *testing.T) {
-	p := testPBX(t, nil)
+	echoCall(t, testPBX(t, nil))
+}
+
+// echoCall has 1001 dial the echo test 9196, checks its audio comes back
+// and hangs up.
+func echoCall(t *testing.T, p *pbx) {
+	t.Helper()
 	ph := agentPhone(t, p, "1001")
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
