@@ -5,7 +5,9 @@
 # once for each N given. It reports RSS at 0 callers, RSS with N waiting,
 # (RSS(N) - RSS(0)) / N, the Go heap in use (from /debug/pprof, which the
 # copy enables), and RSS every 10 s for IDLE seconds (at most 60) once the
-# callers are gone. Each N runs in a fresh ccpbx.
+# callers are gone. Each N runs in a fresh ccpbx. The copy lifts the
+# shipped limits on calls up and calls per second (max_sessions, the
+# trunk's per-address caps), which would refuse the load with 503.
 # With -p DIR it saves a heap and a goroutine profile per N in DIR, and a
 # heap profile (after a GC) at the end of the idle time.
 #
@@ -19,7 +21,7 @@ while getopts "i:p:" o; do
 	case $o in
 	i) IDLE=$OPTARG ;;
 	p) PROF=$OPTARG ;;
-	*) sed -n '2,13p' "$0"; exit 2 ;;
+	*) sed -n '2,15p' "$0"; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -58,6 +60,8 @@ sed -e 's/^listen_ip = "0.0.0.0"/listen_ip = "127.0.0.1"\nadvertise_ip = "127.0.
 	-e "s/^listen = \"127.0.0.1:8021\"/listen = \"127.0.0.1:$ESL\"/" \
 	-e "s|^data_dir = \"data\"|data_dir = \"$TMP/data\"|" \
 	-e "s|^# \[http\]|[http]\nlisten = \"127.0.0.1:$HTTP\"\npprof = true|" \
+	-e "s/^max_sessions = .*/max_sessions = 100000/" -e "s/^sessions_per_second = .*/sessions_per_second = 1000/" \
+	-e "s/^calls_per_second_per_ip = 30$/calls_per_second_per_ip = 1000/" -e "s/^max_calls_per_ip = 500$/max_calls_per_ip = 100000/" \
 	"$ROOT/config.toml" >"$CFG"
 PBX=""
 start_pbx() {

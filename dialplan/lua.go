@@ -21,8 +21,6 @@ import (
 // before it is stopped.
 const luaGrace = 10 * time.Second
 
-const sessionType = "freeswitch.Session"
-
 // appLua runs "script [args…]" (relative names resolve under ScriptsDir)
 // with FreeSWITCH's Lua API: the session object, freeswitch.consoleLog,
 // freeswitch.API():execute and argv. Script errors are returned (and so
@@ -121,29 +119,34 @@ type luaSession struct {
 	log *slog.Logger
 }
 
+// install sets the session's globals. They are set raw: going through
+// _G's metatable would open the base library for "print" (lualibs.go).
 func (s *luaSession) install(L *lua.LState, name string, args []string) {
-	fs := L.NewTable()
+	glob := L.G.Global
+	// Tables are made to size: NewTable's 32+32 slots are ~2.5 KB each,
+	// kept for the whole call.
+	fs := L.CreateTable(0, 4)
 	L.SetFuncs(fs, map[string]lua.LGFunction{
 		"consoleLog":        s.consoleLog,
 		"API":               s.newAPI,
 		"getGlobalVariable": s.getGlobal,
 		"msleep":            s.msleep,
 	})
-	L.SetGlobal("freeswitch", fs)
-	L.SetGlobal("print", L.NewFunction(s.print))
+	glob.RawSetString("freeswitch", fs)
+	glob.RawSetString("print", L.NewFunction(s.print))
 
-	argv := L.NewTable()
+	argv := L.CreateTable(len(args), 1)
 	argv.RawSetInt(0, lua.LString(name))
 	for i, a := range args {
 		argv.RawSetInt(i+1, lua.LString(a))
 	}
-	L.SetGlobal("argv", argv)
+	glob.RawSetString("argv", argv)
 
 	if s.ch == nil {
 		return
 	}
-	mt := L.NewTypeMetatable(sessionType)
-	L.SetField(mt, "__index", L.SetFuncs(L.NewTable(), map[string]lua.LGFunction{
+	mt := L.CreateTable(0, 1)
+	L.SetField(mt, "__index", L.SetFuncs(L.CreateTable(0, 16), map[string]lua.LGFunction{
 		"getVariable": s.getVariable,
 		"setVariable": s.setVariable,
 		"execute":     s.execute,
@@ -164,7 +167,7 @@ func (s *luaSession) install(L *lua.LState, name string, args []string) {
 	ud := L.NewUserData()
 	ud.Value = s
 	L.SetMetatable(ud, mt)
-	L.SetGlobal("session", ud)
+	glob.RawSetString("session", ud)
 }
 
 // self checks that a method was called with ':' on the session object.
@@ -206,7 +209,7 @@ func (s *luaSession) print(L *lua.LState) int {
 // newAPI returns the freeswitch.API() object: execute(cmd, args) and
 // executeString("cmd args") run API commands and return their reply.
 func (s *luaSession) newAPI(L *lua.LState) int {
-	api := L.NewTable()
+	api := L.CreateTable(0, 3)
 	run := func(line string) string {
 		return s.d.core.API(s.ctx, line, nil)
 	}
