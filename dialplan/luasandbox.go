@@ -43,9 +43,9 @@ var luaDenied = map[string][]string{
 // exactly what it could.
 var luaOptions = lua.Options{
 	SkipOpenLibs:        true,
-	RegistrySize:        256,
+	RegistrySize:        128, // the least gopher-lua takes
 	RegistryMaxSize:     lua.RegistrySize,
-	RegistryGrowStep:    256,
+	RegistryGrowStep:    128,
 	CallStackSize:       lua.CallStackSize,
 	MinimizeStackMemory: true,
 }
@@ -54,6 +54,11 @@ var luaOptions = lua.Options{
 // files. Its libraries open on first use (lualibs.go); build makes each.
 func (d *Dialplan) newLuaState() *lua.LState {
 	L := lua.NewState(luaOptions)
+	// gopher-lua makes _G with room for 64 names and the registry for 32
+	// (~3 KB of maps); a call script defines a few. Both grow on demand.
+	L.G.Global = L.CreateTable(0, 8)
+	L.Env = L.G.Global
+	L.G.Registry = L.CreateTable(0, 4)
 	d.installLazyLibs(L)
 	return L
 }
