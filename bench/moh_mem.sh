@@ -5,7 +5,8 @@
 # once for each N given. It reports RSS at 0 callers, RSS with N waiting,
 # (RSS(N) - RSS(0)) / N, the Go heap in use (from /debug/pprof, which the
 # copy enables), and RSS every 10 s for IDLE seconds (at most 60) once the
-# callers are gone. Each N runs in a fresh ccpbx. The copy lifts the
+# callers are gone, and CPU and RSS over 10 s with the N waiting once the
+# ramp is over. Each N runs in a fresh ccpbx. The copy lifts the
 # shipped limits on calls up and calls per second (max_sessions, the
 # trunk's per-address caps), which would refuse the load with 503.
 # With -p DIR it saves a heap and a goroutine profile per N in DIR, and a
@@ -73,6 +74,8 @@ start_pbx() {
 	sleep 3
 }
 cli() { "$TMP/ccpbx" cli -config "$CFG" -x "$1"; }
+CLK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$PBX/stat"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$PBX/status"; }
 calls() { cli "show calls count" 2>/dev/null | grep -o '^[0-9]*' | head -1 || echo 0; }
 heap_inuse() { curl -s "http://127.0.0.1:$HTTP/debug/pprof/heap?debug=1" | sed -n 's/^# HeapInuse = //p'; }
@@ -99,6 +102,12 @@ for N in "${NS[@]}"; do
 		curl -s "http://127.0.0.1:$HTTP/debug/pprof/heap" >"$PROF/heap-$N.pb.gz"
 		curl -s "http://127.0.0.1:$HTTP/debug/pprof/goroutine?debug=1" >"$PROF/goroutine-$N.txt"
 	fi
+	# CPU and RSS over the next 10 s, all N still waiting: what a waiting
+	# caller costs once the ramp is over (and the GC policy has settled).
+	C0=$(cpu_ticks)
+	sleep 10
+	C1=$(cpu_ticks) R2=$(rss_kb)
+	echo "   +10 s: CPU $(((C1 - C0) * 100 / CLK / 10)) % of one core, RSS $((R2 / 1024)) MB, per caller $(((R2 - R0) / N)) KB, calls up $(calls)"
 	wait "$S" || echo "sipp exit $?"
 	for _ in $(seq 60); do [ "$(calls)" -eq 0 ] && break; sleep 0.5; done
 	echo "   after: calls $(calls), RSS $(($(rss_kb) / 1024)) MB"
