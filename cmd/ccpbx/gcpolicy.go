@@ -1,122 +1,45 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"os"
 	"path"
 	"runtime/debug"
-	"runtime/metrics"
 	"strconv"
 	"strings"
-	"time"
 )
 
-// ccpbx's default garbage-collector policy. With Go's default (GOGC=100)
-// the heap grows to twice what is live before a collection, so each caller
-// waiting on music cost twice its live memory in RSS (BENCHMARKS.md,
-// "Memory per caller waiting on music"). Waiting callers allocate almost
-// nothing (the packet paths allocate nothing), so collecting more often
-// costs them little CPU; a burst of calls allocates a lot, and there a
-// tighter heap would cost real CPU. So the policy follows what collection
-// costs:
+// In a container with a memory limit (cgroup v2 memory.max) ccpbx sets the
+// Go runtime's soft memory limit to gcLimitShare of it, so the collector
+// works harder as the process nears the limit instead of the kernel killing
+// it. GOGC or GOMEMLIMIT set in the environment means the operator chose:
+// then ccpbx leaves the runtime alone.
 //
-//   - every gcTuneInterval it measures the CPU the collector used (mark
-//     assists, dedicated mark workers and pauses; not the idle-time
-//     workers, which only use otherwise idle cores) as a share of one core;
-//   - under gcCheapShare it halves the GC percent, down to gcMinPercent
-//     (the heap then grows to 1.25 times what is live);
-//   - over gcDearShare it doubles it, up to Go's default 100.
-//
-// In a container with a memory limit (cgroup v2 memory.max) the runtime's
-// soft memory limit is set to gcLimitShare of it, so the collector works
-// harder before the kernel would kill the process.
-//
-// GOGC or GOMEMLIMIT set in the environment means the operator chose: then
-// ccpbx changes neither.
+// ccpbx does not lower the GC percent by default. A policy that halved it
+// (down to 25) while collection cost under 1 % of a core was tried against
+// bench/moh_mem.sh and made no measurable difference to the RSS of 1,000
+// callers waiting on music (BENCHMARKS.md, "Memory per caller waiting on
+// music"): what the heap holds there is live objects and partly used spans
+// from the ramp, not collector headroom, and during the ramp collection is
+// not cheap, so such a policy stays at the default anyway.
 
-const (
-	gcTuneInterval = 5 * time.Second
-	gcMinPercent   = 25
-	gcMaxPercent   = 100
-	gcCheapShare   = 0.01 // of one core
-	gcDearShare    = 0.04
-	gcLimitShare   = 0.9
-)
+const gcLimitShare = 0.9
 
 // gcOperatorSet reports whether the environment sets the collector.
 func gcOperatorSet(getenv func(string) string) bool {
 	return getenv("GOGC") != "" || getenv("GOMEMLIMIT") != ""
 }
 
-// gcTuner holds the percent in force and moves it by the measured cost.
-type gcTuner struct{ percent int }
-
-// next returns the GC percent for the next interval given the share of
-// one core the collector used in the last.
-func (t *gcTuner) next(share float64) int {
-	switch {
-	case share < gcCheapShare && t.percent > gcMinPercent:
-		t.percent = max(t.percent/2, gcMinPercent)
-	case share > gcDearShare && t.percent < gcMaxPercent:
-		t.percent = min(t.percent*2, gcMaxPercent)
-	}
-	return t.percent
-}
-
-// gcCPUMetrics are the collector's CPU that takes time from the program.
-var gcCPUMetrics = []string{
-	"/cpu/classes/gc/mark/assist:cpu-seconds",
-	"/cpu/classes/gc/mark/dedicated:cpu-seconds",
-	"/cpu/classes/gc/pause:cpu-seconds",
-}
-
-// gcCPU returns the collector's CPU seconds so far (the runtime's own
-// estimate, updated at each collection).
-func gcCPU(samples []metrics.Sample) float64 {
-	metrics.Read(samples)
-	var s float64
-	for _, m := range samples {
-		if m.Value.Kind() == metrics.KindFloat64 {
-			s += m.Value.Float64()
-		}
-	}
-	return s
-}
-
-// runGCPolicy applies the policy until ctx ends, unless the environment
+// setMemoryLimit applies the container's limit unless the environment
 // set the collector.
-func runGCPolicy(ctx context.Context, log *slog.Logger) {
+func setMemoryLimit(log *slog.Logger) {
 	if gcOperatorSet(os.Getenv) {
-		log.Info("garbage collector left as the environment sets it", "GOGC", os.Getenv("GOGC"), "GOMEMLIMIT", os.Getenv("GOMEMLIMIT"))
 		return
 	}
 	if limit, ok := cgroupMemoryMax(os.ReadFile); ok {
 		soft := int64(float64(limit) * gcLimitShare)
 		debug.SetMemoryLimit(soft)
 		log.Info("memory limit from the container", "memory.max", limit, "GOMEMLIMIT", soft)
-	}
-	samples := make([]metrics.Sample, len(gcCPUMetrics))
-	for i, name := range gcCPUMetrics {
-		samples[i].Name = name
-	}
-	t := gcTuner{percent: gcMaxPercent}
-	tick := time.NewTicker(gcTuneInterval)
-	defer tick.Stop()
-	last, lastAt := gcCPU(samples), time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			used := gcCPU(samples)
-			share := (used - last) / now.Sub(lastAt).Seconds()
-			last, lastAt = used, now
-			if p := t.percent; t.next(share) != p {
-				debug.SetGCPercent(t.percent)
-				log.Debug("GC percent", "percent", t.percent, "gc_cpu_share", share)
-			}
-		}
 	}
 }
 

@@ -5,26 +5,6 @@ import (
 	"testing"
 )
 
-// TestGCTuner: the percent halves while collection is cheap, down to
-// gcMinPercent, doubles while it is dear, up to Go's default, and holds in
-// between.
-func TestGCTuner(t *testing.T) {
-	tu := gcTuner{percent: gcMaxPercent}
-	for i, c := range []struct {
-		share float64
-		want  int
-	}{
-		{0, 50}, {0.001, 25}, {0, 25}, // cheap: down to the floor
-		{0.02, 25},                         // in between: holds
-		{0.10, 50}, {0.5, 100}, {0.5, 100}, // dear: back up to the default
-		{0.02, 100}, {0.005, 50},
-	} {
-		if got := tu.next(c.share); got != c.want {
-			t.Fatalf("step %d (share %v): percent %d, want %d", i, c.share, got, c.want)
-		}
-	}
-}
-
 func TestGCOperatorSet(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	if gcOperatorSet(env(nil)) {
