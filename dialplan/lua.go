@@ -145,29 +145,60 @@ func (s *luaSession) install(L *lua.LState, name string, args []string) {
 	if s.ch == nil {
 		return
 	}
+	// The methods are made when a script first names them (a waiting
+	// caller's script uses two or three of the sixteen), and kept, so
+	// session.execute is the same function each time.
 	mt := L.CreateTable(0, 1)
-	L.SetField(mt, "__index", L.SetFuncs(L.CreateTable(0, 16), map[string]lua.LGFunction{
-		"getVariable": s.getVariable,
-		"setVariable": s.setVariable,
-		"execute":     s.execute,
-		"answer":      s.answer,
-		"preAnswer":   s.preAnswer,
-		"hangup":      s.hangup,
-		"ready":       s.ready,
-		"answered":    s.answered,
-		"streamFile":  s.streamFile,
-		"sleep":       s.sleep,
-		"getDigits":   s.getDigits,
-		"hangupCause": s.hangupCause,
-		"get_uuid":    s.uuid,
-		"getUUID":     s.uuid,
-		"consoleLog":  s.sessionLog,
-		"transfer":    s.transfer,
-	}))
+	mt.RawSetString("__index", L.NewFunction(s.method(L.CreateTable(0, 4))))
 	ud := L.NewUserData()
 	ud.Value = s
 	L.SetMetatable(ud, mt)
 	glob.RawSetString("session", ud)
+}
+
+// luaSessionMethods are the session object's methods (session:name(…)).
+var luaSessionMethods = map[string]func(*luaSession, *lua.LState) int{
+	"getVariable": (*luaSession).getVariable,
+	"setVariable": (*luaSession).setVariable,
+	"execute":     (*luaSession).execute,
+	"answer":      (*luaSession).answer,
+	"preAnswer":   (*luaSession).preAnswer,
+	"hangup":      (*luaSession).hangup,
+	"ready":       (*luaSession).ready,
+	"answered":    (*luaSession).answered,
+	"streamFile":  (*luaSession).streamFile,
+	"sleep":       (*luaSession).sleep,
+	"getDigits":   (*luaSession).getDigits,
+	"hangupCause": (*luaSession).hangupCause,
+	"get_uuid":    (*luaSession).uuid,
+	"getUUID":     (*luaSession).uuid,
+	"consoleLog":  (*luaSession).sessionLog,
+	"transfer":    (*luaSession).transfer,
+}
+
+// method is the session object's __index: it returns the named method,
+// made on first use and kept in made.
+func (s *luaSession) method(made *lua.LTable) lua.LGFunction {
+	return func(L *lua.LState) int {
+		name, ok := L.Get(2).(lua.LString)
+		if !ok {
+			L.Push(lua.LNil)
+			return 1
+		}
+		if fn := made.RawGetString(string(name)); fn != lua.LNil {
+			L.Push(fn)
+			return 1
+		}
+		m, ok := luaSessionMethods[string(name)]
+		if !ok {
+			L.Push(lua.LNil)
+			return 1
+		}
+		fn := L.NewFunction(func(L *lua.LState) int { return m(s, L) })
+		made.RawSetString(string(name), fn)
+		L.Push(fn)
+		return 1
+	}
 }
 
 // self checks that a method was called with ':' on the session object.
