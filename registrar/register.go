@@ -296,13 +296,15 @@ func (r *Registrar) plan(reg Registration, meta Binding) (*plan, *Result) {
 	return p, nil
 }
 
-// commit persists p and then applies it to memory. The caller holds
-// writeMu. A store failure changes nothing and answers 500.
+// commit queues p for the store and then applies it to memory, which
+// answers at once; the store is written behind (persist.go). The caller
+// holds writeMu. A store so far behind that the queue stays full changes
+// nothing and answers 500.
 func (r *Registrar) commit(p *plan) *Result {
 	if len(p.save) == 0 && len(p.remove) == 0 {
 		return nil
 	}
-	if r.st != nil {
+	if r.writes != nil {
 		var save []store.Registration
 		var del []store.RegistrationKey
 		for k := range p.remove {
@@ -315,10 +317,7 @@ func (r *Registrar) commit(p *plan) *Result {
 				Transport: b.Transport, UserAgent: b.UserAgent, Profile: b.Profile, Path: b.Path,
 			})
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		err := r.st.ApplyRegistrations(ctx, save, del)
-		cancel()
-		if err != nil {
+		if err := r.writes.put(save, del); err != nil {
 			r.log.Error("registrar: persist bindings", "user", p.user, "err", err)
 			return rejection(500, "Server Internal Error")
 		}
