@@ -101,6 +101,9 @@ invite) TARGET=127.0.0.1:$TRUNK ;;
 *) echo "mode: register or invite" >&2; exit 2 ;;
 esac
 udp_drops() { awk '/^Udp:/ {n++; if (n == 2) print $6}' /proc/net/snmp; }
+# Datagrams the kernel dropped at ccpbx's own socket of the target profile
+# (its receive buffer was full), as opposed to the machine's total.
+sock_drops() { awk -v a="$(printf '0100007F:%04X' "${TARGET##*:}")" '$2 == a {print $NF}' /proc/net/udp; }
 drops0=$(udp_drops)
 ticks0=$(awk '{print $14 + $15}' /proc/$PBX/stat)
 PROFILER=""
@@ -120,4 +123,4 @@ if [ -n "$PROFILER" ]; then wait "$PROFILER" || true; fi
 ticks1=$(awk '{print $14 + $15}' /proc/$PBX/stat)
 drops1=$(udp_drops)
 hz=$(getconf CLK_TCK)
-echo "ccpbx: cpu=$(python3 -c "print(round(($ticks1-$ticks0)/$hz, 1))")s peak_rss=$(awk '/VmHWM/{print $2, $3}' /proc/$PBX/status) log_lines=$(wc -l <"$TMP/ccpbx.log") shed_logs=$(grep -c 'overload: shedding' "$TMP/ccpbx.log" || true) udp_rcvbuf_drops=$((drops1 - drops0)) (whole machine)"
+echo "ccpbx: cpu=$(python3 -c "print(round(($ticks1-$ticks0)/$hz, 1))")s peak_rss=$(awk '/VmHWM/{print $2, $3}' /proc/$PBX/status) log_lines=$(wc -l <"$TMP/ccpbx.log") shed_logs=$(grep -c 'overload: shedding' "$TMP/ccpbx.log" || true) udp_rcvbuf_drops=$((drops1 - drops0)) (whole machine) ccpbx_socket_drops=$(sock_drops)"

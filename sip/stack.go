@@ -312,6 +312,15 @@ func (s *Stack) Start(ctx context.Context) error {
 	return nil
 }
 
+// udpReadBuffer is the receive buffer asked for each profile's UDP socket.
+// The one read loop drains it; while it waits for a CPU (a busy box, a GC
+// pause) datagrams queue there, and with Linux's default of 208 KB (about
+// 150 REGISTERs) a 3,200 REGISTER/s load lost tens of thousands to
+// overflow, each costing the phone a retransmission 500 ms later. 4 MB
+// holds about half a second at that rate; the kernel grants at most
+// net.core.rmem_max (README, "Limits and overload").
+const udpReadBuffer = 4 << 20
+
 func (p *profile) listen(ctx context.Context) error {
 	var (
 		udp net.PacketConn
@@ -326,6 +335,10 @@ func (p *profile) listen(ctx context.Context) error {
 			udp, err = net.ListenPacket("udp4", netip.AddrPortFrom(p.listenIP, uint16(port)).String())
 			if err != nil {
 				return fmt.Errorf("listen udp: %w", err)
+			}
+			if uc, ok := udp.(*net.UDPConn); ok {
+				// Best effort: the kernel caps it at net.core.rmem_max.
+				_ = uc.SetReadBuffer(udpReadBuffer)
 			}
 			port = udp.LocalAddr().(*net.UDPAddr).Port
 		}
