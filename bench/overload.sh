@@ -103,7 +103,7 @@ esac
 udp_drops() { awk '/^Udp:/ {n++; if (n == 2) print $6}' /proc/net/snmp; }
 # Datagrams the kernel dropped at ccpbx's own socket of the target profile
 # (its receive buffer was full), as opposed to the machine's total.
-sock_drops() { awk -v a="$(printf '0100007F:%04X' "${TARGET##*:}")" '$2 == a {print $NF}' /proc/net/udp; }
+sock_drops() { awk -v a="$(printf '0100007F:%04X' "${TARGET##*:}")" '$2 == a {n = $NF} END {print (n == "" ? "n/a" : n)}' /proc/net/udp; }
 drops0=$(udp_drops)
 ticks0=$(awk '{print $14 + $15}' /proc/$PBX/stat)
 PROFILER=""

@@ -226,6 +226,7 @@ func (s *Stack) newProfile(pc config.Profile) (*profile, error) {
 	p.guard.shed = p.shedEarly
 	p.guard.closed = p.connClosed
 	p.guard.banned = s.bannedAddr
+	p.guard.shedding = s.overload.shedding
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(s.agent),
 		sipgo.WithUserAgentHostname(p.advIP.String()),
@@ -234,7 +235,7 @@ func (s *Stack) newProfile(pc config.Profile) (*profile, error) {
 			sipmsg.WithTransactionLayerLogger(p.log.With("layer", "transaction")),
 		),
 		sipgo.WithUserAgentTransportLayerOptions(
-			sipmsg.WithTransportLayerLogger(p.log.With("layer", "transport")),
+			sipmsg.WithTransportLayerLogger(slog.New(p.guard.sipgoLog(p.log.With("layer", "transport").Handler()))),
 			sipmsg.WithTransportLayerReadFilter(p.guard.filterUDP),
 		),
 	)
