@@ -82,17 +82,22 @@ func newWriteBehind(st store.Registrations, log *slog.Logger) *writeBehind {
 // put queues saves and deletes (deletes of keys also saved are the
 // caller's to avoid). It waits, at most storeTimeout, while the queue is
 // full; errQueueFull then means nothing was queued. After close it also
-// waits until they are written (write-through).
+// waits, as long, until they are written (write-through); they stay
+// queued either way, so that wait does not fail the change.
 func (w *writeBehind) put(save []store.Registration, del []store.RegistrationKey) error {
-	timeout := time.NewTimer(storeTimeout)
-	defer timeout.Stop()
+	var timeout <-chan time.Time // made only when the queue is full
 	w.mu.Lock()
 	for !w.fits(save, del) {
+		if timeout == nil {
+			t := time.NewTimer(storeTimeout)
+			defer t.Stop()
+			timeout = t.C
+		}
 		progress := w.progress
 		w.mu.Unlock()
 		select {
 		case <-progress:
-		case <-timeout.C:
+		case <-timeout:
 			return errQueueFull
 		}
 		w.mu.Lock()
@@ -112,7 +117,7 @@ func (w *writeBehind) put(save []store.Registration, del []store.RegistrationKey
 	if closed {
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
-		return w.sync(ctx)
+		_ = w.sync(ctx)
 	}
 	return nil
 }

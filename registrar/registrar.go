@@ -221,8 +221,8 @@ func newRegistrar(cfg Config, st store.Registrations, log *slog.Logger, now func
 
 // Close writes the binding changes still queued for the store and returns
 // when they are written or ctx ends; changes after it are written before
-// they are answered. Call it before closing the store: a clean stop loses
-// no binding.
+// they are answered (each waiting at most 5 s). Call it before closing
+// the store: a clean stop loses no binding.
 func (r *Registrar) Close(ctx context.Context) error {
 	if r.writes == nil {
 		return nil
