@@ -171,7 +171,7 @@ done
 cli status >/dev/null
 
 echo "== register $AGENTS agents"
-sipp -sf "$ROOT/bench/sipp/register_agents.xml" -inf "$TMP/agents.csv" -m "$AGENTS" -r 50 -l 20 \
+sipp -sf "$ROOT/bench/sipp/register_agents.xml" -inf "$TMP/agents.csv" -m "$AGENTS" -r 100 -l 40 \
 	-i 127.0.0.1 -p "$AGENT_SIP" -timeout 30s -nostdin -trace_err -error_file "$TMP/register_err.log" \
 	127.0.0.1:"$INT" >"$TMP/register.out" 2>&1 || { echo "registration failed:"; tail -20 "$TMP/register_err.log"; exit 1; }
 REGS=$(cli "show registrations" | tail -2 | grep -o '^[0-9]* total' || true)
