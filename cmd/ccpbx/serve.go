@@ -102,6 +102,9 @@ type pbx struct {
 	log   *slog.Logger
 	core  *call.Core
 	store *store.Store
+	// reg writes its bindings behind; shutdown flushes it before the store
+	// closes.
+	reg   *registrar.Registrar
 	cdr   *cdr.Writer
 	qlog  *queuelog.Writer
 	media *media.Engine
@@ -182,6 +185,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	if err != nil {
 		return p, fmt.Errorf("registrar: %w", err)
 	}
+	p.reg = reg
 	go reg.Run(ctx)
 
 	if p.media, err = media.NewEngine(media.Config{
@@ -325,6 +329,15 @@ func (p *pbx) shutdown(ctx context.Context) {
 		p.media.Close()
 	}
 	p.stop()
+	if p.reg != nil {
+		// The bindings are written behind the answers: a clean stop writes
+		// the last ones before the store closes.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := p.reg.Close(rctx); err != nil {
+			p.log.Error("registrations not all written", "err", err)
+		}
+		cancel()
+	}
 	if p.cdr != nil {
 		// The legs hung up above are still being written: wait for them
 		// with a budget of their own, since a clean shutdown loses none.
