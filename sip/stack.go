@@ -538,6 +538,18 @@ func (s *Stack) track(l *leg) {
 	s.mu.Unlock()
 }
 
+// Live counts the SIP call legs (channels this stack signals) and the
+// dialogs in its table: what a finished call must leave behind, nothing.
+func (s *Stack) Live() (legs, dialogs int) {
+	s.mu.Lock()
+	legs = len(s.legs)
+	s.mu.Unlock()
+	s.dialogs.mu.RLock()
+	dialogs = len(s.dialogs.m)
+	s.dialogs.mu.RUnlock()
+	return legs, dialogs
+}
+
 func (s *Stack) untrack(l *leg) {
 	s.mu.Lock()
 	delete(s.legs, l)
