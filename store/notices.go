@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,23 +30,33 @@ const (
 )
 
 // clusterSelf is the node a Store speaks for in notices: set by
-// EnableNotices or JoinCluster, read by every write.
-type clusterSelf struct {
-	mu      sync.Mutex
+// EnableNotices or JoinCluster, read by every call-center write (an
+// atomic load: nothing for the single box to wait on).
+type clusterSelf struct{ p atomic.Pointer[self] }
+
+type self struct {
 	node    string
 	notices bool // every call-center write sends its notice
 }
 
 func (c *clusterSelf) get() (node string, notices bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.node, c.notices
+	if v := c.p.Load(); v != nil {
+		return v.node, v.notices
+	}
+	return "", false
 }
 
 func (c *clusterSelf) setNode(node string) {
-	c.mu.Lock()
-	c.node = node
-	c.mu.Unlock()
+	for {
+		old := c.p.Load()
+		next := &self{node: node}
+		if old != nil {
+			next.notices = old.notices
+		}
+		if c.p.CompareAndSwap(old, next) {
+			return
+		}
+	}
 }
 
 // EnableNotices makes every later call-center write (UpsertAgent,
@@ -58,9 +68,7 @@ func (s *Store) EnableNotices(node string) error {
 	if s.db.d.driver != Postgres {
 		return ErrClusterUnsupported
 	}
-	s.cluster.mu.Lock()
-	s.cluster.node, s.cluster.notices = node, true
-	s.cluster.mu.Unlock()
+	s.cluster.p.Store(&self{node: node, notices: true})
 	return nil
 }
 
@@ -158,7 +166,10 @@ func (s *Store) Listen(ctx context.Context) (<-chan Notice, error) {
 func (s *Store) listenConn(ctx context.Context) (*pgx.Conn, error) {
 	cctx, cancel := context.WithTimeout(ctx, pgConnectTimeout)
 	defer cancel()
-	conn, err := pgx.ConnectConfig(cctx, s.pgcfg.Copy())
+	cfg := s.pgcfg.Copy()
+	// Named apart from the pool's connections in pg_stat_activity.
+	cfg.RuntimeParams["application_name"] += " listen"
+	conn, err := pgx.ConnectConfig(cctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +223,7 @@ func (s *Store) wait(ctx context.Context, conn *pgx.Conn) (Notice, error) {
 			if json.Unmarshal([]byte(n.Payload), &p) != nil {
 				continue // not ours: ignore
 			}
-			return Notice{Kind: p.Kind, Key: p.Key, From: p.From}, nil
+			return Notice(p), nil
 		}
 		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) || conn.IsClosed() {
 			return Notice{}, err
