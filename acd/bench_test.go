@@ -93,6 +93,7 @@ func BenchmarkDispatchDecision(b *testing.B) {
 		b.Fatal(err)
 	}
 	a.addQueue(a.lookupQueue(q1))
+	a.stats = map[statKey]*store.StatsRow{} // Start's loadStats, without a store
 	close(a.quit) // no loop: the benchmark drives dispatch itself
 	defer func() {
 		for _, m := range a.members {
