@@ -270,8 +270,8 @@ func (a *ACD) mirrorAgent(name string, r store.AgentRow, found bool) {
 		}
 		clear(a.tiers[len(kept):])
 		a.tiers = kept
+		// As a local `agent del`, which fires no event (§13.2 has none).
 		a.cancelAgentOffers(ag)
-		a.fire(nil, "CC-Agent", name, "CC-Action", "agent-del")
 		return
 	}
 	nr := agentFromRow(r)
