@@ -642,3 +642,41 @@ func TestNoClaimOutlivesAnAdoption(t *testing.T) {
 		}
 	}
 }
+
+// TestListenPingsAnIdleConnection: a quiet channel is pinged, and the
+// ping neither breaks the connection nor fakes a resync.
+func TestListenPingsAnIdleConnection(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	w, r := openPG(t, dsn), openPG(t, dsn)
+	defer func(d time.Duration) { listenIdle = d }(listenIdle)
+	listenIdle = 50 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := r.Listen(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	pings := func() int {
+		var n int
+		if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ccpbx listen'
+			AND query = '-- ping'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	pbxtest.WaitFor(t, 30*time.Second, func() bool { return pings() == 1 }, "the idle listener pinged")
+	if err := w.Notify(ctx, "marker", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := nextNotice(t, ch); n.Kind != "marker" {
+		t.Fatalf("got %+v after pings, want the marker", n)
+	}
+	cancel()
+	for range ch {
+	}
+}
