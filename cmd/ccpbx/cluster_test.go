@@ -42,6 +42,26 @@ agent|queue|member_uuid|node|incarnation|epoch|claimed_at
 	}
 }
 
+// TestConfigHashStable: two loads of one file hash alike (the section
+// holds pointers), a changed queue does not.
+func TestConfigHashStable(t *testing.T) {
+	load := func() *config.Config {
+		c, err := config.Load("../../config.toml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a, b := load(), load()
+	if configHash(a) != configHash(b) {
+		t.Errorf("one file, two hashes: %s %s", configHash(a), configHash(b))
+	}
+	b.Callcenter.Queues[0].Strategy = "ring-all"
+	if configHash(a) == configHash(b) {
+		t.Error("a changed strategy kept the hash")
+	}
+}
+
 // TestClusterCommandUsage: `ccpbx cluster` without status explains itself.
 func TestClusterCommandUsage(t *testing.T) {
 	var out, errb bytes.Buffer
