@@ -81,16 +81,20 @@ func (a *ACD) claim(m *Member, q *Queue, c cand) {
 		ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
 		epoch, err := cl.ClaimAgent(ctx, agent, queue, member)
 		cancel()
-		select {
-		case a.inbox <- message{f: func() { a.claimDone(m, q, c, epoch, err) }}:
-		case <-a.quit:
-			if err == nil {
-				rctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
-				if rerr := cl.ReleaseClaim(rctx, agent, epoch); rerr != nil {
-					a.log.Warn("claim not released at close", "agent", agent, "err", rerr)
-				}
-				cancel()
+		unclaim := func() {
+			if err != nil {
+				return
 			}
+			rctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+			if rerr := cl.ReleaseClaim(rctx, agent, epoch); rerr != nil {
+				a.log.Warn("claim not released at close", "agent", agent, "err", rerr)
+			}
+			cancel()
+		}
+		select {
+		case a.inbox <- message{f: func() { a.claimDone(m, q, c, epoch, err) }, unclaim: unclaim}:
+		case <-a.quit:
+			unclaim()
 		}
 	}()
 }
