@@ -270,6 +270,20 @@ func (s *Store) LoadAgent(ctx context.Context, name string) (AgentRow, bool, err
 	return a, true, nil
 }
 
+// LoadTier reads one tier (false when there is none).
+func (s *Store) LoadTier(ctx context.Context, queue, agent string) (TierRow, bool, error) {
+	var t TierRow
+	err := s.db.ScanRow(ctx, `SELECT queue, agent, COALESCE(state,''), level, position FROM tiers WHERE queue = ? AND agent = ?`,
+		[]any{queue, agent}, &t.Queue, &t.Agent, &t.State, &t.Level, &t.Position)
+	if errors.Is(err, sql.ErrNoRows) {
+		return TierRow{}, false, nil
+	}
+	if err != nil {
+		return TierRow{}, false, fmt.Errorf("load tier %s/%s: %w", queue, agent, err)
+	}
+	return t, true, nil
+}
+
 // LoadMember reads one member (false when there is none).
 func (s *Store) LoadMember(ctx context.Context, uuid string) (MemberRow, bool, error) {
 	var m MemberRow
@@ -323,7 +337,7 @@ func (s *Store) DeleteAgent(ctx context.Context, name string) error {
 
 // UpsertTier writes a tier row.
 func (s *Store) UpsertTier(ctx context.Context, t TierRow) error {
-	err := s.exec(ctx, notice{NoticeTier, t.Queue + "|" + t.Agent}, `INSERT INTO tiers (queue, agent, state, level, position) VALUES (?,?,?,?,?)
+	err := s.exec(ctx, notice{NoticeTier, TierKey(t.Queue, t.Agent)}, `INSERT INTO tiers (queue, agent, state, level, position) VALUES (?,?,?,?,?)
 		ON CONFLICT(queue, agent) DO UPDATE SET state=excluded.state, level=excluded.level, position=excluded.position`,
 		t.Queue, t.Agent, t.State, t.Level, t.Position)
 	if err != nil {
@@ -334,7 +348,7 @@ func (s *Store) UpsertTier(ctx context.Context, t TierRow) error {
 
 // DeleteTier removes one tier.
 func (s *Store) DeleteTier(ctx context.Context, queue, agent string) error {
-	if err := s.exec(ctx, notice{NoticeTier, queue + "|" + agent}, `DELETE FROM tiers WHERE queue = ? AND agent = ?`, queue, agent); err != nil {
+	if err := s.exec(ctx, notice{NoticeTier, TierKey(queue, agent)}, `DELETE FROM tiers WHERE queue = ? AND agent = ?`, queue, agent); err != nil {
 		return fmt.Errorf("delete tier %s/%s: %w", queue, agent, err)
 	}
 	return nil

@@ -736,3 +736,29 @@ func TestClusterSurvivesDeadConnections(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadTierAndTierKeys(t *testing.T) {
+	eachDriver(t, func(t *testing.T, b backend) {
+		s := b.open(t)
+		defer s.Close()
+		ctx := context.Background()
+		want := TierRow{Queue: "q|x", Agent: "1001", State: "Ready", Level: 2, Position: 3}
+		if err := s.UpsertTier(ctx, want); err != nil {
+			t.Fatal(err)
+		}
+		q, a, ok := SplitTierKey(TierKey(want.Queue, want.Agent))
+		if !ok {
+			t.Fatal("tier key not split")
+		}
+		got, ok, err := s.LoadTier(ctx, q, a)
+		if err != nil || !ok || got != want {
+			t.Fatalf("LoadTier(%q, %q) = %+v %v %v", q, a, got, ok, err)
+		}
+		if _, ok, err := s.LoadTier(ctx, "q", "x|1001"); ok || err != nil {
+			t.Fatalf("another split found a row: %v %v", ok, err)
+		}
+		if _, _, ok := SplitTierKey("nopipe"); ok {
+			t.Error("a key without | split")
+		}
+	})
+}
