@@ -41,8 +41,10 @@ type Cluster interface {
 	ClaimAgent(ctx context.Context, agent, queue, member string) (epoch int64, err error)
 	// ReleaseClaim drops the claim of that epoch (no-op when it is gone).
 	ReleaseClaim(ctx context.Context, agent string, epoch int64) error
-	// LoadAgent and LoadMember read one shared row (false: no such row).
+	// LoadAgent, LoadTier and LoadMember read one shared row (false: no
+	// such row).
 	LoadAgent(ctx context.Context, name string) (store.AgentRow, bool, error)
+	LoadTier(ctx context.Context, queue, agent string) (store.TierRow, bool, error)
 	LoadMember(ctx context.Context, uuid string) (store.MemberRow, bool, error)
 }
 
@@ -196,8 +198,14 @@ func (a *ACD) Notice(kind, key, from string) {
 				a.dirty = true
 			}
 		})
-	case NoticeTier, NoticeResync:
-		a.resyncTiers(key)
+	case NoticeTier:
+		if key == "" {
+			a.resync()
+			return
+		}
+		a.loadTier(key)
+	case NoticeResync:
+		a.resync()
 	case NoticeMember:
 		a.loadMember(key)
 	}
@@ -218,13 +226,33 @@ func (a *ACD) loadAgent(name string) {
 	}()
 }
 
-// resync reloads every agent and tier (a notice gap, a truncate).
-func (a *ACD) resync() { a.resyncTiers("") }
+// loadTier mirrors the one tier a notice names (key "queue|agent").
+func (a *ACD) loadTier(key string) {
+	queue, agent, ok := store.SplitTierKey(key)
+	if !ok {
+		return
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+		r, found, err := a.cl.LoadTier(ctx, queue, agent)
+		cancel()
+		if err != nil {
+			a.log.Warn("cluster: tier not reloaded", "tier", key, "err", err)
+			return
+		}
+		var rows []store.TierRow
+		if found {
+			rows = append(rows, r)
+		}
+		a.post(func() { a.mirrorTiers(key, rows) })
+	}()
+}
 
-// resyncTiers reloads the shared agents and tiers and mirrors the tier
-// named by key ("queue|agent"), or all of them and every agent when key is
-// empty.
-func (a *ACD) resyncTiers(key string) {
+// resync reloads and mirrors every shared agent and tier (a notice gap, a
+// truncate, an adoption, a rejoin).
+func (a *ACD) resync() {
 	if a.st == nil {
 		return
 	}
@@ -235,23 +263,21 @@ func (a *ACD) resyncTiers(key string) {
 		rows, err := a.st.LoadCallcenter(ctx)
 		cancel()
 		if err != nil {
-			a.log.Warn("cluster: tiers not reloaded", "err", err)
+			a.log.Warn("cluster: agents and tiers not reloaded", "err", err)
 			return
 		}
 		a.post(func() {
-			if key == "" {
-				seen := map[string]bool{}
-				for _, r := range rows.Agents {
-					seen[r.Name] = true
-					a.mirrorAgent(r.Name, r, true)
-				}
-				for name := range a.agents {
-					if !seen[name] {
-						a.mirrorAgent(name, store.AgentRow{}, false)
-					}
+			seen := map[string]bool{}
+			for _, r := range rows.Agents {
+				seen[r.Name] = true
+				a.mirrorAgent(r.Name, r, true)
+			}
+			for name := range a.agents {
+				if !seen[name] {
+					a.mirrorAgent(name, store.AgentRow{}, false)
 				}
 			}
-			a.mirrorTiers(key, rows.Tiers)
+			a.mirrorTiers("", rows.Tiers)
 		})
 	}()
 }
@@ -332,7 +358,7 @@ func (a *ACD) mirrorAgent(name string, r store.AgentRow, found bool) {
 func (a *ACD) mirrorTiers(key string, rows []store.TierRow) {
 	want := map[[2]string]store.TierRow{}
 	for _, r := range rows {
-		if key == "" || r.Queue+"|"+r.Agent == key {
+		if key == "" || store.TierKey(r.Queue, r.Agent) == key {
 			want[[2]string{r.Queue, r.Agent}] = r
 		}
 	}
@@ -340,7 +366,7 @@ func (a *ACD) mirrorTiers(key string, rows []store.TierRow) {
 	for _, t := range a.tiers {
 		k := [2]string{t.Queue, t.Agent}
 		r, ok := want[k]
-		inScope := key == "" || t.Queue+"|"+t.Agent == key
+		inScope := key == "" || store.TierKey(t.Queue, t.Agent) == key
 		ag := a.agents[t.Agent]
 		holding := ag != nil && (ag.held || ag.claiming)
 		if inScope && !ok && !holding {

@@ -33,6 +33,9 @@ func (c nodeCluster) ReleaseClaim(ctx context.Context, agent string, epoch int64
 func (c nodeCluster) LoadAgent(ctx context.Context, name string) (store.AgentRow, bool, error) {
 	return c.st.LoadAgent(ctx, name)
 }
+func (c nodeCluster) LoadTier(ctx context.Context, queue, agent string) (store.TierRow, bool, error) {
+	return c.st.LoadTier(ctx, queue, agent)
+}
 func (c nodeCluster) LoadMember(ctx context.Context, uuid string) (store.MemberRow, bool, error) {
 	return c.st.LoadMember(ctx, uuid)
 }

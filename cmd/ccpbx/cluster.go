@@ -83,6 +83,10 @@ func (c acdCluster) LoadAgent(ctx context.Context, name string) (store.AgentRow,
 	return c.st.LoadAgent(ctx, name)
 }
 
+func (c acdCluster) LoadTier(ctx context.Context, queue, agent string) (store.TierRow, bool, error) {
+	return c.st.LoadTier(ctx, queue, agent)
+}
+
 func (c acdCluster) LoadMember(ctx context.Context, uuid string) (store.MemberRow, bool, error) {
 	return c.st.LoadMember(ctx, uuid)
 }
