@@ -77,6 +77,7 @@ func (a *ACD) claim(m *Member, q *Queue, c cand) {
 	ag.claiming = true
 	m.claiming++
 	cl, agent, queue, member := a.cl, ag.Name, q.Name, m.UUID
+	seen := ag.claimNotices
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -94,7 +95,7 @@ func (a *ACD) claim(m *Member, q *Queue, c cand) {
 			cancel()
 		}
 		select {
-		case a.inbox <- message{f: func() { a.claimDone(m, q, c, epoch, err) }, unclaim: unclaim}:
+		case a.inbox <- message{f: func() { a.claimDone(m, q, c, epoch, err, seen) }, unclaim: unclaim}:
 		case <-a.quit:
 			unclaim()
 		}
@@ -103,7 +104,8 @@ func (a *ACD) claim(m *Member, q *Queue, c cand) {
 
 // claimDone takes a claim's outcome: granted, the offer starts if it still
 // can; lost, the agent is busy on another node until a notice about it.
-func (a *ACD) claimDone(m *Member, q *Queue, c cand, epoch int64, err error) {
+// seen is the agent's count of claim notices when the claim was sent.
+func (a *ACD) claimDone(m *Member, q *Queue, c cand, epoch int64, err error, seen int64) {
 	ag := c.ag
 	ag.claiming = false
 	m.claiming--
@@ -124,6 +126,11 @@ func (a *ACD) claimDone(m *Member, q *Queue, c cand, epoch int64, err error) {
 		ag.retryAt = now + 1
 		a.wakeAt(ag.retryAt)
 	case errors.Is(err, ErrClaimLost):
+		if ag.claimNotices != seen {
+			// The claim moved while ours was on its way (its notice came
+			// first): try again now rather than wait for another.
+			return
+		}
 		ag.lostUntil = now + lostHold
 		a.wakeAt(ag.lostUntil)
 	case errors.Is(err, ErrFenced):
@@ -193,9 +200,12 @@ func (a *ACD) Notice(kind, key, from string) {
 		// A claim taken or released elsewhere: an agent held back by a
 		// lost claim may be tried again; its row comes with its own notice.
 		a.post(func() {
-			if ag := a.agents[key]; ag != nil && ag.lostUntil != 0 {
-				ag.lostUntil = 0
-				a.dirty = true
+			if ag := a.agents[key]; ag != nil {
+				ag.claimNotices++
+				if ag.lostUntil != 0 {
+					ag.lostUntil = 0
+					a.dirty = true
+				}
 			}
 		})
 	case NoticeTier:
