@@ -72,16 +72,18 @@ const (
 )
 
 // claim starts the claim of c.ag for m; claimDone continues in the loop.
+// The claim runs in the persister's queue, after this node's writes
+// queued before it: the database checks the agent's status, so a status
+// this node just set (an agent logging in) must be there first, and a
+// release queued earlier precedes the next claim.
 func (a *ACD) claim(m *Member, q *Queue, c cand) {
 	ag := c.ag
 	ag.claiming = true
 	m.claiming++
 	cl, agent, queue, member := a.cl, ag.Name, q.Name, m.UUID
 	seen := ag.claimNotices
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+	a.persist.addEffect(func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, claimTimeout)
 		epoch, err := cl.ClaimAgent(ctx, agent, queue, member)
 		cancel()
 		unclaim := func() {
@@ -94,12 +96,22 @@ func (a *ACD) claim(m *Member, q *Queue, c cand) {
 			}
 			cancel()
 		}
+		// Close drains the inbox's claim results before it flushes the
+		// persister, so a result that finds the loop stopped here gives
+		// its claim back itself.
+		select {
+		case <-a.quit:
+			unclaim()
+			return nil
+		default:
+		}
 		select {
 		case a.inbox <- message{f: func() { a.claimDone(m, q, c, epoch, err, seen) }, unclaim: unclaim}:
 		case <-a.quit:
 			unclaim()
 		}
-	}()
+		return nil
+	})
 }
 
 // claimDone takes a claim's outcome: granted, the offer starts if it still
@@ -120,9 +132,8 @@ func (a *ACD) claimDone(m *Member, q *Queue, c cand, epoch int64, err error, see
 		}
 		a.releaseClaim(ag)
 	case errors.Is(err, store.ErrAgentUnavailable):
-		// The shared row does not (yet) say Available: a status this
-		// node set a moment ago may still be in the persister's queue,
-		// or another node logged the agent out (its notice follows).
+		// The shared row says the agent may not be offered: another node
+		// changed its status a moment ago (its notice follows).
 		ag.retryAt = now + 1
 		a.wakeAt(ag.retryAt)
 	case errors.Is(err, ErrClaimLost):
@@ -425,12 +436,19 @@ func (a *ACD) loadMember(uuid string) {
 // mirrorMember keeps other nodes' Abandoned members, so a caller who
 // calls back to this node resumes its place (abandoned-resume-allowed);
 // other nodes' live members are theirs and not kept here.
+//
+// Another node's write is the newer truth, also for a row this node kept
+// Abandoned: a caller it adopted who called back to another node is that
+// node's now, and this node must not discard (delete) the row later.
 func (a *ACD) mirrorMember(uuid string, r store.MemberRow, found bool) {
 	m := a.members[uuid]
-	if m != nil && (m.app != nil || m.InstanceID == a.instanceID) {
-		return // ours
+	if m != nil && m.app != nil {
+		return // a caller in this node's queue
 	}
-	if !found || r.InstanceID == a.instanceID || r.State != string(config.MemberAbandoned) {
+	if found && r.InstanceID == a.instanceID {
+		return // this node's row
+	}
+	if !found || r.State != string(config.MemberAbandoned) {
 		if m != nil {
 			delete(a.members, uuid)
 		}

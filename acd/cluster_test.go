@@ -303,4 +303,19 @@ func TestClusterAdoptedResume(t *testing.T) {
 	})
 	eq(t, "joined kept", joined, baseEpoch-100)
 	eq(t, "instance", inst, "node-a")
+
+	// Another adopted caller calls back to node b, which resumes it: the
+	// row is b's now, and a forgets it (it must not discard b's caller).
+	h.acd.Adopted([]store.MemberRow{{Queue: q1, InstanceID: "node-a", UUID: "m-2", CIDNumber: "5550010",
+		JoinedEpoch: baseEpoch - 50, AbandonedEpoch: baseEpoch, ServingSystem: "node-a", State: "Abandoned"}}, nil)
+	fc.mu.Lock()
+	fc.members["m-2"] = store.MemberRow{Queue: q1, InstanceID: "node-b", UUID: "m-2", CIDNumber: "5550010",
+		JoinedEpoch: baseEpoch - 50, State: "Waiting"}
+	fc.mu.Unlock()
+	h.acd.Notice(NoticeMember, "m-2", "node-b")
+	pbxtest.WaitFor(t, 10*time.Second, func() bool {
+		var gone bool
+		h.acd.do(func() { _, kept := h.acd.members["m-2"]; gone = !kept })
+		return gone
+	}, "a forgets the caller b resumed")
 }
