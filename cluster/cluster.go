@@ -197,8 +197,9 @@ func (n *Node) Fence() store.NodeFence {
 
 // Events delivers the node's events in order; closed by Close. The owner
 // must keep reading: the renewal loop never waits for it. Fenced,
-// Rejoined, NodeDead and Adopted are always delivered; when more than
-// eventBuffer notices are waiting, further notices are dropped (counted
+// Rejoined, NodeDead and Adopted are always delivered; when eventBuffer
+// notices are waiting (besides the one being handed over), further
+// notices are dropped (counted
 // in Metrics.EventsDropped) and one store.NoticeResync notice takes their
 // place once the owner catches up, so the owner reloads instead.
 func (n *Node) Events() <-chan Event { return n.q.out }
