@@ -10,7 +10,9 @@
 //     across this node's own successful renewals spanning at least one
 //     TTL, with no failed or late renewal of its own in between (a
 //     database outage makes every lease look old: it must not adopt then),
-//     and the database itself says the peer's row is a TTL old. Then
+//     and the database itself says the peer's row is a TTL old (which
+//     dates the peer's last renewal, so the death is seen within
+//     TTL + Renew of it, not a renewal period later). Then
 //     MarkDead (one winner among survivors), AdoptNode, events NodeDead and
 //     Adopted. A peer found dead and not adopted (its declarer died in
 //     between) is adopted by whoever sees it.
