@@ -124,6 +124,8 @@ type Node struct {
 	// fenced).
 	kick chan struct{}
 	m    counters
+	// now is the monotonic clock of the liveness rules (tests step it).
+	now func() time.Time
 
 	mu     sync.Mutex
 	fence  store.NodeFence
@@ -180,7 +182,7 @@ func Start(ctx context.Context, st store.Cluster, cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, st: st, log: cfg.Log.With("node", cfg.Node), cancel: cancel,
 		q: newQueue(eventBuffer), kick: make(chan struct{}, 1),
-		fence: f, lastOK: sent,
+		fence: f, lastOK: sent, now: time.Now,
 	}
 	n.log.Info("cluster: joined", "incarnation", f.Incarnation, "ttl", cfg.TTL, "renew", cfg.Renew)
 	n.wg.Add(3)
@@ -212,7 +214,7 @@ func (n *Node) Events() <-chan Event { return n.q.out }
 func (n *Node) Healthy() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return !n.fenced && time.Since(n.lastOK) < n.selfFenceAfter()
+	return !n.fenced && n.now().Sub(n.lastOK) < n.selfFenceAfter()
 }
 
 func (n *Node) selfFenceAfter() time.Duration { return n.cfg.TTL - n.cfg.TTL/6 }

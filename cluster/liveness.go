@@ -77,9 +77,9 @@ func (n *Node) renew(ctx context.Context, lv *liveness) {
 	// A renewal that takes longer than the self-fencing bound is worth
 	// nothing: give up on it then.
 	rctx, cancel := context.WithTimeout(ctx, n.selfFenceAfter())
-	sent := time.Now()
+	sent := n.now()
 	states, err := n.st.Heartbeat(rctx, f)
-	took := time.Since(sent)
+	took := n.now().Sub(sent)
 	cancel()
 	switch {
 	case errors.Is(err, store.ErrFenced):
@@ -221,7 +221,7 @@ func (n *Node) adopt(ctx context.Context, f store.NodeFence, dead string, declar
 func (n *Node) rejoin(ctx context.Context, lv *liveness) {
 	rctx, cancel := context.WithTimeout(ctx, n.selfFenceAfter())
 	defer cancel()
-	sent := time.Now()
+	sent := n.now()
 	f, err := n.st.JoinCluster(rctx, n.cfg.Node, n.cfg.ConfigHash)
 	if err != nil {
 		if ctx.Err() == nil {
