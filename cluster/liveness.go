@@ -122,6 +122,9 @@ func (n *Node) renew(ctx context.Context, lv *liveness) {
 	}
 	n.m.renewed(took)
 	n.mu.Lock()
+	if !lv.prevOK {
+		n.log.Info("cluster: lease renewed again", "unrenewed_for", sent.Sub(n.lastOK).Round(time.Millisecond))
+	}
 	n.lastOK = sent
 	n.status = states
 	n.mu.Unlock()
