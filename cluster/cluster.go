@@ -127,9 +127,11 @@ type Node struct {
 	// now is the monotonic clock of the liveness rules (tests step it).
 	now func() time.Time
 
-	// abandons are claims of unknown outcome to drop (ClaimAgent).
+	// abandons are claims of unknown outcome to drop (ClaimAgent), and
+	// releases the releases to try again (ReleaseClaim).
 	claimMu  sync.Mutex
 	abandons map[store.Claim]abandon
+	releases map[release]store.NodeFence
 
 	mu     sync.Mutex
 	fence  store.NodeFence
@@ -188,7 +190,8 @@ func Start(ctx context.Context, st store.Cluster, cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, st: st, log: cfg.Log.With("node", cfg.Node), cancel: cancel,
 		q: newQueue(eventBuffer), kick: make(chan struct{}, 1),
-		fence: f, lastOK: sent, now: time.Now, abandons: map[store.Claim]abandon{},
+		fence: f, lastOK: sent, now: time.Now,
+		abandons: map[store.Claim]abandon{}, releases: map[release]store.NodeFence{},
 	}
 	n.log.Info("cluster: joined", "incarnation", f.Incarnation, "ttl", cfg.TTL, "renew", cfg.Renew)
 	n.wg.Add(3)
@@ -334,7 +337,45 @@ func (n *Node) retryAbandons() {
 }
 
 // ReleaseClaim releases a claim this node holds (store.Cluster.ReleaseClaim
-// with the current fence).
+// with the current fence). A release that fails is retried at every
+// renewal until it succeeds or the node rejoins (which releases every
+// older claim): a lost release must not keep an agent claimed. The error
+// is still returned.
 func (n *Node) ReleaseClaim(ctx context.Context, agent string, epoch int64) error {
-	return n.st.ReleaseClaim(ctx, n.Fence(), agent, epoch)
+	f := n.Fence()
+	err := n.st.ReleaseClaim(ctx, f, agent, epoch)
+	if err != nil {
+		n.claimMu.Lock()
+		n.releases[release{agent, epoch}] = f
+		n.claimMu.Unlock()
+	}
+	return err
+}
+
+// release is a claim whose release failed.
+type release struct {
+	agent string
+	epoch int64
+}
+
+// retryReleases runs at every renewal.
+func (n *Node) retryReleases() {
+	n.claimMu.Lock()
+	pending := make(map[release]store.NodeFence, len(n.releases))
+	for r, f := range n.releases {
+		pending[r] = f
+	}
+	n.claimMu.Unlock()
+	for r, f := range pending {
+		ctx, cancel := context.WithTimeout(context.Background(), abandonTimeout)
+		err := n.st.ReleaseClaim(ctx, f, r.agent, r.epoch)
+		cancel()
+		if err != nil {
+			n.log.Warn("cluster: a claim's release failed again (retried at the next renewal)", "agent", r.agent, "err", err)
+			continue
+		}
+		n.claimMu.Lock()
+		delete(n.releases, r)
+		n.claimMu.Unlock()
+	}
 }

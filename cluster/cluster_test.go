@@ -410,6 +410,15 @@ type lossyStore struct {
 	lose bool
 	late chan struct{}
 	done chan struct{} // closed once a late claim committed
+	// failReleases is how many ReleaseClaim calls fail before running.
+	failReleases atomic.Int32
+}
+
+func (l *lossyStore) ReleaseClaim(ctx context.Context, f store.NodeFence, agent string, epoch int64) error {
+	if l.failReleases.Add(-1) >= 0 {
+		return errors.New("connection reset")
+	}
+	return l.Store.ReleaseClaim(ctx, f, agent, epoch)
 }
 
 func (l *lossyStore) ClaimAgent(ctx context.Context, f store.NodeFence, c store.Claim) (int64, error) {
@@ -487,4 +496,23 @@ func TestClaimsOfUnknownOutcomeAreNotStranded(t *testing.T) {
 	if len(claims) != 1 || claims[0].Agent != "1002" || claims[0].Epoch != e {
 		t.Fatalf("claims %+v, want 1002's with epoch %d", claims, e)
 	}
+}
+
+func TestFailedReleasesAreRetried(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	lossy := &lossyStore{Store: openStore(t, dsn)}
+	a, _ := start(t, lossy, "a")
+	ctx := context.Background()
+	e, err := a.ClaimAgent(ctx, store.Claim{Agent: "1001", Queue: "q", MemberUUID: "m1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lossy.failReleases.Store(3)
+	if err := a.ReleaseClaim(ctx, "1001", e); err == nil {
+		t.Fatal("the failing release succeeded")
+	}
+	pbxtest.WaitFor(t, bound, func() bool {
+		claims, err := lossy.Claims(ctx)
+		return err == nil && len(claims) == 0
+	}, "the release retried at the renewals")
 }
