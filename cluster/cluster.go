@@ -26,6 +26,10 @@
 //     Rejoined. Fenced by a newer live incarnation of its own id (a second
 //     process started with the same node_id), it stays fenced and
 //     unhealthy instead: the newest process wins, no flapping.
+//   - Claims go through Node.ClaimAgent and Node.ReleaseClaim, which count
+//     them and see that no claim is stranded by a lost answer: a claim of
+//     unknown outcome is abandoned, a failed release retried, at every
+//     renewal.
 //
 // Use: open the store with driver postgres, call its EnableNotices(node)
 // so every call-center write announces itself, Start a Node, read Events
@@ -81,7 +85,10 @@ const (
 	// Fenced: this node was declared dead or superseded; its claims and
 	// waiting members are gone (the owner hangs up its queue calls and
 	// forgets its claims). Rejoined follows, unless a newer process
-	// took this node id (then the node stays fenced).
+	// took this node id (then the node stays fenced). Until Rejoined the
+	// store refuses this node's call-center writes (store.ErrFenced);
+	// after it they pass again, so an owner that queued writes before a
+	// stall drops them here rather than replay stale state.
 	Fenced
 	// Rejoined: this node joined again with a new incarnation (Fence()).
 	Rejoined
