@@ -123,7 +123,9 @@ func TestClusterTwoNodesShareOneAgent(t *testing.T) {
 	dsn := pgtest.NewDatabase(t)
 	a := startPGNode(t, dsn, "node-a", sharedAgentConfig())
 	b := startPGNode(t, dsn, "node-b", sharedAgentConfig())
-	eq(t, "seeded once, mirrored by b", b.h.agent("1001").Status, config.StatusAvailable)
+	// a seeds the agent through its write-behind persister; b may start
+	// before that row lands and learns the status from a's notice.
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return b.h.agent("1001").Status == config.StatusAvailable }, "seeded once, mirrored by b")
 
 	a.h.call("5550001", q1, nil)
 	leg := a.h.bridged(a.h.dialFor("1001"))
