@@ -74,6 +74,9 @@ type Options struct {
 	// Location decides where a statistics day starts (`queue stats
 	// <queue> today`); nil = time.Local.
 	Location *time.Location
+	// Cluster makes this ACD one node of a cluster (cluster.go); nil on a
+	// single box.
+	Cluster Cluster
 }
 
 // ACD is the call-center module.
@@ -86,6 +89,11 @@ type ACD struct {
 	log        *slog.Logger
 	instanceID string
 	origTO     time.Duration
+	// cl is the cluster (nil: single box); system is this node's id in
+	// serving_system and CC-Agent-System (single_box without a cluster).
+	cl     Cluster
+	system string
+	cstats clusterCounters
 
 	inbox   chan message
 	quit    chan struct{}
@@ -108,6 +116,7 @@ type ACD struct {
 	offerSeq   int64
 	dirty      bool
 	closing    bool // Close began: launch nothing more
+	fenced     bool // cluster: this node's lease is gone, offer nothing
 	wakes      map[int64]bool
 	rnd        *rand.Rand
 
@@ -144,6 +153,8 @@ func New(cfg config.Callcenter, core *call.Core, st Store, opts Options) (*ACD, 
 		wakes:      map[int64]bool{},
 		loc:        opts.Location,
 		qlogger:    opts.QueueLog,
+		cl:         opts.Cluster,
+		system:     nodeOf(opts.Cluster),
 	}
 	if a.loc == nil {
 		a.loc = time.Local
@@ -160,6 +171,9 @@ func New(cfg config.Callcenter, core *call.Core, st Store, opts Options) (*ACD, 
 	a.log = a.log.With("module", "acd")
 	if a.instanceID == "" {
 		a.instanceID = singleBox
+	}
+	if a.cl != nil {
+		a.instanceID = a.system
 	}
 	a.origTO = 60 * time.Second
 	if cfg.Settings.AgentOriginateTimeout > 0 {
@@ -197,8 +211,12 @@ func (a *ACD) Start(ctx context.Context) error {
 	for _, qc := range a.cfg.Queues {
 		a.addQueue(newQueue(qc, a.log))
 	}
-	a.applyConfigAgents("")
-	a.applyConfigTiers("", "")
+	if a.seedOnly() {
+		a.seedConfig()
+	} else {
+		a.applyConfigAgents("")
+		a.applyConfigTiers("", "")
+	}
 	go a.persist.run()
 	go a.loop()
 	a.core.RegisterApp("callcenter", a.appCallcenter)
@@ -235,6 +253,11 @@ func (a *ACD) Close() {
 			for _, m := range a.members {
 				for _, o := range m.offers {
 					o.cancel(call.OriginatorCancel)
+					if a.cl != nil && o.state == offerRinging {
+						// The result would reach a stopped loop: free the
+						// shared agent and its claim now.
+						a.offerFailed(o, call.OriginatorCancel, false)
+					}
 				}
 			}
 		})

@@ -52,9 +52,6 @@ func (p *persister) run() {
 		closed := p.closed
 		p.mu.Unlock()
 		for _, op := range ops {
-			if p.st == nil {
-				continue
-			}
 			if err := op(context.Background(), p.st); err != nil {
 				p.log.Error("acd persistence", "err", err)
 			}
@@ -65,6 +62,22 @@ func (p *persister) run() {
 		if len(ops) == 0 {
 			<-p.wake
 		}
+	}
+}
+
+// addEffect queues f after the writes queued so far, with or without a
+// store (a cluster claim's release follows the agent's last write).
+func (p *persister) addEffect(f func(context.Context) error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.ops = append(p.ops, func(ctx context.Context, _ Store) error { return f(ctx) })
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -125,6 +138,9 @@ func (a *ACD) load(ctx context.Context) error {
 		}
 		rows.Agents = nil
 	}
+	if a.cl != nil {
+		return a.clusterLoad(rows)
+	}
 	for _, r := range rows.Agents {
 		ag := agentFromRow(r)
 		if ag.InstanceID == singleBox || ag.InstanceID == "" {
@@ -165,6 +181,23 @@ func (a *ACD) load(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// seedConfig adds the configured agents and tiers the shared tables do
+// not have yet (a cluster node): one node's restart must not reset an
+// agent every node is serving (FreeSWITCH #3091).
+func (a *ACD) seedConfig() {
+	for _, c := range a.cfg.Agents {
+		if c.Name == "" || c.Type == "" || a.agents[c.Name] != nil {
+			continue
+		}
+		a.applyConfigAgent(c)
+	}
+	for _, c := range a.cfg.Tiers {
+		if a.findTier(c.Queue, c.Agent) == nil {
+			a.applyConfigTiers(c.Queue, c.Agent)
+		}
+	}
 }
 
 // applyConfigAgents re-applies the configured agents (all, or only name),

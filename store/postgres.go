@@ -88,10 +88,11 @@ func dsnError(err error) string {
 
 // openPostgres connects to the first host of dsn that accepts (and that
 // matches target_session_attrs), keeping the pool small.
-func openPostgres(ctx context.Context, dsn string) (sqlDB, string, error) {
+// The returned config (a copy) is what Listen's own connections dial.
+func openPostgres(ctx context.Context, dsn string) (sqlDB, *pgx.ConnConfig, string, error) {
 	cfg, err := parseDSN(dsn)
 	if err != nil {
-		return sqlDB{}, "postgres", fmt.Errorf("store: postgres: %w", err)
+		return sqlDB{}, nil, "postgres", fmt.Errorf("store: postgres: %w", err)
 	}
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "ccpbx"
@@ -108,9 +109,9 @@ func openPostgres(ctx context.Context, dsn string) (sqlDB, string, error) {
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
 		db.Close()
-		return sqlDB{}, where, fmt.Errorf("store: open %s: %w", where, err)
+		return sqlDB{}, nil, where, fmt.Errorf("store: open %s: %w", where, err)
 	}
-	return sqlDB{raw: db, d: postgresDialect}, where, nil
+	return sqlDB{raw: db, d: postgresDialect}, cfg.Copy(), where, nil
 }
 
 // describePostgres names the server(s) and database for messages, without

@@ -26,6 +26,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Registrations keeps the registrar's bindings.
@@ -96,6 +98,10 @@ type Store struct {
 	lock *dirLock
 	// tmpDir is removed on Close (OpenMemory only).
 	tmpDir string
+	// pgcfg dials Listen's own connections (PostgreSQL only).
+	pgcfg *pgx.ConnConfig
+	// cluster is this node's identity for notices (notices.go).
+	cluster clusterSelf
 }
 
 // Open opens the SQLite database of dir (see OpenConfig).
@@ -128,8 +134,9 @@ func OpenConfig(ctx context.Context, c Config) (*Store, error) {
 	}
 	var db sqlDB
 	var where string
+	var pgcfg *pgx.ConnConfig
 	if c.Driver == Postgres {
-		db, where, err = openPostgres(ctx, c.DSN)
+		db, pgcfg, where, err = openPostgres(ctx, c.DSN)
 	} else {
 		db, where, err = openSQLite(ctx, c.DataDir)
 	}
@@ -137,7 +144,7 @@ func OpenConfig(ctx context.Context, c Config) (*Store, error) {
 		lock.release()
 		return nil, err
 	}
-	s := &Store{db: db, lock: lock}
+	s := &Store{db: db, lock: lock, pgcfg: pgcfg}
 	if err := s.migrate(ctx); err != nil {
 		db.raw.Close()
 		lock.release()

@@ -1,0 +1,601 @@
+package acd
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"ccpbx/call"
+	"ccpbx/config"
+	"ccpbx/store"
+)
+
+// Cluster mode. Every node runs its own loop for the callers it holds;
+// agents and tiers are shared in PostgreSQL, and the one arbiter of "this
+// agent rings for this caller" is a claim row there: a node offers an
+// agent only after winning its claim, and releases it once the agent is
+// free again and its row (state, ready_time, last_bridge_end) is written.
+// The claim is a database round trip, so it runs off the loop: launch
+// marks the agent as being claimed, a goroutine claims, and the result
+// comes back as a message. Nothing of this runs on a single box (a.cl is
+// nil): dispatch takes the same path, with no goroutine hop and no
+// allocation added.
+//
+// The claim holder owns the agent's state (state, ready_time, counters,
+// last_*); any node may change its status. Notices from other nodes'
+// writes are mirrored into the loop's copy by the same rule, with the
+// callcenter::info events a local change fires, so ESL subscribers of
+// every node see the whole cluster.
+
+// Cluster is what the ACD needs from the other nodes (cmd/ccpbx adapts
+// package cluster and store.Cluster to it).
+type Cluster interface {
+	// Node is this node's id: members' instance_id and serving_system,
+	// CC-Agent-System.
+	Node() string
+	// ClaimAgent makes this node the one that offers agent to member of
+	// queue. Errors wrap ErrClaimLost (another node holds the agent, or
+	// its row says it may not be offered) or ErrFenced (this node's lease
+	// is gone).
+	ClaimAgent(ctx context.Context, agent, queue, member string) (epoch int64, err error)
+	// ReleaseClaim drops the claim of that epoch (no-op when it is gone).
+	ReleaseClaim(ctx context.Context, agent string, epoch int64) error
+	// LoadAgent and LoadMember read one shared row (false: no such row).
+	LoadAgent(ctx context.Context, name string) (store.AgentRow, bool, error)
+	LoadMember(ctx context.Context, uuid string) (store.MemberRow, bool, error)
+}
+
+// Claim outcomes a Cluster reports (wrapped).
+var (
+	ErrClaimLost = errors.New("acd: agent claimed by another node")
+	ErrFenced    = errors.New("acd: this node is fenced")
+)
+
+// Notice kinds the ACD mirrors (store's notice kinds).
+const (
+	NoticeAgent  = "agent"
+	NoticeTier   = "tier"
+	NoticeMember = "member"
+	NoticeClaim  = "claim"
+	NoticeResync = "resync"
+)
+
+const (
+	// claimTimeout bounds one claim round trip.
+	claimTimeout = 2 * time.Second
+	// lostHold is how long an agent whose claim was lost counts as busy
+	// elsewhere when no notice about it arrives (a notice ends it sooner).
+	lostHold = 5
+)
+
+// ClusterStats are the claim counters of this node (Prometheus).
+type ClusterStats struct {
+	Claims, LostClaims, FencedClaims, AdoptedMembers, AdoptedAgents uint64
+}
+
+type clusterCounters struct {
+	claims, lost, fenced, adoptedMembers, adoptedAgents atomic.Uint64
+}
+
+// ClusterStats returns the claim counters (zero on a single box).
+func (a *ACD) ClusterStats() ClusterStats {
+	c := &a.cstats
+	return ClusterStats{Claims: c.claims.Load(), LostClaims: c.lost.Load(), FencedClaims: c.fenced.Load(),
+		AdoptedMembers: c.adoptedMembers.Load(), AdoptedAgents: c.adoptedAgents.Load()}
+}
+
+// claim starts the claim of c.ag for m; claimDone continues in the loop.
+func (a *ACD) claim(m *Member, q *Queue, c cand) {
+	ag := c.ag
+	ag.claiming = true
+	m.claiming++
+	cl, agent, queue, member := a.cl, ag.Name, q.Name, m.UUID
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+		epoch, err := cl.ClaimAgent(ctx, agent, queue, member)
+		cancel()
+		select {
+		case a.inbox <- message{f: func() { a.claimDone(m, q, c, epoch, err) }}:
+		case <-a.quit:
+			if err == nil {
+				rctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+				if rerr := cl.ReleaseClaim(rctx, agent, epoch); rerr != nil {
+					a.log.Warn("claim not released at close", "agent", agent, "err", rerr)
+				}
+				cancel()
+			}
+		}
+	}()
+}
+
+// claimDone takes a claim's outcome: granted, the offer starts if it still
+// can; lost, the agent is busy on another node until a notice about it.
+func (a *ACD) claimDone(m *Member, q *Queue, c cand, epoch int64, err error) {
+	ag := c.ag
+	ag.claiming = false
+	m.claiming--
+	a.dirty = true
+	now := a.now()
+	switch {
+	case err == nil:
+		a.cstats.claims.Add(1)
+		ag.held, ag.claimEpoch = true, epoch
+		if t, ok := a.stillOfferable(m, q, ag, now); ok {
+			a.offer(m, q, cand{ag, t}, now)
+			return
+		}
+		a.releaseClaim(ag)
+	case errors.Is(err, ErrClaimLost):
+		a.cstats.lost.Add(1)
+		ag.lostUntil = now + lostHold
+		a.wakeAt(ag.lostUntil)
+	case errors.Is(err, ErrFenced):
+		// The Fenced event stops dispatch; until it arrives, back off.
+		a.cstats.fenced.Add(1)
+		ag.retryAt = now + 1
+		a.wakeAt(ag.retryAt)
+	default:
+		a.log.Warn("agent claim failed", "agent", ag.Name, "member", m.UUID, "err", err)
+		ag.retryAt = now + 1
+		a.wakeAt(ag.retryAt)
+	}
+}
+
+// stillOfferable re-checks, after the claim's round trip, what dispatch
+// checked before it: the caller still waits, the agent is still eligible.
+func (a *ACD) stillOfferable(m *Member, q *Queue, ag *Agent, now int64) (*Tier, bool) {
+	if a.closing || a.fenced || a.agents[ag.Name] != ag || a.members[m.UUID] != m || m.app == nil || m.exiting ||
+		m.pendingTimeout || (m.ch != nil && !m.ch.Ready()) || a.lookupQueue(m.Queue) != q {
+		return nil, false
+	}
+	if m.State != config.MemberWaiting && (m.State != config.MemberTrying || !ringStrategy(config.Strategy(m.ServingAgent))) {
+		return nil, false
+	}
+	if _, busy := m.offers[ag.Name]; busy {
+		return nil, false
+	}
+	t := a.findTier(q.Name, ag.Name)
+	if t == nil || !offerable(ag.Status) || !a.eligible(cand{ag, t}, q, now) {
+		return nil, false
+	}
+	return t, true
+}
+
+// releaseClaim gives the agent's claim back once the writes queued before
+// it (the agent's new state and ready_time) are done: the persister runs
+// them in order, so another node that wins the agent next reads them.
+func (a *ACD) releaseClaim(ag *Agent) {
+	if a.cl == nil || !ag.held {
+		return
+	}
+	ag.held = false
+	cl, name, epoch := a.cl, ag.Name, ag.claimEpoch
+	a.persist.addEffect(func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, claimTimeout)
+		defer cancel()
+		return cl.ReleaseClaim(ctx, name, epoch)
+	})
+}
+
+// Notice mirrors another node's write named by a notice: kind is
+// "agent" (key = name), "tier" (key = "queue|agent"), "member" (key =
+// uuid), "claim" (key = agent) or "resync" (reload everything mirrored).
+// The row is read off the loop; from is the sending node (its own notices
+// are ignored).
+func (a *ACD) Notice(kind, key, from string) {
+	if a.cl == nil || (from != "" && from == a.instanceID) {
+		return
+	}
+	switch kind {
+	case NoticeAgent:
+		if key == "" {
+			a.resync()
+			return
+		}
+		a.loadAgent(key)
+	case NoticeClaim:
+		// A claim taken or released elsewhere: an agent held back by a
+		// lost claim may be tried again; its row comes with its own notice.
+		a.post(func() {
+			if ag := a.agents[key]; ag != nil && ag.lostUntil != 0 {
+				ag.lostUntil = 0
+				a.dirty = true
+			}
+		})
+	case NoticeTier, NoticeResync:
+		a.resyncTiers(key)
+	case NoticeMember:
+		a.loadMember(key)
+	}
+}
+
+func (a *ACD) loadAgent(name string) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+		r, ok, err := a.cl.LoadAgent(ctx, name)
+		cancel()
+		if err != nil {
+			a.log.Warn("cluster: agent not reloaded", "agent", name, "err", err)
+			return
+		}
+		a.post(func() { a.mirrorAgent(name, r, ok) })
+	}()
+}
+
+// resync reloads every agent and tier (a notice gap, a truncate).
+func (a *ACD) resync() { a.resyncTiers("") }
+
+// resyncTiers reloads the shared agents and tiers and mirrors the tier
+// named by key ("queue|agent"), or all of them and every agent when key is
+// empty.
+func (a *ACD) resyncTiers(key string) {
+	if a.st == nil {
+		return
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*claimTimeout)
+		rows, err := a.st.LoadCallcenter(ctx)
+		cancel()
+		if err != nil {
+			a.log.Warn("cluster: tiers not reloaded", "err", err)
+			return
+		}
+		a.post(func() {
+			if key == "" {
+				seen := map[string]bool{}
+				for _, r := range rows.Agents {
+					seen[r.Name] = true
+					a.mirrorAgent(r.Name, r, true)
+				}
+				for name := range a.agents {
+					if !seen[name] {
+						a.mirrorAgent(name, store.AgentRow{}, false)
+					}
+				}
+			}
+			a.mirrorTiers(key, rows.Tiers)
+		})
+	}()
+}
+
+// mirrorAgent applies another node's agent row: configuration columns and
+// the status always, the state and its bookkeeping only when this node
+// does not hold the agent's claim (the holder owns them).
+func (a *ACD) mirrorAgent(name string, r store.AgentRow, found bool) {
+	ag := a.agents[name]
+	if !found {
+		if ag == nil || ag.held || ag.claiming {
+			return
+		}
+		delete(a.agents, name)
+		kept := a.tiers[:0]
+		for _, t := range a.tiers {
+			if t.Agent != name {
+				kept = append(kept, t)
+			}
+		}
+		clear(a.tiers[len(kept):])
+		a.tiers = kept
+		a.cancelAgentOffers(ag)
+		a.fire(nil, "CC-Agent", name, "CC-Action", "agent-del")
+		return
+	}
+	nr := agentFromRow(r)
+	if ag == nil {
+		a.agentSeq++
+		nr.seq = a.agentSeq
+		a.agents[name] = nr
+		a.fire(nil, "CC-Agent", name, "CC-Agent-Type", nr.Type, "CC-Action", "agent-add")
+		a.dirty = true
+		return
+	}
+	ag.lostUntil = 0
+	ag.Type, ag.MaxNoAnswer, ag.WrapUpTime = nr.Type, nr.MaxNoAnswer, nr.WrapUpTime
+	ag.RejectDelayTime, ag.BusyDelayTime, ag.NoAnswerDelayTime = nr.RejectDelayTime, nr.BusyDelayTime, nr.NoAnswerDelayTime
+	if ag.Contact != nr.Contact || ag.ContactNull != nr.ContactNull {
+		ag.Contact, ag.ContactNull = nr.Contact, nr.ContactNull
+		a.fire(nil, "CC-Agent", ag.Name, "CC-Action", "agent-contact-change", "CC-Agent-Contact", ag.Contact)
+	}
+	now := a.now()
+	if !ag.held && !ag.claiming {
+		ag.InstanceID, ag.UUID, ag.UUIDNull = nr.InstanceID, nr.UUID, nr.UUIDNull
+		ag.LastBridgeStart, ag.LastBridgeEnd, ag.LastOffered = nr.LastBridgeStart, nr.LastBridgeEnd, nr.LastOffered
+		ag.NoAnswerCount, ag.CallsAnswered, ag.TalkTime = nr.NoAnswerCount, nr.CallsAnswered, nr.TalkTime
+		ag.ReadyTime, ag.ExternalCallsCount = nr.ReadyTime, nr.ExternalCallsCount
+		ag.LastStatusChange = nr.LastStatusChange
+		if ag.State != nr.State {
+			ag.State = nr.State
+			a.fireState(ag)
+		}
+		if ag.ReadyTime > now {
+			a.wakeAt(ag.ReadyTime)
+		}
+		if ag.WrapUpTime > 0 && ag.LastBridgeEnd+ag.WrapUpTime >= now {
+			a.wakeAt(ag.LastBridgeEnd + ag.WrapUpTime + 1)
+		}
+	}
+	if ag.Status != nr.Status {
+		ag.Status = nr.Status
+		ag.LastStatusChange = nr.LastStatusChange
+		// As a local `agent set status`: leaving Available cancels the
+		// agent's ringing offer here too (§7.3); the queue_log line is the
+		// changing node's.
+		if ag.Status != config.StatusAvailable && ag.Status != config.StatusAvailableOnDemand {
+			a.cancelAgentOffers(ag)
+		}
+		a.fireStatus(ag)
+	}
+	a.dirty = true
+}
+
+// mirrorTiers applies the shared tier rows: the one named key, or all.
+// Level and position always; the state only when this node does not hold
+// the agent (its offer sets the tier states).
+func (a *ACD) mirrorTiers(key string, rows []store.TierRow) {
+	want := map[[2]string]store.TierRow{}
+	for _, r := range rows {
+		if key == "" || r.Queue+"|"+r.Agent == key {
+			want[[2]string{r.Queue, r.Agent}] = r
+		}
+	}
+	kept := a.tiers[:0]
+	for _, t := range a.tiers {
+		k := [2]string{t.Queue, t.Agent}
+		r, ok := want[k]
+		inScope := key == "" || t.Queue+"|"+t.Agent == key
+		ag := a.agents[t.Agent]
+		holding := ag != nil && (ag.held || ag.claiming)
+		if inScope && !ok && !holding {
+			continue // deleted elsewhere
+		}
+		if ok {
+			t.Level, t.Position = r.Level, r.Position
+			if !holding {
+				t.State = config.TierState(r.State)
+			}
+			delete(want, k)
+		}
+		kept = append(kept, t)
+	}
+	clear(a.tiers[len(kept):])
+	a.tiers = kept
+	for _, r := range rows {
+		k := [2]string{r.Queue, r.Agent}
+		if _, ok := want[k]; !ok || a.agents[r.Agent] == nil {
+			continue
+		}
+		delete(want, k)
+		t := tierFromRow(r)
+		a.tierSeq++
+		t.seq = a.tierSeq
+		a.tiers = append(a.tiers, t)
+	}
+	a.dirty = true
+}
+
+func (a *ACD) loadMember(uuid string) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+		r, ok, err := a.cl.LoadMember(ctx, uuid)
+		cancel()
+		if err != nil {
+			a.log.Warn("cluster: member not reloaded", "member", uuid, "err", err)
+			return
+		}
+		a.post(func() { a.mirrorMember(uuid, r, ok) })
+	}()
+}
+
+// mirrorMember keeps other nodes' Abandoned members, so a caller who
+// calls back to this node resumes its place (abandoned-resume-allowed);
+// other nodes' live members are theirs and not kept here.
+func (a *ACD) mirrorMember(uuid string, r store.MemberRow, found bool) {
+	m := a.members[uuid]
+	if m != nil && (m.app != nil || m.InstanceID == a.instanceID) {
+		return // ours
+	}
+	if !found || r.InstanceID == a.instanceID || r.State != string(config.MemberAbandoned) {
+		if m != nil {
+			delete(a.members, uuid)
+		}
+		return
+	}
+	if m != nil {
+		m.MemberRow = r
+		m.MemberRow.State = ""
+		m.State = config.MemberAbandoned
+		return
+	}
+	m = memberFromRow(r)
+	a.memberSeq++
+	m.seq = a.memberSeq
+	a.members[uuid] = m
+	a.dirty = true
+}
+
+// Adopted takes what this node adopted from a dead one: its callers, now
+// Abandoned here with their joined_epoch kept, resume their place when they
+// call back; its agents, released, are reloaded (Waiting again).
+func (a *ACD) Adopted(members []store.MemberRow, agents []string) {
+	if a.cl == nil {
+		return
+	}
+	a.cstats.adoptedMembers.Add(uint64(len(members)))
+	a.cstats.adoptedAgents.Add(uint64(len(agents)))
+	a.post(func() {
+		for _, r := range members {
+			if m := a.members[r.UUID]; m != nil && m.app != nil {
+				continue
+			}
+			m := memberFromRow(r)
+			a.memberSeq++
+			m.seq = a.memberSeq
+			a.members[r.UUID] = m
+			if q := a.lookupQueue(m.Queue); q != nil {
+				a.wakeAt(m.AbandonedEpoch + q.DiscardAbandonedAfter + 1)
+			}
+		}
+	})
+	for _, name := range agents {
+		a.loadAgent(name)
+	}
+}
+
+// Fenced stops offers: this node's lease is gone, so its claims may be
+// adopted by a survivor. Ringing offers are cancelled (the agent must not
+// ring for two nodes); bridged calls go on.
+func (a *ACD) Fenced() {
+	if a.cl == nil {
+		return
+	}
+	a.post(func() {
+		if a.fenced {
+			return
+		}
+		a.fenced = true
+		a.log.Warn("cluster: fenced, no offers until the node rejoins")
+		for _, m := range a.members {
+			for _, o := range m.offers {
+				o.cancel(call.OriginatorCancel)
+			}
+		}
+	})
+}
+
+// Rejoined resumes offers under a new incarnation. What the old one held
+// may have been adopted meanwhile: a caller whose member row moved to
+// another node is hung up (that node resumes it when it calls back), and
+// a bridged agent is claimed again, or its call is hung up if another node
+// has it now, so no agent is served twice.
+func (a *ACD) Rejoined() {
+	if a.cl == nil {
+		return
+	}
+	type live struct {
+		uuid string
+		ch   *call.Channel
+	}
+	type bridged struct {
+		o                    *offer
+		agent, queue, member string
+	}
+	var ms []live
+	var bs []bridged
+	if !a.do(func() {
+		for _, m := range a.members {
+			if m.app != nil && m.ch != nil {
+				ms = append(ms, live{m.UUID, m.ch})
+			}
+			for _, o := range m.offers {
+				if o.state == offerBridged || o.state == offerHandedOff {
+					bs = append(bs, bridged{o, o.ag.Name, o.q.Name, m.UUID})
+				}
+			}
+		}
+	}) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*claimTimeout)
+	defer cancel()
+	for _, l := range ms {
+		r, ok, err := a.cl.LoadMember(ctx, l.uuid)
+		if err == nil && (!ok || r.InstanceID != a.instanceID) {
+			a.log.Warn("cluster: caller adopted by another node while fenced; hanging up", "member", l.uuid)
+			l.ch.Hangup(call.NormalTemporaryFailure)
+		}
+	}
+	type reclaimed struct {
+		b     bridged
+		epoch int64
+		err   error
+	}
+	var rs []reclaimed
+	for _, b := range bs {
+		epoch, err := a.cl.ClaimAgent(ctx, b.agent, b.queue, b.member)
+		rs = append(rs, reclaimed{b, epoch, err})
+	}
+	a.do(func() {
+		for _, r := range rs {
+			o, ag := r.b.o, r.b.o.ag
+			if r.err == nil {
+				ag.held, ag.claimEpoch = true, r.epoch
+				continue
+			}
+			if errors.Is(r.err, ErrClaimLost) && o.state != offerDone {
+				// Another node serves this agent now: its call here ends
+				// without touching the shared row.
+				a.log.Warn("cluster: bridged agent claimed elsewhere while fenced; hanging up", "agent", ag.Name)
+				ag.held = false
+				o.orphan = true
+				if o.leg != nil {
+					o.leg.Hangup(call.NormalTemporaryFailure)
+				}
+			}
+		}
+		a.fenced = false
+		a.dirty = true
+	})
+}
+
+// clusterLoad is load's cluster variant: shared agents and tiers are
+// taken as they are (another node may be serving them; a restart of this
+// one resets nothing, unlike FreeSWITCH #3091), this node's own members
+// become Abandoned (restart recovery) and other nodes' Abandoned members
+// are kept for resume; their live members are theirs.
+func (a *ACD) clusterLoad(rows *store.CallcenterRows) error {
+	for _, r := range rows.Agents {
+		ag := agentFromRow(r)
+		a.agentSeq++
+		ag.seq = a.agentSeq
+		a.agents[ag.Name] = ag
+	}
+	for _, r := range rows.Tiers {
+		t := tierFromRow(r)
+		a.tierSeq++
+		t.seq = a.tierSeq
+		a.tiers = append(a.tiers, t)
+	}
+	for _, r := range rows.Members {
+		m := memberFromRow(r)
+		switch {
+		case m.InstanceID == a.instanceID:
+			if m.State != config.MemberAbandoned {
+				m.State = config.MemberAbandoned
+				m.SessionUUID = ""
+				a.saveMember(m)
+			}
+		case m.State != config.MemberAbandoned:
+			continue
+		}
+		a.memberSeq++
+		m.seq = a.memberSeq
+		a.members[m.UUID] = m
+	}
+	return nil
+}
+
+// seedOnly reports whether the configured agents and tiers only seed the
+// shared tables (a cluster node) instead of being re-applied at start.
+func (a *ACD) seedOnly() bool { return a.cl != nil }
+
+// nodeOf is the system that serves through this ACD, for listings and
+// events: the node id in a cluster, FreeSWITCH's single_box otherwise.
+func nodeOf(cl Cluster) string {
+	if cl == nil {
+		return singleBox
+	}
+	if n := strings.TrimSpace(cl.Node()); n != "" {
+		return n
+	}
+	return singleBox
+}

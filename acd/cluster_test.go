@@ -1,0 +1,285 @@
+package acd
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"ccpbx/call"
+	"ccpbx/config"
+	"ccpbx/internal/pbxtest"
+	"ccpbx/store"
+)
+
+// fakeCluster is the claim table of a PostgreSQL cluster in memory: one
+// claim per agent, one winner; it records claims and releases in order.
+type fakeCluster struct {
+	node string
+	mu   sync.Mutex
+	// claims: agent → holding node; epochs: agent → epoch.
+	claims  map[string]string
+	epochs  map[string]int64
+	epoch   int64
+	fenced  bool
+	log     []string
+	agents  map[string]store.AgentRow
+	members map[string]store.MemberRow
+}
+
+func newFakeCluster(node string) *fakeCluster {
+	return &fakeCluster{node: node, claims: map[string]string{}, epochs: map[string]int64{},
+		agents: map[string]store.AgentRow{}, members: map[string]store.MemberRow{}}
+}
+
+func (f *fakeCluster) Node() string { return f.node }
+
+func (f *fakeCluster) ClaimAgent(_ context.Context, agent, queue, member string) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fenced {
+		f.log = append(f.log, "fenced "+agent)
+		return 0, fmt.Errorf("claim %s: %w", agent, ErrFenced)
+	}
+	if n, ok := f.claims[agent]; ok {
+		f.log = append(f.log, "lost "+agent+" to "+n)
+		return 0, fmt.Errorf("claim %s: %w", agent, ErrClaimLost)
+	}
+	f.epoch++
+	f.claims[agent], f.epochs[agent] = f.node, f.epoch
+	f.log = append(f.log, "claim "+agent)
+	return f.epoch, nil
+}
+
+func (f *fakeCluster) ReleaseClaim(_ context.Context, agent string, epoch int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.claims[agent] == f.node && f.epochs[agent] == epoch {
+		delete(f.claims, agent)
+		f.log = append(f.log, "release "+agent)
+	}
+	return nil
+}
+
+func (f *fakeCluster) LoadAgent(_ context.Context, name string) (store.AgentRow, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.agents[name]
+	return r, ok, nil
+}
+
+func (f *fakeCluster) LoadMember(_ context.Context, uuid string) (store.MemberRow, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.members[uuid]
+	return r, ok, nil
+}
+
+// holdElsewhere makes another node hold agent's claim.
+func (f *fakeCluster) holdElsewhere(agent, node string) {
+	f.mu.Lock()
+	f.claims[agent] = node
+	f.mu.Unlock()
+}
+
+func (f *fakeCluster) events() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.log...)
+}
+
+func withCluster(c Cluster) func(*Options) { return func(o *Options) { o.Cluster = c } }
+
+// TestClusterLostClaimNextAgent: the first agent in strategy order is
+// claimed by another node, so it never rings here; the caller gets the
+// next agent, and the first is tried again once a notice says its claim
+// moved.
+func TestClusterLostClaimNextAgent(t *testing.T) {
+	fc := newFakeCluster("node-a")
+	h := newHarness(t, queueCfg("top-down", nil), nil, baseEpoch, withCluster(fc))
+	h.agents("a1:1:1", "a2:1:2")
+	fc.holdElsewhere("a1", "node-b")
+	h.call("5550001", q1, nil)
+	r := h.nextDial()
+	eq(t, "dialed", dialed(r), "a2")
+	h.noDial()
+	eq(t, "claims", fc.events(), []string{"lost a1 to node-b", "claim a2"})
+	eq(t, "a1 state", h.get("state", "a1"), "Waiting")
+	var sys string
+	h.acd.do(func() {
+		for _, m := range h.acd.members {
+			sys = m.ServingSystem
+		}
+	})
+	eq(t, "serving_system", sys, "node-a")
+
+	// a2 does not answer: the claim is released after its Waiting row.
+	r.fail(call.NoAnswer)
+	h.acd.settle()
+	// a1 is still held elsewhere (no notice yet) and a2 is in its
+	// no-answer delay: nobody rings.
+	h.noDial()
+	fc.mu.Lock()
+	delete(fc.claims, "a1")
+	fc.mu.Unlock()
+	h.acd.Notice(NoticeClaim, "a1", "node-b")
+	eq(t, "after the claim notice", dialed(h.nextDial()), "a1")
+}
+
+// TestClusterClaimReleasedAfterAgentRow: the release follows the write of
+// the agent's row with its new state, in the persister's order, so the
+// next node to win the agent reads the state this node left.
+func TestClusterClaimReleasedAfterAgentRow(t *testing.T) {
+	st, err := store.OpenMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fc := newFakeCluster("node-a")
+	rec := &recordingStore{Store: st, fc: fc}
+	h := newHarness(t, queueCfg("longest-idle-agent", nil), rec, baseEpoch, withCluster(fc))
+	h.agents("a1")
+	h.call("5550001", q1, nil)
+	r := h.nextDial()
+	r.fail(call.UserBusy)
+	h.acd.settle()
+	h.acd.Close()
+	ev := fc.events()
+	last := ev[len(ev)-1]
+	eq(t, "last", last, "release a1")
+	eq(t, "before release", ev[len(ev)-2], "upsert a1 Waiting")
+}
+
+// recordingStore logs agent upserts into the fake cluster's log.
+type recordingStore struct {
+	*store.Store
+	fc *fakeCluster
+}
+
+func (r *recordingStore) UpsertAgent(ctx context.Context, a store.AgentRow) error {
+	r.fc.mu.Lock()
+	r.fc.log = append(r.fc.log, "upsert "+a.Name+" "+a.State)
+	r.fc.mu.Unlock()
+	return r.Store.UpsertAgent(ctx, a)
+}
+
+// TestClusterFenced: a fenced node offers nothing, cancels its ringing
+// offers, and offers again once it rejoined.
+func TestClusterFenced(t *testing.T) {
+	fc := newFakeCluster("node-a")
+	h := newHarness(t, queueCfg("longest-idle-agent", nil), nil, baseEpoch, withCluster(fc))
+	h.agents("a1")
+	h.call("5550001", q1, nil)
+	r := h.nextDial()
+	h.acd.Fenced()
+	h.acd.settle()
+	<-r.ctx.Done()
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return len(fc.events()) == 2 }, "claim released")
+	eq(t, "released", fc.events(), []string{"claim a1", "release a1"})
+	c2 := h.call("5550002", q1, nil)
+	h.advance(2)
+	h.noDial()
+	// While fenced, a survivor adopted the first caller's row; the second
+	// is still this node's.
+	h.acd.do(func() {
+		for _, m := range h.acd.members {
+			r := m.row()
+			if m.CIDNumber == "5550001" {
+				r.InstanceID = "node-b"
+			}
+			fc.members[m.UUID] = r
+		}
+	})
+	h.acd.Rejoined()
+	h.acd.settle()
+	r = h.nextDial()
+	eq(t, "offered to", r.opts.Caller.Var("caller_id_number"), "5550002")
+	eq(t, "second caller up", c2.ch.Ready(), true)
+
+	// A claim refused for a fence the event has not reported yet.
+	fc2 := newFakeCluster("node-a")
+	fc2.fenced = true
+	h2 := newHarness(t, queueCfg("longest-idle-agent", nil), nil, baseEpoch, withCluster(fc2))
+	h2.agents("a1")
+	h2.call("5550001", q1, nil)
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return len(fc2.events()) > 0 }, "claim tried")
+	h2.noDial()
+	eq(t, "fenced claim", fc2.events()[0], "fenced a1")
+	eq(t, "a1 state", h2.get("state", "a1"), "Waiting")
+}
+
+// TestClusterMirrorAgent: a notice applies another node's agent row: the
+// status always (On Break cancels the ringing offer here, as a local
+// `agent set status` would), the state only while this node does not
+// hold the agent's claim.
+func TestClusterMirrorAgent(t *testing.T) {
+	fc := newFakeCluster("node-a")
+	h := newHarness(t, queueCfg("longest-idle-agent", nil), nil, baseEpoch, withCluster(fc))
+	h.agents("a1", "a2")
+	setRow := func(name string, f func(*store.AgentRow)) {
+		ag := h.agent(name)
+		r := ag.row()
+		f(&r)
+		fc.mu.Lock()
+		fc.agents[name] = r
+		fc.mu.Unlock()
+	}
+
+	// a2 is not held here: its state comes from another node's row, with
+	// the event a local change fires.
+	setRow("a2", func(r *store.AgentRow) { r.State = string(config.StateInAQueueCall) })
+	h.acd.Notice(NoticeAgent, "a2", "node-b")
+	e := h.waitAction("agent-state-change")
+	eq(t, "mirrored state", e.Get("CC-Agent")+" "+e.Get("CC-Agent-State"), "a2 In a queue call")
+
+	h.call("5550001", q1, nil)
+	r := h.nextDial()
+	eq(t, "offered", dialed(r), "a1")
+	h.drain()
+
+	// While a1 rings here, another node writes its row: status On Break
+	// and a stale state; only the status is taken, and it cancels the
+	// ringing offer as a local `agent set status` does.
+	setRow("a1", func(r *store.AgentRow) {
+		r.Status, r.State = string(config.StatusOnBreak), string(config.StateIdle)
+	})
+	h.acd.Notice(NoticeAgent, "a1", "node-b")
+	e = h.waitAction("agent-status-change")
+	eq(t, "status event", e.Get("CC-Agent")+" "+e.Get("CC-Agent-Status"), "a1 On Break")
+	<-r.ctx.Done()
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return !h.agent("a1").held }, "offer ended")
+	eq(t, "held agent's state", h.agent("a1").State, config.StateWaiting)
+	// a2 is busy on the other node, a1 on break: nobody rings.
+	h.noDial()
+
+	// Own notices are ignored; a deleted agent disappears.
+	h.acd.Notice(NoticeAgent, "a2", "node-a")
+	fc.mu.Lock()
+	delete(fc.agents, "a2")
+	fc.mu.Unlock()
+	h.acd.Notice(NoticeAgent, "a2", "node-b")
+	h.waitAction("agent-del")
+	eq(t, "deleted", h.get("status", "a2"), errAgentNotFound)
+}
+
+// TestClusterAdoptedResume: members adopted from a dead node are kept
+// Abandoned here with their joined_epoch, so the caller who calls back
+// resumes its place.
+func TestClusterAdoptedResume(t *testing.T) {
+	fc := newFakeCluster("node-a")
+	h := newHarness(t, queueCfg("longest-idle-agent", func(q *config.Queue) { q.AbandonedResumeAllowed = true }), nil, baseEpoch, withCluster(fc))
+	h.acd.Adopted([]store.MemberRow{{Queue: q1, InstanceID: "node-a", UUID: "m-1", CIDNumber: "5550009",
+		JoinedEpoch: baseEpoch - 100, AbandonedEpoch: baseEpoch, ServingSystem: "node-a", State: "Abandoned"}}, nil)
+	h.acd.settle()
+	h.call("5550009", q1, nil)
+	var joined int64
+	var inst string
+	h.acd.do(func() {
+		m := h.acd.members["m-1"]
+		joined, inst = m.JoinedEpoch, m.InstanceID
+	})
+	eq(t, "joined kept", joined, baseEpoch-100)
+	eq(t, "instance", inst, "node-a")
+	eq(t, "stats", h.acd.ClusterStats().AdoptedMembers, 1)
+}
