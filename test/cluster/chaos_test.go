@@ -221,7 +221,8 @@ func TestClusterChaos(t *testing.T) {
 		agents = append(agents, c.startSippAgent(t, sipp, n))
 	}
 	for _, n := range names {
-		c.nodes[rng.IntN(2)].mustCLI(t, fmt.Sprintf("callcenter_config agent set status %s 'Available'", n))
+		// On either node: the other mirrors it.
+		c.nodes[rng.IntN(len(c.nodes))].mustCLI(t, fmt.Sprintf("callcenter_config agent set status %s 'Available'", n))
 	}
 	c.waitAgents(t, "login", names, "Available", "Waiting")
 
