@@ -93,7 +93,6 @@ type ACD struct {
 	// serving_system and CC-Agent-System (single_box without a cluster).
 	cl     Cluster
 	system string
-	cstats clusterCounters
 
 	inbox   chan message
 	quit    chan struct{}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"ccpbx/call"
@@ -47,19 +46,19 @@ type Cluster interface {
 	LoadMember(ctx context.Context, uuid string) (store.MemberRow, bool, error)
 }
 
-// Claim outcomes a Cluster reports (wrapped).
+// Claim outcomes a Cluster reports (wrapped): store's.
 var (
-	ErrClaimLost = errors.New("acd: agent claimed by another node")
-	ErrFenced    = errors.New("acd: this node is fenced")
+	ErrClaimLost = store.ErrClaimLost
+	ErrFenced    = store.ErrFenced
 )
 
 // Notice kinds the ACD mirrors (store's notice kinds).
 const (
-	NoticeAgent  = "agent"
-	NoticeTier   = "tier"
-	NoticeMember = "member"
-	NoticeClaim  = "claim"
-	NoticeResync = "resync"
+	NoticeAgent  = store.NoticeAgent
+	NoticeTier   = store.NoticeTier
+	NoticeMember = store.NoticeMember
+	NoticeClaim  = store.NoticeClaim
+	NoticeResync = store.NoticeResync
 )
 
 const (
@@ -69,22 +68,6 @@ const (
 	// elsewhere when no notice about it arrives (a notice ends it sooner).
 	lostHold = 5
 )
-
-// ClusterStats are the claim counters of this node (Prometheus).
-type ClusterStats struct {
-	Claims, LostClaims, FencedClaims, AdoptedMembers, AdoptedAgents uint64
-}
-
-type clusterCounters struct {
-	claims, lost, fenced, adoptedMembers, adoptedAgents atomic.Uint64
-}
-
-// ClusterStats returns the claim counters (zero on a single box).
-func (a *ACD) ClusterStats() ClusterStats {
-	c := &a.cstats
-	return ClusterStats{Claims: c.claims.Load(), LostClaims: c.lost.Load(), FencedClaims: c.fenced.Load(),
-		AdoptedMembers: c.adoptedMembers.Load(), AdoptedAgents: c.adoptedAgents.Load()}
-}
 
 // claim starts the claim of c.ag for m; claimDone continues in the loop.
 func (a *ACD) claim(m *Member, q *Queue, c cand) {
@@ -122,20 +105,23 @@ func (a *ACD) claimDone(m *Member, q *Queue, c cand, epoch int64, err error) {
 	now := a.now()
 	switch {
 	case err == nil:
-		a.cstats.claims.Add(1)
 		ag.held, ag.claimEpoch = true, epoch
 		if t, ok := a.stillOfferable(m, q, ag, now); ok {
 			a.offer(m, q, cand{ag, t}, now)
 			return
 		}
 		a.releaseClaim(ag)
+	case errors.Is(err, store.ErrAgentUnavailable):
+		// The shared row does not (yet) say Available: a status this
+		// node set a moment ago may still be in the persister's queue,
+		// or another node logged the agent out (its notice follows).
+		ag.retryAt = now + 1
+		a.wakeAt(ag.retryAt)
 	case errors.Is(err, ErrClaimLost):
-		a.cstats.lost.Add(1)
 		ag.lostUntil = now + lostHold
 		a.wakeAt(ag.lostUntil)
 	case errors.Is(err, ErrFenced):
 		// The Fenced event stops dispatch; until it arrives, back off.
-		a.cstats.fenced.Add(1)
 		ag.retryAt = now + 1
 		a.wakeAt(ag.retryAt)
 	default:
@@ -430,8 +416,6 @@ func (a *ACD) Adopted(members []store.MemberRow, agents []string) {
 	if a.cl == nil {
 		return
 	}
-	a.cstats.adoptedMembers.Add(uint64(len(members)))
-	a.cstats.adoptedAgents.Add(uint64(len(agents)))
 	a.post(func() {
 		for _, r := range members {
 			if m := a.members[r.UUID]; m != nil && m.app != nil {
@@ -451,9 +435,13 @@ func (a *ACD) Adopted(members []store.MemberRow, agents []string) {
 	}
 }
 
-// Fenced stops offers: this node's lease is gone, so its claims may be
-// adopted by a survivor. Ringing offers are cancelled (the agent must not
-// ring for two nodes); bridged calls go on.
+// Fenced stops offers: a survivor declared this node dead (or a newer
+// incarnation superseded it), so its claims were released and its
+// members adopted. Its queue calls end: ringing offers are cancelled,
+// bridged agents are hung up without touching their shared rows (the
+// adopter set them Waiting; another node may be offering them already),
+// and waiting callers are hung up (they resume their place when they call
+// back, on any node).
 func (a *ACD) Fenced() {
 	if a.cl == nil {
 		return
@@ -463,10 +451,22 @@ func (a *ACD) Fenced() {
 			return
 		}
 		a.fenced = true
-		a.log.Warn("cluster: fenced, no offers until the node rejoins")
+		a.log.Warn("cluster: fenced (declared dead or superseded): queue calls end, no offers until the node rejoins")
 		for _, m := range a.members {
 			for _, o := range m.offers {
-				o.cancel(call.OriginatorCancel)
+				o.orphan = true
+				o.ag.held = false
+				switch o.state {
+				case offerRinging:
+					o.cancel(call.OriginatorCancel)
+				case offerHandedOff, offerBridged:
+					if o.leg != nil {
+						o.leg.Hangup(call.NormalTemporaryFailure)
+					}
+				}
+			}
+			if m.app != nil && m.ch != nil {
+				m.ch.Hangup(call.NormalTemporaryFailure)
 			}
 		}
 	})
@@ -545,6 +545,8 @@ func (a *ACD) Rejoined() {
 		a.fenced = false
 		a.dirty = true
 	})
+	// Notices may have been missed while fenced.
+	a.resync()
 }
 
 // clusterLoad is load's cluster variant: shared agents and tiers are

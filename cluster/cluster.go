@@ -3,12 +3,39 @@
 // (cc_nodes) on a timer, fences itself when it cannot renew, declares
 // peers dead by the grace rule, adopts a dead peer's callers and claims,
 // and relays the database's notices to its owner as events.
+//
+// The rules (reference/scale-out.md §4.4):
+//   - Renewal every Config.Renew; the lease lives on the database's clock.
+//   - Grace rule (R4): a peer is dead only when its renew_seq has not moved
+//     across this node's own successful renewals spanning at least one
+//     TTL, with no failed or late renewal of its own in between (a
+//     database outage makes every lease look old: it must not adopt then),
+//     and the database itself says the peer's row is a TTL old. Then
+//     MarkDead (one winner among survivors), AdoptNode, events NodeDead and
+//     Adopted. A peer found dead and not adopted (its declarer died in
+//     between) is adopted by whoever sees it.
+//   - Self-fencing (R7): Healthy turns false once this node's own renewals
+//     have failed for TTL − TTL/6, measured on the monotonic clock from the
+//     send time of the last successful one; the owner then answers new
+//     calls 503.
+//   - Fenced: a renewal (or a claim) refused because a survivor declared
+//     this node dead, or another process joined with the same node id.
+//     The node emits Fenced, joins again with a new incarnation and emits
+//     Rejoined.
+//
+// Design choice (issue #16): every node runs its own ACD for its own
+// callers; the atomic claim (store.Cluster.ClaimAgent, through
+// Node.ClaimAgent) is the one arbiter of an agent, so there is no ACD
+// leader to fail over, and a lease is needed only for liveness and
+// adoption.
 package cluster
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"ccpbx/store"
@@ -34,88 +61,196 @@ type EventKind int
 
 // Event kinds.
 const (
-	// Notice: another node's notice (Event.Notice), or a NoticeResync.
+	// Notice: another node's notice (Event.Notice), or a
+	// store.NoticeResync (reload what you mirror: notices were lost).
 	Notice EventKind = iota + 1
 	// NodeDead: this node declared Event.Node dead.
 	NodeDead
 	// Adopted: this node adopted Event.Node (Event.Adopt).
 	Adopted
 	// Fenced: this node was declared dead or superseded; its claims and
-	// waiting members are gone (the owner hangs up its queue calls).
+	// waiting members are gone (the owner hangs up its queue calls and
+	// forgets its claims). Rejoined follows.
 	Fenced
 	// Rejoined: this node joined again with a new incarnation (Fence()).
 	Rejoined
 )
+
+func (k EventKind) String() string {
+	switch k {
+	case Notice:
+		return "notice"
+	case NodeDead:
+		return "node-dead"
+	case Adopted:
+		return "adopted"
+	case Fenced:
+		return "fenced"
+	case Rejoined:
+		return "rejoined"
+	}
+	return fmt.Sprintf("EventKind(%d)", int(k))
+}
 
 // Event is something the node's owner acts on.
 type Event struct {
 	Kind   EventKind
 	Notice store.Notice
 	Adopt  store.AdoptResult
-	Node   string
+	// Node is the peer of NodeDead and Adopted, this node's id otherwise.
+	Node string
 }
 
 // Node is this ccpbx's membership in the cluster.
 type Node struct {
-	cfg Config
-	st  store.Cluster
+	cfg    Config
+	st     store.Cluster
+	log    *slog.Logger
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	q      *queue
+	// kick asks the renewal loop to renew now (a claim found the node
+	// fenced).
+	kick chan struct{}
+	m    counters
+
+	mu     sync.Mutex
+	fence  store.NodeFence
+	fenced bool // between Fenced and Rejoined
+	// lastOK is the send time of the last successful renewal (monotonic).
+	lastOK time.Time
+	status []store.NodeState
 }
 
-// Start joins the cluster and starts the renewal and listening goroutines.
+// Bounds.
+const (
+	// minTTL keeps the timers sane; production uses seconds.
+	minTTL = 100 * time.Millisecond
+	// eventBuffer bounds the notices queued for a slow owner (see queue).
+	eventBuffer = 1024
+)
+
+// Start joins the cluster as a new incarnation of cfg.Node, subscribes to
+// the notices, and starts the renewal and listening goroutines, which run
+// until Close (ctx only bounds the start).
 func Start(ctx context.Context, st store.Cluster, cfg Config) (*Node, error) {
-	return nil, errors.New("cluster: not implemented yet")
+	if cfg.Node == "" {
+		return nil, errors.New("cluster: empty node id")
+	}
+	if cfg.TTL < minTTL {
+		return nil, fmt.Errorf("cluster: lease TTL %v below %v", cfg.TTL, minTTL)
+	}
+	if cfg.Renew <= 0 {
+		cfg.Renew = cfg.TTL / 3
+	}
+	if cfg.Renew >= cfg.TTL/2 {
+		return nil, fmt.Errorf("cluster: renew period %v must be under half the TTL %v", cfg.Renew, cfg.TTL)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	lctx, cancel := context.WithCancel(context.Background())
+	notices, err := st.Listen(lctx)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	sent := time.Now()
+	f, err := st.JoinCluster(ctx, cfg.Node, cfg.ConfigHash)
+	if err != nil {
+		cancel()
+		for range notices {
+		}
+		return nil, fmt.Errorf("cluster: join: %w", err)
+	}
+	n := &Node{
+		cfg: cfg, st: st, log: cfg.Log.With("node", cfg.Node), cancel: cancel,
+		q: newQueue(eventBuffer), kick: make(chan struct{}, 1),
+		fence: f, lastOK: sent,
+	}
+	n.log.Info("cluster: joined", "incarnation", f.Incarnation, "ttl", cfg.TTL, "renew", cfg.Renew)
+	n.wg.Add(3)
+	go func() { defer n.wg.Done(); n.q.run(lctx) }()
+	go func() { defer n.wg.Done(); n.listen(notices) }()
+	go func() { defer n.wg.Done(); n.renewLoop(lctx) }()
+	return n, nil
 }
 
 // Fence is the node's current fence (a new one after Rejoined).
-func (n *Node) Fence() store.NodeFence { return store.NodeFence{} }
+func (n *Node) Fence() store.NodeFence {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.fence
+}
 
-// Events delivers the node's events; closed by Close.
-func (n *Node) Events() <-chan Event { return nil }
+// Events delivers the node's events in order; closed by Close. The owner
+// must keep reading: the renewal loop never waits for it. Fenced,
+// Rejoined, NodeDead and Adopted are always delivered; when more than
+// eventBuffer notices are waiting, further notices are dropped (counted
+// in Metrics.EventsDropped) and one store.NoticeResync notice takes their
+// place once the owner catches up, so the owner reloads instead.
+func (n *Node) Events() <-chan Event { return n.q.out }
 
 // Healthy is false once the node's own renewals have failed for TTL
-// minus a margin: new calls go elsewhere (503).
-func (n *Node) Healthy() bool { return false }
+// minus a margin (TTL/6), and while it is fenced: new calls go elsewhere
+// (503).
+func (n *Node) Healthy() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return !n.fenced && time.Since(n.lastOK) < n.selfFenceAfter()
+}
+
+func (n *Node) selfFenceAfter() time.Duration { return n.cfg.TTL - n.cfg.TTL/6 }
 
 // Status is every node's row as of the last successful renewal.
-func (n *Node) Status() []store.NodeState { return nil }
+func (n *Node) Status() []store.NodeState {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]store.NodeState(nil), n.status...)
+}
 
-// Close stops the goroutines. It releases nothing in the database: the
-// peers see the lease expire (a restart with the same id rejoins).
-func (n *Node) Close() {}
+// Close stops the goroutines and closes Events. It releases nothing in
+// the database: peers see the lease expire and adopt (a restart with the
+// same id rejoins first and keeps its rows).
+func (n *Node) Close() {
+	n.cancel()
+	n.wg.Wait()
+}
+
+// listen turns the store's notices into events; other nodes' only (the
+// owner already knows what it wrote).
+func (n *Node) listen(notices <-chan store.Notice) {
+	for nt := range notices {
+		if nt.From == n.cfg.Node {
+			continue
+		}
+		n.q.push(Event{Kind: Notice, Notice: nt}, &n.m.eventsDropped)
+	}
+}
 
 // ClaimAgent claims an agent for a caller with the node's current fence
 // (store.Cluster.ClaimAgent), counting claims, lost claims and fenced
-// writes for Metrics. ErrFenced also starts the node's rejoin.
+// writes for Metrics. ErrFenced also makes the node renew at once, which
+// starts its rejoin.
 func (n *Node) ClaimAgent(ctx context.Context, c store.Claim) (epoch int64, err error) {
-	return 0, errors.New("cluster: not implemented yet")
+	epoch, err = n.st.ClaimAgent(ctx, n.Fence(), c)
+	switch {
+	case err == nil:
+		n.m.claims.Add(1)
+	case errors.Is(err, store.ErrClaimLost):
+		n.m.claimsLost.Add(1)
+	case errors.Is(err, store.ErrFenced):
+		n.m.fencedWrites.Add(1)
+		select {
+		case n.kick <- struct{}{}:
+		default:
+		}
+	}
+	return epoch, err
 }
 
 // ReleaseClaim releases a claim this node holds (store.Cluster.ReleaseClaim
 // with the current fence).
 func (n *Node) ReleaseClaim(ctx context.Context, agent string, epoch int64) error {
-	return errors.New("cluster: not implemented yet")
+	return n.st.ReleaseClaim(ctx, n.Fence(), agent, epoch)
 }
-
-// Metrics are the node's counters since Start, for api/metrics
-// (Prometheus counters, and a summary of renewal latency).
-type Metrics struct {
-	// Claims taken, lost to another node or an unavailable agent, and
-	// writes refused because this node was fenced.
-	Claims, ClaimsLost, FencedWrites uint64
-	// Adoptions of dead nodes by this node, and the members they moved.
-	Adoptions, AdoptedMembers uint64
-	// NodesDeclaredDead by this node.
-	NodesDeclaredDead uint64
-	// Renewals that succeeded and failed; RenewSeconds is the sum of the
-	// successful renewals' round trips (a summary's _sum, with Renewals
-	// as _count), LastRenew the latest one.
-	Renewals, RenewFailures uint64
-	RenewSeconds            float64
-	LastRenew               time.Duration
-	// Rejoins after being fenced, and events dropped because the owner
-	// did not read Events in time.
-	Rejoins, EventsDropped uint64
-}
-
-// Metrics reads the counters.
-func (n *Node) Metrics() Metrics { return Metrics{} }

@@ -19,6 +19,7 @@ import (
 	"ccpbx/api"
 	"ccpbx/call"
 	"ccpbx/cdr"
+	"ccpbx/cluster"
 	"ccpbx/config"
 	"ccpbx/dialplan"
 	"ccpbx/media"
@@ -102,12 +103,16 @@ type pbx struct {
 	log   *slog.Logger
 	core  *call.Core
 	store *store.Store
-	cdr   *cdr.Writer
-	qlog  *queuelog.Writer
-	media *media.Engine
-	sip   *sip.Stack
-	acd   *acd.ACD
-	esl   *api.EventSocket
+	// node is this process's cluster membership (nil on a single box);
+	// nodeEvents is closed when its events stopped reaching the ACD.
+	node       *cluster.Node
+	nodeEvents chan struct{}
+	cdr        *cdr.Writer
+	qlog       *queuelog.Writer
+	media      *media.Engine
+	sip        *sip.Stack
+	acd        *acd.ACD
+	esl        *api.EventSocket
 	// metrics and web: the Prometheus registry and the HTTP server (nil
 	// when [http] is disabled or its default port was taken).
 	metrics *api.Metrics
@@ -153,6 +158,12 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 			return p, err // it names the server(s) and database
 		}
 		return p, fmt.Errorf("data dir %s: %w", cfg.Core.DataDir, err)
+	}
+	// A cluster node joins before the ACD loads: joining releases the
+	// claims of this node's previous incarnation, so the ACD reads its
+	// agents as they are now.
+	if p.node, err = startCluster(ctx, cfg, p.store, log); err != nil {
+		return p, err
 	}
 	// Records start before any call can: every leg from here on has one.
 	csvDir := ""
@@ -214,6 +225,9 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	p.core.SetRouter(dp.Route)
 
 	acdOpts := acd.Options{Log: log.With("component", "acd")}
+	if p.node != nil {
+		acdOpts.Cluster = acdCluster{id: cfg.Cluster.NodeID, node: p.node, st: p.store}
+	}
 	if ql := cfg.Callcenter.Settings.QueueLog; ql == nil || *ql {
 		path := filepath.Join(cfg.Core.DataDir, queuelog.FileName)
 		if p.qlog, err = queuelog.Open(path, log.With("component", "queue_log")); err != nil {
@@ -227,6 +241,11 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	if err = p.acd.Start(ctx); err != nil {
 		return p, fmt.Errorf("callcenter: %w", err)
 	}
+	if p.node != nil {
+		p.nodeEvents = make(chan struct{})
+		go routeClusterEvents(p.node, p.acd, log.With("component", "cluster"), p.nodeEvents)
+		clusterStatus{node: p.node, st: p.store, hash: configHash(cfg)}.register(p.core)
+	}
 
 	// Before sip, which is to report its requests, responses and auth
 	// failures to it (SIPRequest, SIPResponse, AuthFailure, Ban).
@@ -235,6 +254,9 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Registrations:      reg,
 		ServiceLevelTarget: cfg.HTTP.ServiceLevelSeconds,
 	})
+	if p.node != nil {
+		p.metrics.SetClusterSource(clusterMetrics(p.node))
+	}
 	p.metrics.SetRTPSource(func() api.RTPStats {
 		s := p.media.Stats()
 		return api.RTPStats{PacketsIn: s.PacketsIn, PacketsOut: s.PacketsOut, Late: s.Late, Lost: s.Lost, LatchRejected: s.SourceRejected}
@@ -247,7 +269,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Log:       log,
 		UserAgent: cfg.Core.UserAgent,
 		Bans:      sipBans,
-		Limits:    sip.LimitsFrom(cfg.Core),
+		Limits:    limits(cfg, p.node),
 		Metrics:   p.metrics,
 	}); err != nil {
 		return p, fmt.Errorf("sip: %w", err)
@@ -310,6 +332,14 @@ func (p *pbx) shutdown(ctx context.Context) {
 	if p.esl != nil {
 		p.esl.Close()
 	}
+	if p.node != nil {
+		// Before the ACD, which must get no more events; the ACD's close
+		// still releases its claims through the store.
+		p.node.Close()
+		if p.nodeEvents != nil {
+			<-p.nodeEvents
+		}
+	}
 	if p.acd != nil {
 		p.acd.Close()
 	}
@@ -337,6 +367,16 @@ func (p *pbx) shutdown(ctx context.Context) {
 	if p.store != nil {
 		p.store.Close()
 	}
+}
+
+// limits are the SIP admission limits; a cluster node also refuses new
+// calls while it cannot renew its lease (Kamailio tries the next node).
+func limits(cfg *config.Config, n *cluster.Node) sip.Limits {
+	l := sip.LimitsFrom(cfg.Core)
+	if n != nil {
+		l.Healthy = n.Healthy
+	}
+	return l
 }
 
 // switchIPv4 is FreeSWITCH-IPv4 on every event: the first profile's

@@ -1,0 +1,331 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"ccpbx/internal/pbxtest"
+	"ccpbx/store"
+	"ccpbx/store/pgtest"
+)
+
+func TestMain(m *testing.M) { pbxtest.VerifyNoLeaks(m) }
+
+// Test leases: short, so a death is seen in seconds; the bounds the
+// tests wait with are generous (a loaded 2-core machine).
+const (
+	testTTL = time.Second
+	bound   = 30 * time.Second
+)
+
+var portRE = regexp.MustCompile(`port=\d+`)
+
+// viaProxy is dsn with its port replaced by the proxy's.
+func viaProxy(dsn string, p *pgProxy) string {
+	return portRE.ReplaceAllString(dsn, fmt.Sprintf("port=%d", p.port()))
+}
+
+func openStore(t *testing.T, dsn string) *store.Store {
+	t.Helper()
+	s, err := store.OpenConfig(context.Background(), store.Config{Driver: store.Postgres, DSN: dsn, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// recorder keeps every event a node emits (the owner must read them).
+type recorder struct {
+	mu     sync.Mutex
+	events []Event
+	done   chan struct{}
+}
+
+func record(n *Node) *recorder {
+	r := &recorder{done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		for e := range n.Events() {
+			r.mu.Lock()
+			r.events = append(r.events, e)
+			r.mu.Unlock()
+		}
+	}()
+	return r
+}
+
+// find returns the first event of kind about node, if any.
+func (r *recorder) find(kind EventKind, node string) (Event, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.events {
+		if e.Kind == kind && (node == "" || e.Node == node) {
+			return e, true
+		}
+	}
+	return Event{}, false
+}
+
+func (r *recorder) kinds() []EventKind {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []EventKind
+	for _, e := range r.events {
+		if e.Kind != Notice {
+			out = append(out, e.Kind)
+		}
+	}
+	return out
+}
+
+func (r *recorder) String() string { return fmt.Sprint(r.kinds()) }
+
+func start(t *testing.T, st store.Cluster, node string) (*Node, *recorder) {
+	t.Helper()
+	n, err := Start(context.Background(), st, Config{Node: node, TTL: testTTL, ConfigHash: "h",
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := record(n)
+	t.Cleanup(func() { n.Close(); <-r.done })
+	return n, r
+}
+
+func TestDeadNodeIsDeclaredAndAdopted(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	sa, sb := openStore(t, dsn), openStore(t, dsn)
+	ctx := context.Background()
+	a, _ := start(t, sa, "a")
+	b, rb := start(t, sb, "b")
+	if err := sa.UpsertAgent(ctx, store.AgentRow{Name: "1001", Status: "Available", State: "Receiving"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sa.UpsertMember(ctx, store.MemberRow{UUID: "m1", Queue: "q", InstanceID: "a", ServingSystem: "a", State: "Trying", JoinedEpoch: 42}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ClaimAgent(ctx, store.Claim{Agent: "1001", Queue: "q", MemberUUID: "m1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ClaimAgent(ctx, store.Claim{Agent: "1001", Queue: "q", MemberUUID: "m2"}); !errors.Is(err, store.ErrClaimLost) {
+		t.Fatalf("second claim: %v", err)
+	}
+	if ma, mb := a.Metrics(), b.Metrics(); ma.Claims != 1 || mb.ClaimsLost != 1 {
+		t.Errorf("claims %d, lost %d", ma.Claims, mb.ClaimsLost)
+	}
+	pbxtest.WaitFor(t, bound, func() bool { return len(b.Status()) == 2 && a.Healthy() && b.Healthy() },
+		"both nodes up and seen")
+
+	// a dies: its goroutines stop, its rows stay.
+	a.Close()
+	pbxtest.WaitFor(t, bound, func() bool { _, ok := rb.find(Adopted, "a"); return ok }, "b adopting a (events %v)", rb)
+	if _, ok := rb.find(NodeDead, "a"); !ok {
+		t.Errorf("adopted without a NodeDead event: %v", rb)
+	}
+	e, _ := rb.find(Adopted, "a")
+	if len(e.Adopt.Members) != 1 || e.Adopt.Members[0].UUID != "m1" || e.Adopt.Members[0].JoinedEpoch != 42 ||
+		e.Adopt.Members[0].State != "Abandoned" || e.Adopt.Members[0].InstanceID != "b" {
+		t.Errorf("adopted members %+v", e.Adopt.Members)
+	}
+	if len(e.Adopt.Agents) != 1 || e.Adopt.Agents[0] != "1001" {
+		t.Errorf("released agents %v", e.Adopt.Agents)
+	}
+	if _, err := b.ClaimAgent(ctx, store.Claim{Agent: "1001", Queue: "q", MemberUUID: "m2"}); err != nil {
+		t.Errorf("claim of the released agent: %v", err)
+	}
+	m := b.Metrics()
+	if m.NodesDeclaredDead != 1 || m.Adoptions != 1 || m.AdoptedMembers != 1 || m.Renewals == 0 {
+		t.Errorf("metrics %+v", m)
+	}
+	if !b.Healthy() {
+		t.Error("the survivor is not healthy")
+	}
+	pbxtest.WaitFor(t, bound, func() bool {
+		for _, s := range b.Status() {
+			if s.Node == "a" {
+				return s.Dead && s.Adopted
+			}
+		}
+		return false
+	}, "a shown dead and adopted in b's status")
+}
+
+// minAge is how old the database thinks every lease but skip's is.
+func minAge(t *testing.T, admin *pgx.Conn, skip string) time.Duration {
+	t.Helper()
+	var us int64
+	if err := admin.QueryRow(context.Background(), `SELECT COALESCE(min((extract(epoch FROM now() - renewed_at) * 1000000)::bigint), 0)
+		FROM cc_nodes WHERE node <> $1`, skip).Scan(&us); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(us) * time.Microsecond
+}
+
+func TestDatabaseOutageAdoptsNobody(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	proxy := newPGProxy(t, "127.0.0.1:"+portRE.FindString(dsn)[len("port="):])
+	sa, sb := openStore(t, viaProxy(dsn, proxy)), openStore(t, viaProxy(dsn, proxy))
+	a, ra := start(t, sa, "a")
+	b, rb := start(t, sb, "b")
+	admin, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	pbxtest.WaitFor(t, bound, func() bool { return len(a.Status()) == 2 && len(b.Status()) == 2 }, "both nodes seen")
+
+	for round := range 2 {
+		proxy.pause()
+		// Long enough that every lease looks expired to the database and
+		// both nodes fence themselves.
+		pbxtest.WaitFor(t, bound, func() bool { return !a.Healthy() && !b.Healthy() }, "both nodes self-fenced")
+		pbxtest.WaitFor(t, bound, func() bool { return minAge(t, admin, "") > 2*testTTL }, "every lease older than 2 TTL")
+		proxy.resume()
+		pbxtest.WaitFor(t, bound, func() bool { return a.Healthy() && b.Healthy() }, "round %d: both nodes healthy again", round)
+		// Several more TTLs of renewals after the outage.
+		ma, mb := a.Metrics().Renewals, b.Metrics().Renewals
+		pbxtest.WaitFor(t, bound, func() bool {
+			return a.Metrics().Renewals >= ma+9 && b.Metrics().Renewals >= mb+9
+		}, "renewals after the outage")
+	}
+	for _, r := range []*recorder{ra, rb} {
+		for _, k := range r.kinds() {
+			t.Errorf("event %v during or after a database outage (events %v)", k, r)
+		}
+	}
+	for _, s := range b.Status() {
+		if s.Dead {
+			t.Errorf("node %s declared dead by a database outage", s.Node)
+		}
+	}
+}
+
+func TestSuspendedNodeIsFencedAndRejoins(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	proxy := newPGProxy(t, "127.0.0.1:"+portRE.FindString(dsn)[len("port="):])
+	sa, sb := openStore(t, viaProxy(dsn, proxy)), openStore(t, dsn)
+	ctx := context.Background()
+	a, ra := start(t, sa, "a")
+	b, rb := start(t, sb, "b")
+	if err := sb.UpsertMember(ctx, store.MemberRow{UUID: "m1", Queue: "q", InstanceID: "a", State: "Waiting", JoinedEpoch: 7}); err != nil {
+		t.Fatal(err)
+	}
+	pbxtest.WaitFor(t, bound, func() bool { return len(a.Status()) == 2 && len(b.Status()) == 2 }, "both nodes seen")
+	old := a.Fence()
+
+	// a is cut off (a stalled VM, a partition): b adopts it, a fences
+	// itself meanwhile.
+	proxy.pause()
+	pbxtest.WaitFor(t, bound, func() bool { _, ok := rb.find(Adopted, "a"); return ok }, "b adopting a (events %v)", rb)
+	pbxtest.WaitFor(t, bound, func() bool { return !a.Healthy() }, "a self-fenced")
+	proxy.resume()
+	pbxtest.WaitFor(t, bound, func() bool { _, ok := ra.find(Rejoined, ""); return ok }, "a rejoining (events %v)", ra)
+	kinds := ra.kinds()
+	if len(kinds) != 2 || kinds[0] != Fenced || kinds[1] != Rejoined {
+		t.Errorf("a's events %v, want [fenced rejoined]", kinds)
+	}
+	if f := a.Fence(); f.Incarnation <= old.Incarnation {
+		t.Errorf("fence %+v after rejoining, was %+v", f, old)
+	}
+	pbxtest.WaitFor(t, bound, a.Healthy, "a healthy after rejoining")
+	if _, err := a.ClaimAgent(ctx, store.Claim{Agent: "1001", Queue: "q", MemberUUID: "m9"}); err != nil {
+		t.Errorf("claim after rejoining: %v", err)
+	}
+	if m := a.Metrics(); m.Rejoins != 1 || m.FencedWrites == 0 {
+		t.Errorf("a's metrics %+v", m)
+	}
+	e, _ := rb.find(Adopted, "a")
+	if len(e.Adopt.Members) != 1 || e.Adopt.Members[0].JoinedEpoch != 7 {
+		t.Errorf("adopted %+v", e.Adopt)
+	}
+	// A claim with the old incarnation's fence is refused.
+	if _, err := sa.ClaimAgent(ctx, old, store.Claim{Agent: "1002", Queue: "q", MemberUUID: "m8"}); !errors.Is(err, store.ErrFenced) {
+		t.Errorf("claim with the old fence: %v", err)
+	}
+}
+
+func TestNoticesBecomeEvents(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	sa, sb := openStore(t, dsn), openStore(t, dsn)
+	_, _ = start(t, sa, "a")
+	_, rb := start(t, sb, "b")
+	if err := sa.EnableNotices("a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.EnableNotices("b"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// b's own write is not echoed back to b; a's is.
+	if err := sb.UpsertAgent(ctx, store.AgentRow{Name: "own"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sa.UpsertAgent(ctx, store.AgentRow{Name: "1001"}); err != nil {
+		t.Fatal(err)
+	}
+	pbxtest.WaitFor(t, bound, func() bool {
+		rb.mu.Lock()
+		defer rb.mu.Unlock()
+		for _, e := range rb.events {
+			if e.Kind == Notice && e.Notice.Kind == store.NoticeAgent && e.Notice.Key == "1001" {
+				return e.Notice.From == "a"
+			}
+		}
+		return false
+	}, "a's agent notice at b")
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	for _, e := range rb.events {
+		if e.Notice.From == "b" {
+			t.Errorf("own notice delivered: %+v", e)
+		}
+	}
+}
+
+// TestEventsNeverBlockTheProducer: with nobody reading, notices beyond
+// the bound are dropped and counted, membership events are kept, and one
+// resync follows once the reader catches up.
+func TestEventsNeverBlockTheProducer(t *testing.T) {
+	q := newQueue(4)
+	var dropped atomic.Uint64
+	for i := range 10 {
+		q.push(Event{Kind: Notice, Notice: store.Notice{Kind: "agent", Key: fmt.Sprint(i)}}, &dropped)
+	}
+	q.push(Event{Kind: Fenced}, &dropped)
+	q.push(Event{Kind: Rejoined}, &dropped)
+	if dropped.Load() != 6 {
+		t.Fatalf("dropped %d", dropped.Load())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); q.run(ctx) }()
+	var got []string
+	for range 7 {
+		e := <-q.out
+		if e.Kind == Notice {
+			got = append(got, e.Notice.Kind+e.Notice.Key)
+		} else {
+			got = append(got, e.Kind.String())
+		}
+	}
+	want := fmt.Sprint([]string{"agent0", "agent1", "agent2", "agent3", "fenced", "rejoined", store.NoticeResync})
+	if fmt.Sprint(got) != want {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	cancel()
+	<-done
+	if _, ok := <-q.out; ok {
+		t.Error("events not closed")
+	}
+}

@@ -1,0 +1,194 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"ccpbx/store"
+)
+
+// peer is what the grace rule remembers of another node: the renew_seq
+// last seen and the send time of this node's own successful renewal that
+// first saw it.
+type peer struct {
+	seq   int64
+	since time.Time
+}
+
+// liveness is the renewal loop's own state (only its goroutine touches it).
+type liveness struct {
+	peers map[string]peer
+	// prevOK: the previous renewal attempt succeeded, at prevSent. A
+	// failure, or a gap longer than half a TTL (this process stalled),
+	// restarts every peer's window: the grace rule only counts a span
+	// covered by this node's own renewals.
+	prevOK   bool
+	prevSent time.Time
+}
+
+// renewLoop renews the lease every Renew until ctx ends.
+func (n *Node) renewLoop(ctx context.Context) {
+	lv := &liveness{peers: map[string]peer{}, prevOK: true, prevSent: n.lastOKTime()}
+	t := time.NewTicker(n.cfg.Renew)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-n.kick:
+		}
+		n.renew(ctx, lv)
+	}
+}
+
+func (n *Node) lastOKTime() time.Time {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.lastOK
+}
+
+// renew is one renewal and what follows from it.
+func (n *Node) renew(ctx context.Context, lv *liveness) {
+	n.mu.Lock()
+	f, fenced := n.fence, n.fenced
+	n.mu.Unlock()
+	if fenced {
+		n.rejoin(ctx, lv)
+		return
+	}
+	// A renewal that takes longer than the self-fencing bound is worth
+	// nothing: give up on it then.
+	rctx, cancel := context.WithTimeout(ctx, n.selfFenceAfter())
+	sent := time.Now()
+	states, err := n.st.Heartbeat(rctx, f)
+	took := time.Since(sent)
+	cancel()
+	switch {
+	case errors.Is(err, store.ErrFenced):
+		n.m.renewFailures.Add(1)
+		n.m.fencedWrites.Add(1)
+		n.log.Warn("cluster: fenced: this node was declared dead or superseded", "incarnation", f.Incarnation)
+		n.mu.Lock()
+		n.fenced = true
+		n.status = states
+		n.mu.Unlock()
+		n.q.push(Event{Kind: Fenced, Node: n.cfg.Node}, &n.m.eventsDropped)
+		lv.prevOK = false
+		n.rejoin(ctx, lv)
+		return
+	case err != nil:
+		if ctx.Err() != nil {
+			return
+		}
+		n.m.renewFailures.Add(1)
+		if lv.prevOK {
+			n.log.Warn("cluster: lease renewal failed", "err", err)
+		}
+		lv.prevOK = false
+		return
+	}
+	n.m.renewed(took)
+	n.mu.Lock()
+	n.lastOK = sent
+	n.status = states
+	n.mu.Unlock()
+	if !lv.prevOK || sent.Sub(lv.prevSent) > n.cfg.TTL/2 {
+		clear(lv.peers) // windows restart here
+	}
+	lv.prevOK, lv.prevSent = true, sent
+	n.judge(ctx, f, states, sent, lv)
+}
+
+// judge applies the grace rule to every peer and adopts the dead ones.
+func (n *Node) judge(ctx context.Context, f store.NodeFence, states []store.NodeState, sent time.Time, lv *liveness) {
+	seen := make(map[string]bool, len(states))
+	for _, s := range states {
+		if s.Node == n.cfg.Node {
+			continue
+		}
+		seen[s.Node] = true
+		if s.Dead {
+			delete(lv.peers, s.Node)
+			if !s.Adopted {
+				// Declared dead by someone who did not adopt it (yet, or
+				// ever): whoever comes first does.
+				n.adopt(ctx, f, s.Node, false)
+			}
+			continue
+		}
+		p, ok := lv.peers[s.Node]
+		if !ok || p.seq != s.RenewSeq {
+			lv.peers[s.Node] = peer{seq: s.RenewSeq, since: sent}
+			continue
+		}
+		if sent.Sub(p.since) < n.cfg.TTL || s.Age < n.cfg.TTL {
+			continue
+		}
+		won, err := n.st.MarkDead(ctx, f, s.Node, s.RenewSeq)
+		if err != nil {
+			if errors.Is(err, store.ErrFenced) {
+				n.m.fencedWrites.Add(1)
+			}
+			n.log.Warn("cluster: declaring a peer dead failed", "peer", s.Node, "err", err)
+			continue
+		}
+		delete(lv.peers, s.Node)
+		if !won {
+			continue // renewed at the last moment, or another survivor was first
+		}
+		n.m.nodesDeclaredDead.Add(1)
+		n.log.Warn("cluster: peer declared dead", "peer", s.Node, "renew_seq", s.RenewSeq, "age", s.Age)
+		n.q.push(Event{Kind: NodeDead, Node: s.Node}, &n.m.eventsDropped)
+		n.adopt(ctx, f, s.Node, true)
+	}
+	for id := range lv.peers {
+		if !seen[id] {
+			delete(lv.peers, id)
+		}
+	}
+}
+
+// adopt takes over a dead peer; declared says this node declared it, so
+// the event goes out even when there was nothing to take.
+func (n *Node) adopt(ctx context.Context, f store.NodeFence, dead string, declared bool) {
+	start := time.Now()
+	res, err := n.st.AdoptNode(ctx, f, dead, time.Now().Unix())
+	if err != nil {
+		if errors.Is(err, store.ErrFenced) {
+			n.m.fencedWrites.Add(1)
+		}
+		n.log.Warn("cluster: adoption failed (retried at the next renewal)", "peer", dead, "err", err)
+		return
+	}
+	if !declared && len(res.Members) == 0 && len(res.Agents) == 0 {
+		return
+	}
+	n.m.adopted(len(res.Members), time.Since(start))
+	n.log.Warn("cluster: adopted a dead peer", "peer", dead, "members", len(res.Members), "agents", len(res.Agents))
+	n.q.push(Event{Kind: Adopted, Node: dead, Adopt: res}, &n.m.eventsDropped)
+}
+
+// rejoin joins again with a new incarnation after being fenced (retried
+// at every renewal until it succeeds).
+func (n *Node) rejoin(ctx context.Context, lv *liveness) {
+	rctx, cancel := context.WithTimeout(ctx, n.selfFenceAfter())
+	defer cancel()
+	sent := time.Now()
+	f, err := n.st.JoinCluster(rctx, n.cfg.Node, n.cfg.ConfigHash)
+	if err != nil {
+		if ctx.Err() == nil {
+			n.log.Warn("cluster: rejoin failed", "err", err)
+		}
+		return
+	}
+	n.m.rejoins.Add(1)
+	n.mu.Lock()
+	n.fence, n.fenced, n.lastOK = f, false, sent
+	n.mu.Unlock()
+	clear(lv.peers)
+	lv.prevOK, lv.prevSent = true, sent
+	n.log.Info("cluster: rejoined", "incarnation", f.Incarnation)
+	n.q.push(Event{Kind: Rejoined, Node: n.cfg.Node}, &n.m.eventsDropped)
+}
