@@ -15,6 +15,11 @@
 // that dispatch, so what it reads next is settled. Time comes from an
 // injected Clock, so tests run in virtual time.
 //
+// On a cluster node (Options.Cluster, cluster.go) the loop still owns the
+// callers of its own node; agents and tiers are shared in the database, an
+// agent is offered only after this node wins its claim there, and other
+// nodes' writes are mirrored into the loop from notices.
+//
 // mod_callcenter's words (strategies, agent statuses and states, tier and
 // member states, cancel reasons) are config's types, shared with the
 // configuration file; acd converts them to store's plain columns in

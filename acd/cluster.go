@@ -270,8 +270,8 @@ func (a *ACD) mirrorAgent(name string, r store.AgentRow, found bool) {
 		}
 		clear(a.tiers[len(kept):])
 		a.tiers = kept
+		// As a local `agent del`, which fires no event (§13.2 has none).
 		a.cancelAgentOffers(ag)
-		a.fire(nil, "CC-Agent", name, "CC-Action", "agent-del")
 		return
 	}
 	nr := agentFromRow(r)
@@ -411,7 +411,8 @@ func (a *ACD) mirrorMember(uuid string, r store.MemberRow, found bool) {
 
 // Adopted takes what this node adopted from a dead one: its callers, now
 // Abandoned here with their joined_epoch kept, resume their place when they
-// call back; its agents, released, are reloaded (Waiting again).
+// call back; its agents, released, are reloaded (Waiting again, tiers
+// Ready).
 func (a *ACD) Adopted(members []store.MemberRow, agents []string) {
 	if a.cl == nil {
 		return
@@ -430,8 +431,10 @@ func (a *ACD) Adopted(members []store.MemberRow, agents []string) {
 			}
 		}
 	})
-	for _, name := range agents {
-		a.loadAgent(name)
+	if len(agents) > 0 {
+		// The adoption reset their rows and tiers in one transaction; its
+		// notices are this node's own, so read them back.
+		a.resync()
 	}
 }
 

@@ -272,8 +272,7 @@ func TestClusterMirrorAgent(t *testing.T) {
 	delete(fc.agents, "a2")
 	fc.mu.Unlock()
 	h.acd.Notice(NoticeAgent, "a2", "node-b")
-	h.waitAction("agent-del")
-	eq(t, "deleted", h.get("status", "a2"), errAgentNotFound)
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return h.get("status", "a2") == errAgentNotFound }, "a2 deleted")
 }
 
 // TestClusterAdoptedResume: members adopted from a dead node are kept

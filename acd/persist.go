@@ -126,6 +126,13 @@ func (a *ACD) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if a.cl != nil {
+		if a.cfg.Settings.TruncateTiersOnLoad || a.cfg.Settings.TruncateAgentsOnLoad {
+			// One node's start must not empty the tables every node serves.
+			a.log.Warn("cluster: truncate-agents-on-load and truncate-tiers-on-load are ignored on a cluster node")
+		}
+		return a.clusterLoad(rows)
+	}
 	if a.cfg.Settings.TruncateTiersOnLoad {
 		if err := a.st.TruncateTiers(ctx); err != nil {
 			return err
@@ -137,9 +144,6 @@ func (a *ACD) load(ctx context.Context) error {
 			return err
 		}
 		rows.Agents = nil
-	}
-	if a.cl != nil {
-		return a.clusterLoad(rows)
 	}
 	for _, r := range rows.Agents {
 		ag := agentFromRow(r)

@@ -21,7 +21,9 @@
 //   - Fenced: a renewal (or a claim) refused because a survivor declared
 //     this node dead, or another process joined with the same node id.
 //     The node emits Fenced, joins again with a new incarnation and emits
-//     Rejoined.
+//     Rejoined. Fenced by a newer live incarnation of its own id (a second
+//     process started with the same node_id), it stays fenced and
+//     unhealthy instead: the newest process wins, no flapping.
 //
 // Design choice (issue #16): every node runs its own ACD for its own
 // callers; the atomic claim (store.Cluster.ClaimAgent, through
@@ -70,7 +72,8 @@ const (
 	Adopted
 	// Fenced: this node was declared dead or superseded; its claims and
 	// waiting members are gone (the owner hangs up its queue calls and
-	// forgets its claims). Rejoined follows.
+	// forgets its claims). Rejoined follows, unless a newer process
+	// took this node id (then the node stays fenced).
 	Fenced
 	// Rejoined: this node joined again with a new incarnation (Fence()).
 	Rejoined
@@ -117,6 +120,9 @@ type Node struct {
 	mu     sync.Mutex
 	fence  store.NodeFence
 	fenced bool // between Fenced and Rejoined
+	// superseded: fenced by a newer live incarnation of this node id (a
+	// second process): stays fenced, never rejoins.
+	superseded bool
 	// lastOK is the send time of the last successful renewal (monotonic).
 	lastOK time.Time
 	status []store.NodeState

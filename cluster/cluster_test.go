@@ -329,3 +329,27 @@ func TestEventsNeverBlockTheProducer(t *testing.T) {
 		t.Error("events not closed")
 	}
 }
+
+// TestSecondProcessWithTheSameIDWins: a node id started twice (a
+// misconfiguration, or a restart while the old process stalled) must not
+// flap: the newer process keeps it, the older stays fenced.
+func TestSecondProcessWithTheSameIDWins(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	s1, s2 := openStore(t, dsn), openStore(t, dsn)
+	old, rOld := start(t, s1, "a")
+	pbxtest.WaitFor(t, bound, func() bool { return old.Metrics().Renewals > 0 }, "the first process renewing")
+	newer, rNew := start(t, s2, "a")
+	pbxtest.WaitFor(t, bound, func() bool { _, ok := rOld.find(Fenced, ""); return ok }, "the older process fenced (events %v)", rOld)
+	pbxtest.WaitFor(t, bound, func() bool { return !old.Healthy() }, "the older process unhealthy")
+	r := newer.Metrics().Renewals
+	pbxtest.WaitFor(t, bound, func() bool { return newer.Metrics().Renewals >= r+6 }, "the newer process renewing")
+	if k := rOld.kinds(); len(k) != 1 {
+		t.Errorf("older process's events %v, want only fenced", k)
+	}
+	if k := rNew.kinds(); len(k) != 0 || !newer.Healthy() {
+		t.Errorf("newer process's events %v, healthy %v", k, newer.Healthy())
+	}
+	if old.Metrics().Rejoins != 0 {
+		t.Error("the older process rejoined")
+	}
+}

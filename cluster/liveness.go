@@ -25,11 +25,14 @@ type liveness struct {
 	// covered by this node's own renewals.
 	prevOK   bool
 	prevSent time.Time
+	// hashes are the peers' config hashes already reported as different
+	// from this node's.
+	hashes map[string]string
 }
 
 // renewLoop renews the lease every Renew until ctx ends.
 func (n *Node) renewLoop(ctx context.Context) {
-	lv := &liveness{peers: map[string]peer{}, prevOK: true, prevSent: n.lastOKTime()}
+	lv := &liveness{peers: map[string]peer{}, prevOK: true, prevSent: n.lastOKTime(), hashes: map[string]string{}}
 	t := time.NewTicker(n.cfg.Renew)
 	defer t.Stop()
 	for {
@@ -52,8 +55,11 @@ func (n *Node) lastOKTime() time.Time {
 // renew is one renewal and what follows from it.
 func (n *Node) renew(ctx context.Context, lv *liveness) {
 	n.mu.Lock()
-	f, fenced := n.fence, n.fenced
+	f, fenced, superseded := n.fence, n.fenced, n.superseded
 	n.mu.Unlock()
+	if superseded {
+		return
+	}
 	if fenced {
 		n.rejoin(ctx, lv)
 		return
@@ -69,13 +75,28 @@ func (n *Node) renew(ctx context.Context, lv *liveness) {
 	case errors.Is(err, store.ErrFenced):
 		n.m.renewFailures.Add(1)
 		n.m.fencedWrites.Add(1)
-		n.log.Warn("cluster: fenced: this node was declared dead or superseded", "incarnation", f.Incarnation)
+		// Superseded by a live newer incarnation: another process runs
+		// with this node id (or this one was restarted while it
+		// stalled). The newest wins: rejoining would fence it in turn,
+		// and the two would take turns forever.
+		other := false
+		for _, s := range states {
+			if s.Node == f.Node && !s.Dead && s.Incarnation > f.Incarnation {
+				other = true
+			}
+		}
 		n.mu.Lock()
-		n.fenced = true
+		n.fenced, n.superseded = true, other
 		n.status = states
 		n.mu.Unlock()
 		n.q.push(Event{Kind: Fenced, Node: n.cfg.Node}, &n.m.eventsDropped)
 		lv.prevOK = false
+		if other {
+			n.log.Error("cluster: another process joined with this node id; this one stays fenced (unhealthy) until it is stopped",
+				"incarnation", f.Incarnation)
+			return
+		}
+		n.log.Warn("cluster: fenced: this node was declared dead", "incarnation", f.Incarnation)
 		n.rejoin(ctx, lv)
 		return
 	case err != nil:
@@ -109,6 +130,10 @@ func (n *Node) judge(ctx context.Context, f store.NodeFence, states []store.Node
 			continue
 		}
 		seen[s.Node] = true
+		if s.ConfigHash != n.cfg.ConfigHash && lv.hashes[s.Node] != s.ConfigHash {
+			lv.hashes[s.Node] = s.ConfigHash
+			n.log.Warn("cluster: a peer runs another configuration", "peer", s.Node, "peer_hash", s.ConfigHash, "hash", n.cfg.ConfigHash)
+		}
 		if s.Dead {
 			delete(lv.peers, s.Node)
 			if !s.Adopted {
@@ -126,7 +151,9 @@ func (n *Node) judge(ctx context.Context, f store.NodeFence, states []store.Node
 		if sent.Sub(p.since) < n.cfg.TTL || s.Age < n.cfg.TTL {
 			continue
 		}
-		won, err := n.st.MarkDead(ctx, f, s.Node, s.RenewSeq)
+		dctx, cancel := context.WithTimeout(ctx, n.selfFenceAfter())
+		won, err := n.st.MarkDead(dctx, f, s.Node, s.RenewSeq)
+		cancel()
 		if err != nil {
 			if errors.Is(err, store.ErrFenced) {
 				n.m.fencedWrites.Add(1)
@@ -148,13 +175,22 @@ func (n *Node) judge(ctx context.Context, f store.NodeFence, states []store.Node
 			delete(lv.peers, id)
 		}
 	}
+	for id := range lv.hashes {
+		if !seen[id] {
+			delete(lv.hashes, id)
+		}
+	}
 }
 
 // adopt takes over a dead peer; declared says this node declared it, so
 // the event goes out even when there was nothing to take.
 func (n *Node) adopt(ctx context.Context, f store.NodeFence, dead string, declared bool) {
+	// Bounded like a renewal: the next renewal must not wait on a
+	// database that stopped answering.
+	actx, cancel := context.WithTimeout(ctx, n.selfFenceAfter())
+	defer cancel()
 	start := time.Now()
-	res, err := n.st.AdoptNode(ctx, f, dead, time.Now().Unix())
+	res, err := n.st.AdoptNode(actx, f, dead, time.Now().Unix())
 	if err != nil {
 		if errors.Is(err, store.ErrFenced) {
 			n.m.fencedWrites.Add(1)

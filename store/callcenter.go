@@ -229,11 +229,15 @@ const agentColumns = `name, COALESCE(instance_id,''), COALESCE(uuid,''), uuid IS
 
 func scanAgent(r scanner) (AgentRow, error) {
 	var a AgentRow
-	err := r.Scan(&a.Name, &a.InstanceID, &a.UUID, &a.UUIDNull, &a.Type, &a.Contact, &a.ContactNull, &a.Status, &a.State,
+	err := r.Scan(agentFields(&a)...)
+	return a, err
+}
+
+func agentFields(a *AgentRow) []any {
+	return []any{&a.Name, &a.InstanceID, &a.UUID, &a.UUIDNull, &a.Type, &a.Contact, &a.ContactNull, &a.Status, &a.State,
 		&a.MaxNoAnswer, &a.WrapUpTime, &a.RejectDelayTime, &a.BusyDelayTime, &a.NoAnswerDelayTime,
 		&a.LastBridgeStart, &a.LastBridgeEnd, &a.LastOffered, &a.LastStatusChange, &a.NoAnswerCount,
-		&a.CallsAnswered, &a.TalkTime, &a.ReadyTime, &a.ExternalCallsCount)
-	return a, err
+		&a.CallsAnswered, &a.TalkTime, &a.ReadyTime, &a.ExternalCallsCount}
 }
 
 // memberColumns are what scanMember reads.
@@ -243,15 +247,20 @@ const memberColumns = `COALESCE(queue,''), COALESCE(instance_id,''), uuid, sessi
 
 func scanMember(r scanner) (MemberRow, error) {
 	var m MemberRow
-	err := r.Scan(&m.Queue, &m.InstanceID, &m.UUID, &m.SessionUUID, &m.CIDNumber, &m.CIDName,
-		&m.SystemEpoch, &m.JoinedEpoch, &m.RejoinedEpoch, &m.BridgeEpoch, &m.AbandonedEpoch,
-		&m.BaseScore, &m.SkillScore, &m.ServingAgent, &m.ServingSystem, &m.State)
+	err := r.Scan(memberFields(&m)...)
 	return m, err
+}
+
+func memberFields(m *MemberRow) []any {
+	return []any{&m.Queue, &m.InstanceID, &m.UUID, &m.SessionUUID, &m.CIDNumber, &m.CIDName,
+		&m.SystemEpoch, &m.JoinedEpoch, &m.RejoinedEpoch, &m.BridgeEpoch, &m.AbandonedEpoch,
+		&m.BaseScore, &m.SkillScore, &m.ServingAgent, &m.ServingSystem, &m.State}
 }
 
 // LoadAgent reads one agent (false when there is none).
 func (s *Store) LoadAgent(ctx context.Context, name string) (AgentRow, bool, error) {
-	a, err := scanAgent(s.db.QueryRowContext(ctx, `SELECT `+agentColumns+` FROM agents WHERE name = ?`, name))
+	var a AgentRow
+	err := s.db.ScanRow(ctx, `SELECT `+agentColumns+` FROM agents WHERE name = ?`, []any{name}, agentFields(&a)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return AgentRow{}, false, nil
 	}
@@ -263,7 +272,8 @@ func (s *Store) LoadAgent(ctx context.Context, name string) (AgentRow, bool, err
 
 // LoadMember reads one member (false when there is none).
 func (s *Store) LoadMember(ctx context.Context, uuid string) (MemberRow, bool, error) {
-	m, err := scanMember(s.db.QueryRowContext(ctx, `SELECT `+memberColumns+` FROM members WHERE uuid = ?`, uuid))
+	var m MemberRow
+	err := s.db.ScanRow(ctx, `SELECT `+memberColumns+` FROM members WHERE uuid = ?`, []any{uuid}, memberFields(&m)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return MemberRow{}, false, nil
 	}

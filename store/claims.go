@@ -22,7 +22,7 @@ func (s *Store) ClaimAgent(ctx context.Context, f NodeFence, c Claim) (int64, er
 	var live, offerable bool
 	var epoch int64
 	var sent int
-	err := s.db.QueryRowContext(ctx, `WITH me AS (`+liveSelf+`),
+	err := s.db.ScanRow(ctx, `WITH me AS (`+liveSelf+`),
 		ok AS (SELECT NOT EXISTS (SELECT 1 FROM agents WHERE name = ?
 			AND COALESCE(status, '') NOT IN ('Available', 'Available (On Demand)')) AS v),
 		ins AS (INSERT INTO cc_claims (agent, queue, member_uuid, node, incarnation, epoch)
@@ -32,8 +32,8 @@ func (s *Store) ClaimAgent(ctx context.Context, f NodeFence, c Claim) (int64, er
 			RETURNING agent, epoch),
 		sent AS (SELECT `+notifySQL(NoticeClaim, "agent", "?::text")+` FROM ins)
 		SELECT EXISTS (SELECT 1 FROM me), (SELECT v FROM ok), COALESCE((SELECT epoch FROM ins), 0), (SELECT count(*) FROM sent)`,
-		f.Node, f.Incarnation, c.Agent, c.Agent, c.Queue, c.MemberUUID, f.Node, f.Incarnation, f.Node).
-		Scan(&live, &offerable, &epoch, &sent)
+		[]any{f.Node, f.Incarnation, c.Agent, c.Agent, c.Queue, c.MemberUUID, f.Node, f.Incarnation, f.Node},
+		&live, &offerable, &epoch, &sent)
 	switch {
 	case err != nil:
 		return 0, fmt.Errorf("store: claim %s: %w", c.Agent, err)
@@ -54,10 +54,10 @@ func (s *Store) ReleaseClaim(ctx context.Context, f NodeFence, agent string, epo
 		return err
 	}
 	var sent int
-	err := s.db.QueryRowContext(ctx, `WITH del AS (
+	err := s.db.ScanRow(ctx, `WITH del AS (
 			DELETE FROM cc_claims WHERE agent = ? AND node = ? AND incarnation = ? AND epoch = ? RETURNING agent),
 		sent AS (SELECT `+notifySQL(NoticeClaim, "agent", "?::text")+` FROM del)
-		SELECT count(*) FROM sent`, agent, f.Node, f.Incarnation, epoch, f.Node).Scan(&sent)
+		SELECT count(*) FROM sent`, []any{agent, f.Node, f.Incarnation, epoch, f.Node}, &sent)
 	if err != nil {
 		return fmt.Errorf("store: release claim %s: %w", agent, err)
 	}

@@ -642,3 +642,95 @@ func TestNoClaimOutlivesAnAdoption(t *testing.T) {
 		}
 	}
 }
+
+// TestListenPingsAnIdleConnection: a quiet channel is pinged, and the
+// ping neither breaks the connection nor fakes a resync.
+func TestListenPingsAnIdleConnection(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	w, r := openPG(t, dsn), openPG(t, dsn)
+	defer func(d time.Duration) { listenIdle = d }(listenIdle)
+	listenIdle = 50 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := r.Listen(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	pings := func() int {
+		var n int
+		if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ccpbx listen'
+			AND query = '-- ping'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	pbxtest.WaitFor(t, 30*time.Second, func() bool { return pings() == 1 }, "the idle listener pinged")
+	if err := w.Notify(ctx, "marker", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := nextNotice(t, ch); n.Kind != "marker" {
+		t.Fatalf("got %+v after pings, want the marker", n)
+	}
+	cancel()
+	for range ch {
+	}
+}
+
+// TestClusterSurvivesDeadConnections: after a server restart or failover
+// every pooled connection is dead; the cluster statements skip them like
+// the others (they had not run, so running them again is safe).
+func TestClusterSurvivesDeadConnections(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	s, other := openPG(t, dsn), openPG(t, dsn)
+	f, fo := join(t, s, "s"), join(t, other, "o")
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	kill := func() {
+		t.Helper()
+		// Several idle pooled connections first.
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() { defer wg.Done(); s.Claims(ctx) }()
+		}
+		wg.Wait()
+		if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps := []struct {
+		name string
+		do   func() error
+	}{
+		{"heartbeat", func() error { _, err := s.Heartbeat(ctx, f); return err }},
+		{"claim", func() error {
+			_, err := s.ClaimAgent(ctx, f, Claim{Agent: "1001", Queue: "q", MemberUUID: "m"})
+			return err
+		}},
+		{"release", func() error { return s.ReleaseClaim(ctx, f, "1001", 1) }},
+		{"claims", func() error { _, err := s.Claims(ctx); return err }},
+		{"load agent", func() error { _, _, err := s.LoadAgent(ctx, "1001"); return err }},
+		{"load member", func() error { _, _, err := s.LoadMember(ctx, "m"); return err }},
+		{"notify", func() error { return s.Notify(ctx, "x", "y") }},
+		{"mark dead", func() error { _, err := s.MarkDead(ctx, f, "o", 0); return err }},
+		{"adopt", func() error { _, err := s.AdoptNode(ctx, f, "o", 1); return err }},
+		{"join", func() error { var err error; f, err = s.JoinCluster(ctx, "s", ""); return err }},
+	}
+	for _, st := range steps {
+		kill()
+		if err := st.do(); err != nil {
+			t.Errorf("%s after the connections died: %v", st.name, err)
+		}
+	}
+	_ = fo
+}

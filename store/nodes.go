@@ -186,13 +186,13 @@ func (s *Store) MarkDead(ctx context.Context, f NodeFence, dead string, seenSeq 
 	// afterwards is fenced from AdoptNode, which locks.
 	var won, live bool
 	var sent int
-	err := s.db.QueryRowContext(ctx, `WITH me AS (SELECT 1 FROM cc_nodes WHERE node = ? AND incarnation = ? AND NOT dead),
+	err := s.db.ScanRow(ctx, `WITH me AS (SELECT 1 FROM cc_nodes WHERE node = ? AND incarnation = ? AND NOT dead),
 		upd AS (UPDATE cc_nodes SET dead = true
 			 WHERE node = ? AND renew_seq = ? AND NOT dead AND EXISTS (SELECT 1 FROM me)
 			RETURNING node),
 		sent AS (SELECT `+notifySQL(NoticeNode, "node", "?::text")+` FROM upd)
 		SELECT EXISTS (SELECT 1 FROM upd), EXISTS (SELECT 1 FROM me), (SELECT count(*) FROM sent)`,
-		f.Node, f.Incarnation, dead, seenSeq, f.Node).Scan(&won, &live, &sent)
+		[]any{f.Node, f.Incarnation, dead, seenSeq, f.Node}, &won, &live, &sent)
 	if err != nil {
 		return false, fmt.Errorf("store: mark %s dead: %w", dead, err)
 	}

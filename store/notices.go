@@ -19,15 +19,17 @@ const (
 	// listenBuffer is the notice channel's capacity; a slower reader
 	// blocks the listener, and the server queues the rest.
 	listenBuffer = 256
-	// listenIdle: a connection silent this long is pinged, so a server
-	// that vanished without a reset (partition, failover) is noticed in
-	// listenIdle + listenPing rather than at TCP keepalive's pace.
-	listenIdle = 10 * time.Second
-	listenPing = 5 * time.Second
+	listenPing   = 5 * time.Second
 	// Reconnection backoff: doubling from the first to the last.
 	listenBackoffMin = 50 * time.Millisecond
 	listenBackoffMax = 2 * time.Second
 )
+
+// listenIdle: a listening connection silent this long is pinged, so a
+// server that vanished without a reset (partition, failover) is noticed
+// in listenIdle + listenPing rather than at TCP keepalive's pace (a
+// variable for tests).
+var listenIdle = 10 * time.Second
 
 // clusterSelf is the node a Store speaks for in notices: set by
 // EnableNotices or JoinCluster, read by every call-center write (an

@@ -10,7 +10,9 @@
 //     of nodes will share.
 //
 // Consumers depend on the per-concern interfaces below (Registrations,
-// Callcenter, Statistics, Bans, CDRs), never on the engine. The queries
+// Callcenter, Statistics, Bans, CDRs, and Cluster: the nodes' leases,
+// agent claims and notices, PostgreSQL only, see cluster.go), never on
+// the engine. The queries
 // are written once (dialect.go says how); the schema is written per engine
 // (migrations.go says how to port a table). store/storetest runs a test on
 // both engines; store/pgtest gives tests a throwaway PostgreSQL.

@@ -29,6 +29,11 @@ func startCluster(ctx context.Context, cfg *config.Config, st *store.Store, log 
 	if !cfg.Cluster.Enabled() {
 		return nil, nil
 	}
+	// Every agent, tier and member write announces itself to the other
+	// nodes (the ACD's mirror).
+	if err := st.EnableNotices(cfg.Cluster.NodeID); err != nil {
+		return nil, fmt.Errorf("cluster node %s: %w", cfg.Cluster.NodeID, err)
+	}
 	n, err := cluster.Start(ctx, st, cluster.Config{
 		Node:       cfg.Cluster.NodeID,
 		TTL:        cfg.Cluster.LeaseTTL.Duration,

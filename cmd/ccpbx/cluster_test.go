@@ -2,11 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"ccpbx/call"
+	"ccpbx/config"
+	"ccpbx/internal/pbxtest"
 	"ccpbx/store"
+	"ccpbx/store/pgtest"
 )
 
 // TestClusterStatusLayout: nodes and claims as |-separated listings, the
@@ -45,5 +50,99 @@ func TestClusterCommandUsage(t *testing.T) {
 	}
 	if !strings.Contains(errb.String(), "usage: ccpbx cluster status") {
 		t.Errorf("stderr %q", errb.String())
+	}
+}
+
+// clusterNode configures testPBX as node id of a cluster on dsn, with the
+// shipped agents written Logged Out (a restart must not apply that to
+// the shared agents).
+func clusterNode(dsn, id string) func(*config.Config) {
+	return func(c *config.Config) {
+		c.Store = config.Store{Driver: config.StorePostgres, DSN: dsn}
+		c.Cluster = config.Cluster{NodeID: id, LeaseTTL: config.Duration{Duration: time.Second},
+			RenewInterval: config.Duration{Duration: 300 * time.Millisecond}}
+		for i := range c.Callcenter.Agents {
+			c.Callcenter.Agents[i].Status = config.StatusLoggedOut
+		}
+	}
+}
+
+// TestClusterNodesShareAgents: two nodes on one PostgreSQL see each other
+// in `cluster status`; an agent's status set on one shows on the other
+// (with its event there); a node's restart seeds nothing over the shared
+// agents (FreeSWITCH #3091); the node exports its cluster metrics.
+func TestClusterNodesShareAgents(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	a := testPBX(t, clusterNode(dsn, "node-a"))
+	b := testPBX(t, clusterNode(dsn, "node-b"))
+	pbxtest.WaitFor(t, 10*time.Second, func() bool {
+		s := a.api(t, "cluster status")
+		return strings.Contains(s, "\nnode-a|") && strings.Contains(s, "\nnode-b|")
+	}, "both nodes in a's cluster status")
+	if s := a.api(t, "cluster status"); !strings.HasPrefix(s, "node node-a incarnation ") || !strings.HasSuffix(s, "+OK\n") {
+		t.Errorf("cluster status:\n%s", s)
+	}
+
+	events, stop := b.core.Bus.Subscribe(64, func(e *call.Event) bool {
+		return e.Get("CC-Action") == "agent-status-change" && e.Get("CC-Agent") == "1001"
+	})
+	defer stop()
+	if r := a.api(t, "callcenter_config agent set status 1001 Available"); r != "+OK\n" {
+		t.Fatalf("set status: %q", r)
+	}
+	select {
+	case e := <-events:
+		if e.Get("CC-Agent-Status") != "Available" {
+			t.Errorf("b's event: %s", e.Get("CC-Agent-Status"))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no agent-status-change on b for a's change")
+	}
+	eq := func(what, got, want string) {
+		t.Helper()
+		if got != want {
+			t.Errorf("%s: %q, want %q", what, got, want)
+		}
+	}
+	eq("b's status of 1001", agentField(t, b, "1001", "status"), "Available")
+
+	sctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	b.shutdown(sctx)
+	b2 := testPBX(t, clusterNode(dsn, "node-b"))
+	eq("1001 after b's restart, on b", agentField(t, b2, "1001", "status"), "Available")
+	eq("1001 after b's restart, on a", agentField(t, a, "1001", "status"), "Available")
+
+	families, err := a.metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, f := range families {
+		found[f.GetName()] = true
+	}
+	for _, n := range []string{"ccpbx_cluster_healthy", "ccpbx_cluster_claims_total", "ccpbx_cluster_claims_lost_total",
+		"ccpbx_cluster_fenced_writes_total", "ccpbx_cluster_adoptions_total"} {
+		if !found[n] {
+			t.Errorf("metric %s not exported", n)
+		}
+	}
+}
+
+// TestSingleBoxHasNoClusterMetrics: without [cluster] nothing of it is
+// exported or registered.
+func TestSingleBoxHasNoClusterMetrics(t *testing.T) {
+	p := testPBX(t, nil)
+	families, err := p.metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if strings.HasPrefix(f.GetName(), "ccpbx_cluster_") {
+			t.Errorf("single box exports %s", f.GetName())
+		}
+	}
+	if r := p.api(t, "cluster status"); !strings.HasPrefix(r, "-ERR") {
+		t.Errorf("cluster status on a single box: %q", r)
 	}
 }

@@ -1,0 +1,193 @@
+package acd
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"ccpbx/call"
+	"ccpbx/cluster"
+	"ccpbx/config"
+	"ccpbx/internal/pbxtest"
+	"ccpbx/store"
+	"ccpbx/store/pgtest"
+)
+
+// Two ACD nodes on one real PostgreSQL (store/pgtest), each with its own
+// store handle, cluster.Node and virtual-time harness, sharing one agent.
+
+// nodeCluster is cmd/ccpbx's adapter of a cluster.Node for the ACD.
+type nodeCluster struct {
+	id   string
+	node *cluster.Node
+	st   store.Cluster
+}
+
+func (c nodeCluster) Node() string { return c.id }
+func (c nodeCluster) ClaimAgent(ctx context.Context, agent, queue, member string) (int64, error) {
+	return c.node.ClaimAgent(ctx, store.Claim{Agent: agent, Queue: queue, MemberUUID: member})
+}
+func (c nodeCluster) ReleaseClaim(ctx context.Context, agent string, epoch int64) error {
+	return c.node.ReleaseClaim(ctx, agent, epoch)
+}
+func (c nodeCluster) LoadAgent(ctx context.Context, name string) (store.AgentRow, bool, error) {
+	return c.st.LoadAgent(ctx, name)
+}
+func (c nodeCluster) LoadMember(ctx context.Context, uuid string) (store.MemberRow, bool, error) {
+	return c.st.LoadMember(ctx, uuid)
+}
+
+type pgNode struct {
+	h    *harness
+	st   *store.Store
+	node *cluster.Node
+	stop func() // closes the node (it stops renewing: a crash to its peers)
+}
+
+// startPGNode opens a store on dsn, joins the cluster as id and starts an
+// ACD on cfg that receives the node's events.
+func startPGNode(t *testing.T, dsn, id string, cfg config.Callcenter) *pgNode {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.OpenConfig(ctx, store.Config{Driver: store.Postgres, DSN: dsn, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.EnableNotices(id); err != nil {
+		t.Fatal(err)
+	}
+	n, err := cluster.Start(ctx, st, cluster.Config{Node: id, TTL: time.Second, ConfigHash: "test", Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, cfg, st, baseEpoch, withCluster(nodeCluster{id: id, node: n, st: st}))
+	routed := make(chan struct{})
+	go func() {
+		defer close(routed)
+		for ev := range n.Events() {
+			switch ev.Kind {
+			case cluster.Notice:
+				h.acd.Notice(ev.Notice.Kind, ev.Notice.Key, ev.Notice.From)
+			case cluster.Adopted:
+				h.acd.Adopted(ev.Adopt.Members, ev.Adopt.Agents)
+			case cluster.Fenced:
+				h.acd.Fenced()
+			case cluster.Rejoined:
+				h.acd.Rejoined()
+			}
+		}
+	}()
+	p := &pgNode{h: h, st: st, node: n}
+	closed := false
+	p.stop = func() {
+		if !closed {
+			closed = true
+			n.Close()
+			<-routed
+		}
+	}
+	// Runs before the harness's cleanup (LIFO): no events reach a closed
+	// ACD.
+	t.Cleanup(p.stop)
+	return p
+}
+
+func sharedAgentConfig() config.Callcenter {
+	cfg := queueCfg("longest-idle-agent", func(q *config.Queue) { q.AbandonedResumeAllowed = true })
+	cfg.Agents = []config.Agent{{Name: "1001", Type: "callback", Contact: "user/1001", Status: config.StatusAvailable}}
+	cfg.Tiers = []config.Tier{{Queue: q1, Agent: "1001", Level: 1, Position: 1}}
+	return cfg
+}
+
+func (p *pgNode) agentState() config.AgentState {
+	return p.h.agent("1001").State
+}
+
+func claimsOf(t *testing.T, st *store.Store) []store.ClaimRow {
+	t.Helper()
+	c, err := st.Claims(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestClusterTwoNodesShareOneAgent: a caller on each node, one agent: the
+// agent rings for exactly one of them; the other caller gets it once the
+// first call ends, on its own node.
+func TestClusterTwoNodesShareOneAgent(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	a := startPGNode(t, dsn, "node-a", sharedAgentConfig())
+	b := startPGNode(t, dsn, "node-b", sharedAgentConfig())
+	eq(t, "seeded once, mirrored by b", b.h.agent("1001").Status, config.StatusAvailable)
+
+	a.h.call("5550001", q1, nil)
+	leg := a.h.bridged(a.h.dialFor("1001"))
+	claims := claimsOf(t, a.st)
+	if len(claims) != 1 || claims[0].Node != "node-a" || claims[0].Agent != "1001" {
+		t.Fatalf("claims %+v, want 1001 held by node-a", claims)
+	}
+	// b learns that the agent is in a call on a, and its caller waits.
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return b.agentState() == config.StateInAQueueCall }, "b mirrors 1001 In a queue call")
+	b.h.call("5550002", q1, nil)
+	b.h.noDial()
+	eq(t, "serving system", a.h.agent("1001").InstanceID, "node-a")
+
+	// The first call ends: a writes the agent Waiting, then releases the
+	// claim; b's caller gets the agent.
+	leg.Hangup(call.NormalClearing)
+	pbxtest.WaitFor(t, 10*time.Second, func() bool {
+		ag := b.h.agent("1001")
+		return ag.State == config.StateWaiting && ag.LastBridgeEnd == baseEpoch
+	}, "b mirrors the end of a's call")
+	// Offered from the next second on, as on a single box.
+	b.h.advance(1)
+	r := b.h.dialFor("1001")
+	eq(t, "b's caller", r.opts.Caller.Var("caller_id_number"), "5550002")
+	claims = claimsOf(t, b.st)
+	if len(claims) != 1 || claims[0].Node != "node-b" {
+		t.Fatalf("claims %+v, want 1001 held by node-b", claims)
+	}
+	a.h.noDial()
+	b.h.bridged(r)
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return a.agentState() == config.StateInAQueueCall }, "a mirrors 1001 In a queue call")
+}
+
+// TestClusterDeadNodeAgentAdopted: a node dies holding the agent's claim
+// in a call; the survivor adopts it, the agent is Waiting again and the
+// survivor's caller gets it, and the dead node's caller is kept Abandoned
+// with its place for a call back.
+func TestClusterDeadNodeAgentAdopted(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	a := startPGNode(t, dsn, "node-a", sharedAgentConfig())
+	b := startPGNode(t, dsn, "node-b", sharedAgentConfig())
+
+	b.h.call("5550002", q1, nil)
+	b.h.bridged(b.h.dialFor("1001"))
+	var bMember string
+	b.h.acd.do(func() {
+		for _, m := range b.h.acd.members {
+			bMember = m.UUID
+		}
+	})
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return a.agentState() == config.StateInAQueueCall }, "a mirrors 1001 In a queue call")
+	a.h.call("5550001", q1, nil)
+	a.h.noDial()
+
+	// b stops renewing its lease: a declares it dead and adopts it.
+	b.stop()
+	r := a.h.dialFor("1001")
+	eq(t, "a's caller", r.opts.Caller.Var("caller_id_number"), "5550001")
+	claims := claimsOf(t, a.st)
+	if len(claims) != 1 || claims[0].Node != "node-a" {
+		t.Fatalf("claims %+v, want 1001 held by node-a", claims)
+	}
+	row, ok, err := a.st.LoadMember(context.Background(), bMember)
+	if err != nil || !ok || row.State != "Abandoned" || row.InstanceID != "node-a" {
+		t.Fatalf("b's member after adoption: %+v %v %v", row, ok, err)
+	}
+	var kept bool
+	a.h.acd.do(func() { _, kept = a.h.acd.members[bMember] })
+	eq(t, "adopted member kept for resume on a", kept, true)
+}
