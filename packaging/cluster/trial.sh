@@ -220,7 +220,10 @@ ccpbx cluster trial is up (folder $dir)
             or -x 'cluster status'
   Database: psql -h 127.0.0.1 -p $pg_port -U ccpbx ccpbx
   Logs:     $dir/n1/ccpbx.log, $dir/n2/ccpbx.log, $dir/kamailio.log, $dir/postgres.log
-  Try a failover: kill -9 ${pids[0]} (n1) and watch the calls move to n2.
+  Failover: kill -9 ${pids[0]} (n1); within the lease TTL n2 declares it dead
+            (cluster status) and new calls go to n2. Start n1 again with
+            (cd $root && $bin serve -config $dir/n1/config.toml)
+            (this script does not stop a node you start yourself).
 
 Ctrl-C stops everything.
 EOF
@@ -229,7 +232,7 @@ if [[ -n ${TRIAL_READY_FILE:-} ]]; then
 fi
 
 # Until Ctrl-C, or until the database or Kamailio exits by itself (a node
-# may be killed on purpose: restart it with the `serve` line in this script).
+# may be killed on purpose, and started again by hand: see the banner).
 kam_pid=${pids[-1]}
 while :; do
 	for p in "$pg_pid" "$kam_pid"; do
