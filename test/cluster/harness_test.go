@@ -14,7 +14,6 @@ package cluster
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -251,8 +250,9 @@ type cluster struct {
 	nodes  []*node
 }
 
-// agentSpec is an agent beyond the shipped 1001 and 1002 (users, agents
-// and tiers are added to the config in the shipped entries' form).
+// extraAgents adds the agents beyond the shipped 1001 and 1002 to a
+// config: each a directory user, an agent and a tier in the shipped
+// entries' form.
 func extraAgents(cfg string, names []string) string {
 	var b strings.Builder
 	b.WriteString(cfg)
@@ -340,7 +340,7 @@ func newCluster(t *testing.T, name string, agents []string) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, id := range []string{"n1", "n2"} {
+	for _, id := range []string{"n1", "n2"} {
 		n := &node{id: id, ip: nodeIPs[id], bin: c.bin, root: root}
 		n.internal, n.trunk = pbxtest.PortFor(t, "udp", "tcp"), pbxtest.PortFor(t, "udp", "tcp")
 		n.esl, n.http = pbxtest.PortFor(t, "tcp"), pbxtest.PortFor(t, "tcp")
@@ -348,7 +348,6 @@ func newCluster(t *testing.T, name string, agents []string) *cluster {
 		n.cfg = filepath.Join(dir, "config.toml")
 		n.log = filepath.Join(c.art, id+".log")
 		rtp := pbxtest.UDPPortRange(t, 400)
-		_ = i
 		if err := os.WriteFile(n.cfg, []byte(nodeConfig(t, string(shipped), n, filepath.Join(dir, "data"), c.dsn, rtp, agents)), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -521,5 +520,3 @@ func (c *cluster) logs() string {
 	fmt.Fprintf(&b, "\n----- kamailio log:\n%s\n", tail(c.kam.outPath, 10))
 	return b.String()
 }
-
-var errNoNode = errors.New("no live node")
