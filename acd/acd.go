@@ -268,6 +268,18 @@ func (a *ACD) Close() {
 		close(a.quit)
 		<-a.done
 		a.wg.Wait()
+		// Claims won while the loop was stopping are given back.
+		for {
+			select {
+			case m := <-a.inbox:
+				if m.unclaim != nil {
+					m.unclaim()
+				}
+				continue
+			default:
+			}
+			break
+		}
 		a.persist.close()
 	})
 }
@@ -278,6 +290,9 @@ func (a *ACD) Close() {
 type message struct {
 	f    func()
 	done chan struct{}
+	// unclaim, on a cluster claim's result, gives the claim back when the
+	// loop stopped before running f (Close).
+	unclaim func()
 }
 
 func (a *ACD) loop() {

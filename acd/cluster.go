@@ -17,16 +17,16 @@ import (
 // agent only after winning its claim, and releases it once the agent is
 // free again and its row (state, ready_time, last_bridge_end) is written.
 // The claim is a database round trip, so it runs off the loop: launch
-// marks the agent as being claimed, a goroutine claims, and the result
-// comes back as a message. Nothing of this runs on a single box (a.cl is
-// nil): dispatch takes the same path, with no goroutine hop and no
-// allocation added.
+// marks the agent as being claimed, the persister's goroutine claims, and
+// the result comes back as a message. Nothing of this runs on a single
+// box (a.cl is nil): dispatch takes the same path, with no goroutine hop
+// and no allocation added.
 //
 // The claim holder owns the agent's state (state, ready_time, counters,
 // last_*); any node may change its status. Notices from other nodes'
-// writes are mirrored into the loop's copy by the same rule, with the
-// callcenter::info events a local change fires, so ESL subscribers of
-// every node see the whole cluster.
+// writes are mirrored into the loop's copy by the same rule (mirror.go),
+// with the callcenter::info events a local change fires, so ESL
+// subscribers of every node see the whole cluster's agents.
 
 // Cluster is what the ACD needs from the other nodes (cmd/ccpbx adapts
 // package cluster and store.Cluster to it).
@@ -41,8 +41,10 @@ type Cluster interface {
 	ClaimAgent(ctx context.Context, agent, queue, member string) (epoch int64, err error)
 	// ReleaseClaim drops the claim of that epoch (no-op when it is gone).
 	ReleaseClaim(ctx context.Context, agent string, epoch int64) error
-	// LoadAgent and LoadMember read one shared row (false: no such row).
+	// LoadAgent, LoadTier and LoadMember read one shared row (false: no
+	// such row).
 	LoadAgent(ctx context.Context, name string) (store.AgentRow, bool, error)
+	LoadTier(ctx context.Context, queue, agent string) (store.TierRow, bool, error)
 	LoadMember(ctx context.Context, uuid string) (store.MemberRow, bool, error)
 }
 
@@ -50,15 +52,6 @@ type Cluster interface {
 var (
 	ErrClaimLost = store.ErrClaimLost
 	ErrFenced    = store.ErrFenced
-)
-
-// Notice kinds the ACD mirrors (store's notice kinds).
-const (
-	NoticeAgent  = store.NoticeAgent
-	NoticeTier   = store.NoticeTier
-	NoticeMember = store.NoticeMember
-	NoticeClaim  = store.NoticeClaim
-	NoticeResync = store.NoticeResync
 )
 
 const (
@@ -70,34 +63,52 @@ const (
 )
 
 // claim starts the claim of c.ag for m; claimDone continues in the loop.
+// The claim runs in the persister's queue, after this node's writes
+// queued before it: the database checks the agent's status, so a status
+// this node just set (an agent logging in) must be there first, and a
+// release queued earlier precedes the next claim.
 func (a *ACD) claim(m *Member, q *Queue, c cand) {
 	ag := c.ag
 	ag.claiming = true
 	m.claiming++
 	cl, agent, queue, member := a.cl, ag.Name, q.Name, m.UUID
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+	seen := ag.claimNotices
+	a.persist.addEffect(func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, claimTimeout)
 		epoch, err := cl.ClaimAgent(ctx, agent, queue, member)
 		cancel()
-		select {
-		case a.inbox <- message{f: func() { a.claimDone(m, q, c, epoch, err) }}:
-		case <-a.quit:
-			if err == nil {
-				rctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
-				if rerr := cl.ReleaseClaim(rctx, agent, epoch); rerr != nil {
-					a.log.Warn("claim not released at close", "agent", agent, "err", rerr)
-				}
-				cancel()
+		unclaim := func() {
+			if err != nil {
+				return
 			}
+			rctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+			if rerr := cl.ReleaseClaim(rctx, agent, epoch); rerr != nil {
+				a.log.Warn("claim not released at close", "agent", agent, "err", rerr)
+			}
+			cancel()
 		}
-	}()
+		// Close drains the inbox's claim results before it flushes the
+		// persister, so a result that finds the loop stopped here gives
+		// its claim back itself.
+		select {
+		case <-a.quit:
+			unclaim()
+			return nil
+		default:
+		}
+		select {
+		case a.inbox <- message{f: func() { a.claimDone(m, q, c, epoch, err, seen) }, unclaim: unclaim}:
+		case <-a.quit:
+			unclaim()
+		}
+		return nil
+	})
 }
 
 // claimDone takes a claim's outcome: granted, the offer starts if it still
 // can; lost, the agent is busy on another node until a notice about it.
-func (a *ACD) claimDone(m *Member, q *Queue, c cand, epoch int64, err error) {
+// seen is the agent's count of claim notices when the claim was sent.
+func (a *ACD) claimDone(m *Member, q *Queue, c cand, epoch int64, err error, seen int64) {
 	ag := c.ag
 	ag.claiming = false
 	m.claiming--
@@ -112,12 +123,16 @@ func (a *ACD) claimDone(m *Member, q *Queue, c cand, epoch int64, err error) {
 		}
 		a.releaseClaim(ag)
 	case errors.Is(err, store.ErrAgentUnavailable):
-		// The shared row does not (yet) say Available: a status this
-		// node set a moment ago may still be in the persister's queue,
-		// or another node logged the agent out (its notice follows).
+		// The shared row says the agent may not be offered: another node
+		// changed its status a moment ago (its notice follows).
 		ag.retryAt = now + 1
 		a.wakeAt(ag.retryAt)
 	case errors.Is(err, ErrClaimLost):
+		if ag.claimNotices != seen {
+			// The claim moved while ours was on its way (its notice came
+			// first): try again now rather than wait for another.
+			return
+		}
 		ag.lostUntil = now + lostHold
 		a.wakeAt(ag.lostUntil)
 	case errors.Is(err, ErrFenced):
@@ -165,248 +180,6 @@ func (a *ACD) releaseClaim(ag *Agent) {
 		defer cancel()
 		return cl.ReleaseClaim(ctx, name, epoch)
 	})
-}
-
-// Notice mirrors another node's write named by a notice: kind is
-// "agent" (key = name), "tier" (key = "queue|agent"), "member" (key =
-// uuid), "claim" (key = agent) or "resync" (reload everything mirrored).
-// The row is read off the loop; from is the sending node (its own notices
-// are ignored).
-func (a *ACD) Notice(kind, key, from string) {
-	if a.cl == nil || (from != "" && from == a.instanceID) {
-		return
-	}
-	switch kind {
-	case NoticeAgent:
-		if key == "" {
-			a.resync()
-			return
-		}
-		a.loadAgent(key)
-	case NoticeClaim:
-		// A claim taken or released elsewhere: an agent held back by a
-		// lost claim may be tried again; its row comes with its own notice.
-		a.post(func() {
-			if ag := a.agents[key]; ag != nil && ag.lostUntil != 0 {
-				ag.lostUntil = 0
-				a.dirty = true
-			}
-		})
-	case NoticeTier, NoticeResync:
-		a.resyncTiers(key)
-	case NoticeMember:
-		a.loadMember(key)
-	}
-}
-
-func (a *ACD) loadAgent(name string) {
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
-		r, ok, err := a.cl.LoadAgent(ctx, name)
-		cancel()
-		if err != nil {
-			a.log.Warn("cluster: agent not reloaded", "agent", name, "err", err)
-			return
-		}
-		a.post(func() { a.mirrorAgent(name, r, ok) })
-	}()
-}
-
-// resync reloads every agent and tier (a notice gap, a truncate).
-func (a *ACD) resync() { a.resyncTiers("") }
-
-// resyncTiers reloads the shared agents and tiers and mirrors the tier
-// named by key ("queue|agent"), or all of them and every agent when key is
-// empty.
-func (a *ACD) resyncTiers(key string) {
-	if a.st == nil {
-		return
-	}
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*claimTimeout)
-		rows, err := a.st.LoadCallcenter(ctx)
-		cancel()
-		if err != nil {
-			a.log.Warn("cluster: tiers not reloaded", "err", err)
-			return
-		}
-		a.post(func() {
-			if key == "" {
-				seen := map[string]bool{}
-				for _, r := range rows.Agents {
-					seen[r.Name] = true
-					a.mirrorAgent(r.Name, r, true)
-				}
-				for name := range a.agents {
-					if !seen[name] {
-						a.mirrorAgent(name, store.AgentRow{}, false)
-					}
-				}
-			}
-			a.mirrorTiers(key, rows.Tiers)
-		})
-	}()
-}
-
-// mirrorAgent applies another node's agent row: configuration columns and
-// the status always, the state and its bookkeeping only when this node
-// does not hold the agent's claim (the holder owns them).
-func (a *ACD) mirrorAgent(name string, r store.AgentRow, found bool) {
-	ag := a.agents[name]
-	if !found {
-		if ag == nil || ag.held || ag.claiming {
-			return
-		}
-		delete(a.agents, name)
-		kept := a.tiers[:0]
-		for _, t := range a.tiers {
-			if t.Agent != name {
-				kept = append(kept, t)
-			}
-		}
-		clear(a.tiers[len(kept):])
-		a.tiers = kept
-		// As a local `agent del`, which fires no event (§13.2 has none).
-		a.cancelAgentOffers(ag)
-		return
-	}
-	nr := agentFromRow(r)
-	if ag == nil {
-		a.agentSeq++
-		nr.seq = a.agentSeq
-		a.agents[name] = nr
-		a.fire(nil, "CC-Agent", name, "CC-Agent-Type", nr.Type, "CC-Action", "agent-add")
-		a.dirty = true
-		return
-	}
-	ag.lostUntil = 0
-	ag.Type, ag.MaxNoAnswer, ag.WrapUpTime = nr.Type, nr.MaxNoAnswer, nr.WrapUpTime
-	ag.RejectDelayTime, ag.BusyDelayTime, ag.NoAnswerDelayTime = nr.RejectDelayTime, nr.BusyDelayTime, nr.NoAnswerDelayTime
-	if ag.Contact != nr.Contact || ag.ContactNull != nr.ContactNull {
-		ag.Contact, ag.ContactNull = nr.Contact, nr.ContactNull
-		a.fire(nil, "CC-Agent", ag.Name, "CC-Action", "agent-contact-change", "CC-Agent-Contact", ag.Contact)
-	}
-	now := a.now()
-	if !ag.held && !ag.claiming {
-		ag.InstanceID, ag.UUID, ag.UUIDNull = nr.InstanceID, nr.UUID, nr.UUIDNull
-		ag.LastBridgeStart, ag.LastBridgeEnd, ag.LastOffered = nr.LastBridgeStart, nr.LastBridgeEnd, nr.LastOffered
-		ag.NoAnswerCount, ag.CallsAnswered, ag.TalkTime = nr.NoAnswerCount, nr.CallsAnswered, nr.TalkTime
-		ag.ReadyTime, ag.ExternalCallsCount = nr.ReadyTime, nr.ExternalCallsCount
-		ag.LastStatusChange = nr.LastStatusChange
-		if ag.State != nr.State {
-			ag.State = nr.State
-			a.fireState(ag)
-		}
-		if ag.ReadyTime > now {
-			a.wakeAt(ag.ReadyTime)
-		}
-		if ag.WrapUpTime > 0 && ag.LastBridgeEnd+ag.WrapUpTime >= now {
-			a.wakeAt(ag.LastBridgeEnd + ag.WrapUpTime + 1)
-		}
-	}
-	if ag.Status != nr.Status {
-		ag.Status = nr.Status
-		ag.LastStatusChange = nr.LastStatusChange
-		// As a local `agent set status`: leaving Available cancels the
-		// agent's ringing offer here too (§7.3); the queue_log line is the
-		// changing node's.
-		if ag.Status != config.StatusAvailable && ag.Status != config.StatusAvailableOnDemand {
-			a.cancelAgentOffers(ag)
-		}
-		a.fireStatus(ag)
-	}
-	a.dirty = true
-}
-
-// mirrorTiers applies the shared tier rows: the one named key, or all.
-// Level and position always; the state only when this node does not hold
-// the agent (its offer sets the tier states).
-func (a *ACD) mirrorTiers(key string, rows []store.TierRow) {
-	want := map[[2]string]store.TierRow{}
-	for _, r := range rows {
-		if key == "" || r.Queue+"|"+r.Agent == key {
-			want[[2]string{r.Queue, r.Agent}] = r
-		}
-	}
-	kept := a.tiers[:0]
-	for _, t := range a.tiers {
-		k := [2]string{t.Queue, t.Agent}
-		r, ok := want[k]
-		inScope := key == "" || t.Queue+"|"+t.Agent == key
-		ag := a.agents[t.Agent]
-		holding := ag != nil && (ag.held || ag.claiming)
-		if inScope && !ok && !holding {
-			continue // deleted elsewhere
-		}
-		if ok {
-			t.Level, t.Position = r.Level, r.Position
-			if !holding {
-				t.State = config.TierState(r.State)
-			}
-			delete(want, k)
-		}
-		kept = append(kept, t)
-	}
-	clear(a.tiers[len(kept):])
-	a.tiers = kept
-	for _, r := range rows {
-		k := [2]string{r.Queue, r.Agent}
-		if _, ok := want[k]; !ok || a.agents[r.Agent] == nil {
-			continue
-		}
-		delete(want, k)
-		t := tierFromRow(r)
-		a.tierSeq++
-		t.seq = a.tierSeq
-		a.tiers = append(a.tiers, t)
-	}
-	a.dirty = true
-}
-
-func (a *ACD) loadMember(uuid string) {
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
-		r, ok, err := a.cl.LoadMember(ctx, uuid)
-		cancel()
-		if err != nil {
-			a.log.Warn("cluster: member not reloaded", "member", uuid, "err", err)
-			return
-		}
-		a.post(func() { a.mirrorMember(uuid, r, ok) })
-	}()
-}
-
-// mirrorMember keeps other nodes' Abandoned members, so a caller who
-// calls back to this node resumes its place (abandoned-resume-allowed);
-// other nodes' live members are theirs and not kept here.
-func (a *ACD) mirrorMember(uuid string, r store.MemberRow, found bool) {
-	m := a.members[uuid]
-	if m != nil && (m.app != nil || m.InstanceID == a.instanceID) {
-		return // ours
-	}
-	if !found || r.InstanceID == a.instanceID || r.State != string(config.MemberAbandoned) {
-		if m != nil {
-			delete(a.members, uuid)
-		}
-		return
-	}
-	if m != nil {
-		m.MemberRow = r
-		m.MemberRow.State = ""
-		m.State = config.MemberAbandoned
-		return
-	}
-	m = memberFromRow(r)
-	a.memberSeq++
-	m.seq = a.memberSeq
-	a.members[uuid] = m
-	a.dirty = true
 }
 
 // Adopted takes what this node adopted from a dead one: its callers, now

@@ -33,6 +33,9 @@ func (c nodeCluster) ReleaseClaim(ctx context.Context, agent string, epoch int64
 func (c nodeCluster) LoadAgent(ctx context.Context, name string) (store.AgentRow, bool, error) {
 	return c.st.LoadAgent(ctx, name)
 }
+func (c nodeCluster) LoadTier(ctx context.Context, queue, agent string) (store.TierRow, bool, error) {
+	return c.st.LoadTier(ctx, queue, agent)
+}
 func (c nodeCluster) LoadMember(ctx context.Context, uuid string) (store.MemberRow, bool, error) {
 	return c.st.LoadMember(ctx, uuid)
 }
@@ -190,4 +193,71 @@ func TestClusterDeadNodeAgentAdopted(t *testing.T) {
 	var kept bool
 	a.h.acd.do(func() { _, kept = a.h.acd.members[bMember] })
 	eq(t, "adopted member kept for resume on a", kept, true)
+}
+
+// BenchmarkClusterJoinToOriginate is BenchmarkJoinToOriginate on a cluster
+// node: the agent is claimed in PostgreSQL (store/pgtest, on this machine)
+// before it is offered, off the loop. The difference between the two is
+// the price of the claim: one database round trip and a message back to
+// the loop.
+func BenchmarkClusterJoinToOriginate(b *testing.B) {
+	dsn := pgtest.NewDatabase(b)
+	ctx := context.Background()
+	st, err := store.OpenConfig(ctx, store.Config{Driver: store.Postgres, DSN: dsn, DataDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.EnableNotices("bench"); err != nil {
+		b.Fatal(err)
+	}
+	n, err := cluster.Start(ctx, st, cluster.Config{Node: "bench", TTL: 3 * time.Second, ConfigHash: "bench", Log: quietLog()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	core := call.NewCore("bench", quietLog())
+	ep := &ringingEndpoint{dialed: make(chan time.Time, 1)}
+	core.RegisterEndpoint("user", ep)
+	a, err := New(queueCfg("longest-idle-agent", nil), core, st, Options{Log: quietLog(), Cluster: nodeCluster{id: "bench", node: n, st: st}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := a.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close()
+	a.command("agent add a Callback")
+	a.command("agent set contact a [call_timeout=60]user/a")
+	a.command("tier add " + q1 + " a")
+	a.command("agent set status a Available")
+	settled := func() bool {
+		r, ok, err := st.LoadAgent(ctx, "a")
+		if err != nil || !ok || r.Status != "Available" || r.State != "Waiting" {
+			return false
+		}
+		c, err := st.Claims(ctx)
+		return err == nil && len(c) == 0
+	}
+	pbxtest.WaitFor(b, 10*time.Second, settled, "agent a Available in the database")
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ch := core.NewChannel(call.ChannelSpec{Name: "bench", Vars: map[string]string{"caller_id_number": "1"}})
+		ch.MarkAnswered()
+		start := time.Now()
+		var m *Member
+		a.do(func() { m = a.join(ch, q1).m })
+		at := <-ep.dialed
+		lat = append(lat, at.Sub(start))
+		b.StopTimer()
+		a.do(func() { a.leave(m, config.ReasonBreakOut); a.dropMember(m) })
+		ch.Hangup(call.NormalClearing)
+		// The released claim and the agent's Waiting row reach the
+		// database before the next join.
+		pbxtest.WaitFor(b, 10*time.Second, settled, "agent a free in the database")
+		b.StartTimer()
+	}
+	b.StopTimer()
+	reportPercentiles(b, lat)
 }

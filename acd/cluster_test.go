@@ -25,12 +25,13 @@ type fakeCluster struct {
 	fenced  bool
 	log     []string
 	agents  map[string]store.AgentRow
+	tiers   map[string]store.TierRow
 	members map[string]store.MemberRow
 }
 
 func newFakeCluster(node string) *fakeCluster {
 	return &fakeCluster{node: node, claims: map[string]string{}, epochs: map[string]int64{},
-		agents: map[string]store.AgentRow{}, members: map[string]store.MemberRow{}}
+		agents: map[string]store.AgentRow{}, tiers: map[string]store.TierRow{}, members: map[string]store.MemberRow{}}
 }
 
 func (f *fakeCluster) Node() string { return f.node }
@@ -66,6 +67,13 @@ func (f *fakeCluster) LoadAgent(_ context.Context, name string) (store.AgentRow,
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r, ok := f.agents[name]
+	return r, ok, nil
+}
+
+func (f *fakeCluster) LoadTier(_ context.Context, queue, agent string) (store.TierRow, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.tiers[store.TierKey(queue, agent)]
 	return r, ok, nil
 }
 
@@ -191,9 +199,11 @@ func TestClusterFenced(t *testing.T) {
 	for e := h.waitAction("agent-state-change"); e.Get("CC-Agent-State") != "Waiting"; e = h.waitAction("agent-state-change") {
 	}
 	eq(t, "tier", h.tierState(q1, "a1"), "Offering")
-	h.acd.do(func() {
-		h.acd.mirrorTiers(q1+"|a1", []store.TierRow{{Queue: q1, Agent: "a1", State: "Ready", Level: 1, Position: 1}})
-	})
+	fc.mu.Lock()
+	fc.tiers[store.TierKey(q1, "a1")] = store.TierRow{Queue: q1, Agent: "a1", State: "Ready", Level: 1, Position: 1}
+	fc.mu.Unlock()
+	h.acd.Notice(NoticeTier, store.TierKey(q1, "a1"), "node-b")
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return h.tierState(q1, "a1") == "Ready" }, "tier mirrored Ready")
 	c2 := h.call("5550002", q1, nil)
 	h.advance(2)
 	h.noDial()
@@ -293,4 +303,19 @@ func TestClusterAdoptedResume(t *testing.T) {
 	})
 	eq(t, "joined kept", joined, baseEpoch-100)
 	eq(t, "instance", inst, "node-a")
+
+	// Another adopted caller calls back to node b, which resumes it: the
+	// row is b's now, and a forgets it (it must not discard b's caller).
+	h.acd.Adopted([]store.MemberRow{{Queue: q1, InstanceID: "node-a", UUID: "m-2", CIDNumber: "5550010",
+		JoinedEpoch: baseEpoch - 50, AbandonedEpoch: baseEpoch, ServingSystem: "node-a", State: "Abandoned"}}, nil)
+	fc.mu.Lock()
+	fc.members["m-2"] = store.MemberRow{Queue: q1, InstanceID: "node-b", UUID: "m-2", CIDNumber: "5550010",
+		JoinedEpoch: baseEpoch - 50, State: "Waiting"}
+	fc.mu.Unlock()
+	h.acd.Notice(NoticeMember, "m-2", "node-b")
+	pbxtest.WaitFor(t, 10*time.Second, func() bool {
+		var gone bool
+		h.acd.do(func() { _, kept := h.acd.members["m-2"]; gone = !kept })
+		return gone
+	}, "a forgets the caller b resumed")
 }

@@ -33,11 +33,13 @@ type Agent struct {
 	loginAt int64
 	// Cluster (cluster.go): a claim in flight; the claim this node holds
 	// and its epoch; until when a lost claim keeps the agent busy
-	// elsewhere (a notice about the agent ends it sooner).
-	claiming   bool
-	held       bool
-	claimEpoch int64
-	lostUntil  int64
+	// elsewhere (a notice about the agent ends it sooner); claim notices
+	// seen.
+	claiming     bool
+	held         bool
+	claimEpoch   int64
+	lostUntil    int64
+	claimNotices int64 // claim notices seen for the agent (claimDone)
 }
 
 func (a *Agent) row() store.AgentRow {

@@ -25,6 +25,12 @@
 //     process started with the same node_id), it stays fenced and
 //     unhealthy instead: the newest process wins, no flapping.
 //
+// Use: open the store with driver postgres, call its EnableNotices(node)
+// so every call-center write announces itself, Start a Node, read Events
+// for as long as it runs, claim agents through Node.ClaimAgent (one
+// winner cluster-wide), answer new calls 503 while !Healthy(), and Close
+// at shutdown.
+//
 // Design choice (issue #16): every node runs its own ACD for its own
 // callers; the atomic claim (store.Cluster.ClaimAgent, through
 // Node.ClaimAgent) is the one arbiter of an agent, so there is no ACD

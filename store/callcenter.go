@@ -270,6 +270,20 @@ func (s *Store) LoadAgent(ctx context.Context, name string) (AgentRow, bool, err
 	return a, true, nil
 }
 
+// LoadTier reads one tier (false when there is none).
+func (s *Store) LoadTier(ctx context.Context, queue, agent string) (TierRow, bool, error) {
+	var t TierRow
+	err := s.db.ScanRow(ctx, `SELECT queue, agent, COALESCE(state,''), level, position FROM tiers WHERE queue = ? AND agent = ?`,
+		[]any{queue, agent}, &t.Queue, &t.Agent, &t.State, &t.Level, &t.Position)
+	if errors.Is(err, sql.ErrNoRows) {
+		return TierRow{}, false, nil
+	}
+	if err != nil {
+		return TierRow{}, false, fmt.Errorf("load tier %s/%s: %w", queue, agent, err)
+	}
+	return t, true, nil
+}
+
 // LoadMember reads one member (false when there is none).
 func (s *Store) LoadMember(ctx context.Context, uuid string) (MemberRow, bool, error) {
 	var m MemberRow
@@ -286,7 +300,7 @@ func (s *Store) LoadMember(ctx context.Context, uuid string) (MemberRow, bool, e
 // UpsertAgent writes a whole agent row; an existing row keeps its place
 // (rowid, seq) so listings keep their order.
 func (s *Store) UpsertAgent(ctx context.Context, a AgentRow) error {
-	err := s.write(ctx, []stmt{{`INSERT INTO agents (name, instance_id, uuid, type, contact, status, state,
+	err := s.exec(ctx, notice{NoticeAgent, a.Name}, `INSERT INTO agents (name, instance_id, uuid, type, contact, status, state,
 		max_no_answer, wrap_up_time, reject_delay_time, busy_delay_time, no_answer_delay_time, last_bridge_start,
 		last_bridge_end, last_offered_call, last_status_change, no_answer_count, calls_answered, talk_time,
 		ready_time, external_calls_count) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
@@ -298,11 +312,11 @@ func (s *Store) UpsertAgent(ctx context.Context, a AgentRow) error {
 		last_bridge_end=excluded.last_bridge_end, last_offered_call=excluded.last_offered_call,
 		last_status_change=excluded.last_status_change, no_answer_count=excluded.no_answer_count,
 		calls_answered=excluded.calls_answered, talk_time=excluded.talk_time, ready_time=excluded.ready_time,
-		external_calls_count=excluded.external_calls_count`, []any{
+		external_calls_count=excluded.external_calls_count`,
 		a.Name, a.InstanceID, nullable(a.UUID, a.UUIDNull), a.Type, nullable(a.Contact, a.ContactNull), a.Status, a.State, a.MaxNoAnswer, a.WrapUpTime,
 		a.RejectDelayTime, a.BusyDelayTime, a.NoAnswerDelayTime, a.LastBridgeStart, a.LastBridgeEnd,
 		a.LastOffered, a.LastStatusChange, a.NoAnswerCount, a.CallsAnswered, a.TalkTime, a.ReadyTime,
-		a.ExternalCallsCount}}}, notice{NoticeAgent, a.Name})
+		a.ExternalCallsCount)
 	if err != nil {
 		return fmt.Errorf("upsert agent %s: %w", a.Name, err)
 	}
@@ -323,9 +337,9 @@ func (s *Store) DeleteAgent(ctx context.Context, name string) error {
 
 // UpsertTier writes a tier row.
 func (s *Store) UpsertTier(ctx context.Context, t TierRow) error {
-	err := s.write(ctx, []stmt{{`INSERT INTO tiers (queue, agent, state, level, position) VALUES (?,?,?,?,?)
+	err := s.exec(ctx, notice{NoticeTier, TierKey(t.Queue, t.Agent)}, `INSERT INTO tiers (queue, agent, state, level, position) VALUES (?,?,?,?,?)
 		ON CONFLICT(queue, agent) DO UPDATE SET state=excluded.state, level=excluded.level, position=excluded.position`,
-		[]any{t.Queue, t.Agent, t.State, t.Level, t.Position}}}, notice{NoticeTier, t.Queue + "|" + t.Agent})
+		t.Queue, t.Agent, t.State, t.Level, t.Position)
 	if err != nil {
 		return fmt.Errorf("upsert tier %s/%s: %w", t.Queue, t.Agent, err)
 	}
@@ -334,8 +348,7 @@ func (s *Store) UpsertTier(ctx context.Context, t TierRow) error {
 
 // DeleteTier removes one tier.
 func (s *Store) DeleteTier(ctx context.Context, queue, agent string) error {
-	if err := s.write(ctx, []stmt{{`DELETE FROM tiers WHERE queue = ? AND agent = ?`, []any{queue, agent}}},
-		notice{NoticeTier, queue + "|" + agent}); err != nil {
+	if err := s.exec(ctx, notice{NoticeTier, TierKey(queue, agent)}, `DELETE FROM tiers WHERE queue = ? AND agent = ?`, queue, agent); err != nil {
 		return fmt.Errorf("delete tier %s/%s: %w", queue, agent, err)
 	}
 	return nil
@@ -343,7 +356,7 @@ func (s *Store) DeleteTier(ctx context.Context, queue, agent string) error {
 
 // UpsertMember writes a member row.
 func (s *Store) UpsertMember(ctx context.Context, m MemberRow) error {
-	err := s.write(ctx, []stmt{{`INSERT INTO members (queue, instance_id, uuid, session_uuid, cid_number,
+	err := s.exec(ctx, notice{NoticeMember, m.UUID}, `INSERT INTO members (queue, instance_id, uuid, session_uuid, cid_number,
 		cid_name, system_epoch, joined_epoch, rejoined_epoch, bridge_epoch, abandoned_epoch, base_score,
 		skill_score, serving_agent, serving_system, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(uuid) DO UPDATE SET queue=excluded.queue, instance_id=excluded.instance_id,
@@ -352,10 +365,10 @@ func (s *Store) UpsertMember(ctx context.Context, m MemberRow) error {
 		rejoined_epoch=excluded.rejoined_epoch, bridge_epoch=excluded.bridge_epoch,
 		abandoned_epoch=excluded.abandoned_epoch, base_score=excluded.base_score,
 		skill_score=excluded.skill_score, serving_agent=excluded.serving_agent,
-		serving_system=excluded.serving_system, state=excluded.state`, []any{
+		serving_system=excluded.serving_system, state=excluded.state`,
 		m.Queue, m.InstanceID, m.UUID, m.SessionUUID, m.CIDNumber, m.CIDName, m.SystemEpoch, m.JoinedEpoch,
 		m.RejoinedEpoch, m.BridgeEpoch, m.AbandonedEpoch, m.BaseScore, m.SkillScore, m.ServingAgent,
-		m.ServingSystem, m.State}}}, notice{NoticeMember, m.UUID})
+		m.ServingSystem, m.State)
 	if err != nil {
 		return fmt.Errorf("upsert member %s: %w", m.UUID, err)
 	}
@@ -364,7 +377,7 @@ func (s *Store) UpsertMember(ctx context.Context, m MemberRow) error {
 
 // DeleteMember removes a member row.
 func (s *Store) DeleteMember(ctx context.Context, uuid string) error {
-	if err := s.write(ctx, []stmt{{`DELETE FROM members WHERE uuid = ?`, []any{uuid}}}, notice{NoticeMember, uuid}); err != nil {
+	if err := s.exec(ctx, notice{NoticeMember, uuid}, `DELETE FROM members WHERE uuid = ?`, uuid); err != nil {
 		return fmt.Errorf("delete member %s: %w", uuid, err)
 	}
 	return nil
@@ -372,7 +385,7 @@ func (s *Store) DeleteMember(ctx context.Context, uuid string) error {
 
 // TruncateAgents deletes every agent (truncate-agents-on-load).
 func (s *Store) TruncateAgents(ctx context.Context) error {
-	if err := s.write(ctx, []stmt{{`DELETE FROM agents`, nil}}, notice{NoticeAgent, ""}); err != nil {
+	if err := s.exec(ctx, notice{NoticeAgent, ""}, `DELETE FROM agents`); err != nil {
 		return fmt.Errorf("truncate agents: %w", err)
 	}
 	return nil
@@ -380,7 +393,7 @@ func (s *Store) TruncateAgents(ctx context.Context) error {
 
 // TruncateTiers deletes every tier (truncate-tiers-on-load).
 func (s *Store) TruncateTiers(ctx context.Context) error {
-	if err := s.write(ctx, []stmt{{`DELETE FROM tiers`, nil}}, notice{NoticeTier, ""}); err != nil {
+	if err := s.exec(ctx, notice{NoticeTier, ""}, `DELETE FROM tiers`); err != nil {
 		return fmt.Errorf("truncate tiers: %w", err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -58,6 +59,20 @@ const (
 	// so the receiver reloads what it mirrors.
 	NoticeResync = "resync"
 )
+
+// TierKey is a tier notice's key: "queue|agent".
+func TierKey(queue, agent string) string { return queue + "|" + agent }
+
+// SplitTierKey undoes TierKey, at the last "|" (mod_callcenter's queue
+// names, "3000@default", and agent names hold none; if one ever does, it
+// is the queue's).
+func SplitTierKey(key string) (queue, agent string, ok bool) {
+	i := strings.LastIndexByte(key, '|')
+	if i < 0 {
+		return "", "", false
+	}
+	return key[:i], key[i+1:], true
+}
 
 // NodeFence is a node's proof that it is the live, current incarnation of
 // its node id; every fenced write carries it.
@@ -142,8 +157,11 @@ type Cluster interface {
 	// empty result when there is nothing to adopt (adopted already, or
 	// the node rejoined). now is the abandoned_epoch (Unix seconds).
 	AdoptNode(ctx context.Context, f NodeFence, dead string, now int64) (AdoptResult, error)
-	// LoadAgent and LoadMember read one row (false when there is none).
+	// LoadAgent, LoadTier and LoadMember read the one row a notice names
+	// (false when there is none; they work on SQLite too). A tier
+	// notice's key splits with SplitTierKey.
 	LoadAgent(ctx context.Context, name string) (AgentRow, bool, error)
+	LoadTier(ctx context.Context, queue, agent string) (TierRow, bool, error)
 	LoadMember(ctx context.Context, uuid string) (MemberRow, bool, error)
 	// Notify sends a notice from this node (EnableNotices or JoinCluster
 	// named it).

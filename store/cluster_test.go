@@ -37,6 +37,48 @@ func join(t *testing.T, s *Store, node string) NodeFence {
 	return f
 }
 
+// listenOn subscribes r for the test; stop ends the subscription and
+// waits for its channel to close (cleanup does it too).
+func listenOn(t *testing.T, r *Store) (ch <-chan Notice, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ch, err := r.Listen(ctx)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	stop = func() {
+		cancel()
+		for range ch {
+		}
+	}
+	t.Cleanup(stop)
+	return ch, stop
+}
+
+// adminConn is a connection of the test's own, outside any store.
+func adminConn(t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+// renewSeq is node's renew_seq in a Heartbeat's answer.
+func renewSeq(t *testing.T, states []NodeState, node string) int64 {
+	t.Helper()
+	for _, s := range states {
+		if s.Node == node {
+			return s.RenewSeq
+		}
+	}
+	t.Fatalf("node %s not in %+v", node, states)
+	return 0
+}
+
 // nextNotice waits for the next notice that is not a node's own join or
 // death announcement (those come from the tests' setup).
 func nextNotice(t *testing.T, ch <-chan Notice) Notice {
@@ -273,7 +315,7 @@ func TestMarkDeadHasOneWinner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seq := states[0].RenewSeq
+	seq := renewSeq(t, states, "victim")
 	const n = 5
 	nodes := make([]*Store, n)
 	fences := make([]NodeFence, n)
@@ -361,13 +403,7 @@ func TestAdoptNodeTakesOnlyTheDeadNodesState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var seq int64
-	for _, s := range states {
-		if s.Node == "a" {
-			seq = s.RenewSeq
-		}
-	}
-	if ok, err := b.MarkDead(ctx, fb, "a", seq); !ok || err != nil {
+	if ok, err := b.MarkDead(ctx, fb, "a", renewSeq(t, states, "a")); !ok || err != nil {
 		t.Fatalf("mark dead: %v %v", ok, err)
 	}
 	res, err := b.AdoptNode(ctx, fb, "a", 200)
@@ -434,12 +470,8 @@ func TestAdoptNodeTakesOnlyTheDeadNodesState(t *testing.T) {
 func TestNoticesArriveAtCommit(t *testing.T) {
 	dsn := pgtest.NewDatabase(t)
 	w, r := openPG(t, dsn), openPG(t, dsn)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ch, err := r.Listen(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx := context.Background()
+	ch, stop := listenOn(t, r)
 	// Without EnableNotices a write is silent: the marker comes first.
 	if err := w.UpsertAgent(ctx, AgentRow{Name: "quiet"}); err != nil {
 		t.Fatal(err)
@@ -532,25 +564,15 @@ func TestNoticesArriveAtCommit(t *testing.T) {
 	}
 
 	// Listen ends with its context.
-	cancel()
-	for range ch {
-	}
+	stop()
 }
 
 func TestListenSurvivesItsBackendsDeath(t *testing.T) {
 	dsn := pgtest.NewDatabase(t)
 	w, r := openPG(t, dsn), openPG(t, dsn)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ch, err := r.Listen(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(context.Background())
+	ctx := context.Background()
+	ch, stop := listenOn(t, r)
+	admin := adminConn(t, dsn)
 	for round := range 3 {
 		var killed int
 		if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
@@ -567,9 +589,7 @@ func TestListenSurvivesItsBackendsDeath(t *testing.T) {
 			t.Fatalf("round %d: got %+v after reconnecting", round, n)
 		}
 	}
-	cancel()
-	for range ch {
-	}
+	stop()
 }
 
 // TestNoClaimOutlivesAnAdoption races a node's claims against its death
@@ -586,12 +606,7 @@ func TestNoClaimOutlivesAnAdoption(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var seq int64
-		for _, s := range states {
-			if s.Node == "a" {
-				seq = s.RenewSeq
-			}
-		}
+		seq := renewSeq(t, states, "a")
 		var wg sync.WaitGroup
 		claimErr := make(chan error, 4)
 		for w := range 4 {
@@ -648,19 +663,12 @@ func TestNoClaimOutlivesAnAdoption(t *testing.T) {
 func TestListenPingsAnIdleConnection(t *testing.T) {
 	dsn := pgtest.NewDatabase(t)
 	w, r := openPG(t, dsn), openPG(t, dsn)
-	defer func(d time.Duration) { listenIdle = d }(listenIdle)
+	// Restored after the listener stopped (cleanups run last first).
+	t.Cleanup(func(d time.Duration) func() { return func() { listenIdle = d } }(listenIdle))
 	listenIdle = 50 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ch, err := r.Listen(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(context.Background())
+	ctx := context.Background()
+	ch, stop := listenOn(t, r)
+	admin := adminConn(t, dsn)
 	pings := func() int {
 		var n int
 		if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ccpbx listen'
@@ -676,9 +684,7 @@ func TestListenPingsAnIdleConnection(t *testing.T) {
 	if n := nextNotice(t, ch); n.Kind != "marker" {
 		t.Fatalf("got %+v after pings, want the marker", n)
 	}
-	cancel()
-	for range ch {
-	}
+	stop()
 }
 
 // TestClusterSurvivesDeadConnections: after a server restart or failover
@@ -687,13 +693,10 @@ func TestListenPingsAnIdleConnection(t *testing.T) {
 func TestClusterSurvivesDeadConnections(t *testing.T) {
 	dsn := pgtest.NewDatabase(t)
 	s, other := openPG(t, dsn), openPG(t, dsn)
-	f, fo := join(t, s, "s"), join(t, other, "o")
+	f := join(t, s, "s")
+	join(t, other, "o")
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := adminConn(t, dsn)
 	kill := func() {
 		t.Helper()
 		// Several idle pooled connections first.
@@ -732,5 +735,30 @@ func TestClusterSurvivesDeadConnections(t *testing.T) {
 			t.Errorf("%s after the connections died: %v", st.name, err)
 		}
 	}
-	_ = fo
+}
+
+func TestLoadTierAndTierKeys(t *testing.T) {
+	eachDriver(t, func(t *testing.T, b backend) {
+		s := b.open(t)
+		defer s.Close()
+		ctx := context.Background()
+		want := TierRow{Queue: "q|x", Agent: "1001", State: "Ready", Level: 2, Position: 3}
+		if err := s.UpsertTier(ctx, want); err != nil {
+			t.Fatal(err)
+		}
+		q, a, ok := SplitTierKey(TierKey(want.Queue, want.Agent))
+		if !ok {
+			t.Fatal("tier key not split")
+		}
+		got, ok, err := s.LoadTier(ctx, q, a)
+		if err != nil || !ok || got != want {
+			t.Fatalf("LoadTier(%q, %q) = %+v %v %v", q, a, got, ok, err)
+		}
+		if _, ok, err := s.LoadTier(ctx, "q", "x|1001"); ok || err != nil {
+			t.Fatalf("another split found a row: %v %v", ok, err)
+		}
+		if _, _, ok := SplitTierKey("nopipe"); ok {
+			t.Error("a key without | split")
+		}
+	})
 }

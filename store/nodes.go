@@ -65,7 +65,8 @@ const liveSelf = `SELECT 1 FROM cc_nodes WHERE node = ? AND incarnation = ? AND 
 // notifySQL is a pg_notify call of a notice built in SQL (keyExpr and from
 // are SQL expressions), for notices of rows a statement found itself. A
 // SELECT in WITH runs only as far as the main query reads it, so the
-// statements make the main query count such a CTE's rows.
+// statements make the main query count such a CTE's rows. A payload of
+// 8000 bytes or more fails the statement: ccpbx's names are far shorter.
 func notifySQL(kind, keyExpr, from string) string {
 	return `pg_notify('` + noticeChannel + `', json_build_object('kind', '` + kind + `', 'key', ` + keyExpr + `, 'from', ` + from + `)::text)`
 }
@@ -74,8 +75,8 @@ func notifySQL(kind, keyExpr, from string) string {
 // the agents (column agent) whose claims were dropped with their node: the
 // agents that were ringing or talking for it go back to Waiting (no
 // no-answer penalty: the node, not the agent, failed), their offering or
-// active tiers back to Ready, and every change is announced. The node id
-// is its last placeholder.
+// active tiers back to Ready, and every change is announced, from the
+// node id in CTE "n".
 var resetAgentsSQL = `, agents_reset AS (
 		UPDATE agents SET state = 'Waiting'
 		 WHERE name IN (SELECT agent FROM released) AND state IN ('Receiving', 'In a queue call')

@@ -138,6 +138,18 @@ func (s *Store) write(ctx context.Context, stmts []stmt, notices ...notice) erro
 	return err
 }
 
+// exec is write for one statement, with the single box's path exactly
+// the ExecContext it was before notices existed (no allocation more).
+func (s *Store) exec(ctx context.Context, n notice, query string, args ...any) error {
+	if _, on := s.cluster.get(); !on {
+		_, err := s.db.ExecContext(ctx, query, args...)
+		return err
+	}
+	// A copy: args itself must not escape, or the single box's call
+	// would allocate it on the heap.
+	return s.write(ctx, []stmt{{query, append([]any(nil), args...)}}, n)
+}
+
 // Notify sends a notice from this node.
 func (s *Store) Notify(ctx context.Context, kind, key string) error {
 	if s.db.d.driver != Postgres {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -50,9 +51,14 @@ func startCluster(ctx context.Context, cfg *config.Config, st *store.Store, log 
 // configHash fingerprints what every node must agree on (the call-center
 // section: queues, agents, tiers, settings), so `cluster status` shows a
 // node whose queues drifted. Addresses and node ids differ per node by
-// design and are left out.
+// design and are left out. JSON, not %#v: the section holds pointers,
+// whose addresses differ in every process.
 func configHash(cfg *config.Config) string {
-	sum := sha256.Sum256(fmt.Appendf(nil, "%#v", cfg.Callcenter))
+	b, err := json.Marshal(cfg.Callcenter)
+	if err != nil {
+		b = fmt.Appendf(nil, "%v", err)
+	}
+	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:6])
 }
 
@@ -75,6 +81,10 @@ func (c acdCluster) ReleaseClaim(ctx context.Context, agent string, epoch int64)
 
 func (c acdCluster) LoadAgent(ctx context.Context, name string) (store.AgentRow, bool, error) {
 	return c.st.LoadAgent(ctx, name)
+}
+
+func (c acdCluster) LoadTier(ctx context.Context, queue, agent string) (store.TierRow, bool, error) {
+	return c.st.LoadTier(ctx, queue, agent)
 }
 
 func (c acdCluster) LoadMember(ctx context.Context, uuid string) (store.MemberRow, bool, error) {
