@@ -85,7 +85,7 @@ func artifacts(t testing.TB, root, name string) string {
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if old, _ := filepath.Glob(filepath.Join(base, "*-*-*")); len(old) > 0 {
+	if old, _ := filepath.Glob(filepath.Join(base, "*-*T*-*")); len(old) > 0 {
 		for _, d := range old {
 			if fi, err := os.Stat(d); err == nil && time.Since(fi.ModTime()) > time.Hour {
 				_ = os.RemoveAll(d)
@@ -110,23 +110,32 @@ var (
 	buildDir  string
 )
 
-// binary builds ./cmd/ccpbx once per test binary (CCPBX_BIN: use that one).
+// binary builds ./cmd/ccpbx once per test binary into
+// test/cluster/artifacts/bin (CCPBX_BIN: use that one).
 func binary(t *testing.T, root string) string {
 	t.Helper()
 	if b := os.Getenv("CCPBX_BIN"); b != "" {
 		return b
 	}
 	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "ccpbx-cluster-bin-")
-		if buildErr != nil {
+		// One place, overwritten by the next run (a temporary folder would
+		// outlive the test binary: nothing removes it after both tests).
+		buildDir = filepath.Join(root, "test", "cluster", "artifacts", "bin")
+		if buildErr = os.MkdirAll(buildDir, 0o755); buildErr != nil {
 			return
 		}
+		// Built beside and renamed into place: another run may be
+		// executing the previous binary.
 		builtBin = filepath.Join(buildDir, "ccpbx")
-		cmd := exec.Command("go", "build", "-o", builtBin, "./cmd/ccpbx")
+		tmp := fmt.Sprintf("%s.%d", builtBin, os.Getpid())
+		cmd := exec.Command("go", "build", "-o", tmp, "./cmd/ccpbx")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
+			os.Remove(tmp)
 			buildErr = fmt.Errorf("go build ./cmd/ccpbx: %v\n%s", err, out)
+			return
 		}
+		buildErr = os.Rename(tmp, builtBin)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
