@@ -36,6 +36,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"ccpbx/call"
@@ -98,6 +99,9 @@ type ACD struct {
 	// serving_system and CC-Agent-System (single_box without a cluster).
 	cl     Cluster
 	system string
+	// resumeAny: some queue allows abandoned-resume, so other nodes'
+	// Abandoned members are worth mirroring (read by Notice, off the loop).
+	resumeAny atomic.Bool
 
 	inbox   chan message
 	quit    chan struct{}
@@ -194,6 +198,7 @@ func New(cfg config.Callcenter, core *call.Core, st Store, opts Options) (*ACD, 
 		}
 	}
 	a.persist = newPersister(st, a.log)
+	a.resumeAny.Store(anyResume(cfg))
 	return a, nil
 }
 

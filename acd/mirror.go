@@ -58,7 +58,9 @@ func (a *ACD) Notice(kind, key, from string) {
 	case NoticeResync:
 		a.resync()
 	case NoticeMember:
-		a.loadMember(key)
+		if a.resumeAny.Load() {
+			a.loadMember(key)
+		}
 	}
 }
 
@@ -246,6 +248,17 @@ func (a *ACD) mirrorTiers(key string, rows []store.TierRow) {
 		a.tiers = append(a.tiers, t)
 	}
 	a.dirty = true
+}
+
+// anyResume reports whether a configured queue allows abandoned-resume
+// (only then do other nodes' Abandoned callers matter here).
+func anyResume(cfg config.Callcenter) bool {
+	for _, q := range cfg.Queues {
+		if q.AbandonedResumeAllowed {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *ACD) loadMember(uuid string) {
