@@ -204,11 +204,28 @@ func (a *ACD) Adopted(members []store.MemberRow, agents []string) {
 			}
 		}
 	})
-	if len(agents) > 0 {
-		// The adoption reset their rows and tiers in one transaction; its
-		// notices are this node's own, so read them back.
-		a.resync()
+	if len(agents) == 0 {
+		return
 	}
+	// The adoption reset their rows and the tiers of their offers in one
+	// transaction; its notices are this node's own, so read them back.
+	// Their tiers in other queues may still be Standby (an offer puts
+	// them there and its end, on the dead node, never came): Ready again.
+	a.resyncThen(func() {
+		adopted := map[string]bool{}
+		for _, name := range agents {
+			adopted[name] = true
+		}
+		for _, t := range a.tiers {
+			if adopted[t.Agent] && t.State == config.TierStandby {
+				if ag := a.agents[t.Agent]; ag != nil && (ag.held || ag.claiming) {
+					continue
+				}
+				t.State = config.TierReady
+				a.saveTier(t)
+			}
+		}
+	})
 }
 
 // Fenced stops offers: a survivor declared this node dead (or a newer

@@ -158,13 +158,21 @@ func TestClusterTwoNodesShareOneAgent(t *testing.T) {
 }
 
 // TestClusterDeadNodeAgentAdopted: a node dies holding the agent's claim
-// in a call; the survivor adopts it, the agent is Waiting again and the
-// survivor's caller gets it, and the dead node's caller is kept Abandoned
-// with its place for a call back.
+// in a call; the survivor adopts it, the agent is Waiting again (its tier
+// in another queue, Standby during the dead node's offer, Ready again) and
+// the survivor's caller gets it, and the dead node's caller is kept
+// Abandoned with its place for a call back.
 func TestClusterDeadNodeAgentAdopted(t *testing.T) {
 	dsn := pgtest.NewDatabase(t)
-	a := startPGNode(t, dsn, "node-a", sharedAgentConfig())
-	b := startPGNode(t, dsn, "node-b", sharedAgentConfig())
+	cfg := sharedAgentConfig()
+	const q2 = "q2@default"
+	cfg.Queues = append(cfg.Queues, config.Queue{Name: q2, Strategy: "longest-idle-agent"})
+	cfg.Tiers = append(cfg.Tiers, config.Tier{Queue: q2, Agent: "1001", Level: 1, Position: 1})
+	for i := range cfg.Queues {
+		cfg.Queues[i].SetDefaults()
+	}
+	a := startPGNode(t, dsn, "node-a", cfg)
+	b := startPGNode(t, dsn, "node-b", cfg)
 
 	b.h.call("5550002", q1, nil)
 	b.h.bridged(b.h.dialFor("1001"))
@@ -175,7 +183,9 @@ func TestClusterDeadNodeAgentAdopted(t *testing.T) {
 		}
 	})
 	pbxtest.WaitFor(t, 10*time.Second, func() bool { return a.agentState() == config.StateInAQueueCall }, "a mirrors 1001 In a queue call")
-	a.h.call("5550001", q1, nil)
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return a.h.tierState(q2, "1001") == "Standby" }, "a mirrors 1001's other tier Standby")
+	// a's caller waits in q2, where 1001's tier is Standby.
+	a.h.call("5550001", q2, nil)
 	a.h.noDial()
 
 	// b stops renewing its lease: a declares it dead and adopts it.
@@ -193,6 +203,8 @@ func TestClusterDeadNodeAgentAdopted(t *testing.T) {
 	var kept bool
 	a.h.acd.do(func() { _, kept = a.h.acd.members[bMember] })
 	eq(t, "adopted member kept for resume on a", kept, true)
+	// a offers 1001 in q2 now: its q1 tier is Standby, by a's own offer.
+	eq(t, "q1 tier during a's offer", a.h.tierState(q1, "1001"), "Standby")
 }
 
 // BenchmarkClusterJoinToOriginate is BenchmarkJoinToOriginate on a cluster

@@ -105,7 +105,10 @@ func (a *ACD) loadTier(key string) {
 
 // resync reloads and mirrors every shared agent and tier (a notice gap, a
 // truncate, an adoption, a rejoin).
-func (a *ACD) resync() {
+func (a *ACD) resync() { a.resyncThen(nil) }
+
+// resyncThen is resync, then (in the loop) after.
+func (a *ACD) resyncThen(after func()) {
 	if a.st == nil {
 		return
 	}
@@ -131,6 +134,9 @@ func (a *ACD) resync() {
 				}
 			}
 			a.mirrorTiers("", rows.Tiers)
+			if after != nil {
+				after()
+			}
 		})
 	}()
 }

@@ -10,7 +10,9 @@
 //     across this node's own successful renewals spanning at least one
 //     TTL, with no failed or late renewal of its own in between (a
 //     database outage makes every lease look old: it must not adopt then),
-//     and the database itself says the peer's row is a TTL old. Then
+//     and the database itself says the peer's row is a TTL old (which
+//     dates the peer's last renewal, so the death is seen within
+//     TTL + Renew of it, not a renewal period later). Then
 //     MarkDead (one winner among survivors), AdoptNode, events NodeDead and
 //     Adopted. A peer found dead and not adopted (its declarer died in
 //     between) is adopted by whoever sees it.
@@ -122,6 +124,8 @@ type Node struct {
 	// fenced).
 	kick chan struct{}
 	m    counters
+	// now is the monotonic clock of the liveness rules (tests step it).
+	now func() time.Time
 
 	mu     sync.Mutex
 	fence  store.NodeFence
@@ -178,7 +182,7 @@ func Start(ctx context.Context, st store.Cluster, cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, st: st, log: cfg.Log.With("node", cfg.Node), cancel: cancel,
 		q: newQueue(eventBuffer), kick: make(chan struct{}, 1),
-		fence: f, lastOK: sent,
+		fence: f, lastOK: sent, now: time.Now,
 	}
 	n.log.Info("cluster: joined", "incarnation", f.Incarnation, "ttl", cfg.TTL, "renew", cfg.Renew)
 	n.wg.Add(3)
@@ -197,8 +201,9 @@ func (n *Node) Fence() store.NodeFence {
 
 // Events delivers the node's events in order; closed by Close. The owner
 // must keep reading: the renewal loop never waits for it. Fenced,
-// Rejoined, NodeDead and Adopted are always delivered; when more than
-// eventBuffer notices are waiting, further notices are dropped (counted
+// Rejoined, NodeDead and Adopted are always delivered; when eventBuffer
+// notices are waiting (besides the one being handed over), further
+// notices are dropped (counted
 // in Metrics.EventsDropped) and one store.NoticeResync notice takes their
 // place once the owner catches up, so the owner reloads instead.
 func (n *Node) Events() <-chan Event { return n.q.out }
@@ -209,7 +214,7 @@ func (n *Node) Events() <-chan Event { return n.q.out }
 func (n *Node) Healthy() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return !n.fenced && time.Since(n.lastOK) < n.selfFenceAfter()
+	return !n.fenced && n.now().Sub(n.lastOK) < n.selfFenceAfter()
 }
 
 func (n *Node) selfFenceAfter() time.Duration { return n.cfg.TTL - n.cfg.TTL/6 }

@@ -353,3 +353,52 @@ func TestSecondProcessWithTheSameIDWins(t *testing.T) {
 		t.Error("the older process rejoined")
 	}
 }
+
+// TestAnOwnerThatDoesNotReadBlocksNothing: nobody reads Events while
+// another node floods notices; the node keeps renewing, drops what is
+// beyond the bound, and owes one resync.
+func TestAnOwnerThatDoesNotReadBlocksNothing(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	sa, sb := openStore(t, dsn), openStore(t, dsn)
+	a, err := Start(context.Background(), sa, Config{Node: "a", TTL: testTTL, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := sb.EnableNotices("b"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range eventBuffer + 100 {
+		if err := sb.Notify(ctx, "flood", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pbxtest.WaitFor(t, bound, func() bool { return a.Metrics().EventsDropped > 0 }, "notices beyond the bound dropped")
+	r := a.Metrics().Renewals
+	pbxtest.WaitFor(t, bound, func() bool { return a.Metrics().Renewals >= r+3 }, "renewals while nobody reads")
+	if !a.Healthy() {
+		t.Error("a node whose owner does not read became unhealthy")
+	}
+	// The owner catches up: the kept notices (eventBuffer waiting, plus
+	// the one being handed over if the hand-over goroutine took it before
+	// the flood filled the queue), then one resync.
+	floods := 0
+	timeout := time.After(bound)
+	for {
+		select {
+		case e := <-a.Events():
+			if e.Kind == Notice && e.Notice.Kind == "flood" {
+				floods++
+			}
+			if e.Kind == Notice && e.Notice.Kind == store.NoticeResync {
+				if floods != eventBuffer && floods != eventBuffer+1 {
+					t.Errorf("%d notices before the resync, want %d or one more", floods, eventBuffer)
+				}
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no resync after %d notices", floods)
+		}
+	}
+}

@@ -8,31 +8,41 @@ import (
 	"ccpbx/store"
 )
 
-// peer is what the grace rule remembers of another node: the renew_seq
-// last seen and the send time of this node's own successful renewal that
-// first saw it.
-type peer struct {
-	seq   int64
-	since time.Time
-}
-
-// liveness is the renewal loop's own state (only its goroutine touches it).
+// liveness is the renewal loop's own state (only its goroutine touches
+// it). The grace rule (R4) reads it: a peer is dead when
+//   - this node's own renewals have succeeded without a break for at
+//     least a TTL (since windowStart): the database was there for
+//     everyone all along, so a live peer renewed meanwhile;
+//   - the peer's renew_seq has not moved since this window's first
+//     renewal that saw it (seqs);
+//   - and the database says its row is at least a TTL old (Age, on the
+//     database's clock), which dates its last renewal: the death is seen
+//     at the first renewal after TTL, not a renewal period later.
 type liveness struct {
-	peers map[string]peer
-	// prevOK: the previous renewal attempt succeeded, at prevSent. A
-	// failure, or a gap longer than half a TTL (this process stalled),
-	// restarts every peer's window: the grace rule only counts a span
-	// covered by this node's own renewals.
-	prevOK   bool
-	prevSent time.Time
+	// seqs are the peers' renew_seq as first seen in this window.
+	seqs map[string]int64
+	// windowStart is the send time of the first renewal of the current
+	// unbroken run; prevOK says the previous attempt succeeded, at
+	// prevSent. A failure, or a gap longer than half a TTL (this process
+	// stalled), ends the run.
+	windowStart time.Time
+	prevOK      bool
+	prevSent    time.Time
 	// hashes are the peers' config hashes already reported as different
 	// from this node's.
 	hashes map[string]string
 }
 
+// restart begins a new window of unbroken renewals at sent.
+func (lv *liveness) restart(sent time.Time) {
+	clear(lv.seqs)
+	lv.windowStart = sent
+}
+
 // renewLoop renews the lease every Renew until ctx ends.
 func (n *Node) renewLoop(ctx context.Context) {
-	lv := &liveness{peers: map[string]peer{}, prevOK: true, prevSent: n.lastOKTime(), hashes: map[string]string{}}
+	joined := n.lastOKTime()
+	lv := &liveness{seqs: map[string]int64{}, windowStart: joined, prevOK: true, prevSent: joined, hashes: map[string]string{}}
 	t := time.NewTicker(n.cfg.Renew)
 	defer t.Stop()
 	for {
@@ -67,9 +77,9 @@ func (n *Node) renew(ctx context.Context, lv *liveness) {
 	// A renewal that takes longer than the self-fencing bound is worth
 	// nothing: give up on it then.
 	rctx, cancel := context.WithTimeout(ctx, n.selfFenceAfter())
-	sent := time.Now()
+	sent := n.now()
 	states, err := n.st.Heartbeat(rctx, f)
-	took := time.Since(sent)
+	took := n.now().Sub(sent)
 	cancel()
 	switch {
 	case errors.Is(err, store.ErrFenced):
@@ -112,11 +122,14 @@ func (n *Node) renew(ctx context.Context, lv *liveness) {
 	}
 	n.m.renewed(took)
 	n.mu.Lock()
+	if !lv.prevOK {
+		n.log.Info("cluster: lease renewed again", "unrenewed_for", sent.Sub(n.lastOK).Round(time.Millisecond))
+	}
 	n.lastOK = sent
 	n.status = states
 	n.mu.Unlock()
 	if !lv.prevOK || sent.Sub(lv.prevSent) > n.cfg.TTL/2 {
-		clear(lv.peers) // windows restart here
+		lv.restart(sent)
 	}
 	lv.prevOK, lv.prevSent = true, sent
 	n.judge(ctx, f, states, sent, lv)
@@ -135,7 +148,7 @@ func (n *Node) judge(ctx context.Context, f store.NodeFence, states []store.Node
 			n.log.Warn("cluster: a peer runs another configuration", "peer", s.Node, "peer_hash", s.ConfigHash, "hash", n.cfg.ConfigHash)
 		}
 		if s.Dead {
-			delete(lv.peers, s.Node)
+			delete(lv.seqs, s.Node)
 			if !s.Adopted {
 				// Declared dead by someone who did not adopt it (yet, or
 				// ever): whoever comes first does.
@@ -143,12 +156,12 @@ func (n *Node) judge(ctx context.Context, f store.NodeFence, states []store.Node
 			}
 			continue
 		}
-		p, ok := lv.peers[s.Node]
-		if !ok || p.seq != s.RenewSeq {
-			lv.peers[s.Node] = peer{seq: s.RenewSeq, since: sent}
+		seq, ok := lv.seqs[s.Node]
+		if !ok || seq != s.RenewSeq {
+			lv.seqs[s.Node] = s.RenewSeq
 			continue
 		}
-		if sent.Sub(p.since) < n.cfg.TTL || s.Age < n.cfg.TTL {
+		if sent.Sub(lv.windowStart) < n.cfg.TTL || s.Age < n.cfg.TTL {
 			continue
 		}
 		dctx, cancel := context.WithTimeout(ctx, n.selfFenceAfter())
@@ -161,7 +174,7 @@ func (n *Node) judge(ctx context.Context, f store.NodeFence, states []store.Node
 			n.log.Warn("cluster: declaring a peer dead failed", "peer", s.Node, "err", err)
 			continue
 		}
-		delete(lv.peers, s.Node)
+		delete(lv.seqs, s.Node)
 		if !won {
 			continue // renewed at the last moment, or another survivor was first
 		}
@@ -170,9 +183,9 @@ func (n *Node) judge(ctx context.Context, f store.NodeFence, states []store.Node
 		n.q.push(Event{Kind: NodeDead, Node: s.Node}, &n.m.eventsDropped)
 		n.adopt(ctx, f, s.Node, true)
 	}
-	for id := range lv.peers {
+	for id := range lv.seqs {
 		if !seen[id] {
-			delete(lv.peers, id)
+			delete(lv.seqs, id)
 		}
 	}
 	for id := range lv.hashes {
@@ -211,7 +224,7 @@ func (n *Node) adopt(ctx context.Context, f store.NodeFence, dead string, declar
 func (n *Node) rejoin(ctx context.Context, lv *liveness) {
 	rctx, cancel := context.WithTimeout(ctx, n.selfFenceAfter())
 	defer cancel()
-	sent := time.Now()
+	sent := n.now()
 	f, err := n.st.JoinCluster(rctx, n.cfg.Node, n.cfg.ConfigHash)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -223,7 +236,7 @@ func (n *Node) rejoin(ctx context.Context, lv *liveness) {
 	n.mu.Lock()
 	n.fence, n.fenced, n.lastOK = f, false, sent
 	n.mu.Unlock()
-	clear(lv.peers)
+	lv.restart(sent)
 	lv.prevOK, lv.prevSent = true, sent
 	n.log.Info("cluster: rejoined", "incarnation", f.Incarnation)
 	n.q.push(Event{Kind: Rejoined, Node: n.cfg.Node}, &n.m.eventsDropped)

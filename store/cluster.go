@@ -20,10 +20,15 @@ import (
 //   - notices on channel ccpbx_cc (LISTEN/NOTIFY), always sent inside the
 //     transaction of the write they announce, so they arrive at its commit
 //     and never for a rolled-back write. A notice is a wake-up naming a
-//     row, never the data: receivers read the row (LoadAgent, LoadMember).
+//     row, never the data: receivers read the row (LoadAgent, LoadTier,
+//     LoadMember).
 //
-// SQLite has none of it: every method returns ErrClusterUnsupported, and
-// cluster mode requires driver = postgres.
+// Once a store joined (JoinCluster) with notices on (EnableNotices), its
+// call-center writes are fenced too (notices.go).
+//
+// SQLite has none of it: every cluster method but the row readers
+// returns ErrClusterUnsupported, and cluster mode requires driver =
+// postgres.
 
 // Errors of the cluster methods.
 var (
@@ -42,7 +47,7 @@ var (
 )
 
 // Notice kinds. A notice's Key names the row: the agent's name, the
-// tier's "queue|agent", the member's uuid, the claimed agent's name, the
+// tier's TierKey ("queue|agent"), the member's uuid, the claimed agent's name, the
 // node id. An empty Key means every row of that kind may have changed
 // (TruncateAgents, TruncateTiers).
 const (

@@ -762,3 +762,64 @@ func TestLoadTierAndTierKeys(t *testing.T) {
 		}
 	})
 }
+
+// TestFencedNodesCallcenterWritesFail: once a node joined, its agent,
+// tier and member writes carry its fence: declared dead (a pause, a
+// partition), they change nothing and announce nothing, so its late
+// writes cannot undo what the adopter did; rejoined, they work again.
+func TestFencedNodesCallcenterWritesFail(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	a, b, r := openPG(t, dsn), openPG(t, dsn), openPG(t, dsn)
+	ctx := context.Background()
+	fa := join(t, a, "a")
+	// Enabling notices after joining keeps the fence.
+	if err := a.EnableNotices("a"); err != nil {
+		t.Fatal(err)
+	}
+	fb := join(t, b, "b")
+	ch, _ := listenOn(t, r)
+	if err := a.UpsertAgent(ctx, AgentRow{Name: "1001", Status: "Available", State: "In a queue call"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := nextNotice(t, ch); n != (Notice{NoticeAgent, "1001", "a"}) {
+		t.Fatalf("got %+v", n)
+	}
+	states, err := a.Heartbeat(ctx, fa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.MarkDead(ctx, fb, "a", renewSeq(t, states, "a")); !ok || err != nil {
+		t.Fatalf("mark dead: %v %v", ok, err)
+	}
+	writes := map[string]func() error{
+		"upsert agent":  func() error { return a.UpsertAgent(ctx, AgentRow{Name: "1001", Status: "Available", State: "Idle"}) },
+		"delete agent":  func() error { return a.DeleteAgent(ctx, "1001") },
+		"upsert tier":   func() error { return a.UpsertTier(ctx, TierRow{Queue: "q", Agent: "1001"}) },
+		"delete tier":   func() error { return a.DeleteTier(ctx, "q", "1001") },
+		"upsert member": func() error { return a.UpsertMember(ctx, MemberRow{UUID: "m1"}) },
+		"delete member": func() error { return a.DeleteMember(ctx, "m1") },
+		"truncate":      func() error { return a.TruncateAgents(ctx) },
+	}
+	for name, w := range writes {
+		if err := w(); !errors.Is(err, ErrFenced) {
+			t.Errorf("%s by a dead node: %v", name, err)
+		}
+	}
+	if ag, ok, err := b.LoadAgent(ctx, "1001"); err != nil || !ok || ag.State != "In a queue call" {
+		t.Errorf("agent after fenced writes: %+v %v %v", ag, ok, err)
+	}
+	if err := b.Notify(ctx, "marker", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := nextNotice(t, ch); n.Kind != "marker" {
+		t.Fatalf("a fenced write announced itself: %+v", n)
+	}
+	// Rejoined: the store writes with the new fence.
+	join(t, a, "a")
+	if err := a.UpsertAgent(ctx, AgentRow{Name: "1001", Status: "Available", State: "Waiting"}); err != nil {
+		t.Fatalf("write after rejoining: %v", err)
+	}
+	if n := nextNotice(t, ch); n != (Notice{NoticeAgent, "1001", "a"}) {
+		t.Fatalf("got %+v", n)
+	}
+}

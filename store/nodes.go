@@ -43,6 +43,15 @@ func init() {
 		`CREATE SEQUENCE cc_claim_epoch`,
 		`CREATE INDEX members_instance ON members (instance_id)`,
 	)
+	// cc_fenced raises the error a fenced call-center write ends with
+	// (notices.go): SQL has no RAISE of its own.
+	addMigration(SQLite, "0510_cluster_fence")
+	addMigration(Postgres, "0510_cluster_fence",
+		`CREATE FUNCTION cc_fenced() RETURNS integer LANGUAGE plpgsql VOLATILE AS $$
+		BEGIN
+			RAISE EXCEPTION 'ccpbx node fenced (declared dead or superseded)' USING ERRCODE = '`+fenceErrCode+`';
+		END $$`,
+	)
 }
 
 // clusterOK refuses the cluster methods on SQLite.
@@ -126,7 +135,7 @@ func (s *Store) JoinCluster(ctx context.Context, node, configHash string) (NodeF
 	if err := tx.Commit(); err != nil {
 		return NodeFence{}, fmt.Errorf("store: join cluster: %w", err)
 	}
-	s.cluster.setNode(node)
+	s.cluster.update(func(v *self) { v.node, v.fence = node, f })
 	return f, nil
 }
 

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // noticeChannel is the one LISTEN/NOTIFY channel of ccpbx nodes.
@@ -31,30 +33,39 @@ const (
 // variable for tests).
 var listenIdle = 10 * time.Second
 
-// clusterSelf is the node a Store speaks for in notices: set by
-// EnableNotices or JoinCluster, read by every call-center write (an
+// clusterSelf is the node a Store speaks for: its id for notices (set by
+// EnableNotices or JoinCluster), whether call-center writes send notices,
+// and its fence once it joined. Every call-center write reads it (an
 // atomic load: nothing for the single box to wait on).
 type clusterSelf struct{ p atomic.Pointer[self] }
 
 type self struct {
 	node    string
-	notices bool // every call-center write sends its notice
+	notices bool      // every call-center write sends its notice
+	fence   NodeFence // Incarnation 0 until JoinCluster
+}
+
+func (c *clusterSelf) load() self {
+	if v := c.p.Load(); v != nil {
+		return *v
+	}
+	return self{}
 }
 
 func (c *clusterSelf) get() (node string, notices bool) {
-	if v := c.p.Load(); v != nil {
-		return v.node, v.notices
-	}
-	return "", false
+	v := c.load()
+	return v.node, v.notices
 }
 
-func (c *clusterSelf) setNode(node string) {
+// update changes the current value with f, atomically.
+func (c *clusterSelf) update(f func(*self)) {
 	for {
 		old := c.p.Load()
-		next := &self{node: node}
+		next := &self{}
 		if old != nil {
-			next.notices = old.notices
+			*next = *old
 		}
+		f(next)
 		if c.p.CompareAndSwap(old, next) {
 			return
 		}
@@ -64,13 +75,22 @@ func (c *clusterSelf) setNode(node string) {
 // EnableNotices makes every later call-center write (UpsertAgent,
 // UpsertTier, UpsertMember, Delete*, Truncate*) send its notice from node
 // in the same statement, so it is delivered at the write's commit.
-// Cluster mode turns it on; it is off by default (a single box sends
-// nothing). ErrClusterUnsupported on SQLite.
+// Once the store also joined the cluster (JoinCluster), those writes are
+// fenced as well: they fail with ErrFenced, changing nothing and
+// announcing nothing, while this node is declared dead or superseded (a
+// paused node's late writes cannot undo an adoption). Cluster mode turns
+// it on; it is off by default (a single box sends nothing).
+// ErrClusterUnsupported on SQLite.
 func (s *Store) EnableNotices(node string) error {
 	if s.db.d.driver != Postgres {
 		return ErrClusterUnsupported
 	}
-	s.cluster.p.Store(&self{node: node, notices: true})
+	s.cluster.update(func(v *self) {
+		if v.node != node {
+			v.fence = NodeFence{}
+		}
+		v.node, v.notices = node, true
+	})
 	return nil
 }
 
@@ -108,8 +128,8 @@ type stmt struct {
 // PostgreSQL runs it as one transaction, so the notices are delivered at
 // its commit and never for a failed write.
 func (s *Store) write(ctx context.Context, stmts []stmt, notices ...notice) error {
-	node, on := s.cluster.get()
-	if !on || len(notices) == 0 {
+	me := s.cluster.load()
+	if !me.notices || len(notices) == 0 {
 		for _, st := range stmts {
 			if _, err := s.db.ExecContext(ctx, st.query, st.args...); err != nil {
 				return err
@@ -117,25 +137,47 @@ func (s *Store) write(ctx context.Context, stmts []stmt, notices ...notice) erro
 		}
 		return nil
 	}
-	q := "WITH "
+	var q strings.Builder
 	var args []any
+	q.WriteString("WITH ")
+	fenced := me.fence.Incarnation != 0
+	if fenced {
+		// The fence: an error in the main query undoes the whole
+		// statement, the writes of its WITH clauses included.
+		q.WriteString("me AS (" + liveSelf + "), ")
+		args = append(args, me.fence.Node, me.fence.Incarnation)
+	}
 	for i, st := range stmts {
 		if i > 0 {
-			q += ", "
+			q.WriteString(", ")
 		}
-		q += fmt.Sprintf("w%d AS (%s)", i, st.query)
+		fmt.Fprintf(&q, "w%d AS (%s)", i, st.query)
 		args = append(args, st.args...)
 	}
-	q += " SELECT "
+	q.WriteString(" SELECT ")
+	if fenced {
+		q.WriteString("CASE WHEN EXISTS (SELECT 1 FROM me) THEN 0 ELSE cc_fenced() END, ")
+	}
 	for i, n := range notices {
 		if i > 0 {
-			q += ", "
+			q.WriteString(", ")
 		}
-		q += "pg_notify('" + noticeChannel + "', ?)"
-		args = append(args, payload(n.kind, n.key, node))
+		q.WriteString("pg_notify('" + noticeChannel + "', ?)")
+		args = append(args, payload(n.kind, n.key, me.node))
 	}
-	_, err := s.db.ExecContext(ctx, q, args...)
+	_, err := s.db.ExecContext(ctx, q.String(), args...)
+	if isFenceError(err) {
+		return ErrFenced
+	}
 	return err
+}
+
+// fenceErrCode is the SQLSTATE cc_fenced() raises.
+const fenceErrCode = "CC001"
+
+func isFenceError(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == fenceErrCode
 }
 
 // exec is write for one statement, with the single box's path exactly
