@@ -244,7 +244,8 @@ func (a *ACD) Fenced() {
 			return
 		}
 		a.fenced = true
-		a.log.Warn("cluster: fenced (declared dead or superseded): queue calls end, no offers until the node rejoins")
+		a.log.Warn("cluster: fenced (declared dead or superseded): queue calls end, no offers until the node rejoins",
+			"dropped_writes", a.persist.dropWrites())
 		for _, m := range a.members {
 			for _, o := range m.offers {
 				o.orphan = true

@@ -285,6 +285,38 @@ func TestClusterMirrorAgent(t *testing.T) {
 	pbxtest.WaitFor(t, 10*time.Second, func() bool { return h.get("status", "a2") == errAgentNotFound }, "a2 deleted")
 }
 
+// TestClusterStaleStatusLoses: another node's whole-row write that still
+// carries the status from before this node's newer change does not undo
+// it (the last status change wins, by last_status_change).
+func TestClusterStaleStatusLoses(t *testing.T) {
+	fc := newFakeCluster("node-a")
+	h := newHarness(t, queueCfg("longest-idle-agent", nil), nil, baseEpoch, withCluster(fc))
+	h.agents("a1")
+	ag := h.agent("a1")
+	stale := ag.row() // Available, from before the change below
+	h.advance(5)
+	h.mustOK("agent set status a1 'On Break'")
+	stale.State = string(config.StateIdle)
+	fc.mu.Lock()
+	fc.agents["a1"] = stale
+	fc.mu.Unlock()
+	h.acd.Notice(NoticeAgent, "a1", "node-b")
+	e := h.waitAction("agent-state-change")
+	eq(t, "state mirrored", e.Get("CC-Agent-State"), "Idle")
+	eq(t, "status kept", h.get("status", "a1"), "On Break")
+
+	// A newer change on the other node wins.
+	newer := h.agent("a1")
+	row := newer.row()
+	row.Status, row.LastStatusChange = string(config.StatusAvailable), baseEpoch+6
+	fc.mu.Lock()
+	fc.agents["a1"] = row
+	fc.mu.Unlock()
+	h.acd.Notice(NoticeAgent, "a1", "node-b")
+	e = h.waitAction("agent-status-change")
+	eq(t, "newer status", e.Get("CC-Agent-Status"), "Available")
+}
+
 // TestClusterAdoptedResume: members adopted from a dead node are kept
 // Abandoned here with their joined_epoch, so the caller who calls back
 // resumes its place.

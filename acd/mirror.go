@@ -173,6 +173,14 @@ func (a *ACD) mirrorAgent(name string, r store.AgentRow, found bool) {
 		return
 	}
 	ag.lostUntil = 0
+	// A status older than this node's own (set here a moment ago) is a
+	// stale row: another node wrote its whole agent row before it had
+	// mirrored this node's change. The newer status stands, and is
+	// written again so every node converges on it.
+	if nr.Status != ag.Status && nr.LastStatusChange < ag.LastStatusChange {
+		nr.Status, nr.LastStatusChange = ag.Status, ag.LastStatusChange
+		defer a.saveAgent(ag)
+	}
 	ag.Type, ag.MaxNoAnswer, ag.WrapUpTime = nr.Type, nr.MaxNoAnswer, nr.WrapUpTime
 	ag.RejectDelayTime, ag.BusyDelayTime, ag.NoAnswerDelayTime = nr.RejectDelayTime, nr.BusyDelayTime, nr.NoAnswerDelayTime
 	if ag.Contact != nr.Contact || ag.ContactNull != nr.ContactNull {

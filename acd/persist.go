@@ -16,7 +16,7 @@ type persister struct {
 	st     Store
 	log    *slog.Logger
 	mu     sync.Mutex
-	ops    []func(context.Context, Store) error
+	ops    []persistOp
 	wake   chan struct{}
 	closed bool
 	done   chan struct{}
@@ -35,7 +35,7 @@ func (p *persister) add(op func(context.Context, Store) error) {
 		p.mu.Unlock()
 		return
 	}
-	p.ops = append(p.ops, op)
+	p.ops = append(p.ops, persistOp{f: op})
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -52,7 +52,7 @@ func (p *persister) run() {
 		closed := p.closed
 		p.mu.Unlock()
 		for _, op := range ops {
-			if err := op(context.Background(), p.st); err != nil {
+			if err := op.f(context.Background(), p.st); err != nil {
 				p.log.Error("acd persistence", "err", err)
 			}
 		}
@@ -73,12 +73,39 @@ func (p *persister) addEffect(f func(context.Context) error) {
 		p.mu.Unlock()
 		return
 	}
-	p.ops = append(p.ops, func(ctx context.Context, _ Store) error { return f(ctx) })
+	p.ops = append(p.ops, persistOp{f: func(ctx context.Context, _ Store) error { return f(ctx) }, effect: true})
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
 	default:
 	}
+}
+
+// persistOp is one queued write, or an effect (a cluster claim or
+// release) that must run even when the writes are dropped.
+type persistOp struct {
+	f      func(context.Context, Store) error
+	effect bool
+}
+
+// dropWrites forgets the writes not yet run (a fenced cluster node: a
+// survivor adopted its rows, and replaying its older state after it
+// rejoins would undo that); effects stay, in order.
+func (p *persister) dropWrites() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	kept := p.ops[:0]
+	n := 0
+	for _, op := range p.ops {
+		if op.effect {
+			kept = append(kept, op)
+		} else {
+			n++
+		}
+	}
+	clear(p.ops[len(kept):])
+	p.ops = kept
+	return n
 }
 
 // close flushes pending writes and stops the writer.

@@ -26,6 +26,10 @@
 //     Rejoined. Fenced by a newer live incarnation of its own id (a second
 //     process started with the same node_id), it stays fenced and
 //     unhealthy instead: the newest process wins, no flapping.
+//   - Claims go through Node.ClaimAgent and Node.ReleaseClaim, which count
+//     them and see that no claim is stranded by a lost answer: a claim of
+//     unknown outcome is abandoned, a failed release retried, at every
+//     renewal.
 //
 // Use: open the store with driver postgres, call its EnableNotices(node)
 // so every call-center write announces itself, Start a Node, read Events
@@ -81,7 +85,10 @@ const (
 	// Fenced: this node was declared dead or superseded; its claims and
 	// waiting members are gone (the owner hangs up its queue calls and
 	// forgets its claims). Rejoined follows, unless a newer process
-	// took this node id (then the node stays fenced).
+	// took this node id (then the node stays fenced). Until Rejoined the
+	// store refuses this node's call-center writes (store.ErrFenced);
+	// after it they pass again, so an owner that queued writes before a
+	// stall drops them here rather than replay stale state.
 	Fenced
 	// Rejoined: this node joined again with a new incarnation (Fence()).
 	Rejoined
@@ -127,6 +134,12 @@ type Node struct {
 	// now is the monotonic clock of the liveness rules (tests step it).
 	now func() time.Time
 
+	// abandons are claims of unknown outcome to drop (ClaimAgent), and
+	// releases the releases to try again (ReleaseClaim).
+	claimMu  sync.Mutex
+	abandons map[store.Claim]abandon
+	releases map[release]store.NodeFence
+
 	mu     sync.Mutex
 	fence  store.NodeFence
 	fenced bool // between Fenced and Rejoined
@@ -144,6 +157,8 @@ const (
 	minTTL = 100 * time.Millisecond
 	// eventBuffer bounds the notices queued for a slow owner (see queue).
 	eventBuffer = 1024
+	// abandonTimeout bounds the cleanup of a claim of unknown outcome.
+	abandonTimeout = 2 * time.Second
 )
 
 // Start joins the cluster as a new incarnation of cfg.Node, subscribes to
@@ -183,6 +198,7 @@ func Start(ctx context.Context, st store.Cluster, cfg Config) (*Node, error) {
 		cfg: cfg, st: st, log: cfg.Log.With("node", cfg.Node), cancel: cancel,
 		q: newQueue(eventBuffer), kick: make(chan struct{}, 1),
 		fence: f, lastOK: sent, now: time.Now,
+		abandons: map[store.Claim]abandon{}, releases: map[release]store.NodeFence{},
 	}
 	n.log.Info("cluster: joined", "incarnation", f.Incarnation, "ttl", cfg.TTL, "renew", cfg.Renew)
 	n.wg.Add(3)
@@ -248,9 +264,19 @@ func (n *Node) listen(notices <-chan store.Notice) {
 // ClaimAgent claims an agent for a caller with the node's current fence
 // (store.Cluster.ClaimAgent), counting claims, lost claims and fenced
 // writes for Metrics. ErrFenced also makes the node renew at once, which
-// starts its rejoin.
+// starts its rejoin. Any other error leaves the outcome unknown: the
+// claim may have committed, or commit later, after its answer was lost
+// (a timeout, a dropped connection). So it is abandoned, at once and
+// again at every renewal for a TTL (until the node rejoins), unless the
+// owner claims the same agent for the same caller again first (which
+// then gets that claim, ClaimAgent being idempotent). No claim is
+// stranded by a lost answer.
 func (n *Node) ClaimAgent(ctx context.Context, c store.Claim) (epoch int64, err error) {
-	epoch, err = n.st.ClaimAgent(ctx, n.Fence(), c)
+	n.claimMu.Lock()
+	delete(n.abandons, c)
+	n.claimMu.Unlock()
+	f := n.Fence()
+	epoch, err = n.st.ClaimAgent(ctx, f, c)
 	switch {
 	case err == nil:
 		n.m.claims.Add(1)
@@ -262,12 +288,101 @@ func (n *Node) ClaimAgent(ctx context.Context, c store.Claim) (epoch int64, err 
 		case n.kick <- struct{}{}:
 		default:
 		}
+	default:
+		n.claimMu.Lock()
+		n.abandons[c] = abandon{f: f, since: n.now()}
+		n.claimMu.Unlock()
+		n.abandon(c)
 	}
 	return epoch, err
 }
 
+// abandon is a claim of unknown outcome to drop.
+type abandon struct {
+	f     store.NodeFence
+	since time.Time
+	done  bool // dropped once (a late commit may still come)
+}
+
+// abandon drops one pending claim if it is still pending; a ClaimAgent of
+// the same claim waits for it (claimMu), so it never drops a claim the
+// owner was just granted.
+func (n *Node) abandon(c store.Claim) {
+	n.claimMu.Lock()
+	defer n.claimMu.Unlock()
+	a, ok := n.abandons[c]
+	if !ok {
+		return
+	}
+	actx, cancel := context.WithTimeout(context.Background(), abandonTimeout)
+	err := n.st.AbandonClaim(actx, a.f, c)
+	cancel()
+	if err != nil {
+		n.log.Warn("cluster: a claim of unknown outcome not dropped yet (retried at the next renewal)",
+			"agent", c.Agent, "member", c.MemberUUID, "err", err)
+		return
+	}
+	a.done = true
+	if n.now().Sub(a.since) >= n.cfg.TTL {
+		delete(n.abandons, c)
+		return
+	}
+	n.abandons[c] = a
+}
+
+// retryAbandons runs at every renewal.
+func (n *Node) retryAbandons() {
+	n.claimMu.Lock()
+	pending := make([]store.Claim, 0, len(n.abandons))
+	for c := range n.abandons {
+		pending = append(pending, c)
+	}
+	n.claimMu.Unlock()
+	for _, c := range pending {
+		n.abandon(c)
+	}
+}
+
 // ReleaseClaim releases a claim this node holds (store.Cluster.ReleaseClaim
-// with the current fence).
+// with the current fence). A release that fails is retried at every
+// renewal until it succeeds or the node rejoins (which releases every
+// older claim): a lost release must not keep an agent claimed. The error
+// is still returned.
 func (n *Node) ReleaseClaim(ctx context.Context, agent string, epoch int64) error {
-	return n.st.ReleaseClaim(ctx, n.Fence(), agent, epoch)
+	f := n.Fence()
+	err := n.st.ReleaseClaim(ctx, f, agent, epoch)
+	if err != nil {
+		n.claimMu.Lock()
+		n.releases[release{agent, epoch}] = f
+		n.claimMu.Unlock()
+	}
+	return err
+}
+
+// release is a claim whose release failed.
+type release struct {
+	agent string
+	epoch int64
+}
+
+// retryReleases runs at every renewal.
+func (n *Node) retryReleases() {
+	n.claimMu.Lock()
+	pending := make(map[release]store.NodeFence, len(n.releases))
+	for r, f := range n.releases {
+		pending[r] = f
+	}
+	n.claimMu.Unlock()
+	for r, f := range pending {
+		ctx, cancel := context.WithTimeout(context.Background(), abandonTimeout)
+		err := n.st.ReleaseClaim(ctx, f, r.agent, r.epoch)
+		cancel()
+		if err != nil {
+			n.log.Warn("cluster: a claim's release failed again (retried at the next renewal)", "agent", r.agent, "err", err)
+			continue
+		}
+		n.claimMu.Lock()
+		delete(n.releases, r)
+		n.claimMu.Unlock()
+	}
 }

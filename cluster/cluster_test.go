@@ -402,3 +402,117 @@ func TestAnOwnerThatDoesNotReadBlocksNothing(t *testing.T) {
 		}
 	}
 }
+
+// lossyStore loses ClaimAgent's answers: the claim commits (at once, or
+// when late is closed) but the caller gets a timeout.
+type lossyStore struct {
+	*store.Store
+	lose bool
+	late chan struct{}
+	done chan struct{} // closed once a late claim committed
+	// failReleases is how many ReleaseClaim calls fail before running.
+	failReleases atomic.Int32
+}
+
+func (l *lossyStore) ReleaseClaim(ctx context.Context, f store.NodeFence, agent string, epoch int64) error {
+	if l.failReleases.Add(-1) >= 0 {
+		return errors.New("connection reset")
+	}
+	return l.Store.ReleaseClaim(ctx, f, agent, epoch)
+}
+
+func (l *lossyStore) ClaimAgent(ctx context.Context, f store.NodeFence, c store.Claim) (int64, error) {
+	if !l.lose {
+		return l.Store.ClaimAgent(ctx, f, c)
+	}
+	if l.late != nil {
+		go func() {
+			defer close(l.done)
+			<-l.late
+			l.Store.ClaimAgent(context.Background(), f, c)
+		}()
+		return 0, context.DeadlineExceeded
+	}
+	l.Store.ClaimAgent(ctx, f, c)
+	return 0, context.DeadlineExceeded
+}
+
+func TestClaimsOfUnknownOutcomeAreNotStranded(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	sa, sb := openStore(t, dsn), openStore(t, dsn)
+	lossy := &lossyStore{Store: sa, lose: true}
+	a, _ := start(t, lossy, "a")
+	b, _ := start(t, sb, "b")
+	ctx := context.Background()
+	held := func() int {
+		claims, err := sb.Claims(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(claims)
+	}
+
+	// The answer is lost, the claim committed: dropped before ClaimAgent
+	// returns.
+	c := store.Claim{Agent: "1001", Queue: "q", MemberUUID: "m1"}
+	if _, err := a.ClaimAgent(ctx, c); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("lossy claim: %v", err)
+	}
+	if n := held(); n != 0 {
+		t.Fatalf("%d claims stranded", n)
+	}
+
+	// The claim commits after its answer was lost and after the first
+	// abandon: a later renewal drops it.
+	lossy.late, lossy.done = make(chan struct{}), make(chan struct{})
+	if _, err := a.ClaimAgent(ctx, c); err == nil {
+		t.Fatal("lossy claim succeeded")
+	}
+	close(lossy.late)
+	<-lossy.done
+	pbxtest.WaitFor(t, bound, func() bool { return held() == 0 }, "the late claim dropped at a renewal")
+	eb, err := b.ClaimAgent(ctx, c)
+	if err != nil {
+		t.Fatalf("claim by b after the abandons: %v", err)
+	}
+	if err := b.ReleaseClaim(ctx, "1001", eb); err != nil {
+		t.Fatal(err)
+	}
+
+	// The owner claiming the same caller's agent again gets the claim,
+	// and no pending abandon takes it away.
+	lossy.late, lossy.done = nil, nil
+	if _, err := a.ClaimAgent(ctx, store.Claim{Agent: "1002", Queue: "q", MemberUUID: "m2"}); err == nil {
+		t.Fatal("lossy claim succeeded")
+	}
+	lossy.lose = false
+	e, err := a.ClaimAgent(ctx, store.Claim{Agent: "1002", Queue: "q", MemberUUID: "m2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := a.Metrics().Renewals
+	pbxtest.WaitFor(t, bound, func() bool { return a.Metrics().Renewals >= r+4 }, "renewals after the claim")
+	claims, _ := sb.Claims(ctx)
+	if len(claims) != 1 || claims[0].Agent != "1002" || claims[0].Epoch != e {
+		t.Fatalf("claims %+v, want 1002's with epoch %d", claims, e)
+	}
+}
+
+func TestFailedReleasesAreRetried(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	lossy := &lossyStore{Store: openStore(t, dsn)}
+	a, _ := start(t, lossy, "a")
+	ctx := context.Background()
+	e, err := a.ClaimAgent(ctx, store.Claim{Agent: "1001", Queue: "q", MemberUUID: "m1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lossy.failReleases.Store(3)
+	if err := a.ReleaseClaim(ctx, "1001", e); err == nil {
+		t.Fatal("the failing release succeeded")
+	}
+	pbxtest.WaitFor(t, bound, func() bool {
+		claims, err := lossy.Claims(ctx)
+		return err == nil && len(claims) == 0
+	}, "the release retried at the renewals")
+}

@@ -133,6 +133,8 @@ func (n *Node) renew(ctx context.Context, lv *liveness) {
 	}
 	lv.prevOK, lv.prevSent = true, sent
 	n.judge(ctx, f, states, sent, lv)
+	n.retryAbandons()
+	n.retryReleases()
 }
 
 // judge applies the grace rule to every peer and adopts the dead ones.
@@ -233,6 +235,11 @@ func (n *Node) rejoin(ctx context.Context, lv *liveness) {
 		return
 	}
 	n.m.rejoins.Add(1)
+	// JoinCluster released every claim of older incarnations.
+	n.claimMu.Lock()
+	clear(n.abandons)
+	clear(n.releases)
+	n.claimMu.Unlock()
 	n.mu.Lock()
 	n.fence, n.fenced, n.lastOK = f, false, sent
 	n.mu.Unlock()

@@ -14,7 +14,10 @@ import (
 // without a row is not refused: the row, not the claim, is the ACD's.
 
 // ClaimAgent implements Cluster.ClaimAgent in one statement (one round
-// trip), its notice delivered at its commit.
+// trip), its notice delivered at its commit. It is idempotent: when f
+// already holds the agent for the same caller and queue (a first attempt
+// committed but its answer was lost to a timeout), the existing claim's
+// epoch is returned, so a retry does not strand it.
 func (s *Store) ClaimAgent(ctx context.Context, f NodeFence, c Claim) (int64, error) {
 	if err := s.clusterOK(); err != nil {
 		return 0, err
@@ -31,20 +34,24 @@ func (s *Store) ClaimAgent(ctx context.Context, f NodeFence, c Claim) (int64, er
 			ON CONFLICT (agent) DO NOTHING
 			RETURNING agent, epoch),
 		sent AS (SELECT `+notifySQL(NoticeClaim, "agent", "?::text")+` FROM ins)
-		SELECT EXISTS (SELECT 1 FROM me), (SELECT v FROM ok), COALESCE((SELECT epoch FROM ins), 0), (SELECT count(*) FROM sent)`,
-		[]any{f.Node, f.Incarnation, c.Agent, c.Agent, c.Queue, c.MemberUUID, f.Node, f.Incarnation, f.Node},
+		SELECT EXISTS (SELECT 1 FROM me), (SELECT v FROM ok),
+			COALESCE((SELECT epoch FROM ins), (SELECT epoch FROM cc_claims
+				WHERE agent = ? AND queue = ? AND member_uuid = ? AND node = ? AND incarnation = ?), 0),
+			(SELECT count(*) FROM sent)`,
+		[]any{f.Node, f.Incarnation, c.Agent, c.Agent, c.Queue, c.MemberUUID, f.Node, f.Incarnation, f.Node,
+			c.Agent, c.Queue, c.MemberUUID, f.Node, f.Incarnation},
 		&live, &offerable, &epoch, &sent)
 	switch {
 	case err != nil:
 		return 0, fmt.Errorf("store: claim %s: %w", c.Agent, err)
 	case !live:
 		return 0, ErrFenced
+	case epoch != 0:
+		return epoch, nil
 	case !offerable:
 		return 0, fmt.Errorf("claim %s: %w: %w", c.Agent, ErrClaimLost, ErrAgentUnavailable)
-	case epoch == 0:
-		return 0, ErrClaimLost
 	}
-	return epoch, nil
+	return 0, ErrClaimLost
 }
 
 // ReleaseClaim implements Cluster.ReleaseClaim. It is not fenced: a node
@@ -60,6 +67,23 @@ func (s *Store) ReleaseClaim(ctx context.Context, f NodeFence, agent string, epo
 		SELECT count(*) FROM sent`, []any{agent, f.Node, f.Incarnation, epoch, f.Node}, &sent)
 	if err != nil {
 		return fmt.Errorf("store: release claim %s: %w", agent, err)
+	}
+	return nil
+}
+
+// AbandonClaim implements Cluster.AbandonClaim.
+func (s *Store) AbandonClaim(ctx context.Context, f NodeFence, c Claim) error {
+	if err := s.clusterOK(); err != nil {
+		return err
+	}
+	var sent int
+	err := s.db.ScanRow(ctx, `WITH del AS (
+			DELETE FROM cc_claims WHERE agent = ? AND queue = ? AND member_uuid = ? AND node = ? AND incarnation = ?
+			RETURNING agent),
+		sent AS (SELECT `+notifySQL(NoticeClaim, "agent", "?::text")+` FROM del)
+		SELECT count(*) FROM sent`, []any{c.Agent, c.Queue, c.MemberUUID, f.Node, f.Incarnation, f.Node}, &sent)
+	if err != nil {
+		return fmt.Errorf("store: abandon claim %s: %w", c.Agent, err)
 	}
 	return nil
 }

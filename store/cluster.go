@@ -144,8 +144,13 @@ type Cluster interface {
 	// ClaimAgent takes the agent for c: one winner among all nodes. The
 	// epoch identifies the claim for ReleaseClaim. ErrClaimLost when
 	// another claim holds the agent (or the agent is not offerable),
-	// ErrFenced when f is not live.
+	// ErrFenced when f is not live. Claiming again what f already holds
+	// for the same caller returns that claim's epoch.
 	ClaimAgent(ctx context.Context, f NodeFence, c Claim) (epoch int64, err error)
+	// AbandonClaim drops f's claim of c.Agent for that caller and queue,
+	// whatever its epoch: the cleanup after a ClaimAgent whose outcome is
+	// unknown (a timeout), which may have committed.
+	AbandonClaim(ctx context.Context, f NodeFence, c Claim) error
 	// ReleaseClaim drops the agent's claim if it is f's with that epoch
 	// (a no-op otherwise: the claim was released or adopted already).
 	ReleaseClaim(ctx context.Context, f NodeFence, agent string, epoch int64) error

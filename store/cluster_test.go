@@ -119,7 +119,8 @@ func TestClusterUnsupportedOnSQLite(t *testing.T) {
 	e8 := s.Notify(ctx, NoticeAgent, "1001")
 	_, e9 := s.Listen(ctx)
 	e10 := s.EnableNotices("n1")
-	for i, err := range []error{e1, e2, e3, e4, e5, e6, e7, e8, e9, e10} {
+	e11 := s.AbandonClaim(ctx, f, Claim{Agent: "1001"})
+	for i, err := range []error{e1, e2, e3, e4, e5, e6, e7, e8, e9, e10, e11} {
 		if !errors.Is(err, ErrClusterUnsupported) {
 			t.Errorf("method %d on SQLite: %v", i+1, err)
 		}
@@ -721,6 +722,7 @@ func TestClusterSurvivesDeadConnections(t *testing.T) {
 			return err
 		}},
 		{"release", func() error { return s.ReleaseClaim(ctx, f, "1001", 1) }},
+		{"abandon", func() error { return s.AbandonClaim(ctx, f, Claim{Agent: "1001", Queue: "q", MemberUUID: "m"}) }},
 		{"claims", func() error { _, err := s.Claims(ctx); return err }},
 		{"load agent", func() error { _, _, err := s.LoadAgent(ctx, "1001"); return err }},
 		{"load member", func() error { _, _, err := s.LoadMember(ctx, "m"); return err }},
@@ -821,5 +823,51 @@ func TestFencedNodesCallcenterWritesFail(t *testing.T) {
 	}
 	if n := nextNotice(t, ch); n != (Notice{NoticeAgent, "1001", "a"}) {
 		t.Fatalf("got %+v", n)
+	}
+}
+
+// TestClaimAgainAndAbandon: a claim whose answer was lost is found again
+// by the same caller's retry, and AbandonClaim drops exactly it.
+func TestClaimAgainAndAbandon(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	a, b := openPG(t, dsn), openPG(t, dsn)
+	fa, fb := join(t, a, "a"), join(t, b, "b")
+	ctx := context.Background()
+	c := Claim{Agent: "1001", Queue: "q", MemberUUID: "m1"}
+	e1, err := a.ClaimAgent(ctx, fa, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e2, err := a.ClaimAgent(ctx, fa, c); err != nil || e2 != e1 {
+		t.Fatalf("the same claim again: %d %v, want %d", e2, err, e1)
+	}
+	for _, other := range []struct {
+		s *Store
+		f NodeFence
+		c Claim
+	}{
+		{a, fa, Claim{Agent: "1001", Queue: "q", MemberUUID: "m2"}},
+		{a, fa, Claim{Agent: "1001", Queue: "q2", MemberUUID: "m1"}},
+		{b, fb, c},
+	} {
+		if _, err := other.s.ClaimAgent(ctx, other.f, other.c); !errors.Is(err, ErrClaimLost) {
+			t.Errorf("%s claiming %+v held for another caller, queue or node: %v", other.f.Node, other.c, err)
+		}
+		// Abandoning someone else's claim does nothing.
+		if err := other.s.AbandonClaim(ctx, other.f, other.c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if claims, _ := a.Claims(ctx); len(claims) != 1 || claims[0].Epoch != e1 {
+		t.Fatalf("claims %+v", claims)
+	}
+	if err := a.AbandonClaim(ctx, fa, c); err != nil {
+		t.Fatal(err)
+	}
+	if claims, _ := a.Claims(ctx); len(claims) != 0 {
+		t.Fatalf("claims after abandoning: %+v", claims)
+	}
+	if _, err := b.ClaimAgent(ctx, fb, c); err != nil {
+		t.Fatalf("claim after the abandon: %v", err)
 	}
 }
