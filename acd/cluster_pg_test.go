@@ -188,8 +188,18 @@ func TestClusterDeadNodeAgentAdopted(t *testing.T) {
 	a.h.call("5550001", q2, nil)
 	a.h.noDial()
 
-	// b stops renewing its lease: a declares it dead and adopts it.
+	// b stops renewing its lease: a declares it dead and adopts it (after
+	// an unbroken TTL of its own renewals, which a loaded machine delays:
+	// the bound is generous).
 	b.stop()
+	pbxtest.WaitFor(t, 60*time.Second, func() bool {
+		for _, c := range claimsOf(t, a.st) {
+			if c.Node == "node-b" {
+				return false
+			}
+		}
+		return true
+	}, "a adopts b's claim")
 	r := a.h.dialFor("1001")
 	eq(t, "a's caller", r.opts.Caller.Var("caller_id_number"), "5550001")
 	claims := claimsOf(t, a.st)
