@@ -37,7 +37,7 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 	relay := testing.AllocsPerRun(1000, func() {
 		seq++
 		binary.BigEndian.PutUint16(pkt[2:], seq)
-		a.handleRTP(pkt, from, &h)
+		readAs(a, pkt, from, &h)
 	})
 	if relay != 0 {
 		t.Errorf("relayed packet: %v allocs", relay)
@@ -70,7 +70,7 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 		seq++
 		binary.BigEndian.PutUint16(dtmf[2:], seq)
 		binary.BigEndian.PutUint32(dtmf[4:], uint32(seq)) // a new event each time
-		a.handleRTP(dtmf, from, &h)
+		readAs(a, dtmf, from, &h)
 	})
 	if digits != 0 {
 		t.Errorf("DTMF packet: %v allocs", digits)
@@ -129,7 +129,7 @@ func relayPacket(b *testing.B, record bool) {
 	for i := 0; b.Loop(); i++ {
 		binary.BigEndian.PutUint16(pkt[2:], uint16(i))
 		binary.BigEndian.PutUint32(pkt[4:], uint32(i)*160)
-		la.handleRTP(pkt, from, &h)
+		readAs(la, pkt, from, &h)
 	}
 }
 
