@@ -27,6 +27,7 @@ import (
 
 type gen struct {
 	target   *net.UDPAddr
+	regAt    *net.UDPAddr // -agents: where agents register (the internal profile)
 	socks    []*net.UDPConn
 	pending  sync.Map // Call-ID → chan response
 	password string
@@ -66,6 +67,8 @@ func main() {
 	settle := flag.Duration("settle", 3*time.Second, "media: the spacing window opens this long after the last call was started")
 	measure := flag.Duration("measure", 20*time.Second, "media: how long the spacing window stays open")
 	pid := flag.Int("pid", 0, "media: ccpbx's pid: its CPU over the window is reported")
+	maxCalls := flag.Int("calls", 0, "at most this many transactions (0: rate × duration, as many as fit)")
+	regTarget := flag.String("register-target", "", "agents: the profile they register with (default -target)")
 	flag.Parse()
 
 	addr, err := net.ResolveUDPAddr("udp4", *target)
@@ -73,7 +76,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	g := &gen{target: addr, password: *password, users: *users, dest: *dest, hold: *hold}
+	g := &gen{target: addr, regAt: addr, password: *password, users: *users, dest: *dest, hold: *hold}
+	if *regTarget != "" {
+		if g.regAt, err = net.ResolveUDPAddr("udp4", *regTarget); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
 	for range *nsock {
 		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
@@ -128,7 +137,7 @@ func main() {
 	}
 	interval := time.Second / time.Duration(*rate)
 	start := time.Now()
-	for i := 0; time.Since(start) < *dur; i++ {
+	for i := 0; time.Since(start) < *dur && (*maxCalls == 0 || i < *maxCalls); i++ {
 		// Absolute schedule: a late tick does not lower the rate.
 		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
 			time.Sleep(d)
@@ -226,7 +235,11 @@ func (g *gen) read(c *net.UDPConn) {
 // final response with this CSeq arrives (a provisional stops the
 // retransmissions of an INVITE) or 32 s pass.
 func (g *gen) transact(sock *net.UDPConn, ch chan response, msg, cseq string, invite bool) (response, bool) {
-	sock.WriteToUDP([]byte(msg), g.target)
+	return g.transactTo(g.target, sock, ch, msg, cseq, invite)
+}
+
+func (g *gen) transactTo(to *net.UDPAddr, sock *net.UDPConn, ch chan response, msg, cseq string, invite bool) (response, bool) {
+	sock.WriteToUDP([]byte(msg), to)
 	t1 := 500 * time.Millisecond
 	timer := time.NewTimer(t1)
 	defer timer.Stop()
@@ -247,7 +260,7 @@ func (g *gen) transact(sock *net.UDPConn, ch chan response, msg, cseq string, in
 			return r, true
 		case <-timer.C:
 			if retransmit {
-				sock.WriteToUDP([]byte(msg), g.target)
+				sock.WriteToUDP([]byte(msg), to)
 				g.rtx.Add(1)
 			}
 			t1 = min(2*t1, 4*time.Second)
@@ -297,7 +310,7 @@ func (g *gen) registerUser(sock *net.UDPConn, i int, user string) bool {
 	ch := make(chan response, 8)
 	g.pending.Store(callID, ch)
 	defer g.pending.Delete(callID)
-	host := g.target.String()
+	host := g.regAt.String()
 	build := func(seq int, auth string) string {
 		var b strings.Builder
 		fmt.Fprintf(&b, "REGISTER sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;rport;branch=z9hG4bK-%x\r\n", host, local, rand.Uint64())
@@ -305,7 +318,7 @@ func (g *gen) registerUser(sock *net.UDPConn, i int, user string) bool {
 		fmt.Fprintf(&b, "Contact: <sip:%s@%s>\r\nMax-Forwards: 70\r\nExpires: 3600\r\n%sContent-Length: 0\r\n\r\n", user, local, auth)
 		return b.String()
 	}
-	r, ok := g.transact(sock, ch, build(1, ""), "1 REGISTER", false)
+	r, ok := g.transactTo(g.regAt, sock, ch, build(1, ""), "1 REGISTER", false)
 	if !ok || r.code != 401 {
 		g.done(r, ok, began)
 		return false
@@ -320,7 +333,7 @@ func (g *gen) registerUser(sock *net.UDPConn, i int, user string) bool {
 	if opaque != "" {
 		auth += fmt.Sprintf(", opaque=\"%s\"", opaque)
 	}
-	r, ok = g.transact(sock, ch, build(2, auth+"\r\n"), "2 REGISTER", false)
+	r, ok = g.transactTo(g.regAt, sock, ch, build(2, auth+"\r\n"), "2 REGISTER", false)
 	g.done(r, ok, began)
 	return ok && r.code == 200
 }
