@@ -42,4 +42,3 @@ var errWouldBlock = errors.New("media: no datagram queued")
 func (s *udpSock) localAddrPort() netip.AddrPort {
 	return s.conn.LocalAddr().(*net.UDPAddr).AddrPort()
 }
-
