@@ -102,9 +102,10 @@ if [ -n "$PROF" ]; then
 	mkdir -p "$PROF"
 	(sleep $((RAMP + 3 + (AGENTS + RATE - 1) / RATE + 2)) && curl -s "http://127.0.0.1:$HTTP/debug/pprof/profile?seconds=10" >"$PROF/cpu.pprof" &&
 		curl -s "http://127.0.0.1:$HTTP/debug/pprof/goroutine?debug=1" | head -1 >"$PROF/goroutines.txt") &
+	PROF_JOB=$!
 fi
 echo "== $MODE: $N calls at $RATE/s ($AGENTS agents), held ${HOLD}s, window ${MEASURE}s; $(nproc) cores"
 "$TMP/sipload" -mode invite -media -calls "$N" -agents "$AGENTS" -target "127.0.0.1:$TRUNK" -rate "$RATE" -duration "${RAMP}s" \
 	-hold "${HOLD}s" -measure "${MEASURE}s" -pid "$PBX" -register-target "127.0.0.1:$INT"
 echo "ccpbx: peak_rss=$(awk '/VmHWM/{print $2, $3}' /proc/$PBX/status) log_lines=$(wc -l <"$TMP/ccpbx.log")"
-wait
+if [ -n "$PROF" ]; then wait "$PROF_JOB" || true; fi
