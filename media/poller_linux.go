@@ -83,7 +83,7 @@ func (p *poller) run() {
 // It returns false when nothing was ready, which parks run until the set
 // becomes readable again.
 func (p *poller) round(fd uintptr) bool {
-	n, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_WAIT, fd, uintptr(unsafe.Pointer(&p.events[0])), uintptr(len(p.events)), 0, 0, 0)
+	n, _, e := syscall.Syscall6(syscall.SYS_EPOLL_WAIT, fd, uintptr(unsafe.Pointer(&p.events[0])), uintptr(len(p.events)), 0, 0, 0)
 	if e != 0 || n == 0 {
 		return e != 0 && e != syscall.EINTR && e != syscall.EAGAIN
 	}

@@ -101,10 +101,12 @@ func (s *udpSock) setSockaddr(sa *sockaddr, ap netip.AddrPort) bool {
 }
 
 // sendTo sends one datagram; it never blocks (a full send buffer is an
-// error, as a dropped packet).
+// error, as a dropped packet). Syscall6, not RawSyscall6: if the kernel
+// deschedules the thread inside the call (a busy machine), the runtime can
+// hand its P to another thread, so music clocks and other legs keep running.
 func (s *udpSock) sendTo(b []byte, sa *sockaddr) error {
 	for {
-		_, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(s.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+		_, _, e := syscall.Syscall6(syscall.SYS_SENDTO, uintptr(s.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
 			0, uintptr(unsafe.Pointer(&sa.raw)), uintptr(sa.len))
 		if e == syscall.EINTR {
 			continue
@@ -124,7 +126,7 @@ var errWouldBlock = errors.New("media: no datagram queued")
 func (s *udpSock) recvFrom(b []byte, rx *sockaddr) (int, netip.AddrPort, error) {
 	for {
 		rx.len = syscall.SizeofSockaddrInet6
-		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(s.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+		n, _, e := syscall.Syscall6(syscall.SYS_RECVFROM, uintptr(s.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
 			0, uintptr(unsafe.Pointer(&rx.raw)), uintptr(unsafe.Pointer(&rx.len)))
 		switch e {
 		case 0:
