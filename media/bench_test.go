@@ -75,6 +75,21 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 	if digits != 0 {
 		t.Errorf("DTMF packet: %v allocs", digits)
 	}
+	// RTCP through the socket: peer -> a's RTCP port -> the poller.
+	rtcp := []byte{0x81, 200, 0, 6, 0, 0, 0, 99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	toRTCP := netip.AddrPortFrom(loopback, uint16(a.LocalPort()+1))
+	rtcpAllocs := testing.AllocsPerRun(200, func() {
+		n := a.stats.rtcp.Load()
+		if _, err := pA.conn.WriteToUDPAddrPort(rtcp, toRTCP); err != nil {
+			t.Fatal(err)
+		}
+		for a.stats.rtcp.Load() == n {
+			runtime.Gosched()
+		}
+	})
+	if rtcpAllocs != 0 {
+		t.Errorf("RTCP packet through the socket: %v allocs", rtcpAllocs)
+	}
 
 	music, _ := e.Sound(mohPath)
 	src := &source{kind: "music"}
