@@ -15,6 +15,11 @@
 // that dispatch, so what it reads next is settled. Time comes from an
 // injected Clock, so tests run in virtual time.
 //
+// On a cluster node (Options.Cluster, cluster.go) the loop still owns the
+// callers of its own node; agents and tiers are shared in the database, an
+// agent is offered only after this node wins its claim there, and other
+// nodes' writes are mirrored into the loop from notices.
+//
 // mod_callcenter's words (strategies, agent statuses and states, tier and
 // member states, cancel reasons) are config's types, shared with the
 // configuration file; acd converts them to store's plain columns in
@@ -31,6 +36,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"ccpbx/call"
@@ -74,6 +80,9 @@ type Options struct {
 	// Location decides where a statistics day starts (`queue stats
 	// <queue> today`); nil = time.Local.
 	Location *time.Location
+	// Cluster makes this ACD one node of a cluster (cluster.go); nil on a
+	// single box.
+	Cluster Cluster
 }
 
 // ACD is the call-center module.
@@ -86,6 +95,13 @@ type ACD struct {
 	log        *slog.Logger
 	instanceID string
 	origTO     time.Duration
+	// cl is the cluster (nil: single box); system is this node's id in
+	// serving_system and CC-Agent-System (single_box without a cluster).
+	cl     Cluster
+	system string
+	// resumeAny: some queue allows abandoned-resume, so other nodes'
+	// Abandoned members are worth mirroring (read by Notice, off the loop).
+	resumeAny atomic.Bool
 
 	inbox   chan message
 	quit    chan struct{}
@@ -108,6 +124,7 @@ type ACD struct {
 	offerSeq   int64
 	dirty      bool
 	closing    bool // Close began: launch nothing more
+	fenced     bool // cluster: this node's lease is gone, offer nothing
 	wakes      map[int64]bool
 	rnd        *rand.Rand
 
@@ -144,6 +161,8 @@ func New(cfg config.Callcenter, core *call.Core, st Store, opts Options) (*ACD, 
 		wakes:      map[int64]bool{},
 		loc:        opts.Location,
 		qlogger:    opts.QueueLog,
+		cl:         opts.Cluster,
+		system:     nodeOf(opts.Cluster),
 	}
 	if a.loc == nil {
 		a.loc = time.Local
@@ -161,6 +180,9 @@ func New(cfg config.Callcenter, core *call.Core, st Store, opts Options) (*ACD, 
 	if a.instanceID == "" {
 		a.instanceID = singleBox
 	}
+	if a.cl != nil {
+		a.instanceID = a.system
+	}
 	a.origTO = 60 * time.Second
 	if cfg.Settings.AgentOriginateTimeout > 0 {
 		a.origTO = time.Duration(cfg.Settings.AgentOriginateTimeout) * time.Second
@@ -176,6 +198,7 @@ func New(cfg config.Callcenter, core *call.Core, st Store, opts Options) (*ACD, 
 		}
 	}
 	a.persist = newPersister(st, a.log)
+	a.resumeAny.Store(anyResume(cfg))
 	return a, nil
 }
 
@@ -197,8 +220,12 @@ func (a *ACD) Start(ctx context.Context) error {
 	for _, qc := range a.cfg.Queues {
 		a.addQueue(newQueue(qc, a.log))
 	}
-	a.applyConfigAgents("")
-	a.applyConfigTiers("", "")
+	if a.seedOnly() {
+		a.seedConfig()
+	} else {
+		a.applyConfigAgents("")
+		a.applyConfigTiers("", "")
+	}
 	go a.persist.run()
 	go a.loop()
 	a.core.RegisterApp("callcenter", a.appCallcenter)
@@ -235,12 +262,29 @@ func (a *ACD) Close() {
 			for _, m := range a.members {
 				for _, o := range m.offers {
 					o.cancel(call.OriginatorCancel)
+					if a.cl != nil && o.state == offerRinging {
+						// The result would reach a stopped loop: free the
+						// shared agent and its claim now.
+						a.offerFailed(o, call.OriginatorCancel, false)
+					}
 				}
 			}
 		})
 		close(a.quit)
 		<-a.done
 		a.wg.Wait()
+		// Claims won while the loop was stopping are given back.
+		for {
+			select {
+			case m := <-a.inbox:
+				if m.unclaim != nil {
+					m.unclaim()
+				}
+				continue
+			default:
+			}
+			break
+		}
 		a.persist.close()
 	})
 }
@@ -251,6 +295,9 @@ func (a *ACD) Close() {
 type message struct {
 	f    func()
 	done chan struct{}
+	// unclaim, on a cluster claim's result, gives the claim back when the
+	// loop stopped before running f (Close).
+	unclaim func()
 }
 
 func (a *ACD) loop() {

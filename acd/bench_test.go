@@ -93,6 +93,8 @@ func BenchmarkDispatchDecision(b *testing.B) {
 		b.Fatal(err)
 	}
 	a.addQueue(a.lookupQueue(q1))
+	// Start's loadStats, without a store.
+	a.stats = map[statKey]*store.StatsRow{}
 	close(a.quit) // no loop: the benchmark drives dispatch itself
 	defer func() {
 		for _, m := range a.members {

@@ -369,7 +369,7 @@ func (a *ACD) agentAdd(name, typ string) string {
 		return errAgentTypeInvalid
 	}
 	a.agentSeq++
-	ag := &Agent{AgentRow: store.AgentRow{Name: name, InstanceID: singleBox, Type: typ, UUIDNull: true, ContactNull: true},
+	ag := &Agent{AgentRow: store.AgentRow{Name: name, InstanceID: a.system, Type: typ, UUIDNull: true, ContactNull: true},
 		Status: config.StatusLoggedOut, State: config.StateWaiting, seq: a.agentSeq}
 	a.agents[name] = ag
 	a.saveAgent(ag)

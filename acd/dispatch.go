@@ -59,6 +59,12 @@ func (a *ACD) eligibleAt(c cand, q *Queue, now int64) (bool, int64) {
 	if ag.retryAt > now && ag.retryAt > at {
 		at = ag.retryAt
 	}
+	if ag.claiming {
+		return false, 0
+	}
+	if ag.lostUntil > now && ag.lostUntil > at {
+		at = ag.lostUntil
+	}
 	return at == 0, at
 }
 
@@ -230,7 +236,7 @@ func (a *ACD) pick(q *Queue, m *Member, base []cand, now int64) (cand, bool) {
 // (§5, §6.2). It runs in the loop after any message that may let a call
 // reach an agent.
 func (a *ACD) dispatch() {
-	if a.closing {
+	if a.closing || a.fenced {
 		return
 	}
 	now := a.now()
@@ -250,6 +256,10 @@ func (a *ACD) dispatch() {
 			continue
 		}
 		if m.State != config.MemberWaiting && (m.State != config.MemberTrying || !ringStrategy(config.Strategy(m.ServingAgent))) {
+			continue
+		}
+		// A cluster claim in flight stands for the member's one offer.
+		if m.claiming > 0 && !ringStrategy(config.Strategy(m.ServingAgent)) {
 			continue
 		}
 		q, seen := queues[m.Queue]
@@ -403,8 +413,17 @@ func (a *ACD) scan(m *Member, q *Queue, base []cand, now int64) bool {
 }
 
 // launch claims the member and the agent and starts the offer (§6.2 steps
-// 6-8).
+// 6-8). A cluster node first claims the agent (cluster.go), off the loop.
 func (a *ACD) launch(m *Member, q *Queue, c cand, now int64) {
+	if a.cl != nil {
+		a.claim(m, q, c)
+		return
+	}
+	a.offer(m, q, c, now)
+}
+
+// offer is launch once the agent is this node's to offer.
+func (a *ACD) offer(m *Member, q *Queue, c cand, now int64) {
 	ag := c.ag
 	if a.cfg.Settings.ReserveAgents {
 		// The claim below cannot fail inside the loop, so the reservation
@@ -416,7 +435,7 @@ func (a *ACD) launch(m *Member, q *Queue, c cand, now int64) {
 		m.State = config.MemberTrying
 	} else {
 		m.ServingAgent = ag.Name
-		m.ServingSystem = singleBox
+		m.ServingSystem = a.system
 		m.State = config.MemberTrying
 	}
 	a.saveMember(m)
@@ -526,6 +545,11 @@ func (a *ACD) discardAbandoned() {
 	now := a.now()
 	for _, m := range a.members {
 		if m.State != config.MemberAbandoned || m.app != nil {
+			continue
+		}
+		if a.cl != nil && m.InstanceID != a.instanceID {
+			// Another node's caller, kept for resume: its row is its
+			// node's to delete.
 			continue
 		}
 		q := a.lookupQueue(m.Queue)

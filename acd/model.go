@@ -31,6 +31,15 @@ type Agent struct {
 	// loginAt is when this process saw the agent log in (queue_log's
 	// AGENTLOGOFF logintime); 0 when unknown.
 	loginAt int64
+	// Cluster (cluster.go): a claim in flight; the claim this node holds
+	// and its epoch; until when a lost claim keeps the agent busy
+	// elsewhere (a notice about the agent ends it sooner); claim notices
+	// seen.
+	claiming     bool
+	held         bool
+	claimEpoch   int64
+	lostUntil    int64
+	claimNotices int64 // claim notices seen for the agent (claimDone)
 }
 
 func (a *Agent) row() store.AgentRow {
@@ -104,6 +113,7 @@ type Member struct {
 	lastOrig       int64             // ring-progressively: cc_last_originated_call
 	pendingTimeout bool              // max-wait-time reached during an offer
 	origPos        int64             // position on entering (queue_log)
+	claiming       int               // cluster: agent claims in flight for this member
 }
 
 func (m *Member) row() store.MemberRow {

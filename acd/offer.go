@@ -43,6 +43,9 @@ type offer struct {
 	broken                   bool // ended by callcenter_break
 	sideKnown, agentFirst    bool // which side ended the bridge (bridgeSide)
 	completed                bool // COMPLETECALLER/COMPLETEAGENT written
+	// orphan: the agent's claim went to another node while this one was
+	// fenced; the end of this call must not touch the agent.
+	orphan bool
 }
 
 func (o *offer) cancel(c call.Cause) {
@@ -80,7 +83,7 @@ func (a *ACD) startOffer(m *Member, q *Queue, ag *Agent, now int64) {
 	m.offers[ag.Name] = o
 	a.statRung(o)
 	a.fire(nil, "CC-Queue", q.Name, "CC-Action", "agent-offering", "CC-Agent", ag.Name,
-		"CC-Agent-Type", ag.Type, "CC-Agent-System", singleBox, "CC-Member-UUID", m.UUID,
+		"CC-Agent-Type", ag.Type, "CC-Agent-System", a.system, "CC-Member-UUID", m.UUID,
 		"CC-Member-Session-UUID", m.SessionUUID, "CC-Member-CID-Name", m.CIDName,
 		"CC-Member-CID-Number", m.CIDNumber)
 
@@ -212,7 +215,7 @@ func (a *ACD) offerFailed(o *offer, cause call.Cause, counted bool) {
 	if m.offers[ag.Name] == o {
 		delete(m.offers, ag.Name)
 	}
-	live := a.agents[ag.Name] == ag
+	live := a.agents[ag.Name] == ag && !o.orphan
 	tierState := config.TierReady
 	var delay int64
 	noAnswer := false
@@ -254,13 +257,16 @@ func (a *ACD) offerFailed(o *offer, cause call.Cause, counted bool) {
 		a.wakeAt(ag.retryAt)
 	}
 	a.fire(nil, "CC-Queue", q.Name, "CC-Action", "bridge-agent-fail", "CC-Hangup-Cause", string(cause),
-		"CC-Agent", ag.Name, "CC-Agent-System", singleBox, "CC-Agent-Called-Time", itoa(o.called),
+		"CC-Agent", ag.Name, "CC-Agent-System", a.system, "CC-Agent-Called-Time", itoa(o.called),
 		"CC-Agent-Aborted-Time", itoa(now), "CC-Member-UUID", m.UUID, "CC-Member-Session-UUID", o.sessionUUID,
 		"CC-Member-CID-Name", m.CIDName, "CC-Member-CID-Number", m.CIDNumber,
 		"CC-Member-Joined-Time", itoa(m.JoinedEpoch))
 	if live {
 		a.releaseTiers(ag, q.Name, tierState)
 		a.setState(ag, config.StateWaiting)
+	}
+	if a.cl != nil && !o.orphan {
+		a.releaseClaim(ag)
 	}
 	if a.members[m.UUID] == m && !ringStrategy(config.Strategy(m.ServingAgent)) && m.State == config.MemberTrying && m.ServingAgent == ag.Name {
 		m.State = config.MemberWaiting
@@ -310,7 +316,7 @@ func (a *ACD) offerAnswered(o *offer, leg *call.Channel) {
 	}
 	if ringStrategy(config.Strategy(m.ServingAgent)) {
 		m.ServingAgent = ag.Name
-		m.ServingSystem = singleBox
+		m.ServingSystem = a.system
 		a.saveMember(m)
 		for _, other := range m.offers {
 			if other != o {
@@ -324,7 +330,7 @@ func (a *ACD) offerAnswered(o *offer, leg *call.Channel) {
 	a.legs[leg.UUID()] = o
 	leg.SetVar("cc_member_pre_answer_uuid", "")
 	a.fire(leg, "CC-Queue", q.Name, "CC-Action", "bridge-agent-start", "CC-Agent", ag.Name,
-		"CC-Agent-System", singleBox, "CC-Agent-UUID", leg.UUID(), "CC-Agent-Called-Time", itoa(o.called),
+		"CC-Agent-System", a.system, "CC-Agent-UUID", leg.UUID(), "CC-Agent-Called-Time", itoa(o.called),
 		"CC-Agent-Answered-Time", itoa(o.answered), "CC-Member-Joined-Time", itoa(m.JoinedEpoch),
 		"CC-Member-UUID", m.UUID, "CC-Member-Session-UUID", m.SessionUUID, "CC-Member-CID-Name", m.CIDName,
 		"CC-Member-CID-Number", m.CIDNumber)
@@ -450,7 +456,7 @@ func (a *ACD) bridgeEnded(o *offer) {
 		cause = "NONE"
 	}
 	a.fire(o.leg, "CC-Queue", q.Name, "CC-Action", "bridge-agent-end", "CC-Hangup-Cause", cause,
-		"CC-Agent", ag.Name, "CC-Agent-System", singleBox, "CC-Agent-UUID", o.leg.UUID(),
+		"CC-Agent", ag.Name, "CC-Agent-System", a.system, "CC-Agent-UUID", o.leg.UUID(),
 		"CC-Agent-Bridged", "true", "CC-Agent-Called-Time", itoa(o.called),
 		"CC-Agent-Answered-Time", itoa(o.answered), "CC-Member-Joined-Time", itoa(m.JoinedEpoch),
 		"CC-Bridge-Terminated-Time", itoa(now), "CC-Member-UUID", m.UUID,
@@ -459,7 +465,7 @@ func (a *ACD) bridgeEnded(o *offer) {
 	if m.ch != nil {
 		m.ch.SetVar("cc_queue_terminated_epoch", itoa(now))
 	}
-	live := a.agents[ag.Name] == ag
+	live := a.agents[ag.Name] == ag && !o.orphan
 	o.endedAt, o.talk = now, now-o.bridgedAt
 	var wrap int64
 	if live {
@@ -481,7 +487,7 @@ func (a *ACD) bridgeEnded(o *offer) {
 		a.dropMember(m)
 	}
 	a.fire(m.ch, "CC-Queue", q.Name, "CC-Action", "member-queue-end", "CC-Hangup-Cause", cause,
-		"CC-Cause", "Terminated", "CC-Agent", ag.Name, "CC-Agent-System", singleBox,
+		"CC-Cause", "Terminated", "CC-Agent", ag.Name, "CC-Agent-System", a.system,
 		"CC-Agent-UUID", o.leg.UUID(), "CC-Agent-Called-Time", itoa(o.called),
 		"CC-Agent-Answered-Time", itoa(o.answered), "CC-Member-Leaving-Time", itoa(now),
 		"CC-Member-Joined-Time", itoa(m.JoinedEpoch), "CC-Member-UUID", m.UUID,
@@ -497,6 +503,9 @@ func (a *ACD) bridgeEnded(o *offer) {
 		if ag.WrapUpTime > 0 {
 			a.wakeAt(ag.LastBridgeEnd + ag.WrapUpTime + 1)
 		}
+	}
+	if a.cl != nil && !o.orphan {
+		a.releaseClaim(ag)
 	}
 	a.dirty = true
 }

@@ -16,7 +16,7 @@ type persister struct {
 	st     Store
 	log    *slog.Logger
 	mu     sync.Mutex
-	ops    []func(context.Context, Store) error
+	ops    []persistOp
 	wake   chan struct{}
 	closed bool
 	done   chan struct{}
@@ -35,7 +35,7 @@ func (p *persister) add(op func(context.Context, Store) error) {
 		p.mu.Unlock()
 		return
 	}
-	p.ops = append(p.ops, op)
+	p.ops = append(p.ops, persistOp{f: op})
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -52,10 +52,7 @@ func (p *persister) run() {
 		closed := p.closed
 		p.mu.Unlock()
 		for _, op := range ops {
-			if p.st == nil {
-				continue
-			}
-			if err := op(context.Background(), p.st); err != nil {
+			if err := op.f(context.Background(), p.st); err != nil {
 				p.log.Error("acd persistence", "err", err)
 			}
 		}
@@ -66,6 +63,49 @@ func (p *persister) run() {
 			<-p.wake
 		}
 	}
+}
+
+// addEffect queues f after the writes queued so far, with or without a
+// store (a cluster claim's release follows the agent's last write).
+func (p *persister) addEffect(f func(context.Context) error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.ops = append(p.ops, persistOp{f: func(ctx context.Context, _ Store) error { return f(ctx) }, effect: true})
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// persistOp is one queued write, or an effect (a cluster claim or
+// release) that must run even when the writes are dropped.
+type persistOp struct {
+	f      func(context.Context, Store) error
+	effect bool
+}
+
+// dropWrites forgets the writes not yet run (a fenced cluster node: a
+// survivor adopted its rows, and replaying its older state after it
+// rejoins would undo that); effects stay, in order.
+func (p *persister) dropWrites() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	kept := p.ops[:0]
+	n := 0
+	for _, op := range p.ops {
+		if op.effect {
+			kept = append(kept, op)
+		} else {
+			n++
+		}
+	}
+	clear(p.ops[len(kept):])
+	p.ops = kept
+	return n
 }
 
 // close flushes pending writes and stops the writer.
@@ -112,6 +152,13 @@ func (a *ACD) load(ctx context.Context) error {
 	rows, err := a.st.LoadCallcenter(ctx)
 	if err != nil {
 		return err
+	}
+	if a.cl != nil {
+		if a.cfg.Settings.TruncateTiersOnLoad || a.cfg.Settings.TruncateAgentsOnLoad {
+			// One node's start must not empty the tables every node serves.
+			a.log.Warn("cluster: truncate-agents-on-load and truncate-tiers-on-load are ignored on a cluster node")
+		}
+		return a.clusterLoad(rows)
 	}
 	if a.cfg.Settings.TruncateTiersOnLoad {
 		if err := a.st.TruncateTiers(ctx); err != nil {
@@ -165,6 +212,23 @@ func (a *ACD) load(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// seedConfig adds the configured agents and tiers the shared tables do
+// not have yet (a cluster node): one node's restart must not reset an
+// agent every node is serving (FreeSWITCH #3091).
+func (a *ACD) seedConfig() {
+	for _, c := range a.cfg.Agents {
+		if c.Name == "" || c.Type == "" || a.agents[c.Name] != nil {
+			continue
+		}
+		a.applyConfigAgent(c)
+	}
+	for _, c := range a.cfg.Tiers {
+		if a.findTier(c.Queue, c.Agent) == nil {
+			a.applyConfigTiers(c.Queue, c.Agent)
+		}
+	}
 }
 
 // applyConfigAgents re-applies the configured agents (all, or only name),

@@ -19,6 +19,7 @@ func (a *ACD) Reload(cfg config.Callcenter) []string {
 	a.do(func() {
 		old := a.cfg
 		a.cfg = cfg
+		a.resumeAny.Store(anyResume(cfg))
 		oldQ := map[string]config.Queue{}
 		for _, q := range old.Queues {
 			oldQ[q.Name] = q

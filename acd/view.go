@@ -18,6 +18,10 @@ type View struct {
 	Agents  []AgentView
 	Tiers   []TierView
 	Members []MemberView
+	// Offers counts agent offers in flight or bridged, over all members;
+	// AgentLegs the answered agent legs the ACD still follows. A finished
+	// call leaves neither.
+	Offers, AgentLegs int
 }
 
 // QueueView is one loaded queue.
@@ -107,5 +111,9 @@ func (a *ACD) view() View {
 			ServingAgent: m.ServingAgent,
 		})
 	}
+	for _, m := range a.members {
+		v.Offers += len(m.offers)
+	}
+	v.AgentLegs = len(a.legs)
 	return v
 }

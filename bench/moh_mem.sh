@@ -5,7 +5,12 @@
 # once for each N given. It reports RSS at 0 callers, RSS with N waiting,
 # (RSS(N) - RSS(0)) / N, the Go heap in use (from /debug/pprof, which the
 # copy enables), and RSS every 10 s for IDLE seconds (at most 60) once the
-# callers are gone. Each N runs in a fresh ccpbx.
+# callers are gone, and CPU and RSS over 10 s with the N waiting once the
+# ramp is over. Each N runs in a fresh ccpbx. The copy lifts the
+# shipped limits on calls up and calls per second (max_sessions, the
+# trunk's per-address caps) and turns overload shedding off (on a shared
+# machine a busy neighbour's scheduling delay would refuse the load with
+# 503): this measures memory, not admission.
 # With -p DIR it saves a heap and a goroutine profile per N in DIR, and a
 # heap profile (after a GC) at the end of the idle time.
 #
@@ -19,7 +24,7 @@ while getopts "i:p:" o; do
 	case $o in
 	i) IDLE=$OPTARG ;;
 	p) PROF=$OPTARG ;;
-	*) sed -n '2,13p' "$0"; exit 2 ;;
+	*) sed -n '2,18p' "$0"; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -58,6 +63,9 @@ sed -e 's/^listen_ip = "0.0.0.0"/listen_ip = "127.0.0.1"\nadvertise_ip = "127.0.
 	-e "s/^listen = \"127.0.0.1:8021\"/listen = \"127.0.0.1:$ESL\"/" \
 	-e "s|^data_dir = \"data\"|data_dir = \"$TMP/data\"|" \
 	-e "s|^# \[http\]|[http]\nlisten = \"127.0.0.1:$HTTP\"\npprof = true|" \
+	-e "s/^max_sessions = .*/max_sessions = 100000/" -e "s/^sessions_per_second = .*/sessions_per_second = 1000/" \
+	-e 's/^overload_delay = .*/overload_delay = "0s"/' \
+	-e "s/^calls_per_second_per_ip = 30$/calls_per_second_per_ip = 1000/" -e "s/^max_calls_per_ip = 500$/max_calls_per_ip = 100000/" \
 	"$ROOT/config.toml" >"$CFG"
 PBX=""
 start_pbx() {
@@ -69,6 +77,8 @@ start_pbx() {
 	sleep 3
 }
 cli() { "$TMP/ccpbx" cli -config "$CFG" -x "$1"; }
+CLK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$PBX/stat"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$PBX/status"; }
 calls() { cli "show calls count" 2>/dev/null | grep -o '^[0-9]*' | head -1 || echo 0; }
 heap_inuse() { curl -s "http://127.0.0.1:$HTTP/debug/pprof/heap?debug=1" | sed -n 's/^# HeapInuse = //p'; }
@@ -95,6 +105,12 @@ for N in "${NS[@]}"; do
 		curl -s "http://127.0.0.1:$HTTP/debug/pprof/heap" >"$PROF/heap-$N.pb.gz"
 		curl -s "http://127.0.0.1:$HTTP/debug/pprof/goroutine?debug=1" >"$PROF/goroutine-$N.txt"
 	fi
+	# CPU and RSS over the next 10 s, all N still waiting: what a waiting
+	# caller costs once the ramp is over (and the GC policy has settled).
+	C0=$(cpu_ticks)
+	sleep 10
+	C1=$(cpu_ticks) R2=$(rss_kb)
+	echo "   +10 s: CPU $(((C1 - C0) * 100 / CLK / 10)) % of one core, RSS $((R2 / 1024)) MB, per caller $(((R2 - R0) / N)) KB, calls up $(calls)"
 	wait "$S" || echo "sipp exit $?"
 	for _ in $(seq 60); do [ "$(calls)" -eq 0 ] && break; sleep 0.5; done
 	echo "   after: calls $(calls), RSS $(($(rss_kb) / 1024)) MB"

@@ -14,12 +14,15 @@
 #   -X  a line appended to each profile (repeatable)
 #   -p  profile: the binary must be built with -tags benchprofile; cpu.pprof
 #       and heap.pprof of seconds 5-15 of the run land in DIR
+#   -P  profile any binary through [http] pprof = true (a free loopback
+#       port): cpu.pprof of seconds 2-12 of the load, then block.pprof,
+#       mutex.pprof and heap.pprof, land in DIR
 #   -k  keep the temporary directory
 set -euo pipefail
 
-MODE=register RATE=100 SECS=20 BIN="" CFGSRC="" USERS=1000 HOLD=1s PROF="" KEEP=0
+MODE=register RATE=100 SECS=20 BIN="" CFGSRC="" USERS=1000 HOLD=1s PROF="" HTTPPROF="" KEEP=0
 CORE=() PROFX=()
-while getopts "m:r:t:b:c:u:H:x:X:p:k" o; do
+while getopts "m:r:t:b:c:u:H:x:X:p:P:k" o; do
 	case $o in
 	m) MODE=$OPTARG ;;
 	r) RATE=$OPTARG ;;
@@ -31,8 +34,9 @@ while getopts "m:r:t:b:c:u:H:x:X:p:k" o; do
 	x) CORE+=("$OPTARG") ;;
 	X) PROFX+=("$OPTARG") ;;
 	p) PROF=$OPTARG ;;
+	P) HTTPPROF=$OPTARG ;;
 	k) KEEP=1 ;;
-	*) sed -n '2,19p' "$0"; exit 2 ;;
+	*) sed -n '2,22p' "$0"; exit 2 ;;
 	esac
 done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -50,10 +54,10 @@ if [ -z "$BIN" ]; then
 fi
 (cd "$ROOT" && go build -o "$TMP/sipload" ./bench/sipload)
 
-read -r INT TRUNK ESL < <(python3 - <<'EOF'
+read -r INT TRUNK ESL WEB < <(python3 - <<'EOF'
 import socket
 out, held = [], []
-while len(out) < 3:
+while len(out) < 4:
     t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try: u.bind(("127.0.0.1", p))
@@ -78,6 +82,10 @@ for i in $(seq 0 $((USERS - 1))); do
 	printf '\n[[directory.user]]\nid = "u%d"\n[directory.user.params]\npassword = "1234"\n' $((1000 + i)) >>"$CFG"
 done
 
+if [ -n "$HTTPPROF" ]; then
+	mkdir -p "$HTTPPROF"
+	printf '\n[http]\nlisten = "127.0.0.1:%d"\npprof = true\n' "$WEB" >>"$CFG"
+fi
 if [ -n "$PROF" ]; then mkdir -p "$PROF"; export CCPBX_PROFILE_DIR=$PROF CCPBX_PROFILE_AFTER=5 CCPBX_PROFILE_FOR=10; fi
 (cd "$ROOT" && exec "$BIN" serve -config "$CFG") >"$TMP/ccpbx.log" 2>&1 &
 PBX=$!
@@ -93,10 +101,26 @@ invite) TARGET=127.0.0.1:$TRUNK ;;
 *) echo "mode: register or invite" >&2; exit 2 ;;
 esac
 udp_drops() { awk '/^Udp:/ {n++; if (n == 2) print $6}' /proc/net/snmp; }
+# Datagrams the kernel dropped at ccpbx's own socket of the target profile
+# (its receive buffer was full), as opposed to the machine's total.
+sock_drops() { awk -v a="$(printf '0100007F:%04X' "${TARGET##*:}")" '$2 == a {n = $NF} END {print (n == "" ? "n/a" : n)}' /proc/net/udp; }
 drops0=$(udp_drops)
 ticks0=$(awk '{print $14 + $15}' /proc/$PBX/stat)
+PROFILER=""
+if [ -n "$HTTPPROF" ]; then
+	(
+		sleep 2
+		get() { curl -sS --max-time 60 -o "$HTTPPROF/$1" "http://127.0.0.1:$WEB/debug/pprof/$2"; }
+		get cpu.pprof 'profile?seconds=10'
+		get block.pprof block
+		get mutex.pprof mutex
+		get heap.pprof heap
+	) &
+	PROFILER=$!
+fi
 "$TMP/sipload" -mode "$MODE" -target "$TARGET" -rate "$RATE" -duration "${SECS}s" -users "$USERS" -hold "$HOLD"
+if [ -n "$PROFILER" ]; then wait "$PROFILER" || true; fi
 ticks1=$(awk '{print $14 + $15}' /proc/$PBX/stat)
 drops1=$(udp_drops)
 hz=$(getconf CLK_TCK)
-echo "ccpbx: cpu=$(python3 -c "print(round(($ticks1-$ticks0)/$hz, 1))")s peak_rss=$(awk '/VmHWM/{print $2, $3}' /proc/$PBX/status) log_lines=$(wc -l <"$TMP/ccpbx.log") shed_logs=$(grep -c 'overload: shedding' "$TMP/ccpbx.log" || true) udp_rcvbuf_drops=$((drops1 - drops0)) (whole machine)"
+echo "ccpbx: cpu=$(python3 -c "print(round(($ticks1-$ticks0)/$hz, 1))")s peak_rss=$(awk '/VmHWM/{print $2, $3}' /proc/$PBX/status) log_lines=$(wc -l <"$TMP/ccpbx.log") shed_logs=$(grep -c 'overload: shedding' "$TMP/ccpbx.log" || true) udp_rcvbuf_drops=$((drops1 - drops0)) (whole machine) ccpbx_socket_drops=$(sock_drops)"

@@ -1,6 +1,9 @@
 package call
 
-import "testing"
+import (
+	"strconv"
+	"testing"
+)
 
 func BenchmarkParseDialString(b *testing.B) {
 	const dial = `{origination_caller_id_number=1001,ignore_early_media=true,cc_member_uuid='a,b'}[leg_timeout=15]user/1001,user/1002|sofia/internal/sip:1003@127.0.0.1:5060`
@@ -27,5 +30,29 @@ func BenchmarkFire(b *testing.B) {
 	for b.Loop() {
 		c.Fire(ch.Event("CHANNEL_EXECUTE"))
 		<-events
+	}
+}
+
+// BenchmarkChannelEventQueueCall builds the event of a leg of a bridged
+// queue call: ~60 variables (what a trunk caller carries once the
+// callcenter app ran) and the other leg's profile. A queue call fires a few
+// dozen of these (CHANNEL_* states, EXECUTE, callcenter::info).
+func BenchmarkChannelEventQueueCall(b *testing.B) {
+	c := newTestCore(b)
+	vars := map[string]string{"caller_id_number": "5550001", "caller_id_name": "Caller", "destination_number": "3000",
+		"context": "blueivr", "network_addr": "127.0.0.1"}
+	for i := range 55 {
+		vars["cc_variable_"+strconv.Itoa(i)] = "value-" + strconv.Itoa(i)
+	}
+	a := c.NewChannel(ChannelSpec{Name: "sofia/blueivr/5550001@127.0.0.1:5080", Direction: Inbound, Vars: vars})
+	o := c.NewChannel(ChannelSpec{Name: "sofia/internal/1001@127.0.0.1:5060", Direction: Outbound,
+		Vars: map[string]string{"caller_id_number": "5550001", "destination_number": "1001"}})
+	a.mu.Lock()
+	a.other, a.otherType = o, "originatee"
+	a.mu.Unlock()
+	b.ReportAllocs()
+	for b.Loop() {
+		e := a.Event("CHANNEL_EXECUTE")
+		c.stamp(e)
 	}
 }

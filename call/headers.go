@@ -1,8 +1,11 @@
 package call
 
 import (
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,7 +32,58 @@ type profile struct {
 	other             *Channel
 	otherType         string
 	vars              []Header
-	get               func(string) string
+	// std holds the values of profileVars, by index.
+	std [len(profileVars)]string
+}
+
+// profileVars are the variables a caller profile block reads.
+var profileVars = [...]string{"username", "caller_id_name", "caller_id_number", "callee_id_name",
+	"callee_id_number", "network_addr", "ani", "destination_number", "context", "presence_id",
+	"call_uuid", "transfer_source", "orig_caller_id_name", "orig_caller_id_number", "read_codec"}
+
+// get is one of profileVars' values ("" for any other name).
+func (p *profile) get(k string) string {
+	for i, n := range profileVars {
+		if n == k {
+			return p.std[i]
+		}
+	}
+	return ""
+}
+
+// Header names built once instead of once per event: "variable_" + name for
+// the names channels use (bounded, since names can come from the network)
+// and the caller-profile blocks' prefixed names.
+var (
+	varHeaders     sync.Map // name → "variable_" + name
+	varHeaderCount atomic.Int32
+)
+
+const maxVarHeaders = 4096
+
+func varHeader(name string) string {
+	if h, ok := varHeaders.Load(name); ok {
+		return h.(string)
+	}
+	h := "variable_" + name
+	if varHeaderCount.Load() < maxVarHeaders {
+		if _, loaded := varHeaders.LoadOrStore(name, h); !loaded {
+			varHeaderCount.Add(1)
+		}
+	}
+	return h
+}
+
+var profileHeaders sync.Map // [2]string{prefix, name} → prefix + "-" + name (a fixed set)
+
+func profileHeader(prefix, name string) string {
+	k := [2]string{prefix, name}
+	if h, ok := profileHeaders.Load(k); ok {
+		return h.(string)
+	}
+	h := prefix + "-" + name
+	profileHeaders.Store(k, h)
+	return h
 }
 
 func (c *Channel) snapshot(withVars bool) *profile {
@@ -41,24 +95,18 @@ func (c *Channel) snapshot(withVars bool) *profile {
 		progressMediaAt: c.progressMediaAt, hungupAt: c.hungupAt, bridgedAt: c.bridgedAt,
 		lastHold: c.lastHold, holdAccum: c.holdAccum, other: c.other, otherType: c.otherType,
 	}
-	vars := make(map[string]string, 16)
-	for _, k := range []string{"username", "caller_id_name", "caller_id_number", "callee_id_name",
-		"callee_id_number", "network_addr", "ani", "destination_number", "context", "presence_id",
-		"call_uuid", "transfer_source", "orig_caller_id_name", "orig_caller_id_number", "read_codec"} {
-		if v, ok := c.vars[k]; ok {
-			vars[k] = v
-		}
+	for i, k := range profileVars {
+		p.std[i] = c.vars[k]
 	}
-	p.get = func(k string) string { return vars[k] }
 	if withVars {
 		p.vars = make([]Header, 0, len(c.order))
 		for _, k := range c.order {
-			p.vars = append(p.vars, Header{"variable_" + k, c.vars[k]})
+			p.vars = append(p.vars, Header{varHeader(k), c.vars[k]})
 		}
 	}
 	m := c.media
 	c.mu.Unlock()
-	p.codec = vars["read_codec"]
+	p.codec = p.get("read_codec")
 	if m != nil {
 		if codec := m.Codec(); codec != "" {
 			p.codec = codec
@@ -78,6 +126,9 @@ func (c *Channel) AppendHeaders(e *Event) {
 	if p.other != nil && p.other != c {
 		op = p.other.snapshot(false)
 	}
+	// One allocation for the headers: the Channel-* block, up to two
+	// profile blocks and the variables.
+	e.Headers = slices.Grow(e.Headers, 24+2*40+len(p.vars))
 	add := func(name, value string) {
 		if value != "" {
 			e.Add(name, value)
@@ -130,7 +181,7 @@ func (c *Channel) AppendHeaders(e *Event) {
 func (p *profile) appendProfile(e *Event, prefix string, index bool) {
 	add := func(name, value string) {
 		if value != "" {
-			e.Add(prefix+"-"+name, value)
+			e.Add(profileHeader(prefix, name), value)
 		}
 	}
 	add("Direction", string(p.dir))

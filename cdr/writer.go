@@ -41,7 +41,11 @@ type Writer struct {
 	opt Options
 	log *slog.Logger
 
-	sp *spool.Spool[*call.Event]
+	// The spool holds records, not events: a leg's complete event carries
+	// every header of the channel (~14 KB for a queue call), the record a
+	// few hundred bytes, and the spool may hold thousands while the
+	// writer catches up under load.
+	sp *spool.Spool[store.CDR]
 
 	mu      sync.Mutex
 	stopBus func()
@@ -89,8 +93,9 @@ func (w *Writer) Start(core *call.Core) {
 // Enqueue queues the record of a complete leg. It never blocks (the queue
 // grows) and never drops one while the Writer is open.
 func (w *Writer) Enqueue(e *call.Event) {
-	if !w.sp.Put(e) {
-		w.log.Error("cdr: record after shutdown not written", "uuid", e.Get("Unique-ID"))
+	r := FromEvent(e)
+	if !w.sp.Put(r) {
+		w.log.Error("cdr: record after shutdown not written", "uuid", r.UUID)
 	}
 }
 
@@ -122,11 +127,7 @@ func (w *Writer) Close(ctx context.Context) error {
 // write stores one batch: the database first (one transaction), then the
 // CSV lines in one write and an fsync. A failure of one is logged and does
 // not stop the other.
-func (w *Writer) write(batch []*call.Event) {
-	recs := make([]store.CDR, len(batch))
-	for i, e := range batch {
-		recs[i] = FromEvent(e)
-	}
+func (w *Writer) write(recs []store.CDR) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	err := w.opt.Store.InsertCDRs(ctx, recs)
 	cancel()

@@ -59,6 +59,8 @@
 //	      "127.0.0.1:8080", service_level_seconds 20; beyond loopback token
 //	      or username+password are required (see HTTP)
 //	store: driver "sqlite"; dsn "" (required with driver "postgres")
+//	cluster: node_id "single_box" (no cluster), lease_ttl 3s,
+//	      renew_interval lease_ttl/3
 //	core: max_sessions 1000, sessions_per_second 200, overload_delay 100ms
 //	      (only when the key is absent: 0 disables)
 //	profile: listen_ip "0.0.0.0", transports ["udp", "tcp"]; port and context
@@ -112,6 +114,7 @@ type Config struct {
 	CDR         CDR         `toml:"cdr"`
 	HTTP        HTTP        `toml:"http"`
 	Store       Store       `toml:"store"`
+	Cluster     Cluster     `toml:"cluster"`
 
 	// File is the path the configuration was read from ("(embedded)" for the
 	// copy compiled into the binary).
@@ -221,6 +224,26 @@ type Store struct {
 	// postgres, refused with sqlite.
 	DSN string `toml:"dsn"`
 }
+
+// Cluster makes this process one node of a ccpbx cluster ([cluster]):
+// agents and tiers shared in PostgreSQL, an agent offered only through an
+// atomic claim, node liveness by lease. NodeID "single_box" (the default)
+// means no cluster: nothing of it runs and every listing, event and column
+// stays as on a single box.
+type Cluster struct {
+	// NodeID names this node in members.instance_id and serving_system,
+	// CC-Agent-System, claims and `cluster status`; unique per node.
+	NodeID string `toml:"node_id"`
+	// LeaseTTL: a node whose lease was not renewed for this long is dead
+	// to the others (after the grace rule), and a node that could not
+	// renew its own for nearly this long fences itself.
+	LeaseTTL Duration `toml:"lease_ttl"`
+	// RenewInterval is how often the lease is renewed (default lease_ttl/3).
+	RenewInterval Duration `toml:"renew_interval"`
+}
+
+// Enabled reports whether this process is a cluster node.
+func (c Cluster) Enabled() bool { return c.NodeID != "" && c.NodeID != DefaultNodeID }
 
 // Store drivers.
 const (

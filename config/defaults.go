@@ -23,9 +23,12 @@ const (
 	DefaultConditionBreak    = "on-false"
 
 	// Limits (README "Limits and overload").
-	DefaultMaxSessions            = 1000 // FreeSWITCH's shipped max-sessions
-	DefaultSessionsPerSecond      = 200
-	DefaultOverloadDelay          = 100 * time.Millisecond
+	DefaultMaxSessions       = 1000 // FreeSWITCH's shipped max-sessions
+	DefaultSessionsPerSecond = 200
+	DefaultOverloadDelay     = 100 * time.Millisecond
+	// DefaultNodeID is [cluster] node_id when absent: no cluster.
+	DefaultNodeID                 = DefaultInstanceID
+	DefaultLeaseTTL               = 3 * time.Second
 	DefaultCallsPerSecondPerIP    = 30
 	DefaultMaxCallsPerIP          = 500
 	DefaultTCPMaxConnections      = 2048
@@ -166,6 +169,13 @@ func applyDefaults(c *Config, defined map[string]bool) {
 	c.CDR.Rotate = orDefault(c.CDR.Rotate, CDRRotateNone)
 	applyHTTPDefaults(&c.HTTP)
 	c.Store.Driver = orDefault(c.Store.Driver, StoreSQLite)
+	c.Cluster.NodeID = orDefault(c.Cluster.NodeID, DefaultNodeID)
+	if c.Cluster.LeaseTTL.Duration == 0 {
+		c.Cluster.LeaseTTL.Duration = DefaultLeaseTTL
+	}
+	if c.Cluster.RenewInterval.Duration == 0 {
+		c.Cluster.RenewInterval.Duration = c.Cluster.LeaseTTL.Duration / 3
+	}
 
 	for i := range c.Profiles {
 		p := &c.Profiles[i]

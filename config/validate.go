@@ -33,6 +33,40 @@ func validate(c *Config, defined map[string]bool, el *errorList) {
 	validateCDR(&c.CDR, el)
 	validateHTTP(&c.HTTP, defined, el)
 	validateStore(&c.Store, defined, el)
+	validateCluster(c, defined, el)
+}
+
+// validateCluster checks [cluster]: a node id usable in listings, lease
+// times that leave room for renewals, and PostgreSQL as the store (a
+// cluster shares its agents and claims there; SQLite is one box's file).
+func validateCluster(c *Config, defined map[string]bool, el *errorList) {
+	cl := &c.Cluster
+	if defined["cluster.node_id"] {
+		if checkName(el, "cluster.node_id", "node_id", cl.NodeID, "|,") && len(cl.NodeID) > 64 {
+			el.at("cluster.node_id", "node_id is longer than 64 bytes")
+		}
+	}
+	ttl, renew := cl.LeaseTTL.Duration, cl.RenewInterval.Duration
+	if defined["cluster.lease_ttl"] && (ttl < 500*time.Millisecond || ttl > time.Minute) {
+		el.at("cluster.lease_ttl", "%s is outside 500ms-1m", ttl)
+		return
+	}
+	if defined["cluster.renew_interval"] {
+		if ttl == 0 {
+			ttl = DefaultLeaseTTL
+		}
+		if renew <= 0 || renew > ttl/2 {
+			el.at("cluster.renew_interval", "%s must be above 0s and at most half of lease_ttl (%s)", renew, ttl)
+		}
+	}
+	enabled := cl.NodeID != "" && cl.NodeID != DefaultNodeID
+	if enabled && !strings.EqualFold(c.Store.Driver, StorePostgres) {
+		at := "cluster.node_id"
+		if defined["store.driver"] {
+			at = "store.driver"
+		}
+		el.at(at, "a cluster node (node_id %q) needs [store] driver = %q: nodes share agents and claims there", cl.NodeID, StorePostgres)
+	}
 }
 
 // validateStore checks the driver and, for PostgreSQL, the DSN's syntax the

@@ -9,7 +9,8 @@
 // Unlike FreeSWITCH's mod_lua, scripts are named only inside scripts_dir
 // (and core.allowed_roots) and run in a sandbox without shell, environment
 // or file access elsewhere (luasandbox.go); file names go through
-// guard.Folders.
+// guard.Folders. A script's VM builds each standard library the first time
+// the script uses it (lualibs.go): a caller waiting in a queue keeps its VM.
 //
 // It imports only call, config and guard: it must not import sip, media, acd
 // or api.

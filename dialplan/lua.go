@@ -21,8 +21,6 @@ import (
 // before it is stopped.
 const luaGrace = 10 * time.Second
 
-const sessionType = "freeswitch.Session"
-
 // appLua runs "script [args…]" (relative names resolve under ScriptsDir)
 // with FreeSWITCH's Lua API: the session object, freeswitch.consoleLog,
 // freeswitch.API():execute and argv. Script errors are returned (and so
@@ -121,50 +119,86 @@ type luaSession struct {
 	log *slog.Logger
 }
 
+// install sets the session's globals. They are set raw: going through
+// _G's metatable would open the base library for "print" (lualibs.go).
 func (s *luaSession) install(L *lua.LState, name string, args []string) {
-	fs := L.NewTable()
+	glob := L.G.Global
+	// Tables are made to size: NewTable's 32+32 slots are ~2.5 KB each,
+	// kept for the whole call.
+	fs := L.CreateTable(0, 4)
 	L.SetFuncs(fs, map[string]lua.LGFunction{
 		"consoleLog":        s.consoleLog,
 		"API":               s.newAPI,
 		"getGlobalVariable": s.getGlobal,
 		"msleep":            s.msleep,
 	})
-	L.SetGlobal("freeswitch", fs)
-	L.SetGlobal("print", L.NewFunction(s.print))
+	glob.RawSetString("freeswitch", fs)
+	glob.RawSetString("print", L.NewFunction(s.print))
 
-	argv := L.NewTable()
+	argv := L.CreateTable(len(args), 1)
 	argv.RawSetInt(0, lua.LString(name))
 	for i, a := range args {
 		argv.RawSetInt(i+1, lua.LString(a))
 	}
-	L.SetGlobal("argv", argv)
+	glob.RawSetString("argv", argv)
 
 	if s.ch == nil {
 		return
 	}
-	mt := L.NewTypeMetatable(sessionType)
-	L.SetField(mt, "__index", L.SetFuncs(L.NewTable(), map[string]lua.LGFunction{
-		"getVariable": s.getVariable,
-		"setVariable": s.setVariable,
-		"execute":     s.execute,
-		"answer":      s.answer,
-		"preAnswer":   s.preAnswer,
-		"hangup":      s.hangup,
-		"ready":       s.ready,
-		"answered":    s.answered,
-		"streamFile":  s.streamFile,
-		"sleep":       s.sleep,
-		"getDigits":   s.getDigits,
-		"hangupCause": s.hangupCause,
-		"get_uuid":    s.uuid,
-		"getUUID":     s.uuid,
-		"consoleLog":  s.sessionLog,
-		"transfer":    s.transfer,
-	}))
+	// The methods are made when a script first names them (a waiting
+	// caller's script uses two or three of the sixteen), and kept, so
+	// session.execute is the same function each time.
+	mt := L.CreateTable(0, 1)
+	mt.RawSetString("__index", L.NewFunction(s.method(L.CreateTable(0, 4))))
 	ud := L.NewUserData()
 	ud.Value = s
 	L.SetMetatable(ud, mt)
-	L.SetGlobal("session", ud)
+	glob.RawSetString("session", ud)
+}
+
+// luaSessionMethods are the session object's methods (session:name(…)).
+var luaSessionMethods = map[string]func(*luaSession, *lua.LState) int{
+	"getVariable": (*luaSession).getVariable,
+	"setVariable": (*luaSession).setVariable,
+	"execute":     (*luaSession).execute,
+	"answer":      (*luaSession).answer,
+	"preAnswer":   (*luaSession).preAnswer,
+	"hangup":      (*luaSession).hangup,
+	"ready":       (*luaSession).ready,
+	"answered":    (*luaSession).answered,
+	"streamFile":  (*luaSession).streamFile,
+	"sleep":       (*luaSession).sleep,
+	"getDigits":   (*luaSession).getDigits,
+	"hangupCause": (*luaSession).hangupCause,
+	"get_uuid":    (*luaSession).uuid,
+	"getUUID":     (*luaSession).uuid,
+	"consoleLog":  (*luaSession).sessionLog,
+	"transfer":    (*luaSession).transfer,
+}
+
+// method is the session object's __index: it returns the named method,
+// made on first use and kept in made.
+func (s *luaSession) method(made *lua.LTable) lua.LGFunction {
+	return func(L *lua.LState) int {
+		name, ok := L.Get(2).(lua.LString)
+		if !ok {
+			L.Push(lua.LNil)
+			return 1
+		}
+		if fn := made.RawGetString(string(name)); fn != lua.LNil {
+			L.Push(fn)
+			return 1
+		}
+		m, ok := luaSessionMethods[string(name)]
+		if !ok {
+			L.Push(lua.LNil)
+			return 1
+		}
+		fn := L.NewFunction(func(L *lua.LState) int { return m(s, L) })
+		made.RawSetString(string(name), fn)
+		L.Push(fn)
+		return 1
+	}
 }
 
 // self checks that a method was called with ':' on the session object.
@@ -206,7 +240,7 @@ func (s *luaSession) print(L *lua.LState) int {
 // newAPI returns the freeswitch.API() object: execute(cmd, args) and
 // executeString("cmd args") run API commands and return their reply.
 func (s *luaSession) newAPI(L *lua.LState) int {
-	api := L.NewTable()
+	api := L.CreateTable(0, 3)
 	run := func(line string) string {
 		return s.d.core.API(s.ctx, line, nil)
 	}

@@ -36,6 +36,9 @@ func luaHarness(t *testing.T, scripts map[string]string, data string) *harness {
 func TestLuaSessionAPI(t *testing.T) {
 	script := `
 assert(session:getVariable("nothing") == nil, "unset variable must be nil")
+assert(session.execute == session.execute and session.getVariable ~= session.execute, "methods are kept once made")
+assert(session.noSuchMethod == nil and session[1] == nil, "unknown methods are nil")
+assert(type(getmetatable(session).__index) == "function")
 session:setVariable("from_lua", "yes")
 session:setVariable("caller_id_number", nil)
 local r = freeswitch.API():execute("fakeapi", "a b")

@@ -43,85 +43,102 @@ var luaDenied = map[string][]string{
 // exactly what it could.
 var luaOptions = lua.Options{
 	SkipOpenLibs:        true,
-	RegistrySize:        256,
+	RegistrySize:        128, // the least gopher-lua takes
 	RegistryMaxSize:     lua.RegistrySize,
-	RegistryGrowStep:    256,
+	RegistryGrowStep:    128,
 	CallStackSize:       lua.CallStackSize,
 	MinimizeStackMemory: true,
 }
 
-// newLuaState returns a sandboxed VM whose file access goes through files.
+// newLuaState returns a sandboxed VM whose file access goes through
+// files. Its libraries open on first use (lualibs.go); build makes each.
 func (d *Dialplan) newLuaState() *lua.LState {
 	L := lua.NewState(luaOptions)
-	for _, lib := range []struct {
-		name string
-		open lua.LGFunction
-	}{
-		{lua.BaseLibName, lua.OpenBase},
-		{lua.TabLibName, lua.OpenTable},
-		{lua.StringLibName, lua.OpenString},
-		{lua.MathLibName, lua.OpenMath},
-		{lua.CoroutineLibName, lua.OpenCoroutine},
-		{lua.OsLibName, lua.OpenOs},
-		{lua.IoLibName, lua.OpenIo},
-	} {
-		L.Push(L.NewFunction(lib.open))
-		L.Push(lua.LString(lib.name))
-		L.Call(1, 0)
-	}
-	full := map[string]*lua.LTable{}
-	for _, name := range []string{lua.OsLibName, lua.IoLibName} {
-		full[name], _ = L.GetGlobal(name).(*lua.LTable)
-	}
-
-	osT := L.NewTable()
-	for _, fn := range []string{"clock", "date", "difftime", "time"} {
-		osT.RawSetString(fn, full[lua.OsLibName].RawGetString(fn))
-	}
-	ioT := L.NewTable()
-	for _, fn := range []string{"type", "write"} {
-		ioT.RawSetString(fn, full[lua.IoLibName].RawGetString(fn))
-	}
-	ioT.RawSetString("open", d.confinedPath(L, "io.open", full[lua.IoLibName].RawGetString("open")))
-	ioT.RawSetString("lines", d.confinedPath(L, "io.lines", full[lua.IoLibName].RawGetString("lines")))
-	pkg := L.NewTable()
-	debugT := L.NewTable()
-	tables := map[string]*lua.LTable{lua.OsLibName: osT, lua.IoLibName: ioT, "package": pkg, "debug": debugT}
-	for lib, fns := range luaDenied {
-		for _, fn := range fns {
-			tables[lib].RawSetString(fn, L.NewFunction(luaDeniedFunc(lib+"."+fn)))
-		}
-	}
-
-	g := L.G.Global
-	for _, fn := range []string{"module", "_printregs"} {
-		g.RawSetString(fn, lua.LNil)
-	}
-	g.RawSetString("dofile", L.NewFunction(d.luaDoFile))
-	g.RawSetString("loadfile", L.NewFunction(d.luaLoadFile))
-	g.RawSetString("require", L.NewFunction(d.luaRequire))
-
-	// package.loaded is a fresh table, not the registry's, so nothing
-	// reachable from a script still holds the full os and io libraries.
-	loaded := L.NewTable()
-	for _, name := range []string{lua.TabLibName, lua.StringLibName, lua.MathLibName, lua.CoroutineLibName} {
-		loaded.RawSetString(name, L.GetGlobal(name))
-	}
-	loaded.RawSetString("_G", g)
-	loaded.RawSetString(lua.OsLibName, osT)
-	loaded.RawSetString(lua.IoLibName, ioT)
-	loaded.RawSetString("package", pkg)
-	pkg.RawSetString("loaded", loaded)
-	L.SetGlobal(lua.OsLibName, osT)
-	L.SetGlobal(lua.IoLibName, ioT)
-	L.SetGlobal("package", pkg)
-	L.SetGlobal("debug", debugT)
-	reg := L.Get(lua.RegistryIndex).(*lua.LTable)
-	if old, ok := reg.RawGetString("_LOADED").(*lua.LTable); ok {
-		old.RawSetString(lua.OsLibName, osT)
-		old.RawSetString(lua.IoLibName, ioT)
-	}
+	// gopher-lua makes _G with room for 64 names and the registry for 32
+	// (~3 KB of maps); a call script defines a few. Both grow on demand.
+	L.G.Global = L.CreateTable(0, 8)
+	L.Env = L.G.Global
+	L.G.Registry = L.CreateTable(0, 4)
+	d.installLazyLibs(L)
 	return L
+}
+
+// build opens library group g in L as the sandbox allows it, with _G's
+// metatable out of the way.
+func (z *luaLibs) build(L *lua.LState, g luaGroup) {
+	glob := L.G.Global
+	switch g {
+	case luaBase:
+		openLib(L, lua.OpenBase, lua.BaseLibName)
+		for _, fn := range []string{"module", "_printregs"} {
+			glob.RawSetString(fn, lua.LNil)
+		}
+		glob.RawSetString("dofile", L.NewFunction(z.d.luaDoFile))
+		glob.RawSetString("loadfile", L.NewFunction(z.d.luaLoadFile))
+		glob.RawSetString("require", L.NewFunction(z.d.luaRequire))
+		z.observe(L)
+	case luaString:
+		openLib(L, lua.OpenString, lua.StringLibName)
+	case luaTable:
+		openLib(L, lua.OpenTable, lua.TabLibName)
+	case luaMath:
+		openLib(L, lua.OpenMath, lua.MathLibName)
+	case luaCoroutine:
+		openLib(L, lua.OpenCoroutine, lua.CoroutineLibName)
+	case luaOs:
+		openLib(L, lua.OpenOs, lua.OsLibName)
+		full, _ := glob.RawGetString(lua.OsLibName).(*lua.LTable)
+		z.os = L.CreateTable(0, 4+len(luaDenied[lua.OsLibName]))
+		for _, fn := range []string{"clock", "date", "difftime", "time"} {
+			z.os.RawSetString(fn, full.RawGetString(fn))
+		}
+		z.restricted(L, lua.OsLibName, z.os)
+	case luaIo:
+		openLib(L, lua.OpenIo, lua.IoLibName)
+		full, _ := glob.RawGetString(lua.IoLibName).(*lua.LTable)
+		z.io = L.CreateTable(0, 4+len(luaDenied[lua.IoLibName]))
+		for _, fn := range []string{"type", "write"} {
+			z.io.RawSetString(fn, full.RawGetString(fn))
+		}
+		z.io.RawSetString("open", z.d.confinedPath(L, "io.open", full.RawGetString("open")))
+		z.io.RawSetString("lines", z.d.confinedPath(L, "io.lines", full.RawGetString("lines")))
+		z.restricted(L, lua.IoLibName, z.io)
+	case luaDebug:
+		z.restricted(L, "debug", L.CreateTable(0, len(luaDenied["debug"])))
+	case luaPackage:
+		// package.loaded is a fresh table, not the registry's, so nothing
+		// reachable from a script still holds the full os and io
+		// libraries. It holds every library as opened, so all open now.
+		z.openAll(L)
+		L.SetMetatable(glob, lua.LNil) // openAll put it back
+		reg := L.Get(lua.RegistryIndex).(*lua.LTable)
+		old, _ := reg.RawGetString("_LOADED").(*lua.LTable)
+		loaded := L.CreateTable(0, 8)
+		for _, name := range []string{lua.TabLibName, lua.StringLibName, lua.MathLibName, lua.CoroutineLibName} {
+			loaded.RawSetString(name, old.RawGetString(name))
+		}
+		loaded.RawSetString("_G", glob)
+		loaded.RawSetString(lua.OsLibName, z.os)
+		loaded.RawSetString(lua.IoLibName, z.io)
+		pkg := L.CreateTable(0, 1+len(luaDenied["package"]))
+		loaded.RawSetString("package", pkg)
+		pkg.RawSetString("loaded", loaded)
+		z.restricted(L, "package", pkg)
+	}
+}
+
+// restricted adds the refusing stand-ins of lib's denied functions to t
+// and makes t the library, for scripts (_G) and for gopher-lua (the
+// registry's _LOADED, so nothing reachable holds the full library).
+func (z *luaLibs) restricted(L *lua.LState, lib string, t *lua.LTable) {
+	for _, fn := range luaDenied[lib] {
+		t.RawSetString(fn, L.NewFunction(luaDeniedFunc(lib+"."+fn)))
+	}
+	L.G.Global.RawSetString(lib, t)
+	reg := L.Get(lua.RegistryIndex).(*lua.LTable)
+	if old, ok := reg.RawGetString("_LOADED").(*lua.LTable); ok && old.RawGetString(lib) != lua.LNil {
+		old.RawSetString(lib, t)
+	}
 }
 
 func luaDeniedFunc(name string) lua.LGFunction {

@@ -45,6 +45,14 @@ func newPortPool(start, end int, hold time.Duration) (*portPool, error) {
 	}, nil
 }
 
+// PortsInUse is the number of RTP/RTCP port pairs bound by live legs (not
+// counting those resting in quarantine).
+func (e *Engine) PortsInUse() int {
+	e.ports.mu.Lock()
+	defer e.ports.mu.Unlock()
+	return len(e.ports.inUse)
+}
+
 // size is the number of RTP/RTCP pairs in the range.
 func (p *portPool) size() int { return (p.end - p.start + 1) / 2 }
 

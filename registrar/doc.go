@@ -3,7 +3,7 @@
 // SHA-256, stateless HMAC nonces, stale, nc replay checks), bindings per
 // user with expiry (several contacts each, refresh, Expires:0 and `*`
 // unregister, Min-Expires, RFC 3261 §10.3 Call-ID/CSeq ordering), and
-// write-through persistence in store so a restart keeps registered phones.
+// persistence in store so a restart keeps registered phones.
 //
 // Its seam to the SIP edge is a few calls, all in plain values:
 //   - Verify(DigestRequest) → AuthResult: the outcome of a request's
@@ -49,6 +49,15 @@
 //   - A stale or reordered request (same Call-ID, CSeq not higher) is
 //     answered 400 and changes nothing (RFC 3261 §10.3 step 7 only says it
 //     fails).
+//   - Bindings are written to the store behind the answer (persist.go):
+//     memory answers at once, changes are coalesced per binding and
+//     written in batches, one transaction each, in the order they were
+//     made (an unregister after a refresh stays an unregister). The queue
+//     is bounded; a store too far behind makes REGISTERs wait, and after
+//     5 s they are answered 500 with nothing changed. Close writes what is
+//     queued, so a clean stop loses nothing; a crash loses the changes of
+//     the last few tens of milliseconds, which phones repeat at their next
+//     refresh.
 //
 // It must not import sipgo, parse or build SIP messages, route calls, send
 // requests to phones or decide which SIP profile accepts REGISTER: the sip

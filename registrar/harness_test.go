@@ -1,6 +1,7 @@
 package registrar
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -213,15 +214,34 @@ func (h *storeHarness) open() {
 		h.t.Fatal(err)
 	}
 	h.r = r
-	h.t.Cleanup(func() { st.Close() })
+	h.t.Cleanup(func() {
+		r.Close(context.Background())
+		st.Close()
+	})
 }
 
-// restart simulates a process restart: drop the registrar, close the
-// store, open both again.
+// restart simulates a clean process restart: close the registrar (its
+// queued writes land) and the store, open both again.
 func (h *storeHarness) restart() {
 	h.t.Helper()
+	if err := h.r.Close(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
 	if err := h.st.Close(); err != nil {
 		h.t.Fatal(err)
 	}
 	h.open()
+}
+
+// rows is what the store holds once the queued writes have landed.
+func (h *storeHarness) rows() []store.Registration {
+	h.t.Helper()
+	if err := h.r.sync(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+	rows, err := h.st.Registrations(context.Background())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return rows
 }

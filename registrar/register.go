@@ -190,17 +190,16 @@ func (r *Registrar) plan(reg Registration, meta Binding) (*plan, *Result) {
 	contacts := reg.Contacts
 
 	// Expired bindings the sweeper has not reached yet count as absent (no
-	// CSeq check against them) and are removed with this change.
-	r.mu.RLock()
-	current := make(map[string]Binding, len(r.bindings[meta.User]))
-	for k, b := range r.bindings[meta.User] {
-		if b.Expires.After(now) {
-			current[k] = b
-		} else {
+	// CSeq check against them) and are removed with this change. The
+	// caller holds writeMu, and only holders of writeMu change the map, so
+	// it is read in place, without mu and without a copy.
+	userBindings := r.bindings[meta.User]
+	live := func(b Binding) bool { return b.Expires.After(now) }
+	for k, b := range userBindings {
+		if !live(b) {
 			p.remove[k] = b
 		}
 	}
-	r.mu.RUnlock()
 
 	// A CSeq at or below the stored one with the same Call-ID is a stale or
 	// reordered request: RFC 3261 §10.3 step 7 says abort.
@@ -214,7 +213,10 @@ func (r *Registrar) plan(reg Registration, meta Binding) (*plan, *Result) {
 			if len(contacts) != 1 || !reg.HasExpires || headerExpires != 0 {
 				return nil, rejection(400, "Invalid Wildcard Contact")
 			}
-			for k, b := range current {
+			for k, b := range userBindings {
+				if !live(b) {
+					continue
+				}
 				if outOfOrder(b) {
 					return nil, rejection(400, "Out Of Order CSeq")
 				}
@@ -246,7 +248,8 @@ func (r *Registrar) plan(reg Registration, meta Binding) (*plan, *Result) {
 		}
 		key := contactKey(c)
 		inRequest[key] = true
-		old, exists := current[key]
+		old, exists := userBindings[key]
+		exists = exists && live(old)
 		if exists && outOfOrder(old) {
 			return nil, rejection(400, "Out Of Order CSeq")
 		}
@@ -268,41 +271,55 @@ func (r *Registrar) plan(reg Registration, meta Binding) (*plan, *Result) {
 	if len(p.save) > r.cfg.MaxContacts {
 		return nil, rejection(403, "Too Many Contacts")
 	}
-	for k, b := range current {
-		if !inRequest[k] && b.CallID == meta.CallID && b.CSeq < meta.CSeq && len(p.save) > 0 {
+	for k, b := range userBindings {
+		if live(b) && !inRequest[k] && b.CallID == meta.CallID && b.CSeq < meta.CSeq && len(p.save) > 0 {
 			// Same Call-ID, new contact: the phone moved (new NAT mapping or
 			// IP) and the old contact is dead. Replace it as sofia does,
 			// rather than forking calls to it until it expires.
 			p.remove[k] = b
 		}
 	}
-	// Enforce MaxContacts by dropping the least recently refreshed others.
-	type keyed struct {
-		key string
-		b   Binding
-	}
-	var others []keyed
-	for k, b := range current {
+	// Enforce MaxContacts by dropping the least recently refreshed others
+	// (expired ones are in remove already). Most REGISTERs are refreshes
+	// well under the cap: count before sorting anything.
+	kept := func(k string) bool {
 		_, gone := p.remove[k]
 		_, refreshed := p.save[k]
-		if !gone && !refreshed {
-			others = append(others, keyed{k, b})
+		return !gone && !refreshed
+	}
+	n := 0
+	for k := range userBindings {
+		if kept(k) {
+			n++
 		}
 	}
-	sort.Slice(others, func(i, j int) bool { return others[i].b.Registered.Before(others[j].b.Registered) })
+	if n+len(p.save) <= r.cfg.MaxContacts {
+		return p, nil
+	}
+	others := make([]string, 0, n)
+	for k := range userBindings {
+		if kept(k) {
+			others = append(others, k)
+		}
+	}
+	sort.Slice(others, func(i, j int) bool {
+		return userBindings[others[i]].Registered.Before(userBindings[others[j]].Registered)
+	})
 	for i := 0; len(others)-i+len(p.save) > r.cfg.MaxContacts; i++ {
-		p.remove[others[i].key] = others[i].b
+		p.remove[others[i]] = userBindings[others[i]]
 	}
 	return p, nil
 }
 
-// commit persists p and then applies it to memory. The caller holds
-// writeMu. A store failure changes nothing and answers 500.
+// commit queues p for the store and then applies it to memory, which
+// answers at once; the store is written behind (persist.go). The caller
+// holds writeMu. A store so far behind that the queue stays full changes
+// nothing and answers 500.
 func (r *Registrar) commit(p *plan) *Result {
 	if len(p.save) == 0 && len(p.remove) == 0 {
 		return nil
 	}
-	if r.st != nil {
+	if r.writes != nil {
 		var save []store.Registration
 		var del []store.RegistrationKey
 		for k := range p.remove {
@@ -315,10 +332,7 @@ func (r *Registrar) commit(p *plan) *Result {
 				Transport: b.Transport, UserAgent: b.UserAgent, Profile: b.Profile, Path: b.Path,
 			})
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		err := r.st.ApplyRegistrations(ctx, save, del)
-		cancel()
-		if err != nil {
+		if err := r.writes.put(save, del); err != nil {
 			r.log.Error("registrar: persist bindings", "user", p.user, "err", err)
 			return rejection(500, "Server Internal Error")
 		}

@@ -133,9 +133,12 @@ type Registrar struct {
 	// sweepEvery overrides sweepInterval (tests).
 	sweepEvery time.Duration
 
-	// writeMu serialises binding changes together with their persistence,
-	// so the database and memory see changes in the same order; mu guards
-	// the map for readers, held only briefly.
+	// writes persists binding changes behind the answers (nil without a
+	// store).
+	writes *writeBehind
+	// writeMu serialises binding changes together with queueing their
+	// persistence, so the database and memory see changes in the same
+	// order; mu guards the map for readers, held only briefly.
 	writeMu  sync.Mutex
 	mu       sync.RWMutex
 	bindings map[string]map[string]Binding // user → contact key → binding
@@ -210,7 +213,32 @@ func newRegistrar(cfg Config, st store.Registrations, log *slog.Logger, now func
 	if err := r.load(); err != nil {
 		return nil, err
 	}
+	if st != nil {
+		r.writes = newWriteBehind(st, log)
+	}
 	return r, nil
+}
+
+// Close writes the binding changes still queued for the store and returns
+// when they are written or ctx ends; changes after it are written before
+// they are answered (each waiting at most 5 s). Call it before closing
+// the store: a clean stop loses no binding.
+func (r *Registrar) Close(ctx context.Context) error {
+	if r.writes == nil {
+		return nil
+	}
+	if err := r.writes.close(ctx); err != nil {
+		return fmt.Errorf("registrar: bindings not all persisted: %w", err)
+	}
+	return nil
+}
+
+// sync waits until the queued binding changes are in the store (tests).
+func (r *Registrar) sync(ctx context.Context) error {
+	if r.writes == nil {
+		return nil
+	}
+	return r.writes.sync(ctx)
 }
 
 // SetUsers replaces the directory (at start and on reload). Registrations
@@ -364,9 +392,9 @@ func (r *Registrar) sweep() {
 	}
 }
 
-// remove takes the bindings match selects out of the store and memory, as
-// the one writer (writeMu) so a REGISTER cannot slip in between. When the
-// store fails, dropOnStoreErr says whether memory drops them anyway (expiry)
+// remove takes the bindings match selects out of memory and queues their
+// deletion from the store, as the one writer (writeMu) so a REGISTER cannot
+// slip in between. When the store's queue stays full, dropOnStoreErr says whether memory drops them anyway (expiry)
 // or keeps them and nothing is removed (flush). Events are the caller's, sent
 // after writeMu is released.
 func (r *Registrar) remove(match func(user string, b Binding) bool, dropOnStoreErr bool) ([]Binding, error) {
@@ -388,10 +416,8 @@ func (r *Registrar) remove(match func(user string, b Binding) bool, dropOnStoreE
 		return nil, nil
 	}
 	var err error
-	if r.st != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		err = r.st.ApplyRegistrations(ctx, nil, keys)
-		cancel()
+	if r.writes != nil {
+		err = r.writes.put(nil, keys)
 		if err != nil && !dropOnStoreErr {
 			return nil, err
 		}

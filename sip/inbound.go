@@ -138,7 +138,12 @@ func (p *profile) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	s.dialogs.put(d)
 	l.watch(ch)
 
-	if !tx.OnCancel(func(*sipmsg.Request) { l.onCancel() }) {
+	ref := newTxRef(&l.leg, l)
+	if !tx.OnCancel(func(*sipmsg.Request) {
+		if l := ref.get(); l != nil {
+			l.onCancel()
+		}
+	}) {
 		// Cancelled before we could listen: sipgo already sent the 487.
 		l.onCancel()
 	}

@@ -56,6 +56,11 @@ type leg struct {
 	// byes counts our BYEs in flight; the dialog stays in the table until
 	// they are done.
 	byes sync.WaitGroup
+
+	// released is set once the channel has ended; releases are what runs
+	// then (onRelease).
+	released bool
+	releases []func()
 }
 
 // role is the part of in-dialog handling that differs between a UAS and a
@@ -96,7 +101,13 @@ func (l *leg) watch(ch *call.Channel) {
 		l.mu.Lock()
 		l.state = stateEnded
 		d := l.dlg
+		l.released = true
+		releases := l.releases
+		l.releases = nil
 		l.mu.Unlock()
+		for _, f := range releases {
+			f()
+		}
 		l.ml.Close()
 		// A BYE of ours may still wait for the peer's ACK, which must find
 		// the dialog: keep it until that BYE is done.
@@ -107,6 +118,40 @@ func (l *leg) watch(ch *call.Channel) {
 		l.s.untrack(l)
 	})
 }
+
+// onRelease runs f once the leg's channel has ended (at once if it has).
+func (l *leg) onRelease(f func()) {
+	l.mu.Lock()
+	if !l.released {
+		l.releases = append(l.releases, f)
+		l.mu.Unlock()
+		return
+	}
+	l.mu.Unlock()
+	f()
+}
+
+// txRef is how a callback registered on a sipgo transaction reaches its
+// leg or dialog. sipgo keeps an INVITE transaction that saw a 2xx, and the
+// callbacks on it, until its Timer L (server) or M (client), 64*T1 = 32 s
+// after the 2xx, even once terminated: its delete does not stop those two
+// timers. A callback holding the leg kept the ended call's leg, dialog,
+// channel (variables, events) and media leg live for those 32 s: at 160
+// calls/s of 3.5 s some 5,000 ended calls, most of the heap (issue 15). A
+// txRef is cleared when the leg's channel ends, so only the transaction's
+// own messages wait for its timer.
+type txRef[T any] struct{ p atomic.Pointer[T] }
+
+// newTxRef refers to v until l's channel ends.
+func newTxRef[T any](l *leg, v *T) *txRef[T] {
+	r := &txRef[T]{}
+	r.p.Store(v)
+	l.onRelease(func() { r.p.Store(nil) })
+	return r
+}
+
+// get is the referent, nil once the channel has ended.
+func (r *txRef[T]) get() *T { return r.p.Load() }
 
 // claimEnd marks the leg ended for a Hangup: it returns the state the leg
 // was in, and false when it had already ended.

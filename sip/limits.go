@@ -25,6 +25,10 @@ type Limits struct {
 	// OverloadDelay is the scheduling delay past which new INVITEs and
 	// REGISTERs are shed (see overload.go).
 	OverloadDelay time.Duration
+	// Healthy, when set and false, answers new INVITEs 503 with
+	// Retry-After: a cluster node that cannot renew its lease sends its
+	// calls to another node (Kamailio fails over on 5xx). nil: always.
+	Healthy func() bool
 }
 
 // LimitsFrom reads the switch-wide limits from the configuration.
@@ -98,6 +102,11 @@ func (p *profile) admit(req *sipmsg.Request, tx sipmsg.ServerTransaction) bool {
 	}
 	if s.overload.shedding() {
 		s.overload.shed.Add(1)
+		s.respond(tx, req, 503, "Service Unavailable", retryAfter())
+		return false
+	}
+	if newCall && s.limits.Healthy != nil && !s.limits.Healthy() {
+		s.limited.Add(1)
 		s.respond(tx, req, 503, "Service Unavailable", retryAfter())
 		return false
 	}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime/metrics"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,6 +129,28 @@ func TestCallLimits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUnhealthyRefusesCalls: while Healthy says no (a cluster node that
+// lost its lease), new calls get 503 with Retry-After so the proxy tries
+// another node; registrations and OPTIONS are served.
+func TestUnhealthyRefusesCalls(t *testing.T) {
+	var healthy atomic.Bool
+	x := newTestPBXWith(t, Limits{Healthy: healthy.Load}, nil)
+	ctx := testCtx(t, 20*time.Second)
+	agent := x.phone(t, "1002") // REGISTER: 200 even while unhealthy
+	agent.SetPlan(testphone.Plan{Rings: 1})
+	if r := optionsFrom(t, "127.0.0.1", x.trunk(), "unhealthy-options"); r.StatusCode != 200 {
+		t.Errorf("OPTIONS while unhealthy: %d, want 200", r.StatusCode)
+	}
+	caller := testphone.New(t)
+	refused(t, ctx, x, caller, "INVITE while unhealthy")
+	healthy.Store(true)
+	c := ringingTrunkCall(t, ctx, x, caller)
+	if err := c.Cancel(ctx); err != nil {
+		t.Fatal(err)
+	}
+	x.waitIdle(t, ctx)
 }
 
 // TestOverloadSheds: while the overload meter says so, new calls and

@@ -226,6 +226,7 @@ func (s *Stack) newProfile(pc config.Profile) (*profile, error) {
 	p.guard.shed = p.shedEarly
 	p.guard.closed = p.connClosed
 	p.guard.banned = s.bannedAddr
+	p.guard.shedding = s.overload.shedding
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(s.agent),
 		sipgo.WithUserAgentHostname(p.advIP.String()),
@@ -234,7 +235,7 @@ func (s *Stack) newProfile(pc config.Profile) (*profile, error) {
 			sipmsg.WithTransactionLayerLogger(p.log.With("layer", "transaction")),
 		),
 		sipgo.WithUserAgentTransportLayerOptions(
-			sipmsg.WithTransportLayerLogger(p.log.With("layer", "transport")),
+			sipmsg.WithTransportLayerLogger(slog.New(p.guard.sipgoLog(p.log.With("layer", "transport").Handler()))),
 			sipmsg.WithTransportLayerReadFilter(p.guard.filterUDP),
 		),
 	)
@@ -312,6 +313,15 @@ func (s *Stack) Start(ctx context.Context) error {
 	return nil
 }
 
+// udpReadBuffer is the receive buffer asked for each profile's UDP socket.
+// The one read loop drains it; while it waits for a CPU (a busy box, a GC
+// pause) datagrams queue there, and with Linux's default of 208 KB (about
+// 150 REGISTERs) a 3,200 REGISTER/s load lost tens of thousands to
+// overflow, each costing the phone a retransmission 500 ms later. 4 MB
+// holds about half a second at that rate; the kernel grants at most
+// net.core.rmem_max (README, "Limits and overload").
+const udpReadBuffer = 4 << 20
+
 func (p *profile) listen(ctx context.Context) error {
 	var (
 		udp net.PacketConn
@@ -326,6 +336,10 @@ func (p *profile) listen(ctx context.Context) error {
 			udp, err = net.ListenPacket("udp4", netip.AddrPortFrom(p.listenIP, uint16(port)).String())
 			if err != nil {
 				return fmt.Errorf("listen udp: %w", err)
+			}
+			if uc, ok := udp.(*net.UDPConn); ok {
+				// Best effort: the kernel caps it at net.core.rmem_max.
+				_ = uc.SetReadBuffer(udpReadBuffer)
 			}
 			port = udp.LocalAddr().(*net.UDPAddr).Port
 		}
@@ -522,6 +536,18 @@ func (s *Stack) track(l *leg) {
 		s.countCallLocked(l, ip, +1)
 	}
 	s.mu.Unlock()
+}
+
+// Live counts the SIP call legs (channels this stack signals) and the
+// dialogs in its table: what a finished call must leave behind, nothing.
+func (s *Stack) Live() (legs, dialogs int) {
+	s.mu.Lock()
+	legs = len(s.legs)
+	s.mu.Unlock()
+	s.dialogs.mu.RLock()
+	dialogs = len(s.dialogs.m)
+	s.dialogs.mu.RUnlock()
+	return legs, dialogs
 }
 
 func (s *Stack) untrack(l *leg) {

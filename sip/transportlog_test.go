@@ -2,6 +2,7 @@ package sip
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -170,5 +171,75 @@ func TestInputGuardTimesOutSlowAndPartialMessages(t *testing.T) {
 	}
 	if n := gl.Open(); n != 0 {
 		t.Fatalf("%d connections still counted open", n)
+	}
+}
+
+// TestTopViaHasCookie: the guard hands a datagram to sipgo unparsed only
+// when its top Via plainly carries an RFC 3261 branch; anything it is not
+// sure of is parsed first, as before (false is "not sure", never "no").
+func TestTopViaHasCookie(t *testing.T) {
+	req := func(headers string) []byte {
+		return []byte("REGISTER sip:127.0.0.1 SIP/2.0\r\n" + headers + "Call-ID: c\r\nContent-Length: 0\r\n\r\n")
+	}
+	for _, c := range []struct {
+		msg  []byte
+		want bool
+	}{
+		{[]byte(optionsMsg), true},
+		{req("Via: SIP/2.0/UDP 127.0.0.1:5999;rport;branch=z9hG4bK-1\r\n"), true},
+		{req("v: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKx\r\n"), true},
+		{req("Max-Forwards: 70\r\nVIA : SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKx, SIP/2.0/UDP 10.0.0.1;branch=1\r\n"), true},
+		// The top value is RFC 2543's; the cookie is in the second.
+		{req("Via: SIP/2.0/UDP 127.0.0.1;branch=1, SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKx\r\n"), false},
+		{req("Via: SIP/2.0/UDP 127.0.0.1\r\n"), false},
+		{req("Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKx;BRANCH=y\r\n"), false},
+		{req("Via: SIP/2.0/UDP 127.0.0.1 ; branch = z9hG4bKx\r\n"), false},
+		{req("Via: SIP/2.0/UDP 127.0.0.1;x=\";branch=z9hG4bKx\";branch=1\r\n"), false},
+		{req("Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKx\r\n ;branch=2\r\n"), false},
+		{req("From: <sip:a@b>;tag=1\r\n"), false},
+		{[]byte("REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx"), false},
+		{[]byte(strings.Repeat("G", 100)), false},
+		{nil, false},
+	} {
+		if got := topViaHasCookie(c.msg); got != c.want {
+			t.Errorf("topViaHasCookie(%q) = %v, want %v", c.msg, got, c.want)
+		}
+	}
+}
+
+// TestInputGuardQuietensSipgoParseFailures: a datagram that passes the
+// guard unparsed but that sipgo cannot parse is dropped as quietly as the
+// guard's own drops: sipgo's ERROR becomes a count and a short DEBUG line
+// with the source; sipgo's other records pass.
+func TestInputGuardQuietensSipgoParseFailures(t *testing.T) {
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
+		var buf bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: level})).With("layer", "transport")
+		g := newInputGuard(log, tcpLimits{})
+		sipgoLog := slog.New(g.sipgoLog(log.Handler()))
+		bad := "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1\r\nCSeq: x\r\n" + strings.Repeat("J", 3000) + "\r\n\r\n"
+		from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5999}
+		got, err := g.filterUDP(sipmsg.TransportReadProps{Transport: "UDP", RemoteAddr: from}, []byte(bad))
+		if err != nil || string(got) != bad {
+			t.Fatalf("a plain datagram was not handed over as it came: %v", err)
+		}
+		// What sipgo's UDP transport logs when its parse fails.
+		sipgoLog.Error("failed to parse", "data", bad, "error", errors.New("bad cseq"))
+		if g.dropped.Load() != 1 {
+			t.Fatalf("dropped = %d", g.dropped.Load())
+		}
+		out := buf.String()
+		if level == slog.LevelInfo && out != "" {
+			t.Fatalf("at INFO sipgo's parse failure was logged: %q", out)
+		}
+		if level == slog.LevelDebug && (!strings.Contains(out, "level=DEBUG") || strings.Contains(out, "level=ERROR") ||
+			!strings.Contains(out, "source=127.0.0.1:5999") || len(out) > 600) {
+			t.Fatalf("at DEBUG: %q", out)
+		}
+		buf.Reset()
+		sipgoLog.Error("something else", "n", 1)
+		if !strings.Contains(buf.String(), "level=ERROR") {
+			t.Fatalf("sipgo's other errors are lost: %q", buf.String())
+		}
 	}
 }

@@ -171,8 +171,13 @@ func (l *uacLeg) established(tx sipmsg.ClientTransaction, inv *sipmsg.Request, r
 	}
 	// A retransmitted 2xx while the transaction is still Accepted means the
 	// ACK was lost.
-	tx.OnRetransmission(func(*sipmsg.Response) { d.resendAck() })
-	go func() { <-ch.Done(); tx.Terminate() }()
+	ref := newTxRef(&l.leg, d)
+	tx.OnRetransmission(func(*sipmsg.Response) {
+		if d := ref.get(); d != nil {
+			d.resendAck()
+		}
+	})
+	l.onRelease(tx.Terminate)
 
 	l.mu.Lock()
 	if l.state != stateEarly {

@@ -77,3 +77,70 @@ func benchWrites(b *testing.B, open func(*testing.B) *Store) {
 		}
 	})
 }
+
+// BenchmarkCluster times what cluster mode adds on PostgreSQL: the claim
+// on every offer's path (ClaimAgent, then ReleaseClaim), a node's lease
+// renewal with two peers, and the persister's member write when it
+// carries its notice (compare BenchmarkStore's UpsertMember).
+func BenchmarkCluster(b *testing.B) {
+	ctx := context.Background()
+	open := func(b *testing.B) (*Store, NodeFence) {
+		s, err := OpenConfig(ctx, Config{Driver: Postgres, DSN: pgtest.NewDatabase(b), DataDir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		f, err := s.JoinCluster(ctx, "n1", "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s, f
+	}
+	b.Run("op=ClaimAgent+ReleaseClaim", func(b *testing.B) {
+		s, f := open(b)
+		defer s.Close()
+		if err := s.UpsertAgent(ctx, AgentRow{Name: "1001", Status: "Available"}); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			epoch, err := s.ClaimAgent(ctx, f, Claim{Agent: "1001", Queue: "3000@default", MemberUUID: "m"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.ReleaseClaim(ctx, f, "1001", epoch); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("op=Heartbeat", func(b *testing.B) {
+		s, f := open(b)
+		defer s.Close()
+		for _, peer := range []string{"n2", "n3"} {
+			if _, err := s.JoinCluster(ctx, peer, ""); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := s.Heartbeat(ctx, f); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("op=UpsertMember+notice", func(b *testing.B) {
+		s, _ := open(b)
+		defer s.Close()
+		if err := s.EnableNotices("n1"); err != nil {
+			b.Fatal(err)
+		}
+		m := MemberRow{Queue: "3000@default", InstanceID: "n1", UUID: "m", SessionUUID: "s",
+			CIDNumber: "5550001", CIDName: "Caller", JoinedEpoch: 1795664713, State: "Waiting"}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			m.UUID = fmt.Sprintf("m%d", i%100)
+			if err := s.UpsertMember(ctx, m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 )
 
@@ -164,20 +166,13 @@ type CallcenterRows struct {
 // LoadCallcenter reads the three call-center tables.
 func (s *Store) LoadCallcenter(ctx context.Context) (*CallcenterRows, error) {
 	out := &CallcenterRows{}
-	rows, err := s.db.QueryContext(ctx, `SELECT name, COALESCE(instance_id,''), COALESCE(uuid,''), uuid IS NULL, COALESCE(type,''),
-		COALESCE(contact,''), contact IS NULL, COALESCE(status,''), COALESCE(state,''), max_no_answer, wrap_up_time, reject_delay_time,
-		busy_delay_time, no_answer_delay_time, last_bridge_start, last_bridge_end, last_offered_call,
-		last_status_change, no_answer_count, calls_answered, talk_time, ready_time, external_calls_count
-		FROM agents ORDER BY `+s.db.d.rowOrder)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+agentColumns+` FROM agents ORDER BY `+s.db.d.rowOrder)
 	if err != nil {
 		return nil, fmt.Errorf("load agents: %w", err)
 	}
 	for rows.Next() {
-		var a AgentRow
-		if err := rows.Scan(&a.Name, &a.InstanceID, &a.UUID, &a.UUIDNull, &a.Type, &a.Contact, &a.ContactNull, &a.Status, &a.State,
-			&a.MaxNoAnswer, &a.WrapUpTime, &a.RejectDelayTime, &a.BusyDelayTime, &a.NoAnswerDelayTime,
-			&a.LastBridgeStart, &a.LastBridgeEnd, &a.LastOffered, &a.LastStatusChange, &a.NoAnswerCount,
-			&a.CallsAnswered, &a.TalkTime, &a.ReadyTime, &a.ExternalCallsCount); err != nil {
+		a, err := scanAgent(rows)
+		if err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("load agents: %w", err)
 		}
@@ -205,19 +200,14 @@ func (s *Store) LoadCallcenter(ctx context.Context) (*CallcenterRows, error) {
 		return nil, fmt.Errorf("load tiers: %w", err)
 	}
 
-	rows, err = s.db.QueryContext(ctx, `SELECT COALESCE(queue,''), COALESCE(instance_id,''), uuid, session_uuid,
-		COALESCE(cid_number,''), COALESCE(cid_name,''), system_epoch, joined_epoch, rejoined_epoch, bridge_epoch,
-		abandoned_epoch, base_score, skill_score, COALESCE(serving_agent,''), COALESCE(serving_system,''), COALESCE(state,'')
-		FROM members ORDER BY `+s.db.d.rowOrder)
+	rows, err = s.db.QueryContext(ctx, `SELECT `+memberColumns+` FROM members ORDER BY `+s.db.d.rowOrder)
 	if err != nil {
 		return nil, fmt.Errorf("load members: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var m MemberRow
-		if err := rows.Scan(&m.Queue, &m.InstanceID, &m.UUID, &m.SessionUUID, &m.CIDNumber, &m.CIDName,
-			&m.SystemEpoch, &m.JoinedEpoch, &m.RejoinedEpoch, &m.BridgeEpoch, &m.AbandonedEpoch,
-			&m.BaseScore, &m.SkillScore, &m.ServingAgent, &m.ServingSystem, &m.State); err != nil {
+		m, err := scanMember(rows)
+		if err != nil {
 			return nil, fmt.Errorf("load members: %w", err)
 		}
 		out.Members = append(out.Members, m)
@@ -228,10 +218,89 @@ func (s *Store) LoadCallcenter(ctx context.Context) (*CallcenterRows, error) {
 	return out, nil
 }
 
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// agentColumns are what scanAgent reads, NULLs as empty strings.
+const agentColumns = `name, COALESCE(instance_id,''), COALESCE(uuid,''), uuid IS NULL, COALESCE(type,''),
+	COALESCE(contact,''), contact IS NULL, COALESCE(status,''), COALESCE(state,''), max_no_answer, wrap_up_time, reject_delay_time,
+	busy_delay_time, no_answer_delay_time, last_bridge_start, last_bridge_end, last_offered_call,
+	last_status_change, no_answer_count, calls_answered, talk_time, ready_time, external_calls_count`
+
+func scanAgent(r scanner) (AgentRow, error) {
+	var a AgentRow
+	err := r.Scan(agentFields(&a)...)
+	return a, err
+}
+
+func agentFields(a *AgentRow) []any {
+	return []any{&a.Name, &a.InstanceID, &a.UUID, &a.UUIDNull, &a.Type, &a.Contact, &a.ContactNull, &a.Status, &a.State,
+		&a.MaxNoAnswer, &a.WrapUpTime, &a.RejectDelayTime, &a.BusyDelayTime, &a.NoAnswerDelayTime,
+		&a.LastBridgeStart, &a.LastBridgeEnd, &a.LastOffered, &a.LastStatusChange, &a.NoAnswerCount,
+		&a.CallsAnswered, &a.TalkTime, &a.ReadyTime, &a.ExternalCallsCount}
+}
+
+// memberColumns are what scanMember reads.
+const memberColumns = `COALESCE(queue,''), COALESCE(instance_id,''), uuid, session_uuid,
+	COALESCE(cid_number,''), COALESCE(cid_name,''), system_epoch, joined_epoch, rejoined_epoch, bridge_epoch,
+	abandoned_epoch, base_score, skill_score, COALESCE(serving_agent,''), COALESCE(serving_system,''), COALESCE(state,'')`
+
+func scanMember(r scanner) (MemberRow, error) {
+	var m MemberRow
+	err := r.Scan(memberFields(&m)...)
+	return m, err
+}
+
+func memberFields(m *MemberRow) []any {
+	return []any{&m.Queue, &m.InstanceID, &m.UUID, &m.SessionUUID, &m.CIDNumber, &m.CIDName,
+		&m.SystemEpoch, &m.JoinedEpoch, &m.RejoinedEpoch, &m.BridgeEpoch, &m.AbandonedEpoch,
+		&m.BaseScore, &m.SkillScore, &m.ServingAgent, &m.ServingSystem, &m.State}
+}
+
+// LoadAgent reads one agent (false when there is none).
+func (s *Store) LoadAgent(ctx context.Context, name string) (AgentRow, bool, error) {
+	var a AgentRow
+	err := s.db.ScanRow(ctx, `SELECT `+agentColumns+` FROM agents WHERE name = ?`, []any{name}, agentFields(&a)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return AgentRow{}, false, nil
+	}
+	if err != nil {
+		return AgentRow{}, false, fmt.Errorf("load agent %s: %w", name, err)
+	}
+	return a, true, nil
+}
+
+// LoadTier reads one tier (false when there is none).
+func (s *Store) LoadTier(ctx context.Context, queue, agent string) (TierRow, bool, error) {
+	var t TierRow
+	err := s.db.ScanRow(ctx, `SELECT queue, agent, COALESCE(state,''), level, position FROM tiers WHERE queue = ? AND agent = ?`,
+		[]any{queue, agent}, &t.Queue, &t.Agent, &t.State, &t.Level, &t.Position)
+	if errors.Is(err, sql.ErrNoRows) {
+		return TierRow{}, false, nil
+	}
+	if err != nil {
+		return TierRow{}, false, fmt.Errorf("load tier %s/%s: %w", queue, agent, err)
+	}
+	return t, true, nil
+}
+
+// LoadMember reads one member (false when there is none).
+func (s *Store) LoadMember(ctx context.Context, uuid string) (MemberRow, bool, error) {
+	var m MemberRow
+	err := s.db.ScanRow(ctx, `SELECT `+memberColumns+` FROM members WHERE uuid = ?`, []any{uuid}, memberFields(&m)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return MemberRow{}, false, nil
+	}
+	if err != nil {
+		return MemberRow{}, false, fmt.Errorf("load member %s: %w", uuid, err)
+	}
+	return m, true, nil
+}
+
 // UpsertAgent writes a whole agent row; an existing row keeps its place
 // (rowid, seq) so listings keep their order.
 func (s *Store) UpsertAgent(ctx context.Context, a AgentRow) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO agents (name, instance_id, uuid, type, contact, status, state,
+	err := s.exec(ctx, notice{NoticeAgent, a.Name}, `INSERT INTO agents (name, instance_id, uuid, type, contact, status, state,
 		max_no_answer, wrap_up_time, reject_delay_time, busy_delay_time, no_answer_delay_time, last_bridge_start,
 		last_bridge_end, last_offered_call, last_status_change, no_answer_count, calls_answered, talk_time,
 		ready_time, external_calls_count) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
@@ -254,20 +323,21 @@ func (s *Store) UpsertAgent(ctx context.Context, a AgentRow) error {
 	return nil
 }
 
-// DeleteAgent removes an agent and its tiers.
+// DeleteAgent removes an agent and its tiers (their notice: the agent's,
+// whose deletion takes its tiers).
 func (s *Store) DeleteAgent(ctx context.Context, name string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM agents WHERE name = ?`, name); err != nil {
+	if err := s.write(ctx, []stmt{
+		{`DELETE FROM agents WHERE name = ?`, []any{name}},
+		{`DELETE FROM tiers WHERE agent = ?`, []any{name}},
+	}, notice{NoticeAgent, name}); err != nil {
 		return fmt.Errorf("delete agent %s: %w", name, err)
-	}
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM tiers WHERE agent = ?`, name); err != nil {
-		return fmt.Errorf("delete tiers of agent %s: %w", name, err)
 	}
 	return nil
 }
 
 // UpsertTier writes a tier row.
 func (s *Store) UpsertTier(ctx context.Context, t TierRow) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO tiers (queue, agent, state, level, position) VALUES (?,?,?,?,?)
+	err := s.exec(ctx, notice{NoticeTier, TierKey(t.Queue, t.Agent)}, `INSERT INTO tiers (queue, agent, state, level, position) VALUES (?,?,?,?,?)
 		ON CONFLICT(queue, agent) DO UPDATE SET state=excluded.state, level=excluded.level, position=excluded.position`,
 		t.Queue, t.Agent, t.State, t.Level, t.Position)
 	if err != nil {
@@ -278,7 +348,7 @@ func (s *Store) UpsertTier(ctx context.Context, t TierRow) error {
 
 // DeleteTier removes one tier.
 func (s *Store) DeleteTier(ctx context.Context, queue, agent string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM tiers WHERE queue = ? AND agent = ?`, queue, agent); err != nil {
+	if err := s.exec(ctx, notice{NoticeTier, TierKey(queue, agent)}, `DELETE FROM tiers WHERE queue = ? AND agent = ?`, queue, agent); err != nil {
 		return fmt.Errorf("delete tier %s/%s: %w", queue, agent, err)
 	}
 	return nil
@@ -286,7 +356,7 @@ func (s *Store) DeleteTier(ctx context.Context, queue, agent string) error {
 
 // UpsertMember writes a member row.
 func (s *Store) UpsertMember(ctx context.Context, m MemberRow) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO members (queue, instance_id, uuid, session_uuid, cid_number,
+	err := s.exec(ctx, notice{NoticeMember, m.UUID}, `INSERT INTO members (queue, instance_id, uuid, session_uuid, cid_number,
 		cid_name, system_epoch, joined_epoch, rejoined_epoch, bridge_epoch, abandoned_epoch, base_score,
 		skill_score, serving_agent, serving_system, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(uuid) DO UPDATE SET queue=excluded.queue, instance_id=excluded.instance_id,
@@ -307,7 +377,7 @@ func (s *Store) UpsertMember(ctx context.Context, m MemberRow) error {
 
 // DeleteMember removes a member row.
 func (s *Store) DeleteMember(ctx context.Context, uuid string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM members WHERE uuid = ?`, uuid); err != nil {
+	if err := s.exec(ctx, notice{NoticeMember, uuid}, `DELETE FROM members WHERE uuid = ?`, uuid); err != nil {
 		return fmt.Errorf("delete member %s: %w", uuid, err)
 	}
 	return nil
@@ -315,7 +385,7 @@ func (s *Store) DeleteMember(ctx context.Context, uuid string) error {
 
 // TruncateAgents deletes every agent (truncate-agents-on-load).
 func (s *Store) TruncateAgents(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM agents`); err != nil {
+	if err := s.exec(ctx, notice{NoticeAgent, ""}, `DELETE FROM agents`); err != nil {
 		return fmt.Errorf("truncate agents: %w", err)
 	}
 	return nil
@@ -323,7 +393,7 @@ func (s *Store) TruncateAgents(ctx context.Context) error {
 
 // TruncateTiers deletes every tier (truncate-tiers-on-load).
 func (s *Store) TruncateTiers(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM tiers`); err != nil {
+	if err := s.exec(ctx, notice{NoticeTier, ""}, `DELETE FROM tiers`); err != nil {
 		return fmt.Errorf("truncate tiers: %w", err)
 	}
 	return nil

@@ -125,6 +125,17 @@ func (db sqlDB) QueryRowContext(ctx context.Context, query string, args ...any) 
 	return db.raw.QueryRowContext(ctx, db.q(query), args...)
 }
 
+// ScanRow runs a query of one row into dest, retrying like ExecContext
+// (QueryRowContext cannot: its error comes out of Scan). It reports
+// sql.ErrNoRows like Scan.
+func (db sqlDB) ScanRow(ctx context.Context, query string, args []any, dest ...any) error {
+	query = db.q(query)
+	_, err := retry(db, func() (struct{}, error) {
+		return struct{}{}, db.raw.QueryRowContext(ctx, query, args...).Scan(dest...)
+	})
+	return err
+}
+
 // BeginTx retries like ExecContext: a dead connection fails at BEGIN,
 // before the transaction did anything.
 func (db sqlDB) BeginTx(ctx context.Context, opts *sql.TxOptions) (sqlTx, error) {

@@ -91,30 +91,66 @@ func registrationArgs(r Registration) []any {
 }
 
 // ApplyRegistrations saves (insert or replace by user and key) and deletes
-// rows in one transaction, so one REGISTER with several contacts is
-// persisted all or nothing. It is the registrar's only write path: expiry,
-// flush and stale rows at load are deletes through it; deleting a missing
-// row is not an error.
+// rows in one transaction, so one REGISTER with several contacts, or one
+// batch of the registrar's write-behind queue, is persisted all or nothing.
+// It is the registrar's only write path: expiry, flush and stale rows at
+// load are deletes through it; deleting a missing row is not an error. A
+// key should not be both saved and deleted in one call (deletes run
+// first). Several rows share one prepared statement per kind, so a batch
+// pays SQL parsing once.
 func (s *Store) ApplyRegistrations(ctx context.Context, save []Registration, del []RegistrationKey) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: apply registrations: %w", err)
 	}
 	defer tx.Rollback()
-	for _, k := range del {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM registrations WHERE reg_user = ? AND binding_key = ?`, k.User, k.Key); err != nil {
-			return fmt.Errorf("store: delete registration %s %s: %w", k.User, k.Key, err)
+	if len(del) > 0 {
+		exec, done, err := txExecer(ctx, tx, `DELETE FROM registrations WHERE reg_user = ? AND binding_key = ?`, len(del))
+		if err != nil {
+			return fmt.Errorf("store: delete registrations: %w", err)
+		}
+		defer done()
+		for _, k := range del {
+			if err := exec(k.User, k.Key); err != nil {
+				return fmt.Errorf("store: delete registration %s %s: %w", k.User, k.Key, err)
+			}
 		}
 	}
-	for _, r := range save {
-		if _, err := tx.ExecContext(ctx, upsertRegistration, registrationArgs(r)...); err != nil {
-			return fmt.Errorf("store: save registration %s %s: %w", r.User, r.Key, err)
+	if len(save) > 0 {
+		exec, done, err := txExecer(ctx, tx, upsertRegistration, len(save))
+		if err != nil {
+			return fmt.Errorf("store: save registrations: %w", err)
+		}
+		defer done()
+		for _, r := range save {
+			if err := exec(registrationArgs(r)...); err != nil {
+				return fmt.Errorf("store: save registration %s %s: %w", r.User, r.Key, err)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: apply registrations: %w", err)
 	}
 	return nil
+}
+
+// txExecer runs query in tx once per call of exec: directly for a single
+// row, through a statement prepared once for several (done closes it).
+func txExecer(ctx context.Context, tx sqlTx, query string, rows int) (exec func(args ...any) error, done func(), err error) {
+	if rows == 1 {
+		return func(args ...any) error {
+			_, err := tx.ExecContext(ctx, query, args...)
+			return err
+		}, func() {}, nil
+	}
+	stmt, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, nil, err
+	}
+	return func(args ...any) error {
+		_, err := stmt.ExecContext(ctx, args...)
+		return err
+	}, func() { stmt.Close() }, nil
 }
 
 // Registrations lists every stored binding (expired ones included; the

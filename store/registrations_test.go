@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -43,6 +44,64 @@ func TestRegistrationsPathMigration(t *testing.T) {
 		}
 		if got, err := s.Registrations(ctx); err != nil || len(got) != 1 || got[0].Path != rows[0].Path {
 			t.Fatalf("Path after the upgrade: %+v %v", got, err)
+		}
+	})
+}
+
+// One call with many saves and deletes (a batch of the registrar's
+// write-behind queue, through the prepared statements) leaves exactly the
+// saved rows, replacing existing ones and deleting the deleted.
+func TestApplyRegistrationsBatch(t *testing.T) {
+	eachDriver(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		s := b.open(t)
+		defer s.Close()
+		now := time.UnixMilli(time.Now().UnixMilli())
+		row := func(i, cseq int) Registration {
+			return Registration{User: fmt.Sprintf("u%d", i%7), Key: fmt.Sprintf("k%d", i), Realm: "r",
+				Contact: fmt.Sprintf("sip:u@192.0.2.1:%d", 5000+i), CallID: fmt.Sprintf("c%d", i), CSeq: uint32(cseq),
+				Expires: now.Add(time.Hour), Registered: now, Source: "192.0.2.1:5060", Transport: "udp",
+				UserAgent: "ua", Profile: "internal"}
+		}
+		var first []Registration
+		for i := range 50 {
+			first = append(first, row(i, 1))
+		}
+		if err := s.ApplyRegistrations(ctx, first, nil); err != nil {
+			t.Fatal(err)
+		}
+		// Rows 0-19 are deleted, 20-39 refreshed, 40-49 kept, 50-59 new.
+		var save []Registration
+		var del []RegistrationKey
+		want := map[RegistrationKey]uint32{}
+		for i := range 60 {
+			k := RegistrationKey{User: fmt.Sprintf("u%d", i%7), Key: fmt.Sprintf("k%d", i)}
+			switch {
+			case i < 20:
+				del = append(del, k)
+			case i < 40 || i >= 50:
+				save = append(save, row(i, 2))
+				want[k] = 2
+			default:
+				want[k] = 1
+			}
+		}
+		del = append(del, RegistrationKey{User: "nobody", Key: "missing"})
+		if err := s.ApplyRegistrations(ctx, save, del); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := s.Registrations(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != len(want) {
+			t.Fatalf("%d rows, want %d", len(rows), len(want))
+		}
+		for _, r := range rows {
+			k := RegistrationKey{User: r.User, Key: r.Key}
+			if cseq, ok := want[k]; !ok || r.CSeq != cseq || !r.Expires.Equal(now.Add(time.Hour)) {
+				t.Errorf("row %+v: want present=%v cseq %d", r, ok, cseq)
+			}
 		}
 	})
 }

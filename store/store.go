@@ -10,7 +10,9 @@
 //     of nodes will share.
 //
 // Consumers depend on the per-concern interfaces below (Registrations,
-// Callcenter, Statistics, Bans, CDRs), never on the engine. The queries
+// Callcenter, Statistics, Bans, CDRs, and Cluster: the nodes' leases,
+// agent claims and notices, PostgreSQL only, see cluster.go), never on
+// the engine. The queries
 // are written once (dialect.go says how); the schema is written per engine
 // (migrations.go says how to port a table). store/storetest runs a test on
 // both engines; store/pgtest gives tests a throwaway PostgreSQL.
@@ -26,6 +28,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Registrations keeps the registrar's bindings.
@@ -96,6 +100,10 @@ type Store struct {
 	lock *dirLock
 	// tmpDir is removed on Close (OpenMemory only).
 	tmpDir string
+	// pgcfg dials Listen's own connections (PostgreSQL only).
+	pgcfg *pgx.ConnConfig
+	// cluster is this node's identity for notices (notices.go).
+	cluster clusterSelf
 }
 
 // Open opens the SQLite database of dir (see OpenConfig).
@@ -128,8 +136,9 @@ func OpenConfig(ctx context.Context, c Config) (*Store, error) {
 	}
 	var db sqlDB
 	var where string
+	var pgcfg *pgx.ConnConfig
 	if c.Driver == Postgres {
-		db, where, err = openPostgres(ctx, c.DSN)
+		db, pgcfg, where, err = openPostgres(ctx, c.DSN)
 	} else {
 		db, where, err = openSQLite(ctx, c.DataDir)
 	}
@@ -137,7 +146,7 @@ func OpenConfig(ctx context.Context, c Config) (*Store, error) {
 		lock.release()
 		return nil, err
 	}
-	s := &Store{db: db, lock: lock}
+	s := &Store{db: db, lock: lock, pgcfg: pgcfg}
 	if err := s.migrate(ctx); err != nil {
 		db.raw.Close()
 		lock.release()

@@ -39,8 +39,11 @@ type gen struct {
 	agents   *agentSide
 
 	started, ok, shed, failed, timedOut, rtx atomic.Int64
-	mu                                       sync.Mutex
-	lat                                      []time.Duration
+	// shedBare counts 503s without Retry-After (ccpbx sends it with every
+	// overload 503).
+	shedBare atomic.Int64
+	mu       sync.Mutex
+	lat      []time.Duration
 }
 
 type response struct {
@@ -164,9 +167,9 @@ func main() {
 		}
 		return g.lat[int(float64(len(g.lat)-1)*p)].Round(100 * time.Microsecond)
 	}
-	fmt.Printf("mode=%s rate=%d offered=%.1fs started=%d ok=%d (%.1f%%) shed503=%d failed=%d timeout=%d retransmissions=%d latency_p50=%v p90=%v p99=%v rtp_packets=%d\n",
+	fmt.Printf("mode=%s rate=%d offered=%.1fs started=%d ok=%d (%.1f%%) shed503=%d (without Retry-After %d) failed=%d timeout=%d retransmissions=%d latency_p50=%v p90=%v p99=%v rtp_packets=%d\n",
 		*mode, *rate, offered.Seconds(), g.started.Load(), g.ok.Load(), 100*float64(g.ok.Load())/float64(g.started.Load()),
-		g.shed.Load(), g.failed.Load(), g.timedOut.Load(), g.rtx.Load(), q(0.5), q(0.9), q(0.99), rtpPackets.Load())
+		g.shed.Load(), g.shedBare.Load(), g.failed.Load(), g.timedOut.Load(), g.rtx.Load(), q(0.5), q(0.9), q(0.99), rtpPackets.Load())
 	g.mu.Unlock()
 	if window != nil {
 		w := <-window
@@ -294,6 +297,9 @@ func (g *gen) done(r response, ok bool, began time.Time) {
 		g.mu.Unlock()
 	case r.code == 503:
 		g.shed.Add(1)
+		if !r.retryAt {
+			g.shedBare.Add(1)
+		}
 	default:
 		g.failed.Add(1)
 	}

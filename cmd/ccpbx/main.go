@@ -1,7 +1,8 @@
 // Command ccpbx is the PBX: `ccpbx` (or `ccpbx serve`) runs it, `ccpbx check`
 // validates a configuration, `ccpbx cli` talks to a running one over the
 // event socket, `ccpbx health` asks a running one's /healthz (the Docker
-// HEALTHCHECK), `ccpbx cert` writes a self-signed TLS pair for a test setup,
+// HEALTHCHECK), `ccpbx cluster status` lists a cluster's nodes and
+// claims, `ccpbx cert` writes a self-signed TLS pair for a test setup,
 // and `ccpbx version` prints the build.
 //
 // This package owns flags, subcommands, wiring and signals; behaviour lives
@@ -32,7 +33,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 {
 		switch args[0] {
-		case "serve", "check", "version", "cli", "health", "cert", "help", "-h", "-help", "--help":
+		case "serve", "check", "version", "cli", "health", "cert", "cluster", "help", "-h", "-help", "--help":
 			cmd, args = args[0], args[1:]
 		}
 	}
@@ -72,6 +73,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return healthCmd(args, stdout, stderr)
 	case "cert":
 		return certCmd(args, stdout, stderr)
+	case "cluster":
+		return clusterCmd(args, stdin, stdout, stderr)
 	default:
 		return serve(args, stderr)
 	}
@@ -84,6 +87,7 @@ func usage(w io.Writer) {
   ccpbx cli [-config PATH] [-x CMD]     run one API command (or an interactive prompt) on the event socket
   ccpbx cli [-config PATH] -events 'CUSTOM callcenter::info'   print events
   ccpbx health [-config PATH] [-url URL]  ask the running PBX's /healthz; exit 0 when healthy
+  ccpbx cluster status [-config PATH]   nodes, leases and agent claims of a cluster node
   ccpbx cert --host NAME [-cert F] [-key F] [-days N]  write a self-signed TLS pair for a test setup
   ccpbx version                         print the version
 `)

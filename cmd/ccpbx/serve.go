@@ -19,6 +19,7 @@ import (
 	"ccpbx/api"
 	"ccpbx/call"
 	"ccpbx/cdr"
+	"ccpbx/cluster"
 	"ccpbx/config"
 	"ccpbx/dialplan"
 	"ccpbx/media"
@@ -102,12 +103,19 @@ type pbx struct {
 	log   *slog.Logger
 	core  *call.Core
 	store *store.Store
-	cdr   *cdr.Writer
-	qlog  *queuelog.Writer
-	media *media.Engine
-	sip   *sip.Stack
-	acd   *acd.ACD
-	esl   *api.EventSocket
+	// reg writes its bindings behind; shutdown flushes it before the store
+	// closes.
+	reg *registrar.Registrar
+	// node is this process's cluster membership (nil on a single box);
+	// nodeEvents is closed when its events stopped reaching the ACD.
+	node       *cluster.Node
+	nodeEvents chan struct{}
+	cdr        *cdr.Writer
+	qlog       *queuelog.Writer
+	media      *media.Engine
+	sip        *sip.Stack
+	acd        *acd.ACD
+	esl        *api.EventSocket
 	// metrics and web: the Prometheus registry and the HTTP server (nil
 	// when [http] is disabled or its default port was taken).
 	metrics *api.Metrics
@@ -154,6 +162,12 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		}
 		return p, fmt.Errorf("data dir %s: %w", cfg.Core.DataDir, err)
 	}
+	// A cluster node joins before the ACD loads: joining releases the
+	// claims of this node's previous incarnation, so the ACD reads its
+	// agents as they are now.
+	if p.node, err = startCluster(ctx, cfg, p.store, log); err != nil {
+		return p, err
+	}
 	// Records start before any call can: every leg from here on has one.
 	csvDir := ""
 	if cfg.CDR.CSV {
@@ -182,6 +196,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	if err != nil {
 		return p, fmt.Errorf("registrar: %w", err)
 	}
+	p.reg = reg
 	go reg.Run(ctx)
 
 	if p.media, err = media.NewEngine(media.Config{
@@ -214,6 +229,9 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	p.core.SetRouter(dp.Route)
 
 	acdOpts := acd.Options{Log: log.With("component", "acd")}
+	if p.node != nil {
+		acdOpts.Cluster = acdCluster{id: cfg.Cluster.NodeID, node: p.node, st: p.store}
+	}
 	if ql := cfg.Callcenter.Settings.QueueLog; ql == nil || *ql {
 		path := filepath.Join(cfg.Core.DataDir, queuelog.FileName)
 		if p.qlog, err = queuelog.Open(path, log.With("component", "queue_log")); err != nil {
@@ -227,6 +245,11 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	if err = p.acd.Start(ctx); err != nil {
 		return p, fmt.Errorf("callcenter: %w", err)
 	}
+	if p.node != nil {
+		p.nodeEvents = make(chan struct{})
+		go routeClusterEvents(p.node, p.acd, log.With("component", "cluster"), p.nodeEvents)
+		clusterStatus{node: p.node, st: p.store, hash: configHash(cfg)}.register(p.core)
+	}
 
 	// Before sip, which is to report its requests, responses and auth
 	// failures to it (SIPRequest, SIPResponse, AuthFailure, Ban).
@@ -235,6 +258,9 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Registrations:      reg,
 		ServiceLevelTarget: cfg.HTTP.ServiceLevelSeconds,
 	})
+	if p.node != nil {
+		p.metrics.SetClusterSource(clusterMetrics(p.node))
+	}
 	p.metrics.SetRTPSource(func() api.RTPStats {
 		s := p.media.Stats()
 		return api.RTPStats{PacketsIn: s.PacketsIn, PacketsOut: s.PacketsOut, Late: s.Late, Lost: s.Lost, LatchRejected: s.SourceRejected}
@@ -247,7 +273,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Log:       log,
 		UserAgent: cfg.Core.UserAgent,
 		Bans:      sipBans,
-		Limits:    sip.LimitsFrom(cfg.Core),
+		Limits:    limits(cfg, p.node),
 		Metrics:   p.metrics,
 	}); err != nil {
 		return p, fmt.Errorf("sip: %w", err)
@@ -265,6 +291,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	})
 	go cmds.RunHeartbeat(ctx, api.HeartbeatInterval)
 	go returnMemoryAfterLoad(ctx, p.core.Count, drainCheckInterval)
+	setMemoryLimit(log.With("component", "gc"))
 	p.reload = &reloader{core: p.core, cfg: cfg, dp: dp, reg: reg, acd: p.acd}
 	p.reload.register()
 	p.esl = api.NewEventSocket(p.core, cfg.EventSocket.Listen, cfg.EventSocket.Password, log.With("component", "esl"))
@@ -310,6 +337,14 @@ func (p *pbx) shutdown(ctx context.Context) {
 	if p.esl != nil {
 		p.esl.Close()
 	}
+	if p.node != nil {
+		// Before the ACD, which must get no more events; the ACD's close
+		// still releases its claims through the store.
+		p.node.Close()
+		if p.nodeEvents != nil {
+			<-p.nodeEvents
+		}
+	}
 	if p.acd != nil {
 		p.acd.Close()
 	}
@@ -325,6 +360,15 @@ func (p *pbx) shutdown(ctx context.Context) {
 		p.media.Close()
 	}
 	p.stop()
+	if p.reg != nil {
+		// The bindings are written behind the answers: a clean stop writes
+		// the last ones before the store closes.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := p.reg.Close(rctx); err != nil {
+			p.log.Error("registrations not all written", "err", err)
+		}
+		cancel()
+	}
 	if p.cdr != nil {
 		// The legs hung up above are still being written: wait for them
 		// with a budget of their own, since a clean shutdown loses none.
@@ -337,6 +381,16 @@ func (p *pbx) shutdown(ctx context.Context) {
 	if p.store != nil {
 		p.store.Close()
 	}
+}
+
+// limits are the SIP admission limits; a cluster node also refuses new
+// calls while it cannot renew its lease (Kamailio tries the next node).
+func limits(cfg *config.Config, n *cluster.Node) sip.Limits {
+	l := sip.LimitsFrom(cfg.Core)
+	if n != nil {
+		l.Healthy = n.Healthy
+	}
+	return l
 }
 
 // switchIPv4 is FreeSWITCH-IPv4 on every event: the first profile's
