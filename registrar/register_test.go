@@ -317,6 +317,14 @@ func TestResyncSharesBindings(t *testing.T) {
 	if got := n2.Lookup("1001"); len(got) != 0 {
 		t.Fatalf("n2 found 1001 before resyncing: %+v", got)
 	}
+	// n1 writes behind: its own resync (every renewal) puts its changes in
+	// the store before reading it, and must not forget its phone.
+	if err := n1.resync(); err != nil {
+		t.Fatal(err)
+	}
+	if got := n1.Lookup("1001"); len(got) != 1 {
+		t.Fatalf("n1 forgot its own binding at resync: %+v", got)
+	}
 	if err := n2.resync(); err != nil {
 		t.Fatal(err)
 	}
@@ -324,6 +332,9 @@ func TestResyncSharesBindings(t *testing.T) {
 		t.Fatalf("n2 after resync: %+v", got)
 	}
 	if _, err := n1.Flush("1001"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if err := n2.resync(); err != nil {

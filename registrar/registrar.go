@@ -306,8 +306,8 @@ func (r *Registrar) load() error {
 }
 
 // resync replaces the bindings in memory with the store's (Config.Resync),
-// as the one writer (writeMu), so no REGISTER of this node is lost between
-// the read and the swap. Expired rows and unknown users are left out (the
+// as the one writer (writeMu), after this node's queued writes are in the
+// store, so no REGISTER of this node is lost between the read and the swap. Expired rows and unknown users are left out (the
 // sweep removes them); no events are sent: the node that took the
 // REGISTER sent them.
 func (r *Registrar) resync() error {
@@ -315,6 +315,12 @@ func (r *Registrar) resync() error {
 	defer r.writeMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
+	// This node's own changes are written behind: they must be in the
+	// store before it is read, or the swap below would forget them. No
+	// new change is queued meanwhile (put runs under writeMu).
+	if err := r.sync(ctx); err != nil {
+		return err
+	}
 	rows, err := r.st.Registrations(ctx)
 	if err != nil {
 		return err
