@@ -189,6 +189,13 @@ func (a *ACD) mirrorAgent(name string, r store.AgentRow, found bool) {
 	}
 	now := a.now()
 	if !ag.held && !ag.claiming {
+		// Another node offered the agent more recently than this node
+		// knows: within one second (last_offered_call's unit) it now sorts
+		// after every offer this node made, as it would on that node.
+		if nr.LastOffered > ag.LastOffered {
+			a.offerSeq++
+			ag.offerSeq = a.offerSeq
+		}
 		ag.InstanceID, ag.UUID, ag.UUIDNull = nr.InstanceID, nr.UUID, nr.UUIDNull
 		ag.LastBridgeStart, ag.LastBridgeEnd, ag.LastOffered = nr.LastBridgeStart, nr.LastBridgeEnd, nr.LastOffered
 		ag.NoAnswerCount, ag.CallsAnswered, ag.TalkTime = nr.NoAnswerCount, nr.CallsAnswered, nr.TalkTime

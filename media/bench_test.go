@@ -37,7 +37,7 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 	relay := testing.AllocsPerRun(1000, func() {
 		seq++
 		binary.BigEndian.PutUint16(pkt[2:], seq)
-		a.handleRTP(pkt, from, &h)
+		readAs(a, pkt, from, &h)
 	})
 	if relay != 0 {
 		t.Errorf("relayed packet: %v allocs", relay)
@@ -70,10 +70,25 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 		seq++
 		binary.BigEndian.PutUint16(dtmf[2:], seq)
 		binary.BigEndian.PutUint32(dtmf[4:], uint32(seq)) // a new event each time
-		a.handleRTP(dtmf, from, &h)
+		readAs(a, dtmf, from, &h)
 	})
 	if digits != 0 {
 		t.Errorf("DTMF packet: %v allocs", digits)
+	}
+	// RTCP through the socket: peer -> a's RTCP port -> the poller.
+	rtcp := []byte{0x81, 200, 0, 6, 0, 0, 0, 99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	toRTCP := netip.AddrPortFrom(loopback, uint16(a.LocalPort()+1))
+	rtcpAllocs := testing.AllocsPerRun(200, func() {
+		n := a.stats.rtcp.Load()
+		if _, err := pA.conn.WriteToUDPAddrPort(rtcp, toRTCP); err != nil {
+			t.Fatal(err)
+		}
+		for a.stats.rtcp.Load() == n {
+			runtime.Gosched()
+		}
+	})
+	if rtcpAllocs != 0 {
+		t.Errorf("RTCP packet through the socket: %v allocs", rtcpAllocs)
 	}
 
 	music, _ := e.Sound(mohPath)
@@ -129,7 +144,7 @@ func relayPacket(b *testing.B, record bool) {
 	for i := 0; b.Loop(); i++ {
 		binary.BigEndian.PutUint16(pkt[2:], uint16(i))
 		binary.BigEndian.PutUint32(pkt[4:], uint32(i)*160)
-		la.handleRTP(pkt, from, &h)
+		readAs(la, pkt, from, &h)
 	}
 }
 

@@ -30,9 +30,11 @@
 // ring; a writer goroutine per recording turns it into a WAV file inside
 // RecordingsDir, off the packet path.
 //
-// Goroutines: one RTP reader and one RTCP drain per leg, one digit delivery
-// goroutine per leg that has digit handlers, one clock goroutine per shard of
-// each music-on-hold broadcaster, one writer per recording. Relayed packets are forwarded by the reader
-// that received them (no re-pacing). Play and SendDigits pace their packets in
+// Goroutines: no reader per leg: one poller per CPU (poller_linux.go) reads
+// the RTP and RTCP sockets of all the legs dealt to it (a leg's packets are
+// always read by the same poller, its "reader"), one digit delivery
+// goroutine per leg while digits are queued, one clock goroutine per shard
+// of each music-on-hold broadcaster, one writer per recording. Relayed
+// packets are forwarded by the reader that received them (no re-pacing). Play and SendDigits pace their packets in
 // the caller's goroutine. Nothing on a per-packet path allocates.
 package media

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -65,6 +66,7 @@ type Engine struct {
 	embedded map[string]*Sound // by path inside SoundsFS, pre-encoded at start
 	mohs     map[*Sound]*broadcaster
 	legs     map[*Leg]struct{}
+	pollers  []*poller // running pollers, each with at least one leg (poller_linux.go)
 
 	rtp rtpTotals // packet counters over all legs (rtpstats.go)
 }
@@ -143,7 +145,65 @@ func (e *Engine) Close() {
 		for _, l := range legs {
 			l.Close()
 		}
+		e.mu.Lock()
+		pollers := e.pollers
+		e.pollers = nil
+		e.mu.Unlock()
+		for _, p := range pollers {
+			p.close()
+		}
 	})
+}
+
+// pollerFor is the poller a new leg joins: up to one per CPU, started on
+// demand, the least loaded one once all run. The leg is counted at once;
+// releasePoller uncounts it.
+func (e *Engine) pollerFor() (*poller, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	select {
+	case <-e.done:
+		return nil, ErrClosed
+	default:
+	}
+	var p *poller
+	if len(e.pollers) < min(runtime.GOMAXPROCS(0), maxPollers) {
+		var err error
+		if p, err = newPoller(); err != nil {
+			return nil, err
+		}
+		e.pollers = append(e.pollers, p)
+	} else {
+		p = e.pollers[0]
+		for _, q := range e.pollers[1:] {
+			if q.legs < p.legs {
+				p = q
+			}
+		}
+	}
+	p.legs++
+	return p, nil
+}
+
+// releasePoller uncounts a leg that left p (or never joined it); a poller
+// without legs stops, so an idle engine runs no goroutine. It must not be
+// called on p's own goroutine.
+func (e *Engine) releasePoller(p *poller) {
+	e.mu.Lock()
+	p.legs--
+	idle := p.legs == 0
+	if idle {
+		for i, q := range e.pollers {
+			if q == p {
+				e.pollers = append(e.pollers[:i:i], e.pollers[i+1:]...)
+				break
+			}
+		}
+	}
+	e.mu.Unlock()
+	if idle {
+		p.close()
+	}
 }
 
 func (e *Engine) track(l *Leg) bool {

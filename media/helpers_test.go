@@ -197,3 +197,12 @@ func answeredLeg(t testing.TB, e *Engine, p *peer, formats string, attrs ...stri
 	}
 	return l
 }
+
+// readAs hands pkt to l's packet handler as l's reader does: under its
+// poller's lock, so a test calling it directly and the poller reading l's
+// socket never run the handler at once.
+func readAs(l *Leg, pkt []byte, from netip.AddrPort, h *rtpHeader) {
+	l.poller.mu.Lock()
+	l.handleRTP(pkt, from, h)
+	l.poller.mu.Unlock()
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -47,16 +46,20 @@ type legStats struct {
 }
 
 // Leg is one RTP endpoint of a call: a UDP socket pair on an even port, the
-// negotiated audio stream, the outbound stream and the reader goroutine.
+// negotiated audio stream and the outbound stream; its sockets are read by
+// one of the engine's pollers (its reader).
 type Leg struct {
-	e     *Engine
-	log   *slog.Logger
-	local netip.Addr
-	port  int
-	conn  *net.UDPConn
-	rtcp  *net.UDPConn
-	out   outStream
-	stats legStats
+	e        *Engine
+	log      *slog.Logger
+	local    netip.Addr
+	port     int
+	rtpSock  *udpSock
+	rtcpSock *udpSock
+	poller   *poller // reads both sockets (poller_linux.go)
+	pollSlot uint32  // under poller.mu
+	pollGen  int32
+	out      outStream
+	stats    legStats
 
 	relay  atomic.Pointer[relayHalf] // where received packets are forwarded
 	lastRx atomic.Int64              // monotonic ns of the last accepted packet
@@ -101,7 +104,6 @@ type Leg struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
-	wg        sync.WaitGroup
 }
 
 type digitFn struct{ fn func(rune) }
@@ -142,8 +144,8 @@ func (e *Engine) NewLeg(local netip.Addr) (*Leg, error) {
 		e:         e,
 		local:     local,
 		port:      port,
-		conn:      rtpConn,
-		rtcp:      rtcpConn,
+		rtpSock:   rtpConn,
+		rtcpSock:  rtcpConn,
 		sessID:    rand.Uint64N(1 << 62),
 		sessVer:   rand.Uint64N(1 << 30),
 		closed:    make(chan struct{}),
@@ -151,20 +153,32 @@ func (e *Engine) NewLeg(local netip.Addr) (*Leg, error) {
 		timeoutCh: make(chan struct{}),
 	}
 	l.log = e.log.With("rtp_port", port)
-	l.out.conn = rtpConn
+	l.out.sock = rtpConn
 	l.stats.totals = &e.rtp
 	l.out.stats = &l.stats
 	l.out.ssrc = rand.Uint32()
 	l.out.seq = uint16(rand.Uint32())
 	l.out.ts = rand.Uint32()
-	if !e.track(l) {
+	p, err := e.pollerFor()
+	if err != nil {
 		l.closeSockets()
+		e.ports.release(port)
+		return nil, fmt.Errorf("media: new leg: %w", err)
+	}
+	if err := p.add(l); err != nil {
+		l.closeSockets()
+		e.releasePoller(p)
+		e.ports.release(port)
+		return nil, fmt.Errorf("media: new leg: %w", err)
+	}
+	l.poller = p
+	if !e.track(l) {
+		p.remove(l)
+		l.closeSockets()
+		e.releasePoller(p)
 		e.ports.release(port)
 		return nil, ErrClosed
 	}
-	l.wg.Add(2)
-	go l.readRTP()
-	go l.drainRTCP()
 	return l, nil
 }
 
@@ -423,36 +437,6 @@ func (l *Leg) apply(n negotiation) {
 	l.armLocked()
 }
 
-// readRTP is the leg's reader goroutine: validate, check the source (latch),
-// detect DTMF, forward to the bridged leg.
-func (l *Leg) readRTP() {
-	defer l.wg.Done()
-	var h rtpHeader
-	l.readUDP(l.conn, func(pkt []byte, from netip.AddrPort) { l.handleRTP(pkt, from, &h) })
-}
-
-// readUDP reads conn until it or the leg is closed, passing each datagram
-// to handle; it reuses one buffer, so handle must not keep pkt. Other read
-// errors (ICMP errors surfacing on the socket) are skipped.
-func (l *Leg) readUDP(conn *net.UDPConn, handle func(pkt []byte, from netip.AddrPort)) {
-	buf := make([]byte, 1500)
-	for {
-		n, from, err := conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			select {
-			case <-l.closed:
-				return
-			default:
-			}
-			continue
-		}
-		handle(buf[:n], from)
-	}
-}
-
 // handleRTP processes one received datagram; it must not allocate.
 func (l *Leg) handleRTP(pkt []byte, from netip.AddrPort, h *rtpHeader) {
 	if !parseRTP(pkt, h) {
@@ -530,35 +514,33 @@ func (l *Leg) handleRTP(pkt []byte, from netip.AddrPort, h *rtpHeader) {
 	}
 }
 
-// drainRTCP reads the RTCP port so the peer's reports do not pile up in the
-// socket buffer, and counts them. RTCP from the peer keeps the media timeout
-// from firing (a peer on hold may send only RTCP).
-func (l *Leg) drainRTCP() {
-	defer l.wg.Done()
-	l.readUDP(l.rtcp, func(pkt []byte, from netip.AddrPort) {
-		if len(pkt) < 8 || pkt[0]>>6 != 2 {
-			l.stats.bad.Add(1)
-			return
-		}
-		l.stats.rtcp.Add(1)
-		st := l.out.state.Load()
-		if st == nil {
-			return
-		}
-		if st.neg.sec != nil && !st.neg.sec.decryptRTCP(pkt) {
-			l.stats.srtpDropped.Add(1)
-			return
-		}
-		l.mu.Lock()
-		var accepted netip.Addr
-		if l.srcGen == st.gen {
-			accepted = l.src.Addr()
-		}
-		l.mu.Unlock()
-		if st.rtcpFrom(from.Addr().Unmap(), accepted) {
-			l.lastRx.Store(monoNow())
-		}
-	})
+// handleRTCP processes one datagram of the RTCP port, read so the peer's
+// reports do not pile up in the socket buffer, and counts it. RTCP from the
+// peer keeps the media timeout from firing (a peer on hold may send only
+// RTCP).
+func (l *Leg) handleRTCP(pkt []byte, from netip.AddrPort) {
+	if len(pkt) < 8 || pkt[0]>>6 != 2 {
+		l.stats.bad.Add(1)
+		return
+	}
+	l.stats.rtcp.Add(1)
+	st := l.out.state.Load()
+	if st == nil {
+		return
+	}
+	if st.neg.sec != nil && !st.neg.sec.decryptRTCP(pkt) {
+		l.stats.srtpDropped.Add(1)
+		return
+	}
+	l.mu.Lock()
+	var accepted netip.Addr
+	if l.srcGen == st.gen {
+		accepted = l.src.Addr()
+	}
+	l.mu.Unlock()
+	if st.rtcpFrom(from.Addr().Unmap(), accepted) {
+		l.lastRx.Store(monoNow())
+	}
 }
 
 // OnDigit registers fn for every DTMF digit the peer sends (RFC 4733), each
@@ -695,8 +677,8 @@ func (l *Leg) Done() <-chan struct{} { return l.closed }
 
 // Close stops the leg: ends its bridge (the other leg returns to its
 // previous source) and its music, closes the sockets, completes its
-// recordings, waits for the reader
-// goroutines and puts the port in quarantine. Safe to call more than once.
+// recordings, leaves its poller (no packet of it is handled after that) and
+// puts the port in quarantine. Safe to call more than once.
 func (l *Leg) Close() {
 	l.closeOnce.Do(func() {
 		close(l.closed)
@@ -713,15 +695,21 @@ func (l *Leg) Close() {
 		if music != nil {
 			music.b.unsubscribe(music)
 		}
+		l.poller.remove(l) // no handler of l runs after this
 		l.closeSockets()
-		l.wg.Wait()
+		l.e.releasePoller(l.poller)
 		l.stopRecordings()
 		l.e.ports.release(l.port)
 		l.e.untrack(l)
 	})
 }
 
+// closeSockets closes both sockets; the outbound stream stops sending
+// first, under its lock, so no send can reach a reused descriptor.
 func (l *Leg) closeSockets() {
-	l.conn.Close()
-	l.rtcp.Close()
+	l.out.mu.Lock()
+	l.out.sock = nil
+	l.out.mu.Unlock()
+	l.rtpSock.close()
+	l.rtcpSock.close()
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"math"
 	"net/netip"
+	"runtime"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -659,4 +661,31 @@ func TestBeforeSDPAndAfterClose(t *testing.T) {
 	if _, err := e.NewLeg(loopback); !errors.Is(err, ErrClosed) {
 		t.Fatalf("NewLeg after engine Close: %v", err)
 	}
+}
+
+// TestLegsSharePollers: legs have no goroutine of their own; their sockets
+// are read by at most one poller per CPU, which stop with the last leg.
+func TestLegsSharePollers(t *testing.T) {
+	e := newEngine(t, Config{})
+	var legs []*Leg
+	for range 20 {
+		l, err := e.NewLeg(loopback)
+		if err != nil {
+			t.Fatal(err)
+		}
+		legs = append(legs, l)
+	}
+	if n := strings.Count(mediaGoroutines(), "ccpbx/media.(*poller).run"); n < 1 || n > runtime.GOMAXPROCS(0) {
+		t.Errorf("%d poller goroutines for 20 legs, want 1..%d:\n%s", n, runtime.GOMAXPROCS(0), mediaGoroutines())
+	}
+	for _, g := range strings.Split(mediaGoroutines(), "\n\n") {
+		if !strings.Contains(g, "(*poller).run") {
+			t.Errorf("a goroutine other than the pollers runs for idle legs:\n%s", g)
+		}
+	}
+	for _, l := range legs {
+		l.Close()
+	}
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return mediaGoroutines() == "" },
+		"the pollers to stop with the last leg; still running:\n%s", mediaStacks{})
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"sync"
 	"syscall"
@@ -62,7 +61,7 @@ func (p *portPool) size() int { return (p.end - p.start + 1) / 2 }
 // start and a random step coprime with the number of pairs), so it tries
 // every pair once before giving up and a busy stretch of the range does not
 // make the pair after it likelier.
-func (p *portPool) alloc(bind netip.Addr) (rtpConn, rtcpConn *net.UDPConn, port int, err error) {
+func (p *portPool) alloc(bind netip.Addr) (rtpConn, rtcpConn *udpSock, port int, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
@@ -87,7 +86,7 @@ func (p *portPool) alloc(bind netip.Addr) (rtpConn, rtcpConn *net.UDPConn, port 
 			}
 			delete(p.quarantine, port)
 		}
-		rtpConn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(bind, uint16(port))))
+		rtpConn, err = listenUDPSock(netip.AddrPortFrom(bind, uint16(port)))
 		if err != nil {
 			if errors.Is(err, syscall.EADDRNOTAVAIL) {
 				// Not an address of this host: no port will do.
@@ -96,9 +95,9 @@ func (p *portPool) alloc(bind netip.Addr) (rtpConn, rtcpConn *net.UDPConn, port 
 			lastErr = err
 			continue
 		}
-		rtcpConn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(bind, uint16(port+1))))
+		rtcpConn, err = listenUDPSock(netip.AddrPortFrom(bind, uint16(port+1)))
 		if err != nil {
-			rtpConn.Close()
+			rtpConn.close()
 			lastErr = err
 			continue
 		}

@@ -2,7 +2,6 @@ package media
 
 import (
 	"fmt"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -26,8 +25,8 @@ func allocAll(t *testing.T, p *portPool) ([]int, error) {
 		if err != nil {
 			return nil, err
 		}
-		t.Cleanup(func() { rtpC.Close(); rtcpC.Close() })
-		if got := rtcpC.LocalAddr().(interface{ AddrPort() netip.AddrPort }).AddrPort().Port(); int(got) != port+1 {
+		t.Cleanup(func() { rtpC.close(); rtcpC.close() })
+		if got := rtcpC.localAddrPort().Port(); int(got) != port+1 {
 			return nil, fmt.Errorf("rtcp on %d for rtp %d", got, port)
 		}
 		ports = append(ports, port)
@@ -83,8 +82,8 @@ func TestPortPoolReuseAfterQuarantine(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		a.Close()
-		b.Close()
+		a.close()
+		b.close()
 		port = pt
 		return nil
 	})
@@ -127,7 +126,7 @@ func TestPortPoolUnpredictable(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			t.Cleanup(func() { rtpC.Close(); rtcpC.Close() })
+			t.Cleanup(func() { rtpC.close(); rtcpC.close() })
 			ports = append(ports, port)
 		}
 		return nil

@@ -311,7 +311,7 @@ func TestRecordTapDoesNotAllocate(t *testing.T) {
 	allocs := testing.AllocsPerRun(2000, func() {
 		seq++
 		putRTPHeader(pkt, false, 0, seq, uint32(seq)*160, 99)
-		a.handleRTP(pkt, from, &h)
+		readAs(a, pkt, from, &h)
 	})
 	if allocs != 0 {
 		t.Errorf("recorded packet: %v allocs", allocs)

@@ -115,7 +115,7 @@ func FuzzLegRTP(f *testing.F) {
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		before := a.Stats()
 		var h rtpHeader
-		a.handleRTP(pkt, from, &h)
+		readAs(a, pkt, from, &h)
 		after := a.Stats()
 		counted := (after.PacketsIn - before.PacketsIn) + (after.Bad - before.Bad) + (after.RTCPIn - before.RTCPIn) +
 			(after.UnknownPT - before.UnknownPT) + (after.UnexpectedSource - before.UnexpectedSource)

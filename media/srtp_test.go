@@ -402,7 +402,7 @@ func TestSRTPHotPathsDoNotAllocate(t *testing.T) {
 	var h rtpHeader
 	i := 0
 	in := testing.AllocsPerRun(1000, func() {
-		la.handleRTP(sealed[i], from, &h)
+		readAs(la, sealed[i], from, &h)
 		i++
 	})
 	if in != 0 {
@@ -418,7 +418,7 @@ func TestSRTPHotPathsDoNotAllocate(t *testing.T) {
 	out := testing.AllocsPerRun(1000, func() {
 		seq++
 		binary.BigEndian.PutUint16(plain[2:], seq)
-		lb.handleRTP(plain, tFrom, &h)
+		readAs(lb, plain, tFrom, &h)
 	})
 	if out != 0 {
 		t.Errorf("plain packet relayed and encrypted: %v allocs", out)
@@ -462,7 +462,7 @@ func BenchmarkRelayPacketSRTP(b *testing.B) {
 			i = 0
 			b.StartTimer()
 		}
-		la.handleRTP(sealed[i], from, &h)
+		readAs(la, sealed[i], from, &h)
 	}
 }
 
@@ -478,7 +478,7 @@ func BenchmarkEncryptPacketSRTP(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		binary.BigEndian.PutUint16(plain[2:], uint16(i))
 		binary.BigEndian.PutUint32(plain[4:], uint32(i)*160)
-		lb.handleRTP(plain, from, &h)
+		readAs(lb, plain, from, &h)
 	}
 }
 

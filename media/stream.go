@@ -1,7 +1,6 @@
 package media
 
 import (
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -57,8 +56,10 @@ type outStream struct {
 
 	mu      sync.Mutex
 	sources []*source
-	conn    *net.UDPConn
+	sock    *udpSock // nil once the leg closed
 	remote  netip.AddrPort
+	dst     sockaddr // remote in the kernel's form; dstOK: sendable
+	dstOK   bool
 	ssrc    uint32
 	seq     uint16 // last sent
 	ts      uint32 // timestamp of the last sent packet...
@@ -100,6 +101,7 @@ func (s *outStream) remove(src *source) {
 func (s *outStream) setRemote(ap netip.AddrPort) {
 	s.mu.Lock()
 	s.remote = ap
+	s.dstOK = s.sock != nil && s.sock.setSockaddr(&s.dst, ap)
 	s.mu.Unlock()
 }
 
@@ -294,7 +296,14 @@ func (s *outStream) writeLocked(n int) {
 			return
 		}
 	}
-	if _, err := s.conn.WriteToUDPAddrPort(pkt, s.remote); err != nil {
+	if s.sock == nil {
+		return // the leg closed
+	}
+	if !s.dstOK {
+		s.stats.sendErrors.Add(1)
+		return
+	}
+	if err := s.sock.sendTo(pkt, &s.dst); err != nil {
 		s.stats.sendErrors.Add(1)
 		return
 	}

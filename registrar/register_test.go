@@ -291,3 +291,48 @@ func TestConnectionClosed(t *testing.T) {
 		t.Fatalf("after restart: %+v", bs)
 	}
 }
+
+// Two registrars on one store are two cluster nodes: a phone registered
+// through one is found by the other after its resync, and its removal
+// too; no events are sent for bindings another node took.
+func TestResyncSharesBindings(t *testing.T) {
+	st, err := store.OpenMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	events := 0
+	cfg := Config{Users: testUsers(), Profile: "internal", NonceSecret: []byte("test-secret-0123456789abcdef"),
+		Algorithms: []string{AlgMD5}, Resync: time.Second}
+	n1, err := New(cfg, st, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Notify = func(Event) { events++ }
+	n2, err := New(cfg, st, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustRegister(t, n1, registration(t, "a", 1, "1001", "3600", "<sip:1001@127.0.0.1:5001>"))
+	if got := n2.Lookup("1001"); len(got) != 0 {
+		t.Fatalf("n2 found 1001 before resyncing: %+v", got)
+	}
+	if err := n2.resync(); err != nil {
+		t.Fatal(err)
+	}
+	if got := n2.Lookup("1001"); len(got) != 1 || got[0].Contact != "sip:1001@127.0.0.1:5001" {
+		t.Fatalf("n2 after resync: %+v", got)
+	}
+	if _, err := n1.Flush("1001"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.resync(); err != nil {
+		t.Fatal(err)
+	}
+	if got := n2.Lookup("1001"); len(got) != 0 {
+		t.Fatalf("n2 kept a binding n1 removed: %+v", got)
+	}
+	if events != 0 {
+		t.Errorf("n2 sent %d events for n1's bindings", events)
+	}
+}

@@ -108,6 +108,12 @@ type Config struct {
 	// Clock is the time source; nil means time.Now. Tests set it to expire
 	// nonces and bindings without waiting.
 	Clock func() time.Time
+	// Resync, when set, re-reads every binding from the store this often
+	// (Run does it), replacing the ones in memory: in a cluster the nodes'
+	// registrars share the store, and a phone registered through another
+	// node must be found here too. 0 (the single box): never, the store is
+	// only written through and read at start.
+	Resync time.Duration
 }
 
 type userEntry struct {
@@ -299,6 +305,43 @@ func (r *Registrar) load() error {
 	return nil
 }
 
+// resync replaces the bindings in memory with the store's (Config.Resync),
+// as the one writer (writeMu), so no REGISTER of this node is lost between
+// the read and the swap. Expired rows and unknown users are left out (the
+// sweep removes them); no events are sent: the node that took the
+// REGISTER sent them.
+func (r *Registrar) resync() error {
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	rows, err := r.st.Registrations(ctx)
+	if err != nil {
+		return err
+	}
+	now := r.now()
+	users := *r.users.Load()
+	m := make(map[string]map[string]Binding)
+	for _, row := range rows {
+		if _, known := users[row.User]; !known || !row.Expires.After(now) {
+			continue
+		}
+		src, _ := netip.ParseAddrPort(row.Source)
+		if m[row.User] == nil {
+			m[row.User] = make(map[string]Binding)
+		}
+		m[row.User][row.Key] = Binding{
+			User: row.User, Realm: row.Realm, Contact: row.Contact, CallID: row.CallID, CSeq: row.CSeq,
+			Expires: row.Expires, Registered: row.Registered, Source: src, Transport: row.Transport,
+			UserAgent: row.UserAgent, Profile: row.Profile, Path: row.Path,
+		}
+	}
+	r.mu.Lock()
+	r.bindings = m
+	r.mu.Unlock()
+	return nil
+}
+
 // User returns the directory entry for id.
 func (r *Registrar) User(id string) (config.User, bool) {
 	u, ok := (*r.users.Load())[id]
@@ -365,12 +408,22 @@ func (r *Registrar) Run(ctx context.Context) {
 	r.sweep()
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var resync <-chan time.Time
+	if r.cfg.Resync > 0 && r.st != nil {
+		rt := time.NewTicker(r.cfg.Resync)
+		defer rt.Stop()
+		resync = rt.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			r.sweep()
+		case <-resync:
+			if err := r.resync(); err != nil {
+				r.log.Warn("registrar: resync bindings from the store", "err", err)
+			}
 		}
 	}
 }

@@ -27,6 +27,7 @@ import (
 
 type gen struct {
 	target   *net.UDPAddr
+	regAt    *net.UDPAddr // -agents: where agents register (the internal profile)
 	socks    []*net.UDPConn
 	pending  sync.Map // Call-ID → chan response
 	password string
@@ -34,6 +35,8 @@ type gen struct {
 	dest     string
 	hold     time.Duration
 	rtpPort  int
+	callers  *rtpSide // -media: the callers' RTP sockets
+	agents   *agentSide
 
 	started, ok, shed, failed, timedOut, rtx atomic.Int64
 	// shedBare counts 503s without Retry-After (ccpbx sends it with every
@@ -61,6 +64,14 @@ func main() {
 	dest := flag.String("dest", "3000", "invite: destination number")
 	hold := flag.Duration("hold", time.Second, "invite: how long a call stays up")
 	nsock := flag.Int("sockets", 64, "client sockets (source ports)")
+	media := flag.Bool("media", false, "invite: callers echo RTP (recvmmsg) and measure its spacing per stream")
+	rtpSocks := flag.Int("rtp-sockets", 16, "media: RTP sockets per side")
+	nAgents := flag.Int("agents", 0, "invite: register agents 2001… (digest, password -password) first and answer their calls with a 20 ms RTP stream")
+	settle := flag.Duration("settle", 3*time.Second, "media: the spacing window opens this long after the last call was started")
+	measure := flag.Duration("measure", 20*time.Second, "media: how long the spacing window stays open")
+	pid := flag.Int("pid", 0, "media: ccpbx's pid: its CPU over the window is reported")
+	maxCalls := flag.Int("calls", 0, "at most this many transactions (0: rate × duration, as many as fit)")
+	regTarget := flag.String("register-target", "", "agents: the profile they register with (default -target)")
 	flag.Parse()
 
 	addr, err := net.ResolveUDPAddr("udp4", *target)
@@ -68,7 +79,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	g := &gen{target: addr, password: *password, users: *users, dest: *dest, hold: *hold}
+	g := &gen{target: addr, regAt: addr, password: *password, users: *users, dest: *dest, hold: *hold}
+	if *regTarget != "" {
+		if g.regAt, err = net.ResolveUDPAddr("udp4", *regTarget); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
 	for range *nsock {
 		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
@@ -85,6 +102,19 @@ func main() {
 		os.Exit(1)
 	}
 	g.rtpPort = rtp.LocalAddr().(*net.UDPAddr).Port
+	var measuring atomic.Bool
+	if *media {
+		if g.callers, err = newRTPSide("callers", *rtpSocks, true, &measuring); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	if *nAgents > 0 {
+		if g.agents, err = newAgentSide(g, *nAgents, *rtpSocks, &measuring); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
 	var rtpPackets atomic.Int64
 	go func() {
 		buf := make([]byte, 2048)
@@ -97,9 +127,20 @@ func main() {
 	}()
 
 	var wg sync.WaitGroup
+	if g.agents != nil {
+		g.agents.registerAll(*rate)
+	}
+	var window chan windowResult
+	if *media {
+		window = make(chan windowResult, 1)
+		go func() {
+			time.Sleep(*dur + *settle)
+			window <- measureWindow(&measuring, *measure, *pid)
+		}()
+	}
 	interval := time.Second / time.Duration(*rate)
 	start := time.Now()
-	for i := 0; time.Since(start) < *dur; i++ {
+	for i := 0; time.Since(start) < *dur && (*maxCalls == 0 || i < *maxCalls); i++ {
 		// Absolute schedule: a late tick does not lower the rate.
 		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
 			time.Sleep(d)
@@ -130,17 +171,31 @@ func main() {
 		*mode, *rate, offered.Seconds(), g.started.Load(), g.ok.Load(), 100*float64(g.ok.Load())/float64(g.started.Load()),
 		g.shed.Load(), g.shedBare.Load(), g.failed.Load(), g.timedOut.Load(), g.rtx.Load(), q(0.5), q(0.9), q(0.99), rtpPackets.Load())
 	g.mu.Unlock()
+	if window != nil {
+		w := <-window
+		g.callers.close()
+		sides := []*rtpSide{g.callers}
+		if g.agents != nil {
+			g.agents.stop()
+			sides = append(sides, g.agents.rtp)
+			fmt.Printf("agents: registered=%d answered=%d rtp_sent=%d\n", g.agents.registered.Load(), g.agents.answered.Load(), g.agents.pacer.sent.Load())
+		}
+		w.print(sides)
+	}
 }
 
 func (g *gen) read(c *net.UDPConn) {
 	buf := make([]byte, 65536)
 	for {
-		n, err := c.Read(buf)
+		n, from, err := c.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			return
 		}
 		msg := string(buf[:n])
 		if !strings.HasPrefix(msg, "SIP/2.0 ") {
+			if g.agents != nil {
+				g.agents.request(c, msg, from)
+			}
 			continue // a request from ccpbx (BYE on shutdown): ignored
 		}
 		r := response{}
@@ -183,7 +238,11 @@ func (g *gen) read(c *net.UDPConn) {
 // final response with this CSeq arrives (a provisional stops the
 // retransmissions of an INVITE) or 32 s pass.
 func (g *gen) transact(sock *net.UDPConn, ch chan response, msg, cseq string, invite bool) (response, bool) {
-	sock.WriteToUDP([]byte(msg), g.target)
+	return g.transactTo(g.target, sock, ch, msg, cseq, invite)
+}
+
+func (g *gen) transactTo(to *net.UDPAddr, sock *net.UDPConn, ch chan response, msg, cseq string, invite bool) (response, bool) {
+	sock.WriteToUDP([]byte(msg), to)
 	t1 := 500 * time.Millisecond
 	timer := time.NewTimer(t1)
 	defer timer.Stop()
@@ -204,7 +263,7 @@ func (g *gen) transact(sock *net.UDPConn, ch chan response, msg, cseq string, in
 			return r, true
 		case <-timer.C:
 			if retransmit {
-				sock.WriteToUDP([]byte(msg), g.target)
+				sock.WriteToUDP([]byte(msg), to)
 				g.rtx.Add(1)
 			}
 			t1 = min(2*t1, 4*time.Second)
@@ -247,14 +306,17 @@ func (g *gen) done(r response, ok bool, began time.Time) {
 }
 
 func (g *gen) register(sock *net.UDPConn, i int) {
+	g.registerUser(sock, i, "u"+strconv.Itoa(1000+i%g.users))
+}
+
+func (g *gen) registerUser(sock *net.UDPConn, i int, user string) bool {
 	began := time.Now()
-	user := "u" + strconv.Itoa(1000+i%g.users)
 	local := sock.LocalAddr().String()
 	callID := fmt.Sprintf("reg-%d-%d@sipload", i, rand.Uint64())
 	ch := make(chan response, 8)
 	g.pending.Store(callID, ch)
 	defer g.pending.Delete(callID)
-	host := g.target.String()
+	host := g.regAt.String()
 	build := func(seq int, auth string) string {
 		var b strings.Builder
 		fmt.Fprintf(&b, "REGISTER sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;rport;branch=z9hG4bK-%x\r\n", host, local, rand.Uint64())
@@ -262,10 +324,10 @@ func (g *gen) register(sock *net.UDPConn, i int) {
 		fmt.Fprintf(&b, "Contact: <sip:%s@%s>\r\nMax-Forwards: 70\r\nExpires: 3600\r\n%sContent-Length: 0\r\n\r\n", user, local, auth)
 		return b.String()
 	}
-	r, ok := g.transact(sock, ch, build(1, ""), "1 REGISTER", false)
+	r, ok := g.transactTo(g.regAt, sock, ch, build(1, ""), "1 REGISTER", false)
 	if !ok || r.code != 401 {
 		g.done(r, ok, began)
-		return
+		return false
 	}
 	realm, nonce, opaque := param(r.auth, "realm"), param(r.auth, "nonce"), param(r.auth, "opaque")
 	uri := "sip:" + host
@@ -277,8 +339,9 @@ func (g *gen) register(sock *net.UDPConn, i int) {
 	if opaque != "" {
 		auth += fmt.Sprintf(", opaque=\"%s\"", opaque)
 	}
-	r, ok = g.transact(sock, ch, build(2, auth+"\r\n"), "2 REGISTER", false)
+	r, ok = g.transactTo(g.regAt, sock, ch, build(2, auth+"\r\n"), "2 REGISTER", false)
 	g.done(r, ok, began)
+	return ok && r.code == 200
 }
 
 func (g *gen) call(sock *net.UDPConn, i int) {
@@ -289,7 +352,7 @@ func (g *gen) call(sock *net.UDPConn, i int) {
 	g.pending.Store(callID, ch)
 	defer g.pending.Delete(callID)
 	host := g.target.String()
-	sdp := fmt.Sprintf("v=0\r\no=- %d 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n", i, g.rtpPort)
+	sdp := fmt.Sprintf("v=0\r\no=- %d 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n", i, g.callerRTPPort(i))
 	branch := fmt.Sprintf("z9hG4bK-%x", rand.Uint64())
 	from := fmt.Sprintf("<sip:555%07d@127.0.0.1>;tag=%x", i%10000000, i)
 	to := fmt.Sprintf("<sip:%s@%s>", g.dest, host)

@@ -192,6 +192,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 		Hostname:   host,
 		Profile:    registerProfile(cfg),
 		Notify:     registrationEvents(p.core),
+		Resync:     bindingResync(cfg),
 	}, p.store, log.With("component", "registrar"))
 	if err != nil {
 		return p, fmt.Errorf("registrar: %w", err)
@@ -465,4 +466,14 @@ func mediaConsent(v string) media.ConsentPolicy {
 		return media.ConsentNone
 	}
 	return media.ConsentConfirmOrRTP
+}
+
+// bindingResync is how often a cluster node re-reads the registrations
+// the nodes share (a phone registers through Kamailio with one node; any
+// node may ring it): every lease renewal. 0 for the single box.
+func bindingResync(cfg *config.Config) time.Duration {
+	if !cfg.Cluster.Enabled() {
+		return 0
+	}
+	return cfg.Cluster.RenewInterval.Duration
 }
