@@ -159,7 +159,8 @@ func TestClusterClaimReleasedAfterAgentRow(t *testing.T) {
 	eq(t, "before release", ev[len(ev)-2], "upsert a1 Waiting")
 }
 
-// recordingStore logs agent upserts into the fake cluster's log.
+// recordingStore logs agent upserts (one by one or in the persister's
+// batches) into the fake cluster's log.
 type recordingStore struct {
 	*store.Store
 	fc *fakeCluster
@@ -170,6 +171,17 @@ func (r *recordingStore) UpsertAgent(ctx context.Context, a store.AgentRow) erro
 	r.fc.log = append(r.fc.log, "upsert "+a.Name+" "+a.State)
 	r.fc.mu.Unlock()
 	return r.Store.UpsertAgent(ctx, a)
+}
+
+func (r *recordingStore) ApplyCallcenter(ctx context.Context, ws []store.CallcenterWrite) error {
+	r.fc.mu.Lock()
+	for _, w := range ws {
+		if w.Kind == store.UpsertAgentWrite {
+			r.fc.log = append(r.fc.log, "upsert "+w.Agent.Name+" "+w.Agent.State)
+		}
+	}
+	r.fc.mu.Unlock()
+	return r.Store.ApplyCallcenter(ctx, ws)
 }
 
 // TestClusterFenced: a node declared dead ends its queue calls (the

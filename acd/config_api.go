@@ -393,7 +393,7 @@ func (a *ACD) agentDel(name string) {
 	if ag != nil {
 		a.cancelAgentOffers(ag)
 	}
-	a.persist.add(func(ctx context.Context, s Store) error { return s.DeleteAgent(ctx, name) })
+	a.persist.addWrite(store.CallcenterWrite{Kind: store.DeleteAgentWrite, Agent: store.AgentRow{Name: name}})
 }
 
 // agentKey is one key of `agent set`: set changes the agent and returns ""
@@ -618,5 +618,5 @@ func (a *ACD) tierDel(queue, agent string) {
 			break
 		}
 	}
-	a.persist.add(func(ctx context.Context, s Store) error { return s.DeleteTier(ctx, queue, agent) })
+	a.persist.addWrite(store.CallcenterWrite{Kind: store.DeleteTierWrite, Tier: store.TierRow{Queue: queue, Agent: agent}})
 }

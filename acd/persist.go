@@ -10,13 +10,15 @@ import (
 )
 
 // persister writes ACD changes to the store in order, off the loop: the
-// loop only appends a closure to an unbounded queue, so a slow disk never
-// delays dispatch.
+// loop only appends a row (or a closure) to an unbounded queue, so a slow
+// disk never delays dispatch; the writer takes what has gathered and
+// writes the call-center rows a batch per transaction.
 type persister struct {
 	st     Store
 	log    *slog.Logger
 	mu     sync.Mutex
 	ops    []persistOp
+	batch  []store.CallcenterWrite // the writer's, reused
 	wake   chan struct{}
 	closed bool
 	done   chan struct{}
@@ -27,6 +29,15 @@ func newPersister(st Store, log *slog.Logger) *persister {
 }
 
 func (p *persister) add(op func(context.Context, Store) error) {
+	p.push(persistOp{f: op})
+}
+
+// addWrite queues one call-center write (batched with its neighbours).
+func (p *persister) addWrite(w store.CallcenterWrite) {
+	p.push(persistOp{w: w})
+}
+
+func (p *persister) push(op persistOp) {
 	if p.st == nil {
 		return
 	}
@@ -35,7 +46,7 @@ func (p *persister) add(op func(context.Context, Store) error) {
 		p.mu.Unlock()
 		return
 	}
-	p.ops = append(p.ops, persistOp{f: op})
+	p.ops = append(p.ops, op)
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -43,26 +54,69 @@ func (p *persister) add(op func(context.Context, Store) error) {
 	}
 }
 
+// maxBatch bounds the call-center writes of one transaction: a few
+// milliseconds of SQLite work, so the queue behind it moves on soon.
+const maxBatch = 256
+
+// maxSpare bounds the queue buffer the writer keeps between drains, so a
+// burst's backlog does not stay allocated.
+const maxSpare = 1024
+
 func (p *persister) run() {
 	defer close(p.done)
+	var spare []persistOp
 	for {
 		p.mu.Lock()
 		ops := p.ops
-		p.ops = nil
+		p.ops = spare
 		closed := p.closed
 		p.mu.Unlock()
-		for _, op := range ops {
-			if err := op.f(context.Background(), p.st); err != nil {
-				p.log.Error("acd persistence", "err", err)
-			}
-		}
+		p.write(ops)
 		if closed && len(ops) == 0 {
 			return
+		}
+		clear(ops)
+		spare = nil
+		if cap(ops) <= maxSpare {
+			spare = ops[:0]
 		}
 		if len(ops) == 0 {
 			<-p.wake
 		}
 	}
+}
+
+// write runs ops in order: consecutive call-center writes as batches of
+// at most maxBatch (one transaction each, store.ApplyCallcenter), any
+// other op (statistics, a cluster claim or release) after the batch
+// queued before it was committed.
+func (p *persister) write(ops []persistOp) {
+	ctx := context.Background()
+	flush := func() {
+		if len(p.batch) == 0 {
+			return
+		}
+		if err := p.st.ApplyCallcenter(ctx, p.batch); err != nil {
+			p.log.Error("acd persistence", "err", err)
+		}
+		clear(p.batch)
+		p.batch = p.batch[:0]
+	}
+	for i := range ops {
+		op := &ops[i]
+		if op.f == nil {
+			p.batch = append(p.batch, op.w)
+			if len(p.batch) == maxBatch {
+				flush()
+			}
+			continue
+		}
+		flush()
+		if err := op.f(ctx, p.st); err != nil {
+			p.log.Error("acd persistence", "err", err)
+		}
+	}
+	flush()
 }
 
 // addEffect queues f after the writes queued so far, with or without a
@@ -81,10 +135,12 @@ func (p *persister) addEffect(f func(context.Context) error) {
 	}
 }
 
-// persistOp is one queued write, or an effect (a cluster claim or
-// release) that must run even when the writes are dropped.
+// persistOp is one queued write: a call-center row (w, when f is nil) or
+// another write (f), or an effect (a cluster claim or release) that must
+// run even when the writes are dropped.
 type persistOp struct {
 	f      func(context.Context, Store) error
+	w      store.CallcenterWrite
 	effect bool
 }
 
@@ -121,24 +177,20 @@ func (p *persister) close() {
 }
 
 func (a *ACD) saveAgent(ag *Agent) {
-	r := ag.row()
-	a.persist.add(func(ctx context.Context, s Store) error { return s.UpsertAgent(ctx, r) })
+	a.persist.addWrite(store.CallcenterWrite{Kind: store.UpsertAgentWrite, Agent: ag.row()})
 }
 
 func (a *ACD) saveTier(t *Tier) {
-	r := t.row()
-	a.persist.add(func(ctx context.Context, s Store) error { return s.UpsertTier(ctx, r) })
+	a.persist.addWrite(store.CallcenterWrite{Kind: store.UpsertTierWrite, Tier: t.row()})
 }
 
 func (a *ACD) saveMember(m *Member) {
-	r := m.row()
-	a.persist.add(func(ctx context.Context, s Store) error { return s.UpsertMember(ctx, r) })
+	a.persist.addWrite(store.CallcenterWrite{Kind: store.UpsertMemberWrite, Member: m.row()})
 }
 
 func (a *ACD) dropMember(m *Member) {
 	delete(a.members, m.UUID)
-	id := m.UUID
-	a.persist.add(func(ctx context.Context, s Store) error { return s.DeleteMember(ctx, id) })
+	a.persist.addWrite(store.CallcenterWrite{Kind: store.DeleteMemberWrite, Member: store.MemberRow{UUID: m.UUID}})
 }
 
 // load reads the database and applies mod_callcenter's restart reset

@@ -1,6 +1,7 @@
 package acd
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -60,4 +61,57 @@ func TestRowsKeepTypedColumns(t *testing.T) {
 	eq(t, "member state", m.State, config.MemberAbandoned)
 	eq(t, "member shadowed", m.MemberRow.State, "")
 	eq(t, "member row", m.row(), mr)
+}
+
+// TestPersisterBatchesInOrder: the writer writes queued call-center rows
+// in batches of at most maxBatch, and a statistics write or a cluster
+// effect runs only after the batch queued before it was written; the
+// rows all land.
+func TestPersisterBatchesInOrder(t *testing.T) {
+	st, err := store.OpenMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var log []string
+	ls := &batchLogStore{Store: st, log: &log}
+	p := newPersister(ls, quietLog())
+	write := func(n int, from int) {
+		for i := range n {
+			p.addWrite(store.CallcenterWrite{Kind: store.UpsertMemberWrite,
+				Member: store.MemberRow{Queue: "q", UUID: "m" + itoa(int64(from+i)), State: "Waiting"}})
+		}
+	}
+	// Everything is queued before the writer starts: one drain.
+	write(maxBatch+44, 0)
+	p.add(func(ctx context.Context, s Store) error {
+		log = append(log, "stats")
+		return nil
+	})
+	p.addEffect(func(context.Context) error {
+		log = append(log, "effect")
+		return nil
+	})
+	write(2, maxBatch+44)
+	go p.run()
+	p.close()
+	eq(t, "order", log, []string{"batch " + itoa(maxBatch), "batch 44", "stats", "effect", "batch 2"})
+	rows, err := st.LoadCallcenter(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "members", len(rows.Members), maxBatch+46)
+	eq(t, "last member", rows.Members[len(rows.Members)-1].UUID, "m"+itoa(int64(maxBatch+45)))
+}
+
+// batchLogStore logs the batches it is given (the writer's goroutine
+// alone calls it).
+type batchLogStore struct {
+	*store.Store
+	log *[]string
+}
+
+func (s *batchLogStore) ApplyCallcenter(ctx context.Context, ws []store.CallcenterWrite) error {
+	*s.log = append(*s.log, "batch "+itoa(int64(len(ws))))
+	return s.Store.ApplyCallcenter(ctx, ws)
 }

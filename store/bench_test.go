@@ -49,6 +49,50 @@ func benchWrites(b *testing.B, open func(*testing.B) *Store) {
 			}
 		}
 	})
+	// The ACD persister's drain of 256 queued member upserts (64 callers,
+	// 4 state changes each): one store call per write, as the persister
+	// made before batching, against one ApplyCallcenter (one
+	// transaction, a statement prepared once, repeated upserts
+	// collapsed), and the same batch of 256 distinct members (no
+	// collapsing). ns/op is per drain; ns/write divides by 256.
+	b.Run("op=MemberDrain256", func(b *testing.B) {
+		const n, callers = 256, 64
+		drain := make([]CallcenterWrite, n)
+		distinct := make([]CallcenterWrite, n)
+		states := []string{"Waiting", "Trying", "Answered", "Abandoned"}
+		for i := range drain {
+			m := MemberRow{Queue: "3000@default", InstanceID: "single_box", UUID: fmt.Sprintf("m%d", i%callers), SessionUUID: "s",
+				CIDNumber: "5550001", CIDName: "Caller", JoinedEpoch: 1795664713, State: states[i/callers]}
+			drain[i] = CallcenterWrite{Kind: UpsertMemberWrite, Member: m}
+			m.UUID = fmt.Sprintf("d%d", i)
+			distinct[i] = CallcenterWrite{Kind: UpsertMemberWrite, Member: m}
+		}
+		run := func(name string, ws []CallcenterWrite, apply func(s *Store, ws []CallcenterWrite) error) {
+			b.Run(name, func(b *testing.B) {
+				s := open(b)
+				defer s.Close()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if err := apply(s, ws); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ws)), "ns/write")
+			})
+		}
+		oneByOne := func(s *Store, ws []CallcenterWrite) error {
+			for _, w := range ws {
+				if err := s.UpsertMember(ctx, w.Member); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		batched := func(s *Store, ws []CallcenterWrite) error { return s.ApplyCallcenter(ctx, ws) }
+		run("write=one-by-one", drain, oneByOne)
+		run("write=batch", drain, batched)
+		run("write=batch-distinct", distinct, batched)
+	})
 	b.Run("op=ApplyRegistrations", func(b *testing.B) {
 		s := open(b)
 		defer s.Close()

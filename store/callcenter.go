@@ -300,23 +300,7 @@ func (s *Store) LoadMember(ctx context.Context, uuid string) (MemberRow, bool, e
 // UpsertAgent writes a whole agent row; an existing row keeps its place
 // (rowid, seq) so listings keep their order.
 func (s *Store) UpsertAgent(ctx context.Context, a AgentRow) error {
-	err := s.exec(ctx, notice{NoticeAgent, a.Name}, `INSERT INTO agents (name, instance_id, uuid, type, contact, status, state,
-		max_no_answer, wrap_up_time, reject_delay_time, busy_delay_time, no_answer_delay_time, last_bridge_start,
-		last_bridge_end, last_offered_call, last_status_change, no_answer_count, calls_answered, talk_time,
-		ready_time, external_calls_count) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT(name) DO UPDATE SET instance_id=excluded.instance_id, uuid=excluded.uuid, type=excluded.type,
-		contact=excluded.contact, status=excluded.status, state=excluded.state,
-		max_no_answer=excluded.max_no_answer, wrap_up_time=excluded.wrap_up_time,
-		reject_delay_time=excluded.reject_delay_time, busy_delay_time=excluded.busy_delay_time,
-		no_answer_delay_time=excluded.no_answer_delay_time, last_bridge_start=excluded.last_bridge_start,
-		last_bridge_end=excluded.last_bridge_end, last_offered_call=excluded.last_offered_call,
-		last_status_change=excluded.last_status_change, no_answer_count=excluded.no_answer_count,
-		calls_answered=excluded.calls_answered, talk_time=excluded.talk_time, ready_time=excluded.ready_time,
-		external_calls_count=excluded.external_calls_count`,
-		a.Name, a.InstanceID, nullable(a.UUID, a.UUIDNull), a.Type, nullable(a.Contact, a.ContactNull), a.Status, a.State, a.MaxNoAnswer, a.WrapUpTime,
-		a.RejectDelayTime, a.BusyDelayTime, a.NoAnswerDelayTime, a.LastBridgeStart, a.LastBridgeEnd,
-		a.LastOffered, a.LastStatusChange, a.NoAnswerCount, a.CallsAnswered, a.TalkTime, a.ReadyTime,
-		a.ExternalCallsCount)
+	err := s.exec(ctx, notice{NoticeAgent, a.Name}, upsertAgentSQL, agentArgs(a)...)
 	if err != nil {
 		return fmt.Errorf("upsert agent %s: %w", a.Name, err)
 	}
@@ -327,8 +311,8 @@ func (s *Store) UpsertAgent(ctx context.Context, a AgentRow) error {
 // whose deletion takes its tiers).
 func (s *Store) DeleteAgent(ctx context.Context, name string) error {
 	if err := s.write(ctx, []stmt{
-		{`DELETE FROM agents WHERE name = ?`, []any{name}},
-		{`DELETE FROM tiers WHERE agent = ?`, []any{name}},
+		{deleteAgentSQL, []any{name}},
+		{deleteAgentTiersSQL, []any{name}},
 	}, notice{NoticeAgent, name}); err != nil {
 		return fmt.Errorf("delete agent %s: %w", name, err)
 	}
@@ -337,9 +321,7 @@ func (s *Store) DeleteAgent(ctx context.Context, name string) error {
 
 // UpsertTier writes a tier row.
 func (s *Store) UpsertTier(ctx context.Context, t TierRow) error {
-	err := s.exec(ctx, notice{NoticeTier, TierKey(t.Queue, t.Agent)}, `INSERT INTO tiers (queue, agent, state, level, position) VALUES (?,?,?,?,?)
-		ON CONFLICT(queue, agent) DO UPDATE SET state=excluded.state, level=excluded.level, position=excluded.position`,
-		t.Queue, t.Agent, t.State, t.Level, t.Position)
+	err := s.exec(ctx, notice{NoticeTier, TierKey(t.Queue, t.Agent)}, upsertTierSQL, t.Queue, t.Agent, t.State, t.Level, t.Position)
 	if err != nil {
 		return fmt.Errorf("upsert tier %s/%s: %w", t.Queue, t.Agent, err)
 	}
@@ -348,7 +330,7 @@ func (s *Store) UpsertTier(ctx context.Context, t TierRow) error {
 
 // DeleteTier removes one tier.
 func (s *Store) DeleteTier(ctx context.Context, queue, agent string) error {
-	if err := s.exec(ctx, notice{NoticeTier, TierKey(queue, agent)}, `DELETE FROM tiers WHERE queue = ? AND agent = ?`, queue, agent); err != nil {
+	if err := s.exec(ctx, notice{NoticeTier, TierKey(queue, agent)}, deleteTierSQL, queue, agent); err != nil {
 		return fmt.Errorf("delete tier %s/%s: %w", queue, agent, err)
 	}
 	return nil
@@ -356,19 +338,7 @@ func (s *Store) DeleteTier(ctx context.Context, queue, agent string) error {
 
 // UpsertMember writes a member row.
 func (s *Store) UpsertMember(ctx context.Context, m MemberRow) error {
-	err := s.exec(ctx, notice{NoticeMember, m.UUID}, `INSERT INTO members (queue, instance_id, uuid, session_uuid, cid_number,
-		cid_name, system_epoch, joined_epoch, rejoined_epoch, bridge_epoch, abandoned_epoch, base_score,
-		skill_score, serving_agent, serving_system, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT(uuid) DO UPDATE SET queue=excluded.queue, instance_id=excluded.instance_id,
-		session_uuid=excluded.session_uuid, cid_number=excluded.cid_number, cid_name=excluded.cid_name,
-		system_epoch=excluded.system_epoch, joined_epoch=excluded.joined_epoch,
-		rejoined_epoch=excluded.rejoined_epoch, bridge_epoch=excluded.bridge_epoch,
-		abandoned_epoch=excluded.abandoned_epoch, base_score=excluded.base_score,
-		skill_score=excluded.skill_score, serving_agent=excluded.serving_agent,
-		serving_system=excluded.serving_system, state=excluded.state`,
-		m.Queue, m.InstanceID, m.UUID, m.SessionUUID, m.CIDNumber, m.CIDName, m.SystemEpoch, m.JoinedEpoch,
-		m.RejoinedEpoch, m.BridgeEpoch, m.AbandonedEpoch, m.BaseScore, m.SkillScore, m.ServingAgent,
-		m.ServingSystem, m.State)
+	err := s.exec(ctx, notice{NoticeMember, m.UUID}, upsertMemberSQL, memberArgs(m)...)
 	if err != nil {
 		return fmt.Errorf("upsert member %s: %w", m.UUID, err)
 	}
@@ -377,7 +347,7 @@ func (s *Store) UpsertMember(ctx context.Context, m MemberRow) error {
 
 // DeleteMember removes a member row.
 func (s *Store) DeleteMember(ctx context.Context, uuid string) error {
-	if err := s.exec(ctx, notice{NoticeMember, uuid}, `DELETE FROM members WHERE uuid = ?`, uuid); err != nil {
+	if err := s.exec(ctx, notice{NoticeMember, uuid}, deleteMemberSQL, uuid); err != nil {
 		return fmt.Errorf("delete member %s: %w", uuid, err)
 	}
 	return nil
@@ -406,3 +376,37 @@ func nullable(v string, null bool) any {
 	}
 	return v
 }
+
+// The call-center writes, shared by the one-row methods and
+// ApplyCallcenter. An upsert keeps an existing row's place (rowid, seq).
+const (
+	upsertAgentSQL = `INSERT INTO agents (name, instance_id, uuid, type, contact, status, state,
+		max_no_answer, wrap_up_time, reject_delay_time, busy_delay_time, no_answer_delay_time, last_bridge_start,
+		last_bridge_end, last_offered_call, last_status_change, no_answer_count, calls_answered, talk_time,
+		ready_time, external_calls_count) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(name) DO UPDATE SET instance_id=excluded.instance_id, uuid=excluded.uuid, type=excluded.type,
+		contact=excluded.contact, status=excluded.status, state=excluded.state,
+		max_no_answer=excluded.max_no_answer, wrap_up_time=excluded.wrap_up_time,
+		reject_delay_time=excluded.reject_delay_time, busy_delay_time=excluded.busy_delay_time,
+		no_answer_delay_time=excluded.no_answer_delay_time, last_bridge_start=excluded.last_bridge_start,
+		last_bridge_end=excluded.last_bridge_end, last_offered_call=excluded.last_offered_call,
+		last_status_change=excluded.last_status_change, no_answer_count=excluded.no_answer_count,
+		calls_answered=excluded.calls_answered, talk_time=excluded.talk_time, ready_time=excluded.ready_time,
+		external_calls_count=excluded.external_calls_count`
+	deleteAgentSQL      = `DELETE FROM agents WHERE name = ?`
+	deleteAgentTiersSQL = `DELETE FROM tiers WHERE agent = ?`
+	upsertTierSQL       = `INSERT INTO tiers (queue, agent, state, level, position) VALUES (?,?,?,?,?)
+		ON CONFLICT(queue, agent) DO UPDATE SET state=excluded.state, level=excluded.level, position=excluded.position`
+	deleteTierSQL   = `DELETE FROM tiers WHERE queue = ? AND agent = ?`
+	upsertMemberSQL = `INSERT INTO members (queue, instance_id, uuid, session_uuid, cid_number,
+		cid_name, system_epoch, joined_epoch, rejoined_epoch, bridge_epoch, abandoned_epoch, base_score,
+		skill_score, serving_agent, serving_system, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(uuid) DO UPDATE SET queue=excluded.queue, instance_id=excluded.instance_id,
+		session_uuid=excluded.session_uuid, cid_number=excluded.cid_number, cid_name=excluded.cid_name,
+		system_epoch=excluded.system_epoch, joined_epoch=excluded.joined_epoch,
+		rejoined_epoch=excluded.rejoined_epoch, bridge_epoch=excluded.bridge_epoch,
+		abandoned_epoch=excluded.abandoned_epoch, base_score=excluded.base_score,
+		skill_score=excluded.skill_score, serving_agent=excluded.serving_agent,
+		serving_system=excluded.serving_system, state=excluded.state`
+	deleteMemberSQL = `DELETE FROM members WHERE uuid = ?`
+)

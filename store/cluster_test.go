@@ -801,6 +801,10 @@ func TestFencedNodesCallcenterWritesFail(t *testing.T) {
 		"upsert member": func() error { return a.UpsertMember(ctx, MemberRow{UUID: "m1"}) },
 		"delete member": func() error { return a.DeleteMember(ctx, "m1") },
 		"truncate":      func() error { return a.TruncateAgents(ctx) },
+		"batch": func() error {
+			return a.ApplyCallcenter(ctx, []CallcenterWrite{{Kind: UpsertMemberWrite, Member: MemberRow{UUID: "m1"}},
+				{Kind: DeleteAgentWrite, Agent: AgentRow{Name: "1001"}}})
+		},
 	}
 	for name, w := range writes {
 		if err := w(); !errors.Is(err, ErrFenced) {

@@ -49,6 +49,7 @@ type Callcenter interface {
 	DeleteMember(ctx context.Context, uuid string) error
 	TruncateAgents(ctx context.Context) error
 	TruncateTiers(ctx context.Context) error
+	ApplyCallcenter(ctx context.Context, ws []CallcenterWrite) error
 }
 
 // Statistics keeps the queue statistics and counters acd adds up.
