@@ -201,7 +201,7 @@ cat >"$dir/dispatcher.list" <<EOF
 EOF
 echo "trial: Kamailio on $kam_ip"
 kamailio -f "$root/packaging/kamailio/kamailio.cfg" -DD -E -L "$kam_modules" -w "$dir" -Y "$dir" -m 64 -M 8 \
-	-A "KAM_IP=$kam_ip" -A "DS_LIST=\"$dir/dispatcher.list\"" -A DS_TRUNK_ALG=4 -A DS_PING_INTERVAL=1 \
+	-A "KAM_IP=$kam_ip" -A "DS_LIST=\"$dir/dispatcher.list\"" -A DS_TRUNK_ALG=4 -A NODE_FR_TIMER=1000 -A DS_PING_INTERVAL=1 \
 	>"$dir/kamailio.log" 2>&1 </dev/null &
 pids+=($!)
 sleep 1

@@ -448,7 +448,7 @@ func (c *cluster) startKamailio(t *testing.T, bin string) {
 		"-DD", "-E", "-L", kamailioModules, "-w", dir, "-Y", dir, "-m", "64", "-M", "8",
 		"-A", "KAM_IP="+kamIP, "-A", fmt.Sprintf("PHONE_PORT=%d", phonePort),
 		"-A", fmt.Sprintf("TRUNK_PORT=%d", trunkPort), "-A", fmt.Sprintf("DS_LIST=%q", listPath),
-		"-A", "DS_PING_INTERVAL=1", "-A", "DS_TRUNK_ALG=4")
+		"-A", "DS_PING_INTERVAL=1", "-A", "DS_TRUNK_ALG=4", "-A", "NODE_FR_TIMER=1000")
 }
 
 // agentRow is a row of `callcenter_config agent list`.
