@@ -94,6 +94,7 @@ func TestClusterBridgedKill(t *testing.T) {
 		return err == nil && len(rows) == 1 && rows[0][0] == "2"
 	}, "cc_dialogs to hold both legs of the bridge on %s", victim.id)
 	victim.proc.kill9()
+	killed := time.Now()
 	t.Logf("killed %s with 1001 bridged to a trunk caller", victim.id)
 
 	// Both phones get the adopter's BYE: a bound well past TTL + grace.
@@ -105,6 +106,7 @@ func TestClusterBridgedKill(t *testing.T) {
 	if err := caller.WaitEnded(ectx); err != nil {
 		fail("the trunk caller's call on the dead %s was not ended: %v", victim.id, err)
 	}
+	t.Logf("both legs ended %v after the kill (lease TTL %v)", time.Since(killed).Round(10*time.Millisecond), leaseTTL)
 	for who, cl := range map[string]*testphone.Call{"1001": call, "caller": caller} {
 		bye := cl.Bye()
 		if bye == nil {
