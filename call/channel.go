@@ -529,3 +529,10 @@ func (c *Channel) Event(name string) *Event {
 	c.AppendHeaders(e)
 	return e
 }
+
+// Signalling is the channel's protocol side (nil when it has none).
+func (c *Channel) Signalling() Signalling {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sig
+}

@@ -122,6 +122,9 @@ type AdoptResult struct {
 	// Agents had claims of the dead node, now released; their state is
 	// back to Waiting without a no-answer penalty.
 	Agents []string
+	// Dialogs are the legs of the dead node's bridged queue calls
+	// (SaveBridgeDialogs), taken off cc_dialogs: the adopter sends BYE.
+	Dialogs []BridgeDialog
 }
 
 // Notice is one notification received on ccpbx_cc.

@@ -267,6 +267,23 @@ func (s *Store) AdoptNode(ctx context.Context, f NodeFence, dead string, now int
 	if res.Agents, err = scanStrings(rows); err != nil {
 		return AdoptResult{}, fmt.Errorf("store: adopt %s: claims: %w", dead, err)
 	}
+	// The dead node's bridged calls: the adopter ends their dialogs.
+	drows, err := tx.raw.QueryContext(ctx, s.db.q(`DELETE FROM cc_dialogs WHERE node = ? RETURNING bridge, leg, agent, dialog`), dead)
+	if err != nil {
+		return AdoptResult{}, fmt.Errorf("store: adopt %s: dialogs: %w", dead, err)
+	}
+	for drows.Next() {
+		var d BridgeDialog
+		if err := drows.Scan(&d.Bridge, &d.Leg, &d.Agent, &d.Dialog); err != nil {
+			drows.Close()
+			return AdoptResult{}, fmt.Errorf("store: adopt %s: dialogs: %w", dead, err)
+		}
+		res.Dialogs = append(res.Dialogs, d)
+	}
+	drows.Close()
+	if err := drows.Err(); err != nil {
+		return AdoptResult{}, fmt.Errorf("store: adopt %s: dialogs: %w", dead, err)
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE cc_nodes SET adopted = true WHERE node = ?`, dead); err != nil {
 		return AdoptResult{}, fmt.Errorf("store: adopt %s: %w", dead, err)
 	}

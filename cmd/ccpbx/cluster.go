@@ -93,14 +93,15 @@ func (c acdCluster) LoadMember(ctx context.Context, uuid string) (store.MemberRo
 
 // routeClusterEvents hands the node's events to the ACD until the node
 // closes its event channel; done is closed then.
-func routeClusterEvents(n *cluster.Node, a *acd.ACD, log *slog.Logger, done chan<- struct{}) {
+func routeClusterEvents(n *cluster.Node, a *acd.ACD, reaper *bridgeReaper, log *slog.Logger, done chan<- struct{}) {
 	defer close(done)
 	for ev := range n.Events() {
 		switch ev.Kind {
 		case cluster.Notice:
 			a.Notice(ev.Notice.Kind, ev.Notice.Key, ev.Notice.From)
 		case cluster.Adopted:
-			log.Info("cluster: adopted a dead node", "dead", ev.Node, "members", len(ev.Adopt.Members), "agents", len(ev.Adopt.Agents))
+			log.Info("cluster: adopted a dead node", "dead", ev.Node, "members", len(ev.Adopt.Members), "agents", len(ev.Adopt.Agents), "dialogs", len(ev.Adopt.Dialogs))
+			reaper.reap(ev.Node, ev.Adopt.Dialogs)
 			a.Adopted(ev.Adopt.Members, ev.Adopt.Agents)
 		case cluster.Fenced:
 			a.Fenced()

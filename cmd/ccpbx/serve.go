@@ -110,12 +110,14 @@ type pbx struct {
 	// nodeEvents is closed when its events stopped reaching the ACD.
 	node       *cluster.Node
 	nodeEvents chan struct{}
-	cdr        *cdr.Writer
-	qlog       *queuelog.Writer
-	media      *media.Engine
-	sip        *sip.Stack
-	acd        *acd.ACD
-	esl        *api.EventSocket
+	// reaper ends the bridged calls of the nodes this one adopts.
+	reaper *bridgeReaper
+	cdr    *cdr.Writer
+	qlog   *queuelog.Writer
+	media  *media.Engine
+	sip    *sip.Stack
+	acd    *acd.ACD
+	esl    *api.EventSocket
 	// metrics and web: the Prometheus registry and the HTTP server (nil
 	// when [http] is disabled or its default port was taken).
 	metrics *api.Metrics
@@ -232,6 +234,8 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	acdOpts := acd.Options{Log: log.With("component", "acd")}
 	if p.node != nil {
 		acdOpts.Cluster = acdCluster{id: cfg.Cluster.NodeID, node: p.node, st: p.store}
+		acdOpts.Switch = bridgeRecorder{Core: p.core, node: p.node, st: p.store, log: log.With("component", "cluster")}
+		p.reaper = &bridgeReaper{log: log.With("component", "cluster")}
 	}
 	if ql := cfg.Callcenter.Settings.QueueLog; ql == nil || *ql {
 		path := filepath.Join(cfg.Core.DataDir, queuelog.FileName)
@@ -248,7 +252,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	}
 	if p.node != nil {
 		p.nodeEvents = make(chan struct{})
-		go routeClusterEvents(p.node, p.acd, log.With("component", "cluster"), p.nodeEvents)
+		go routeClusterEvents(p.node, p.acd, p.reaper, log.With("component", "cluster"), p.nodeEvents)
 		clusterStatus{node: p.node, st: p.store, hash: configHash(cfg)}.register(p.core)
 	}
 
@@ -281,6 +285,9 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	}
 	if err = p.sip.Start(ctx); err != nil {
 		return p, fmt.Errorf("sip: %w", err)
+	}
+	if p.reaper != nil {
+		p.reaper.stack.Store(p.sip)
 	}
 
 	cmds := api.RegisterCommands(p.core, api.Deps{
@@ -331,6 +338,9 @@ func (p *pbx) shutdown(ctx context.Context) {
 	}
 	if p.core != nil {
 		p.core.Shutdown(ctx)
+	}
+	if p.reaper != nil {
+		p.reaper.wg.Wait() // BYEs bounded by bridgeDialogTimeout
 	}
 	if p.sip != nil {
 		p.sip.Close()
