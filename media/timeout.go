@@ -2,6 +2,7 @@ package media
 
 import (
 	"time"
+	"weak"
 )
 
 // The media timeout (FreeSWITCH's rtp-timeout-sec and rtp-hold-timeout-sec):
@@ -78,7 +79,20 @@ func (l *Leg) armLocked() {
 		return
 	}
 	if l.timer == nil {
-		l.timer = time.AfterFunc(to, l.checkTimeout)
+		// The timer reaches the leg through a weak pointer. Close stops
+		// it, but the runtime keeps a stopped timer, and its function,
+		// in its heap until the time it was due (up to the media timeout,
+		// 60 s by default) unless other timers' churn sweeps it out
+		// first. A function holding the leg kept the leg's callbacks, and
+		// through them the ended call's channel, SIP leg and dialog, for
+		// 0.5-32 s after the hangup in more than half of the queue calls
+		// TestQueueCallReleasesResources placed (issue 15).
+		w := weak.Make(l)
+		l.timer = time.AfterFunc(to, func() {
+			if l := w.Value(); l != nil {
+				l.checkTimeout()
+			}
+		})
 	} else {
 		l.timer.Reset(to)
 	}
