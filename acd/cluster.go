@@ -125,6 +125,7 @@ func (a *ACD) claimDone(m *Member, q *Queue, c cand, epoch int64, err error, see
 	case errors.Is(err, store.ErrAgentUnavailable):
 		// The shared row says the agent may not be offered: another node
 		// changed its status a moment ago (its notice follows).
+		a.log.Debug("agent claim refused: the shared row is not offerable", "agent", ag.Name, "status", ag.Status, "member", m.UUID)
 		ag.retryAt = now + 1
 		a.wakeAt(ag.retryAt)
 	case errors.Is(err, ErrClaimLost):
