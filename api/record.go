@@ -33,17 +33,13 @@ func uuidRecord(core *call.Core, args string) string {
 	}
 	switch strings.ToLower(argv[1]) {
 	case "start":
-		if err := ch.StartRecording(argv[2]); err != nil {
-			return "-ERR Cannot record session!\n"
-		}
+		var limit int
 		if len(argv) > 3 {
 			// FreeSWITCH keeps the limit in 32 bits; so does the cap here.
-			if limit := min(call.Atoi(argv[3]), math.MaxUint32); limit > 0 {
-				// No goroutine until it fires; a recording that
-				// already ended makes the stop a no-op.
-				path := argv[2]
-				time.AfterFunc(time.Duration(limit)*time.Second, func() { ch.StopRecording(path) })
-			}
+			limit = min(call.Atoi(argv[3]), math.MaxUint32)
+		}
+		if err := ch.StartRecordingFor(argv[2], time.Duration(limit)*time.Second); err != nil {
+			return "-ERR Cannot record session!\n"
 		}
 	case "stop":
 		if err := ch.StopRecording(argv[2]); err != nil {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
+	"weak"
 )
 
 // RecordMode says how a recording lays out the two directions.
@@ -61,6 +63,26 @@ func (c *Channel) StartRecording(path string) error {
 	ev := c.Event("RECORD_START")
 	ev.Add("Record-File-Path", path)
 	c.core.Fire(ev)
+	return nil
+}
+
+// StartRecordingFor is StartRecording with a time limit (record_session's
+// "+N", uuid_record's limit; none when limit <= 0): the recording stops
+// after limit unless it ended first. The timer reaches the channel through
+// a weak pointer: the runtime keeps a timer's function until the time it
+// was due, and a function holding the channel would keep an ended call in
+// memory for the rest of the limit (the media timeout had the same hold,
+// media/timeout.go).
+func (c *Channel) StartRecordingFor(path string, limit time.Duration) error {
+	if err := c.StartRecording(path); err != nil || limit <= 0 {
+		return err
+	}
+	w := weak.Make(c)
+	time.AfterFunc(limit, func() {
+		if c := w.Value(); c != nil {
+			c.StopRecording(path) // a no-op when it already ended (hangup)
+		}
+	})
 	return nil
 }
 

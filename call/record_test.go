@@ -4,6 +4,9 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
+
+	"ccpbx/internal/pbxtest"
 )
 
 // recMedia is a fakeMedia that records: it remembers starts and hands
@@ -72,6 +75,28 @@ func TestStartRecordingFiresStartAndStop(t *testing.T) {
 	}
 	if ch.Var("record_seconds") != "2" || ch.Var("record_ms") != "2000" || ch.Var("record_samples") != "16000" {
 		t.Errorf("record_* variables: %q %q %q", ch.Var("record_seconds"), ch.Var("record_ms"), ch.Var("record_samples"))
+	}
+}
+
+// record_session's "+N" and uuid_record's limit: the recording stops by
+// itself once the limit has passed; without a limit it runs on.
+func TestStartRecordingForStopsAtTheLimit(t *testing.T) {
+	c := newTestCore(t)
+	stops := collect(t, c, "RECORD_STOP")
+	ch, m := newRecLeg(c)
+	if err := ch.StartRecordingFor("limited.wav", 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.StartRecordingFor("open.wav", 0); err != nil {
+		t.Fatal(err)
+	}
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return len(stops()) > 0 }, "RECORD_STOP of the limited recording")
+	m.mu.Lock()
+	_, limited := m.onStop["limited.wav"]
+	_, open := m.onStop["open.wav"]
+	m.mu.Unlock()
+	if limited || !open {
+		t.Errorf("after the limit: limited.wav recording %v (want false), open.wav %v (want true)", limited, open)
 	}
 }
 

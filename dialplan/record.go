@@ -24,14 +24,8 @@ func appRecordSession(_ context.Context, ch *call.Channel, data string) error {
 	if path == "" {
 		return nil
 	}
-	if err := ch.StartRecording(path); err != nil {
-		return nil // logged and fired as RECORD_STOP; the call goes on
-	}
-	if limit > 0 {
-		// The timer holds no goroutine until it fires; stopping a
-		// recording that already ended (hangup) is a no-op.
-		time.AfterFunc(limit, func() { ch.StopRecording(path) })
-	}
+	// A failure is logged and fired as RECORD_STOP; the call goes on.
+	_ = ch.StartRecordingFor(path, limit)
 	return nil
 }
 
