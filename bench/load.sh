@@ -62,6 +62,7 @@ HOLD_MS=$(python3 -c "print(int($HOLD*1000))")
 HOLD_S=$(python3 -c "import math; print(math.ceil($HOLD))")
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib.sh"
 TMP=$(mktemp -d /tmp/ccpbx-load.XXXXXX)
 PIDS=()
 cleanup() {
@@ -84,29 +85,14 @@ fi
 
 # Free ports: SIP profiles listen on UDP and TCP, so each must be free in
 # both; the sipp ports only on UDP.
-read -r INT TRUNK ESL AGENT_SIP AGENT_MEDIA CALLER_SIP CALLER_MEDIA HTTP < <(python3 - <<'EOF'
-import socket
-out, held = [], []
-while len(out) < 8:
-    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", p))
-        # sipp's -rtp_echo also binds media port + 2
-        u2 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u2.bind(("127.0.0.1", p + 2)); held.append(u2)
-    except OSError:
-        t.close(); u.close(); continue
-    held += [t, u]; out.append(p)
-print(*out)
-EOF
-)
+read -r INT TRUNK ESL AGENT_SIP AGENT_MEDIA CALLER_SIP CALLER_MEDIA HTTP < <(free_ports 8)
 
 # The shipped config on 127.0.0.1 with those ports, a private data dir, and
 # AGENTS extra users 2001… with agents on 3000@default (wrap-up 0),
 # Available from the start.
 CFG=$TMP/config.toml
 sed -e 's/^listen_ip = "0.0.0.0"/listen_ip = "127.0.0.1"\nadvertise_ip = "127.0.0.1"/' \
-	-e "s/^port = 5060/port = $INT/" -e "s/^port = 5080/port = $TRUNK/" \
+	-e "s/^port = 5060$/port = $INT/" -e "s/^port = 5080$/port = $TRUNK/" \
 	-e "s/^listen = \"127.0.0.1:8021\"/listen = \"127.0.0.1:$ESL\"/" \
 	-e "s|^data_dir = \"data\"|data_dir = \"$TMP/data\"|" \
 	-e 's/^max_sessions = .*/max_sessions = 0/' -e 's/^sessions_per_second = .*/sessions_per_second = 0/' \

@@ -32,6 +32,7 @@ NS=("$@")
 [ ${#NS[@]} -gt 0 ] || NS=(500 1000)
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib.sh"
 TMP=$(mktemp -d /tmp/ccpbx-mohmem.XXXXXX)
 PIDS=()
 cleanup() {
@@ -42,24 +43,10 @@ cleanup() {
 trap cleanup EXIT
 
 (cd "$ROOT" && go build -o "$TMP/ccpbx" ./cmd/ccpbx)
-read -r INT TRUNK ESL HTTP CALLER_SIP CALLER_MEDIA < <(python3 - <<'EOF'
-import socket
-out, held = [], []
-while len(out) < 6:
-    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", p))
-        u2 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u2.bind(("127.0.0.1", p + 2)); held.append(u2)
-    except OSError:
-        t.close(); u.close(); continue
-    held += [t, u]; out.append(p)
-print(*out)
-EOF
-)
+read -r INT TRUNK ESL HTTP CALLER_SIP CALLER_MEDIA < <(free_ports 6)
 CFG=$TMP/config.toml
 sed -e 's/^listen_ip = "0.0.0.0"/listen_ip = "127.0.0.1"\nadvertise_ip = "127.0.0.1"/' \
-	-e "s/^port = 5060/port = $INT/" -e "s/^port = 5080/port = $TRUNK/" \
+	-e "s/^port = 5060$/port = $INT/" -e "s/^port = 5080$/port = $TRUNK/" \
 	-e "s/^listen = \"127.0.0.1:8021\"/listen = \"127.0.0.1:$ESL\"/" \
 	-e "s|^data_dir = \"data\"|data_dir = \"$TMP/data\"|" \
 	-e "s|^# \[http\]|[http]\nlisten = \"127.0.0.1:$HTTP\"\npprof = true|" \

@@ -40,6 +40,7 @@ while getopts "m:r:t:b:c:u:H:x:X:p:P:k" o; do
 	esac
 done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/lib.sh"
 TMP=$(mktemp -d /tmp/ccpbx-overload.XXXXXX)
 PBX=""
 cleanup() {
@@ -54,24 +55,13 @@ if [ -z "$BIN" ]; then
 fi
 (cd "$ROOT" && go build -o "$TMP/sipload" ./bench/sipload)
 
-read -r INT TRUNK ESL WEB < <(python3 - <<'EOF'
-import socket
-out, held = [], []
-while len(out) < 4:
-    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try: u.bind(("127.0.0.1", p))
-    except OSError: t.close(); continue
-    held += [t, u]; out.append(p)
-print(*out)
-EOF
-)
+read -r INT TRUNK ESL WEB < <(free_ports 4)
 
 CFG=$TMP/config.toml
 extra_core=$(printf '%s\\n' "${CORE[@]}")
 extra_prof=$(printf '%s\\n' "${PROFX[@]}")
 sed -e 's/^listen_ip = "0.0.0.0"/listen_ip = "127.0.0.1"\nadvertise_ip = "127.0.0.1"/' \
-	-e "s/^port = 5060/port = $INT/" -e "s/^port = 5080/port = $TRUNK/" \
+	-e "s/^port = 5060$/port = $INT/" -e "s/^port = 5080$/port = $TRUNK/" \
 	-e "s/^listen = \"127.0.0.1:8021\"/listen = \"127.0.0.1:$ESL\"/" \
 	-e "s|^data_dir = \"data\"|data_dir = \"$TMP/data\"|" \
 	-e 's/^log_level = "info"/log_level = "warn"/' \
