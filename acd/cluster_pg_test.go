@@ -16,30 +16,6 @@ import (
 // Two ACD nodes on one real PostgreSQL (store/pgtest), each with its own
 // store handle, cluster.Node and virtual-time harness, sharing one agent.
 
-// nodeCluster is cmd/ccpbx's adapter of a cluster.Node for the ACD.
-type nodeCluster struct {
-	id   string
-	node *cluster.Node
-	st   store.Cluster
-}
-
-func (c nodeCluster) Node() string { return c.id }
-func (c nodeCluster) ClaimAgent(ctx context.Context, agent, queue, member string) (int64, error) {
-	return c.node.ClaimAgent(ctx, store.Claim{Agent: agent, Queue: queue, MemberUUID: member})
-}
-func (c nodeCluster) ReleaseClaim(ctx context.Context, agent string, epoch int64) error {
-	return c.node.ReleaseClaim(ctx, agent, epoch)
-}
-func (c nodeCluster) LoadAgent(ctx context.Context, name string) (store.AgentRow, bool, error) {
-	return c.st.LoadAgent(ctx, name)
-}
-func (c nodeCluster) LoadTier(ctx context.Context, queue, agent string) (store.TierRow, bool, error) {
-	return c.st.LoadTier(ctx, queue, agent)
-}
-func (c nodeCluster) LoadMember(ctx context.Context, uuid string) (store.MemberRow, bool, error) {
-	return c.st.LoadMember(ctx, uuid)
-}
-
 type pgNode struct {
 	h    *harness
 	st   *store.Store
@@ -64,7 +40,7 @@ func startPGNode(t *testing.T, dsn, id string, cfg config.Callcenter) *pgNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHarness(t, cfg, st, baseEpoch, withCluster(nodeCluster{id: id, node: n, st: st}))
+	h := newHarness(t, cfg, st, baseEpoch, withCluster(n.ACDView()))
 	routed := make(chan struct{})
 	go func() {
 		defer close(routed)
@@ -243,7 +219,7 @@ func BenchmarkClusterJoinToOriginate(b *testing.B) {
 	core := call.NewCore("bench", quietLog())
 	ep := &ringingEndpoint{dialed: make(chan time.Time, 1)}
 	core.RegisterEndpoint("user", ep)
-	a, err := New(queueCfg("longest-idle-agent", nil), core, st, Options{Log: quietLog(), Cluster: nodeCluster{id: "bench", node: n, st: st}})
+	a, err := New(queueCfg("longest-idle-agent", nil), core, st, Options{Log: quietLog(), Cluster: n.ACDView()})
 	if err != nil {
 		b.Fatal(err)
 	}

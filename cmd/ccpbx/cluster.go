@@ -62,35 +62,6 @@ func configHash(cfg *config.Config) string {
 	return hex.EncodeToString(sum[:6])
 }
 
-// acdCluster adapts the node and the shared store to what the ACD needs.
-type acdCluster struct {
-	id   string
-	node *cluster.Node
-	st   store.Cluster
-}
-
-func (c acdCluster) Node() string { return c.id }
-
-func (c acdCluster) ClaimAgent(ctx context.Context, agent, queue, member string) (int64, error) {
-	return c.node.ClaimAgent(ctx, store.Claim{Agent: agent, Queue: queue, MemberUUID: member})
-}
-
-func (c acdCluster) ReleaseClaim(ctx context.Context, agent string, epoch int64) error {
-	return c.node.ReleaseClaim(ctx, agent, epoch)
-}
-
-func (c acdCluster) LoadAgent(ctx context.Context, name string) (store.AgentRow, bool, error) {
-	return c.st.LoadAgent(ctx, name)
-}
-
-func (c acdCluster) LoadTier(ctx context.Context, queue, agent string) (store.TierRow, bool, error) {
-	return c.st.LoadTier(ctx, queue, agent)
-}
-
-func (c acdCluster) LoadMember(ctx context.Context, uuid string) (store.MemberRow, bool, error) {
-	return c.st.LoadMember(ctx, uuid)
-}
-
 // routeClusterEvents hands the node's events to the ACD until the node
 // closes its event channel; done is closed then.
 func routeClusterEvents(n *cluster.Node, a *acd.ACD, reaper *bridgeReaper, log *slog.Logger, done chan<- struct{}) {

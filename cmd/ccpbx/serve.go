@@ -233,7 +233,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 
 	acdOpts := acd.Options{Log: log.With("component", "acd")}
 	if p.node != nil {
-		acdOpts.Cluster = acdCluster{id: cfg.Cluster.NodeID, node: p.node, st: p.store}
+		acdOpts.Cluster = p.node.ACDView()
 		acdOpts.Switch = bridgeRecorder{Core: p.core, node: p.node, st: p.store, log: log.With("component", "cluster")}
 		p.reaper = &bridgeReaper{log: log.With("component", "cluster")}
 	}
