@@ -453,8 +453,9 @@ func (c *Channel) Hold() (release func()) {
 }
 
 // complete fires CHANNEL_HANGUP_COMPLETE once the channel is down (its
-// hangup events fired) and no Hold is left, after setting FreeSWITCH's timing variables (duration,
-// billsec, *_stamp, *_epoch …) as switch_channel_set_timestamps does.
+// hangup events fired) and no Hold is left, after setting FreeSWITCH's
+// timing variables (duration, billsec, *_stamp, *_epoch …) as
+// switch_channel_set_timestamps does.
 func (c *Channel) complete() {
 	c.mu.Lock()
 	if !c.hangupFired || c.holds > 0 || c.completed {
