@@ -30,7 +30,7 @@ func (c *Core) Bridge(a, b *Channel) error {
 	b.setBridged(a, "originator")
 	a.SetRunState(CSExchangeMedia)
 	b.SetRunState(CSExchangeMedia)
-	c.Fire(bridgeEvent("CHANNEL_BRIDGE", a, b))
+	a.Fire(bridgeEvent("CHANNEL_BRIDGE", a, b))
 	xfer := a.transferSignal()
 wait:
 	for {
@@ -56,7 +56,7 @@ wait:
 	}
 	a.SetVar("bridge_uuid", "")
 	b.SetVar("bridge_uuid", "")
-	c.Fire(bridgeEvent("CHANNEL_UNBRIDGE", a, b))
+	a.Fire(bridgeEvent("CHANNEL_UNBRIDGE", a, b))
 	if a.Ready() {
 		a.SetRunState(CSExecute)
 	}

@@ -79,23 +79,27 @@ func (c *Channel) CallState() CallState {
 }
 
 // SetRunState moves the channel to s and fires CHANNEL_STATE, as the
-// FreeSWITCH state machine does on each transition. A channel never leaves
-// the hangup states for a live one, and a repeated state fires nothing.
+// FreeSWITCH state machine does on each transition. A hung-up channel
+// never enters a live state again, and a repeated state fires nothing.
 func (c *Channel) SetRunState(s RunState) {
+	c.evMu.Lock()
+	defer c.evMu.Unlock()
 	c.mu.Lock()
-	if c.runState == s || (c.runState >= CSHangup && s < c.runState) {
+	if c.runState == s || (c.runState >= CSHangup && s < c.runState) || (c.hungup && s < CSHangup) {
 		c.mu.Unlock()
 		return
 	}
 	c.runState = s
 	c.mu.Unlock()
-	c.core.Fire(c.Event("CHANNEL_STATE"))
+	c.core.Fire(c.Event("CHANNEL_STATE")) // evMu is held
 }
 
 // setCallState changes the call state and fires CHANNEL_CALLSTATE with the
 // state it left (Original-Channel-Call-State), as
 // switch_channel_perform_set_callstate does.
 func (c *Channel) setCallState(s CallState) {
+	c.evMu.Lock()
+	defer c.evMu.Unlock()
 	c.mu.Lock()
 	old := c.callState
 	if old == s || old == CCSHangup {
@@ -108,7 +112,7 @@ func (c *Channel) setCallState(s CallState) {
 	e.Add("Original-Channel-Call-State", old.String())
 	e.Add("Channel-Call-State-Number", itoa(int(s)))
 	c.AppendHeaders(e)
-	c.core.Fire(e)
+	c.core.Fire(e) // evMu is held
 }
 
 // MarkHeld records that the peer put the call on hold (held) or took it
@@ -134,11 +138,11 @@ func (c *Channel) MarkHeld(held bool) {
 	}
 	c.mu.Unlock()
 	if held {
-		c.core.Fire(c.Event("CHANNEL_HOLD"))
+		c.Fire(c.Event("CHANNEL_HOLD"))
 		c.setCallState(CCSHeld)
 		return
 	}
-	c.core.Fire(c.Event("CHANNEL_UNHOLD"))
+	c.Fire(c.Event("CHANNEL_UNHOLD"))
 	c.setCallState(CCSActive)
 }
 

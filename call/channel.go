@@ -62,6 +62,14 @@ type Channel struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 
+	// evMu orders the channel's events: each one is published under it
+	// (Channel.Fire), and a state change is made and reported under it in
+	// one step, so subscribers see one channel's events in the order its
+	// state changed, as FreeSWITCH fires them from the channel's thread,
+	// whichever goroutine (dialplan, signalling, a bridge) causes them.
+	// Taken before mu, never with another channel's evMu.
+	evMu sync.Mutex
+
 	mu         sync.Mutex
 	vars       map[string]string
 	sig        Signalling
@@ -82,6 +90,11 @@ type Channel struct {
 	// so the record carries what they set on the way out (cc_cause, …).
 	holds     int
 	completed bool
+	// hangupFired is set once Terminated has fired the hangup's events;
+	// CHANNEL_HANGUP_COMPLETE waits for it as it waits for the holds, so a
+	// dialplan that returns on Done (closed before those events) cannot
+	// report the leg complete before its CHANNEL_HANGUP.
+	hangupFired bool
 	// hanging is the cause of a Hangup still sending its signalling; it
 	// makes concurrent Hangups send once and keeps the first cause.
 	hanging Cause
@@ -305,7 +318,7 @@ func (c *Channel) MarkRinging(early bool) {
 		if early {
 			name = "CHANNEL_PROGRESS_MEDIA"
 		}
-		c.core.Fire(c.Event(name))
+		c.Fire(c.Event(name))
 		if early {
 			c.setCallState(CCSEarly)
 		} else {
@@ -347,7 +360,7 @@ func (c *Channel) MarkAnswered() {
 	c.setVarLocked("endpoint_disposition", "ANSWER")
 	c.mu.Unlock()
 	c.setCallState(CCSActive)
-	c.core.Fire(c.Event("CHANNEL_ANSWER"))
+	c.Fire(c.Event("CHANNEL_ANSWER"))
 }
 
 // Hangup ends the channel with cause, sending what the signalling needs.
@@ -406,8 +419,11 @@ func (c *Channel) Terminated(cause Cause) {
 	// FreeSWITCH's order: the call state turns HANGUP, CHANNEL_HANGUP,
 	// then the state machine enters CS_HANGUP.
 	c.setCallState(CCSHangup)
-	c.core.Fire(c.Event("CHANNEL_HANGUP"))
+	c.Fire(c.Event("CHANNEL_HANGUP"))
 	c.SetRunState(CSHangup)
+	c.mu.Lock()
+	c.hangupFired = true
+	c.mu.Unlock()
 	c.log.Info("channel hung up", "cause", string(cause))
 	c.complete()
 }
@@ -436,12 +452,13 @@ func (c *Channel) Hold() (release func()) {
 	}
 }
 
-// complete fires CHANNEL_HANGUP_COMPLETE once the channel is down and no
-// Hold is left, after setting FreeSWITCH's timing variables (duration,
-// billsec, *_stamp, *_epoch …) as switch_channel_set_timestamps does.
+// complete fires CHANNEL_HANGUP_COMPLETE once the channel is down (its
+// hangup events fired) and no Hold is left, after setting FreeSWITCH's
+// timing variables (duration, billsec, *_stamp, *_epoch …) as
+// switch_channel_set_timestamps does.
 func (c *Channel) complete() {
 	c.mu.Lock()
-	if !c.hungup || c.holds > 0 || c.completed {
+	if !c.hangupFired || c.holds > 0 || c.completed {
 		c.mu.Unlock()
 		return
 	}
@@ -457,9 +474,9 @@ func (c *Channel) complete() {
 	c.mu.Unlock()
 	// CS_REPORTING carries the record, CS_DESTROY ends the leg.
 	c.SetRunState(CSReporting)
-	c.core.Fire(c.Event("CHANNEL_HANGUP_COMPLETE"))
+	c.Fire(c.Event("CHANNEL_HANGUP_COMPLETE"))
 	c.SetRunState(CSDestroy)
-	c.core.Fire(c.Event("CHANNEL_DESTROY"))
+	c.Fire(c.Event("CHANNEL_DESTROY"))
 }
 
 // setTimestampsLocked sets the timing variables of a hung-up leg. Whole

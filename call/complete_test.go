@@ -2,6 +2,7 @@ package call
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -217,5 +218,44 @@ func TestBusObserveSeesEveryEvent(t *testing.T) {
 	b.Publish(&Event{Name: "X"})
 	if seen != 100 {
 		t.Error("observer called after cancel")
+	}
+}
+
+// TestHangupEventsBeforeCompleteFromAnotherGoroutine: the hangup's own
+// events and the leg's completion come from two goroutines (signalling
+// runs Terminated; the dialplan, woken by Done, releases its Hold). The
+// test lets the releasing goroutine run to its end while Terminated is
+// between its first hangup event and the rest; the leg's events must still
+// come out in the order FreeSWITCH's channel thread fires them.
+func TestHangupEventsBeforeCompleteFromAnotherGoroutine(t *testing.T) {
+	c := newTestCore(t)
+	ch, _ := newLeg(c, "a")
+	release := ch.Hold()
+	released := make(chan struct{})
+	go func() {
+		<-ch.Done()
+		release()
+		close(released)
+	}()
+	var once sync.Once
+	var mu sync.Mutex
+	var got []string
+	stop := c.Bus.Observe(func(e *Event) bool { return e.Get("Unique-ID") == ch.UUID() }, func(e *Event) {
+		mu.Lock()
+		got = append(got, e.Name+" "+e.Get("Channel-State"))
+		mu.Unlock()
+		if e.Name == "CHANNEL_CALLSTATE" && e.Get("Channel-Call-State") == "HANGUP" {
+			once.Do(func() { <-released })
+		}
+	})
+	defer stop()
+	ch.Terminated(NormalClearing)
+	<-released
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"CHANNEL_CALLSTATE CS_INIT", "CHANNEL_HANGUP CS_INIT", "CHANNEL_STATE CS_HANGUP",
+		"CHANNEL_STATE CS_REPORTING", "CHANNEL_HANGUP_COMPLETE CS_REPORTING", "CHANNEL_STATE CS_DESTROY", "CHANNEL_DESTROY CS_DESTROY"}
+	if !slices.Equal(got, want) {
+		t.Errorf("events\n got %q\nwant %q", got, want)
 	}
 }

@@ -126,8 +126,8 @@ func (c *Core) NewChannel(spec ChannelSpec) *Channel {
 	c.mu.Lock()
 	c.channels[id] = ch
 	c.mu.Unlock()
-	c.Fire(ch.Event("CHANNEL_CREATE"))
-	c.Fire(ch.Event("CHANNEL_STATE"))
+	ch.Fire(ch.Event("CHANNEL_CREATE"))
+	ch.Fire(ch.Event("CHANNEL_STATE"))
 	ch.watchDigits(spec.Media)
 	return ch
 }
@@ -211,7 +211,7 @@ func (c *Core) ExecuteWithID(ctx context.Context, ch *Channel, name, data, appUU
 	if appUUID != "" {
 		e.Add("Application-UUID", appUUID)
 	}
-	c.Fire(e)
+	ch.Fire(e)
 	actx, cancel := context.WithCancel(ctx)
 	ch.mu.Lock()
 	prev := ch.app
@@ -236,7 +236,7 @@ func (c *Core) ExecuteWithID(ctx context.Context, ch *Channel, name, data, appUU
 	if appUUID != "" {
 		e.Add("Application-UUID", appUUID)
 	}
-	c.Fire(e)
+	ch.Fire(e)
 	return err
 }
 

@@ -128,6 +128,16 @@ func (c *Core) Fire(e *Event) {
 	c.Bus.Publish(e)
 }
 
+// Fire publishes e, an event about this channel (built with c.Event or
+// c.AppendHeaders), in order with the channel's other events: a channel's
+// events all go out through here or through its state setters, under its
+// event lock, whichever goroutine fires them.
+func (c *Channel) Fire(e *Event) {
+	c.evMu.Lock()
+	c.core.Fire(e)
+	c.evMu.Unlock()
+}
+
 // Stamp puts the envelope on e without publishing it: for events that go
 // to one peer only, such as the channel data an outbound socket gets.
 func (c *Core) Stamp(e *Event) { c.stamp(e) }
@@ -168,7 +178,8 @@ func (c *Core) stamp(e *Event) {
 }
 
 // callSite finds the first caller of Fire outside this package's firing
-// helpers (a channel's Event/AppendHeaders/state setters count as the
+// helpers (Channel.Fire and the state setters are skipped; a channel's
+// Event/AppendHeaders/state setters count as the
 // firing site, the way switch_channel.c is FreeSWITCH's).
 func callSite() (file, fn string, line int) {
 	var pcs [8]uintptr
@@ -180,7 +191,8 @@ func callSite() (file, fn string, line int) {
 		if i := strings.LastIndexByte(name, '/'); i >= 0 {
 			name = name[i+1:]
 		}
-		if !strings.HasSuffix(name, ".setCallState") && !strings.HasSuffix(name, ".SetRunState") {
+		if !strings.HasSuffix(name, ".setCallState") && !strings.HasSuffix(name, ".SetRunState") &&
+			!strings.HasSuffix(name, "(*Channel).Fire") {
 			return path.Base(f.File), name, f.Line
 		}
 		if !more {

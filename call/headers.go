@@ -263,7 +263,7 @@ func (c *Channel) watchDigits(m Media) {
 		e.Add("DTMF-Digit", string(d))
 		e.Add("DTMF-Duration", "2000")
 		e.Add("DTMF-Source", "RTP")
-		c.core.Fire(e)
+		c.Fire(e)
 	})
 	c.mu.Lock()
 	if c.hungup {

@@ -62,7 +62,7 @@ func (c *Channel) StartRecording(path string) error {
 	c.log.Info("recording", "path", path)
 	ev := c.Event("RECORD_START")
 	ev.Add("Record-File-Path", path)
-	c.core.Fire(ev)
+	c.Fire(ev)
 	return nil
 }
 
@@ -109,5 +109,5 @@ func (c *Channel) recordStopped(path string, samples int64, err error) {
 		c.SetVar("record_seconds", strconv.FormatInt(samples/8000, 10))
 		c.SetVar("record_ms", strconv.FormatInt(samples/8, 10))
 	}
-	c.core.Fire(ev)
+	c.Fire(ev)
 }

@@ -13,10 +13,10 @@ import (
 // CHANNEL_PARK on entry and CHANNEL_UNPARK when it leaves.
 func (d *Dialplan) appPark(ctx context.Context, ch *call.Channel, _ string) error {
 	ch.SetRunState(call.CSPark)
-	d.core.Fire(ch.Event("CHANNEL_PARK"))
+	ch.Fire(ch.Event("CHANNEL_PARK"))
 	defer func() {
 		if ch.Ready() {
-			d.core.Fire(ch.Event("CHANNEL_UNPARK"))
+			ch.Fire(ch.Event("CHANNEL_UNPARK"))
 			ch.SetRunState(call.CSExecute)
 		}
 	}()

@@ -15,8 +15,9 @@ import (
 // The timeline starts when the recording does. A frame continues its
 // stream at the position its RTP timestamp says (so jitter does not move it
 // and a gap inside a talkspurt stays a gap); a new stream (SSRC), a timestamp
-// jump or a drift of more than recResync from the arrival time puts it at
-// its arrival time instead. Whatever no frame covers is silence, so a side
+// jump, a drift of more than recResync from the arrival time, or a position
+// already written to the file (a stream that fell behind by more than
+// recHoldback) puts it at its arrival time instead. Whatever no frame covers is silence, so a side
 // that sends nothing still yields a file as long as the recording.
 //
 // The window holds what may still change: recCommit samples gathered for
@@ -112,7 +113,12 @@ func (w *recWriter) place(f *recFrame) {
 	arrival := max((f.at-w.t0)*sampleRate/int64(time.Second)-n, 0)
 	pos := arrival
 	if s.started && s.ssrc == f.ssrc {
-		if cont := s.pos + int64(int32(f.ts-s.ts)); cont >= arrival-recResync && cont <= arrival+recResync {
+		// A next frame whose continuation the file has already passed
+		// would be lost, and so would every frame after it while the
+		// stream stays that late: it starts again at its arrival too. An
+		// older frame (reordered) keeps its place, written or not.
+		d := int64(int32(f.ts - s.ts))
+		if cont := s.pos + d; cont >= arrival-recResync && cont <= arrival+recResync && (cont >= w.base || d <= 0) {
 			pos = cont
 		}
 	}

@@ -74,7 +74,8 @@ func (l *profileLimits) allowed(ip netip.Addr) bool {
 }
 
 // admit is the first thing every request meets, before its handler: the
-// profile's ACL, the RFC 3261/4475 checks sipgo leaves to us (validate.go),
+// profile's ACL, the blanks sipgo keeps in To and From taken out, the
+// RFC 3261/4475 checks sipgo leaves to us (validate.go),
 // then for new calls and registrations the limits and overload shedding.
 // A refused request is answered here (never an ACK), through reply, and
 // its handler does not run. Everything here is cheap: no digest, no
@@ -90,6 +91,7 @@ func (p *profile) admit(req *sipmsg.Request, tx sipmsg.ServerTransaction) bool {
 		}
 		return false
 	}
+	trimToFromBlanks(req)
 	if r := validate(req); r.code != 0 {
 		if !ack {
 			_, _ = s.reply(tx, req, r)

@@ -99,6 +99,30 @@ func validate(req *sipmsg.Request) response {
 	return response{}
 }
 
+// trimToFromBlanks takes out the blanks RFC 3261 allows around a To or
+// From parameter's "=" and before its ";" (RFC 4475 wsinv: "sip:u@h ;
+// tag = 1918181833n"), which sipgo keeps in the parameter's name and value
+// and in the URI's host: the To tag would not be seen, and a request inside
+// a dialog would be taken for a new call. It works on what sipgo parsed (no
+// second parse) and only rewrites strings that have such blanks.
+func trimToFromBlanks(req *sipmsg.Request) {
+	if to := req.To(); to != nil {
+		trimParamBlanks(to.Params)
+		to.Address.Host = strings.Trim(to.Address.Host, " \t")
+	}
+	if from := req.From(); from != nil {
+		trimParamBlanks(from.Params)
+		from.Address.Host = strings.Trim(from.Address.Host, " \t")
+	}
+}
+
+func trimParamBlanks(ps sipmsg.HeaderParams) {
+	for i := range ps {
+		ps[i].K = strings.Trim(ps[i].K, " \t")
+		ps[i].V = strings.Trim(ps[i].V, " \t")
+	}
+}
+
 // singleHeaders may appear at most once in a request (RFC 3261 §7.3.1:
 // only headers whose grammar is a comma-separated list may repeat).
 var singleHeaders = []string{"Call-ID", "From", "To", "CSeq", "Max-Forwards", "Content-Length", "Content-Type"}

@@ -30,7 +30,7 @@ func TestRFC4475(t *testing.T) {
 		why     string
 	}{
 		// §3.1.1 valid messages.
-		{"wsinv", "blueivr", 404, "valid and parsed; reaches the dialplan (sipgo keeps the blanks in \"tag = …\", so the To tag is not seen and it is taken as a new call, not answered 481: known gap)"},
+		{"wsinv", "blueivr", 481, "valid; its To tag (\"tag = …\", blanks taken out before validate) names no dialog of ours"},
 		{"intmeth", "blueivr", 501, "valid; a method nobody defined"},
 		{"esc01", "blueivr", 404, "valid; its SDP's \"a=rtpmap:31 LPC\" (no clock rate) only makes that format unusable; reaches the dialplan"},
 		{"escnull", "internal", 401, "valid; challenged"},

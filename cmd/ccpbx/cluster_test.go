@@ -169,32 +169,39 @@ func TestSingleBoxHasNoClusterMetrics(t *testing.T) {
 }
 
 // TestClusterOneAgentTwoNodesSIP: the whole PBX twice, in process, on one
-// PostgreSQL; agent 1001 has a phone registered on each node (bindings are
-// per node in this milestone). A customer on each node, one agent: only
-// node a's phone rings while a's call is up, then node b's caller gets the
-// agent through b. Real SIP, RTP and claims.
+// PostgreSQL; agent 1001's phone registers with node a, and node b rings it
+// too once it has re-read the shared bindings (registrar Config.Resync). A
+// customer on each node, one agent: the phone rings for a's call only
+// while it is up, then node b's caller gets the agent through b. Real SIP,
+// RTP and claims.
+//
+// (It had a phone registered on each node, from when bindings were per
+// node; since nodes share them, a's offer forked to both phones whenever a
+// resync came first, and b's phone then held a cancelled call that the
+// test took for b's offer.)
 func TestClusterOneAgentTwoNodesSIP(t *testing.T) {
 	dsn := pgtest.NewDatabase(t)
 	a := testPBX(t, clusterNode(dsn, "node-a"))
 	b := testPBX(t, clusterNode(dsn, "node-b"))
-	onA, onB := agentPhone(t, a, "1001"), agentPhone(t, b, "1001")
+	phone := agentPhone(t, a, "1001")
 	for _, cmd := range []string{"agent set wrap_up_time 1001 0", "agent set status 1001 Available"} {
 		if r := a.api(t, "callcenter_config "+cmd); r != "+OK\n" {
 			t.Fatalf("%s: %q", cmd, r)
 		}
 	}
 	pbxtest.WaitFor(t, 10*time.Second, func() bool { return agentField(t, b, "1001", "status") == "Available" }, "b sees 1001 Available")
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return len(b.reg.Lookup("1001")) == 1 }, "b sees 1001's binding")
 
 	trunk := testphone.New(t)
 	custA := trunkCall(t, a, trunk, "5550001")
-	inA := answerAndTalk(t, onA, custA)
+	inA := answerAndTalk(t, phone, custA)
 	pbxtest.WaitFor(t, 10*time.Second, func() bool { return agentField(t, b, "1001", "state") == "In a queue call" }, "b sees 1001 in a's call")
 	custB := trunkCall(t, b, trunk, "5550002")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	// b's caller waits while the agent talks on a: the one claim is a's.
-	// (Had b rung 1001 meanwhile, that INVITE would be the next incoming
-	// call on b's phone, already cancelled, and answering it below fails.)
+	// (Had b rung 1001 meanwhile, that INVITE would be the phone's next
+	// incoming call, already cancelled, and answering it below fails.)
 	pbxtest.WaitFor(t, 10*time.Second, func() bool {
 		return strings.Contains(b.api(t, "callcenter_config queue list members 3000@default"), "|Waiting|")
 	}, "b's caller waiting")
@@ -207,7 +214,7 @@ func TestClusterOneAgentTwoNodesSIP(t *testing.T) {
 	if err := inA.WaitEnded(ctx); err != nil {
 		t.Fatal(err)
 	}
-	inB := answerAndTalk(t, onB, custB)
+	inB := answerAndTalk(t, phone, custB)
 	if err := custB.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -292,6 +292,10 @@ func (p *pbx) queueCall(t *testing.T) {
 			t.Fatalf("queue call: %v", err)
 		}
 		code, err := c.WaitFinal(ctx)
+		if err != nil {
+			// No final response: there is no Final to look at.
+			t.Fatalf("queue call: %v\n%s", err, p.tail(20))
+		}
 		if code == 200 {
 			break
 		}

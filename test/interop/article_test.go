@@ -150,8 +150,8 @@ func (e *env) waitEventsFlowing() {
 
 func (e *env) stepRegister(t *testing.T) {
 	const step = "step 1 (register)"
-	e.sip1001 = sipPort(t)
-	e.b1001 = startBaresip(e.t, e, "1001", e.sip1001, pbxtest.PortFor(t, "tcp")) // lives for the whole run
+	e.b1001 = startBaresip(e.t, e, "1001") // lives for the whole run
+	e.sip1001 = e.b1001.sipPort
 	if err := e.b1001.waitRegistered(15 * time.Second); err != nil {
 		hint := ""
 		if strings.Contains(tail(e.b1001.proc.outPath, 40), "Function not implemented") {

@@ -36,6 +36,8 @@ type baresip struct {
 	wmu sync.Mutex // serialises writes to conn
 	lmu sync.Mutex // serialises the ctrl log
 	ctl *os.File   // artifacts/baresip-USER-ctrl.log: every ctrl_tcp message both ways
+	// sipPort is its SIP port (UDP and TCP; TLS on the next one).
+	sipPort int
 	// rtpLo is the first of the 64 UDP ports baresip takes RTP (and RTCP)
 	// from.
 	rtpLo int
@@ -64,9 +66,9 @@ type bsEvent struct {
 	At       time.Time
 }
 
-func startBaresip(t testing.TB, e *env, user string, sipPort, ctrlPort int) *baresip {
+func startBaresip(t testing.TB, e *env, user string) *baresip {
 	t.Helper()
-	return startBaresipWith(t, e, user, sipPort, ctrlPort, bsSecure{})
+	return startBaresipWith(t, e, user, bsSecure{})
 }
 
 // bsSecure makes baresip a remote agent: SIP over TLS to the profile's
@@ -76,9 +78,25 @@ type bsSecure struct {
 	caFile  string
 }
 
-func startBaresipWith(t testing.TB, e *env, user string, sipPort, ctrlPort int, sec bsSecure) *baresip {
+// startBaresipWith starts baresip on quiet ports (b.sipPort, its TLS
+// listener on the next port, ctrl_tcp), and again on fresh ones when it
+// exits because one was taken meanwhile.
+func startBaresipWith(t testing.TB, e *env, user string, sec bsSecure) *baresip {
 	t.Helper()
-	b := &baresip{t: t, dir: filepath.Join(e.art, "baresip-"+user), more: make(chan struct{})}
+	var b *baresip
+	pbxtest.RetryAddrInUse(t, 3, func() error {
+		var err error
+		b, err = launchBaresip(t, e, user, baresipSIPPort(t), quietPorts(t, []string{"tcp"}), sec)
+		return err
+	})
+	return b
+}
+
+// launchBaresip starts baresip once; the error is its log's tail when it
+// exited before its ctrl_tcp port opened saying an address was in use.
+func launchBaresip(t testing.TB, e *env, user string, sipPort, ctrlPort int, sec bsSecure) (*baresip, error) {
+	t.Helper()
+	b := &baresip{t: t, dir: filepath.Join(e.art, "baresip-"+user), more: make(chan struct{}), sipPort: sipPort}
 	b.recDir = filepath.Join(b.dir, "recordings")
 	for _, d := range []string{b.dir, b.recDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -154,6 +172,9 @@ func startBaresipWith(t testing.TB, e *env, user string, sipPort, ctrlPort int, 
 		return err == nil
 	})
 	if b.conn == nil {
+		if log := tail(b.proc.outPath, 20); exited && pbxtest.IsAddrInUse(errors.New(log)) {
+			return nil, fmt.Errorf("baresip %s on SIP port %d (TLS %d), ctrl_tcp %d: %s", user, sipPort, sipPort+1, ctrlPort, log)
+		}
 		t.Fatalf("baresip %s: ctrl_tcp on port %d not reachable (exited: %v, %v); log tail:\n%s", user, ctrlPort, exited, err, tail(b.proc.outPath, 20))
 	}
 	if b.ctl, err = os.Create(filepath.Join(e.art, "baresip-"+user+"-ctrl.log")); err != nil {
@@ -168,7 +189,7 @@ func startBaresipWith(t testing.TB, e *env, user string, sipPort, ctrlPort int, 
 		b.ctl = nil
 		b.lmu.Unlock()
 	})
-	return b
+	return b, nil
 }
 
 // parseNetstrings splits ctrl_tcp's stream ("len:payload,") into payloads

@@ -71,12 +71,13 @@ func TestRemoteAgentTLSSRTP(t *testing.T) {
 	// The capture takes ccpbx's side of everything: its TLS port, its trunk
 	// port, its RTP ports (which every RTP packet of the agent's and of the
 	// caller's has at one end) and the agent's own SIP port over UDP, which
-	// must stay silent.
-	agentSIP := sipPortTLS(t)
-	capt := startCapture(t, e.art, "remote-agent", fmt.Sprintf("tcp port %d or udp port %d or udp port %d or udp portrange %d-%d",
-		tlsPort, e.ports.Trunk, agentSIP, e.ports.RTPStart, e.ports.RTPEnd))
+	// must stay silent (baresip picks that port when it starts, from the
+	// quiet range, which the filter takes whole).
+	capt := startCapture(t, e.art, "remote-agent", fmt.Sprintf("tcp port %d or udp port %d or udp portrange %d-%d or udp portrange %d-%d",
+		tlsPort, e.ports.Trunk, quietLo, quietHi, e.ports.RTPStart, e.ports.RTPEnd))
 
-	b := startBaresipWith(t, e, "1001", agentSIP, pbxtest.PortFor(t, "tcp"), bsSecure{tlsPort: tlsPort, caFile: cert})
+	b := startBaresipWith(t, e, "1001", bsSecure{tlsPort: tlsPort, caFile: cert})
+	agentSIP := b.sipPort
 	if err := b.waitRegistered(15 * time.Second); err != nil {
 		t.Fatalf("baresip did not register over TLS: %v\nbaresip log tail:\n%s", err, tail(b.proc.outPath, 20))
 	}
