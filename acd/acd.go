@@ -313,6 +313,9 @@ func (a *ACD) loop() {
 				a.dirty = false
 				a.dispatch()
 			}
+			// The rows this message changed go to the writer now that
+			// the offers it started are on their way.
+			a.persist.kick()
 			if m.done != nil {
 				close(m.done)
 			}
