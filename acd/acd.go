@@ -232,7 +232,8 @@ func (a *ACD) Start(ctx context.Context) error {
 	a.core.RegisterApp("callcenter_track", a.appTrack)
 	a.core.RegisterAPI("callcenter_config", "Config of callcenter", a.apiConfig)
 	a.core.RegisterAPI("callcenter_break", "callcenter_break agent <uuid>", a.apiBreak)
-	probes, stopProbes := a.core.Bus.Subscribe(64, func(e *call.Event) bool { return e.Name == "PRESENCE_PROBE" })
+	probes, stopProbes := a.core.Bus.SubscribeKinds(64, call.Kinds("PRESENCE_PROBE"),
+		func(e *call.Event) bool { return e.Name == "PRESENCE_PROBE" })
 	go func() {
 		for {
 			select {

@@ -41,17 +41,73 @@ func (e *Event) Get(name string) string {
 
 // Bus fans events out to subscribers. Publishing never blocks: a subscriber
 // whose buffer is full loses the event and the loss is counted.
+//
+// A subscriber may say which kinds of event it can want (an Interest: by
+// name and, for CUSTOM, subclass); Wants reports whether any subscriber
+// can want a kind, so producers skip building and stamping events nobody
+// receives. Subscribe and Observe, without an Interest, can want every
+// kind.
 type Bus struct {
 	mu      sync.RWMutex
 	subs    map[*subscription]struct{}
 	dropped atomic.Uint64
+	// wantAll counts the subscriptions without an Interest: while it is
+	// above 0 every kind is wanted without asking the others.
+	wantAll atomic.Int32
+}
+
+// Interest reports whether a subscriber can want events of this kind
+// (name, and subclass for CUSTOM events): its filter still decides per
+// event. It is called from the producing goroutine and must not block.
+type Interest func(name, subclass string) bool
+
+// Kinds is the Interest in the listed kinds: an event name
+// ("CHANNEL_CREATE"), "CUSTOM" for every CUSTOM event, or "CUSTOM " and a
+// subclass ("CUSTOM callcenter::info") for one subclass.
+func Kinds(kinds ...string) Interest {
+	names := map[string]bool{}
+	subclasses := map[string]bool{}
+	for _, k := range kinds {
+		if sub, ok := strings.CutPrefix(k, "CUSTOM "); ok {
+			subclasses[sub] = true
+			continue
+		}
+		names[k] = true
+	}
+	return func(name, subclass string) bool {
+		return names[name] || (name == "CUSTOM" && subclasses[subclass])
+	}
 }
 
 type subscription struct {
 	ch     chan *Event
 	filter func(*Event) bool
+	kinds  Interest // nil: every kind
 	// observe, when set, is called in Publish instead of a send on ch.
 	observe func(*Event)
+}
+
+func (b *Bus) add(s *subscription) {
+	b.mu.Lock()
+	if b.subs == nil {
+		b.subs = make(map[*subscription]struct{})
+	}
+	b.subs[s] = struct{}{}
+	if s.kinds == nil {
+		b.wantAll.Add(1)
+	}
+	b.mu.Unlock()
+}
+
+// removeLocked drops s; call with mu held.
+func (b *Bus) removeLocked(s *subscription) {
+	if _, ok := b.subs[s]; !ok {
+		return
+	}
+	delete(b.subs, s)
+	if s.kinds == nil {
+		b.wantAll.Add(-1)
+	}
 }
 
 // Observe calls fn with every published event that passes filter (nil =
@@ -60,16 +116,17 @@ type subscription struct {
 // queue of its own) and returns. It is for consumers that must see every
 // event, such as call detail records.
 func (b *Bus) Observe(filter func(*Event) bool, fn func(*Event)) (cancel func()) {
-	s := &subscription{filter: filter, observe: fn}
-	b.mu.Lock()
-	if b.subs == nil {
-		b.subs = make(map[*subscription]struct{})
-	}
-	b.subs[s] = struct{}{}
-	b.mu.Unlock()
+	return b.ObserveKinds(nil, filter, fn)
+}
+
+// ObserveKinds is Observe for the events of the kinds in kinds only (nil:
+// every kind).
+func (b *Bus) ObserveKinds(kinds Interest, filter func(*Event) bool, fn func(*Event)) (cancel func()) {
+	s := &subscription{filter: filter, observe: fn, kinds: kinds}
+	b.add(s)
 	return func() {
 		b.mu.Lock()
-		delete(b.subs, s)
+		b.removeLocked(s)
 		b.mu.Unlock()
 	}
 }
@@ -77,25 +134,43 @@ func (b *Bus) Observe(filter func(*Event) bool, fn func(*Event)) (cancel func())
 // Subscribe returns a channel of events that pass filter (nil = all) and a
 // cancel function that closes it.
 func (b *Bus) Subscribe(buffer int, filter func(*Event) bool) (<-chan *Event, func()) {
+	return b.SubscribeKinds(buffer, nil, filter)
+}
+
+// SubscribeKinds is Subscribe for the events of the kinds in kinds only
+// (nil: every kind).
+func (b *Bus) SubscribeKinds(buffer int, kinds Interest, filter func(*Event) bool) (<-chan *Event, func()) {
 	if buffer < 0 {
 		buffer = 0 // make would panic; an unbuffered subscriber only gets events it is waiting for
 	}
-	s := &subscription{ch: make(chan *Event, buffer), filter: filter}
-	b.mu.Lock()
-	if b.subs == nil {
-		b.subs = make(map[*subscription]struct{})
-	}
-	b.subs[s] = struct{}{}
-	b.mu.Unlock()
+	s := &subscription{ch: make(chan *Event, buffer), filter: filter, kinds: kinds}
+	b.add(s)
 	var once sync.Once
 	return s.ch, func() {
 		once.Do(func() {
 			b.mu.Lock()
-			delete(b.subs, s)
+			b.removeLocked(s)
 			close(s.ch)
 			b.mu.Unlock()
 		})
 	}
+}
+
+// Wants reports whether some subscriber can want events of this kind
+// (name, and subclass for CUSTOM): when it is false, an event of that kind
+// need not be built.
+func (b *Bus) Wants(name, subclass string) bool {
+	if b.wantAll.Load() > 0 {
+		return true
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for s := range b.subs {
+		if s.kinds == nil || s.kinds(name, subclass) {
+			return true
+		}
+	}
+	return false
 }
 
 // Publish delivers e to every matching subscriber without blocking.
@@ -103,6 +178,9 @@ func (b *Bus) Publish(e *Event) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	for s := range b.subs {
+		if s.kinds != nil && !s.kinds(e.Name, e.Subclass) {
+			continue
+		}
 		if s.filter != nil && !s.filter(e) {
 			continue
 		}
@@ -123,10 +201,20 @@ func (b *Bus) Dropped() uint64 { return b.dropped.Load() }
 
 // Fire stamps e with the FreeSWITCH envelope (Event-Name, Core-UUID,
 // hostname, dates, sequence) in front of its own headers and publishes it.
+//
+// An event no subscriber can want (Bus.Wants) is neither stamped nor
+// published; producers that build costly events ask Wants first.
 func (c *Core) Fire(e *Event) {
+	if !c.Bus.Wants(e.Name, e.Subclass) {
+		return
+	}
 	c.stamp(e)
 	c.Bus.Publish(e)
 }
+
+// Wants reports whether an event of this kind would reach any subscriber
+// (Bus.Wants): producers skip building events nobody receives.
+func (c *Core) Wants(name, subclass string) bool { return c.Bus.Wants(name, subclass) }
 
 // Fire publishes e, an event about this channel (built with c.Event or
 // c.AppendHeaders), in order with the channel's other events: a channel's

@@ -259,6 +259,9 @@ func (c *Channel) watchDigits(m Media) {
 		return
 	}
 	off := m.OnDigit(func(d rune) {
+		if !c.core.Wants("DTMF", "") {
+			return
+		}
 		e := c.Event("DTMF")
 		e.Add("DTMF-Digit", string(d))
 		e.Add("DTMF-Duration", "2000")
