@@ -109,6 +109,7 @@ type ACD struct {
 	started bool
 	closeMu sync.Once
 	persist *persister
+	bufs    dispatchBufs   // dispatch's, reused between passes
 	wg      sync.WaitGroup // offer, watcher and track goroutines
 
 	// Loop-owned state.
