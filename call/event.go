@@ -3,7 +3,6 @@ package call
 import (
 	"path"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -235,43 +234,109 @@ func (c *Core) stamp(e *Event) {
 	if e.Time.IsZero() {
 		e.Time = c.Now()
 	}
-	env := make([]Header, 0, 12+len(e.Headers))
-	if e.Subclass != "" {
-		env = append(env, Header{"Event-Subclass", e.Subclass})
+	// The envelope is put in front of the headers the event already has,
+	// in place when there is room (AppendHeaders leaves it), instead of a
+	// new list built around them. Empty values (no IPv6 known) are left
+	// out.
+	var env [envelopeMax]Header
+	n := 0
+	add := func(name, value string) {
+		if value != "" {
+			env[n] = Header{name, value}
+			n++
+		}
 	}
-	env = append(env,
-		Header{"Event-Name", e.Name},
-		Header{"Core-UUID", c.UUID},
-		Header{"FreeSWITCH-Hostname", c.Hostname},
-		Header{"FreeSWITCH-Switchname", c.Hostname},
-		Header{"FreeSWITCH-IPv4", c.IPv4},
-		Header{"FreeSWITCH-IPv6", c.IPv6},
-		Header{"Event-Date-Local", e.Time.Local().Format("2006-01-02 15:04:05")},
-		Header{"Event-Date-GMT", e.Time.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")},
-		Header{"Event-Date-Timestamp", strconv.FormatInt(e.Time.UnixMicro(), 10)},
-	)
+	add("Event-Subclass", e.Subclass)
+	add("Event-Name", e.Name)
+	add("Core-UUID", c.UUID)
+	add("FreeSWITCH-Hostname", c.Hostname)
+	add("FreeSWITCH-Switchname", c.Hostname)
+	add("FreeSWITCH-IPv4", c.IPv4)
+	add("FreeSWITCH-IPv6", c.IPv6)
+	local, gmt := eventDates(e.Time)
+	add("Event-Date-Local", local)
+	add("Event-Date-GMT", gmt)
+	add("Event-Date-Timestamp", strconv.FormatInt(e.Time.UnixMicro(), 10))
 	// Event-Calling-*: where the event was fired, as FreeSWITCH names the
 	// C function; here the Go file, function and line that called Fire
 	// (through the channel helpers that fire on a leg's behalf).
-	if file, fn, line := callSite(); file != "" {
-		env = append(env,
-			Header{"Event-Calling-File", file},
-			Header{"Event-Calling-Function", fn},
-			Header{"Event-Calling-Line-Number", strconv.Itoa(line)})
+	if site := callSite(); site.file != "" {
+		add("Event-Calling-File", site.file)
+		add("Event-Calling-Function", site.fn)
+		add("Event-Calling-Line-Number", site.line)
 	}
-	env = append(env, Header{"Event-Sequence", strconv.FormatUint(e.Seq, 10)})
-	// Empty envelope values (no IPv6 known) are left out.
-	env = slices.DeleteFunc(env, func(h Header) bool { return h.Value == "" })
-	e.Headers = append(env, e.Headers...)
+	add("Event-Sequence", strconv.FormatUint(e.Seq, 10))
+	l := len(e.Headers)
+	if cap(e.Headers) < l+n {
+		hs := make([]Header, n+l)
+		copy(hs[n:], e.Headers)
+		e.Headers = hs
+	} else {
+		e.Headers = e.Headers[:l+n]
+		copy(e.Headers[n:], e.Headers[:l])
+	}
+	copy(e.Headers, env[:n])
 }
+
+// envelopeMax is the most headers stamp puts in front of an event.
+const envelopeMax = 14
+
+// eventDates are Event-Date-Local and Event-Date-GMT for t, formatted
+// once per second (every event of that second shares them).
+func eventDates(t time.Time) (local, gmt string) {
+	sec := t.Unix()
+	if d := lastDates.Load(); d != nil && d.sec == sec {
+		return d.local, d.gmt
+	}
+	d := &datePair{sec: sec, local: t.Local().Format("2006-01-02 15:04:05"),
+		gmt: t.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")}
+	lastDates.Store(d)
+	return d.local, d.gmt
+}
+
+type datePair struct {
+	sec        int64
+	local, gmt string
+}
+
+var lastDates atomic.Pointer[datePair]
 
 // callSite finds the first caller of Fire outside this package's firing
 // helpers (Channel.Fire and the state setters are skipped; a channel's
 // Event/AppendHeaders/state setters count as the
-// firing site, the way switch_channel.c is FreeSWITCH's).
-func callSite() (file, fn string, line int) {
+// firing site, the way switch_channel.c is FreeSWITCH's). Sites are
+// resolved once per call stack (a bounded cache keyed by the stack's
+// program counters).
+func callSite() site {
 	var pcs [8]uintptr
-	n := runtime.Callers(4, pcs[:])
+	runtime.Callers(4, pcs[:])
+	if v, ok := sites.Load(pcs); ok {
+		return v.(site)
+	}
+	st := resolveSite(pcs[:])
+	if siteCount.Load() < maxSites {
+		if _, loaded := sites.LoadOrStore(pcs, st); !loaded {
+			siteCount.Add(1)
+		}
+	}
+	return st
+}
+
+// site is one resolved Event-Calling-* triple.
+type site struct{ file, fn, line string }
+
+var (
+	sites     sync.Map // [8]uintptr → site
+	siteCount atomic.Int32
+)
+
+const maxSites = 4096
+
+func resolveSite(pcs []uintptr) site {
+	n := len(pcs)
+	for n > 0 && pcs[n-1] == 0 {
+		n--
+	}
 	frames := runtime.CallersFrames(pcs[:n])
 	for {
 		f, more := frames.Next()
@@ -279,12 +344,12 @@ func callSite() (file, fn string, line int) {
 		if i := strings.LastIndexByte(name, '/'); i >= 0 {
 			name = name[i+1:]
 		}
-		if !strings.HasSuffix(name, ".setCallState") && !strings.HasSuffix(name, ".SetRunState") &&
-			!strings.HasSuffix(name, "(*Channel).Fire") {
-			return path.Base(f.File), name, f.Line
-		}
-		if !more {
-			return path.Base(f.File), name, f.Line
+		if (!strings.HasSuffix(name, ".setCallState") && !strings.HasSuffix(name, ".SetRunState") &&
+			!strings.HasSuffix(name, "(*Channel).Fire")) || !more {
+			if f.File == "" {
+				return site{}
+			}
+			return site{path.Base(f.File), name, strconv.Itoa(f.Line)}
 		}
 	}
 }
