@@ -109,6 +109,7 @@ type ACD struct {
 	started bool
 	closeMu sync.Once
 	persist *persister
+	bufs    dispatchBufs   // dispatch's, reused between passes
 	wg      sync.WaitGroup // offer, watcher and track goroutines
 
 	// Loop-owned state.
@@ -232,7 +233,8 @@ func (a *ACD) Start(ctx context.Context) error {
 	a.core.RegisterApp("callcenter_track", a.appTrack)
 	a.core.RegisterAPI("callcenter_config", "Config of callcenter", a.apiConfig)
 	a.core.RegisterAPI("callcenter_break", "callcenter_break agent <uuid>", a.apiBreak)
-	probes, stopProbes := a.core.Bus.Subscribe(64, func(e *call.Event) bool { return e.Name == "PRESENCE_PROBE" })
+	probes, stopProbes := a.core.Bus.SubscribeKinds(64, call.Kinds("PRESENCE_PROBE"),
+		func(e *call.Event) bool { return e.Name == "PRESENCE_PROBE" })
 	go func() {
 		for {
 			select {
@@ -313,6 +315,9 @@ func (a *ACD) loop() {
 				a.dirty = false
 				a.dispatch()
 			}
+			// The rows this message changed go to the writer now that
+			// the offers it started are on their way.
+			a.persist.kick()
 			if m.done != nil {
 				close(m.done)
 			}

@@ -19,7 +19,51 @@ type cand struct {
 // passCache holds what one dispatch pass computes once per queue.
 type passCache struct {
 	byQueue  map[string][]cand
+	built    bool            // byQueue holds this pass's rows
 	eligible map[string]bool // queue → some agent could take a call now
+}
+
+// dispatchBufs are dispatch's buffers, kept between passes (the loop
+// dispatches after most messages) and emptied after each pass so they hold
+// no member, agent or tier.
+type dispatchBufs struct {
+	pc      passCache
+	ms      memberHeap
+	queues  map[string]*Queue
+	running bool // a pass is using them (a nested pass gets its own)
+}
+
+// begin returns the buffers for a pass, empty; end gives them back.
+func (b *dispatchBufs) begin() (*passCache, memberHeap, map[string]*Queue) {
+	if b.running {
+		return &passCache{eligible: map[string]bool{}}, nil, map[string]*Queue{}
+	}
+	b.running = true
+	if b.pc.eligible == nil {
+		b.pc.eligible = map[string]bool{}
+		b.queues = map[string]*Queue{}
+	}
+	return &b.pc, b.ms[:0], b.queues
+}
+
+func (b *dispatchBufs) end(pc *passCache, ms memberHeap) {
+	if pc != &b.pc {
+		return
+	}
+	b.running = false
+	clear(ms[:cap(ms)])
+	b.ms = ms[:0]
+	clear(b.queues)
+	clear(b.pc.eligible)
+	for q, rows := range b.pc.byQueue {
+		if len(rows) == 0 {
+			delete(b.pc.byQueue, q) // a queue no tier names any more
+			continue
+		}
+		clear(rows)
+		b.pc.byQueue[q] = rows[:0]
+	}
+	b.pc.built = false
 }
 
 // offerable reports statuses whose agents appear in the candidate rows
@@ -69,8 +113,11 @@ func (a *ACD) eligibleAt(c cand, q *Queue, now int64) (bool, int64) {
 }
 
 func (a *ACD) rows(pc *passCache, q string) []cand {
-	if pc.byQueue == nil {
-		pc.byQueue = make(map[string][]cand)
+	if !pc.built {
+		pc.built = true
+		if pc.byQueue == nil {
+			pc.byQueue = make(map[string][]cand)
+		}
 		for _, t := range a.tiers {
 			ag := a.agents[t.Agent]
 			if ag == nil || !offerable(ag.Status) {
@@ -240,9 +287,8 @@ func (a *ACD) dispatch() {
 		return
 	}
 	now := a.now()
-	pc := &passCache{eligible: map[string]bool{}}
-	ms := make(memberHeap, 0, len(a.members))
-	queues := map[string]*Queue{}
+	pc, ms, queues := a.bufs.begin()
+	defer func() { a.bufs.end(pc, ms) }()
 	for _, m := range a.members {
 		// A member whose max-wait-time passed while agents rang gets no
 		// new offers: it leaves once those end unanswered.
@@ -312,7 +358,7 @@ func (a *ACD) dispatch() {
 			continue
 		}
 		if a.scan(m, q, a.rows(pc, q.Name), now) {
-			pc.eligible = map[string]bool{}
+			clear(pc.eligible)
 			if !open() {
 				return
 			}

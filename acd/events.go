@@ -15,6 +15,9 @@ const Subclass = "callcenter::info"
 // headers (freeswitch-observed §7). kv are header name/value pairs in
 // emission order; empty values are left out, as FreeSWITCH omits NULLs.
 func (a *ACD) fire(ch *call.Channel, kv ...string) {
+	if !a.core.Wants("CUSTOM", Subclass) {
+		return
+	}
 	e := &call.Event{Name: "CUSTOM", Subclass: Subclass, Time: a.clock.Now()}
 	if ch != nil {
 		ch.AppendHeaders(e)
@@ -61,6 +64,9 @@ func (a *ACD) fireMembersCount(queue string) {
 // firePresence reports the queue's BLF state as PRESENCE_IN (§13.3):
 // "Active (N waiting)" counts members in Waiting only, as FreeSWITCH does.
 func (a *ACD) firePresence(queue string) {
+	if !a.core.Wants("PRESENCE_IN", "") {
+		return
+	}
 	n := 0
 	for _, m := range a.members {
 		if m.Queue == queue && m.State == config.MemberWaiting {

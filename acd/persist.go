@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	"ccpbx/config"
 	"ccpbx/store"
@@ -13,19 +14,36 @@ import (
 // loop only appends a row (or a closure) to an unbounded queue, so a slow
 // disk never delays dispatch; the writer takes what has gathered and
 // writes the call-center rows a batch per transaction.
+//
+// The loop does not wake the writer for each row: it kicks it once a
+// message and the dispatch it caused are done, so an offer's agent leg is
+// already being placed when the writer starts (its SIP INVITE never waits
+// behind the transaction for the rows that offer changed). The writer then
+// gathers for up to gatherWait, so a burst of calls is one transaction
+// instead of one per message; a cluster claim or release and close end
+// the wait at once (their round trip is on a caller's path).
 type persister struct {
-	st     Store
-	log    *slog.Logger
-	mu     sync.Mutex
-	ops    []persistOp
-	batch  []store.CallcenterWrite // the writer's, reused
-	wake   chan struct{}
-	closed bool
-	done   chan struct{}
+	st      Store
+	log     *slog.Logger
+	mu      sync.Mutex
+	ops     []persistOp
+	pending bool                    // ops queued since the last kick
+	batch   []store.CallcenterWrite // the writer's, reused
+	stats   []store.StatsRow        // the writer's: this drain's statistics, summed by key
+	counts  []queueCounters         // the writer's: this drain's queue counters, last per queue
+	wake    chan struct{}
+	urgent  chan struct{}
+	closed  bool
+	done    chan struct{}
 }
 
+// gatherWait is how long the writer lets writes gather after a kick
+// before it writes them (claims, releases and close do not wait).
+const gatherWait = 5 * time.Millisecond
+
 func newPersister(st Store, log *slog.Logger) *persister {
-	return &persister{st: st, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	return &persister{st: st, log: log, wake: make(chan struct{}, 1), urgent: make(chan struct{}, 1),
+		done: make(chan struct{})}
 }
 
 func (p *persister) add(op func(context.Context, Store) error) {
@@ -37,6 +55,20 @@ func (p *persister) addWrite(w store.CallcenterWrite) {
 	p.push(persistOp{w: w})
 }
 
+// addStats queues a statistics delta; the deltas of one drain are summed
+// per row and written together.
+func (p *persister) addStats(d store.StatsRow) {
+	p.push(persistOp{kind: opStats, stats: d})
+}
+
+// addCounters queues a queue's counters (absolute values: the last of a
+// drain wins).
+func (p *persister) addCounters(queue string, c store.QueueCounters) {
+	p.push(persistOp{kind: opCounters, counters: queueCounters{queue, c}})
+}
+
+// push queues op without waking the writer: the loop kicks it after the
+// message (kick), the writer finds it then.
 func (p *persister) push(op persistOp) {
 	if p.st == nil {
 		return
@@ -47,9 +79,25 @@ func (p *persister) push(op persistOp) {
 		return
 	}
 	p.ops = append(p.ops, op)
+	p.pending = true
 	p.mu.Unlock()
+}
+
+// kick wakes the writer if anything was queued since the last kick. The
+// loop calls it after each message and its dispatch.
+func (p *persister) kick() {
+	p.mu.Lock()
+	pending := p.pending
+	p.pending = false
+	p.mu.Unlock()
+	if pending {
+		signal(p.wake)
+	}
+}
+
+func signal(c chan struct{}) {
 	select {
-	case p.wake <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
@@ -65,6 +113,8 @@ const maxSpare = 1024
 func (p *persister) run() {
 	defer close(p.done)
 	var spare []persistOp
+	gather := time.NewTimer(gatherWait)
+	gather.Stop()
 	for {
 		p.mu.Lock()
 		ops := p.ops
@@ -80,16 +130,28 @@ func (p *persister) run() {
 		if cap(ops) <= maxSpare {
 			spare = ops[:0]
 		}
-		if len(ops) == 0 {
-			<-p.wake
+		if len(ops) > 0 {
+			continue // what came while writing: the backlog gathered already
+		}
+		select {
+		case <-p.wake:
+		case <-p.urgent:
+			continue
+		}
+		gather.Reset(gatherWait)
+		select {
+		case <-gather.C:
+		case <-p.urgent:
+			gather.Stop()
 		}
 	}
 }
 
 // write runs ops in order: consecutive call-center writes as batches of
-// at most maxBatch (one transaction each, store.ApplyCallcenter), any
-// other op (statistics, a cluster claim or release) after the batch
-// queued before it was committed.
+// at most maxBatch (one transaction each, store.ApplyCallcenter), the
+// statistics deltas summed per row and the queue counters last per queue,
+// written after those batches, and any other op (a cluster claim or
+// release) after everything queued before it was written.
 func (p *persister) write(ops []persistOp) {
 	ctx := context.Background()
 	flush := func() {
@@ -102,25 +164,72 @@ func (p *persister) write(ops []persistOp) {
 		clear(p.batch)
 		p.batch = p.batch[:0]
 	}
+	flushAll := func() {
+		flush()
+		if len(p.stats) > 0 {
+			if err := p.st.AddQueueStats(ctx, p.stats); err != nil {
+				p.log.Error("acd persistence", "err", err)
+			}
+			clear(p.stats)
+			p.stats = p.stats[:0]
+		}
+		for _, c := range p.counts {
+			if err := p.st.SaveQueueCounters(ctx, c.queue, c.c); err != nil {
+				p.log.Error("acd persistence", "err", err)
+			}
+		}
+		clear(p.counts)
+		p.counts = p.counts[:0]
+	}
 	for i := range ops {
 		op := &ops[i]
-		if op.f == nil {
+		switch {
+		case op.kind == opStats:
+			p.sumStats(&op.stats)
+			continue
+		case op.kind == opCounters:
+			p.setCounters(op.counters)
+			continue
+		case op.f == nil:
 			p.batch = append(p.batch, op.w)
 			if len(p.batch) == maxBatch {
 				flush()
 			}
 			continue
 		}
-		flush()
+		flushAll()
 		if err := op.f(ctx, p.st); err != nil {
 			p.log.Error("acd persistence", "err", err)
 		}
 	}
-	flush()
+	flushAll()
+}
+
+// sumStats adds d to this drain's delta for its row.
+func (p *persister) sumStats(d *store.StatsRow) {
+	for i := range p.stats {
+		r := &p.stats[i]
+		if r.IntervalStart == d.IntervalStart && r.Queue == d.Queue && r.Agent == d.Agent {
+			mergeStats(r, d)
+			return
+		}
+	}
+	p.stats = append(p.stats, *d)
+}
+
+func (p *persister) setCounters(c queueCounters) {
+	for i := range p.counts {
+		if p.counts[i].queue == c.queue {
+			p.counts[i] = c
+			return
+		}
+	}
+	p.counts = append(p.counts, c)
 }
 
 // addEffect queues f after the writes queued so far, with or without a
-// store (a cluster claim's release follows the agent's last write).
+// store (a cluster claim's release follows the agent's last write), and
+// has the writer run it without gathering.
 func (p *persister) addEffect(f func(context.Context) error) {
 	p.mu.Lock()
 	if p.closed {
@@ -129,19 +238,33 @@ func (p *persister) addEffect(f func(context.Context) error) {
 	}
 	p.ops = append(p.ops, persistOp{f: func(ctx context.Context, _ Store) error { return f(ctx) }, effect: true})
 	p.mu.Unlock()
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
+	signal(p.urgent)
 }
 
-// persistOp is one queued write: a call-center row (w, when f is nil) or
-// another write (f), or an effect (a cluster claim or release) that must
-// run even when the writes are dropped.
+type opKind uint8
+
+const (
+	opRow      opKind = iota // w, or f when set
+	opStats                  // stats
+	opCounters               // counters
+)
+
+type queueCounters struct {
+	queue string
+	c     store.QueueCounters
+}
+
+// persistOp is one queued write: a call-center row (w, when f is nil),
+// a statistics delta or queue counters (kind), another write (f), or an
+// effect (a cluster claim or release) that must run even when the writes
+// are dropped.
 type persistOp struct {
-	f      func(context.Context, Store) error
-	w      store.CallcenterWrite
-	effect bool
+	f        func(context.Context, Store) error
+	w        store.CallcenterWrite
+	kind     opKind
+	stats    store.StatsRow
+	counters queueCounters
+	effect   bool
 }
 
 // dropWrites forgets the writes not yet run (a fenced cluster node: a
@@ -169,10 +292,7 @@ func (p *persister) close() {
 	p.mu.Lock()
 	p.closed = true
 	p.mu.Unlock()
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
+	signal(p.urgent)
 	<-p.done
 }
 

@@ -86,7 +86,7 @@ func (a *ACD) addStats(d store.StatsRow) {
 		a.stats[k] = r
 	}
 	mergeStats(r, &d)
-	a.persist.add(func(ctx context.Context, s Store) error { return s.AddQueueStats(ctx, []store.StatsRow{d}) })
+	a.persist.addStats(d)
 }
 
 func mergeStats(r, d *store.StatsRow) {
@@ -108,8 +108,7 @@ func mergeStats(r, d *store.StatsRow) {
 func (a *ACD) saveCounters(q *Queue) {
 	c := store.QueueCounters{CallsAnswered: q.CallsAnswered, CallsAbandoned: q.CallsAbandoned}
 	a.counters[q.Name] = c
-	name := q.Name
-	a.persist.add(func(ctx context.Context, s Store) error { return s.SaveQueueCounters(ctx, name, c) })
+	a.persist.addCounters(q.Name, c)
 }
 
 // --- the lifecycle hooks (all in the loop)

@@ -65,7 +65,7 @@ func RegisterCommands(core *call.Core, d Deps) *Commands {
 	// event synchronously, so the counts are exact, and it returns false so
 	// nothing is ever queued for it. The subscription lives as long as the
 	// core.
-	core.Bus.Subscribe(0, c.count)
+	core.Bus.SubscribeKinds(0, call.Kinds("CHANNEL_CREATE", "CHANNEL_HANGUP"), c.count)
 
 	core.RegisterAPI("status", "Show current status", c.status)
 	core.RegisterAPI("version", "Version", c.version)

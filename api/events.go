@@ -74,17 +74,22 @@ func (s *eventSet) clone() *eventSet {
 }
 
 // subscribed reports whether the event kinds alone select e.
-func (s *eventSet) subscribed(e *call.Event) bool {
+func (s *eventSet) subscribed(e *call.Event) bool { return s.subscribedKind(e.Name, e.Subclass) }
+
+// subscribedKind reports whether the set selects events of this name and
+// subclass (the bus's Interest: producers build no event that no listener
+// selects).
+func (s *eventSet) subscribedKind(name, subclass string) bool {
 	if s == nil {
 		return false
 	}
 	if s.all {
 		return true
 	}
-	if !s.names[e.Name] {
+	if !s.names[name] {
 		return false
 	}
-	return e.Name != "CUSTOM" || e.Subclass == "" || s.subclasses[e.Subclass]
+	return name != "CUSTOM" || subclass == "" || s.subclasses[subclass]
 }
 
 // match applies the subscription and then the filters, with FreeSWITCH's

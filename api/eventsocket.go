@@ -604,7 +604,9 @@ func (c *eslConn) attachLocked() {
 	if c.unsub != nil {
 		return
 	}
-	ch, unsub := c.srv.core.Bus.Subscribe(eventQueueLen, func(e *call.Event) bool {
+	ch, unsub := c.srv.core.Bus.SubscribeKinds(eventQueueLen, func(name, subclass string) bool {
+		return c.events.Load().subscribedKind(name, subclass)
+	}, func(e *call.Event) bool {
 		return c.events.Load().match(e)
 	})
 	c.unsub = unsub

@@ -449,3 +449,40 @@ func eventHeader(e *ClientEvent, name string) string {
 	v, _ := headerFold(e.Headers, name)
 	return v
 }
+
+// TestEventSocketInterest: the bus wants what a listener subscribed to,
+// by name and CUSTOM subclass, so producers build those events and skip
+// the others; "all" wants every kind, and a closed listener nothing.
+func TestEventSocketInterest(t *testing.T) {
+	core := newTestCore(t, Deps{Hostname: "blueivr"})
+	s := startSocket(t, core)
+	if core.Wants("CHANNEL_EXECUTE", "") || core.Wants("CUSTOM", "callcenter::info") {
+		t.Fatal("events wanted before any listener subscribed")
+	}
+	rc := dialRaw(t, s)
+	rc.login()
+	rc.send("event plain CUSTOM callcenter::info\n\n")
+	rc.expect(commandReply("+OK event listener enabled plain"))
+	if !core.Wants("CUSTOM", "callcenter::info") || core.Wants("CUSTOM", "other::thing") || core.Wants("CHANNEL_EXECUTE", "") {
+		t.Error("a CUSTOM subclass listener: wrong interest")
+	}
+	rc.send("event plain all\n\n")
+	rc.expect(commandReply("+OK event listener enabled plain"))
+	if !core.Wants("CHANNEL_EXECUTE", "") || !core.Wants("CUSTOM", "other::thing") {
+		t.Error("an `all` listener does not want every kind")
+	}
+	ch := core.NewChannel(call.ChannelSpec{Name: "sofia/internal/1001@127.0.0.1", Direction: call.Inbound})
+	if f := rc.frame(); !strings.Contains(f, "\nEvent-Name: CHANNEL_CREATE\n") {
+		t.Fatalf("first event: %q", f)
+	}
+	ch.Hangup(call.NormalClearing)
+	rc.send("noevents\n\n")
+	for {
+		if f := rc.frame(); strings.Contains(f, "+OK no longer listening for events") {
+			break
+		}
+	}
+	if core.Wants("CHANNEL_EXECUTE", "") {
+		t.Error("interest outlived noevents")
+	}
+}

@@ -115,7 +115,7 @@ func (h *hub) close() {
 
 func (h *hub) run() {
 	defer close(h.done)
-	events, cancel := h.core.Bus.Subscribe(1024, boardEvent)
+	events, cancel := h.core.Bus.SubscribeKinds(1024, call.Kinds("CUSTOM callcenter::info"), boardEvent)
 	defer cancel()
 	// The bus counts what it drops for full subscribers (any of them, so
 	// a rise may not be ours): when it rises, resync within lossCheck

@@ -30,7 +30,9 @@ func (c *Core) Bridge(a, b *Channel) error {
 	b.setBridged(a, "originator")
 	a.SetRunState(CSExchangeMedia)
 	b.SetRunState(CSExchangeMedia)
-	a.Fire(bridgeEvent("CHANNEL_BRIDGE", a, b))
+	if a.core.Wants("CHANNEL_BRIDGE", "") {
+		a.Fire(bridgeEvent("CHANNEL_BRIDGE", a, b))
+	}
 	xfer := a.transferSignal()
 wait:
 	for {
@@ -56,7 +58,9 @@ wait:
 	}
 	a.SetVar("bridge_uuid", "")
 	b.SetVar("bridge_uuid", "")
-	a.Fire(bridgeEvent("CHANNEL_UNBRIDGE", a, b))
+	if a.core.Wants("CHANNEL_UNBRIDGE", "") {
+		a.Fire(bridgeEvent("CHANNEL_UNBRIDGE", a, b))
+	}
 	if a.Ready() {
 		a.SetRunState(CSExecute)
 	}

@@ -91,7 +91,9 @@ func (c *Channel) SetRunState(s RunState) {
 	}
 	c.runState = s
 	c.mu.Unlock()
-	c.core.Fire(c.Event("CHANNEL_STATE")) // evMu is held
+	if c.core.Wants("CHANNEL_STATE", "") {
+		c.core.Fire(c.Event("CHANNEL_STATE")) // evMu is held
+	}
 }
 
 // setCallState changes the call state and fires CHANNEL_CALLSTATE with the
@@ -108,6 +110,9 @@ func (c *Channel) setCallState(s CallState) {
 	}
 	c.callState = s
 	c.mu.Unlock()
+	if !c.core.Wants("CHANNEL_CALLSTATE", "") {
+		return
+	}
 	e := &Event{Name: "CHANNEL_CALLSTATE"}
 	e.Add("Original-Channel-Call-State", old.String())
 	e.Add("Channel-Call-State-Number", itoa(int(s)))
@@ -138,11 +143,11 @@ func (c *Channel) MarkHeld(held bool) {
 	}
 	c.mu.Unlock()
 	if held {
-		c.Fire(c.Event("CHANNEL_HOLD"))
+		c.FireNamed("CHANNEL_HOLD")
 		c.setCallState(CCSHeld)
 		return
 	}
-	c.Fire(c.Event("CHANNEL_UNHOLD"))
+	c.FireNamed("CHANNEL_UNHOLD")
 	c.setCallState(CCSActive)
 }
 

@@ -318,7 +318,7 @@ func (c *Channel) MarkRinging(early bool) {
 		if early {
 			name = "CHANNEL_PROGRESS_MEDIA"
 		}
-		c.Fire(c.Event(name))
+		c.FireNamed(name)
 		if early {
 			c.setCallState(CCSEarly)
 		} else {
@@ -360,7 +360,7 @@ func (c *Channel) MarkAnswered() {
 	c.setVarLocked("endpoint_disposition", "ANSWER")
 	c.mu.Unlock()
 	c.setCallState(CCSActive)
-	c.Fire(c.Event("CHANNEL_ANSWER"))
+	c.FireNamed("CHANNEL_ANSWER")
 }
 
 // Hangup ends the channel with cause, sending what the signalling needs.
@@ -419,7 +419,7 @@ func (c *Channel) Terminated(cause Cause) {
 	// FreeSWITCH's order: the call state turns HANGUP, CHANNEL_HANGUP,
 	// then the state machine enters CS_HANGUP.
 	c.setCallState(CCSHangup)
-	c.Fire(c.Event("CHANNEL_HANGUP"))
+	c.FireNamed("CHANNEL_HANGUP")
 	c.SetRunState(CSHangup)
 	c.mu.Lock()
 	c.hangupFired = true
@@ -474,9 +474,9 @@ func (c *Channel) complete() {
 	c.mu.Unlock()
 	// CS_REPORTING carries the record, CS_DESTROY ends the leg.
 	c.SetRunState(CSReporting)
-	c.Fire(c.Event("CHANNEL_HANGUP_COMPLETE"))
+	c.FireNamed("CHANNEL_HANGUP_COMPLETE")
 	c.SetRunState(CSDestroy)
-	c.Fire(c.Event("CHANNEL_DESTROY"))
+	c.FireNamed("CHANNEL_DESTROY")
 }
 
 // setTimestampsLocked sets the timing variables of a hung-up leg. Whole
@@ -538,6 +538,15 @@ func (c *Channel) setTimestampsLocked() {
 
 // State names the channel's call state as FreeSWITCH's Channel-Call-State.
 func (c *Channel) State() string { return c.CallState().String() }
+
+// FireNamed fires the event name about this channel (its headers as
+// Event builds them) if some subscriber can want it; otherwise it builds
+// nothing.
+func (c *Channel) FireNamed(name string) {
+	if c.core.Wants(name, "") {
+		c.Fire(c.Event(name))
+	}
+}
 
 // Event builds an event about this channel with FreeSWITCH's channel
 // headers (Channel-*, Caller-*, Other-Leg-*, variable_*).

@@ -126,8 +126,8 @@ func (c *Core) NewChannel(spec ChannelSpec) *Channel {
 	c.mu.Lock()
 	c.channels[id] = ch
 	c.mu.Unlock()
-	ch.Fire(ch.Event("CHANNEL_CREATE"))
-	ch.Fire(ch.Event("CHANNEL_STATE"))
+	ch.FireNamed("CHANNEL_CREATE")
+	ch.FireNamed("CHANNEL_STATE")
 	ch.watchDigits(spec.Media)
 	return ch
 }
@@ -202,16 +202,18 @@ func (c *Core) ExecuteWithID(ctx context.Context, ch *Channel, name, data, appUU
 	}
 	// Application-Response is what this application reports, if anything.
 	ch.SetVar("current_application_response", "")
-	e := &Event{Name: "CHANNEL_EXECUTE"}
-	ch.AppendHeaders(e)
-	e.Add("Application", name)
-	if data != "" {
-		e.Add("Application-Data", data)
+	if c.Wants("CHANNEL_EXECUTE", "") {
+		e := &Event{Name: "CHANNEL_EXECUTE"}
+		ch.AppendHeaders(e)
+		e.Add("Application", name)
+		if data != "" {
+			e.Add("Application-Data", data)
+		}
+		if appUUID != "" {
+			e.Add("Application-UUID", appUUID)
+		}
+		ch.Fire(e)
 	}
-	if appUUID != "" {
-		e.Add("Application-UUID", appUUID)
-	}
-	ch.Fire(e)
 	actx, cancel := context.WithCancel(ctx)
 	ch.mu.Lock()
 	prev := ch.app
@@ -222,11 +224,14 @@ func (c *Core) ExecuteWithID(ctx context.Context, ch *Channel, name, data, appUU
 	ch.mu.Lock()
 	ch.app = prev
 	ch.mu.Unlock()
+	if !c.Wants("CHANNEL_EXECUTE_COMPLETE", "") {
+		return err
+	}
 	resp := ch.Var("current_application_response")
 	if resp == "" {
 		resp = "_none_"
 	}
-	e = &Event{Name: "CHANNEL_EXECUTE_COMPLETE"}
+	e := &Event{Name: "CHANNEL_EXECUTE_COMPLETE"}
 	ch.AppendHeaders(e)
 	e.Add("Application", name)
 	if data != "" {

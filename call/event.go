@@ -3,7 +3,6 @@ package call
 import (
 	"path"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,17 +40,73 @@ func (e *Event) Get(name string) string {
 
 // Bus fans events out to subscribers. Publishing never blocks: a subscriber
 // whose buffer is full loses the event and the loss is counted.
+//
+// A subscriber may say which kinds of event it can want (an Interest: by
+// name and, for CUSTOM, subclass); Wants reports whether any subscriber
+// can want a kind, so producers skip building and stamping events nobody
+// receives. Subscribe and Observe, without an Interest, can want every
+// kind.
 type Bus struct {
 	mu      sync.RWMutex
 	subs    map[*subscription]struct{}
 	dropped atomic.Uint64
+	// wantAll counts the subscriptions without an Interest: while it is
+	// above 0 every kind is wanted without asking the others.
+	wantAll atomic.Int32
+}
+
+// Interest reports whether a subscriber can want events of this kind
+// (name, and subclass for CUSTOM events): its filter still decides per
+// event. It is called from the producing goroutine and must not block.
+type Interest func(name, subclass string) bool
+
+// Kinds is the Interest in the listed kinds: an event name
+// ("CHANNEL_CREATE"), "CUSTOM" for every CUSTOM event, or "CUSTOM " and a
+// subclass ("CUSTOM callcenter::info") for one subclass.
+func Kinds(kinds ...string) Interest {
+	names := map[string]bool{}
+	subclasses := map[string]bool{}
+	for _, k := range kinds {
+		if sub, ok := strings.CutPrefix(k, "CUSTOM "); ok {
+			subclasses[sub] = true
+			continue
+		}
+		names[k] = true
+	}
+	return func(name, subclass string) bool {
+		return names[name] || (name == "CUSTOM" && subclasses[subclass])
+	}
 }
 
 type subscription struct {
 	ch     chan *Event
 	filter func(*Event) bool
+	kinds  Interest // nil: every kind
 	// observe, when set, is called in Publish instead of a send on ch.
 	observe func(*Event)
+}
+
+func (b *Bus) add(s *subscription) {
+	b.mu.Lock()
+	if b.subs == nil {
+		b.subs = make(map[*subscription]struct{})
+	}
+	b.subs[s] = struct{}{}
+	if s.kinds == nil {
+		b.wantAll.Add(1)
+	}
+	b.mu.Unlock()
+}
+
+// removeLocked drops s; call with mu held.
+func (b *Bus) removeLocked(s *subscription) {
+	if _, ok := b.subs[s]; !ok {
+		return
+	}
+	delete(b.subs, s)
+	if s.kinds == nil {
+		b.wantAll.Add(-1)
+	}
 }
 
 // Observe calls fn with every published event that passes filter (nil =
@@ -60,16 +115,17 @@ type subscription struct {
 // queue of its own) and returns. It is for consumers that must see every
 // event, such as call detail records.
 func (b *Bus) Observe(filter func(*Event) bool, fn func(*Event)) (cancel func()) {
-	s := &subscription{filter: filter, observe: fn}
-	b.mu.Lock()
-	if b.subs == nil {
-		b.subs = make(map[*subscription]struct{})
-	}
-	b.subs[s] = struct{}{}
-	b.mu.Unlock()
+	return b.ObserveKinds(nil, filter, fn)
+}
+
+// ObserveKinds is Observe for the events of the kinds in kinds only (nil:
+// every kind).
+func (b *Bus) ObserveKinds(kinds Interest, filter func(*Event) bool, fn func(*Event)) (cancel func()) {
+	s := &subscription{filter: filter, observe: fn, kinds: kinds}
+	b.add(s)
 	return func() {
 		b.mu.Lock()
-		delete(b.subs, s)
+		b.removeLocked(s)
 		b.mu.Unlock()
 	}
 }
@@ -77,25 +133,43 @@ func (b *Bus) Observe(filter func(*Event) bool, fn func(*Event)) (cancel func())
 // Subscribe returns a channel of events that pass filter (nil = all) and a
 // cancel function that closes it.
 func (b *Bus) Subscribe(buffer int, filter func(*Event) bool) (<-chan *Event, func()) {
+	return b.SubscribeKinds(buffer, nil, filter)
+}
+
+// SubscribeKinds is Subscribe for the events of the kinds in kinds only
+// (nil: every kind).
+func (b *Bus) SubscribeKinds(buffer int, kinds Interest, filter func(*Event) bool) (<-chan *Event, func()) {
 	if buffer < 0 {
 		buffer = 0 // make would panic; an unbuffered subscriber only gets events it is waiting for
 	}
-	s := &subscription{ch: make(chan *Event, buffer), filter: filter}
-	b.mu.Lock()
-	if b.subs == nil {
-		b.subs = make(map[*subscription]struct{})
-	}
-	b.subs[s] = struct{}{}
-	b.mu.Unlock()
+	s := &subscription{ch: make(chan *Event, buffer), filter: filter, kinds: kinds}
+	b.add(s)
 	var once sync.Once
 	return s.ch, func() {
 		once.Do(func() {
 			b.mu.Lock()
-			delete(b.subs, s)
+			b.removeLocked(s)
 			close(s.ch)
 			b.mu.Unlock()
 		})
 	}
+}
+
+// Wants reports whether some subscriber can want events of this kind
+// (name, and subclass for CUSTOM): when it is false, an event of that kind
+// need not be built.
+func (b *Bus) Wants(name, subclass string) bool {
+	if b.wantAll.Load() > 0 {
+		return true
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for s := range b.subs {
+		if s.kinds == nil || s.kinds(name, subclass) {
+			return true
+		}
+	}
+	return false
 }
 
 // Publish delivers e to every matching subscriber without blocking.
@@ -103,6 +177,9 @@ func (b *Bus) Publish(e *Event) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	for s := range b.subs {
+		if s.kinds != nil && !s.kinds(e.Name, e.Subclass) {
+			continue
+		}
 		if s.filter != nil && !s.filter(e) {
 			continue
 		}
@@ -123,10 +200,20 @@ func (b *Bus) Dropped() uint64 { return b.dropped.Load() }
 
 // Fire stamps e with the FreeSWITCH envelope (Event-Name, Core-UUID,
 // hostname, dates, sequence) in front of its own headers and publishes it.
+//
+// An event no subscriber can want (Bus.Wants) is neither stamped nor
+// published; producers that build costly events ask Wants first.
 func (c *Core) Fire(e *Event) {
+	if !c.Bus.Wants(e.Name, e.Subclass) {
+		return
+	}
 	c.stamp(e)
 	c.Bus.Publish(e)
 }
+
+// Wants reports whether an event of this kind would reach any subscriber
+// (Bus.Wants): producers skip building events nobody receives.
+func (c *Core) Wants(name, subclass string) bool { return c.Bus.Wants(name, subclass) }
 
 // Fire publishes e, an event about this channel (built with c.Event or
 // c.AppendHeaders), in order with the channel's other events: a channel's
@@ -147,43 +234,109 @@ func (c *Core) stamp(e *Event) {
 	if e.Time.IsZero() {
 		e.Time = c.Now()
 	}
-	env := make([]Header, 0, 12+len(e.Headers))
-	if e.Subclass != "" {
-		env = append(env, Header{"Event-Subclass", e.Subclass})
+	// The envelope is put in front of the headers the event already has,
+	// in place when there is room (AppendHeaders leaves it), instead of a
+	// new list built around them. Empty values (no IPv6 known) are left
+	// out.
+	var env [envelopeMax]Header
+	n := 0
+	add := func(name, value string) {
+		if value != "" {
+			env[n] = Header{name, value}
+			n++
+		}
 	}
-	env = append(env,
-		Header{"Event-Name", e.Name},
-		Header{"Core-UUID", c.UUID},
-		Header{"FreeSWITCH-Hostname", c.Hostname},
-		Header{"FreeSWITCH-Switchname", c.Hostname},
-		Header{"FreeSWITCH-IPv4", c.IPv4},
-		Header{"FreeSWITCH-IPv6", c.IPv6},
-		Header{"Event-Date-Local", e.Time.Local().Format("2006-01-02 15:04:05")},
-		Header{"Event-Date-GMT", e.Time.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")},
-		Header{"Event-Date-Timestamp", strconv.FormatInt(e.Time.UnixMicro(), 10)},
-	)
+	add("Event-Subclass", e.Subclass)
+	add("Event-Name", e.Name)
+	add("Core-UUID", c.UUID)
+	add("FreeSWITCH-Hostname", c.Hostname)
+	add("FreeSWITCH-Switchname", c.Hostname)
+	add("FreeSWITCH-IPv4", c.IPv4)
+	add("FreeSWITCH-IPv6", c.IPv6)
+	local, gmt := eventDates(e.Time)
+	add("Event-Date-Local", local)
+	add("Event-Date-GMT", gmt)
+	add("Event-Date-Timestamp", strconv.FormatInt(e.Time.UnixMicro(), 10))
 	// Event-Calling-*: where the event was fired, as FreeSWITCH names the
 	// C function; here the Go file, function and line that called Fire
 	// (through the channel helpers that fire on a leg's behalf).
-	if file, fn, line := callSite(); file != "" {
-		env = append(env,
-			Header{"Event-Calling-File", file},
-			Header{"Event-Calling-Function", fn},
-			Header{"Event-Calling-Line-Number", strconv.Itoa(line)})
+	if site := callSite(); site.file != "" {
+		add("Event-Calling-File", site.file)
+		add("Event-Calling-Function", site.fn)
+		add("Event-Calling-Line-Number", site.line)
 	}
-	env = append(env, Header{"Event-Sequence", strconv.FormatUint(e.Seq, 10)})
-	// Empty envelope values (no IPv6 known) are left out.
-	env = slices.DeleteFunc(env, func(h Header) bool { return h.Value == "" })
-	e.Headers = append(env, e.Headers...)
+	add("Event-Sequence", strconv.FormatUint(e.Seq, 10))
+	l := len(e.Headers)
+	if cap(e.Headers) < l+n {
+		hs := make([]Header, n+l)
+		copy(hs[n:], e.Headers)
+		e.Headers = hs
+	} else {
+		e.Headers = e.Headers[:l+n]
+		copy(e.Headers[n:], e.Headers[:l])
+	}
+	copy(e.Headers, env[:n])
 }
+
+// envelopeMax is the most headers stamp puts in front of an event.
+const envelopeMax = 14
+
+// eventDates are Event-Date-Local and Event-Date-GMT for t, formatted
+// once per second (every event of that second shares them).
+func eventDates(t time.Time) (local, gmt string) {
+	sec := t.Unix()
+	if d := lastDates.Load(); d != nil && d.sec == sec {
+		return d.local, d.gmt
+	}
+	d := &datePair{sec: sec, local: t.Local().Format("2006-01-02 15:04:05"),
+		gmt: t.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")}
+	lastDates.Store(d)
+	return d.local, d.gmt
+}
+
+type datePair struct {
+	sec        int64
+	local, gmt string
+}
+
+var lastDates atomic.Pointer[datePair]
 
 // callSite finds the first caller of Fire outside this package's firing
 // helpers (Channel.Fire and the state setters are skipped; a channel's
 // Event/AppendHeaders/state setters count as the
-// firing site, the way switch_channel.c is FreeSWITCH's).
-func callSite() (file, fn string, line int) {
+// firing site, the way switch_channel.c is FreeSWITCH's). Sites are
+// resolved once per call stack (a bounded cache keyed by the stack's
+// program counters).
+func callSite() site {
 	var pcs [8]uintptr
-	n := runtime.Callers(4, pcs[:])
+	runtime.Callers(4, pcs[:])
+	if v, ok := sites.Load(pcs); ok {
+		return v.(site)
+	}
+	st := resolveSite(pcs[:])
+	if siteCount.Load() < maxSites {
+		if _, loaded := sites.LoadOrStore(pcs, st); !loaded {
+			siteCount.Add(1)
+		}
+	}
+	return st
+}
+
+// site is one resolved Event-Calling-* triple.
+type site struct{ file, fn, line string }
+
+var (
+	sites     sync.Map // [8]uintptr → site
+	siteCount atomic.Int32
+)
+
+const maxSites = 4096
+
+func resolveSite(pcs []uintptr) site {
+	n := len(pcs)
+	for n > 0 && pcs[n-1] == 0 {
+		n--
+	}
 	frames := runtime.CallersFrames(pcs[:n])
 	for {
 		f, more := frames.Next()
@@ -191,12 +344,12 @@ func callSite() (file, fn string, line int) {
 		if i := strings.LastIndexByte(name, '/'); i >= 0 {
 			name = name[i+1:]
 		}
-		if !strings.HasSuffix(name, ".setCallState") && !strings.HasSuffix(name, ".SetRunState") &&
-			!strings.HasSuffix(name, "(*Channel).Fire") {
-			return path.Base(f.File), name, f.Line
-		}
-		if !more {
-			return path.Base(f.File), name, f.Line
+		if (!strings.HasSuffix(name, ".setCallState") && !strings.HasSuffix(name, ".SetRunState") &&
+			!strings.HasSuffix(name, "(*Channel).Fire")) || !more {
+			if f.File == "" {
+				return site{}
+			}
+			return site{path.Base(f.File), name, strconv.Itoa(f.Line)}
 		}
 	}
 }

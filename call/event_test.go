@@ -2,6 +2,7 @@ package call
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -212,5 +213,63 @@ func TestBusNegativeBuffer(t *testing.T) {
 	b.Publish(&Event{Name: "E"}) // nobody receiving: dropped, not blocked
 	if b.Dropped() != 1 || len(ch) != 0 {
 		t.Fatalf("Dropped = %d, queued %d", b.Dropped(), len(ch))
+	}
+}
+
+// TestBusWantsKinds: subscribers that name their kinds make the bus want
+// only those; one without kinds wants everything; cancelling takes the
+// interest back. Events of kinds nobody wants are not stamped or
+// delivered, and a channel fires (builds) only the wanted ones.
+func TestBusWantsKinds(t *testing.T) {
+	c := newTestCore(t)
+	if c.Wants("CHANNEL_CREATE", "") || c.Wants("CUSTOM", "callcenter::info") {
+		t.Fatal("a bus with no subscriber wants events")
+	}
+	var got []string
+	var mu sync.Mutex
+	stop := c.Bus.ObserveKinds(Kinds("CHANNEL_HANGUP", "CUSTOM callcenter::info"), nil, func(e *Event) {
+		mu.Lock()
+		got = append(got, e.Name+"/"+e.Subclass)
+		mu.Unlock()
+	})
+	for _, k := range []struct {
+		name, sub string
+		want      bool
+	}{
+		{"CHANNEL_HANGUP", "", true},
+		{"CHANNEL_CREATE", "", false},
+		{"CUSTOM", "callcenter::info", true},
+		{"CUSTOM", "sofia::register", false},
+	} {
+		if w := c.Wants(k.name, k.sub); w != k.want {
+			t.Errorf("Wants(%s, %s) = %v, want %v", k.name, k.sub, w, k.want)
+		}
+	}
+	unwanted := &Event{Name: "CUSTOM", Subclass: "sofia::register"}
+	c.Fire(unwanted)
+	if unwanted.Seq != 0 || len(unwanted.Headers) != 0 {
+		t.Errorf("an unwanted event was stamped: seq %d, %d headers", unwanted.Seq, len(unwanted.Headers))
+	}
+	ch := c.NewChannel(ChannelSpec{Name: "sofia/internal/1001@127.0.0.1", Direction: Inbound})
+	ch.Hangup(NormalClearing)
+	c.Fire(&Event{Name: "CUSTOM", Subclass: "callcenter::info"})
+	mu.Lock()
+	eq := strings.Join(got, ",") == "CHANNEL_HANGUP/,CUSTOM/callcenter::info"
+	gotS := strings.Join(got, ",")
+	mu.Unlock()
+	if !eq {
+		t.Errorf("observed %q, want only the hangup and the callcenter event", gotS)
+	}
+
+	all, cancel := c.Bus.Subscribe(1, nil)
+	if !c.Wants("CHANNEL_CREATE", "") || !c.Wants("CUSTOM", "anything") {
+		t.Error("a subscriber without kinds does not make every kind wanted")
+	}
+	cancel()
+	for range all {
+	}
+	stop()
+	if c.Wants("CHANNEL_HANGUP", "") || c.Wants("CHANNEL_CREATE", "") {
+		t.Error("interest outlived its subscriptions")
 	}
 }

@@ -127,8 +127,9 @@ func (c *Channel) AppendHeaders(e *Event) {
 		op = p.other.snapshot(false)
 	}
 	// One allocation for the headers: the Channel-* block, up to two
-	// profile blocks and the variables.
-	e.Headers = slices.Grow(e.Headers, 24+2*40+len(p.vars))
+	// profile blocks, the variables, and room for the envelope stamp puts
+	// in front.
+	e.Headers = slices.Grow(e.Headers, 24+2*40+len(p.vars)+envelopeMax)
 	add := func(name, value string) {
 		if value != "" {
 			e.Add(name, value)
@@ -259,6 +260,9 @@ func (c *Channel) watchDigits(m Media) {
 		return
 	}
 	off := m.OnDigit(func(d rune) {
+		if !c.core.Wants("DTMF", "") {
+			return
+		}
 		e := c.Event("DTMF")
 		e.Add("DTMF-Digit", string(d))
 		e.Add("DTMF-Duration", "2000")

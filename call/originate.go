@@ -192,6 +192,23 @@ func (c *Core) dialGroup(ctx context.Context, group []DialLeg, o *OriginateOptio
 func Race(ctx context.Context, dials []func(context.Context) (*Channel, error)) (*Channel, error) {
 	gctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(LoseRace)
+	if len(dials) == 1 {
+		// One dial (the usual agent leg: one target, one contact) races
+		// no one: it runs here, without a goroutine and a hand-off on the
+		// way to its INVITE.
+		ch, err := dials[0](gctx)
+		if err == nil && ch != nil {
+			return ch, nil
+		}
+		cause, ok := AsCause(err)
+		if !ok {
+			cause = NormalTemporaryFailure
+		}
+		if ch != nil {
+			ch.Hangup(cause)
+		}
+		return nil, cause
+	}
 	type result struct {
 		ch  *Channel
 		err error

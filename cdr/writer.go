@@ -83,7 +83,7 @@ func New(opt Options) (*Writer, error) {
 // Start observes core's bus for complete legs and registers the `cdr`
 // API command.
 func (w *Writer) Start(core *call.Core) {
-	stop := core.Bus.Observe(func(e *call.Event) bool { return e.Name == EventName }, w.Enqueue)
+	stop := core.Bus.ObserveKinds(call.Kinds(EventName), func(e *call.Event) bool { return e.Name == EventName }, w.Enqueue)
 	w.mu.Lock()
 	w.stopBus = stop
 	w.mu.Unlock()

@@ -13,10 +13,10 @@ import (
 // CHANNEL_PARK on entry and CHANNEL_UNPARK when it leaves.
 func (d *Dialplan) appPark(ctx context.Context, ch *call.Channel, _ string) error {
 	ch.SetRunState(call.CSPark)
-	ch.Fire(ch.Event("CHANNEL_PARK"))
+	ch.FireNamed("CHANNEL_PARK")
 	defer func() {
 		if ch.Ready() {
-			ch.Fire(ch.Event("CHANNEL_UNPARK"))
+			ch.FireNamed("CHANNEL_UNPARK")
 			ch.SetRunState(call.CSExecute)
 		}
 	}()

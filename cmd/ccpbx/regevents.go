@@ -20,6 +20,9 @@ func registrationEvents(core *call.Core) func(registrar.Event) {
 		case registrar.EventExpire:
 			sub = "sofia::expire"
 		}
+		if !core.Wants("CUSTOM", sub) {
+			return // no listener: nothing to build (a REGISTER's hot path)
+		}
 		b := e.Binding
 		ev := &call.Event{Name: "CUSTOM", Subclass: sub}
 		ev.Add("profile-name", b.Profile)

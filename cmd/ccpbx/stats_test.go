@@ -74,6 +74,13 @@ func TestStatisticsAcrossRestart(t *testing.T) {
 	pbxtest.WaitFor(t, 5*time.Second, func() bool { return strings.TrimSpace(p.api(t, "show channels count")) == "0 total." },
 		"both legs of the answered call gone")
 	pbxtest.WaitFor(t, 5*time.Second, func() bool { return queueStats(t, p).Handled == 1 }, "the answered call's end counted")
+	// The COMPLETE line waits for the caller's app to say which side hung
+	// up, which may reach the ACD after the legs are gone and the end is
+	// counted: wait for it too, or the break's PAUSE can come first.
+	pbxtest.WaitFor(t, 5*time.Second, func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, queuelog.FileName))
+		return strings.Contains(string(b), "|COMPLETECALLER|")
+	}, "the answered call's COMPLETECALLER in queue_log")
 	if r := p.api(t, "callcenter_config agent set status 1001 'On Break'"); r != "+OK\n" {
 		t.Fatalf("on break: %q", r)
 	}
