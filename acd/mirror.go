@@ -359,6 +359,9 @@ func (a *ACD) mirrorAgent(name string, r store.AgentRow, found bool) {
 		return
 	}
 	nr := agentFromRow(r)
+	if ag != nil {
+		ag.mirrored++
+	}
 	if ag == nil {
 		a.agentSeq++
 		nr.seq = a.agentSeq

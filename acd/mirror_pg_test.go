@@ -16,13 +16,6 @@ import (
 // time; ready_time stands for every column the claim holder owns
 // (last_offered_call, state, tiers' state).
 
-// pending is the number of ops queued in the persister and not yet taken.
-func (p *persister) pending() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.ops)
-}
-
 // gatePersister holds n's persister until the returned open is called
 // (also at cleanup): what n queues meanwhile waits, in order.
 func gatePersister(t *testing.T, n *pgNode) (open func()) {

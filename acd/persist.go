@@ -177,6 +177,7 @@ func (p *persister) close() {
 }
 
 func (a *ACD) saveAgent(ag *Agent) {
+	ag.writes++
 	a.queueWrite(store.CallcenterWrite{Kind: store.UpsertAgentWrite, Agent: ag.row()})
 }
 
@@ -364,4 +365,11 @@ func (a *ACD) applyConfigTiers(queue, agent string) int {
 type Store interface {
 	store.Callcenter
 	store.Statistics
+}
+
+// pending is the number of ops queued and not yet taken by the writer.
+func (p *persister) pending() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.ops)
 }
