@@ -244,19 +244,24 @@ type node struct {
 	bin, root       string
 	proc            *proc
 	starts          int
+	// diag writes the diagnostics if the test failed (cluster.diagnose);
+	// registered again at each start, so it runs before any of the
+	// test's processes is stopped (cleanups run last-in first-out).
+	diag func()
 }
 
 // cluster is the test's processes.
 type cluster struct {
-	t      *testing.T
-	root   string
-	art    string
-	bin    string
-	dsn    string
-	kam    *proc
-	phones string // Kamailio's phone side, host:port
-	trunks string // Kamailio's trunk side
-	nodes  []*node
+	t        *testing.T
+	root     string
+	art      string
+	bin      string
+	dsn      string
+	kam      *proc
+	phones   string // Kamailio's phone side, host:port
+	trunks   string // Kamailio's trunk side
+	nodes    []*node
+	diagOnce sync.Once
 }
 
 // extraAgents adds the agents beyond the shipped 1001 and 1002 to a
@@ -366,13 +371,91 @@ func newCluster(t *testing.T, name string, agents []string) *cluster {
 		t.Fatalf("setup: ccpbx check of the node's config: %v\n%s", err, out)
 	}
 	for _, n := range c.nodes {
+		n.diag = c.diagnose
 		n.start(t)
 	}
 	for _, n := range c.nodes {
 		n.waitUp(t)
 	}
 	c.startKamailio(t, kam)
+	t.Cleanup(c.diagnose)
 	return c
+}
+
+// diagnose writes artifacts/…/diagnostics.txt once when the test failed:
+// each live node's `cluster acd` (the ACD loop's own view of every agent:
+// claim flags, holds, last_offered_call, mirror reads), `cluster status`
+// and agent/tier/member listings, the shared rows in PostgreSQL, and the
+// tail of every node's log (the whole logs stay beside it).
+func (c *cluster) diagnose() {
+	if !c.t.Failed() {
+		return
+	}
+	c.diagOnce.Do(func() {
+		var b strings.Builder
+		fmt.Fprintf(&b, "diagnostics of %s at %s\n", c.t.Name(), time.Now().Format("15:04:05.000"))
+		for _, n := range c.nodes {
+			if n.proc == nil || n.proc.exited() {
+				fmt.Fprintf(&b, "\n===== %s: not running\n", n.id)
+				continue
+			}
+			for _, cmd := range []string{"cluster acd", "cluster status", "callcenter_config agent list",
+				"callcenter_config tier list", "callcenter_config member list"} {
+				out, err := n.cli(10*time.Second, cmd)
+				fmt.Fprintf(&b, "\n===== %s: %s\n%s", n.id, cmd, out)
+				if err != nil {
+					fmt.Fprintf(&b, "(error: %v)\n", err)
+				}
+			}
+		}
+		for _, q := range []string{
+			"SELECT name, status, state, last_offered_call, last_bridge_end, ready_time, instance_id FROM agents ORDER BY name",
+			"SELECT queue, agent, state, level, position FROM tiers ORDER BY queue, agent",
+			"SELECT * FROM cc_claims",
+			"SELECT queue, uuid, instance_id, state, joined_epoch, serving_agent FROM members ORDER BY joined_epoch",
+		} {
+			rows, err := c.query(q)
+			fmt.Fprintf(&b, "\n===== PostgreSQL: %s\n", q)
+			if err != nil {
+				fmt.Fprintf(&b, "(error: %v)\n", err)
+			}
+			for _, r := range rows {
+				b.WriteString(strings.Join(r, "|") + "\n")
+			}
+		}
+		for _, n := range c.nodes {
+			fmt.Fprintf(&b, "\n===== %s log, claims and mirror (last 300 such lines of %s)\n%s\n", n.id, n.log,
+				grepTail(n.log, regexp.MustCompile(`claim|mirror|cluster|resync|fenced`), 300))
+			fmt.Fprintf(&b, "\n===== %s log (last 300 lines)\n%s\n", n.id, tail(n.log, 300))
+		}
+		if c.kam != nil {
+			fmt.Fprintf(&b, "\n===== kamailio log (last 50 lines)\n%s\n", tail(c.kam.outPath, 50))
+		}
+		path := filepath.Join(c.art, "diagnostics.txt")
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			c.t.Logf("diagnostics not written: %v", err)
+			return
+		}
+		c.t.Logf("diagnostics (cluster acd of each node, shared rows, logs): %s", path)
+	})
+}
+
+// grepTail is the last n lines of the file at path that match re.
+func grepTail(path string, re *regexp.Regexp, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(cannot read %s: %v)", path, err)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if re.MatchString(l) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // start runs `ccpbx serve` for the node, from the repository root (the
@@ -386,6 +469,9 @@ func (n *node) start(t *testing.T) {
 		f.Close()
 	}
 	n.proc = startProc(t, n.id, n.log, n.root, n.bin, "serve", "-config", n.cfg)
+	if n.diag != nil {
+		t.Cleanup(n.diag)
+	}
 }
 
 // waitUp waits until the node answers `status` on its event socket.
