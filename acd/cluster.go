@@ -344,9 +344,12 @@ func (a *ACD) Rejoined() {
 		for _, r := range rs {
 			o, ag := r.b.o, r.b.o.ag
 			if r.err == nil {
+				a.log.Debug("cluster: bridged agent claimed again after the rejoin", "agent", ag.Name, "epoch", r.epoch)
 				ag.held, ag.claimEpoch = true, r.epoch
+				ag.lastClaim = "won again at rejoin"
 				continue
 			}
+			a.log.Debug("cluster: bridged agent not claimed again after the rejoin", "agent", ag.Name, "err", r.err)
 			if errors.Is(r.err, ErrClaimLost) && o.state != offerDone {
 				// Another node serves this agent now: its call here ends
 				// without touching the shared row.
