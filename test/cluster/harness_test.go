@@ -15,12 +15,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -250,6 +252,67 @@ type node struct {
 	diag func()
 }
 
+// Ports of the nodes and of Kamailio. pbxtest.PortFor asks the kernel for
+// a free port on 127.0.0.1, but the nodes listen on 127.0.0.11/.12 and
+// Kamailio on .10: its check says nothing of those addresses, and as each
+// call releases its port, two calls (a node's esl and http) may return the
+// same number, and any process's outgoing connection may take an
+// ephemeral port before the node binds it. quietPort chooses below the
+// kernel's ephemeral range (32768 up) and ccpbx's RTP range (16384 up),
+// free on the very address and networks the process will bind, and never
+// the same number twice in this test binary.
+const quietLo, quietHi = 10000, 16383
+
+var quiet struct {
+	sync.Mutex
+	given map[int]bool
+}
+
+func quietPort(t testing.TB, ip string, networks ...string) int {
+	t.Helper()
+	quiet.Lock()
+	defer quiet.Unlock()
+	if quiet.given == nil {
+		quiet.given = make(map[int]bool)
+	}
+	for range 500 {
+		p := quietLo + rand.IntN(quietHi-quietLo+1)
+		if quiet.given[p] {
+			continue
+		}
+		free := true
+		for _, network := range networks {
+			if !bindFree(network, ip, p) {
+				free = false
+				break
+			}
+		}
+		if free {
+			quiet.given[p] = true
+			return p
+		}
+	}
+	t.Fatalf("no port free on %s (%v) in %d-%d after 500 tries", ip, networks, quietLo, quietHi)
+	return 0
+}
+
+// bindFree reports whether ip:port can be bound on network now.
+func bindFree(network, ip string, port int) bool {
+	addr := net.JoinHostPort(ip, strconv.Itoa(port))
+	if network == "udp" {
+		c, err := net.ListenPacket("udp4", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	l, err := net.Listen("tcp4", addr)
+	if err == nil {
+		l.Close()
+	}
+	return err == nil
+}
+
 // cluster is the test's processes.
 type cluster struct {
 	t        *testing.T
@@ -356,8 +419,8 @@ func newCluster(t *testing.T, name string, agents []string) *cluster {
 	}
 	for _, id := range []string{"n1", "n2"} {
 		n := &node{id: id, ip: nodeIPs[id], bin: c.bin, root: root}
-		n.internal, n.trunk = pbxtest.PortFor(t, "udp", "tcp"), pbxtest.PortFor(t, "udp", "tcp")
-		n.esl, n.http = pbxtest.PortFor(t, "tcp"), pbxtest.PortFor(t, "tcp")
+		n.internal, n.trunk = quietPort(t, n.ip, "udp", "tcp"), quietPort(t, n.ip, "udp", "tcp")
+		n.esl, n.http = quietPort(t, n.ip, "tcp"), quietPort(t, n.ip, "tcp")
 		dir := t.TempDir()
 		n.cfg = filepath.Join(dir, "config.toml")
 		n.log = filepath.Join(c.art, id+".log")
@@ -527,7 +590,7 @@ func (c *cluster) startKamailio(t *testing.T, bin string) {
 	if err := os.WriteFile(listPath, []byte(list), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	phonePort, trunkPort := pbxtest.PortFor(t, "udp", "tcp"), pbxtest.PortFor(t, "udp", "tcp")
+	phonePort, trunkPort := quietPort(t, kamIP, "udp", "tcp"), quietPort(t, kamIP, "udp", "tcp")
 	c.phones, c.trunks = fmt.Sprintf("%s:%d", kamIP, phonePort), fmt.Sprintf("%s:%d", kamIP, trunkPort)
 	c.kam = startProc(t, "kamailio", filepath.Join(c.art, "kamailio.log"), dir, bin,
 		"-f", filepath.Join(c.root, "packaging", "kamailio", "kamailio.cfg"),
