@@ -27,6 +27,8 @@ type fakeCluster struct {
 	agents  map[string]store.AgentRow
 	tiers   map[string]store.TierRow
 	members map[string]store.MemberRow
+	// agentLoads counts LoadAgent calls (mirror reads).
+	agentLoads int
 }
 
 func newFakeCluster(node string) *fakeCluster {
@@ -66,6 +68,7 @@ func (f *fakeCluster) ReleaseClaim(_ context.Context, agent string, epoch int64)
 func (f *fakeCluster) LoadAgent(_ context.Context, name string) (store.AgentRow, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.agentLoads++
 	r, ok := f.agents[name]
 	return r, ok, nil
 }
@@ -362,4 +365,28 @@ func TestClusterAdoptedResume(t *testing.T) {
 		h.acd.do(func() { _, kept := h.acd.members["m-2"]; gone = !kept })
 		return gone
 	}, "a forgets the caller b resumed")
+}
+
+// TestClusterMirrorReadsCoalesce: notices for one row while its read waits
+// (behind this node's writes) make one more read, not one each.
+func TestClusterMirrorReadsCoalesce(t *testing.T) {
+	fc := newFakeCluster("node-a")
+	h := newHarness(t, queueCfg("top-down", nil), nil, baseEpoch, withCluster(fc))
+	h.agents("a1:1:1")
+	gate := make(chan struct{})
+	h.acd.persist.addEffect(func(context.Context) error { <-gate; return nil })
+	for range 5 {
+		h.acd.Notice(NoticeAgent, "a1", "node-b")
+	}
+	h.acd.settle()
+	close(gate)
+	pbxtest.WaitFor(t, 10*time.Second, func() bool {
+		var idle bool
+		h.acd.do(func() { idle = h.acd.mir.inFlight == 0 })
+		return idle
+	}, "mirror reads done")
+	fc.mu.Lock()
+	loads := fc.agentLoads
+	fc.mu.Unlock()
+	eq(t, "reads for five notices", loads, 2)
 }

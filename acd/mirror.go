@@ -291,6 +291,8 @@ func (a *ACD) resyncDone(s int64, rows *store.CallcenterRows, err error, afters 
 	a.mir.resyncing = false
 	if err != nil {
 		a.log.Warn("cluster: agents and tiers not reloaded", "err", err)
+		// What waited for this resync waits for the next one.
+		a.mir.resyncAfter = append(afters, a.mir.resyncAfter...)
 	} else {
 		var reread []rowKey
 		fresh := func(k rowKey) bool {
@@ -330,9 +332,6 @@ func (a *ACD) resyncDone(s int64, rows *store.CallcenterRows, err error, afters 
 	if a.mir.resyncAgain {
 		a.mir.resyncAgain = false
 		a.startResync(nil)
-	} else if err != nil && len(afters) > 0 {
-		// What waited for this resync waits for the next one.
-		a.mir.resyncAfter = append(afters, a.mir.resyncAfter...)
 	}
 }
 

@@ -159,3 +159,26 @@ func TestClusterMirrorTierReadWaitsForLocalWrite(t *testing.T) {
 	eq(t, "a's tier", a.h.tierState(q1, "1001"), "Ready")
 	pbxtest.WaitFor(t, 10*time.Second, func() bool { return b.h.tierState(q1, "1001") == "Ready" }, "b mirrors the Ready tier")
 }
+
+// TestClusterMirrorResyncKeepsLocalWrite: a resync (after a listener's
+// reconnect) queued before this node's tier write reads the older row; the
+// tier keeps this node's state and is read again behind the write.
+func TestClusterMirrorResyncKeepsLocalWrite(t *testing.T) {
+	a, _ := startSharedPair(t)
+	open := gatePersister(t, a)
+	a.h.acd.Notice(NoticeResync, "", "node-b")
+	pbxtest.WaitFor(t, 10*time.Second, func() bool {
+		var r bool
+		a.h.acd.do(func() { r = a.h.acd.mir.resyncing })
+		return r
+	}, "a's resync queued behind the gate")
+	a.h.mustOK("tier set state " + q1 + " 1001 Standby")
+	open()
+	mirrorIdle(t, a)
+	eq(t, "a's tier after the resync", a.h.tierState(q1, "1001"), "Standby")
+	var discarded int64
+	a.h.acd.do(func() { discarded = a.h.acd.mir.discarded })
+	if discarded == 0 {
+		t.Fatal("the resync's older tier row was not set aside")
+	}
+}
