@@ -374,8 +374,21 @@ func (a *ACD) mirrorAgent(name string, r store.AgentRow, found bool) {
 	// stale row: another node wrote its whole agent row before it had
 	// mirrored this node's change. The newer status stands, and is
 	// written again so every node converges on it.
+	rewrite := false
 	if nr.Status != ag.Status && nr.LastStatusChange < ag.LastStatusChange {
 		nr.Status, nr.LastStatusChange = ag.Status, ag.LastStatusChange
+		rewrite = true
+	}
+	// The claim holder owns the state columns: a row from another node
+	// that differs in them was written from an older copy (a node seeding
+	// the agent at its start, a status set elsewhere before that node had
+	// mirrored this node's offer). This node's stand, and are written
+	// again, or the shared row (and every node that mirrors it) would keep
+	// the agent Waiting while it is in a call here.
+	if ag.held && holderColumnsDiffer(ag, nr) {
+		rewrite = true
+	}
+	if rewrite {
 		defer a.saveAgent(ag)
 	}
 	ag.Type, ag.MaxNoAnswer, ag.WrapUpTime = nr.Type, nr.MaxNoAnswer, nr.WrapUpTime
@@ -423,6 +436,14 @@ func (a *ACD) mirrorAgent(name string, r store.AgentRow, found bool) {
 	a.dirty = true
 }
 
+// holderColumnsDiffer reports whether row differs from ag in a column
+// the claim holder owns.
+func holderColumnsDiffer(ag, row *Agent) bool {
+	return ag.State != row.State || ag.LastOffered != row.LastOffered || ag.LastBridgeStart != row.LastBridgeStart ||
+		ag.LastBridgeEnd != row.LastBridgeEnd || ag.ReadyTime != row.ReadyTime || ag.UUID != row.UUID ||
+		ag.NoAnswerCount != row.NoAnswerCount || ag.CallsAnswered != row.CallsAnswered || ag.TalkTime != row.TalkTime
+}
+
 // mirrorTiers applies the shared tier rows: the one named key, or all.
 // Level and position always; the state only when this node does not hold
 // the agent (its offer sets the tier states). mine, when set, names the
@@ -446,13 +467,19 @@ func (a *ACD) mirrorTiers(key string, rows []store.TierRow, mine func(queue, age
 		}
 		ag := a.agents[t.Agent]
 		holding := ag != nil && (ag.held || ag.claiming)
+		held := ag != nil && ag.held
 		if inScope && !ok && !holding {
 			continue // deleted elsewhere
 		}
 		if ok {
 			t.Level, t.Position = r.Level, r.Position
-			if !holding {
+			switch {
+			case !holding:
 				t.State = config.TierState(r.State)
+			case held && config.TierState(r.State) != t.State:
+				// The holder's offer set it: an older copy was written
+				// over it elsewhere (as for the agent's state).
+				a.saveTier(t)
 			}
 			delete(want, k)
 		}

@@ -182,3 +182,29 @@ func TestClusterMirrorResyncKeepsLocalWrite(t *testing.T) {
 		t.Fatal("the resync's older tier row was not set aside")
 	}
 }
+
+// TestClusterHolderRewritesItsState: node a writes 1001's row from an
+// older copy (Waiting) while b has 1001 in a call (a node seeding the
+// agent as it starts did this in TestClusterDeadNodeAgentAdopted); b, the
+// claim holder, writes its state again, so the shared row and a's copy
+// say In a queue call.
+func TestClusterHolderRewritesItsState(t *testing.T) {
+	a, b := startSharedPair(t)
+	b.h.call("5550002", q1, nil)
+	b.h.bridged(b.h.dialFor("1001"))
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return a.agentState() == "In a queue call" }, "a mirrors 1001 In a queue call")
+	ctx := context.Background()
+	row, _, err := a.st.LoadAgent(ctx, "1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row.State = "Waiting"
+	if err := a.st.UpsertAgent(ctx, row); err != nil {
+		t.Fatal(err)
+	}
+	pbxtest.WaitFor(t, 10*time.Second, func() bool {
+		r, _, err := a.st.LoadAgent(ctx, "1001")
+		return err == nil && r.State == "In a queue call"
+	}, "b writes 1001's state again")
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return a.agentState() == "In a queue call" }, "a mirrors it")
+}
