@@ -390,3 +390,30 @@ func TestClusterMirrorReadsCoalesce(t *testing.T) {
 	fc.mu.Unlock()
 	eq(t, "reads for five notices", loads, 2)
 }
+
+// TestClusterQueuedClaimReportsBack: a claim waiting in the persister when
+// the node is fenced (its queued writes dropped) still runs and reports to
+// the loop, so the agent is not left "claiming" (ineligible) for good.
+func TestClusterQueuedClaimReportsBack(t *testing.T) {
+	fc := newFakeCluster("node-a")
+	h := newHarness(t, queueCfg("longest-idle-agent", nil), nil, baseEpoch, withCluster(fc))
+	h.agents("a1")
+	gate := make(chan struct{})
+	h.acd.persist.addEffect(func(context.Context) error { <-gate; return nil })
+	h.call("5550001", q1, nil)
+	var claiming bool
+	h.acd.do(func() { claiming = h.acd.agents["a1"].claiming })
+	eq(t, "claim queued", claiming, true)
+	fc.mu.Lock()
+	fc.fenced = true
+	fc.mu.Unlock()
+	h.acd.Fenced()
+	h.acd.settle()
+	close(gate)
+	pbxtest.WaitFor(t, 10*time.Second, func() bool {
+		var ag Agent
+		h.acd.do(func() { ag = *h.acd.agents["a1"] })
+		return !ag.claiming && ag.lastClaim == "fenced" && ag.retryAt == baseEpoch+1
+	}, "the fenced claim reported back")
+	h.noDial()
+}
