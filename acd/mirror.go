@@ -24,8 +24,9 @@ const (
 // Notice mirrors another node's write named by a notice: kind is
 // "agent" (key = name), "tier" (key = "queue|agent"), "member" (key =
 // uuid), "claim" (key = agent) or "resync" (reload everything mirrored).
-// The row is read off the loop; from is the sending node (its own notices
-// are ignored).
+// The row is read off the loop, behind this node's queued writes (see
+// "Mirror reads" below); from is the sending node (its own notices are
+// ignored).
 func (a *ACD) Notice(kind, key, from string) {
 	if a.cl == nil || (from != "" && from == a.instanceID) {
 		return
