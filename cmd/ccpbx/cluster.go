@@ -114,10 +114,14 @@ func (c clusterStatus) register(core *call.Core) {
 }
 
 func (c clusterStatus) api(ctx context.Context, args string, _ *call.Channel) string {
-	sub, rest, _ := strings.Cut(strings.TrimSpace(args), " ")
-	switch strings.ToLower(sub) {
+	words := strings.Fields(args)
+	if len(words) == 0 {
+		return clusterUsage
+	}
+	rest := strings.Join(words[1:], " ")
+	switch strings.ToLower(words[0]) {
 	case "status":
-		if strings.TrimSpace(rest) != "" {
+		if rest != "" {
 			return clusterUsage
 		}
 	case "acd":

@@ -176,8 +176,10 @@ func TestSingleBoxHasNoClusterMetrics(t *testing.T) {
 		t.Errorf("cluster status on a single box: %q", r)
 	}
 	// `cluster acd` is the ACD's own view, on a single box too.
-	if r := p.api(t, "cluster acd"); !strings.HasPrefix(r, "single_box: not a cluster node") || !strings.Contains(r, "\n1001|") {
-		t.Errorf("cluster acd on a single box: %q", r)
+	for _, cmd := range []string{"cluster acd", "cluster  ACD ", "cluster acd\t1001"} {
+		if r := p.api(t, cmd); !strings.HasPrefix(r, "single_box: not a cluster node") || !strings.Contains(r, "\n1001|") {
+			t.Errorf("%q on a single box: %q", cmd, r)
+		}
 	}
 	for _, bad := range []string{"cluster", "cluster acd 1001 1002", "cluster status now", "cluster \x00", "cluster acd nobody"} {
 		if r := p.api(t, bad); !strings.HasPrefix(r, "-USAGE") && !strings.HasPrefix(r, "-ERR") {
