@@ -124,8 +124,9 @@ type ACD struct {
 	legs       map[string]*offer // answered agent leg UUID → offer
 	offerSeq   int64
 	dirty      bool
-	closing    bool // Close began: launch nothing more
-	fenced     bool // cluster: this node's lease is gone, offer nothing
+	closing    bool        // Close began: launch nothing more
+	fenced     bool        // cluster: this node's lease is gone, offer nothing
+	mir        mirrorState // cluster: mirror reads in flight (mirror.go)
 	wakes      map[int64]bool
 	rnd        *rand.Rand
 

@@ -70,9 +70,11 @@ const (
 func (a *ACD) claim(m *Member, q *Queue, c cand) {
 	ag := c.ag
 	ag.claiming = true
+	ag.claims++
 	m.claiming++
 	cl, agent, queue, member := a.cl, ag.Name, q.Name, m.UUID
 	seen := ag.claimNotices
+	a.log.Debug("agent claim sent", "agent", agent, "queue", queue, "member", member)
 	a.persist.addEffect(func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, claimTimeout)
 		epoch, err := cl.ClaimAgent(ctx, agent, queue, member)
@@ -117,31 +119,45 @@ func (a *ACD) claimDone(m *Member, q *Queue, c cand, epoch int64, err error, see
 	switch {
 	case err == nil:
 		ag.held, ag.claimEpoch = true, epoch
+		ag.lastClaim = "won"
 		if t, ok := a.stillOfferable(m, q, ag, now); ok {
+			a.log.Debug("agent claim won", "agent", ag.Name, "queue", q.Name, "member", m.UUID, "epoch", epoch)
 			a.offer(m, q, cand{ag, t}, now)
 			return
 		}
+		ag.lastClaim = "won, not offerable any more"
+		a.log.Debug("agent claim won, but the caller or the agent is not offerable any more: released", "agent", ag.Name,
+			"queue", q.Name, "member", m.UUID, "epoch", epoch, "status", ag.Status, "state", ag.State)
 		a.releaseClaim(ag)
 	case errors.Is(err, store.ErrAgentUnavailable):
 		// The shared row says the agent may not be offered: another node
 		// changed its status a moment ago (its notice follows).
-		a.log.Debug("agent claim refused: the shared row is not offerable", "agent", ag.Name, "status", ag.Status, "member", m.UUID)
+		ag.lastClaim = "refused"
+		a.log.Debug("agent claim refused: the shared row is not offerable", "agent", ag.Name, "status", ag.Status, "member", m.UUID,
+			"retry_at", now+1)
 		ag.retryAt = now + 1
 		a.wakeAt(ag.retryAt)
 	case errors.Is(err, ErrClaimLost):
+		ag.lastClaim = "lost"
 		if ag.claimNotices != seen {
 			// The claim moved while ours was on its way (its notice came
 			// first): try again now rather than wait for another.
+			a.log.Debug("agent claim lost; its claim moved meanwhile: tried again now", "agent", ag.Name, "member", m.UUID)
 			return
 		}
 		ag.lostUntil = now + lostHold
+		a.log.Debug("agent claim lost: busy on another node until a notice about it", "agent", ag.Name, "member", m.UUID,
+			"lost_until", ag.lostUntil)
 		a.wakeAt(ag.lostUntil)
 	case errors.Is(err, ErrFenced):
 		// The Fenced event stops dispatch; until it arrives, back off.
+		ag.lastClaim = "fenced"
+		a.log.Debug("agent claim fenced: this node's lease is gone", "agent", ag.Name, "member", m.UUID, "retry_at", now+1)
 		ag.retryAt = now + 1
 		a.wakeAt(ag.retryAt)
 	default:
-		a.log.Warn("agent claim failed", "agent", ag.Name, "member", m.UUID, "err", err)
+		ag.lastClaim = "error"
+		a.log.Warn("agent claim failed", "agent", ag.Name, "member", m.UUID, "err", err, "retry_at", now+1)
 		ag.retryAt = now + 1
 		a.wakeAt(ag.retryAt)
 	}
@@ -175,11 +191,16 @@ func (a *ACD) releaseClaim(ag *Agent) {
 		return
 	}
 	ag.held = false
-	cl, name, epoch := a.cl, ag.Name, ag.claimEpoch
+	cl, name, epoch, log := a.cl, ag.Name, ag.claimEpoch, a.log
+	log.Debug("agent claim release queued", "agent", name, "epoch", epoch, "state", ag.State)
 	a.persist.addEffect(func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, claimTimeout)
 		defer cancel()
-		return cl.ReleaseClaim(ctx, name, epoch)
+		err := cl.ReleaseClaim(ctx, name, epoch)
+		if err == nil {
+			log.Debug("agent claim released", "agent", name, "epoch", epoch)
+		}
+		return err
 	})
 }
 
@@ -323,9 +344,12 @@ func (a *ACD) Rejoined() {
 		for _, r := range rs {
 			o, ag := r.b.o, r.b.o.ag
 			if r.err == nil {
+				a.log.Debug("cluster: bridged agent claimed again after the rejoin", "agent", ag.Name, "epoch", r.epoch)
 				ag.held, ag.claimEpoch = true, r.epoch
+				ag.lastClaim = "won again at rejoin"
 				continue
 			}
+			a.log.Debug("cluster: bridged agent not claimed again after the rejoin", "agent", ag.Name, "err", r.err)
 			if errors.Is(r.err, ErrClaimLost) && o.state != offerDone {
 				// Another node serves this agent now: its call here ends
 				// without touching the shared row.

@@ -27,6 +27,8 @@ type fakeCluster struct {
 	agents  map[string]store.AgentRow
 	tiers   map[string]store.TierRow
 	members map[string]store.MemberRow
+	// agentLoads counts LoadAgent calls (mirror reads).
+	agentLoads int
 }
 
 func newFakeCluster(node string) *fakeCluster {
@@ -66,6 +68,7 @@ func (f *fakeCluster) ReleaseClaim(_ context.Context, agent string, epoch int64)
 func (f *fakeCluster) LoadAgent(_ context.Context, name string) (store.AgentRow, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.agentLoads++
 	r, ok := f.agents[name]
 	return r, ok, nil
 }
@@ -362,4 +365,55 @@ func TestClusterAdoptedResume(t *testing.T) {
 		h.acd.do(func() { _, kept := h.acd.members["m-2"]; gone = !kept })
 		return gone
 	}, "a forgets the caller b resumed")
+}
+
+// TestClusterMirrorReadsCoalesce: notices for one row while its read waits
+// (behind this node's writes) make one more read, not one each.
+func TestClusterMirrorReadsCoalesce(t *testing.T) {
+	fc := newFakeCluster("node-a")
+	h := newHarness(t, queueCfg("top-down", nil), nil, baseEpoch, withCluster(fc))
+	h.agents("a1:1:1")
+	gate := make(chan struct{})
+	h.acd.persist.addEffect(func(context.Context) error { <-gate; return nil })
+	for range 5 {
+		h.acd.Notice(NoticeAgent, "a1", "node-b")
+	}
+	h.acd.settle()
+	close(gate)
+	pbxtest.WaitFor(t, 10*time.Second, func() bool {
+		var idle bool
+		h.acd.do(func() { idle = h.acd.mir.inFlight == 0 })
+		return idle
+	}, "mirror reads done")
+	fc.mu.Lock()
+	loads := fc.agentLoads
+	fc.mu.Unlock()
+	eq(t, "reads for five notices", loads, 2)
+}
+
+// TestClusterQueuedClaimReportsBack: a claim waiting in the persister when
+// the node is fenced (its queued writes dropped) still runs and reports to
+// the loop, so the agent is not left "claiming" (ineligible) for good.
+func TestClusterQueuedClaimReportsBack(t *testing.T) {
+	fc := newFakeCluster("node-a")
+	h := newHarness(t, queueCfg("longest-idle-agent", nil), nil, baseEpoch, withCluster(fc))
+	h.agents("a1")
+	gate := make(chan struct{})
+	h.acd.persist.addEffect(func(context.Context) error { <-gate; return nil })
+	h.call("5550001", q1, nil)
+	var claiming bool
+	h.acd.do(func() { claiming = h.acd.agents["a1"].claiming })
+	eq(t, "claim queued", claiming, true)
+	fc.mu.Lock()
+	fc.fenced = true
+	fc.mu.Unlock()
+	h.acd.Fenced()
+	h.acd.settle()
+	close(gate)
+	pbxtest.WaitFor(t, 10*time.Second, func() bool {
+		var ag Agent
+		h.acd.do(func() { ag = *h.acd.agents["a1"] })
+		return !ag.claiming && ag.lastClaim == "fenced" && ag.retryAt == baseEpoch+1
+	}, "the fenced claim reported back")
+	h.noDial()
 }

@@ -393,7 +393,7 @@ func (a *ACD) agentDel(name string) {
 	if ag != nil {
 		a.cancelAgentOffers(ag)
 	}
-	a.persist.addWrite(store.CallcenterWrite{Kind: store.DeleteAgentWrite, Agent: store.AgentRow{Name: name}})
+	a.queueWrite(store.CallcenterWrite{Kind: store.DeleteAgentWrite, Agent: store.AgentRow{Name: name}})
 }
 
 // agentKey is one key of `agent set`: set changes the agent and returns ""
@@ -618,5 +618,5 @@ func (a *ACD) tierDel(queue, agent string) {
 			break
 		}
 	}
-	a.persist.addWrite(store.CallcenterWrite{Kind: store.DeleteTierWrite, Tier: store.TierRow{Queue: queue, Agent: agent}})
+	a.queueWrite(store.CallcenterWrite{Kind: store.DeleteTierWrite, Tier: store.TierRow{Queue: queue, Agent: agent}})
 }

@@ -40,6 +40,12 @@ type Agent struct {
 	claimEpoch   int64
 	lostUntil    int64
 	claimNotices int64 // claim notices seen for the agent (claimDone)
+	// For `cluster acd` (debug.go): claims sent, the last claim's outcome,
+	// this node's writes of the row and the mirror reads applied to it.
+	claims    int64
+	lastClaim string
+	writes    int64
+	mirrored  int64
 }
 
 func (a *Agent) row() store.AgentRow {

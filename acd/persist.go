@@ -297,20 +297,21 @@ func (p *persister) close() {
 }
 
 func (a *ACD) saveAgent(ag *Agent) {
-	a.persist.addWrite(store.CallcenterWrite{Kind: store.UpsertAgentWrite, Agent: ag.row()})
+	ag.writes++
+	a.queueWrite(store.CallcenterWrite{Kind: store.UpsertAgentWrite, Agent: ag.row()})
 }
 
 func (a *ACD) saveTier(t *Tier) {
-	a.persist.addWrite(store.CallcenterWrite{Kind: store.UpsertTierWrite, Tier: t.row()})
+	a.queueWrite(store.CallcenterWrite{Kind: store.UpsertTierWrite, Tier: t.row()})
 }
 
 func (a *ACD) saveMember(m *Member) {
-	a.persist.addWrite(store.CallcenterWrite{Kind: store.UpsertMemberWrite, Member: m.row()})
+	a.queueWrite(store.CallcenterWrite{Kind: store.UpsertMemberWrite, Member: m.row()})
 }
 
 func (a *ACD) dropMember(m *Member) {
 	delete(a.members, m.UUID)
-	a.persist.addWrite(store.CallcenterWrite{Kind: store.DeleteMemberWrite, Member: store.MemberRow{UUID: m.UUID}})
+	a.queueWrite(store.CallcenterWrite{Kind: store.DeleteMemberWrite, Member: store.MemberRow{UUID: m.UUID}})
 }
 
 // load reads the database and applies mod_callcenter's restart reset
@@ -484,4 +485,11 @@ func (a *ACD) applyConfigTiers(queue, agent string) int {
 type Store interface {
 	store.Callcenter
 	store.Statistics
+}
+
+// pending is the number of ops queued and not yet taken by the writer.
+func (p *persister) pending() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.ops)
 }

@@ -96,21 +96,44 @@ func clusterMetrics(n *cluster.Node) func() api.ClusterStats {
 	}
 }
 
-// clusterStatus is the `cluster status` API command: every node's lease
-// and the claims held now.
+// clusterStatus is the `cluster` API command: `cluster status`, every
+// node's lease and the claims held now (a cluster node only), and
+// `cluster acd [agent]`, the ACD loop's own view of its agents (acd's
+// DebugView; on a single box too).
 type clusterStatus struct {
-	node *cluster.Node
+	node *cluster.Node // nil on a single box
 	st   store.Cluster
 	hash string
+	acd  *acd.ACD
 }
 
+const clusterUsage = "-USAGE: cluster status | cluster acd [agent]\n"
+
 func (c clusterStatus) register(core *call.Core) {
-	core.RegisterAPI("cluster", "cluster status", c.api)
+	core.RegisterAPI("cluster", "cluster status | cluster acd [agent]", c.api)
 }
 
 func (c clusterStatus) api(ctx context.Context, args string, _ *call.Channel) string {
-	if strings.TrimSpace(strings.ToLower(args)) != "status" {
-		return "-USAGE: cluster status\n"
+	words := strings.Fields(args)
+	if len(words) == 0 {
+		return clusterUsage
+	}
+	rest := strings.Join(words[1:], " ")
+	switch strings.ToLower(words[0]) {
+	case "status":
+		if rest != "" {
+			return clusterUsage
+		}
+	case "acd":
+		if c.acd == nil {
+			return "-ERR callcenter is not running\n"
+		}
+		return c.acd.DebugView(rest)
+	default:
+		return clusterUsage
+	}
+	if c.node == nil {
+		return "-ERR not a cluster node (no [cluster] node_id)\n"
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -154,29 +177,33 @@ func formatClusterStatus(self store.NodeFence, healthy bool, hash string, nodes 
 	return b.String()
 }
 
-// clusterCmd is `ccpbx cluster status`: the API command over the event
-// socket, with cli's flags.
+// clusterCmd is `ccpbx cluster status` and `ccpbx cluster acd [agent]`:
+// the API command over the event socket, with cli's flags.
 func clusterCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	sub := ""
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		sub, args = args[0], args[1:]
-	}
 	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := configFlag(fs)
 	host := fs.String("H", "", "event socket address (overrides the config)")
 	pass := fs.String("p", "", "event socket password (overrides the config)")
-	if err := fs.Parse(args); err != nil {
+	// Words and flags in any order: `cluster acd 1001 -config x`.
+	var words []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		words = append(words, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	ok := len(words) == 1 && words[0] == "status" || len(words) >= 1 && len(words) <= 2 && words[0] == "acd"
+	if !ok {
+		fmt.Fprintln(stderr, "usage: ccpbx cluster status|acd [agent] [-config PATH] [-H ADDR] [-p PASSWORD]")
 		return 2
 	}
-	if sub == "" && fs.NArg() > 0 {
-		sub = fs.Arg(0)
-	}
-	if sub != "status" {
-		fmt.Fprintln(stderr, "usage: ccpbx cluster status [-config PATH] [-H ADDR] [-p PASSWORD]")
-		return 2
-	}
-	cli := []string{"-x", "cluster status"}
+	line := "cluster " + strings.Join(words, " ")
+	cli := []string{"-x", line}
 	if *path != "" {
 		cli = append(cli, "-config", *path)
 	}

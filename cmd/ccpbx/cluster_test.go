@@ -72,6 +72,12 @@ func TestClusterCommandUsage(t *testing.T) {
 	if !strings.Contains(errb.String(), "usage: ccpbx cluster status") {
 		t.Errorf("stderr %q", errb.String())
 	}
+	for _, args := range [][]string{{"cluster"}, {"cluster", "acd", "1001", "1002"}, {"cluster", "status", "1001"}, {"cluster", "-bogus"}} {
+		errb.Reset()
+		if code := run(args, strings.NewReader(""), &out, &errb); code != 2 {
+			t.Errorf("%q: exit %d, want 2", args, code)
+		}
+	}
 }
 
 // clusterNode configures testPBX as node id of a cluster on dsn, with the
@@ -102,6 +108,9 @@ func TestClusterNodesShareAgents(t *testing.T) {
 	}, "both nodes in a's cluster status")
 	if s := a.api(t, "cluster status"); !strings.HasPrefix(s, "node node-a incarnation ") || !strings.HasSuffix(s, "+OK\n") {
 		t.Errorf("cluster status:\n%s", s)
+	}
+	if s := a.api(t, "cluster acd 1001"); !strings.HasPrefix(s, "node node-a: offering;") || !strings.Contains(s, "\n1001|") {
+		t.Errorf("cluster acd:\n%s", s)
 	}
 
 	events, stop := b.core.Bus.Subscribe(64, func(e *call.Event) bool {
@@ -165,6 +174,17 @@ func TestSingleBoxHasNoClusterMetrics(t *testing.T) {
 	}
 	if r := p.api(t, "cluster status"); !strings.HasPrefix(r, "-ERR") {
 		t.Errorf("cluster status on a single box: %q", r)
+	}
+	// `cluster acd` is the ACD's own view, on a single box too.
+	for _, cmd := range []string{"cluster acd", "cluster  ACD ", "cluster acd\t1001"} {
+		if r := p.api(t, cmd); !strings.HasPrefix(r, "single_box: not a cluster node") || !strings.Contains(r, "\n1001|") {
+			t.Errorf("%q on a single box: %q", cmd, r)
+		}
+	}
+	for _, bad := range []string{"cluster", "cluster acd 1001 1002", "cluster status now", "cluster \x00", "cluster acd nobody"} {
+		if r := p.api(t, bad); !strings.HasPrefix(r, "-USAGE") && !strings.HasPrefix(r, "-ERR") {
+			t.Errorf("%q: %q", bad, r)
+		}
 	}
 }
 

@@ -253,8 +253,8 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	if p.node != nil {
 		p.nodeEvents = make(chan struct{})
 		go routeClusterEvents(p.node, p.acd, p.reaper, log.With("component", "cluster"), p.nodeEvents)
-		clusterStatus{node: p.node, st: p.store, hash: configHash(cfg)}.register(p.core)
 	}
+	clusterStatus{node: p.node, st: p.store, hash: configHash(cfg), acd: p.acd}.register(p.core)
 
 	// Before sip, which is to report its requests, responses and auth
 	// failures to it (SIPRequest, SIPResponse, AuthFailure, Ban).

@@ -150,15 +150,21 @@ func caller(ctx context.Context, trunk *testphone.Phone, server, num string, pat
 		invited := time.Now()
 		var answered func()
 		if o.attempts > 1 {
-			first := o.invited.Unix()
+			// Resumed: the row kept the first call's joined_epoch, which
+			// is earlier than this call's INVITE (the loss took `silence`
+			// to notice). A new join is dated at or after the INVITE.
+			// Not "at or before the first call's INVITE": its join may
+			// fall in the next second (one run read 1796277544 for a
+			// first INVITE at …543.9 and called that not resumed).
+			first, again := o.invited.Unix(), invited.Unix()
 			answered = func() {
 				pbxtest.Until(3*time.Second, func() bool {
 					epoch, state, ok := joined(num)
 					if !ok {
 						return false
 					}
-					o.resumed = epoch <= first
-					o.rejoined = fmt.Sprintf("joined_epoch %d (first call %d), %s", epoch, first, state)
+					o.resumed = epoch < again
+					o.rejoined = fmt.Sprintf("joined_epoch %d (first call invited at %d, call back at %d), %s", epoch, first, again, state)
 					return true
 				})
 			}

@@ -15,12 +15,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -244,19 +246,85 @@ type node struct {
 	bin, root       string
 	proc            *proc
 	starts          int
+	// diag writes the diagnostics if the test failed (cluster.diagnose);
+	// registered again at each start, so it runs before any of the
+	// test's processes is stopped (cleanups run last-in first-out).
+	diag func()
+}
+
+// Ports of the nodes and of Kamailio. pbxtest.PortFor asks the kernel for
+// a free port on 127.0.0.1, but the nodes listen on 127.0.0.11/.12 and
+// Kamailio on .10: its check says nothing of those addresses, and as each
+// call releases its port, two calls (a node's esl and http) may return the
+// same number, and any process's outgoing connection may take an
+// ephemeral port before the node binds it. quietPort chooses below the
+// kernel's ephemeral range (32768 up) and ccpbx's RTP range (16384 up),
+// free on the very address and networks the process will bind, and never
+// the same number twice in this test binary.
+const quietLo, quietHi = 10000, 16383
+
+var quiet struct {
+	sync.Mutex
+	given map[int]bool
+}
+
+func quietPort(t testing.TB, ip string, networks ...string) int {
+	t.Helper()
+	quiet.Lock()
+	defer quiet.Unlock()
+	if quiet.given == nil {
+		quiet.given = make(map[int]bool)
+	}
+	for range 500 {
+		p := quietLo + rand.IntN(quietHi-quietLo+1)
+		if quiet.given[p] {
+			continue
+		}
+		free := true
+		for _, network := range networks {
+			if !bindFree(network, ip, p) {
+				free = false
+				break
+			}
+		}
+		if free {
+			quiet.given[p] = true
+			return p
+		}
+	}
+	t.Fatalf("no port free on %s (%v) in %d-%d after 500 tries", ip, networks, quietLo, quietHi)
+	return 0
+}
+
+// bindFree reports whether ip:port can be bound on network now.
+func bindFree(network, ip string, port int) bool {
+	addr := net.JoinHostPort(ip, strconv.Itoa(port))
+	if network == "udp" {
+		c, err := net.ListenPacket("udp4", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	l, err := net.Listen("tcp4", addr)
+	if err == nil {
+		l.Close()
+	}
+	return err == nil
 }
 
 // cluster is the test's processes.
 type cluster struct {
-	t      *testing.T
-	root   string
-	art    string
-	bin    string
-	dsn    string
-	kam    *proc
-	phones string // Kamailio's phone side, host:port
-	trunks string // Kamailio's trunk side
-	nodes  []*node
+	t        *testing.T
+	root     string
+	art      string
+	bin      string
+	dsn      string
+	kam      *proc
+	phones   string // Kamailio's phone side, host:port
+	trunks   string // Kamailio's trunk side
+	nodes    []*node
+	diagOnce sync.Once
 }
 
 // extraAgents adds the agents beyond the shipped 1001 and 1002 to a
@@ -351,8 +419,8 @@ func newCluster(t *testing.T, name string, agents []string) *cluster {
 	}
 	for _, id := range []string{"n1", "n2"} {
 		n := &node{id: id, ip: nodeIPs[id], bin: c.bin, root: root}
-		n.internal, n.trunk = pbxtest.PortFor(t, "udp", "tcp"), pbxtest.PortFor(t, "udp", "tcp")
-		n.esl, n.http = pbxtest.PortFor(t, "tcp"), pbxtest.PortFor(t, "tcp")
+		n.internal, n.trunk = quietPort(t, n.ip, "udp", "tcp"), quietPort(t, n.ip, "udp", "tcp")
+		n.esl, n.http = quietPort(t, n.ip, "tcp"), quietPort(t, n.ip, "tcp")
 		dir := t.TempDir()
 		n.cfg = filepath.Join(dir, "config.toml")
 		n.log = filepath.Join(c.art, id+".log")
@@ -366,13 +434,91 @@ func newCluster(t *testing.T, name string, agents []string) *cluster {
 		t.Fatalf("setup: ccpbx check of the node's config: %v\n%s", err, out)
 	}
 	for _, n := range c.nodes {
+		n.diag = c.diagnose
 		n.start(t)
 	}
 	for _, n := range c.nodes {
 		n.waitUp(t)
 	}
 	c.startKamailio(t, kam)
+	t.Cleanup(c.diagnose)
 	return c
+}
+
+// diagnose writes artifacts/…/diagnostics.txt once when the test failed:
+// each live node's `cluster acd` (the ACD loop's own view of every agent:
+// claim flags, holds, last_offered_call, mirror reads), `cluster status`
+// and agent/tier/member listings, the shared rows in PostgreSQL, and the
+// tail of every node's log (the whole logs stay beside it).
+func (c *cluster) diagnose() {
+	if !c.t.Failed() {
+		return
+	}
+	c.diagOnce.Do(func() {
+		var b strings.Builder
+		fmt.Fprintf(&b, "diagnostics of %s at %s\n", c.t.Name(), time.Now().Format("15:04:05.000"))
+		for _, n := range c.nodes {
+			if n.proc == nil || n.proc.exited() {
+				fmt.Fprintf(&b, "\n===== %s: not running\n", n.id)
+				continue
+			}
+			for _, cmd := range []string{"cluster acd", "cluster status", "callcenter_config agent list",
+				"callcenter_config tier list", "callcenter_config member list"} {
+				out, err := n.cli(10*time.Second, cmd)
+				fmt.Fprintf(&b, "\n===== %s: %s\n%s", n.id, cmd, out)
+				if err != nil {
+					fmt.Fprintf(&b, "(error: %v)\n", err)
+				}
+			}
+		}
+		for _, q := range []string{
+			"SELECT name, status, state, last_offered_call, last_bridge_end, ready_time, instance_id FROM agents ORDER BY name",
+			"SELECT queue, agent, state, level, position FROM tiers ORDER BY queue, agent",
+			"SELECT * FROM cc_claims",
+			"SELECT queue, uuid, instance_id, state, joined_epoch, serving_agent FROM members ORDER BY joined_epoch",
+		} {
+			rows, err := c.query(q)
+			fmt.Fprintf(&b, "\n===== PostgreSQL: %s\n", q)
+			if err != nil {
+				fmt.Fprintf(&b, "(error: %v)\n", err)
+			}
+			for _, r := range rows {
+				b.WriteString(strings.Join(r, "|") + "\n")
+			}
+		}
+		for _, n := range c.nodes {
+			fmt.Fprintf(&b, "\n===== %s log, claims and mirror (last 300 such lines of %s)\n%s\n", n.id, n.log,
+				grepTail(n.log, regexp.MustCompile(`claim|mirror|cluster|resync|fenced`), 300))
+			fmt.Fprintf(&b, "\n===== %s log (last 300 lines)\n%s\n", n.id, tail(n.log, 300))
+		}
+		if c.kam != nil {
+			fmt.Fprintf(&b, "\n===== kamailio log (last 50 lines)\n%s\n", tail(c.kam.outPath, 50))
+		}
+		path := filepath.Join(c.art, "diagnostics.txt")
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			c.t.Logf("diagnostics not written: %v", err)
+			return
+		}
+		c.t.Logf("diagnostics (cluster acd of each node, shared rows, logs): %s", path)
+	})
+}
+
+// grepTail is the last n lines of the file at path that match re.
+func grepTail(path string, re *regexp.Regexp, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(cannot read %s: %v)", path, err)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if re.MatchString(l) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // start runs `ccpbx serve` for the node, from the repository root (the
@@ -386,6 +532,9 @@ func (n *node) start(t *testing.T) {
 		f.Close()
 	}
 	n.proc = startProc(t, n.id, n.log, n.root, n.bin, "serve", "-config", n.cfg)
+	if n.diag != nil {
+		t.Cleanup(n.diag)
+	}
 }
 
 // waitUp waits until the node answers `status` on its event socket.
@@ -441,7 +590,7 @@ func (c *cluster) startKamailio(t *testing.T, bin string) {
 	if err := os.WriteFile(listPath, []byte(list), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	phonePort, trunkPort := pbxtest.PortFor(t, "udp", "tcp"), pbxtest.PortFor(t, "udp", "tcp")
+	phonePort, trunkPort := quietPort(t, kamIP, "udp", "tcp"), quietPort(t, kamIP, "udp", "tcp")
 	c.phones, c.trunks = fmt.Sprintf("%s:%d", kamIP, phonePort), fmt.Sprintf("%s:%d", kamIP, trunkPort)
 	c.kam = startProc(t, "kamailio", filepath.Join(c.art, "kamailio.log"), dir, bin,
 		"-f", filepath.Join(c.root, "packaging", "kamailio", "kamailio.cfg"),
