@@ -23,18 +23,18 @@ import (
 // instead of one per message; a cluster claim or release and close end
 // the wait at once (their round trip is on a caller's path).
 type persister struct {
-	st      Store
-	log     *slog.Logger
-	mu      sync.Mutex
-	ops     []persistOp
-	pending bool                    // ops queued since the last kick
-	batch   []store.CallcenterWrite // the writer's, reused
-	stats   []store.StatsRow        // the writer's: this drain's statistics, summed by key
-	counts  []queueCounters         // the writer's: this drain's queue counters, last per queue
-	wake    chan struct{}
-	urgent  chan struct{}
-	closed  bool
-	done    chan struct{}
+	st     Store
+	log    *slog.Logger
+	mu     sync.Mutex
+	ops    []persistOp
+	queued bool                    // ops queued since the last kick
+	batch  []store.CallcenterWrite // the writer's, reused
+	stats  []store.StatsRow        // the writer's: this drain's statistics, summed by key
+	counts []queueCounters         // the writer's: this drain's queue counters, last per queue
+	wake   chan struct{}
+	urgent chan struct{}
+	closed bool
+	done   chan struct{}
 }
 
 // gatherWait is how long the writer lets writes gather after a kick
@@ -79,7 +79,7 @@ func (p *persister) push(op persistOp) {
 		return
 	}
 	p.ops = append(p.ops, op)
-	p.pending = true
+	p.queued = true
 	p.mu.Unlock()
 }
 
@@ -87,10 +87,10 @@ func (p *persister) push(op persistOp) {
 // loop calls it after each message and its dispatch.
 func (p *persister) kick() {
 	p.mu.Lock()
-	pending := p.pending
-	p.pending = false
+	queued := p.queued
+	p.queued = false
 	p.mu.Unlock()
-	if pending {
+	if queued {
 		signal(p.wake)
 	}
 }
