@@ -3,6 +3,7 @@ package media
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -70,12 +71,20 @@ func newPoller() (*poller, error) {
 
 // run sleeps in Go's network poller until the epoll set is readable, and
 // then serves rounds until it is empty; it ends when close closes the set.
+//
+// After each round that read something it yields its P (runtime.Gosched):
+// under load the set is readable again at once, and a poller that went
+// straight into the next round would keep its CPU until the scheduler
+// preempts it, while the music clocks and the other goroutines that send
+// (and whose packets it would read next) wait for a P. Yielding costs a
+// trip through the scheduler when nothing else is runnable.
 func (p *poller) run() {
 	defer close(p.done)
 	for {
 		if err := p.rc.Read(p.waitFn); err != nil {
 			return
 		}
+		runtime.Gosched()
 	}
 }
 
