@@ -68,7 +68,7 @@ type Engine struct {
 	legs     map[*Leg]struct{}
 	pollers  []*poller // running pollers, each with at least one leg (poller_linux.go)
 
-	rtp rtpTotals // packet counters over all legs (rtpstats.go)
+	rtp rtpStripes // packet counters over all legs (rtpstats.go)
 }
 
 // NewEngine checks cfg, sets defaults and pre-encodes every WAV in SoundsFS.

@@ -154,7 +154,7 @@ func (e *Engine) NewLeg(local netip.Addr) (*Leg, error) {
 	}
 	l.log = e.log.With("rtp_port", port)
 	l.out.sock = rtpConn
-	l.stats.totals = &e.rtp
+	l.stats.totals = e.rtp.forPort(port)
 	l.out.stats = &l.stats
 	l.out.ssrc = rand.Uint32()
 	l.out.seq = uint16(rand.Uint32())

@@ -3,6 +3,7 @@ package media
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -70,12 +71,20 @@ func newPoller() (*poller, error) {
 
 // run sleeps in Go's network poller until the epoll set is readable, and
 // then serves rounds until it is empty; it ends when close closes the set.
+//
+// After each round that read something it yields its P (runtime.Gosched):
+// under load the set is readable again at once, and a poller that went
+// straight into the next round would keep its CPU until the scheduler
+// preempts it, while the music clocks and the other goroutines that send
+// (and whose packets it would read next) wait for a P. Yielding costs a
+// trip through the scheduler when nothing else is runnable.
 func (p *poller) run() {
 	defer close(p.done)
 	for {
 		if err := p.rc.Read(p.waitFn); err != nil {
 			return
 		}
+		runtime.Gosched()
 	}
 }
 
@@ -83,7 +92,9 @@ func (p *poller) run() {
 // It returns false when nothing was ready, which parks run until the set
 // becomes readable again.
 func (p *poller) round(fd uintptr) bool {
-	n, _, e := syscall.Syscall6(syscall.SYS_EPOLL_WAIT, fd, uintptr(unsafe.Pointer(&p.events[0])), uintptr(len(p.events)), 0, 0, 0)
+	// epoll_pwait with no signal mask is epoll_wait, and exists on every
+	// Linux architecture (arm64 has no epoll_wait).
+	n, _, e := syscall.Syscall6(syscall.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&p.events[0])), uintptr(len(p.events)), 0, 0, 0)
 	if e != 0 || n == 0 {
 		return e != 0 && e != syscall.EINTR && e != syscall.EAGAIN
 	}

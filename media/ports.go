@@ -11,6 +11,23 @@ import (
 	"time"
 )
 
+// legRcvBuf is the SO_RCVBUF asked for on every leg socket (RTP and RTCP);
+// Linux doubles it for its bookkeeping, so a socket holds ~64 KB of
+// datagrams by their kernel size (truesize): 78 RTP packets of 172 bytes
+// from loopback (measured), ~1.6 s of one 20 ms stream, fewer from a NIC
+// driver whose buffers are larger per packet. The kernel default
+// (net.core.rmem_default, often 208 KB: 256 such packets, ~5 s) would let a
+// leg queue seconds that the relay, which has no jitter buffer, would then
+// forward in one late burst; and a leg costs at most this much kernel
+// memory per socket.
+//
+// The trade-off: a process that is starved of CPU for longer than the
+// buffer lasts shows drops (ccpbx's own socket drops, /proc/net/udp's drops
+// column for its inodes; bench/sipload reports them) sooner than with the
+// default. Raise it for very bursty peers; bench/media_load.sh shows what a
+// change costs.
+const legRcvBuf = 32 << 10
+
 // portPool hands out even RTP ports (RTCP on port+1) from a range, each at
 // a random place in it: a port seen in one call's SDP says nothing about the
 // next call's, so nobody can spray the port a call is about to get (issue

@@ -35,6 +35,8 @@ func listenUDPSock(ap netip.AddrPort) (*udpSock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("socket: %w", err)
 	}
+	// Best effort: a kernel that refuses keeps its default (ports.go).
+	_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, legRcvBuf)
 	var sa syscall.Sockaddr
 	if family == syscall.AF_INET {
 		sa = &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}

@@ -20,6 +20,7 @@ func listenUDPSock(ap netip.AddrPort) (*udpSock, error) {
 	if err != nil {
 		return nil, err
 	}
+	_ = c.SetReadBuffer(legRcvBuf) // best effort (ports.go)
 	return &udpSock{conn: c, port: int(ap.Port())}, nil
 }
 

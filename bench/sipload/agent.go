@@ -177,9 +177,13 @@ type windowResult struct {
 	pbxCPU, ownCPU float64 // cores
 	load           string
 	rcvbuf         int64 // machine-wide UDP RcvbufErrors over the window
+	// Datagrams dropped by full receive buffers over the window, by the
+	// sockets of ccpbx and of sipload (drops.go), and how many sockets.
+	pbxDrops, ownDrops dropCount
+	agentsSent         int64 // RTP packets the agents' pacer sent in the window
 }
 
-func measureWindow(measuring *atomic.Bool, d time.Duration, pid int) windowResult {
+func measureWindow(measuring *atomic.Bool, d time.Duration, pid int, agentsSent *atomic.Int64) windowResult {
 	ticks := func(path string) float64 {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -192,18 +196,36 @@ func measureWindow(measuring *atomic.Bool, d time.Duration, pid int) windowResul
 		return (u + k) / 100 // CLK_TCK is 100 on Linux
 	}
 	pbx := "/proc/" + strconv.Itoa(pid) + "/stat"
-	p0, o0, t0, r0 := ticks(pbx), ticks("/proc/self/stat"), time.Now(), rcvbufErrors()
+	var s0 int64
+	if agentsSent != nil {
+		s0 = agentsSent.Load()
+	}
+	p0, o0, t0, r0, d0 := ticks(pbx), ticks("/proc/self/stat"), time.Now(), rcvbufErrors(), readSockDrops()
 	measuring.Store(true)
 	time.Sleep(d)
 	measuring.Store(false)
 	p1, o1, el := ticks(pbx), ticks("/proc/self/stat"), time.Since(t0).Seconds()
 	load, _ := os.ReadFile("/proc/loadavg")
-	r1 := rcvbufErrors()
-	return windowResult{secs: el, pbxCPU: (p1 - p0) / el, ownCPU: (o1 - o0) / el, load: strings.Join(strings.Fields(string(load))[:3], " "), rcvbuf: r1 - r0}
+	r1, d1 := rcvbufErrors(), readSockDrops()
+	var s1 int64
+	if agentsSent != nil {
+		s1 = agentsSent.Load()
+	}
+	w := windowResult{secs: el, pbxCPU: (p1 - p0) / el, ownCPU: (o1 - o0) / el, load: strings.Join(strings.Fields(string(load))[:3], " "), rcvbuf: r1 - r0, agentsSent: s1 - s0}
+	if pid > 0 {
+		w.pbxDrops = dropsOf(socketInodes(strconv.Itoa(pid)), d0, d1)
+	}
+	w.ownDrops = dropsOf(socketInodes("self"), d0, d1)
+	return w
 }
 
 func (w windowResult) print(sides []*rtpSide) {
 	fmt.Printf("window=%.1fs ccpbx_cpu=%.3f cores sipload_cpu=%.3f cores loadavg=%s udp_rcvbuf_errors=%d (machine)\n", w.secs, w.pbxCPU, w.ownCPU, w.load, w.rcvbuf)
+	fmt.Printf("socket drops in the window: ccpbx=%d (%d sockets; %d on odd ports) sipload=%d (%d sockets)\n",
+		w.pbxDrops.drops, w.pbxDrops.socks, w.pbxDrops.oddPort, w.ownDrops.drops, w.ownDrops.socks)
+	if w.agentsSent > 0 {
+		fmt.Printf("agents: sent %d RTP packets in the window (%.0f/s)\n", w.agentsSent, float64(w.agentsSent)/w.secs)
+	}
 	for _, s := range sides {
 		sp := s.sp
 		fmt.Printf("%s: spacing samples=%d (%.0f/s) error p50=%.2fms p99=%.2fms p99.9=%.2fms max=%.1fms gaps>30ms=%d (%.3f%%) seq_lost=%d ts_skips=%d\n",

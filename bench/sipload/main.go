@@ -135,7 +135,11 @@ func main() {
 		window = make(chan windowResult, 1)
 		go func() {
 			time.Sleep(*dur + *settle)
-			window <- measureWindow(&measuring, *measure, *pid)
+			var sent *atomic.Int64
+			if g.agents != nil {
+				sent = &g.agents.pacer.sent
+			}
+			window <- measureWindow(&measuring, *measure, *pid, sent)
 		}()
 	}
 	interval := time.Second / time.Duration(*rate)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,6 +24,7 @@ import (
 
 const (
 	sysRecvmmsg   = 299 // linux/amd64 (syscall.SYS_RECVMMSG)
+	sysSendmmsg   = 307 // linux/amd64 (unix.SYS_SENDMMSG)
 	soTimestampNS = 35  // SO_TIMESTAMPNS
 	batch         = 64
 	frame         = 20 * time.Millisecond
@@ -150,12 +152,19 @@ func (s *rtpSide) read(c *net.UDPConn, rc syscall.RawConn) {
 		bufs  [batch][1500]byte
 		names [batch]syscall.RawSockaddrInet4
 		oobs  [batch][64]byte
+		out   [batch]mmsghdr // the echo of a batch: bufs back to names
+		oiovs [batch]syscall.Iovec
 	)
 	for i := range msgs {
 		iovs[i].Base = &bufs[i][0]
 		iovs[i].SetLen(len(bufs[i]))
 		msgs[i].hdr.Iov = &iovs[i]
 		msgs[i].hdr.Iovlen = 1
+		oiovs[i].Base = &bufs[i][0]
+		out[i].hdr.Iov = &oiovs[i]
+		out[i].hdr.Iovlen = 1
+		out[i].hdr.Name = (*byte)(unsafe.Pointer(&names[i]))
+		out[i].hdr.Namelen = syscall.SizeofSockaddrInet4
 	}
 	local := newSpacing()
 	defer func() {
@@ -188,14 +197,18 @@ func (s *rtpSide) read(c *net.UDPConn, rc syscall.RawConn) {
 			continue
 		}
 		s.packets.Add(int64(got))
+		if s.echo {
+			// One sendmmsg for the whole batch, so the echo costs the
+			// generator one system call per batch and not per packet.
+			for i := 0; i < got; i++ {
+				oiovs[i].SetLen(int(msgs[i].n))
+			}
+			sendmmsg(rc, out[:got])
+		}
 		measure := s.measuring.Load()
 		for i := 0; i < got; i++ {
 			pkt := bufs[i][:msgs[i].n]
 			port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&names[i].Port))[:])
-			if s.echo {
-				to := netip.AddrPortFrom(netip.AddrFrom4(names[i].Addr), port)
-				c.WriteToUDPAddrPort(pkt, to)
-			}
 			if !measure {
 				s.last[port] = 0
 				continue
@@ -223,6 +236,31 @@ func (s *rtpSide) read(c *net.UDPConn, rc syscall.RawConn) {
 	}
 }
 
+// sendmmsg sends msgs on rc's socket, waiting while its send buffer is
+// full; a datagram the kernel refuses is skipped (counted as lost by the
+// receiver).
+func sendmmsg(rc syscall.RawConn, msgs []mmsghdr) {
+	for len(msgs) > 0 {
+		var sent int
+		err := rc.Write(func(fd uintptr) bool {
+			r, _, e := syscall.Syscall6(sysSendmmsg, fd, uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), syscall.MSG_DONTWAIT, 0, 0)
+			switch e {
+			case 0:
+				sent = int(r)
+			case syscall.EAGAIN:
+				return false
+			default:
+				sent = 1 // the first message failed: skip it
+			}
+			return true
+		})
+		if err != nil {
+			return
+		}
+		msgs = msgs[max(sent, 1):]
+	}
+}
+
 // kernelTime is the SO_TIMESTAMPNS of a control message, in ns, or 0.
 func kernelTime(oob []byte) int64 {
 	for len(oob) >= syscall.SizeofCmsghdr {
@@ -241,7 +279,9 @@ func kernelTime(oob []byte) int64 {
 
 // pacer sends the agents' audio: every stream a 20 ms PCMU frame on an
 // absolute schedule, streams spread over 20 one-millisecond slots so the
-// load does not arrive as one burst per frame.
+// load does not arrive as one burst per frame. A slot's streams are kept
+// in the order of their sockets, and each socket's share of a slot goes out
+// in one sendmmsg.
 type pacer struct {
 	mu      sync.Mutex
 	streams map[string]*agentStream // by Call-ID
@@ -250,8 +290,9 @@ type pacer struct {
 }
 
 type agentStream struct {
-	sock *net.UDPConn
-	to   netip.AddrPort
+	rc   syscall.RawConn
+	port int // the socket's local port: the sort key that groups a slot by socket
+	name syscall.RawSockaddrInet4
 	ssrc uint32
 	seq  uint16
 	ts   uint32
@@ -262,14 +303,23 @@ type agentStream struct {
 func newPacer() *pacer { return &pacer{streams: make(map[string]*agentStream)} }
 
 func (p *pacer) add(callID string, sock *net.UDPConn, to netip.AddrPort, n int) {
-	st := &agentStream{sock: sock, to: to, ssrc: uint32(n)*2654435761 + 1, slot: n % 20}
+	rc, err := sock.SyscallConn()
+	if err != nil || !to.Addr().Is4() {
+		return
+	}
+	st := &agentStream{rc: rc, port: sock.LocalAddr().(*net.UDPAddr).Port, ssrc: uint32(n)*2654435761 + 1, slot: n % 20}
+	st.name.Family = syscall.AF_INET
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&st.name.Port))[:], to.Port())
+	st.name.Addr = to.Addr().As4()
 	for i := 12; i < len(st.pkt); i++ {
 		st.pkt[i] = 0xFF ^ byte(i) // not silence: a real frame's worth of bytes
 	}
 	p.mu.Lock()
 	if _, dup := p.streams[callID]; !dup {
 		p.streams[callID] = st
-		p.slot[st.slot] = append(p.slot[st.slot], st)
+		list := p.slot[st.slot]
+		i, _ := slices.BinarySearchFunc(list, st.port, func(x *agentStream, port int) int { return x.port - port })
+		p.slot[st.slot] = slices.Insert(list, i, st)
 	}
 	p.mu.Unlock()
 }
@@ -292,6 +342,15 @@ func (p *pacer) remove(callID string) {
 }
 
 func (p *pacer) run(stop <-chan struct{}) {
+	var (
+		msgs [batch]mmsghdr
+		iovs [batch]syscall.Iovec
+	)
+	for i := range msgs {
+		msgs[i].hdr.Iov = &iovs[i]
+		msgs[i].hdr.Iovlen = 1
+		msgs[i].hdr.Namelen = syscall.SizeofSockaddrInet4
+	}
 	start := time.Now()
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -305,15 +364,27 @@ func (p *pacer) run(stop <-chan struct{}) {
 			}
 		}
 		p.mu.Lock()
-		for _, st := range p.slot[i%20] {
-			st.seq++
-			st.ts += 160
-			st.pkt[0], st.pkt[1] = 0x80, 0
-			binary.BigEndian.PutUint16(st.pkt[2:], st.seq)
-			binary.BigEndian.PutUint32(st.pkt[4:], st.ts)
-			binary.BigEndian.PutUint32(st.pkt[8:], st.ssrc)
-			st.sock.WriteToUDPAddrPort(st.pkt[:], st.to)
-			p.sent.Add(1)
+		list := p.slot[i%20]
+		for len(list) > 0 {
+			// The run of streams on one socket, at most a batch.
+			n := 1
+			for n < len(list) && n < batch && list[n].port == list[0].port {
+				n++
+			}
+			for j, st := range list[:n] {
+				st.seq++
+				st.ts += 160
+				st.pkt[0], st.pkt[1] = 0x80, 0
+				binary.BigEndian.PutUint16(st.pkt[2:], st.seq)
+				binary.BigEndian.PutUint32(st.pkt[4:], st.ts)
+				binary.BigEndian.PutUint32(st.pkt[8:], st.ssrc)
+				iovs[j].Base = &st.pkt[0]
+				iovs[j].SetLen(len(st.pkt))
+				msgs[j].hdr.Name = (*byte)(unsafe.Pointer(&st.name))
+			}
+			sendmmsg(list[0].rc, msgs[:n])
+			p.sent.Add(int64(n))
+			list = list[n:]
 		}
 		p.mu.Unlock()
 	}
