@@ -675,6 +675,11 @@ func TestLegsSharePollers(t *testing.T) {
 		}
 		legs = append(legs, l)
 	}
+	// A poller started by the last NewLeg may not have been scheduled yet
+	// on a loaded machine (it is not in the stack dump until it runs).
+	pbxtest.WaitFor(t, 10*time.Second, func() bool {
+		return strings.Contains(mediaGoroutines(), "ccpbx/media.(*poller).run")
+	}, "a poller goroutine for 20 legs")
 	if n := strings.Count(mediaGoroutines(), "ccpbx/media.(*poller).run"); n < 1 || n > runtime.GOMAXPROCS(0) {
 		t.Errorf("%d poller goroutines for 20 legs, want 1..%d:\n%s", n, runtime.GOMAXPROCS(0), mediaGoroutines())
 	}
