@@ -43,49 +43,97 @@ const luaMaxArgs = 128
 
 // RunLua runs the script at name (relative to ScriptsDir) for ch (nil runs
 // it without a session, like FreeSWITCH's luarun) with argv[1..] = args.
+//
+// A queued caller's goroutine stays parked under this frame for the whole
+// wait (session:execute("callcenter", …)), so the set-up and the clean-up
+// are in luaStart and luaRun's methods and this frame holds little: the
+// runtime keeps a parked stack at twice what it uses, at least.
 func (d *Dialplan) RunLua(ctx context.Context, ch *call.Channel, name string, args []string) (err error) {
+	r, err := d.luaStart(ctx, ch, name, args)
+	if err != nil {
+		return err
+	}
+	defer r.end(&err)
+	if err := r.load(); err != nil {
+		return err
+	}
+	if err := r.L.PCall(0, lua.MultRet, nil); err != nil {
+		return r.wrap(err)
+	}
+	return nil
+}
+
+// luaRun is one running script.
+type luaRun struct {
+	L      *lua.LState
+	name   string
+	src    []byte
+	where  string
+	d      *Dialplan
+	cancel context.CancelFunc
+	stop   func() bool
+}
+
+// luaStart reads the script and makes its VM with the session installed.
+//
+//go:noinline
+func (d *Dialplan) luaStart(ctx context.Context, ch *call.Channel, name string, args []string) (*luaRun, error) {
 	src, where, err := d.loadScript(name)
 	if err != nil {
-		return fmt.Errorf("lua %s: %w", name, err)
+		return nil, fmt.Errorf("lua %s: %w", name, err)
 	}
-	L := d.newLuaState()
-	defer L.Close()
+	r := &luaRun{L: d.newLuaState(), name: name, src: src, where: where, d: d}
 
 	// The VM stops luaGrace after the channel is gone, so a script that
 	// loops forever cannot outlive its call by much.
 	lctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	r.cancel = cancel
 	if ch != nil {
 		// No goroutine waits for the hangup (one per queued caller adds
 		// up): the channel's context runs the grace timer when it ends.
 		// A timer that fires after the script returned cancels nothing
 		// that is still in use.
-		stop := context.AfterFunc(ch.Context(), func() { time.AfterFunc(d.luaGrace, cancel) })
-		defer stop()
+		r.stop = context.AfterFunc(ch.Context(), func() { time.AfterFunc(d.luaGrace, cancel) })
 	}
-	L.SetContext(lctx)
+	r.L.SetContext(lctx)
 
 	log := d.log
 	if ch != nil {
 		log = ch.Log()
 	}
 	s := &luaSession{d: d, ctx: ctx, ch: ch, log: log.With("script", name)}
-	s.install(L, name, args)
+	s.install(r.L, name, args)
+	return r, nil
+}
 
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("lua %s: panic: %v", name, p)
-		}
-	}()
-	proto, err := d.protos.compile(src, where)
+// load compiles the script (once per source, luaproto.go) and pushes it.
+//
+//go:noinline
+func (r *luaRun) load() error {
+	proto, err := r.d.protos.compile(r.src, r.where)
 	if err != nil {
-		return fmt.Errorf("lua %s: %w", name, err)
+		return r.wrap(err)
 	}
-	L.Push(L.NewFunctionFromProto(proto))
-	if err := L.PCall(0, lua.MultRet, nil); err != nil {
-		return fmt.Errorf("lua %s: %w", name, err)
-	}
+	r.src = nil
+	r.L.Push(r.L.NewFunctionFromProto(proto))
 	return nil
+}
+
+//go:noinline
+func (r *luaRun) wrap(err error) error {
+	return fmt.Errorf("lua %s: %w", r.name, err)
+}
+
+// end turns a panic into *err and releases the VM.
+func (r *luaRun) end(err *error) {
+	if p := recover(); p != nil {
+		*err = fmt.Errorf("lua %s: panic: %v", r.name, p)
+	}
+	if r.stop != nil {
+		r.stop()
+	}
+	r.cancel()
+	r.L.Close()
 }
 
 // loadScript reads a script from the script folders (ScriptsDir, then
@@ -309,22 +357,41 @@ func (s *luaSession) setVariable(L *lua.LState) int {
 // channel's), expanding ${…} in data first as FreeSWITCH does. An unknown
 // application hangs the channel up, as in FreeSWITCH.
 func (s *luaSession) execute(L *lua.LState) int {
-	self(L)
-	app := L.CheckString(2)
-	if !s.ch.Ready() && !zombieApps[strings.ToLower(app)] {
-		s.log.Debug("lua: channel is hung up; application not run", "app", app)
+	// The frames of a caller waiting in the callcenter app stay parked
+	// under this one: the work around the application is in helpers.
+	app, data, ok := s.executeArgs(L)
+	if !ok {
 		return 0
 	}
-	data := Expand(s.ctx, s.d.core, s.ch, L.OptString(3, ""))
-	err := s.d.core.Execute(s.ctx, s.ch, app, data)
+	if err := s.d.core.Execute(s.ctx, s.ch, app, data); err != nil {
+		s.executeFailed(app, data, err)
+	}
+	return 0
+}
+
+// executeArgs reads session:execute's arguments; !ok means the
+// application is not run.
+//
+//go:noinline
+func (s *luaSession) executeArgs(L *lua.LState) (app, data string, ok bool) {
+	self(L)
+	app = L.CheckString(2)
+	if !s.ch.Ready() && !zombieApps[strings.ToLower(app)] {
+		s.log.Debug("lua: channel is hung up; application not run", "app", app)
+		return "", "", false
+	}
+	return app, Expand(s.ctx, s.d.core, s.ch, L.OptString(3, "")), true
+}
+
+//go:noinline
+func (s *luaSession) executeFailed(app, data string, err error) {
 	switch {
 	case errors.Is(err, call.ErrNoApp):
 		s.log.Error("lua: invalid application", "app", app)
 		s.ch.Hangup(call.DestinationOutOfOrder)
-	case err != nil:
+	default:
 		s.log.Log(s.ctx, failureLevel(err), "lua: application failed", "app", app, "data", data, "err", err)
 	}
-	return 0
 }
 
 // zombieApps may still run on a hung-up channel (FreeSWITCH's
