@@ -104,7 +104,7 @@ func (c *Core) NewChannel(spec ChannelSpec) *Channel {
 		log:       log.With("uuid", id),
 		ctx:       ctx,
 		cancel:    cancel,
-		vars:      make(map[string]string, len(spec.Vars)+8),
+		vars:      make([]Header, 0, len(spec.Vars)+32),
 		sig:       spec.Signalling,
 		media:     spec.Media,
 		done:      make(chan struct{}),
