@@ -165,6 +165,8 @@ type luaSession struct {
 	ctx context.Context
 	ch  *call.Channel
 	log *slog.Logger
+	// made are the session object's methods made so far (method).
+	made []*lua.LFunction
 }
 
 // install sets the session's globals. They are set raw: going through
@@ -197,56 +199,68 @@ func (s *luaSession) install(L *lua.LState, name string, args []string) {
 	// caller's script uses two or three of the sixteen), and kept, so
 	// session.execute is the same function each time.
 	mt := L.CreateTable(0, 1)
-	mt.RawSetString("__index", L.NewFunction(s.method(L.CreateTable(0, 4))))
+	mt.RawSetString("__index", L.NewFunction(s.method))
 	ud := L.NewUserData()
 	ud.Value = s
 	L.SetMetatable(ud, mt)
 	glob.RawSetString("session", ud)
 }
 
-// luaSessionMethods are the session object's methods (session:name(…)).
-var luaSessionMethods = map[string]func(*luaSession, *lua.LState) int{
-	"getVariable": (*luaSession).getVariable,
-	"setVariable": (*luaSession).setVariable,
-	"execute":     (*luaSession).execute,
-	"answer":      (*luaSession).answer,
-	"preAnswer":   (*luaSession).preAnswer,
-	"hangup":      (*luaSession).hangup,
-	"ready":       (*luaSession).ready,
-	"answered":    (*luaSession).answered,
-	"streamFile":  (*luaSession).streamFile,
-	"sleep":       (*luaSession).sleep,
-	"getDigits":   (*luaSession).getDigits,
-	"hangupCause": (*luaSession).hangupCause,
-	"get_uuid":    (*luaSession).uuid,
-	"getUUID":     (*luaSession).uuid,
-	"consoleLog":  (*luaSession).sessionLog,
-	"transfer":    (*luaSession).transfer,
+// luaSessionMethods are the session object's methods (session:name(…)),
+// indexed by luaSessionMethodIndex.
+var luaSessionMethods = []struct {
+	name string
+	fn   func(*luaSession, *lua.LState) int
+}{
+	{"getVariable", (*luaSession).getVariable},
+	{"setVariable", (*luaSession).setVariable},
+	{"execute", (*luaSession).execute},
+	{"answer", (*luaSession).answer},
+	{"preAnswer", (*luaSession).preAnswer},
+	{"hangup", (*luaSession).hangup},
+	{"ready", (*luaSession).ready},
+	{"answered", (*luaSession).answered},
+	{"streamFile", (*luaSession).streamFile},
+	{"sleep", (*luaSession).sleep},
+	{"getDigits", (*luaSession).getDigits},
+	{"hangupCause", (*luaSession).hangupCause},
+	{"get_uuid", (*luaSession).uuid},
+	{"getUUID", (*luaSession).uuid},
+	{"consoleLog", (*luaSession).sessionLog},
+	{"transfer", (*luaSession).transfer},
 }
 
+var luaSessionMethodIndex = func() map[string]int {
+	m := make(map[string]int, len(luaSessionMethods))
+	for i, sm := range luaSessionMethods {
+		m[sm.name] = i
+	}
+	return m
+}()
+
 // method is the session object's __index: it returns the named method,
-// made on first use and kept in made.
-func (s *luaSession) method(made *lua.LTable) lua.LGFunction {
-	return func(L *lua.LState) int {
-		name, ok := L.Get(2).(lua.LString)
-		if !ok {
-			L.Push(lua.LNil)
-			return 1
-		}
-		if fn := made.RawGetString(string(name)); fn != lua.LNil {
-			L.Push(fn)
-			return 1
-		}
-		m, ok := luaSessionMethods[string(name)]
-		if !ok {
-			L.Push(lua.LNil)
-			return 1
-		}
-		fn := L.NewFunction(func(L *lua.LState) int { return m(s, L) })
-		made.RawSetString(string(name), fn)
-		L.Push(fn)
+// made on first use and kept in s.made (a slice, not a Lua table: a
+// table with string keys is two Go maps, kept for the whole call).
+func (s *luaSession) method(L *lua.LState) int {
+	name, ok := L.Get(2).(lua.LString)
+	if !ok {
+		L.Push(lua.LNil)
 		return 1
 	}
+	i, ok := luaSessionMethodIndex[string(name)]
+	if !ok {
+		L.Push(lua.LNil)
+		return 1
+	}
+	if s.made == nil {
+		s.made = make([]*lua.LFunction, len(luaSessionMethods))
+	}
+	if s.made[i] == nil {
+		m := luaSessionMethods[i].fn
+		s.made[i] = L.NewFunction(func(L *lua.LState) int { return m(s, L) })
+	}
+	L.Push(s.made[i])
+	return 1
 }
 
 // self checks that a method was called with ':' on the session object.
