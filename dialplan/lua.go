@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -101,7 +102,7 @@ func (d *Dialplan) luaStart(ctx context.Context, ch *call.Channel, name string, 
 	if ch != nil {
 		log = ch.Log()
 	}
-	s := &luaSession{d: d, ctx: ctx, ch: ch, log: log.With("script", name)}
+	s := &luaSession{d: d, ctx: ctx, ch: ch, log: log, script: name}
 	s.install(r.L, name, args)
 	return r, nil
 }
@@ -164,7 +165,10 @@ type luaSession struct {
 	d   *Dialplan
 	ctx context.Context
 	ch  *call.Channel
-	log *slog.Logger
+	// log is the channel's logger; every line adds "script". Not a
+	// log.With("script", …): that clones the handler, kept for the call.
+	log    *slog.Logger
+	script string
 	// made are the session object's methods made so far (method).
 	made []*lua.LFunction
 }
@@ -271,12 +275,26 @@ func self(L *lua.LState) {
 	}
 }
 
+// logv logs msg with the script's name first, as log.With would, and the
+// caller's source position, as a call of s.log's methods there would.
+func (s *luaSession) logv(ctx context.Context, level slog.Level, msg string, args ...any) {
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	var pcs [1]uintptr
+	runtime.Callers(2, pcs[:])
+	r := slog.NewRecord(time.Now(), level, msg, pcs[0])
+	r.Add("script", s.script)
+	r.Add(args...)
+	_ = s.log.Handler().Handle(ctx, r)
+}
+
 func (s *luaSession) logAt(level, msg string) {
 	l, ok := parseLevel(level)
 	if !ok {
 		l = slog.LevelInfo
 	}
-	s.log.Log(s.ctx, l, strings.TrimRight(msg, "\r\n"), "source", "lua")
+	s.logv(s.ctx, l, strings.TrimRight(msg, "\r\n"), "source", "lua")
 }
 
 func (s *luaSession) consoleLog(L *lua.LState) int {
@@ -391,7 +409,7 @@ func (s *luaSession) executeArgs(L *lua.LState) (app, data string, ok bool) {
 	self(L)
 	app = L.CheckString(2)
 	if !s.ch.Ready() && !zombieApps[strings.ToLower(app)] {
-		s.log.Debug("lua: channel is hung up; application not run", "app", app)
+		s.logv(context.Background(), slog.LevelDebug, "lua: channel is hung up; application not run", "app", app)
 		return "", "", false
 	}
 	return app, Expand(s.ctx, s.d.core, s.ch, L.OptString(3, "")), true
@@ -401,10 +419,10 @@ func (s *luaSession) executeArgs(L *lua.LState) (app, data string, ok bool) {
 func (s *luaSession) executeFailed(app, data string, err error) {
 	switch {
 	case errors.Is(err, call.ErrNoApp):
-		s.log.Error("lua: invalid application", "app", app)
+		s.logv(context.Background(), slog.LevelError, "lua: invalid application", "app", app)
 		s.ch.Hangup(call.DestinationOutOfOrder)
 	default:
-		s.log.Log(s.ctx, failureLevel(err), "lua: application failed", "app", app, "data", data, "err", err)
+		s.logv(s.ctx, failureLevel(err), "lua: application failed", "app", app, "data", data, "err", err)
 	}
 }
 
@@ -415,7 +433,7 @@ var zombieApps = map[string]bool{"set": true, "unset": true, "export": true, "lo
 func (s *luaSession) answer(L *lua.LState) int {
 	self(L)
 	if err := s.ch.Answer(); err != nil {
-		s.log.Debug("lua: answer", "err", err)
+		s.logv(context.Background(), slog.LevelDebug, "lua: answer", "err", err)
 	}
 	return 0
 }
@@ -423,7 +441,7 @@ func (s *luaSession) answer(L *lua.LState) int {
 func (s *luaSession) preAnswer(L *lua.LState) int {
 	self(L)
 	if err := s.ch.PreAnswer(); err != nil {
-		s.log.Debug("lua: pre-answer", "err", err)
+		s.logv(context.Background(), slog.LevelDebug, "lua: pre-answer", "err", err)
 	}
 	return 0
 }
@@ -451,7 +469,7 @@ func (s *luaSession) streamFile(L *lua.LState) int {
 	self(L)
 	path := Expand(s.ctx, s.d.core, s.ch, L.CheckString(2))
 	if err := play(s.ctx, s.ch, path); err != nil {
-		s.log.Log(s.ctx, failureLevel(err), "lua: streamFile", "err", err)
+		s.logv(s.ctx, failureLevel(err), "lua: streamFile", "err", err)
 	}
 	return 0
 }
@@ -478,7 +496,7 @@ func (s *luaSession) transfer(L *lua.LState) int {
 	self(L)
 	data := strings.TrimSpace(L.CheckString(2) + " " + L.OptString(3, "XML") + " " + L.OptString(4, ""))
 	if err := s.d.core.Execute(s.ctx, s.ch, "transfer", data); err != nil {
-		s.log.Warn("lua: transfer", "err", err)
+		s.logv(context.Background(), slog.LevelWarn, "lua: transfer", "err", err)
 	}
 	return 0
 }
