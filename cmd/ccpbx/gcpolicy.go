@@ -14,22 +14,24 @@ import (
 )
 
 // The Go runtime collects when the heap has grown by GOGC (100 %) over what
-// the last collection left live. Under a call load that is twice the live
-// heap: at 160 calls/s ccpbx peaked at 270-312 MB of RSS (BENCHMARKS.md,
-// "Issue 15 rows"). GOGC=50 everywhere brought that to ~200 MB but costs
-// collector CPU for every call at every load. Instead ccpbx keeps GOGC and
-// sets a soft memory limit (debug.SetMemoryLimit) that follows the live
-// heap:
+// the last collection left live, and after a burst of call set-ups the
+// garbage stays until the heap reaches that goal: at 160 calls/s ccpbx
+// peaked at 270-312 MB of RSS (BENCHMARKS.md, "Issue 15 rows"), and 1,000
+// callers waiting on music took ~70 KB each, twice what they keep live.
+// ccpbx keeps GOGC and sets a soft memory limit (debug.SetMemoryLimit)
+// that follows the live heap:
 //
 //	limit = max(gcFloor, live heap × 1.5 + the runtime's non-heap memory)
 //
-// Below gcFloor the runtime collects at its GOGC=100 pace and the limit
-// is not in the way; under a load whose twice-live heap would pass gcFloor
-// the collector works to stay under gcFloor; and once 1.5 times the live
-// heap is above gcFloor the limit follows it, so the collector never works
-// harder than GOGC=50 would (a large load is not starved by a limit it
-// cannot meet: the limit is never below what is live). The limit is
-// recomputed every gcPolicyInterval from runtime/metrics.
+// An idle or lightly loaded PBX (under gcFloor) collects at the runtime's
+// GOGC=100 pace; under load the collector runs when the heap has grown by
+// half of what is live, as GOGC=50 would, but never more often than that:
+// the limit follows the live heap up, so a large load is never held under
+// a limit it cannot meet (which would have the collector run constantly).
+// Collections cost CPU in proportion to the live heap and the allocation
+// rate, so the extra cost is at high call rates (BENCHMARKS.md, branch
+// mem). The limit is recomputed every gcPolicyInterval from
+// runtime/metrics.
 //
 // In a container with a memory limit (cgroup v2 memory.max) the limit is
 // also never above gcLimitShare of it, so the collector works harder as the
@@ -41,8 +43,9 @@ import (
 const (
 	gcLimitShare = 0.9
 	// gcFloor is the memory the runtime may use before the limit makes
-	// it collect more often than GOGC=100 would.
-	gcFloor = 160 << 20
+	// it collect more often than GOGC=100 would (an idle ccpbx uses
+	// ~15-20 MiB).
+	gcFloor = 64 << 20
 	// gcPolicyInterval is how often the limit follows the live heap.
 	gcPolicyInterval = time.Second
 )

@@ -63,12 +63,12 @@ func TestGCLimit(t *testing.T) {
 		want                   int64
 	}{
 		{0, 0, 0, gcFloor},
-		{40 * mb, 10 * mb, 0, gcFloor},
-		{100 * mb, 10 * mb, 0, gcFloor},          // 160 MB: at the floor
+		{20 * mb, 10 * mb, 0, gcFloor},
+		{36 * mb, 10 * mb, 0, gcFloor},           // 64 MB: at the floor
 		{120 * mb, 20 * mb, 0, 200 * mb},         // 1.5 × 120 + 20
 		{1000 * mb, 50 * mb, 0, 1550 * mb},       // a large load: GOGC=50's goal, never below live
 		{1000 * mb, 50 * mb, 900 * mb, 900 * mb}, // a container's ceiling wins
-		{10 * mb, 0, 100 * mb, 100 * mb},         // even below the floor
+		{10 * mb, 0, 40 * mb, 40 * mb},           // even below the floor
 		{math.MaxUint64 / 2, math.MaxUint64 / 2, 0, math.MaxInt64},
 	} {
 		if got := gcLimit(c.live, c.nonHeap, c.ceiling); got != c.want {
