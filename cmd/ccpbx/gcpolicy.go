@@ -21,17 +21,25 @@ import (
 // ccpbx keeps GOGC and sets a soft memory limit (debug.SetMemoryLimit)
 // that follows the live heap:
 //
-//	limit = max(gcFloor, live heap × 1.5 + the runtime's non-heap memory)
+//	limit = max(floor, live heap × 1.5 + the runtime's non-heap memory)
 //
-// An idle or lightly loaded PBX (under gcFloor) collects at the runtime's
-// GOGC=100 pace; under load the collector runs when the heap has grown by
-// half of what is live, as GOGC=50 would, but never more often than that:
-// the limit follows the live heap up, so a large load is never held under
-// a limit it cannot meet (which would have the collector run constantly).
-// Collections cost CPU in proportion to the live heap and the allocation
-// rate, so the extra cost is at high call rates (BENCHMARKS.md, branch
-// mem). The limit is recomputed every gcPolicyInterval from
-// runtime/metrics.
+// The limit never goes below 1.5 times what is live, so the collector
+// never runs more often than GOGC=50 would, and a large load is never held
+// under a limit it cannot meet (which would have the collector run
+// constantly). The floor depends on how fast the heap is allocated:
+//
+//   - busy (gcQuietRate or more per second, e.g. calls being set up):
+//     gcFloor. A collection costs CPU in proportion to the live heap, and
+//     their number to the allocation rate, so a tight limit here costs
+//     CPU per call (a 64 MiB floor took 160 calls/s from ~7 to ~10 ms of
+//     CPU per served call; BENCHMARKS.md, branch mem). gcFloor still holds
+//     that load's peak under 200 MB.
+//   - quiet (callers waiting on music, an idle PBX): gcQuietFloor. There
+//     collections are rare whatever the limit, and the tighter limit lets
+//     the runtime collect the set-up garbage a ramp of calls left and
+//     return the memory.
+//
+// The limit is recomputed every gcPolicyInterval from runtime/metrics.
 //
 // In a container with a memory limit (cgroup v2 memory.max) the limit is
 // also never above gcLimitShare of it, so the collector works harder as the
@@ -42,10 +50,14 @@ import (
 
 const (
 	gcLimitShare = 0.9
-	// gcFloor is the memory the runtime may use before the limit makes
-	// it collect more often than GOGC=100 would (an idle ccpbx uses
+	// gcFloor is the memory the runtime may use under a busy load before
+	// the limit makes it collect more often than GOGC=100 would.
+	gcFloor = 160 << 20
+	// gcQuietFloor is that when allocation is quiet (an idle ccpbx uses
 	// ~15-20 MiB).
-	gcFloor = 64 << 20
+	gcQuietFloor = 48 << 20
+	// gcQuietRate is the allocation rate under which the heap is quiet.
+	gcQuietRate = 4 << 20
 	// gcPolicyInterval is how often the limit follows the live heap.
 	gcPolicyInterval = time.Second
 )
@@ -56,10 +68,14 @@ func gcOperatorSet(getenv func(string) string) bool {
 }
 
 // gcLimit is the soft memory limit for a live heap of live bytes with
-// nonHeap bytes of other runtime memory (stacks, metadata) and a
-// container's ceiling (0: none).
-func gcLimit(live, nonHeap, ceiling uint64) int64 {
-	l := max(gcFloor, satAdd(satAdd(live, live/2), nonHeap))
+// nonHeap bytes of other runtime memory (stacks, metadata), allocated at
+// rate bytes per second, and a container's ceiling (0: none).
+func gcLimit(live, nonHeap, rate, ceiling uint64) int64 {
+	floor := uint64(gcFloor)
+	if rate < gcQuietRate {
+		floor = gcQuietFloor
+	}
+	l := max(floor, satAdd(satAdd(live, live/2), nonHeap))
 	if ceiling > 0 {
 		l = min(l, ceiling)
 	}
@@ -82,6 +98,7 @@ var gcMetrics = []string{
 	"/memory/classes/heap/unused:bytes",
 	"/memory/classes/heap/free:bytes",
 	"/memory/classes/heap/released:bytes",
+	"/gc/heap/allocs:bytes",
 }
 
 // runGCPolicy applies the limit and keeps it following the live heap
@@ -100,9 +117,11 @@ func runGCPolicy(ctx context.Context, log *slog.Logger) {
 	for i, name := range gcMetrics {
 		samples[i].Name = name
 	}
+	var allocs uint64 // at the last apply
+	last := time.Now()
 	apply := func() {
 		metrics.Read(samples)
-		var v [6]uint64
+		var v [7]uint64
 		for i := range samples {
 			if samples[i].Value.Kind() == metrics.KindUint64 {
 				v[i] = samples[i].Value.Uint64()
@@ -113,7 +132,13 @@ func runGCPolicy(ctx context.Context, log *slog.Logger) {
 		if v[1] > heap {
 			nonHeap = v[1] - heap
 		}
-		debug.SetMemoryLimit(gcLimit(v[0], nonHeap, ceiling))
+		now := time.Now()
+		rate := uint64(math.MaxUint64) // busy until measured
+		if allocs > 0 && v[6] >= allocs {
+			rate = uint64(float64(v[6]-allocs) / max(now.Sub(last).Seconds(), 0.001))
+		}
+		allocs, last = v[6], now
+		debug.SetMemoryLimit(gcLimit(v[0], nonHeap, rate, ceiling))
 	}
 	apply()
 	t := time.NewTicker(gcPolicyInterval)
