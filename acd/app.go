@@ -174,11 +174,63 @@ func (a *ACD) leave(m *Member, reason config.CancelReason) {
 }
 
 // appCallcenter is the `callcenter <queue>` dialplan application (§10).
+//
+// A waiting caller's goroutine is parked here for the whole wait, under the
+// dialplan's and often a Lua script's frames. The runtime halves a parked
+// goroutine's stack only while under a quarter of it is in use, so every
+// byte of the frames parked here is kept per waiting caller, rounded up to
+// a power of two: the work (joining, music, digits, the bridge) is done in
+// ccWait's methods, which return before the goroutine parks, and the
+// frames left on the stack during the wait are this one and park's.
 func (a *ACD) appCallcenter(ctx context.Context, ch *call.Channel, data string) error {
+	w := a.ccStart(ctx, ch, data)
+	if w == nil {
+		return nil
+	}
+	defer w.close()
+	for {
+		if done, err := w.handle(w.park()); done {
+			return err
+		}
+	}
+}
+
+// ccWait is a caller's state in the callcenter app between join and leave.
+type ccWait struct {
+	a       *ACD
+	ctx     context.Context
+	ch      *call.Channel
+	ji      *joinInfo
+	h       *hold
+	digits  chan rune
+	annTick chan struct{}
+	stopAnn func() bool
+	remove  func() // the digit handler's
+
+	// What park received.
+	reason config.CancelReason
+	digit  rune
+	offer  *offer
+}
+
+// What ended a park.
+const (
+	ccHangup  = iota // the channel went or the app was interrupted
+	ccStopped        // the ACD stopped
+	ccExit           // the loop decided the caller leaves (timeouts)
+	ccDigit
+	ccAnnounce
+	ccFound
+)
+
+// ccStart checks the queue, answers and joins; nil means the app returns
+// at once.
+//
+//go:noinline
+func (a *ACD) ccStart(ctx context.Context, ch *call.Channel, data string) *ccWait {
 	fields := strings.Fields(data)
-	log := ch.Log().With("app", "callcenter")
 	if len(fields) == 0 {
-		log.Warn("callcenter: no queue name given")
+		ch.Log().Warn("callcenter: no queue name given", "app", "callcenter")
 		return nil
 	}
 	qname := fields[0]
@@ -187,106 +239,146 @@ func (a *ACD) appCallcenter(ctx context.Context, ch *call.Channel, data string) 
 		return nil
 	}
 	if !found {
-		log.Warn("callcenter: queue not found", "queue", qname)
+		ch.Log().Warn("callcenter: queue not found", "app", "callcenter", "queue", qname)
 		return nil
 	}
 	if err := ch.Answer(); err != nil {
-		log.Info("callcenter: answer failed", "err", err)
+		ch.Log().Info("callcenter: answer failed", "app", "callcenter", "err", err)
 		return nil
 	}
 	var ji *joinInfo
 	if !a.do(func() { ji = a.join(ch, qname) }) || ji == nil {
 		return nil
 	}
-	m := ji.m
-	h := &hold{a: a, ch: ch, moh: ji.moh}
-	h.startMusic()
-	defer h.stop()
-
-	digits := make(chan rune, 16)
+	w := &ccWait{a: a, ctx: ctx, ch: ch, ji: ji, h: &hold{a: a, ch: ch, moh: ji.moh},
+		digits: make(chan rune, 16), annTick: make(chan struct{}, 1)}
+	w.h.startMusic()
 	if md := ch.Media(); md != nil {
-		remove := md.OnDigit(func(d rune) {
+		digits := w.digits
+		w.remove = md.OnDigit(func(d rune) {
 			select {
 			case digits <- d:
 			default:
 			}
 		})
-		defer remove()
 	}
-	annTick := make(chan struct{}, 1)
-	var stopAnn func() bool
-	armAnn := func() {
-		if ji.announce == "" || ji.announceFrequency <= 0 {
-			return
-		}
-		stopAnn = a.clock.AfterFunc(time.Duration(ji.announceFrequency)*time.Second, func() {
-			select {
-			case annTick <- struct{}{}:
-			default:
-			}
-		})
+	w.armAnn()
+	return w
+}
+
+func (w *ccWait) armAnn() {
+	if w.ji.announce == "" || w.ji.announceFrequency <= 0 {
+		return
 	}
-	armAnn()
-	defer func() {
-		if stopAnn != nil {
-			stopAnn()
+	tick := w.annTick
+	w.stopAnn = w.a.clock.AfterFunc(time.Duration(w.ji.announceFrequency)*time.Second, func() {
+		select {
+		case tick <- struct{}{}:
+		default:
 		}
-	}()
-	leave := func(reason config.CancelReason) error {
+	})
+}
+
+// close undoes what ccStart set up (in the order the app's defers did).
+func (w *ccWait) close() {
+	if w.stopAnn != nil {
+		w.stopAnn()
+	}
+	if w.remove != nil {
+		w.remove()
+	}
+	w.h.stop()
+}
+
+// park waits for the next thing that concerns the waiting caller.
+//
+//go:noinline
+func (w *ccWait) park() int {
+	select {
+	case <-w.ch.Done():
+		return ccHangup
+	case <-w.ctx.Done():
+		return ccHangup
+	case <-w.a.done:
+		return ccStopped
+	case w.reason = <-w.ji.m.app.exit:
+		return ccExit
+	case w.digit = <-w.digits:
+		return ccDigit
+	case <-w.annTick:
+		return ccAnnounce
+	case w.offer = <-w.ji.m.app.found:
+		return ccFound
+	}
+}
+
+// handle acts on what park received; done means the app returns err.
+//
+//go:noinline
+func (w *ccWait) handle(ev int) (done bool, err error) {
+	a, ch, m, h := w.a, w.ch, w.ji.m, w.h
+	leave := func(reason config.CancelReason) (bool, error) {
 		h.stop()
 		a.do(func() { a.leave(m, reason) })
-		return nil
+		return true, nil
 	}
-	for {
-		select {
-		case <-ch.Done():
-			return leave(config.ReasonBreakOut)
-		case <-ctx.Done():
-			// Interrupted from outside (uuid_transfer): the caller leaves.
-			return leave(config.ReasonBreakOut)
-		case <-a.done:
-			// The ACD stopped (shutdown): let the dialplan go on.
-			return nil
-		case reason := <-m.app.exit:
-			return leave(reason)
-		case d := <-digits:
-			if keys := ch.Var("cc_exit_keys"); keys != "" && strings.ContainsRune(keys, d) {
-				ch.SetVar("cc_exit_key", string(d))
-				return leave(config.ReasonExitWithKey)
-			}
-		case <-annTick:
-			armAnn()
-			h.announce(ji.announce)
-		case o := <-m.app.found:
-			h.stop()
-			var ok bool
-			a.do(func() { ok = a.startBridge(o) })
-			if !ok {
-				h.startMusic()
-				continue
-			}
-			ch.SetVar("cc_cause", "answered")
-			ch.SetVar("cc_agent_found", "")
-			if err := a.sw.Bridge(ch, o.leg); err != nil {
-				log.Warn("callcenter: bridge failed", "err", err)
-				o.leg.Hangup(call.NormalTemporaryFailure)
-			}
-			// The bridge ends when either side goes: a caller still up
-			// means the agent hung up (queue_log COMPLETEAGENT).
-			agentFirst := ch.Ready()
-			a.post(func() { a.bridgeSide(o, agentFirst) })
-			if v := ch.Var("transfer_after_bridge"); v != "" && ch.Ready() {
-				// "dest[:XML[:context]]" as FreeSWITCH writes it; the dialplan's
-				// transfer takes effect once this app returns.
-				if err := a.core.Execute(ctx, ch, "transfer", strings.ReplaceAll(v, ":", " ")); err != nil {
-					log.Warn("callcenter: transfer_after_bridge failed", "to", v, "err", err)
-				}
-				return nil
-			}
-			call.HangupAfterBridge(ch, o.leg)
-			return nil
+	switch ev {
+	case ccHangup:
+		// Hung up, or interrupted from outside (uuid_transfer): the
+		// caller leaves.
+		return leave(config.ReasonBreakOut)
+	case ccStopped:
+		// The ACD stopped (shutdown): let the dialplan go on.
+		return true, nil
+	case ccExit:
+		return leave(w.reason)
+	case ccDigit:
+		if keys := ch.Var("cc_exit_keys"); keys != "" && strings.ContainsRune(keys, w.digit) {
+			ch.SetVar("cc_exit_key", string(w.digit))
+			return leave(config.ReasonExitWithKey)
 		}
+	case ccAnnounce:
+		w.armAnn()
+		h.announce(w.ji.announce)
+	case ccFound:
+		o := w.offer
+		w.offer = nil
+		h.stop()
+		var ok bool
+		a.do(func() { ok = a.startBridge(o) })
+		if !ok {
+			h.startMusic()
+			return false, nil
+		}
+		w.bridge(o)
+		return true, nil
 	}
+	return false, nil
+}
+
+// bridge connects the caller to the agent who answered, for as long as the
+// bridge lasts.
+func (w *ccWait) bridge(o *offer) {
+	a, ch, ctx := w.a, w.ch, w.ctx
+	ch.SetVar("cc_cause", "answered")
+	ch.SetVar("cc_agent_found", "")
+	if err := a.sw.Bridge(ch, o.leg); err != nil {
+		ch.Log().Warn("callcenter: bridge failed", "app", "callcenter", "err", err)
+		o.leg.Hangup(call.NormalTemporaryFailure)
+	}
+	// The bridge ends when either side goes: a caller still up
+	// means the agent hung up (queue_log COMPLETEAGENT).
+	agentFirst := ch.Ready()
+	a.post(func() { a.bridgeSide(o, agentFirst) })
+	if v := ch.Var("transfer_after_bridge"); v != "" && ch.Ready() {
+		// "dest[:XML[:context]]" as FreeSWITCH writes it; the dialplan's
+		// transfer takes effect once this app returns.
+		if err := a.core.Execute(ctx, ch, "transfer", strings.ReplaceAll(v, ":", " ")); err != nil {
+			ch.Log().Warn("callcenter: transfer_after_bridge failed", "app", "callcenter", "to", v, "err", err)
+		}
+		return
+	}
+	call.HangupAfterBridge(ch, o.leg)
 }
 
 // hold plays the queue's music to the waiting caller and the periodic

@@ -14,17 +14,21 @@
 # With -p DIR it saves a heap and a goroutine profile per N in DIR, and a
 # heap profile (after a GC) at the end of the idle time.
 #
-# Usage: bench/moh_mem.sh [-i IDLE_SECONDS] [-p DIR] N...   (default N: 500 1000)
+# With -b BIN it runs that ccpbx binary instead of building this tree
+# (to measure a before and an after back to back).
+#
+# Usage: bench/moh_mem.sh [-i IDLE_SECONDS] [-p DIR] [-b BIN] N...   (default N: 500 1000)
 #
 # Needs go, sipp, curl and python3. Bounded: every sipp has -timeout, the
 # script stops what it started on exit.
 set -euo pipefail
-IDLE=60 PROF=""
-while getopts "i:p:" o; do
+IDLE=60 PROF="" BIN=""
+while getopts "i:p:b:" o; do
 	case $o in
 	i) IDLE=$OPTARG ;;
 	p) PROF=$OPTARG ;;
-	*) sed -n '2,18p' "$0"; exit 2 ;;
+	b) BIN=$(realpath "$OPTARG") ;;
+	*) sed -n '2,21p' "$0"; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -42,7 +46,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$ROOT" && go build -o "$TMP/ccpbx" ./cmd/ccpbx)
+if [ -n "$BIN" ]; then
+	cp "$BIN" "$TMP/ccpbx"
+else
+	(cd "$ROOT" && go build -o "$TMP/ccpbx" ./cmd/ccpbx)
+fi
 read -r INT TRUNK ESL HTTP CALLER_SIP CALLER_MEDIA < <(free_ports 6)
 CFG=$TMP/config.toml
 sed -e 's/^listen_ip = "0.0.0.0"/listen_ip = "127.0.0.1"\nadvertise_ip = "127.0.0.1"/' \
@@ -69,6 +77,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$PBX/stat"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$PBX/status"; }
 calls() { cli "show calls count" 2>/dev/null | grep -o '^[0-9]*' | head -1 || echo 0; }
 heap_inuse() { curl -s "http://127.0.0.1:$HTTP/debug/pprof/heap?debug=1" | sed -n 's/^# HeapInuse = //p'; }
+stack_inuse() { curl -s "http://127.0.0.1:$HTTP/debug/pprof/heap?debug=1" | sed -n 's/^# Stack = \([0-9]*\) .*/\1/p'; }
 goroutines() { curl -s "http://127.0.0.1:$HTTP/debug/pprof/goroutine?debug=1" | sed -n '1s/.*total \([0-9]*\).*/\1/p'; }
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for N in "${NS[@]}"; do
@@ -85,8 +94,8 @@ for N in "${NS[@]}"; do
 	PIDS+=("$S")
 	for _ in $(seq $((HOLD * 2))); do [ "$(calls)" -ge "$N" ] && break; sleep 0.5; done
 	sleep 5
-	up=$(calls) R=$(rss_kb) H=$(heap_inuse) G=$(goroutines)
-	echo "N=$N up=$up RSS $((R / 1024)) MB, per caller $(((R - R0) / N)) KB; heap in use $((H / 1024 / 1024)) MB ($(((H) / N / 1024)) KB per caller); goroutines $G"
+	up=$(calls) R=$(rss_kb) H=$(heap_inuse) G=$(goroutines) ST=$(stack_inuse)
+	echo "N=$N up=$up RSS $((R / 1024)) MB, per caller $(((R - R0) / N)) KB; heap in use $((H / 1024 / 1024)) MB ($(((H) / N / 1024)) KB per caller); goroutines $G; stacks $((ST / 1024 / 1024)) MB ($((ST / N / 1024)) KB per caller)"
 	if [ -n "$PROF" ]; then
 		mkdir -p "$PROF"
 		curl -s "http://127.0.0.1:$HTTP/debug/pprof/heap" >"$PROF/heap-$N.pb.gz"
@@ -97,7 +106,8 @@ for N in "${NS[@]}"; do
 	C0=$(cpu_ticks)
 	sleep 10
 	C1=$(cpu_ticks) R2=$(rss_kb)
-	echo "   +10 s: CPU $(((C1 - C0) * 100 / CLK / 10)) % of one core, RSS $((R2 / 1024)) MB, per caller $(((R2 - R0) / N)) KB, calls up $(calls)"
+	ST=$(stack_inuse)
+	echo "   +10 s: CPU $(((C1 - C0) * 100 / CLK / 10)) % of one core, RSS $((R2 / 1024)) MB, per caller $(((R2 - R0) / N)) KB, calls up $(calls), stacks $((ST / N / 1024)) KB per caller"
 	wait "$S" || echo "sipp exit $?"
 	for _ in $(seq 60); do [ "$(calls)" -eq 0 ] && break; sleep 0.5; done
 	echo "   after: calls $(calls), RSS $(($(rss_kb) / 1024)) MB"

@@ -158,7 +158,7 @@ func (c *Channel) CurrentApp() string {
 // the running application is interrupted and the dialplan hunts again.
 func (c *Channel) Transfer(dest, context string) {
 	c.mu.Lock()
-	c.setVarLocked("transfer_source", c.vars["destination_number"])
+	c.setVarLocked("transfer_source", c.varLocked("destination_number"))
 	c.setVarLocked("destination_number", dest)
 	if context != "" {
 		c.setVarLocked("context", context)

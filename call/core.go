@@ -104,7 +104,7 @@ func (c *Core) NewChannel(spec ChannelSpec) *Channel {
 		log:       log.With("uuid", id),
 		ctx:       ctx,
 		cancel:    cancel,
-		vars:      make(map[string]string, len(spec.Vars)+8),
+		vars:      make([]Header, 0, len(spec.Vars)+32),
 		sig:       spec.Signalling,
 		media:     spec.Media,
 		done:      make(chan struct{}),
@@ -193,16 +193,31 @@ func (c *Core) Execute(ctx context.Context, ch *Channel, name, data string) erro
 // ExecuteWithID is Execute with an Application-UUID on both events (the
 // Event-UUID of a sendmsg, which clients match the completion against).
 func (c *Core) ExecuteWithID(ctx context.Context, ch *Channel, name, data, appUUID string) error {
+	// A queued caller's goroutine stays parked under this frame (twice
+	// with a Lua script) for the whole wait: the events are made in
+	// helpers, so that the frame holds little.
 	fn, ok := c.LookupApp(name)
 	if !ok {
 		return fmt.Errorf("%w %q", ErrNoApp, name)
 	}
+	actx, cancel := context.WithCancel(ctx)
+	prev := ch.startApp(name, data, appUUID, cancel)
+	err := fn(actx, ch, data)
+	cancel()
+	ch.endApp(name, data, appUUID, prev)
+	return err
+}
+
+// startApp fires CHANNEL_EXECUTE and makes name the running application.
+//
+//go:noinline
+func (ch *Channel) startApp(name, data, appUUID string, cancel context.CancelFunc) *running {
 	if ch.RunState() < CSExecute {
 		ch.SetRunState(CSExecute)
 	}
 	// Application-Response is what this application reports, if anything.
 	ch.SetVar("current_application_response", "")
-	if c.Wants("CHANNEL_EXECUTE", "") {
+	if ch.core.Wants("CHANNEL_EXECUTE", "") {
 		e := &Event{Name: "CHANNEL_EXECUTE"}
 		ch.AppendHeaders(e)
 		e.Add("Application", name)
@@ -214,18 +229,23 @@ func (c *Core) ExecuteWithID(ctx context.Context, ch *Channel, name, data, appUU
 		}
 		ch.Fire(e)
 	}
-	actx, cancel := context.WithCancel(ctx)
 	ch.mu.Lock()
 	prev := ch.app
 	ch.app = &running{name: name, cancel: cancel, prev: prev}
 	ch.mu.Unlock()
-	err := fn(actx, ch, data)
-	cancel()
+	return prev
+}
+
+// endApp restores the application that ran before (prev) and fires
+// CHANNEL_EXECUTE_COMPLETE.
+//
+//go:noinline
+func (ch *Channel) endApp(name, data, appUUID string, prev *running) {
 	ch.mu.Lock()
 	ch.app = prev
 	ch.mu.Unlock()
-	if !c.Wants("CHANNEL_EXECUTE_COMPLETE", "") {
-		return err
+	if !ch.core.Wants("CHANNEL_EXECUTE_COMPLETE", "") {
+		return
 	}
 	resp := ch.Var("current_application_response")
 	if resp == "" {
@@ -242,7 +262,6 @@ func (c *Core) ExecuteWithID(ctx context.Context, ch *Channel, name, data, appUU
 		e.Add("Application-UUID", appUUID)
 	}
 	ch.Fire(e)
-	return err
 }
 
 // RegisterAPI adds an API command.
@@ -319,28 +338,44 @@ func (c *Core) Route(ch *Channel) error {
 		ch.setCallState(CCSRinging)
 	}
 	ch.SetRunState(CSRouting)
-	go func() {
-		defer c.wg.Done()
-		defer release()
-		defer func() {
-			if p := recover(); p != nil {
-				ch.Log().Error("dialplan panic", "panic", p)
-				ch.Hangup(NormalTemporaryFailure)
-			}
-		}()
-		cause := NormalClearing
-		if r == nil {
-			cause = NoRouteDestination
-		} else if err := r(ch.Context(), ch); err != nil {
-			if cc, ok := AsCause(err); ok {
-				cause = cc
-			} else {
-				ch.Log().Warn("dialplan ended with error", "err", err)
-			}
-		}
-		ch.Hangup(cause)
-	}()
+	go c.runRouter(r, ch, release)
 	return nil
+}
+
+// runRouter is a channel's dialplan goroutine. A queued caller's goroutine
+// stays parked under this frame for the whole wait, so it holds little.
+func (c *Core) runRouter(r Router, ch *Channel, release func()) {
+	defer c.routerDone(ch, release)
+	if r == nil {
+		ch.Hangup(NoRouteDestination)
+		return
+	}
+	ch.Hangup(routerCause(ch, r(ch.Context(), ch)))
+}
+
+// routerDone ends runRouter: a panic hangs the channel up.
+func (c *Core) routerDone(ch *Channel, release func()) {
+	if p := recover(); p != nil {
+		ch.Log().Error("dialplan panic", "panic", p)
+		ch.Hangup(NormalTemporaryFailure)
+	}
+	release()
+	c.wg.Done()
+}
+
+// routerCause is the cause a channel still up is hung up with when its
+// dialplan returned err.
+//
+//go:noinline
+func routerCause(ch *Channel, err error) Cause {
+	if err == nil {
+		return NormalClearing
+	}
+	if cc, ok := AsCause(err); ok {
+		return cc
+	}
+	ch.Log().Warn("dialplan ended with error", "err", err)
+	return NormalClearing
 }
 
 // Shutdown stops taking calls, hangs up every channel and waits (bounded by

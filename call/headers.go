@@ -96,12 +96,12 @@ func (c *Channel) snapshot(withVars bool) *profile {
 		lastHold: c.lastHold, holdAccum: c.holdAccum, other: c.other, otherType: c.otherType,
 	}
 	for i, k := range profileVars {
-		p.std[i] = c.vars[k]
+		p.std[i] = c.varLocked(k)
 	}
 	if withVars {
-		p.vars = make([]Header, 0, len(c.order))
-		for _, k := range c.order {
-			p.vars = append(p.vars, Header{varHeader(k), c.vars[k]})
+		p.vars = make([]Header, 0, len(c.vars))
+		for _, v := range c.vars {
+			p.vars = append(p.vars, Header{varHeader(v.Name), v.Value})
 		}
 	}
 	m := c.media
@@ -294,7 +294,7 @@ func (c *Channel) setBridged(other *Channel, otherType string) {
 func (c *Channel) Bridged() *Channel {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.vars["bridge_uuid"] == "" {
+	if c.varLocked("bridge_uuid") == "" {
 		return nil
 	}
 	return c.other

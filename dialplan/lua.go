@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -43,49 +44,97 @@ const luaMaxArgs = 128
 
 // RunLua runs the script at name (relative to ScriptsDir) for ch (nil runs
 // it without a session, like FreeSWITCH's luarun) with argv[1..] = args.
+//
+// A queued caller's goroutine stays parked under this frame for the whole
+// wait (session:execute("callcenter", …)), so the set-up and the clean-up
+// are in luaStart and luaRun's methods and this frame holds little: the
+// runtime keeps a parked stack at twice what it uses, at least.
 func (d *Dialplan) RunLua(ctx context.Context, ch *call.Channel, name string, args []string) (err error) {
+	r, err := d.luaStart(ctx, ch, name, args)
+	if err != nil {
+		return err
+	}
+	defer r.end(&err)
+	if err := r.load(); err != nil {
+		return err
+	}
+	if err := r.L.PCall(0, lua.MultRet, nil); err != nil {
+		return r.wrap(err)
+	}
+	return nil
+}
+
+// luaRun is one running script.
+type luaRun struct {
+	L      *lua.LState
+	name   string
+	src    []byte
+	where  string
+	d      *Dialplan
+	cancel context.CancelFunc
+	stop   func() bool
+}
+
+// luaStart reads the script and makes its VM with the session installed.
+//
+//go:noinline
+func (d *Dialplan) luaStart(ctx context.Context, ch *call.Channel, name string, args []string) (*luaRun, error) {
 	src, where, err := d.loadScript(name)
 	if err != nil {
-		return fmt.Errorf("lua %s: %w", name, err)
+		return nil, fmt.Errorf("lua %s: %w", name, err)
 	}
-	L := d.newLuaState()
-	defer L.Close()
+	r := &luaRun{L: d.newLuaState(), name: name, src: src, where: where, d: d}
 
 	// The VM stops luaGrace after the channel is gone, so a script that
 	// loops forever cannot outlive its call by much.
 	lctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	r.cancel = cancel
 	if ch != nil {
 		// No goroutine waits for the hangup (one per queued caller adds
 		// up): the channel's context runs the grace timer when it ends.
 		// A timer that fires after the script returned cancels nothing
 		// that is still in use.
-		stop := context.AfterFunc(ch.Context(), func() { time.AfterFunc(d.luaGrace, cancel) })
-		defer stop()
+		r.stop = context.AfterFunc(ch.Context(), func() { time.AfterFunc(d.luaGrace, cancel) })
 	}
-	L.SetContext(lctx)
+	r.L.SetContext(lctx)
 
 	log := d.log
 	if ch != nil {
 		log = ch.Log()
 	}
-	s := &luaSession{d: d, ctx: ctx, ch: ch, log: log.With("script", name)}
-	s.install(L, name, args)
+	s := &luaSession{d: d, ctx: ctx, ch: ch, log: log, script: name}
+	s.install(r.L, name, args)
+	return r, nil
+}
 
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("lua %s: panic: %v", name, p)
-		}
-	}()
-	proto, err := d.protos.compile(src, where)
+// load compiles the script (once per source, luaproto.go) and pushes it.
+//
+//go:noinline
+func (r *luaRun) load() error {
+	proto, err := r.d.protos.compile(r.src, r.where)
 	if err != nil {
-		return fmt.Errorf("lua %s: %w", name, err)
+		return r.wrap(err)
 	}
-	L.Push(L.NewFunctionFromProto(proto))
-	if err := L.PCall(0, lua.MultRet, nil); err != nil {
-		return fmt.Errorf("lua %s: %w", name, err)
-	}
+	r.src = nil
+	r.L.Push(r.L.NewFunctionFromProto(proto))
 	return nil
+}
+
+//go:noinline
+func (r *luaRun) wrap(err error) error {
+	return fmt.Errorf("lua %s: %w", r.name, err)
+}
+
+// end turns a panic into *err and releases the VM.
+func (r *luaRun) end(err *error) {
+	if p := recover(); p != nil {
+		*err = fmt.Errorf("lua %s: panic: %v", r.name, p)
+	}
+	if r.stop != nil {
+		r.stop()
+	}
+	r.cancel()
+	r.L.Close()
 }
 
 // loadScript reads a script from the script folders (ScriptsDir, then
@@ -116,7 +165,12 @@ type luaSession struct {
 	d   *Dialplan
 	ctx context.Context
 	ch  *call.Channel
-	log *slog.Logger
+	// log is the channel's logger; every line adds "script". Not a
+	// log.With("script", …): that clones the handler, kept for the call.
+	log    *slog.Logger
+	script string
+	// made are the session object's methods made so far (method).
+	made []*lua.LFunction
 }
 
 // install sets the session's globals. They are set raw: going through
@@ -149,56 +203,68 @@ func (s *luaSession) install(L *lua.LState, name string, args []string) {
 	// caller's script uses two or three of the sixteen), and kept, so
 	// session.execute is the same function each time.
 	mt := L.CreateTable(0, 1)
-	mt.RawSetString("__index", L.NewFunction(s.method(L.CreateTable(0, 4))))
+	mt.RawSetString("__index", L.NewFunction(s.method))
 	ud := L.NewUserData()
 	ud.Value = s
 	L.SetMetatable(ud, mt)
 	glob.RawSetString("session", ud)
 }
 
-// luaSessionMethods are the session object's methods (session:name(…)).
-var luaSessionMethods = map[string]func(*luaSession, *lua.LState) int{
-	"getVariable": (*luaSession).getVariable,
-	"setVariable": (*luaSession).setVariable,
-	"execute":     (*luaSession).execute,
-	"answer":      (*luaSession).answer,
-	"preAnswer":   (*luaSession).preAnswer,
-	"hangup":      (*luaSession).hangup,
-	"ready":       (*luaSession).ready,
-	"answered":    (*luaSession).answered,
-	"streamFile":  (*luaSession).streamFile,
-	"sleep":       (*luaSession).sleep,
-	"getDigits":   (*luaSession).getDigits,
-	"hangupCause": (*luaSession).hangupCause,
-	"get_uuid":    (*luaSession).uuid,
-	"getUUID":     (*luaSession).uuid,
-	"consoleLog":  (*luaSession).sessionLog,
-	"transfer":    (*luaSession).transfer,
+// luaSessionMethods are the session object's methods (session:name(…)),
+// indexed by luaSessionMethodIndex.
+var luaSessionMethods = []struct {
+	name string
+	fn   func(*luaSession, *lua.LState) int
+}{
+	{"getVariable", (*luaSession).getVariable},
+	{"setVariable", (*luaSession).setVariable},
+	{"execute", (*luaSession).execute},
+	{"answer", (*luaSession).answer},
+	{"preAnswer", (*luaSession).preAnswer},
+	{"hangup", (*luaSession).hangup},
+	{"ready", (*luaSession).ready},
+	{"answered", (*luaSession).answered},
+	{"streamFile", (*luaSession).streamFile},
+	{"sleep", (*luaSession).sleep},
+	{"getDigits", (*luaSession).getDigits},
+	{"hangupCause", (*luaSession).hangupCause},
+	{"get_uuid", (*luaSession).uuid},
+	{"getUUID", (*luaSession).uuid},
+	{"consoleLog", (*luaSession).sessionLog},
+	{"transfer", (*luaSession).transfer},
 }
 
+var luaSessionMethodIndex = func() map[string]int {
+	m := make(map[string]int, len(luaSessionMethods))
+	for i, sm := range luaSessionMethods {
+		m[sm.name] = i
+	}
+	return m
+}()
+
 // method is the session object's __index: it returns the named method,
-// made on first use and kept in made.
-func (s *luaSession) method(made *lua.LTable) lua.LGFunction {
-	return func(L *lua.LState) int {
-		name, ok := L.Get(2).(lua.LString)
-		if !ok {
-			L.Push(lua.LNil)
-			return 1
-		}
-		if fn := made.RawGetString(string(name)); fn != lua.LNil {
-			L.Push(fn)
-			return 1
-		}
-		m, ok := luaSessionMethods[string(name)]
-		if !ok {
-			L.Push(lua.LNil)
-			return 1
-		}
-		fn := L.NewFunction(func(L *lua.LState) int { return m(s, L) })
-		made.RawSetString(string(name), fn)
-		L.Push(fn)
+// made on first use and kept in s.made (a slice, not a Lua table: a
+// table with string keys is two Go maps, kept for the whole call).
+func (s *luaSession) method(L *lua.LState) int {
+	name, ok := L.Get(2).(lua.LString)
+	if !ok {
+		L.Push(lua.LNil)
 		return 1
 	}
+	i, ok := luaSessionMethodIndex[string(name)]
+	if !ok {
+		L.Push(lua.LNil)
+		return 1
+	}
+	if s.made == nil {
+		s.made = make([]*lua.LFunction, len(luaSessionMethods))
+	}
+	if s.made[i] == nil {
+		m := luaSessionMethods[i].fn
+		s.made[i] = L.NewFunction(func(L *lua.LState) int { return m(s, L) })
+	}
+	L.Push(s.made[i])
+	return 1
 }
 
 // self checks that a method was called with ':' on the session object.
@@ -209,12 +275,26 @@ func self(L *lua.LState) {
 	}
 }
 
+// logv logs msg with the script's name first, as log.With would, and the
+// caller's source position, as a call of s.log's methods there would.
+func (s *luaSession) logv(ctx context.Context, level slog.Level, msg string, args ...any) {
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	var pcs [1]uintptr
+	runtime.Callers(2, pcs[:])
+	r := slog.NewRecord(time.Now(), level, msg, pcs[0])
+	r.Add("script", s.script)
+	r.Add(args...)
+	_ = s.log.Handler().Handle(ctx, r)
+}
+
 func (s *luaSession) logAt(level, msg string) {
 	l, ok := parseLevel(level)
 	if !ok {
 		l = slog.LevelInfo
 	}
-	s.log.Log(s.ctx, l, strings.TrimRight(msg, "\r\n"), "source", "lua")
+	s.logv(s.ctx, l, strings.TrimRight(msg, "\r\n"), "source", "lua")
 }
 
 func (s *luaSession) consoleLog(L *lua.LState) int {
@@ -309,22 +389,41 @@ func (s *luaSession) setVariable(L *lua.LState) int {
 // channel's), expanding ${…} in data first as FreeSWITCH does. An unknown
 // application hangs the channel up, as in FreeSWITCH.
 func (s *luaSession) execute(L *lua.LState) int {
-	self(L)
-	app := L.CheckString(2)
-	if !s.ch.Ready() && !zombieApps[strings.ToLower(app)] {
-		s.log.Debug("lua: channel is hung up; application not run", "app", app)
+	// The frames of a caller waiting in the callcenter app stay parked
+	// under this one: the work around the application is in helpers.
+	app, data, ok := s.executeArgs(L)
+	if !ok {
 		return 0
 	}
-	data := Expand(s.ctx, s.d.core, s.ch, L.OptString(3, ""))
-	err := s.d.core.Execute(s.ctx, s.ch, app, data)
-	switch {
-	case errors.Is(err, call.ErrNoApp):
-		s.log.Error("lua: invalid application", "app", app)
-		s.ch.Hangup(call.DestinationOutOfOrder)
-	case err != nil:
-		s.log.Log(s.ctx, failureLevel(err), "lua: application failed", "app", app, "data", data, "err", err)
+	if err := s.d.core.Execute(s.ctx, s.ch, app, data); err != nil {
+		s.executeFailed(app, data, err)
 	}
 	return 0
+}
+
+// executeArgs reads session:execute's arguments; !ok means the
+// application is not run.
+//
+//go:noinline
+func (s *luaSession) executeArgs(L *lua.LState) (app, data string, ok bool) {
+	self(L)
+	app = L.CheckString(2)
+	if !s.ch.Ready() && !zombieApps[strings.ToLower(app)] {
+		s.logv(context.Background(), slog.LevelDebug, "lua: channel is hung up; application not run", "app", app)
+		return "", "", false
+	}
+	return app, Expand(s.ctx, s.d.core, s.ch, L.OptString(3, "")), true
+}
+
+//go:noinline
+func (s *luaSession) executeFailed(app, data string, err error) {
+	switch {
+	case errors.Is(err, call.ErrNoApp):
+		s.logv(context.Background(), slog.LevelError, "lua: invalid application", "app", app)
+		s.ch.Hangup(call.DestinationOutOfOrder)
+	default:
+		s.logv(s.ctx, failureLevel(err), "lua: application failed", "app", app, "data", data, "err", err)
+	}
 }
 
 // zombieApps may still run on a hung-up channel (FreeSWITCH's
@@ -334,7 +433,7 @@ var zombieApps = map[string]bool{"set": true, "unset": true, "export": true, "lo
 func (s *luaSession) answer(L *lua.LState) int {
 	self(L)
 	if err := s.ch.Answer(); err != nil {
-		s.log.Debug("lua: answer", "err", err)
+		s.logv(context.Background(), slog.LevelDebug, "lua: answer", "err", err)
 	}
 	return 0
 }
@@ -342,7 +441,7 @@ func (s *luaSession) answer(L *lua.LState) int {
 func (s *luaSession) preAnswer(L *lua.LState) int {
 	self(L)
 	if err := s.ch.PreAnswer(); err != nil {
-		s.log.Debug("lua: pre-answer", "err", err)
+		s.logv(context.Background(), slog.LevelDebug, "lua: pre-answer", "err", err)
 	}
 	return 0
 }
@@ -370,7 +469,7 @@ func (s *luaSession) streamFile(L *lua.LState) int {
 	self(L)
 	path := Expand(s.ctx, s.d.core, s.ch, L.CheckString(2))
 	if err := play(s.ctx, s.ch, path); err != nil {
-		s.log.Log(s.ctx, failureLevel(err), "lua: streamFile", "err", err)
+		s.logv(s.ctx, failureLevel(err), "lua: streamFile", "err", err)
 	}
 	return 0
 }
@@ -397,7 +496,7 @@ func (s *luaSession) transfer(L *lua.LState) int {
 	self(L)
 	data := strings.TrimSpace(L.CheckString(2) + " " + L.OptString(3, "XML") + " " + L.OptString(4, ""))
 	if err := s.d.core.Execute(s.ctx, s.ch, "transfer", data); err != nil {
-		s.log.Warn("lua: transfer", "err", err)
+		s.logv(context.Background(), slog.LevelWarn, "lua: transfer", "err", err)
 	}
 	return 0
 }

@@ -2,10 +2,13 @@ package dialplan
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -207,4 +210,43 @@ func TestLuaArgumentsSplitLikeFreeSWITCH(t *testing.T) {
 	if got := h.rec.all(); !slices.Contains(got, want) {
 		t.Errorf("saw %q, want %q", got, want)
 	}
+}
+
+// A script's log lines carry the channel's attributes, then script=<name>,
+// then the line's own, as a log.With("script", …) logger gave them.
+func TestLuaLogLinesNameTheScript(t *testing.T) {
+	h := luaHarness(t, map[string]string{"l.lua": `freeswitch.consoleLog("WARNING", "hello\n")
+session:execute("nosuchapp", "x")`}, "l.lua")
+	var buf strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, nil))
+	ch := h.core.NewChannel(call.ChannelSpec{Name: "sofia/test/1", Direction: call.Inbound,
+		Vars: map[string]string{"context": "default", "destination_number": "1"}, Signalling: fakeSig{h.rec},
+		Media: &fakeMedia{rec: h.rec, name: "A"}, Log: log})
+	if err := h.dp.Route(ch.Context(), ch); err != nil {
+		t.Logf("route: %v", err)
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	id := ch.UUID()
+	for _, want := range []string{
+		`level=WARN msg=hello uuid=` + id + ` script=l.lua source=lua` + "\n",
+		`level=ERROR msg="lua: invalid application" uuid=` + id + ` script=l.lua app=nosuchapp` + "\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -27,38 +27,18 @@ type step struct {
 // "default" when unset) for destination_number and runs the collected
 // actions in order in the calling goroutine. Nothing matching gives
 // call.NoRouteDestination. After transfer it hunts again.
+//
+// A queued caller's goroutine stays parked under Route and execute for the
+// whole wait, so the work around each application is in helpers and these
+// frames hold little (see acd's appCallcenter).
 func (d *Dialplan) Route(ctx context.Context, ch *call.Channel) error {
-	r := &run{}
-	d.mu.Lock()
-	d.runs[ch.UUID()] = r
-	d.mu.Unlock()
-	defer func() {
-		d.mu.Lock()
-		delete(d.runs, ch.UUID())
-		d.mu.Unlock()
-	}()
+	r := d.startRun(ch)
+	defer d.endRun(ch)
 
 	for transfers := 0; ; transfers++ {
-		if transfers > maxTransfers {
-			ch.Log().Error("dialplan: too many transfers, giving up")
-			return call.ExchangeRoutingError
-		}
-		if transfers > 0 {
-			// A transfer routes the channel again (CS_ROUTING), as
-			// FreeSWITCH's state machine does.
-			ch.SetRunState(call.CSRouting)
-		}
-		ctxName := ch.Var("context")
-		if ctxName == "" {
-			ctxName = "default"
-			ch.SetVar("context", ctxName)
-		}
-		ch.Log().Info("dialplan: processing", "caller_id_name", ch.Var("caller_id_name"),
-			"destination_number", ch.Var("destination_number"), "context", ctxName)
-		steps := d.hunt(ctxName, ch)
-		if len(steps) == 0 {
-			ch.Log().Info("dialplan: no route", "destination_number", ch.Var("destination_number"), "context", ctxName)
-			return call.NoRouteDestination
+		steps, err := d.huntFor(ch, transfers)
+		if err != nil {
+			return err
 		}
 		r.transfer.Store(false)
 		if err := d.execute(ctx, ch, r, steps); err != nil {
@@ -70,37 +50,102 @@ func (d *Dialplan) Route(ctx context.Context, ch *call.Channel) error {
 	}
 }
 
+//go:noinline
+func (d *Dialplan) startRun(ch *call.Channel) *run {
+	r := &run{}
+	d.mu.Lock()
+	d.runs[ch.UUID()] = r
+	d.mu.Unlock()
+	return r
+}
+
+func (d *Dialplan) endRun(ch *call.Channel) {
+	d.mu.Lock()
+	delete(d.runs, ch.UUID())
+	d.mu.Unlock()
+}
+
+// huntFor starts the transfers-th hunt of ch's context: what to run, or
+// why the call ends.
+//
+//go:noinline
+func (d *Dialplan) huntFor(ch *call.Channel, transfers int) ([]step, error) {
+	if transfers > maxTransfers {
+		ch.Log().Error("dialplan: too many transfers, giving up")
+		return nil, call.ExchangeRoutingError
+	}
+	if transfers > 0 {
+		// A transfer routes the channel again (CS_ROUTING), as
+		// FreeSWITCH's state machine does.
+		ch.SetRunState(call.CSRouting)
+	}
+	ctxName := ch.Var("context")
+	if ctxName == "" {
+		ctxName = "default"
+		ch.SetVar("context", ctxName)
+	}
+	ch.Log().Info("dialplan: processing", "caller_id_name", ch.Var("caller_id_name"),
+		"destination_number", ch.Var("destination_number"), "context", ctxName)
+	steps := d.hunt(ctxName, ch)
+	if len(steps) == 0 {
+		ch.Log().Info("dialplan: no route", "destination_number", ch.Var("destination_number"), "context", ctxName)
+		return nil, call.NoRouteDestination
+	}
+	return steps, nil
+}
+
 // execute runs steps until they end, the channel hangs up or a transfer
 // asks for a new hunt.
 func (d *Dialplan) execute(ctx context.Context, ch *call.Channel, r *run, steps []step) error {
-	for _, s := range steps {
-		// Commands queued from outside (sendmsg) run between
-		// applications; a transfer asked for from outside (uuid_transfer)
-		// re-hunts before the next one.
-		d.core.RunCommands(ctx, ch)
-		if ch.TakeTransfer() {
-			r.transfer.Store(true)
-		}
-		if !ch.Ready() || r.transfer.Load() {
+	for i := range steps {
+		data, ok := d.beforeStep(ctx, ch, r, &steps[i])
+		if !ok {
 			return nil
 		}
-		data := Expand(ctx, d.core, ch, s.data)
-		ch.Log().Debug("dialplan: execute", "extension", s.ext, "app", s.app, "data", data)
-		ch.SetVar("current_application", s.app)
-		ch.SetVar("current_application_data", data)
-		err := d.core.Execute(ctx, ch, s.app, data)
-		switch {
-		case errors.Is(err, call.ErrNoApp):
-			// FreeSWITCH hangs up on an unknown application.
-			ch.Log().Error("dialplan: invalid application", "app", s.app)
-			return call.DestinationOutOfOrder
-		case err != nil:
-			ch.Log().Log(ctx, failureLevel(err), "dialplan: application failed", "app", s.app, "data", data, "err", err)
+		if err := d.core.Execute(ctx, ch, steps[i].app, data); err != nil {
+			if err := d.stepFailed(ctx, ch, &steps[i], data, err); err != nil {
+				return err
+			}
 		}
 	}
 	if ch.TakeTransfer() {
 		r.transfer.Store(true)
 	}
+	return nil
+}
+
+// beforeStep runs what comes before step s and expands its data; !ok
+// means the steps stop here.
+//
+//go:noinline
+func (d *Dialplan) beforeStep(ctx context.Context, ch *call.Channel, r *run, s *step) (data string, ok bool) {
+	// Commands queued from outside (sendmsg) run between
+	// applications; a transfer asked for from outside (uuid_transfer)
+	// re-hunts before the next one.
+	d.core.RunCommands(ctx, ch)
+	if ch.TakeTransfer() {
+		r.transfer.Store(true)
+	}
+	if !ch.Ready() || r.transfer.Load() {
+		return "", false
+	}
+	data = Expand(ctx, d.core, ch, s.data)
+	ch.Log().Debug("dialplan: execute", "extension", s.ext, "app", s.app, "data", data)
+	ch.SetVar("current_application", s.app)
+	ch.SetVar("current_application_data", data)
+	return data, true
+}
+
+// stepFailed logs an application's error; non-nil ends the dialplan.
+//
+//go:noinline
+func (d *Dialplan) stepFailed(ctx context.Context, ch *call.Channel, s *step, data string, err error) error {
+	if errors.Is(err, call.ErrNoApp) {
+		// FreeSWITCH hangs up on an unknown application.
+		ch.Log().Error("dialplan: invalid application", "app", s.app)
+		return call.DestinationOutOfOrder
+	}
+	ch.Log().Log(ctx, failureLevel(err), "dialplan: application failed", "app", s.app, "data", data, "err", err)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 
 	"ccpbx/call"
+	"ccpbx/internal/pbxtest"
 	"ccpbx/internal/testphone"
 )
 
@@ -394,4 +396,35 @@ func TestHoldReinviteAndInfoDTMF(t *testing.T) {
 	if err := in.WaitEnded(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestAnsweredLegReleasesInvite: once the caller ACKed our 200, the
+// answered leg drops the INVITE request and its server transaction (kept
+// otherwise for the whole call, a queued caller's minutes), and the call
+// still ends with a BYE either way.
+func TestAnsweredLegReleasesInvite(t *testing.T) {
+	x := newTestPBX(t)
+	c1, in := answered(t, x)
+	ctx := testCtx(t, 10*time.Second)
+	l, ok := x.inboundLeg(t, 0).Signalling().(*uasLeg)
+	if !ok {
+		t.Fatalf("inbound leg is %T", x.inboundLeg(t, 0).Signalling())
+	}
+	pbxtest.WaitFor(t, 10*time.Second, func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.inv == nil && l.tx == nil
+	}, "the answered leg to release its INVITE and transaction")
+	if _, err := l.answerInvite(response{code: 486, reason: "Busy Here"}); !errors.Is(err, errInviteReleased) {
+		t.Fatalf("answering a released INVITE: %v", err)
+	}
+	// The PBX's side hangs up: the caller gets a BYE.
+	x.inboundLeg(t, 0).Hangup(call.NormalClearing)
+	if err := c1.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	x.waitIdle(t, ctx)
 }

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -75,10 +76,21 @@ func (l *uasLeg) byeWhileEarly() {
 }
 
 // answerInvite sends a response to the INVITE, with our dialog's To tag.
+// Once the leg is answered and its 200 ACKed the INVITE is released
+// (releaseInvite) and there is nothing left to answer.
 func (l *uasLeg) answerInvite(r response) (*sipmsg.Response, error) {
+	l.mu.Lock()
+	tx, inv := l.tx, l.inv
+	l.mu.Unlock()
+	if tx == nil {
+		return nil, errInviteReleased
+	}
 	r.toTag = l.dlg.localTag
-	return l.s.reply(l.tx, l.inv, r)
+	return l.s.reply(tx, inv, r)
 }
+
+// errInviteReleased: a response to an INVITE already answered and ACKed.
+var errInviteReleased = errors.New("sip: the INVITE was answered and released")
 
 // onCancel runs when the caller's CANCEL hit the INVITE transaction;
 // sipgo has answered it and sends the 487.
@@ -189,7 +201,9 @@ func (l *uasLeg) awaitAck(res *sipmsg.Response) {
 	interval := sipmsg.T1
 	resend := time.NewTimer(interval)
 	defer resend.Stop()
-	reliable := sipmsg.IsReliable(l.inv.Transport())
+	l.mu.Lock()
+	tx, reliable := l.tx, sipmsg.IsReliable(l.inv.Transport())
+	l.mu.Unlock()
 	if reliable {
 		resend.Stop()
 	}
@@ -197,8 +211,10 @@ func (l *uasLeg) awaitAck(res *sipmsg.Response) {
 	for {
 		select {
 		case <-l.ackCh:
+			l.releaseInvite()
 			return
 		case <-deadline.C:
+			l.releaseInvite()
 			l.mu.Lock()
 			l.ackTimedOut = true
 			l.mu.Unlock()
@@ -218,7 +234,7 @@ func (l *uasLeg) awaitAck(res *sipmsg.Response) {
 			// resending the 200 until the ACK or Timer H.
 			chDone = nil
 		case <-resend.C:
-			if err := l.tx.Respond(res); err != nil {
+			if err := tx.Respond(res); err != nil {
 				if chDone == nil {
 					l.endAckWait() // the transaction is gone: no ACK to wait for
 				}
@@ -228,6 +244,19 @@ func (l *uasLeg) awaitAck(res *sipmsg.Response) {
 			resend.Reset(interval)
 		}
 	}
+}
+
+// releaseInvite drops the INVITE request and its server transaction once
+// the 200 needs no more retransmission (ACKed, or Timer H gave up): an
+// answered leg ends with a BYE of its dialog, so they would only be kept,
+// with their headers and SDP, for as long as the call lasts (a caller
+// waiting in a queue for minutes). Only awaitAck resends on the
+// transaction, and it is what calls this; the early-state paths
+// (answerInvite) are over once the leg is answered.
+func (l *uasLeg) releaseInvite() {
+	l.mu.Lock()
+	l.inv, l.tx = nil, nil
+	l.mu.Unlock()
 }
 
 // Hangup ends the leg: a final error response while the INVITE is

@@ -299,7 +299,7 @@ func start(parent context.Context, cfg *config.Config, log *slog.Logger) (p *pbx
 	})
 	go cmds.RunHeartbeat(ctx, api.HeartbeatInterval)
 	go returnMemoryAfterLoad(ctx, p.core.Count, drainCheckInterval)
-	setMemoryLimit(log.With("component", "gc"))
+	go runGCPolicy(ctx, log.With("component", "gc"))
 	p.reload = &reloader{core: p.core, cfg: cfg, dp: dp, reg: reg, acd: p.acd}
 	p.reload.register()
 	p.esl = api.NewEventSocket(p.core, cfg.EventSocket.Listen, cfg.EventSocket.Password, log.With("component", "esl"))
