@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // The media side of the invite modes (-media): the callers' (and agents')
@@ -23,9 +25,9 @@ import (
 // 20 ms stream (pacer) and only measure.
 
 const (
-	sysRecvmmsg   = 299 // linux/amd64 (syscall.SYS_RECVMMSG)
-	sysSendmmsg   = 307 // linux/amd64 (unix.SYS_SENDMMSG)
-	soTimestampNS = 35  // SO_TIMESTAMPNS
+	sysRecvmmsg   = unix.SYS_RECVMMSG // this architecture's numbers, not amd64's
+	sysSendmmsg   = unix.SYS_SENDMMSG
+	soTimestampNS = unix.SO_TIMESTAMPNS
 	batch         = 64
 	frame         = 20 * time.Millisecond
 	bucketUs      = 10      // histogram resolution
