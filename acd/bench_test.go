@@ -156,3 +156,48 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(p(0.50), "p50-µs")
 	b.ReportMetric(p(0.99), "p99-µs")
 }
+
+// BenchmarkFireMemberEvent builds and publishes a member's callcenter::info
+// event (bridge-agent-start, with a trunk caller's ~60 variables) to the
+// subscribers a PBX without ESL clients has (bare: metrics, wallboard) and
+// to a full one (an ESL client, which gets the channel headers too).
+func BenchmarkFireMemberEvent(b *testing.B) {
+	for _, full := range []bool{false, true} {
+		name := "bare"
+		if full {
+			name = "full"
+		}
+		b.Run(name, func(b *testing.B) {
+			core := call.NewCore("bench", quietLog())
+			a, err := New(queueCfg("longest-idle-agent", nil), core, nil, Options{Log: quietLog()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			vars := map[string]string{"caller_id_number": "5550001", "caller_id_name": "Caller",
+				"destination_number": "3000", "context": "blueivr", "network_addr": "127.0.0.1"}
+			for i := range 55 {
+				vars["cc_variable_"+fmt.Sprint(i)] = "value-" + fmt.Sprint(i)
+			}
+			ch := core.NewChannel(call.ChannelSpec{Name: "sofia/blueivr/5550001@127.0.0.1:5080",
+				Direction: call.Inbound, Vars: vars})
+			defer ch.Hangup(call.NormalClearing)
+			n := 0
+			count := func(*call.Event) { n++ }
+			kinds := call.Kinds("CUSTOM " + Subclass)
+			defer core.Bus.ObserveBare(kinds, nil, count)()
+			defer core.Bus.ObserveBare(kinds, nil, count)()
+			if full {
+				defer core.Bus.ObserveKinds(kinds, nil, count)()
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				a.fire(ch, "CC-Queue", "3000@default", "CC-Action", "bridge-agent-start", "CC-Agent", "1001",
+					"CC-Agent-UUID", "agent-uuid", "CC-Member-UUID", "member-uuid", "CC-Member-Session-UUID", ch.UUID(),
+					"CC-Member-Joined-Time", "1700000000", "CC-Agent-Answered-Time", "1700000012")
+			}
+			if n == 0 {
+				b.Fatal("no event delivered")
+			}
+		})
+	}
+}

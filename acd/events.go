@@ -14,12 +14,19 @@ const Subclass = "callcenter::info"
 // headers come first, as FreeSWITCH adds a session's data before the CC-*
 // headers (freeswitch-observed §7). kv are header name/value pairs in
 // emission order; empty values are left out, as FreeSWITCH omits NULLs.
+//
+// The channel headers are only added when a subscriber that wants the
+// event wants it full (an ESL client, which must get what FreeSWITCH
+// sends); bare subscribers (metrics, wallboard) read only the CC-*
+// headers, and with only those the dozens of channel headers are not
+// built. With both, the one full event goes to all of them.
 func (a *ACD) fire(ch *call.Channel, kv ...string) {
-	if !a.core.Wants("CUSTOM", Subclass) {
+	want, full := a.core.Wanted("CUSTOM", Subclass)
+	if !want {
 		return
 	}
 	e := &call.Event{Name: "CUSTOM", Subclass: Subclass, Time: a.clock.Now()}
-	if ch != nil {
+	if ch != nil && full {
 		ch.AppendHeaders(e)
 	}
 	for i := 0; i+1 < len(kv); i += 2 {

@@ -62,3 +62,51 @@ func TestC22Presence(t *testing.T) {
 	e = <-pres
 	eq(t, "probe", e.Get("force-status"), "Idle")
 }
+
+// TestFireChannelHeadersOnlyForFullSubscribers: with only bare subscribers
+// (metrics, wallboard) a member's callcenter::info event carries no channel
+// headers; with a full one (an ESL client) it carries them exactly as
+// before, and the bare subscriber gets that same event.
+func TestFireChannelHeadersOnlyForFullSubscribers(t *testing.T) {
+	h := newHarness(t, queueCfg("", nil), nil, baseEpoch)
+	h.stopEv() // the harness's subscriber wants full events
+	ch := h.core.NewChannel(call.ChannelSpec{Name: "sofia/blueivr/5550001@127.0.0.1", Direction: call.Inbound,
+		Vars: map[string]string{"caller_id_number": "5550001", "cc_side": "member"}})
+	defer ch.Hangup(call.NormalClearing)
+	bare, stopBare := h.core.Bus.SubscribeBare(10, call.Kinds("CUSTOM "+Subclass), nil)
+	defer stopBare()
+	fire := func() {
+		h.acd.do(func() { h.acd.fire(ch, "CC-Queue", q1, "CC-Action", "member-queue-start", "CC-Member-UUID", "m1") })
+	}
+	cc := []call.Header{{Name: "CC-Queue", Value: q1}, {Name: "CC-Action", Value: "member-queue-start"},
+		{Name: "CC-Member-UUID", Value: "m1"}}
+
+	fire()
+	e := <-bare
+	for _, hd := range e.Headers {
+		if strings.HasPrefix(hd.Name, "Channel-") || strings.HasPrefix(hd.Name, "Caller-") ||
+			strings.HasPrefix(hd.Name, "variable_") || hd.Name == "Unique-ID" {
+			t.Fatalf("bare-only event carries channel header %s", hd.Name)
+		}
+	}
+	eq(t, "bare event ends with the CC headers", e.Headers[len(e.Headers)-len(cc):], cc)
+	eq(t, "envelope", e.Get("Event-Subclass"), Subclass)
+
+	full, stopFull := h.core.Bus.SubscribeKinds(10, call.Kinds("CUSTOM "+Subclass), nil)
+	defer stopFull()
+	fire()
+	ef, eb := <-full, <-bare
+	if ef != eb {
+		t.Fatal("bare and full subscribers got different events: the event was built twice")
+	}
+	ref := &call.Event{}
+	ch.AppendHeaders(ref)
+	want := append(ref.Headers, cc...)
+	if len(ef.Headers) < len(want) {
+		t.Fatalf("full event has %d headers, want at least %d", len(ef.Headers), len(want))
+	}
+	eq(t, "full event: channel headers then CC headers", ef.Headers[len(ef.Headers)-len(want):], want)
+	if ef.Get("Channel-Name") != "sofia/blueivr/5550001@127.0.0.1" || ef.Get("variable_cc_side") != "member" {
+		t.Fatalf("full event lacks channel data: %v", ef.Headers)
+	}
+}

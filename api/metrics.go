@@ -132,7 +132,9 @@ func NewMetrics(core *call.Core, o MetricsOptions) *Metrics {
 		(*snapshotCollector)(m))
 	// Observe, not Subscribe: counters must not lose events, and this
 	// handler only bumps counters under a short lock, so it never blocks.
-	core.Bus.ObserveKinds(call.Kinds("CHANNEL_CREATE", "CHANNEL_HANGUP", "CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE",
+	// Bare: it reads the event name and the CC-* headers only, so the ACD
+	// need not add the member's channel headers for it.
+	core.Bus.ObserveBare(call.Kinds("CHANNEL_CREATE", "CHANNEL_HANGUP", "CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE",
 		"CUSTOM callcenter::info"), func(e *call.Event) bool {
 		switch e.Name {
 		case "CHANNEL_CREATE", "CHANNEL_HANGUP", "CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE":

@@ -115,7 +115,9 @@ func (h *hub) close() {
 
 func (h *hub) run() {
 	defer close(h.done)
-	events, cancel := h.core.Bus.SubscribeKinds(1024, call.Kinds("CUSTOM callcenter::info"), boardEvent)
+	// Bare: the board reads CC-Agent and CC-Action only (the rest comes
+	// from the ACD's view), so the ACD need not add channel headers for it.
+	events, cancel := h.core.Bus.SubscribeBare(1024, call.Kinds("CUSTOM callcenter::info"), boardEvent)
 	defer cancel()
 	// The bus counts what it drops for full subscribers (any of them, so
 	// a rise may not be ours): when it rises, resync within lossCheck

@@ -51,8 +51,10 @@ type Bus struct {
 	subs    map[*subscription]struct{}
 	dropped atomic.Uint64
 	// wantAll counts the subscriptions without an Interest: while it is
-	// above 0 every kind is wanted without asking the others.
+	// above 0 every kind is wanted without asking the others. fullAll
+	// counts those of them that are not bare (they want full events).
 	wantAll atomic.Int32
+	fullAll atomic.Int32
 }
 
 // Interest reports whether a subscriber can want events of this kind
@@ -84,6 +86,9 @@ type subscription struct {
 	kinds  Interest // nil: every kind
 	// observe, when set, is called in Publish instead of a send on ch.
 	observe func(*Event)
+	// bare: the subscriber reads only the event's own headers, never the
+	// channel data a producer may add (see Bus.Wanted).
+	bare bool
 }
 
 func (b *Bus) add(s *subscription) {
@@ -94,6 +99,9 @@ func (b *Bus) add(s *subscription) {
 	b.subs[s] = struct{}{}
 	if s.kinds == nil {
 		b.wantAll.Add(1)
+		if !s.bare {
+			b.fullAll.Add(1)
+		}
 	}
 	b.mu.Unlock()
 }
@@ -106,6 +114,9 @@ func (b *Bus) removeLocked(s *subscription) {
 	delete(b.subs, s)
 	if s.kinds == nil {
 		b.wantAll.Add(-1)
+		if !s.bare {
+			b.fullAll.Add(-1)
+		}
 	}
 }
 
@@ -121,7 +132,18 @@ func (b *Bus) Observe(filter func(*Event) bool, fn func(*Event)) (cancel func())
 // ObserveKinds is Observe for the events of the kinds in kinds only (nil:
 // every kind).
 func (b *Bus) ObserveKinds(kinds Interest, filter func(*Event) bool, fn func(*Event)) (cancel func()) {
-	s := &subscription{filter: filter, observe: fn, kinds: kinds}
+	return b.observe(&subscription{filter: filter, observe: fn, kinds: kinds})
+}
+
+// ObserveBare is ObserveKinds for a consumer that reads only the event's
+// own headers (the CC-* headers of a callcenter::info event, say): a
+// producer may leave out the channel data it would add for full
+// subscribers (Bus.Wanted), and fn then gets the event without it.
+func (b *Bus) ObserveBare(kinds Interest, filter func(*Event) bool, fn func(*Event)) (cancel func()) {
+	return b.observe(&subscription{filter: filter, observe: fn, kinds: kinds, bare: true})
+}
+
+func (b *Bus) observe(s *subscription) (cancel func()) {
 	b.add(s)
 	return func() {
 		b.mu.Lock()
@@ -139,10 +161,20 @@ func (b *Bus) Subscribe(buffer int, filter func(*Event) bool) (<-chan *Event, fu
 // SubscribeKinds is Subscribe for the events of the kinds in kinds only
 // (nil: every kind).
 func (b *Bus) SubscribeKinds(buffer int, kinds Interest, filter func(*Event) bool) (<-chan *Event, func()) {
+	return b.subscribe(buffer, kinds, filter, false)
+}
+
+// SubscribeBare is SubscribeKinds for a consumer that reads only the
+// event's own headers, as ObserveBare.
+func (b *Bus) SubscribeBare(buffer int, kinds Interest, filter func(*Event) bool) (<-chan *Event, func()) {
+	return b.subscribe(buffer, kinds, filter, true)
+}
+
+func (b *Bus) subscribe(buffer int, kinds Interest, filter func(*Event) bool, bare bool) (<-chan *Event, func()) {
 	if buffer < 0 {
 		buffer = 0 // make would panic; an unbuffered subscriber only gets events it is waiting for
 	}
-	s := &subscription{ch: make(chan *Event, buffer), filter: filter, kinds: kinds}
+	s := &subscription{ch: make(chan *Event, buffer), filter: filter, kinds: kinds, bare: bare}
 	b.add(s)
 	var once sync.Once
 	return s.ch, func() {
@@ -170,6 +202,28 @@ func (b *Bus) Wants(name, subclass string) bool {
 		}
 	}
 	return false
+}
+
+// Wanted reports whether some subscriber can want events of this kind
+// (want, as Wants) and whether one of those wants full events (full): a
+// subscriber that is not bare. When want is true and full false, the
+// producer may leave the channel data out of the event; when both kinds
+// of subscriber exist it builds the full event once for all of them.
+func (b *Bus) Wanted(name, subclass string) (want, full bool) {
+	if b.fullAll.Load() > 0 {
+		return true, true
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for s := range b.subs {
+		if s.kinds == nil || s.kinds(name, subclass) {
+			want = true
+			if !s.bare {
+				return true, true
+			}
+		}
+	}
+	return want, false
 }
 
 // Publish delivers e to every matching subscriber without blocking.
@@ -214,6 +268,10 @@ func (c *Core) Fire(e *Event) {
 // Wants reports whether an event of this kind would reach any subscriber
 // (Bus.Wants): producers skip building events nobody receives.
 func (c *Core) Wants(name, subclass string) bool { return c.Bus.Wants(name, subclass) }
+
+// Wanted is Bus.Wanted: whether an event of this kind would reach any
+// subscriber, and whether one of them wants the full event.
+func (c *Core) Wanted(name, subclass string) (want, full bool) { return c.Bus.Wanted(name, subclass) }
 
 // Fire publishes e, an event about this channel (built with c.Event or
 // c.AppendHeaders), in order with the channel's other events: a channel's

@@ -273,3 +273,45 @@ func TestBusWantsKinds(t *testing.T) {
 		t.Error("interest outlived its subscriptions")
 	}
 }
+
+// TestWantedBareAndFull: Wanted tells producers whether some subscriber
+// wants a kind and whether one of those wants the full event (is not
+// bare).
+func TestWantedBareAndFull(t *testing.T) {
+	var b Bus
+	check := func(what string, want, full bool) {
+		t.Helper()
+		w, f := b.Wanted("CUSTOM", "callcenter::info")
+		if w != want || f != full {
+			t.Fatalf("%s: Wanted = %v, %v; want %v, %v", what, w, f, want, full)
+		}
+		if b.Wants("CUSTOM", "callcenter::info") != want {
+			t.Fatalf("%s: Wants disagrees with Wanted", what)
+		}
+	}
+	check("no subscriber", false, false)
+	stopOther := b.ObserveBare(Kinds("CHANNEL_CREATE"), nil, func(*Event) {})
+	check("bare subscriber of another kind", false, false)
+	stopBare := b.ObserveBare(Kinds("CUSTOM callcenter::info"), nil, func(*Event) {})
+	check("bare subscriber", true, false)
+	_, stopBareSub := b.SubscribeBare(1, Kinds("CUSTOM callcenter::info"), nil)
+	check("two bare subscribers", true, false)
+	_, stopFull := b.SubscribeKinds(1, Kinds("CUSTOM callcenter::info"), nil)
+	check("bare and full", true, true)
+	stopFull()
+	check("full cancelled", true, false)
+	_, stopAllBare := b.SubscribeBare(1, nil, nil)
+	check("bare subscriber of every kind", true, false)
+	stopAll := b.Observe(nil, func(*Event) {})
+	check("full subscriber of every kind", true, true)
+	stopAll()
+	check("full of every kind cancelled", true, false)
+	stopAllBare()
+	stopBareSub()
+	stopBare()
+	check("bare cancelled", false, false)
+	stopOther()
+	if b.wantAll.Load() != 0 || b.fullAll.Load() != 0 {
+		t.Fatalf("counters left at %d, %d", b.wantAll.Load(), b.fullAll.Load())
+	}
+}
