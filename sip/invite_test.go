@@ -314,3 +314,36 @@ func TestConcurrentCalls(t *testing.T) {
 	}
 	x.waitIdle(t, ctx)
 }
+
+// TestCancelledDialEndsWithTheCallee: a dial cancelled while the phone
+// rings reports the leg ended only once the phone has answered the INVITE
+// (487), so the ACD cannot offer the agent the next caller while the phone
+// still rings for the last one (a proxy in between may forward a new
+// INVITE ahead of the CANCEL).
+func TestCancelledDialEndsWithTheCallee(t *testing.T) {
+	x := newTestPBX(t)
+	p := testphone.New(t)
+	p.SetPlan(testphone.Plan{Rings: 1, HoldCancel: 300 * time.Millisecond})
+	ctx := testCtx(t, 10*time.Second)
+	octx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := x.core.Originate(octx, "sofia/internal/agent@"+p.Addr().String(), call.OriginateOptions{})
+		done <- err
+	}()
+	in, err := p.Incoming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("originate succeeded")
+	}
+	if !in.Cancelled() || !in.Held487() {
+		t.Fatalf("the dial ended before the phone's 487 (cancelled %v, 487 sent %v)", in.Cancelled(), in.Held487())
+	}
+	if err := in.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	x.waitIdle(t, ctx)
+}

@@ -148,7 +148,26 @@ func (l *uacLeg) runInvite(ctx context.Context, inv *sipmsg.Request, vars map[st
 			l.state = stateEnded
 			l.mu.Unlock()
 			l.s.pending.add()
-			go l.cancelInvite(tx, inv, provisional, cause)
+			settled := make(chan struct{})
+			go func() {
+				defer close(settled)
+				l.cancelInvite(tx, inv, provisional, cause)
+			}()
+			if cause != call.LoseRace {
+				// The callee is done with this INVITE once it has
+				// answered it (487): until then a new INVITE to the
+				// same phone (the ACD offering the agent the next
+				// caller) can reach it before the CANCEL, or while it
+				// still rings, when a proxy in between forwards the
+				// two in parallel. A ring-all loser does not wait: the
+				// winner's bridge must not.
+				t := time.NewTimer(cancelSettle)
+				select {
+				case <-settled:
+				case <-t.C:
+				}
+				t.Stop()
+			}
 			ch.Terminated(cause)
 			return nil, cause
 		}
@@ -324,6 +343,13 @@ func (l *uacLeg) sendCancel(inv *sipmsg.Request, cause call.Cause) {
 		}
 	}()
 }
+
+// cancelSettle bounds how long a cancelled dial waits for the callee to
+// end its INVITE (the 487) before it reports the leg ended: long enough
+// for a phone on a loaded network, short enough that a phone that never
+// answers the CANCEL keeps an agent from the next caller for no more than
+// that.
+const cancelSettle = 2 * time.Second
 
 // lateInviteTTL covers Timer D and a peer's 2xx retransmissions (64*T1).
 const lateInviteTTL = 40 * time.Second

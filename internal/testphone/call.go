@@ -34,6 +34,9 @@ type Plan struct {
 	// AnswerOnCancel answers 200 OK at the moment a CANCEL arrives, before
 	// the 487: the PBX sees a 200 racing its CANCEL.
 	AnswerOnCancel bool
+	// HoldCancel holds the 487 to a CANCELed INVITE this long (a slow
+	// phone, or a proxy in between): sipgo sends it when OnCancel returns.
+	HoldCancel time.Duration
 }
 
 // AutoAnswer is the plan of a phone that rings once and answers.
@@ -149,6 +152,7 @@ type Call struct {
 	refuse     int
 	localSDP   []byte
 	cancelled  bool
+	held487    bool // HoldCancel's wait is over: the 487 is on its way
 	retrans200 int
 
 	provisional chan struct{}
@@ -592,6 +596,14 @@ func (c *Call) Bye() *sipmsg.Request {
 	return c.bye
 }
 
+// Held487 reports whether the plan's HoldCancel is over for this call:
+// its 487 is being sent.
+func (c *Call) Held487() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.held487
+}
+
 // Cancelled reports whether the far side cancelled this incoming call.
 func (c *Call) Cancelled() bool {
 	c.mu.Lock()
@@ -689,6 +701,12 @@ func (p *Phone) onInvite(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			case <-time.After(5 * time.Second):
 			}
 			return
+		}
+		if plan.HoldCancel > 0 {
+			time.Sleep(plan.HoldCancel)
+			c.mu.Lock()
+			c.held487 = true
+			c.mu.Unlock()
 		}
 		c.markFinal()
 		c.markEnded()
