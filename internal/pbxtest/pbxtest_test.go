@@ -131,3 +131,23 @@ func TestRetryAddrInUse(t *testing.T) {
 		t.Fatalf("exhausted retries: failure %q", r.failed)
 	}
 }
+
+// TestQuietPortsAreFreeDistinctAndQuiet: QuietPorts gives consecutive
+// ports below the ephemeral and RTP ranges, bindable as asked, and never
+// one it gave before.
+func TestQuietPortsAreFreeDistinctAndQuiet(t *testing.T) {
+	seen := map[int]bool{}
+	for range 50 {
+		p := QuietPorts(t, "127.0.0.1", []string{"udp", "tcp"}, []string{"tcp"})
+		if p < QuietLo || p+1 > QuietHi {
+			t.Fatalf("port %d outside %d-%d", p, QuietLo, QuietHi)
+		}
+		if seen[p] || seen[p+1] {
+			t.Fatalf("port %d or %d given twice", p, p+1)
+		}
+		seen[p], seen[p+1] = true, true
+		if !bindFree("udp", "127.0.0.1", p) || !bindFree("tcp", "127.0.0.1", p) || !bindFree("tcp", "127.0.0.1", p+1) {
+			t.Fatalf("port %d/%d given but not free", p, p+1)
+		}
+	}
+}

@@ -15,14 +15,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -260,57 +258,10 @@ type node struct {
 // ephemeral port before the node binds it. quietPort chooses below the
 // kernel's ephemeral range (32768 up) and ccpbx's RTP range (16384 up),
 // free on the very address and networks the process will bind, and never
-// the same number twice in this test binary.
-const quietLo, quietHi = 10000, 16383
-
-var quiet struct {
-	sync.Mutex
-	given map[int]bool
-}
-
+// the same number twice in this test binary (pbxtest.QuietPorts).
 func quietPort(t testing.TB, ip string, networks ...string) int {
 	t.Helper()
-	quiet.Lock()
-	defer quiet.Unlock()
-	if quiet.given == nil {
-		quiet.given = make(map[int]bool)
-	}
-	for range 500 {
-		p := quietLo + rand.IntN(quietHi-quietLo+1)
-		if quiet.given[p] {
-			continue
-		}
-		free := true
-		for _, network := range networks {
-			if !bindFree(network, ip, p) {
-				free = false
-				break
-			}
-		}
-		if free {
-			quiet.given[p] = true
-			return p
-		}
-	}
-	t.Fatalf("no port free on %s (%v) in %d-%d after 500 tries", ip, networks, quietLo, quietHi)
-	return 0
-}
-
-// bindFree reports whether ip:port can be bound on network now.
-func bindFree(network, ip string, port int) bool {
-	addr := net.JoinHostPort(ip, strconv.Itoa(port))
-	if network == "udp" {
-		c, err := net.ListenPacket("udp4", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}
-	l, err := net.Listen("tcp4", addr)
-	if err == nil {
-		l.Close()
-	}
-	return err == nil
+	return pbxtest.QuietPorts(t, ip, networks)
 }
 
 // cluster is the test's processes.

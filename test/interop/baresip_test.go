@@ -86,7 +86,7 @@ func startBaresipWith(t testing.TB, e *env, user string, sec bsSecure) *baresip 
 	var b *baresip
 	pbxtest.RetryAddrInUse(t, 3, func() error {
 		var err error
-		b, err = launchBaresip(t, e, user, baresipSIPPort(t), quietPorts(t, []string{"tcp"}), sec)
+		b, err = launchBaresip(t, e, user, baresipSIPPort(t), pbxtest.QuietPorts(t, "127.0.0.1", []string{"tcp"}), sec)
 		return err
 	})
 	return b

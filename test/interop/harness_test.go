@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -130,78 +129,12 @@ func sipPort(t testing.TB) int {
 	return pbxtest.PortFor(t, "udp", "tcp")
 }
 
-// Quiet ports: below the kernel's ephemeral range (ip_local_port_range,
-// 32768 up by default) and below ccpbx's default RTP range (16384 up), so
-// no bind to port 0 and no outgoing connection of any process is given one
-// of them between the choice and the subprocess's bind. Ports from
-// PortFor are ephemeral: baresip's TLS listener on its SIP port + 1 (it
-// opens one whether TLS is used or not) once lost that port to some
-// process's outgoing TCP connection ("Address already in use"; Linux hands
-// connect() the even ports next to the odd ones bind(0) prefers).
-const quietLo, quietHi = 10000, 16383
-
-var quiet struct {
-	sync.Mutex
-	given map[int]bool
-}
-
-// quietPorts returns p such that p+i is free on networks[i] for each i
-// (nil: none) when chosen, in the quiet range, never the same p twice in
-// this process. Another process choosing the same number explicitly is
-// left to the caller's retry (pbxtest.RetryAddrInUse).
-func quietPorts(t testing.TB, networks ...[]string) int {
-	t.Helper()
-	quiet.Lock()
-	defer quiet.Unlock()
-	if quiet.given == nil {
-		quiet.given = make(map[int]bool)
-	}
-	for range 200 {
-		p := quietLo + rand.IntN(quietHi-quietLo-len(networks))
-		if quiet.given[p] {
-			continue
-		}
-		free := true
-		for i, nets := range networks {
-			for _, n := range nets {
-				if !bindFree(n, p+i) {
-					free = false
-				}
-			}
-		}
-		if free {
-			for i := range networks {
-				quiet.given[p+i] = true
-			}
-			return p
-		}
-	}
-	t.Fatalf("no free quiet port (%d-%d) after 200 tries", quietLo, quietHi)
-	return 0
-}
-
-func bindFree(network string, port int) bool {
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	if network == "udp" {
-		c, err := net.ListenPacket("udp4", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}
-	l, err := net.Listen("tcp4", addr)
-	if err == nil {
-		l.Close()
-	}
-	return err == nil
-}
-
 // baresipSIPPort is a quiet SIP port (UDP and TCP) for baresip whose next
 // port is free for TCP too: baresip listens for SIP over TLS on
 // sip_listen's port + 1.
 func baresipSIPPort(t testing.TB) int {
 	t.Helper()
-	return quietPorts(t, []string{"udp", "tcp"}, []string{"tcp"})
+	return pbxtest.QuietPorts(t, "127.0.0.1", []string{"udp", "tcp"}, []string{"tcp"})
 }
 
 // waitUDPBound waits until some process has a UDP socket bound to port on

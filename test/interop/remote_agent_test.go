@@ -74,7 +74,7 @@ func TestRemoteAgentTLSSRTP(t *testing.T) {
 	// must stay silent (baresip picks that port when it starts, from the
 	// quiet range, which the filter takes whole).
 	capt := startCapture(t, e.art, "remote-agent", fmt.Sprintf("tcp port %d or udp port %d or udp portrange %d-%d or udp portrange %d-%d",
-		tlsPort, e.ports.Trunk, quietLo, quietHi, e.ports.RTPStart, e.ports.RTPEnd))
+		tlsPort, e.ports.Trunk, pbxtest.QuietLo, pbxtest.QuietHi, e.ports.RTPStart, e.ports.RTPEnd))
 
 	b := startBaresipWith(t, e, "1001", bsSecure{tlsPort: tlsPort, caFile: cert})
 	agentSIP := b.sipPort
