@@ -187,23 +187,11 @@ func TestAnswerRetransmittedUntilAck(t *testing.T) {
 
 func TestCancelBeforeAnyProvisionalWaitsForOne(t *testing.T) {
 	x := newTestPBX(t)
-	p := testphone.New(t)
-	p.SetPlan(testphone.Plan{}) // no ringing, no answer: only sipgo's own 100 after 200 ms
 	ctx := testCtx(t, 10*time.Second)
-	octx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		_, err := x.core.Originate(octx, "sofia/internal/agent@"+p.Addr().String(), call.OriginateOptions{})
-		done <- err
-	}()
-	in, err := p.Incoming(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cancel() // before the phone sent anything: the CANCEL has to wait
-	if err := <-done; err == nil {
-		t.Fatal("originate succeeded")
-	}
+	// No ringing, no answer: only sipgo's own 100 after 200 ms; the
+	// originate is cancelled before the phone sent anything, so the CANCEL
+	// has to wait.
+	in := cancelledOriginate(t, ctx, x, testphone.Plan{})
 	if err := in.WaitEnded(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -322,9 +310,24 @@ func TestConcurrentCalls(t *testing.T) {
 // INVITE ahead of the CANCEL).
 func TestCancelledDialEndsWithTheCallee(t *testing.T) {
 	x := newTestPBX(t)
-	p := testphone.New(t)
-	p.SetPlan(testphone.Plan{Rings: 1, HoldCancel: 300 * time.Millisecond})
 	ctx := testCtx(t, 10*time.Second)
+	in := cancelledOriginate(t, ctx, x, testphone.Plan{Rings: 1, HoldCancel: 300 * time.Millisecond})
+	if !in.Cancelled() || !in.Held487() {
+		t.Fatalf("the dial ended before the phone's 487 (cancelled %v, 487 sent %v)", in.Cancelled(), in.Held487())
+	}
+	if err := in.WaitEnded(ctx); err != nil {
+		t.Fatal(err)
+	}
+	x.waitIdle(t, ctx)
+}
+
+// cancelledOriginate originates to a phone with plan, cancels the
+// originate as soon as the INVITE reached the phone, and returns the
+// phone's call once Originate has returned (with an error).
+func cancelledOriginate(t *testing.T, ctx context.Context, x *testPBX, plan testphone.Plan) *testphone.Call {
+	t.Helper()
+	p := testphone.New(t)
+	p.SetPlan(plan)
 	octx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
@@ -339,11 +342,5 @@ func TestCancelledDialEndsWithTheCallee(t *testing.T) {
 	if err := <-done; err == nil {
 		t.Fatal("originate succeeded")
 	}
-	if !in.Cancelled() || !in.Held487() {
-		t.Fatalf("the dial ended before the phone's 487 (cancelled %v, 487 sent %v)", in.Cancelled(), in.Held487())
-	}
-	if err := in.WaitEnded(ctx); err != nil {
-		t.Fatal(err)
-	}
-	x.waitIdle(t, ctx)
+	return in
 }
