@@ -194,14 +194,8 @@ func (b *Bus) Wants(name, subclass string) bool {
 	if b.wantAll.Load() > 0 {
 		return true
 	}
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	for s := range b.subs {
-		if s.kinds == nil || s.kinds(name, subclass) {
-			return true
-		}
-	}
-	return false
+	want, _ := b.Wanted(name, subclass)
+	return want
 }
 
 // Wanted reports whether some subscriber can want events of this kind
