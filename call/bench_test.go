@@ -2,6 +2,7 @@ package call
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -54,5 +55,67 @@ func BenchmarkChannelEventQueueCall(b *testing.B) {
 	for b.Loop() {
 		e := a.Event("CHANNEL_EXECUTE")
 		c.stamp(e)
+	}
+}
+
+// BenchmarkLegEvents is the channel events of one queue call: a caller leg
+// (with ~40 variables) and an agent leg created, answered, bridged and
+// hung up, down to CHANNEL_HANGUP_COMPLETE. "plain" has the subscribers of
+// a plain run (the status counter and the metrics, bare, on CREATE,
+// HANGUP, BRIDGE and UNBRIDGE; the CDR writer, full, on HANGUP_COMPLETE);
+// "esl" adds an event-socket client that wants every channel event in
+// full.
+func BenchmarkLegEvents(b *testing.B) {
+	for _, esl := range []bool{false, true} {
+		name := "plain"
+		if esl {
+			name = "esl"
+		}
+		b.Run(name, func(b *testing.B) {
+			c := newTestCore(b)
+			kinds := Kinds("CHANNEL_CREATE", "CHANNEL_HANGUP", "CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE")
+			bridged := make(chan struct{}, 1)
+			defer c.Bus.ObserveBare(kinds, nil, func(e *Event) {
+				if e.Name == "CHANNEL_BRIDGE" {
+					bridged <- struct{}{}
+				}
+			})()
+			_, stop := c.Bus.SubscribeBare(0, Kinds("CHANNEL_CREATE", "CHANNEL_HANGUP"), func(*Event) bool { return false })
+			defer stop()
+			var complete int
+			defer c.Bus.ObserveKinds(Kinds("CHANNEL_HANGUP_COMPLETE"), nil, func(e *Event) { complete += len(e.Headers) })()
+			if esl {
+				events, stop := c.Bus.SubscribeKinds(1024, func(name, _ string) bool { return strings.HasPrefix(name, "CHANNEL_") }, nil)
+				defer stop()
+				go func() {
+					for range events {
+					}
+				}()
+			}
+			vars := map[string]string{"caller_id_number": "5550001", "caller_id_name": "Caller",
+				"destination_number": "3000", "context": "public", "network_addr": "127.0.0.1"}
+			for i := range 35 {
+				vars["sip_h_X-Var-"+strconv.Itoa(i)] = "value-" + strconv.Itoa(i)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				a := c.NewChannel(ChannelSpec{Name: "sofia/trunk/5550001@127.0.0.1:5080", Direction: Inbound,
+					Vars: vars, Signalling: &fakeSig{}, Media: &fakeMedia{}})
+				o := c.NewChannel(ChannelSpec{Name: "sofia/internal/1001@127.0.0.1:5060", Direction: Outbound,
+					Vars: map[string]string{"caller_id_number": "5550001", "destination_number": "1001"},
+					Signalling: &fakeSig{}, Media: &fakeMedia{}})
+				_ = a.Answer()
+				o.MarkAnswered()
+				done := make(chan error, 1)
+				go func() { done <- c.Bridge(a, o) }()
+				<-bridged
+				o.Hangup(NormalClearing)
+				<-done
+				a.Hangup(NormalClearing)
+			}
+			if complete == 0 {
+				b.Fatal("no CHANNEL_HANGUP_COMPLETE")
+			}
+		})
 	}
 }
