@@ -102,7 +102,7 @@ func BenchmarkLegEvents(b *testing.B) {
 				a := c.NewChannel(ChannelSpec{Name: "sofia/trunk/5550001@127.0.0.1:5080", Direction: Inbound,
 					Vars: vars, Signalling: &fakeSig{}, Media: &fakeMedia{}})
 				o := c.NewChannel(ChannelSpec{Name: "sofia/internal/1001@127.0.0.1:5060", Direction: Outbound,
-					Vars: map[string]string{"caller_id_number": "5550001", "destination_number": "1001"},
+					Vars:       map[string]string{"caller_id_number": "5550001", "destination_number": "1001"},
 					Signalling: &fakeSig{}, Media: &fakeMedia{}})
 				_ = a.Answer()
 				o.MarkAnswered()
