@@ -559,20 +559,34 @@ func (c *Channel) setTimestampsLocked() {
 // State names the channel's call state as FreeSWITCH's Channel-Call-State.
 func (c *Channel) State() string { return c.CallState().String() }
 
-// FireNamed fires the event name about this channel (its headers as
-// Event builds them) if some subscriber can want it; otherwise it builds
-// nothing.
+// FireNamed fires the event name about this channel if some subscriber can
+// want it: with the channel's headers (as Event builds them) when one of
+// those subscribers wants the event full, bare (the envelope only) when
+// all of them are bare (Bus.Wanted); otherwise it builds nothing.
 func (c *Channel) FireNamed(name string) {
-	if c.core.Wants(name, "") {
-		c.Fire(c.Event(name))
+	if want, full := c.core.Wanted(name, ""); want {
+		c.Fire(c.newEvent(name, full, 0))
 	}
 }
 
 // Event builds an event about this channel with FreeSWITCH's channel
 // headers (Channel-*, Caller-*, Other-Leg-*, variable_*).
 func (c *Channel) Event(name string) *Event {
+	return c.newEvent(name, true, 0)
+}
+
+// newEvent starts an event about this channel that will get own headers
+// of its own after the channel's: with the channel's headers when full,
+// without them (for bare subscribers only, Bus.Wanted) otherwise. Its
+// header list has room for the own headers and the envelope stamp puts in
+// front, so building and firing it allocates the list once.
+func (c *Channel) newEvent(name string, full bool, own int) *Event {
 	e := &Event{Name: name}
-	c.AppendHeaders(e)
+	if full {
+		c.appendHeaders(e, own)
+	} else {
+		e.Headers = make([]Header, 0, own+envelopeMax)
+	}
 	return e
 }
 

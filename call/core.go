@@ -217,9 +217,8 @@ func (ch *Channel) startApp(name, data, appUUID string, cancel context.CancelFun
 	}
 	// Application-Response is what this application reports, if anything.
 	ch.SetVar("current_application_response", "")
-	if ch.core.Wants("CHANNEL_EXECUTE", "") {
-		e := &Event{Name: "CHANNEL_EXECUTE"}
-		ch.AppendHeaders(e)
+	if want, full := ch.core.Wanted("CHANNEL_EXECUTE", ""); want {
+		e := ch.newEvent("CHANNEL_EXECUTE", full, 3)
 		e.Add("Application", name)
 		if data != "" {
 			e.Add("Application-Data", data)
@@ -244,15 +243,15 @@ func (ch *Channel) endApp(name, data, appUUID string, prev *running) {
 	ch.mu.Lock()
 	ch.app = prev
 	ch.mu.Unlock()
-	if !ch.core.Wants("CHANNEL_EXECUTE_COMPLETE", "") {
+	want, full := ch.core.Wanted("CHANNEL_EXECUTE_COMPLETE", "")
+	if !want {
 		return
 	}
 	resp := ch.Var("current_application_response")
 	if resp == "" {
 		resp = "_none_"
 	}
-	e := &Event{Name: "CHANNEL_EXECUTE_COMPLETE"}
-	ch.AppendHeaders(e)
+	e := ch.newEvent("CHANNEL_EXECUTE_COMPLETE", full, 4)
 	e.Add("Application", name)
 	if data != "" {
 		e.Add("Application-Data", data)
