@@ -63,9 +63,10 @@ func RegisterCommands(core *call.Core, d Deps) *Commands {
 	c := &commands{core: core, d: d}
 	// Session counters for `status` are kept by a bus filter: it sees every
 	// event synchronously, so the counts are exact, and it returns false so
-	// nothing is ever queued for it. The subscription lives as long as the
-	// core.
-	core.Bus.SubscribeKinds(0, call.Kinds("CHANNEL_CREATE", "CHANNEL_HANGUP"), c.count)
+	// nothing is ever queued for it. It reads the event name only, so it
+	// is bare: it does not make the channel data be built for these
+	// events. The subscription lives as long as the core.
+	core.Bus.SubscribeBare(0, call.Kinds("CHANNEL_CREATE", "CHANNEL_HANGUP"), c.count)
 
 	core.RegisterAPI("status", "Show current status", c.status)
 	core.RegisterAPI("version", "Version", c.version)
