@@ -12,69 +12,125 @@ import (
 const EventName = "CHANNEL_HANGUP_COMPLETE"
 
 // FromEvent builds the record of one leg from its CHANNEL_HANGUP_COMPLETE
-// event, whose variable_* headers carry the channel variables.
+// event, whose variable_* headers carry the channel variables. It reads
+// the headers once, keeping the variables it records (the last of a name
+// counts) and the first of each channel header, without a map of every
+// variable.
 func FromEvent(e *call.Event) store.CDR {
-	v := make(map[string]string, 64)
+	var r store.CDR
+	var cause, blegUUID, lastBridgeTo, uuid, direction string
+	var startU, answerU, endU, duration, billsec, q850, joined, answered string
+	var hcause, uid, calldir, chname, switchname string
+	var seenCause, seenUID, seenDir, seenName, seenSwitch bool
 	for _, h := range e.Headers {
-		if name, ok := strings.CutPrefix(h.Name, "variable_"); ok {
-			v[name] = h.Value
+		name, ok := strings.CutPrefix(h.Name, "variable_")
+		if !ok {
+			switch {
+			case h.Name == "Hangup-Cause" && !seenCause:
+				hcause, seenCause = h.Value, true
+			case h.Name == "Unique-ID" && !seenUID:
+				uid, seenUID = h.Value, true
+			case h.Name == "Call-Direction" && !seenDir:
+				calldir, seenDir = h.Value, true
+			case h.Name == "Channel-Name" && !seenName:
+				chname, seenName = h.Value, true
+			case h.Name == "FreeSWITCH-Switchname" && !seenSwitch:
+				switchname, seenSwitch = h.Value, true
+			}
+			continue
+		}
+		v := h.Value
+		switch name {
+		case "hangup_cause":
+			cause = v
+		case "bleg_uuid":
+			blegUUID = v
+		case "last_bridge_to":
+			lastBridgeTo = v
+		case "uuid":
+			uuid = v
+		case "direction":
+			direction = v
+		case "caller_id_name":
+			r.CallerIDName = v
+		case "caller_id_number":
+			r.CallerIDNumber = v
+		case "destination_number":
+			r.DestinationNumber = v
+		case "context":
+			r.Context = v
+		case "start_stamp":
+			r.StartStamp = v
+		case "answer_stamp":
+			r.AnswerStamp = v
+		case "end_stamp":
+			r.EndStamp = v
+		case "start_uepoch":
+			startU = v
+		case "answer_uepoch":
+			answerU = v
+		case "end_uepoch":
+			endU = v
+		case "duration":
+			duration = v
+		case "billsec":
+			billsec = v
+		case "hangup_cause_q850":
+			q850 = v
+		case "accountcode":
+			r.Accountcode = v
+		case "read_codec":
+			r.ReadCodec = v
+		case "write_codec":
+			r.WriteCodec = v
+		case "sip_call_id":
+			r.SIPCallID = v
+		case "cc_queue":
+			r.CCQueue = v
+		case "cc_agent":
+			r.CCAgent = v
+		case "cc_side":
+			r.CCSide = v
+		case "cc_queue_joined_epoch":
+			joined = v
+		case "cc_queue_answered_epoch":
+			answered = v
+		case "cc_cause":
+			r.CCCause = v
+		case "cc_cancel_reason":
+			r.CCCancelReason = v
 		}
 	}
-	num := func(name string) int64 {
-		n, _ := strconv.ParseInt(v[name], 10, 64)
+	num := func(s string) int64 {
+		n, _ := strconv.ParseInt(s, 10, 64)
 		return n
 	}
-	cause := e.Get("Hangup-Cause")
-	if cause == "" {
-		cause = v["hangup_cause"]
+	// The Hangup-Cause header first, the variable when it is absent.
+	r.HangupCause = hcause
+	if r.HangupCause == "" {
+		r.HangupCause = cause
 	}
 	// FreeSWITCH's template names bleg_uuid, which its core never sets; a
 	// bridged leg's other side is worth recording, so it falls back to the
 	// leg it was last bridged to.
-	bleg := v["bleg_uuid"]
-	if bleg == "" {
-		bleg = v["last_bridge_to"]
+	r.BlegUUID = blegUUID
+	if r.BlegUUID == "" {
+		r.BlegUUID = lastBridgeTo
 	}
-	uuid := v["uuid"]
-	if uuid == "" {
-		uuid = e.Get("Unique-ID")
+	r.UUID = uuid
+	if r.UUID == "" {
+		r.UUID = uid
 	}
-	direction := v["direction"]
-	if direction == "" {
-		direction = e.Get("Call-Direction")
+	r.Direction = direction
+	if r.Direction == "" {
+		r.Direction = calldir
 	}
-	return store.CDR{
-		UUID:              uuid,
-		BlegUUID:          bleg,
-		Direction:         direction,
-		ChannelName:       e.Get("Channel-Name"),
-		CallerIDName:      v["caller_id_name"],
-		CallerIDNumber:    v["caller_id_number"],
-		DestinationNumber: v["destination_number"],
-		Context:           v["context"],
-		StartStamp:        v["start_stamp"],
-		AnswerStamp:       v["answer_stamp"],
-		EndStamp:          v["end_stamp"],
-		StartUepoch:       num("start_uepoch"),
-		AnswerUepoch:      num("answer_uepoch"),
-		EndUepoch:         num("end_uepoch"),
-		Duration:          num("duration"),
-		Billsec:           num("billsec"),
-		HangupCause:       cause,
-		HangupCauseQ850:   num("hangup_cause_q850"),
-		Accountcode:       v["accountcode"],
-		ReadCodec:         v["read_codec"],
-		WriteCodec:        v["write_codec"],
-		SIPCallID:         v["sip_call_id"],
-		CCQueue:           v["cc_queue"],
-		CCAgent:           v["cc_agent"],
-		CCSide:            v["cc_side"],
-		CCQueueJoined:     num("cc_queue_joined_epoch"),
-		CCQueueAnswered:   num("cc_queue_answered_epoch"),
-		CCCause:           v["cc_cause"],
-		CCCancelReason:    v["cc_cancel_reason"],
-		Switchname:        e.Get("FreeSWITCH-Switchname"),
-	}
+	r.ChannelName = chname
+	r.Switchname = switchname
+	r.StartUepoch, r.AnswerUepoch, r.EndUepoch = num(startU), num(answerU), num(endU)
+	r.Duration, r.Billsec, r.HangupCauseQ850 = num(duration), num(billsec), num(q850)
+	r.CCQueueJoined, r.CCQueueAnswered = num(joined), num(answered)
+	return r
 }
 
 // csvFields are the values of mod_cdr_csv's "example" template (the
