@@ -193,3 +193,45 @@ func TestChannelHeadersMax(t *testing.T) {
 		t.Errorf("variables\n got %v\nwant %v", got, want)
 	}
 }
+
+// TestTimestampVariables: a leg's completion sets FreeSWITCH's timing
+// variables under their names (spelt out, no longer concatenated), no
+// more of them than timestampVars, in room allocated once.
+func TestTimestampVariables(t *testing.T) {
+	c := newTestCore(t)
+	ch := c.NewChannel(ChannelSpec{Name: "sofia/internal/1001@x", Direction: Inbound, Media: &fakeMedia{},
+		Vars: map[string]string{"caller_id_name": "Bob", "caller_id_number": "1001"}})
+	ch.MarkRinging(false)
+	ch.MarkRinging(true)
+	ch.MarkAnswered()
+	ch.mu.Lock()
+	before := map[string]bool{}
+	for _, v := range ch.vars {
+		before[v.Name] = true
+	}
+	ch.mu.Unlock()
+	// The lock is taken by Terminated; complete runs in it.
+	ch.Hangup(NormalClearing)
+	ch.mu.Lock()
+	var added []string
+	for _, v := range ch.vars {
+		if !before[v.Name] {
+			added = append(added, v.Name)
+		}
+	}
+	ch.mu.Unlock()
+	want := []string{"hangup_cause", "hangup_cause_q850",
+		"start_stamp", "start_epoch", "start_uepoch", "answer_stamp", "answer_uepoch",
+		"progress_stamp", "progress_epoch", "progress_uepoch",
+		"progress_media_stamp", "progress_media_epoch", "progress_media_uepoch",
+		"end_stamp", "end_epoch", "end_uepoch", "caller_id", "duration", "mduration", "uduration",
+		"billsec", "billmsec", "billusec", "answersec", "answermsec", "answerusec",
+		"progresssec", "progressmsec", "progressusec", "progress_mediasec", "progress_mediamsec", "progress_mediausec",
+		"read_codec", "write_codec"}
+	if !slices.Equal(added, want) {
+		t.Errorf("variables added at hangup\n got %v\nwant %v", added, want)
+	}
+	if n := len(want) - 2; n > timestampVars { // hangup_cause* come before complete
+		t.Errorf("complete adds %d variables, timestampVars is %d", n, timestampVars)
+	}
+}
