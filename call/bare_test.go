@@ -235,3 +235,32 @@ func TestTimestampVariables(t *testing.T) {
 		t.Errorf("complete adds %d variables, timestampVars is %d", n, timestampVars)
 	}
 }
+
+// TestNewEventRoom: an event from NewEvent keeps one header list from its
+// own headers through the channel data and the envelope: Fire finds room
+// in front for the envelope instead of copying the list.
+func TestNewEventRoom(t *testing.T) {
+	c := newTestCore(t)
+	var got *Event
+	defer c.Bus.Observe(nil, func(e *Event) { got = e })()
+	ch := c.NewChannel(ChannelSpec{Name: "sofia/internal/1001@x", Direction: Inbound,
+		Vars: map[string]string{"caller_id_number": "1001"}})
+	for _, full := range []bool{false, true} {
+		e := NewEvent("CUSTOM", "callcenter::info", 3)
+		if full {
+			ch.AppendHeaders(e)
+		}
+		first := &e.Headers[:1][0]
+		e.Add("CC-Queue", "q")
+		e.Add("CC-Action", "member-queue-start")
+		e.Add("CC-Member-UUID", "m")
+		c.Fire(e)
+		if got != e || &e.Headers[0] != first {
+			t.Errorf("full=%v: the header list was reallocated", full)
+		}
+		if e.Headers[0].Name != "Event-Subclass" || e.Get("CC-Member-UUID") != "m" ||
+			(e.Get("Unique-ID") == ch.UUID()) != full {
+			t.Errorf("full=%v: headers %v", full, e.Headers)
+		}
+	}
+}

@@ -72,7 +72,7 @@ wait:
 // switch_ivr_bridge fires them. Without full (only bare subscribers want
 // it) the event has the two Bridge-* headers and not a's data.
 func bridgeEvent(name string, a, b *Channel, full bool) *Event {
-	e := &Event{Name: name, Headers: make([]Header, 0, 2+envelopeMax)}
+	e := NewEvent(name, "", 2)
 	e.Add("Bridge-A-Unique-ID", a.UUID())
 	e.Add("Bridge-B-Unique-ID", b.UUID())
 	if full {

@@ -114,7 +114,7 @@ func (c *Channel) setCallState(s CallState) {
 	if !want {
 		return
 	}
-	e := &Event{Name: "CHANNEL_CALLSTATE", Headers: make([]Header, 0, 2+envelopeMax)}
+	e := NewEvent("CHANNEL_CALLSTATE", "", 2)
 	e.Add("Original-Channel-Call-State", old.String())
 	e.Add("Channel-Call-State-Number", itoa(int(s)))
 	if full {

@@ -609,12 +609,11 @@ func (c *Channel) Event(name string) *Event {
 // header list has room for the own headers and the envelope stamp puts in
 // front, so building and firing it allocates the list once.
 func (c *Channel) newEvent(name string, full bool, own int) *Event {
-	e := &Event{Name: name}
-	if full {
-		c.appendHeaders(e, own)
-	} else {
-		e.Headers = make([]Header, 0, own+envelopeMax)
+	if !full {
+		return NewEvent(name, "", own)
 	}
+	e := &Event{Name: name}
+	c.appendHeaders(e, own)
 	return e
 }
 

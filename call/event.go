@@ -25,6 +25,14 @@ type Event struct {
 	Body     string
 }
 
+// NewEvent is an event whose header list has room for own headers and for
+// the envelope Fire puts in front of them, so that building and firing it
+// allocates the list once (AppendHeaders keeps the room for own after the
+// channel data it adds).
+func NewEvent(name, subclass string, own int) *Event {
+	return &Event{Name: name, Subclass: subclass, Headers: make([]Header, 0, max(own, 0)+envelopeMax)}
+}
+
 // Add appends a header.
 func (e *Event) Add(name, value string) { e.Headers = append(e.Headers, Header{name, value}) }
 

@@ -120,7 +120,13 @@ const channelHeadersMax = 24 + 2*40
 // profile as Caller-*, the bridged leg's as Other-Leg-*, then every
 // variable as variable_* in the order it was first set. Empty values are
 // left out, as FreeSWITCH leaves them out.
-func (c *Channel) AppendHeaders(e *Event) { c.appendHeaders(e, 0) }
+//
+// The room e's header list has beyond the envelope's (NewEvent's own
+// headers) is kept after the channel data, for the headers the caller adds
+// next.
+func (c *Channel) AppendHeaders(e *Event) {
+	c.appendHeaders(e, max(cap(e.Headers)-len(e.Headers)-envelopeMax, 0))
+}
 
 // appendHeaders is AppendHeaders leaving room for own more headers after
 // the channel's and for the envelope stamp puts in front: the header list
