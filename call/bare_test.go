@@ -84,6 +84,9 @@ func TestBareChannelEvents(t *testing.T) {
 		seen := map[string]bool{}
 		for _, e := range bare() {
 			seen[e.Name] = true
+			if e.Channel == nil || !strings.HasPrefix(e.Channel.Name(), "sofia/internal/100") {
+				t.Errorf("bare %s: Channel %v, want the leg it is about", e.Name, e.Channel)
+			}
 			for _, h := range e.Headers {
 				if isChannelHeader(h.Name) && !slices.Contains(ownHeaders[e.Name], h.Name) {
 					t.Errorf("%s built for bare subscribers has channel header %s", e.Name, h.Name)

@@ -73,6 +73,7 @@ wait:
 // it) the event has the two Bridge-* headers and not a's data.
 func bridgeEvent(name string, a, b *Channel, full bool) *Event {
 	e := NewEvent(name, "", 2)
+	e.Channel = a
 	e.Add("Bridge-A-Unique-ID", a.UUID())
 	e.Add("Bridge-B-Unique-ID", b.UUID())
 	if full {

@@ -115,6 +115,7 @@ func (c *Channel) setCallState(s CallState) {
 		return
 	}
 	e := NewEvent("CHANNEL_CALLSTATE", "", 2)
+	e.Channel = c
 	e.Add("Original-Channel-Call-State", old.String())
 	e.Add("Channel-Call-State-Number", itoa(int(s)))
 	if full {

@@ -198,6 +198,16 @@ func (c *Channel) LookupVar(name string) (string, bool) {
 	return "", false
 }
 
+// LookupVars sets out[i] to the variable names[i] ("" when unset), all
+// read at once under the channel's lock; out must be as long as names.
+func (c *Channel) LookupVars(names, out []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, name := range names {
+		out[i] = c.varLocked(name)
+	}
+}
+
 // SetVar sets a channel variable; an empty value unsets it, as in FreeSWITCH.
 func (c *Channel) SetVar(name, value string) {
 	c.mu.Lock()
@@ -610,9 +620,11 @@ func (c *Channel) Event(name string) *Event {
 // front, so building and firing it allocates the list once.
 func (c *Channel) newEvent(name string, full bool, own int) *Event {
 	if !full {
-		return NewEvent(name, "", own)
+		e := NewEvent(name, "", own)
+		e.Channel = c
+		return e
 	}
-	e := &Event{Name: name}
+	e := &Event{Name: name, Channel: c}
 	c.appendHeaders(e, own)
 	return e
 }

@@ -11,126 +11,167 @@ import (
 // EventName is the event a record is made from.
 const EventName = "CHANNEL_HANGUP_COMPLETE"
 
+// The channel variables a record is made of, by index into recordVars.
+const (
+	vHangupCause = iota
+	vBlegUUID
+	vLastBridgeTo
+	vUUID
+	vDirection
+	vCallerIDName
+	vCallerIDNumber
+	vDestinationNumber
+	vContext
+	vStartStamp
+	vAnswerStamp
+	vEndStamp
+	vStartUepoch
+	vAnswerUepoch
+	vEndUepoch
+	vDuration
+	vBillsec
+	vHangupCauseQ850
+	vAccountcode
+	vReadCodec
+	vWriteCodec
+	vSIPCallID
+	vCCQueue
+	vCCAgent
+	vCCSide
+	vCCQueueJoined
+	vCCQueueAnswered
+	vCCCause
+	vCCCancelReason
+	nRecordVars
+)
+
+var recordVars = [nRecordVars]string{"hangup_cause", "bleg_uuid", "last_bridge_to", "uuid", "direction",
+	"caller_id_name", "caller_id_number", "destination_number", "context", "start_stamp", "answer_stamp",
+	"end_stamp", "start_uepoch", "answer_uepoch", "end_uepoch", "duration", "billsec", "hangup_cause_q850",
+	"accountcode", "read_codec", "write_codec", "sip_call_id", "cc_queue", "cc_agent", "cc_side",
+	"cc_queue_joined_epoch", "cc_queue_answered_epoch", "cc_cause", "cc_cancel_reason"}
+
+// recordVarIndex maps a variable name to its index in recordVars.
+var recordVarIndex = func() map[string]int {
+	m := make(map[string]int, nRecordVars)
+	for i, name := range recordVars {
+		m[name] = i
+	}
+	return m
+}()
+
+// recordHeaders are the channel headers a record falls back on.
+type recordHeaders struct{ cause, uuid, direction, name, switchname string }
+
 // FromEvent builds the record of one leg from its CHANNEL_HANGUP_COMPLETE
 // event, whose variable_* headers carry the channel variables. It reads
 // the headers once, keeping the variables it records (the last of a name
 // counts) and the first of each channel header, without a map of every
 // variable.
 func FromEvent(e *call.Event) store.CDR {
-	var r store.CDR
-	var cause, blegUUID, lastBridgeTo, uuid, direction string
-	var startU, answerU, endU, duration, billsec, q850, joined, answered string
-	var hcause, uid, calldir, chname, switchname string
+	var v [nRecordVars]string
+	var h recordHeaders
 	var seenCause, seenUID, seenDir, seenName, seenSwitch bool
-	for _, h := range e.Headers {
-		name, ok := strings.CutPrefix(h.Name, "variable_")
-		if !ok {
-			switch {
-			case h.Name == "Hangup-Cause" && !seenCause:
-				hcause, seenCause = h.Value, true
-			case h.Name == "Unique-ID" && !seenUID:
-				uid, seenUID = h.Value, true
-			case h.Name == "Call-Direction" && !seenDir:
-				calldir, seenDir = h.Value, true
-			case h.Name == "Channel-Name" && !seenName:
-				chname, seenName = h.Value, true
-			case h.Name == "FreeSWITCH-Switchname" && !seenSwitch:
-				switchname, seenSwitch = h.Value, true
+	for _, hd := range e.Headers {
+		name, ok := strings.CutPrefix(hd.Name, "variable_")
+		if ok {
+			if i, ok := recordVarIndex[name]; ok {
+				v[i] = hd.Value
 			}
 			continue
 		}
-		v := h.Value
-		switch name {
-		case "hangup_cause":
-			cause = v
-		case "bleg_uuid":
-			blegUUID = v
-		case "last_bridge_to":
-			lastBridgeTo = v
-		case "uuid":
-			uuid = v
-		case "direction":
-			direction = v
-		case "caller_id_name":
-			r.CallerIDName = v
-		case "caller_id_number":
-			r.CallerIDNumber = v
-		case "destination_number":
-			r.DestinationNumber = v
-		case "context":
-			r.Context = v
-		case "start_stamp":
-			r.StartStamp = v
-		case "answer_stamp":
-			r.AnswerStamp = v
-		case "end_stamp":
-			r.EndStamp = v
-		case "start_uepoch":
-			startU = v
-		case "answer_uepoch":
-			answerU = v
-		case "end_uepoch":
-			endU = v
-		case "duration":
-			duration = v
-		case "billsec":
-			billsec = v
-		case "hangup_cause_q850":
-			q850 = v
-		case "accountcode":
-			r.Accountcode = v
-		case "read_codec":
-			r.ReadCodec = v
-		case "write_codec":
-			r.WriteCodec = v
-		case "sip_call_id":
-			r.SIPCallID = v
-		case "cc_queue":
-			r.CCQueue = v
-		case "cc_agent":
-			r.CCAgent = v
-		case "cc_side":
-			r.CCSide = v
-		case "cc_queue_joined_epoch":
-			joined = v
-		case "cc_queue_answered_epoch":
-			answered = v
-		case "cc_cause":
-			r.CCCause = v
-		case "cc_cancel_reason":
-			r.CCCancelReason = v
+		switch {
+		case hd.Name == "Hangup-Cause" && !seenCause:
+			h.cause, seenCause = hd.Value, true
+		case hd.Name == "Unique-ID" && !seenUID:
+			h.uuid, seenUID = hd.Value, true
+		case hd.Name == "Call-Direction" && !seenDir:
+			h.direction, seenDir = hd.Value, true
+		case hd.Name == "Channel-Name" && !seenName:
+			h.name, seenName = hd.Value, true
+		case hd.Name == "FreeSWITCH-Switchname" && !seenSwitch:
+			h.switchname, seenSwitch = hd.Value, true
 		}
 	}
-	num := func(s string) int64 {
-		n, _ := strconv.ParseInt(s, 10, 64)
+	return record(&v, &h)
+}
+
+// FromChannel builds the record of one leg from the channel itself, as
+// its CHANNEL_HANGUP_COMPLETE e (bare or full) is fired: what FromEvent
+// reads from the full event's headers, read from the channel, so the
+// channel headers need not be built for the CDR. Call it while e is
+// being fired (in an Observe callback); only e's envelope is read.
+func FromChannel(ch *call.Channel, e *call.Event) store.CDR {
+	var v [nRecordVars]string
+	ch.LookupVars(recordVars[:], v[:])
+	h := recordHeaders{uuid: ch.UUID(), direction: string(ch.Direction()), name: ch.Name(),
+		switchname: e.Get("FreeSWITCH-Switchname")}
+	if !ch.Ready() {
+		// The event has Hangup-Cause once the leg is down.
+		h.cause = string(ch.Cause())
+	}
+	return record(&v, &h)
+}
+
+// record is a leg's record from its variables (by recordVars index) and
+// channel headers.
+func record(v *[nRecordVars]string, h *recordHeaders) store.CDR {
+	num := func(i int) int64 {
+		n, _ := strconv.ParseInt(v[i], 10, 64)
 		return n
 	}
 	// The Hangup-Cause header first, the variable when it is absent.
-	r.HangupCause = hcause
-	if r.HangupCause == "" {
-		r.HangupCause = cause
+	cause := h.cause
+	if cause == "" {
+		cause = v[vHangupCause]
 	}
 	// FreeSWITCH's template names bleg_uuid, which its core never sets; a
 	// bridged leg's other side is worth recording, so it falls back to the
 	// leg it was last bridged to.
-	r.BlegUUID = blegUUID
-	if r.BlegUUID == "" {
-		r.BlegUUID = lastBridgeTo
+	bleg := v[vBlegUUID]
+	if bleg == "" {
+		bleg = v[vLastBridgeTo]
 	}
-	r.UUID = uuid
-	if r.UUID == "" {
-		r.UUID = uid
+	uuid := v[vUUID]
+	if uuid == "" {
+		uuid = h.uuid
 	}
-	r.Direction = direction
-	if r.Direction == "" {
-		r.Direction = calldir
+	direction := v[vDirection]
+	if direction == "" {
+		direction = h.direction
 	}
-	r.ChannelName = chname
-	r.Switchname = switchname
-	r.StartUepoch, r.AnswerUepoch, r.EndUepoch = num(startU), num(answerU), num(endU)
-	r.Duration, r.Billsec, r.HangupCauseQ850 = num(duration), num(billsec), num(q850)
-	r.CCQueueJoined, r.CCQueueAnswered = num(joined), num(answered)
-	return r
+	return store.CDR{
+		UUID:              uuid,
+		BlegUUID:          bleg,
+		Direction:         direction,
+		ChannelName:       h.name,
+		CallerIDName:      v[vCallerIDName],
+		CallerIDNumber:    v[vCallerIDNumber],
+		DestinationNumber: v[vDestinationNumber],
+		Context:           v[vContext],
+		StartStamp:        v[vStartStamp],
+		AnswerStamp:       v[vAnswerStamp],
+		EndStamp:          v[vEndStamp],
+		StartUepoch:       num(vStartUepoch),
+		AnswerUepoch:      num(vAnswerUepoch),
+		EndUepoch:         num(vEndUepoch),
+		Duration:          num(vDuration),
+		Billsec:           num(vBillsec),
+		HangupCause:       cause,
+		HangupCauseQ850:   num(vHangupCauseQ850),
+		Accountcode:       v[vAccountcode],
+		ReadCodec:         v[vReadCodec],
+		WriteCodec:        v[vWriteCodec],
+		SIPCallID:         v[vSIPCallID],
+		CCQueue:           v[vCCQueue],
+		CCAgent:           v[vCCAgent],
+		CCSide:            v[vCCSide],
+		CCQueueJoined:     num(vCCQueueJoined),
+		CCQueueAnswered:   num(vCCQueueAnswered),
+		CCCause:           v[vCCCause],
+		CCCancelReason:    v[vCCCancelReason],
+		Switchname:        h.switchname,
+	}
 }
 
 // csvFields are the values of mod_cdr_csv's "example" template (the

@@ -53,8 +53,16 @@ func fromEventMap(e *call.Event) store.CDR {
 }
 
 // completeEvent is the CHANNEL_HANGUP_COMPLETE of a queue caller's leg,
-// built and stamped as the switch fires it.
+// built and stamped as the switch fires it to a full subscriber.
 func completeEvent(t testing.TB) *call.Event {
+	e, _ := completeRecords(t)
+	return e
+}
+
+// completeRecords fires a queue caller's leg's CHANNEL_HANGUP_COMPLETE to a
+// full subscriber and a bare one; it returns the full event and the
+// records FromChannel made in the two callbacks, as the event was fired.
+func completeRecords(t testing.TB) (full *call.Event, fromChannel [2]store.CDR) {
 	core := call.NewCore("pbx1", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	vars := map[string]string{"caller_id_name": "Caller", "caller_id_number": "5550001",
 		"destination_number": "3000", "context": "public", "sip_call_id": "abc@127.0.0.1", "accountcode": "acct",
@@ -65,11 +73,41 @@ func completeEvent(t testing.TB) *call.Event {
 	}
 	ch := core.NewChannel(call.ChannelSpec{Name: "sofia/trunk/5550001@127.0.0.1", Direction: call.Inbound, Vars: vars})
 	ch.MarkAnswered()
+	ch.MarkRinging(true)
 	done := make(chan *call.Event, 1)
-	stop := core.Bus.ObserveKinds(call.Kinds(EventName), nil, func(e *call.Event) { done <- e })
-	defer stop()
+	defer core.Bus.ObserveKinds(call.Kinds(EventName), nil, func(e *call.Event) {
+		fromChannel[0] = FromChannel(e.Channel, e)
+		done <- e
+	})()
+	defer core.Bus.ObserveBare(call.Kinds(EventName), nil, func(e *call.Event) {
+		fromChannel[1] = FromChannel(e.Channel, e)
+	})()
 	ch.Hangup(call.NormalClearing)
-	return <-done
+	return <-done, fromChannel
+}
+
+// TestFromChannelAgreesWithEvent: the record read from the channel as its
+// complete event is fired is the one its full event's headers give.
+func TestFromChannelAgreesWithEvent(t *testing.T) {
+	e, recs := completeRecords(t)
+	want := FromEvent(e)
+	for i, got := range recs {
+		if got != want {
+			t.Errorf("FromChannel in callback %d\n got %+v\nwant %+v", i, got, want)
+		}
+	}
+	if want.ChannelName == "" || want.Switchname != "pbx1" || want.HangupCause != "NORMAL_CLEARING" || want.Direction != "inbound" {
+		t.Errorf("record %+v", want)
+	}
+}
+
+// TestWriterIsBare: the CDR writer does not make complete events be built
+// with every channel header: it subscribes bare and reads the channel.
+func TestWriterIsBare(t *testing.T) {
+	r := newRig(t, false)
+	if want, full := r.core.Wanted(EventName, ""); !want || full {
+		t.Errorf("Wanted(%s) = %v, %v; want true, false", EventName, want, full)
+	}
 }
 
 // TestFromEventAgreesWithMap: the one-pass FromEvent gives the record the
