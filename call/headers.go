@@ -30,7 +30,6 @@ type profile struct {
 	holdAccum         time.Duration
 	other             *Channel
 	otherType         string
-	vars              []Header
 	// std holds the values of profileVars, by index.
 	std [len(profileVars)]string
 }
