@@ -227,7 +227,6 @@ func TestTimestampVariables(t *testing.T) {
 		before[v.Name] = true
 	}
 	ch.mu.Unlock()
-	// The lock is taken by Terminated; complete runs in it.
 	ch.Hangup(NormalClearing)
 	ch.mu.Lock()
 	var added []string
