@@ -25,7 +25,8 @@ func (a *ACD) fire(ch *call.Channel, kv ...string) {
 	if !want {
 		return
 	}
-	e := &call.Event{Name: "CUSTOM", Subclass: Subclass, Time: a.clock.Now()}
+	e := call.NewEvent("CUSTOM", Subclass, len(kv)/2)
+	e.Time = a.clock.Now()
 	if ch != nil && full {
 		ch.AppendHeaders(e)
 	}

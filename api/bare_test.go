@@ -3,6 +3,7 @@ package api
 import (
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,5 +58,35 @@ func TestMetricsAndWallboardAreBare(t *testing.T) {
 			t.Fatal("wallboard never saw the bare agent-state-change")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestPlainRunChannelEventsAreBare: the built-in subscribers of channel
+// events (the `status` session counter, the metrics) read only the event
+// name, so in a run without an event-socket client or CDR writer the
+// channel events are wanted bare (built without channel data), and they
+// still count.
+func TestPlainRunChannelEventsAreBare(t *testing.T) {
+	core := call.NewCore("test", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	RegisterCommands(core, Deps{})
+	NewMetrics(core, MetricsOptions{})
+	for _, k := range []string{"CHANNEL_CREATE", "CHANNEL_HANGUP", "CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE"} {
+		if want, full := core.Wanted(k, ""); !want || full {
+			t.Errorf("%s: Wanted = %v, %v; want true, false", k, want, full)
+		}
+	}
+	var got []*call.Event
+	stop := core.Bus.ObserveBare(call.Kinds("CHANNEL_CREATE"), nil, func(e *call.Event) { got = append(got, e) })
+	defer stop()
+	ch := core.NewChannel(call.ChannelSpec{Name: "sofia/internal/1001@x", Direction: call.Inbound})
+	if len(got) != 1 || got[0].Get("Unique-ID") != "" || got[0].Get("variable_uuid") != "" {
+		t.Errorf("CHANNEL_CREATE for bare subscribers: %v", got)
+	}
+	if s := api(core, "status"); !strings.Contains(s, "1 session(s) since startup\n1 session(s) - peak 1\n") {
+		t.Errorf("status: %q", s)
+	}
+	ch.Hangup(call.NormalClearing)
+	if s := api(core, "status"); !strings.Contains(s, "1 session(s) since startup\n0 session(s) - peak 1\n") {
+		t.Errorf("status after hangup: %q", s)
 	}
 }

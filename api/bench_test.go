@@ -1,6 +1,8 @@
 package api
 
 import (
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -35,4 +37,24 @@ func readBenchData(b *testing.B, name string) string {
 		b.Fatal(err)
 	}
 	return string(data)
+}
+
+// BenchmarkShowCallsCount is `show calls count` (what bench/load.sh and
+// monitoring poll) with 500 bridged calls up.
+func BenchmarkShowCallsCount(b *testing.B) {
+	core := call.NewCore("bench", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	RegisterCommands(core, Deps{})
+	for range 500 {
+		a := core.NewChannel(call.ChannelSpec{Name: "sofia/trunk/5550001@127.0.0.1", Direction: call.Inbound,
+			Vars: map[string]string{"caller_id_number": "5550001", "destination_number": "3000"}})
+		o := core.NewChannel(call.ChannelSpec{Name: "sofia/internal/1001@127.0.0.1", Direction: call.Outbound})
+		a.SetVar("bridge_uuid", o.UUID())
+		o.SetVar("bridge_uuid", a.UUID())
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if got := api(core, "show calls count"); got != "\n500 total.\n" {
+			b.Fatal(got)
+		}
+	}
 }

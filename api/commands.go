@@ -63,9 +63,10 @@ func RegisterCommands(core *call.Core, d Deps) *Commands {
 	c := &commands{core: core, d: d}
 	// Session counters for `status` are kept by a bus filter: it sees every
 	// event synchronously, so the counts are exact, and it returns false so
-	// nothing is ever queued for it. The subscription lives as long as the
-	// core.
-	core.Bus.SubscribeKinds(0, call.Kinds("CHANNEL_CREATE", "CHANNEL_HANGUP"), c.count)
+	// nothing is ever queued for it. It reads the event name only, so it
+	// is bare: it does not make the channel data be built for these
+	// events. The subscription lives as long as the core.
+	core.Bus.SubscribeBare(0, call.Kinds("CHANNEL_CREATE", "CHANNEL_HANGUP"), c.count)
 
 	core.RegisterAPI("status", "Show current status", c.status)
 	core.RegisterAPI("version", "Version", c.version)
@@ -223,15 +224,26 @@ func (c *commands) show(ctx context.Context, args string, ch *call.Channel) stri
 	if len(f) == 0 {
 		return showUsage
 	}
+	count := len(f) > 1 && strings.EqualFold(f[1], "count")
 	var cols []string
 	var rows [][]string
 	switch strings.ToLower(f[0]) {
 	case "registrations":
 		cols, rows = registrationColumns, registrationRows(c.bindings(), c.d.Hostname)
 	case "channels":
-		cols, rows = channelColumns, channelRows(c.core.Channels(), c.d.Hostname)
+		chs := c.core.Channels()
+		if count {
+			return countListing(len(chs))
+		}
+		cols, rows = channelColumns, channelRows(chs, c.d.Hostname)
 	case "calls":
-		cols, rows = callColumns, callRows(c.core.Channels(), c.d.Hostname)
+		// A count (what monitoring polls) needs the pairing, not the rows
+		// with every channel's variables copied.
+		chs := c.core.Channels()
+		if count {
+			return countListing(callCount(chs))
+		}
+		cols, rows = callColumns, callRows(chs, c.d.Hostname)
 	case "api":
 		return csvListing([]string{"name", "description", "syntax", "ikey"}, c.apiRows(""))
 	case "status":
@@ -239,7 +251,7 @@ func (c *commands) show(ctx context.Context, args string, ch *call.Channel) stri
 	default:
 		return showUsage
 	}
-	if len(f) > 1 && strings.EqualFold(f[1], "count") {
+	if count {
 		return countListing(len(rows))
 	}
 	return csvListing(cols, rows)

@@ -222,6 +222,25 @@ func callRows(chs []*call.Channel, hostname string) [][]string {
 	return rows
 }
 
+// callCount is len(callRows(chs, …)) without building the rows: every
+// channel is a row except the younger leg of a bridged pair.
+func callCount(chs []*call.Channel) int {
+	partners := bridgePartners(chs)
+	index := make(map[string]int, len(partners))
+	for i, ch := range chs {
+		if _, ok := partners[ch.UUID()]; ok {
+			index[ch.UUID()] = i
+		}
+	}
+	n := len(chs)
+	for i, ch := range chs {
+		if j, ok := index[partners[ch.UUID()]]; ok && j < i {
+			n--
+		}
+	}
+	return n
+}
+
 // sofiaRule is the line under the header and above the totals of `sofia
 // status`.
 var sofiaRule = strings.Repeat("=", 97)

@@ -270,3 +270,34 @@ func TestSofiaContact(t *testing.T) {
 }
 
 func (fakeMedia) OnDigit(func(rune)) func() { return func() {} }
+
+// TestCallCountMatchesRows: `show calls count` counts without building the
+// rows, and counts what they are: bridged pairs, one-sided, stale and
+// self-referring bridge_uuid variables, lone legs.
+func TestCallCountMatchesRows(t *testing.T) {
+	core := call.NewCore("test", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	RegisterCommands(core, Deps{})
+	var chs []*call.Channel
+	for range 9 {
+		chs = append(chs, core.NewChannel(call.ChannelSpec{Name: "sofia/internal/x", Direction: call.Inbound}))
+	}
+	link := func(a, b int) { chs[a].SetVar("bridge_uuid", chs[b].UUID()) }
+	link(0, 1)
+	link(1, 0) // a pair, older first
+	link(3, 2)
+	link(2, 3) // a pair, set the other way round
+	link(4, 5) // one-sided
+	link(6, 6) // self
+	chs[7].SetVar("bridge_uuid", "gone")
+	for n := 0; n <= len(chs); n++ {
+		if got, want := callCount(chs[:n]), len(callRows(chs[:n], "h")); got != want {
+			t.Errorf("%d channels: callCount %d, rows %d", n, got, want)
+		}
+	}
+	if got := api(core, "show calls count"); got != "\n7 total.\n" {
+		t.Errorf("show calls count: %q", got)
+	}
+	if got := api(core, "show channels count"); got != "\n9 total.\n" {
+		t.Errorf("show channels count: %q", got)
+	}
+}

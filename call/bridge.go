@@ -30,8 +30,8 @@ func (c *Core) Bridge(a, b *Channel) error {
 	b.setBridged(a, "originator")
 	a.SetRunState(CSExchangeMedia)
 	b.SetRunState(CSExchangeMedia)
-	if a.core.Wants("CHANNEL_BRIDGE", "") {
-		a.Fire(bridgeEvent("CHANNEL_BRIDGE", a, b))
+	if want, full := a.core.Wanted("CHANNEL_BRIDGE", ""); want {
+		a.Fire(bridgeEvent("CHANNEL_BRIDGE", a, b, full))
 	}
 	xfer := a.transferSignal()
 wait:
@@ -58,8 +58,8 @@ wait:
 	}
 	a.SetVar("bridge_uuid", "")
 	b.SetVar("bridge_uuid", "")
-	if a.core.Wants("CHANNEL_UNBRIDGE", "") {
-		a.Fire(bridgeEvent("CHANNEL_UNBRIDGE", a, b))
+	if want, full := a.core.Wanted("CHANNEL_UNBRIDGE", ""); want {
+		a.Fire(bridgeEvent("CHANNEL_UNBRIDGE", a, b, full))
 	}
 	if a.Ready() {
 		a.SetRunState(CSExecute)
@@ -69,12 +69,16 @@ wait:
 
 // bridgeEvent is CHANNEL_BRIDGE or _UNBRIDGE about the A leg: the two
 // Bridge-*-Unique-ID headers first, then a's data with b as Other-Leg, as
-// switch_ivr_bridge fires them.
-func bridgeEvent(name string, a, b *Channel) *Event {
-	e := &Event{Name: name}
+// switch_ivr_bridge fires them. Without full (only bare subscribers want
+// it) the event has the two Bridge-* headers and not a's data.
+func bridgeEvent(name string, a, b *Channel, full bool) *Event {
+	e := NewEvent(name, "", 2)
+	e.Channel = a
 	e.Add("Bridge-A-Unique-ID", a.UUID())
 	e.Add("Bridge-B-Unique-ID", b.UUID())
-	a.AppendHeaders(e)
+	if full {
+		a.AppendHeaders(e)
+	}
 	return e
 }
 

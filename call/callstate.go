@@ -91,8 +91,8 @@ func (c *Channel) SetRunState(s RunState) {
 	}
 	c.runState = s
 	c.mu.Unlock()
-	if c.core.Wants("CHANNEL_STATE", "") {
-		c.core.Fire(c.Event("CHANNEL_STATE")) // evMu is held
+	if want, full := c.core.Wanted("CHANNEL_STATE", ""); want {
+		c.core.Fire(c.newEvent("CHANNEL_STATE", full, 0)) // evMu is held
 	}
 }
 
@@ -110,13 +110,17 @@ func (c *Channel) setCallState(s CallState) {
 	}
 	c.callState = s
 	c.mu.Unlock()
-	if !c.core.Wants("CHANNEL_CALLSTATE", "") {
+	want, full := c.core.Wanted("CHANNEL_CALLSTATE", "")
+	if !want {
 		return
 	}
-	e := &Event{Name: "CHANNEL_CALLSTATE"}
+	e := NewEvent("CHANNEL_CALLSTATE", "", 2)
+	e.Channel = c
 	e.Add("Original-Channel-Call-State", old.String())
 	e.Add("Channel-Call-State-Number", itoa(int(s)))
-	c.AppendHeaders(e)
+	if full {
+		c.AppendHeaders(e)
+	}
 	c.core.Fire(e) // evMu is held
 }
 

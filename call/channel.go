@@ -198,6 +198,16 @@ func (c *Channel) LookupVar(name string) (string, bool) {
 	return "", false
 }
 
+// LookupVars sets out[i] to the variable names[i] ("" when unset), all
+// read at once under the channel's lock; out must be as long as names.
+func (c *Channel) LookupVars(names, out []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, name := range names {
+		out[i] = c.varLocked(name)
+	}
+}
+
 // SetVar sets a channel variable; an empty value unsets it, as in FreeSWITCH.
 func (c *Channel) SetVar(name, value string) {
 	c.mu.Lock()
@@ -499,41 +509,69 @@ func (c *Channel) complete() {
 	c.FireNamed("CHANNEL_DESTROY")
 }
 
+// timestampVars is the most variables setTimestampsLocked and complete
+// add to a leg: the five *_stamp/_epoch/_uepoch triples, caller_id, the
+// four *sec/msec/usec triples, duration's three, and the two codecs.
+const timestampVars = 5*3 + 1 + 4*3 + 3 + 2
+
+// Variable names of setTimestampsLocked, spelt out once instead of
+// concatenated for every leg.
+type stampNames struct{ stamp, epoch, uepoch string }
+
+var (
+	startNames         = stampNames{"start_stamp", "start_epoch", "start_uepoch"}
+	answerNames        = stampNames{"answer_stamp", "answer_epoch", "answer_uepoch"}
+	progressNames      = stampNames{"progress_stamp", "progress_epoch", "progress_uepoch"}
+	progressMediaNames = stampNames{"progress_media_stamp", "progress_media_epoch", "progress_media_uepoch"}
+	endNames           = stampNames{"end_stamp", "end_epoch", "end_uepoch"}
+	billNames          = stampNames{"billsec", "billmsec", "billusec"}
+	answerSecNames     = stampNames{"answersec", "answermsec", "answerusec"}
+	progressSecNames   = stampNames{"progresssec", "progressmsec", "progressusec"}
+	progressMediaSec   = stampNames{"progress_mediasec", "progress_mediamsec", "progress_mediausec"}
+)
+
 // setTimestampsLocked sets the timing variables of a hung-up leg. Whole
 // seconds are differences of whole-second epochs, as in FreeSWITCH, so
 // duration and billsec agree with the *_epoch variables beside them.
 func (c *Channel) setTimestampsLocked() {
 	const stamp = "2006-01-02 15:04:05"
-	set := func(name string, t time.Time) {
+	// Room for every variable added here, allocated once at its size
+	// rather than by append doubling the list.
+	if free := cap(c.vars) - len(c.vars); free < timestampVars {
+		vars := make([]Header, len(c.vars), len(c.vars)+timestampVars)
+		copy(vars, c.vars)
+		c.vars = vars
+	}
+	set := func(n *stampNames, t time.Time) {
 		if !t.IsZero() {
-			c.setVarLocked(name+"_stamp", t.Local().Format(stamp))
-			c.setVarLocked(name+"_epoch", strconv.FormatInt(t.Unix(), 10))
-			c.setVarLocked(name+"_uepoch", strconv.FormatInt(t.UnixMicro(), 10))
+			c.setVarLocked(n.stamp, t.Local().Format(stamp))
+			c.setVarLocked(n.epoch, strconv.FormatInt(t.Unix(), 10))
+			c.setVarLocked(n.uepoch, strconv.FormatInt(t.UnixMicro(), 10))
 			return
 		}
-		c.setVarLocked(name+"_epoch", "0")
-		c.setVarLocked(name+"_uepoch", "0")
+		c.setVarLocked(n.epoch, "0")
+		c.setVarLocked(n.uepoch, "0")
 	}
-	set("start", c.created)
-	set("answer", c.answeredAt)
-	set("progress", c.progressAt)
-	set("progress_media", c.progressMediaAt)
-	set("end", c.hungupAt)
+	set(&startNames, c.created)
+	set(&answerNames, c.answeredAt)
+	set(&progressNames, c.progressAt)
+	set(&progressMediaNames, c.progressMediaAt)
+	set(&endNames, c.hungupAt)
 	if name := c.varLocked("caller_id_name"); name != "" {
 		c.setVarLocked("caller_id", `"`+name+`" <`+c.varLocked("caller_id_number")+`>`)
 	} else if num := c.varLocked("caller_id_number"); num != "" {
 		c.setVarLocked("caller_id", num)
 	}
-	since := func(from, to time.Time, unit string) {
+	since := func(from, to time.Time, n *stampNames) {
 		var s, ms, us int64
 		if !from.IsZero() && !to.IsZero() {
 			s = to.Unix() - from.Unix()
 			ms = to.UnixMilli() - from.UnixMilli()
 			us = to.UnixMicro() - from.UnixMicro()
 		}
-		c.setVarLocked(unit+"sec", strconv.FormatInt(max(s, 0), 10))
-		c.setVarLocked(unit+"msec", strconv.FormatInt(max(ms, 0), 10))
-		c.setVarLocked(unit+"usec", strconv.FormatInt(max(us, 0), 10))
+		c.setVarLocked(n.stamp, strconv.FormatInt(max(s, 0), 10))
+		c.setVarLocked(n.epoch, strconv.FormatInt(max(ms, 0), 10))
+		c.setVarLocked(n.uepoch, strconv.FormatInt(max(us, 0), 10))
 	}
 	// FreeSWITCH names the whole-leg length duration/mduration/uduration.
 	var d, md, ud int64
@@ -546,33 +584,48 @@ func (c *Channel) setTimestampsLocked() {
 	c.setVarLocked("mduration", strconv.FormatInt(max(md, 0), 10))
 	c.setVarLocked("uduration", strconv.FormatInt(max(ud, 0), 10))
 	if c.answeredAt.IsZero() {
-		since(time.Time{}, time.Time{}, "bill")
-		since(time.Time{}, time.Time{}, "answer")
+		since(time.Time{}, time.Time{}, &billNames)
+		since(time.Time{}, time.Time{}, &answerSecNames)
 	} else {
-		since(c.answeredAt, c.hungupAt, "bill")
-		since(c.created, c.answeredAt, "answer")
+		since(c.answeredAt, c.hungupAt, &billNames)
+		since(c.created, c.answeredAt, &answerSecNames)
 	}
-	since(c.created, c.progressAt, "progress")
-	since(c.created, c.progressMediaAt, "progress_media")
+	since(c.created, c.progressAt, &progressSecNames)
+	since(c.created, c.progressMediaAt, &progressMediaSec)
 }
 
 // State names the channel's call state as FreeSWITCH's Channel-Call-State.
 func (c *Channel) State() string { return c.CallState().String() }
 
-// FireNamed fires the event name about this channel (its headers as
-// Event builds them) if some subscriber can want it; otherwise it builds
-// nothing.
+// FireNamed fires the event name about this channel if some subscriber can
+// want it: with the channel's headers (as Event builds them) when one of
+// those subscribers wants the event full, bare (the envelope only) when
+// all of them are bare (Bus.Wanted); otherwise it builds nothing.
 func (c *Channel) FireNamed(name string) {
-	if c.core.Wants(name, "") {
-		c.Fire(c.Event(name))
+	if want, full := c.core.Wanted(name, ""); want {
+		c.Fire(c.newEvent(name, full, 0))
 	}
 }
 
 // Event builds an event about this channel with FreeSWITCH's channel
 // headers (Channel-*, Caller-*, Other-Leg-*, variable_*).
 func (c *Channel) Event(name string) *Event {
-	e := &Event{Name: name}
-	c.AppendHeaders(e)
+	return c.newEvent(name, true, 0)
+}
+
+// newEvent starts an event about this channel that will get own headers
+// of its own after the channel's: with the channel's headers when full,
+// without them (for bare subscribers only, Bus.Wanted) otherwise. Its
+// header list has room for the own headers and the envelope stamp puts in
+// front, so building and firing it allocates the list once.
+func (c *Channel) newEvent(name string, full bool, own int) *Event {
+	if !full {
+		e := NewEvent(name, "", own)
+		e.Channel = c
+		return e
+	}
+	e := &Event{Name: name, Channel: c}
+	c.appendHeaders(e, own)
 	return e
 }
 

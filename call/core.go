@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -110,16 +111,23 @@ func (c *Core) NewChannel(spec ChannelSpec) *Channel {
 		done:      make(chan struct{}),
 	}
 	// FreeSWITCH sets direction, uuid first; the spec's variables come
-	// in no order, so they follow sorted.
+	// in no order, so they follow sorted. They are appended and sorted in
+	// place rather than through a sorted list of keys; the two set first,
+	// when the spec has them too, and empty values (which set nothing, or
+	// unset one of those two) go through setVarLocked as before.
 	ch.setVarLocked("direction", string(spec.Direction))
 	ch.setVarLocked("uuid", id)
-	keys := make([]string, 0, len(spec.Vars))
-	for k := range spec.Vars {
-		keys = append(keys, k)
+	fixed := len(ch.vars)
+	for k, v := range spec.Vars {
+		if v != "" && k != "direction" && k != "uuid" {
+			ch.vars = append(ch.vars, Header{k, v})
+		}
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		ch.setVarLocked(k, spec.Vars[k])
+	slices.SortFunc(ch.vars[fixed:], func(a, b Header) int { return strings.Compare(a.Name, b.Name) })
+	for _, k := range [...]string{"direction", "uuid"} {
+		if v, ok := spec.Vars[k]; ok {
+			ch.setVarLocked(k, v)
+		}
 	}
 	ch.setVarLocked("channel_name", spec.Name)
 	ch.runState = CSInit
@@ -217,9 +225,8 @@ func (ch *Channel) startApp(name, data, appUUID string, cancel context.CancelFun
 	}
 	// Application-Response is what this application reports, if anything.
 	ch.SetVar("current_application_response", "")
-	if ch.core.Wants("CHANNEL_EXECUTE", "") {
-		e := &Event{Name: "CHANNEL_EXECUTE"}
-		ch.AppendHeaders(e)
+	if want, full := ch.core.Wanted("CHANNEL_EXECUTE", ""); want {
+		e := ch.newEvent("CHANNEL_EXECUTE", full, 3)
 		e.Add("Application", name)
 		if data != "" {
 			e.Add("Application-Data", data)
@@ -244,15 +251,15 @@ func (ch *Channel) endApp(name, data, appUUID string, prev *running) {
 	ch.mu.Lock()
 	ch.app = prev
 	ch.mu.Unlock()
-	if !ch.core.Wants("CHANNEL_EXECUTE_COMPLETE", "") {
+	want, full := ch.core.Wanted("CHANNEL_EXECUTE_COMPLETE", "")
+	if !want {
 		return
 	}
 	resp := ch.Var("current_application_response")
 	if resp == "" {
 		resp = "_none_"
 	}
-	e := &Event{Name: "CHANNEL_EXECUTE_COMPLETE"}
-	ch.AppendHeaders(e)
+	e := ch.newEvent("CHANNEL_EXECUTE_COMPLETE", full, 4)
 	e.Add("Application", name)
 	if data != "" {
 		e.Add("Application-Data", data)

@@ -23,6 +23,21 @@ type Event struct {
 	Time     time.Time
 	Headers  []Header
 	Body     string
+	// Channel is the channel a channel event (CHANNEL_*, DTMF) is about;
+	// nil for other events. It is never serialized. A bare subscriber
+	// that needs a few of the channel's values reads them from it in its
+	// Observe callback (called as the event is fired, so the channel is
+	// as the event describes it) instead of having every channel header
+	// built for it.
+	Channel *Channel
+}
+
+// NewEvent is an event whose header list has room for own headers and for
+// the envelope Fire puts in front of them, so that building and firing it
+// allocates the list once (AppendHeaders keeps the room for own after the
+// channel data it adds).
+func NewEvent(name, subclass string, own int) *Event {
+	return &Event{Name: name, Subclass: subclass, Headers: make([]Header, 0, max(own, 0)+envelopeMax)}
 }
 
 // Add appends a header.

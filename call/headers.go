@@ -1,7 +1,6 @@
 package call
 
 import (
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,7 +30,6 @@ type profile struct {
 	holdAccum         time.Duration
 	other             *Channel
 	otherType         string
-	vars              []Header
 	// std holds the values of profileVars, by index.
 	std [len(profileVars)]string
 }
@@ -86,9 +84,9 @@ func profileHeader(prefix, name string) string {
 	return h
 }
 
-func (c *Channel) snapshot(withVars bool) *profile {
-	c.mu.Lock()
-	p := &profile{
+// snapshotLocked fills p with the channel's profile; c.mu is held.
+func (c *Channel) snapshotLocked(p *profile) {
+	*p = profile{
 		name: c.name, uuid: c.uuid, dir: c.direction, run: c.runState, call: c.callState,
 		hungup: c.hungup, answered: !c.answeredAt.IsZero(), ringing: c.ringing, cause: c.cause,
 		created: c.created, answeredAt: c.answeredAt, progressAt: c.progressAt,
@@ -98,38 +96,74 @@ func (c *Channel) snapshot(withVars bool) *profile {
 	for i, k := range profileVars {
 		p.std[i] = c.varLocked(k)
 	}
-	if withVars {
-		p.vars = make([]Header, 0, len(c.vars))
-		for _, v := range c.vars {
-			p.vars = append(p.vars, Header{varHeader(v.Name), v.Value})
-		}
-	}
-	m := c.media
-	c.mu.Unlock()
+}
+
+// setCodec sets p.codec from the read_codec variable or, once there is
+// one, the media's codec; call it without the channel's lock.
+func (p *profile) setCodec(m Media) {
 	p.codec = p.get("read_codec")
 	if m != nil {
 		if codec := m.Codec(); codec != "" {
 			p.codec = codec
 		}
 	}
-	return p
 }
+
+// channelHeadersMax bounds the headers AppendHeaders writes before the
+// variables: the Channel-* block (18 at most), the caller profile (33),
+// Other-Type and the other leg's profile (33), with room to spare.
+const channelHeadersMax = 24 + 2*40
 
 // AppendHeaders adds the channel's data to e in FreeSWITCH's order
 // (switch_channel_event_set_data): the Channel-* block, the caller
 // profile as Caller-*, the bridged leg's as Other-Leg-*, then every
 // variable as variable_* in the order it was first set. Empty values are
 // left out, as FreeSWITCH leaves them out.
+//
+// The room e's header list has beyond the envelope's (NewEvent's own
+// headers) is kept after the channel data, for the headers the caller adds
+// next.
 func (c *Channel) AppendHeaders(e *Event) {
-	p := c.snapshot(true)
-	var op *profile
-	if p.other != nil && p.other != c {
-		op = p.other.snapshot(false)
+	c.appendHeaders(e, max(cap(e.Headers)-len(e.Headers)-envelopeMax, 0))
+}
+
+// appendHeaders is AppendHeaders leaving room for own more headers after
+// the channel's and for the envelope stamp puts in front: the header list
+// is allocated once. The channel's state is read under its lock, the
+// bridged leg's under that leg's lock afterwards, so building an event
+// about one leg never holds two legs' locks.
+func (c *Channel) appendHeaders(e *Event, own int) {
+	var p, op profile
+	l0 := len(e.Headers)
+	c.mu.Lock()
+	c.snapshotLocked(&p)
+	nv := len(c.vars)
+	// The variables are copied under the lock to the end of the list,
+	// after room for the blocks written below, and moved down behind them
+	// once they are written.
+	base := l0 + channelHeadersMax
+	hs := e.Headers
+	if need := base + nv + own + envelopeMax; cap(hs) < need {
+		hs = make([]Header, l0, need)
+		copy(hs, e.Headers)
 	}
-	// One allocation for the headers: the Channel-* block, up to two
-	// profile blocks, the variables, and room for the envelope stamp puts
-	// in front.
-	e.Headers = slices.Grow(e.Headers, 24+2*40+len(p.vars)+envelopeMax)
+	vars := hs[base : base+nv]
+	for i, v := range c.vars {
+		vars[i] = Header{varHeader(v.Name), v.Value}
+	}
+	m := c.media
+	c.mu.Unlock()
+	p.setCodec(m)
+	other := p.other != nil && p.other != c
+	if other {
+		o := p.other
+		o.mu.Lock()
+		o.snapshotLocked(&op)
+		om := o.media
+		o.mu.Unlock()
+		op.setCodec(om)
+	}
+	e.Headers = hs[:l0]
 	add := func(name, value string) {
 		if value != "" {
 			e.Add(name, value)
@@ -163,18 +197,21 @@ func (c *Channel) AppendHeaders(e *Event) {
 		add("Hangup-Cause", string(p.cause))
 	}
 	if p.codec != "" {
-		for _, side := range []string{"Read", "Write"} {
-			add("Channel-"+side+"-Codec-Name", p.codec)
-			add("Channel-"+side+"-Codec-Rate", "8000")
-			add("Channel-"+side+"-Codec-Bit-Rate", "64000")
-		}
+		add("Channel-Read-Codec-Name", p.codec)
+		add("Channel-Read-Codec-Rate", "8000")
+		add("Channel-Read-Codec-Bit-Rate", "64000")
+		add("Channel-Write-Codec-Name", p.codec)
+		add("Channel-Write-Codec-Rate", "8000")
+		add("Channel-Write-Codec-Bit-Rate", "64000")
 	}
 	p.appendProfile(e, "Caller", true)
-	if op != nil {
+	if other {
 		add("Other-Type", p.otherType)
 		op.appendProfile(e, "Other-Leg", false)
 	}
-	e.Headers = append(e.Headers, p.vars...)
+	// A move down within one array (copy is memmove): the blocks stay
+	// below base (TestChannelHeadersMax).
+	e.Headers = append(e.Headers, vars...)
 }
 
 // appendProfile writes the caller-profile block under prefix ("Caller",
@@ -216,7 +253,7 @@ func (p *profile) appendProfile(e *Event, prefix string, index bool) {
 	add("Unique-ID", p.uuid)
 	source := "src/switch_ivr_originate.c"
 	if p.dir == Inbound {
-		source = "mod_" + strings.SplitN(p.name, "/", 2)[0]
+		source = moduleSource(p.name)
 	}
 	add("Source", source)
 	add("Transfer-Source", p.get("transfer_source"))
@@ -241,6 +278,16 @@ func (p *profile) appendProfile(e *Event, prefix string, index bool) {
 	add("Privacy-Hide-Number", "false")
 }
 
+// moduleSource is an inbound leg's Caller-Source: "mod_" and the endpoint
+// its channel name starts with ("mod_sofia" for "sofia/…").
+func moduleSource(name string) string {
+	ep, _, _ := strings.Cut(name, "/")
+	if ep == "sofia" {
+		return "mod_sofia"
+	}
+	return "mod_" + ep
+}
+
 // microsOrZero is a Caller-Channel-*-Time value: microseconds since the
 // epoch, or 0 for a moment that has not happened.
 func microsOrZero(t time.Time) string {
@@ -260,10 +307,11 @@ func (c *Channel) watchDigits(m Media) {
 		return
 	}
 	off := m.OnDigit(func(d rune) {
-		if !c.core.Wants("DTMF", "") {
+		want, full := c.core.Wanted("DTMF", "")
+		if !want {
 			return
 		}
-		e := c.Event("DTMF")
+		e := c.newEvent("DTMF", full, 3)
 		e.Add("DTMF-Digit", string(d))
 		e.Add("DTMF-Duration", "2000")
 		e.Add("DTMF-Source", "RTP")

@@ -11,69 +11,166 @@ import (
 // EventName is the event a record is made from.
 const EventName = "CHANNEL_HANGUP_COMPLETE"
 
+// The channel variables a record is made of, by index into recordVars.
+const (
+	vHangupCause = iota
+	vBlegUUID
+	vLastBridgeTo
+	vUUID
+	vDirection
+	vCallerIDName
+	vCallerIDNumber
+	vDestinationNumber
+	vContext
+	vStartStamp
+	vAnswerStamp
+	vEndStamp
+	vStartUepoch
+	vAnswerUepoch
+	vEndUepoch
+	vDuration
+	vBillsec
+	vHangupCauseQ850
+	vAccountcode
+	vReadCodec
+	vWriteCodec
+	vSIPCallID
+	vCCQueue
+	vCCAgent
+	vCCSide
+	vCCQueueJoined
+	vCCQueueAnswered
+	vCCCause
+	vCCCancelReason
+	nRecordVars
+)
+
+var recordVars = [nRecordVars]string{"hangup_cause", "bleg_uuid", "last_bridge_to", "uuid", "direction",
+	"caller_id_name", "caller_id_number", "destination_number", "context", "start_stamp", "answer_stamp",
+	"end_stamp", "start_uepoch", "answer_uepoch", "end_uepoch", "duration", "billsec", "hangup_cause_q850",
+	"accountcode", "read_codec", "write_codec", "sip_call_id", "cc_queue", "cc_agent", "cc_side",
+	"cc_queue_joined_epoch", "cc_queue_answered_epoch", "cc_cause", "cc_cancel_reason"}
+
+// recordVarIndex maps a variable name to its index in recordVars.
+var recordVarIndex = func() map[string]int {
+	m := make(map[string]int, nRecordVars)
+	for i, name := range recordVars {
+		m[name] = i
+	}
+	return m
+}()
+
+// recordHeaders are the channel headers a record falls back on.
+type recordHeaders struct{ cause, uuid, direction, name, switchname string }
+
 // FromEvent builds the record of one leg from its CHANNEL_HANGUP_COMPLETE
-// event, whose variable_* headers carry the channel variables.
+// event, whose variable_* headers carry the channel variables. It reads
+// the headers once, keeping the variables it records (the last of a name
+// counts) and the first of each channel header, without a map of every
+// variable.
 func FromEvent(e *call.Event) store.CDR {
-	v := make(map[string]string, 64)
-	for _, h := range e.Headers {
-		if name, ok := strings.CutPrefix(h.Name, "variable_"); ok {
-			v[name] = h.Value
+	var v [nRecordVars]string
+	var h recordHeaders
+	var seenCause, seenUID, seenDir, seenName, seenSwitch bool
+	for _, hd := range e.Headers {
+		name, ok := strings.CutPrefix(hd.Name, "variable_")
+		if ok {
+			if i, ok := recordVarIndex[name]; ok {
+				v[i] = hd.Value
+			}
+			continue
+		}
+		switch {
+		case hd.Name == "Hangup-Cause" && !seenCause:
+			h.cause, seenCause = hd.Value, true
+		case hd.Name == "Unique-ID" && !seenUID:
+			h.uuid, seenUID = hd.Value, true
+		case hd.Name == "Call-Direction" && !seenDir:
+			h.direction, seenDir = hd.Value, true
+		case hd.Name == "Channel-Name" && !seenName:
+			h.name, seenName = hd.Value, true
+		case hd.Name == "FreeSWITCH-Switchname" && !seenSwitch:
+			h.switchname, seenSwitch = hd.Value, true
 		}
 	}
-	num := func(name string) int64 {
-		n, _ := strconv.ParseInt(v[name], 10, 64)
+	return record(&v, &h)
+}
+
+// FromChannel builds the record of one leg from the channel itself, as
+// its CHANNEL_HANGUP_COMPLETE e (bare or full) is fired: what FromEvent
+// reads from the full event's headers, read from the channel, so the
+// channel headers need not be built for the CDR. Call it while e is
+// being fired (in an Observe callback); only e's envelope is read.
+func FromChannel(ch *call.Channel, e *call.Event) store.CDR {
+	var v [nRecordVars]string
+	ch.LookupVars(recordVars[:], v[:])
+	h := recordHeaders{uuid: ch.UUID(), direction: string(ch.Direction()), name: ch.Name(),
+		switchname: e.Get("FreeSWITCH-Switchname")}
+	if !ch.Ready() {
+		// The event has Hangup-Cause once the leg is down.
+		h.cause = string(ch.Cause())
+	}
+	return record(&v, &h)
+}
+
+// record is a leg's record from its variables (by recordVars index) and
+// channel headers.
+func record(v *[nRecordVars]string, h *recordHeaders) store.CDR {
+	num := func(i int) int64 {
+		n, _ := strconv.ParseInt(v[i], 10, 64)
 		return n
 	}
-	cause := e.Get("Hangup-Cause")
+	// The Hangup-Cause header first, the variable when it is absent.
+	cause := h.cause
 	if cause == "" {
-		cause = v["hangup_cause"]
+		cause = v[vHangupCause]
 	}
 	// FreeSWITCH's template names bleg_uuid, which its core never sets; a
 	// bridged leg's other side is worth recording, so it falls back to the
 	// leg it was last bridged to.
-	bleg := v["bleg_uuid"]
+	bleg := v[vBlegUUID]
 	if bleg == "" {
-		bleg = v["last_bridge_to"]
+		bleg = v[vLastBridgeTo]
 	}
-	uuid := v["uuid"]
+	uuid := v[vUUID]
 	if uuid == "" {
-		uuid = e.Get("Unique-ID")
+		uuid = h.uuid
 	}
-	direction := v["direction"]
+	direction := v[vDirection]
 	if direction == "" {
-		direction = e.Get("Call-Direction")
+		direction = h.direction
 	}
 	return store.CDR{
 		UUID:              uuid,
 		BlegUUID:          bleg,
 		Direction:         direction,
-		ChannelName:       e.Get("Channel-Name"),
-		CallerIDName:      v["caller_id_name"],
-		CallerIDNumber:    v["caller_id_number"],
-		DestinationNumber: v["destination_number"],
-		Context:           v["context"],
-		StartStamp:        v["start_stamp"],
-		AnswerStamp:       v["answer_stamp"],
-		EndStamp:          v["end_stamp"],
-		StartUepoch:       num("start_uepoch"),
-		AnswerUepoch:      num("answer_uepoch"),
-		EndUepoch:         num("end_uepoch"),
-		Duration:          num("duration"),
-		Billsec:           num("billsec"),
+		ChannelName:       h.name,
+		CallerIDName:      v[vCallerIDName],
+		CallerIDNumber:    v[vCallerIDNumber],
+		DestinationNumber: v[vDestinationNumber],
+		Context:           v[vContext],
+		StartStamp:        v[vStartStamp],
+		AnswerStamp:       v[vAnswerStamp],
+		EndStamp:          v[vEndStamp],
+		StartUepoch:       num(vStartUepoch),
+		AnswerUepoch:      num(vAnswerUepoch),
+		EndUepoch:         num(vEndUepoch),
+		Duration:          num(vDuration),
+		Billsec:           num(vBillsec),
 		HangupCause:       cause,
-		HangupCauseQ850:   num("hangup_cause_q850"),
-		Accountcode:       v["accountcode"],
-		ReadCodec:         v["read_codec"],
-		WriteCodec:        v["write_codec"],
-		SIPCallID:         v["sip_call_id"],
-		CCQueue:           v["cc_queue"],
-		CCAgent:           v["cc_agent"],
-		CCSide:            v["cc_side"],
-		CCQueueJoined:     num("cc_queue_joined_epoch"),
-		CCQueueAnswered:   num("cc_queue_answered_epoch"),
-		CCCause:           v["cc_cause"],
-		CCCancelReason:    v["cc_cancel_reason"],
-		Switchname:        e.Get("FreeSWITCH-Switchname"),
+		HangupCauseQ850:   num(vHangupCauseQ850),
+		Accountcode:       v[vAccountcode],
+		ReadCodec:         v[vReadCodec],
+		WriteCodec:        v[vWriteCodec],
+		SIPCallID:         v[vSIPCallID],
+		CCQueue:           v[vCCQueue],
+		CCAgent:           v[vCCAgent],
+		CCSide:            v[vCCSide],
+		CCQueueJoined:     num(vCCQueueJoined),
+		CCQueueAnswered:   num(vCCQueueAnswered),
+		CCCause:           v[vCCCause],
+		CCCancelReason:    v[vCCCancelReason],
+		Switchname:        h.switchname,
 	}
 }
 

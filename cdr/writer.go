@@ -83,7 +83,9 @@ func New(opt Options) (*Writer, error) {
 // Start observes core's bus for complete legs and registers the `cdr`
 // API command.
 func (w *Writer) Start(core *call.Core) {
-	stop := core.Bus.ObserveKinds(call.Kinds(EventName), func(e *call.Event) bool { return e.Name == EventName }, w.Enqueue)
+	// Bare: a record is read from the event's channel (FromChannel), so
+	// the complete event need not carry every channel header for it.
+	stop := core.Bus.ObserveBare(call.Kinds(EventName), func(e *call.Event) bool { return e.Name == EventName }, w.Enqueue)
 	w.mu.Lock()
 	w.stopBus = stop
 	w.mu.Unlock()
@@ -92,8 +94,16 @@ func (w *Writer) Start(core *call.Core) {
 
 // Enqueue queues the record of a complete leg. It never blocks (the queue
 // grows) and never drops one while the Writer is open.
+//
+// An event about a channel (e.Channel) is read from the channel, as it is
+// fired; another (a full event from elsewhere) from its headers.
 func (w *Writer) Enqueue(e *call.Event) {
-	r := FromEvent(e)
+	var r store.CDR
+	if e.Channel != nil {
+		r = FromChannel(e.Channel, e)
+	} else {
+		r = FromEvent(e)
+	}
 	if !w.sp.Put(r) {
 		w.log.Error("cdr: record after shutdown not written", "uuid", r.UUID)
 	}

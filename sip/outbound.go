@@ -57,8 +57,14 @@ func (e userEndpoint) Dial(ctx context.Context, target string, vars map[string]s
 	// a user with several registrations.
 	dials := make([]func(context.Context) (*call.Channel, error), len(bindings))
 	for i, b := range bindings {
+		// Each racer adds its own SIP variables to a map of its own; a
+		// lone contact has the copy made above.
+		bv := vars
+		if len(bindings) > 1 {
+			bv = cloneVars(vars)
+		}
 		dials[i] = func(ctx context.Context) (*call.Channel, error) {
-			return s.dialBinding(ctx, user, b, cloneVars(vars), o)
+			return s.dialBinding(ctx, user, b, bv, o)
 		}
 	}
 	return call.Race(ctx, dials)
