@@ -50,6 +50,23 @@ func (s *Store) txStmt(ctx context.Context, tx sqlTx, query string) (*sql.Stmt, 
 	return tx.raw.StmtContext(ctx, st), nil
 }
 
+// execPrepared runs query outside a transaction with its prepared
+// statement (the persister's writes after each drain). An engine with dead
+// connections to skip (PostgreSQL) runs it through ExecContext, which
+// retries them.
+func (s *Store) execPrepared(ctx context.Context, query string, args ...any) error {
+	if s.db.d.deadConn != nil {
+		_, err := s.db.ExecContext(ctx, query, args...)
+		return err
+	}
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, args...)
+	return err
+}
+
 // closeStmts closes the prepared statements (Close, before the pool).
 func (p *preparedStmts) close() {
 	p.mu.Lock()

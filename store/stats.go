@@ -172,14 +172,15 @@ type QueueCounters struct {
 
 // SaveQueueCounters stores a queue's counters.
 func (s *Store) SaveQueueCounters(ctx context.Context, queue string, c QueueCounters) error {
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO queue_counters (queue, calls_answered, calls_abandoned)
-		VALUES (?, ?, ?) ON CONFLICT (queue) DO UPDATE SET
-		calls_answered = excluded.calls_answered, calls_abandoned = excluded.calls_abandoned`,
-		queue, c.CallsAnswered, c.CallsAbandoned); err != nil {
+	if err := s.execPrepared(ctx, saveCountersSQL, queue, c.CallsAnswered, c.CallsAbandoned); err != nil {
 		return fmt.Errorf("store: save queue counters %s: %w", queue, err)
 	}
 	return nil
 }
+
+const saveCountersSQL = `INSERT INTO queue_counters (queue, calls_answered, calls_abandoned)
+	VALUES (?, ?, ?) ON CONFLICT (queue) DO UPDATE SET
+	calls_answered = excluded.calls_answered, calls_abandoned = excluded.calls_abandoned`
 
 // LoadQueueCounters returns every queue's stored counters.
 func (s *Store) LoadQueueCounters(ctx context.Context) (map[string]QueueCounters, error) {
