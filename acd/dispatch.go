@@ -20,10 +20,13 @@ type cand struct {
 type passCache struct {
 	// byQueue is the pass's candidate rows: the ACD's cached rows
 	// (a.cands), or rows of its own for a nested pass.
-	byQueue  map[string][]cand
-	built    bool            // byQueue holds this pass's rows
-	nested   bool            // a pass inside a pass: rows of its own, the cache untouched
-	eligible map[string]bool // queue → some agent could take a call now
+	byQueue map[string][]cand
+	built   bool // byQueue holds this pass's rows
+	nested  bool // a pass inside a pass: rows of its own, the cache untouched
+	// sorted and ordered are order's buffers (ring-all, random and tier
+	// rules sort a member's rows).
+	sorted, ordered []cand
+	eligible        map[string]bool // queue → some agent could take a call now
 }
 
 // candCache is the candidate rows of every queue, kept between passes:
@@ -84,6 +87,9 @@ func (b *dispatchBufs) end(pc *passCache) {
 	clear(b.queues)
 	clear(b.pc.eligible)
 	b.pc.byQueue = nil // the cache's (a.cands), not the pass's
+	clear(b.pc.sorted)
+	clear(b.pc.ordered)
+	b.pc.sorted, b.pc.ordered = b.pc.sorted[:0], b.pc.ordered[:0]
 	b.pc.built = false
 }
 
@@ -294,10 +300,12 @@ func (a *ACD) ordering(q *Queue, m *Member, base []cand) (func(x, y cand) int, f
 }
 
 // order returns the member's candidate rows in the strategy's order: the
-// "after" rows first, then every row (so the list wraps).
-func (a *ACD) order(q *Queue, m *Member, base []cand) []cand {
+// "after" rows first, then every row (so the list wraps). It builds them
+// in pc's buffers, good until the next order of the pass.
+func (a *ACD) order(pc *passCache, q *Queue, m *Member, base []cand) []cand {
 	cmpf, after := a.ordering(q, m, base)
-	cs := append([]cand(nil), base...)
+	cs := append(pc.sorted[:0], base...)
+	pc.sorted = cs
 	if q.Strategy == config.StrategyRandom {
 		a.rnd.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
 	}
@@ -305,13 +313,15 @@ func (a *ACD) order(q *Queue, m *Member, base []cand) []cand {
 	if after == nil {
 		return cs
 	}
-	var first []cand
+	out := pc.ordered[:0]
 	for _, c := range cs {
 		if after(c) {
-			first = append(first, c)
+			out = append(out, c)
 		}
 	}
-	return append(first, cs...)
+	out = append(out, cs...)
+	pc.ordered = out
+	return out
 }
 
 // pick is the scan for strategies that offer one agent per pass without
@@ -427,7 +437,7 @@ func (a *ACD) dispatch() {
 			a.wakeAt(m.lastOrig + q.progressiveDelay())
 			continue
 		}
-		if a.scan(m, q, a.rows(pc, q.Name), now) {
+		if a.scan(pc, m, q, a.rows(pc, q.Name), now) {
 			clear(pc.eligible)
 			if !open() {
 				return
@@ -495,7 +505,7 @@ func (a *ACD) fixStrategy(m *Member, q *Queue) {
 
 // scan walks the member's candidate rows and launches offers. It reports
 // whether an offer was launched.
-func (a *ACD) scan(m *Member, q *Queue, base []cand, now int64) bool {
+func (a *ACD) scan(pc *passCache, m *Member, q *Queue, base []cand, now int64) bool {
 	if !q.TierRulesApply && q.Strategy != config.StrategyRingAll && q.Strategy != config.StrategyRandom {
 		c, ok := a.pick(q, m, base, now)
 		if ok {
@@ -503,7 +513,7 @@ func (a *ACD) scan(m *Member, q *Queue, base []cand, now int64) bool {
 		}
 		return ok
 	}
-	cs := a.order(q, m, base)
+	cs := a.order(pc, q, m, base)
 	var tierLevel, avail int64
 	launched := false
 	for _, c := range cs {
