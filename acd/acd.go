@@ -110,6 +110,7 @@ type ACD struct {
 	closeMu sync.Once
 	persist *persister
 	bufs    dispatchBufs   // dispatch's, reused between passes
+	cands   candCache      // dispatch's candidate rows (dispatch.go)
 	wg      sync.WaitGroup // offer, watcher and track goroutines
 
 	// Loop-owned state.

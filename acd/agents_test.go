@@ -29,7 +29,7 @@ func TestC09Eligibility(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t, queueCfg("longest-idle-agent", nil), nil, baseEpoch)
 			h.agents("a:1:1", "b:2:1")
-			h.acd.do(func() { c.set(h.acd.agents["a"]) })
+			h.acd.do(func() { c.set(h.acd.agents["a"]); h.acd.rowsChanged() })
 			h.call("5550001", q1, nil)
 			eq(t, "skipped", dialed(h.nextDial()), "b")
 		})

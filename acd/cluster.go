@@ -374,6 +374,7 @@ func (a *ACD) Rejoined() {
 // become Abandoned (restart recovery) and other nodes' Abandoned members
 // are kept for resume; their live members are theirs.
 func (a *ACD) clusterLoad(rows *store.CallcenterRows) error {
+	a.rowsChanged()
 	for _, r := range rows.Agents {
 		ag := agentFromRow(r)
 		a.agentSeq++

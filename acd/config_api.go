@@ -372,6 +372,7 @@ func (a *ACD) agentAdd(name, typ string) string {
 	ag := &Agent{AgentRow: store.AgentRow{Name: name, InstanceID: a.system, Type: typ, UUIDNull: true, ContactNull: true},
 		Status: config.StatusLoggedOut, State: config.StateWaiting, seq: a.agentSeq}
 	a.agents[name] = ag
+	a.rowsChanged()
 	a.saveAgent(ag)
 	a.fire(nil, "CC-Agent", name, "CC-Agent-Type", typ, "CC-Action", "agent-add")
 	return okReply
@@ -380,6 +381,7 @@ func (a *ACD) agentAdd(name, typ string) string {
 func (a *ACD) agentDel(name string) {
 	ag := a.agents[name]
 	delete(a.agents, name)
+	a.rowsChanged()
 	kept := a.tiers[:0]
 	for _, t := range a.tiers {
 		if t.Agent != name {
@@ -472,6 +474,7 @@ func (a *ACD) setAgentStatus(ag *Agent, value string) string {
 	}
 	now := a.now()
 	a.logStatus(ag, ag.Status, s)
+	a.rowsChanged()
 	if s == config.StatusAvailable {
 		if ag.Status != config.StatusAvailable {
 			ag.Status = s
@@ -559,6 +562,7 @@ func (a *ACD) addTier(queue, agent string, level, pos int64) *Tier {
 	a.tierSeq++
 	t := &Tier{TierRow: store.TierRow{Queue: queue, Agent: agent, Level: level, Position: pos}, State: config.TierReady, seq: a.tierSeq}
 	a.tiers = append(a.tiers, t)
+	a.rowsChanged()
 	a.saveTier(t)
 	a.dirty = true
 	return t
@@ -615,6 +619,7 @@ func (a *ACD) tierDel(queue, agent string) {
 	for i, t := range a.tiers {
 		if t.Queue == queue && t.Agent == agent {
 			a.tiers = append(a.tiers[:i], a.tiers[i+1:]...)
+			a.rowsChanged()
 			break
 		}
 	}

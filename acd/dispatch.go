@@ -18,10 +18,38 @@ type cand struct {
 
 // passCache holds what one dispatch pass computes once per queue.
 type passCache struct {
-	byQueue  map[string][]cand
-	built    bool            // byQueue holds this pass's rows
-	eligible map[string]bool // queue → some agent could take a call now
+	// byQueue is the pass's candidate rows: the ACD's cached rows
+	// (a.cands), or rows of its own for a nested pass.
+	byQueue map[string][]cand
+	built   bool // byQueue holds this pass's rows
+	nested  bool // a pass inside a pass: rows of its own, the cache untouched
+	// sorted and ordered are order's buffers (ring-all, random and tier
+	// rules sort a member's rows).
+	sorted, ordered []cand
+	eligible        map[string]bool // queue → some agent could take a call now
 }
+
+// candCache is the candidate rows of every queue, kept between passes:
+// which tiers name an agent that exists and whose status is offerable,
+// in tier order. What a row's eligibility and order read (agent state,
+// timers, counters, tier state, level, position) is read through its
+// pointers at each pass, so only a change to the set of rows makes it
+// stale: an agent added, deleted or replaced, an agent's status, a tier
+// added or deleted. Each such change calls rowsChanged; the tests check
+// the cache against a fresh build at every pass (checkCands).
+type candCache struct {
+	byQueue map[string][]cand
+	ok      bool // byQueue matches the agents and tiers
+}
+
+// checkCands makes every pass compare the cached rows with a fresh build
+// and panic on a difference (set by the tests).
+var checkCands = false
+
+// rowsChanged marks the candidate rows stale: the next pass rebuilds them.
+// A pass already running keeps the rows it took (as when every pass built
+// its own).
+func (a *ACD) rowsChanged() { a.cands.ok = false }
 
 // dispatchBufs are dispatch's buffers, kept between passes (the loop
 // dispatches after most messages) and emptied after each pass so they hold
@@ -33,36 +61,35 @@ type dispatchBufs struct {
 	running bool // a pass is using them (a nested pass gets its own)
 }
 
-// begin returns the buffers for a pass, empty; end gives them back.
-func (b *dispatchBufs) begin() (*passCache, memberHeap, map[string]*Queue) {
+// begin returns the buffers for a pass, empty; end gives them back. The
+// member heap is the buffers' own (a pointer, so that heap's interface
+// calls do not move a copy to the heap at every pass).
+func (b *dispatchBufs) begin() (*passCache, *memberHeap, map[string]*Queue) {
 	if b.running {
-		return &passCache{eligible: map[string]bool{}}, nil, map[string]*Queue{}
+		return &passCache{eligible: map[string]bool{}, nested: true}, new(memberHeap), map[string]*Queue{}
 	}
 	b.running = true
 	if b.pc.eligible == nil {
 		b.pc.eligible = map[string]bool{}
 		b.queues = map[string]*Queue{}
 	}
-	return &b.pc, b.ms[:0], b.queues
+	b.ms = b.ms[:0]
+	return &b.pc, &b.ms, b.queues
 }
 
-func (b *dispatchBufs) end(pc *passCache, ms memberHeap) {
+func (b *dispatchBufs) end(pc *passCache) {
 	if pc != &b.pc {
 		return
 	}
 	b.running = false
-	clear(ms[:cap(ms)])
-	b.ms = ms[:0]
+	clear(b.ms[:cap(b.ms)])
+	b.ms = b.ms[:0]
 	clear(b.queues)
 	clear(b.pc.eligible)
-	for q, rows := range b.pc.byQueue {
-		if len(rows) == 0 {
-			delete(b.pc.byQueue, q) // a queue no tier names any more
-			continue
-		}
-		clear(rows)
-		b.pc.byQueue[q] = rows[:0]
-	}
+	b.pc.byQueue = nil // the cache's (a.cands), not the pass's
+	clear(b.pc.sorted)
+	clear(b.pc.ordered)
+	b.pc.sorted, b.pc.ordered = b.pc.sorted[:0], b.pc.ordered[:0]
 	b.pc.built = false
 }
 
@@ -112,21 +139,68 @@ func (a *ACD) eligibleAt(c cand, q *Queue, now int64) (bool, int64) {
 	return at == 0, at
 }
 
+// rows returns queue q's candidate rows for the pass: the cached rows,
+// rebuilt first when stale. The pass takes them once; a change during the
+// pass shows at the next one.
 func (a *ACD) rows(pc *passCache, q string) []cand {
 	if !pc.built {
 		pc.built = true
-		if pc.byQueue == nil {
-			pc.byQueue = make(map[string][]cand)
-		}
-		for _, t := range a.tiers {
-			ag := a.agents[t.Agent]
-			if ag == nil || !offerable(ag.Status) {
-				continue
+		switch {
+		case pc.nested:
+			pc.byQueue = a.buildRows(nil)
+		case !a.cands.ok:
+			a.cands.byQueue = a.buildRows(a.cands.byQueue)
+			a.cands.ok = true
+			pc.byQueue = a.cands.byQueue
+		default:
+			if checkCands {
+				a.checkRows()
 			}
-			pc.byQueue[t.Queue] = append(pc.byQueue[t.Queue], cand{ag, t})
+			pc.byQueue = a.cands.byQueue
 		}
 	}
 	return pc.byQueue[q]
+}
+
+// buildRows builds every queue's candidate rows into byQueue's slices
+// (emptied first; a queue left without rows is dropped).
+func (a *ACD) buildRows(byQueue map[string][]cand) map[string][]cand {
+	if byQueue == nil {
+		byQueue = make(map[string][]cand)
+	}
+	for q, rows := range byQueue {
+		clear(rows)
+		byQueue[q] = rows[:0]
+	}
+	for _, t := range a.tiers {
+		ag := a.agents[t.Agent]
+		if ag == nil || !offerable(ag.Status) {
+			continue
+		}
+		byQueue[t.Queue] = append(byQueue[t.Queue], cand{ag, t})
+	}
+	for q, rows := range byQueue {
+		if len(rows) == 0 {
+			delete(byQueue, q) // a queue no tier names any more
+		}
+	}
+	return byQueue
+}
+
+// checkRows panics when the cached rows differ from a fresh build: a
+// change to agents or tiers that did not call rowsChanged.
+func (a *ACD) checkRows() {
+	fresh := a.buildRows(nil)
+	same := len(fresh) == len(a.cands.byQueue)
+	for q, rows := range fresh {
+		if !same {
+			break
+		}
+		same = slices.Equal(rows, a.cands.byQueue[q])
+	}
+	if !same {
+		panic("acd: candidate rows changed without rowsChanged")
+	}
 }
 
 func (a *ACD) anyEligible(pc *passCache, q *Queue, now int64) bool {
@@ -226,10 +300,12 @@ func (a *ACD) ordering(q *Queue, m *Member, base []cand) (func(x, y cand) int, f
 }
 
 // order returns the member's candidate rows in the strategy's order: the
-// "after" rows first, then every row (so the list wraps).
-func (a *ACD) order(q *Queue, m *Member, base []cand) []cand {
+// "after" rows first, then every row (so the list wraps). It builds them
+// in pc's buffers, good until the next order of the pass.
+func (a *ACD) order(pc *passCache, q *Queue, m *Member, base []cand) []cand {
 	cmpf, after := a.ordering(q, m, base)
-	cs := append([]cand(nil), base...)
+	cs := append(pc.sorted[:0], base...)
+	pc.sorted = cs
 	if q.Strategy == config.StrategyRandom {
 		a.rnd.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
 	}
@@ -237,13 +313,15 @@ func (a *ACD) order(q *Queue, m *Member, base []cand) []cand {
 	if after == nil {
 		return cs
 	}
-	var first []cand
+	out := pc.ordered[:0]
 	for _, c := range cs {
 		if after(c) {
-			first = append(first, c)
+			out = append(out, c)
 		}
 	}
-	return append(first, cs...)
+	out = append(out, cs...)
+	pc.ordered = out
+	return out
 }
 
 // pick is the scan for strategies that offer one agent per pass without
@@ -288,17 +366,11 @@ func (a *ACD) dispatch() {
 	}
 	now := a.now()
 	pc, ms, queues := a.bufs.begin()
-	defer func() { a.bufs.end(pc, ms) }()
+	defer a.bufs.end(pc)
 	for _, m := range a.members {
 		// A member whose max-wait-time passed while agents rang gets no
 		// new offers: it leaves once those end unanswered.
 		if m.app == nil || m.exiting || m.pendingTimeout || m.InstanceID != a.instanceID {
-			continue
-		}
-		// A caller who hung up stays registered until its app's leave
-		// reaches the loop; an offer that ends in between (an agent who
-		// answers as the caller goes) must not hand it to another agent.
-		if m.ch != nil && !m.ch.Ready() {
 			continue
 		}
 		if m.State != config.MemberWaiting && (m.State != config.MemberTrying || !ringStrategy(config.Strategy(m.ServingAgent))) {
@@ -306,6 +378,14 @@ func (a *ACD) dispatch() {
 		}
 		// A cluster claim in flight stands for the member's one offer.
 		if m.claiming > 0 && !ringStrategy(config.Strategy(m.ServingAgent)) {
+			continue
+		}
+		// A caller who hung up stays registered until its app's leave
+		// reaches the loop; an offer that ends in between (an agent who
+		// answers as the caller goes) must not hand it to another agent.
+		// Asked last: it takes the channel's lock, and most members of a
+		// busy queue are in a call, not waiting.
+		if m.ch != nil && !m.ch.Ready() {
 			continue
 		}
 		q, seen := queues[m.Queue]
@@ -319,7 +399,7 @@ func (a *ACD) dispatch() {
 			a.kick(m, config.ReasonBreakOut)
 			continue
 		}
-		ms = append(ms, scored{m: m, q: q, score: m.score(now), seq: m.seq})
+		*ms = append(*ms, scored{m: m, q: q, score: m.score(now), seq: m.seq})
 	}
 	// The no-agent bookkeeping of §9.4 is per queue and pass.
 	for _, q := range queues {
@@ -343,9 +423,9 @@ func (a *ACD) dispatch() {
 	}
 	// Members are taken highest score first; a heap stops paying for the
 	// order as soon as no agent is left to offer.
-	heap.Init(&ms)
+	heap.Init(ms)
 	for ms.Len() > 0 {
-		sm := heap.Pop(&ms).(scored)
+		sm := ms.pop()
 		m, q := sm.m, sm.q
 		a.fixStrategy(m, q)
 		if !a.anyEligible(pc, q, now) {
@@ -357,7 +437,7 @@ func (a *ACD) dispatch() {
 			a.wakeAt(m.lastOrig + q.progressiveDelay())
 			continue
 		}
-		if a.scan(m, q, a.rows(pc, q.Name), now) {
+		if a.scan(pc, m, q, a.rows(pc, q.Name), now) {
 			clear(pc.eligible)
 			if !open() {
 				return
@@ -385,6 +465,19 @@ func (h memberHeap) Less(i, j int) bool {
 }
 func (h memberHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *memberHeap) Push(x any)   { *h = append(*h, x.(scored)) }
+
+// pop is heap.Pop without boxing the member into an interface.
+func (h *memberHeap) pop() scored {
+	n := len(*h) - 1
+	h.Swap(0, n)
+	x := (*h)[n]
+	*h = (*h)[:n]
+	if n > 0 {
+		heap.Fix(h, 0)
+	}
+	return x
+}
+
 func (h *memberHeap) Pop() any {
 	old := *h
 	x := old[len(old)-1]
@@ -412,7 +505,7 @@ func (a *ACD) fixStrategy(m *Member, q *Queue) {
 
 // scan walks the member's candidate rows and launches offers. It reports
 // whether an offer was launched.
-func (a *ACD) scan(m *Member, q *Queue, base []cand, now int64) bool {
+func (a *ACD) scan(pc *passCache, m *Member, q *Queue, base []cand, now int64) bool {
 	if !q.TierRulesApply && q.Strategy != config.StrategyRingAll && q.Strategy != config.StrategyRandom {
 		c, ok := a.pick(q, m, base, now)
 		if ok {
@@ -420,7 +513,7 @@ func (a *ACD) scan(m *Member, q *Queue, base []cand, now int64) bool {
 		}
 		return ok
 	}
-	cs := a.order(q, m, base)
+	cs := a.order(pc, q, m, base)
 	var tierLevel, avail int64
 	launched := false
 	for _, c := range cs {

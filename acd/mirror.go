@@ -346,6 +346,7 @@ func (a *ACD) mirrorAgent(name string, r store.AgentRow, found bool) {
 			return
 		}
 		delete(a.agents, name)
+		a.rowsChanged()
 		kept := a.tiers[:0]
 		for _, t := range a.tiers {
 			if t.Agent != name {
@@ -366,6 +367,7 @@ func (a *ACD) mirrorAgent(name string, r store.AgentRow, found bool) {
 		a.agentSeq++
 		nr.seq = a.agentSeq
 		a.agents[name] = nr
+		a.rowsChanged()
 		a.fire(nil, "CC-Agent", name, "CC-Agent-Type", nr.Type, "CC-Action", "agent-add")
 		a.dirty = true
 		return
@@ -425,6 +427,7 @@ func (a *ACD) mirrorAgent(name string, r store.AgentRow, found bool) {
 	}
 	if ag.Status != nr.Status {
 		ag.Status = nr.Status
+		a.rowsChanged()
 		ag.LastStatusChange = nr.LastStatusChange
 		// As a local `agent set status`: leaving Available cancels the
 		// agent's ringing offer here too (§7.3); the queue_log line is the
@@ -456,6 +459,7 @@ func (a *ACD) mirrorTiers(key string, rows []store.TierRow, mine func(queue, age
 			want[[2]string{r.Queue, r.Agent}] = r
 		}
 	}
+	before, added := len(a.tiers), false
 	kept := a.tiers[:0]
 	for _, t := range a.tiers {
 		k := [2]string{t.Queue, t.Agent}
@@ -501,6 +505,10 @@ func (a *ACD) mirrorTiers(key string, rows []store.TierRow, mine func(queue, age
 		a.tierSeq++
 		t.seq = a.tierSeq
 		a.tiers = append(a.tiers, t)
+		added = true
+	}
+	if added || len(a.tiers) != before {
+		a.rowsChanged() // a tier deleted or added; level, position and state are read live
 	}
 	a.dirty = true
 }

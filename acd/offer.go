@@ -95,6 +95,7 @@ func (a *ACD) startOffer(m *Member, q *Queue, ag *Agent, now int64) {
 			// Out agent into On Break, §16.2-5); ccpbx only logs it out.
 			a.logStatus(ag, ag.Status, config.StatusLoggedOut)
 			ag.Status = config.StatusLoggedOut
+			a.rowsChanged()
 			ag.UUID = ""
 			ag.LastStatusChange = now
 			a.saveAgent(ag)

@@ -326,6 +326,7 @@ func (a *ACD) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.rowsChanged()
 	if a.cl != nil {
 		if a.cfg.Settings.TruncateTiersOnLoad || a.cfg.Settings.TruncateAgentsOnLoad {
 			// One node's start must not empty the tables every node serves.

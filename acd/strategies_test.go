@@ -21,7 +21,7 @@ func strategyPick(t *testing.T, strategy config.Strategy, setup func(h *harness)
 
 func TestC06Strategies(t *testing.T) {
 	set := func(name string, f func(*Agent)) func(h *harness) {
-		return func(h *harness) { h.acd.do(func() { f(h.acd.agents[name]) }) }
+		return func(h *harness) { h.acd.do(func() { f(h.acd.agents[name]); h.acd.rowsChanged() }) }
 	}
 	all := func(fs ...func(*harness)) func(*harness) {
 		return func(h *harness) {

@@ -93,6 +93,73 @@ func benchWrites(b *testing.B, open func(*testing.B) *Store) {
 		run("write=batch", drain, batched)
 		run("write=batch-distinct", distinct, batched)
 	})
+	// What the ACD persister writes at 160 calls/s: a drain of 8 calls,
+	// each joining (member Waiting), offered (member Trying, agent
+	// Receiving, tier Offering), answered (agent In a queue call, tier
+	// Active Inbound, member Answered) and ended (agent Waiting with its
+	// counters, tier Ready, member deleted), over 1,000 agents, then the
+	// drain's statistics (a queue row and 8 agent rows). ns/op is per
+	// drain; ns/call divides by 8.
+	b.Run("op=CallDrain8", func(b *testing.B) {
+		const calls = 8
+		s := open(b)
+		defer s.Close()
+		for i := 0; i < 1000; i++ {
+			n := fmt.Sprintf("%d", 2000+i)
+			if err := s.UpsertAgent(ctx, AgentRow{Name: n, InstanceID: "single_box", Type: "callback", Contact: "user/" + n,
+				Status: "Available", State: "Waiting", MaxNoAnswer: 3, RejectDelayTime: 30, BusyDelayTime: 60,
+				NoAnswerDelayTime: 10}); err != nil {
+				b.Fatal(err)
+			}
+			if err := s.UpsertTier(ctx, TierRow{Queue: "3000@default", Agent: n, State: "Ready", Level: 1, Position: 1}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		ws := make([]CallcenterWrite, 0, calls*10)
+		stats := make([]StatsRow, 0, calls+1)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			ws, stats = ws[:0], stats[:0]
+			stats = append(stats, StatsRow{IntervalStart: 1795664700, Queue: "3000@default", Offered: calls, Answered: calls})
+			for c := 0; c < calls; c++ {
+				k := i*calls + c
+				ag := AgentRow{Name: fmt.Sprintf("%d", 2000+k%1000), InstanceID: "single_box", Type: "callback",
+					Contact: fmt.Sprintf("user/%d", 2000+k%1000), Status: "Available", MaxNoAnswer: 3,
+					RejectDelayTime: 30, BusyDelayTime: 60, NoAnswerDelayTime: 10, LastOffered: 1795664713 + int64(k)}
+				tier := TierRow{Queue: "3000@default", Agent: ag.Name, Level: 1, Position: 1}
+				m := MemberRow{Queue: "3000@default", InstanceID: "single_box", UUID: fmt.Sprintf("m%d", k), SessionUUID: "s",
+					CIDNumber: "5550001", CIDName: "Caller", JoinedEpoch: 1795664713, State: "Waiting"}
+				up := func(kind CallcenterWriteKind) {
+					ws = append(ws, CallcenterWrite{Kind: kind, Agent: ag, Tier: tier, Member: m})
+				}
+				up(UpsertMemberWrite)
+				m.State, m.ServingAgent, m.ServingSystem = "Trying", ag.Name, "single_box"
+				up(UpsertMemberWrite)
+				ag.State, tier.State = "Receiving", "Offering"
+				up(UpsertAgentWrite)
+				up(UpsertTierWrite)
+				ag.State, ag.LastBridgeStart, tier.State = "In a queue call", 1795664714+int64(k), "Active Inbound"
+				up(UpsertAgentWrite)
+				up(UpsertTierWrite)
+				m.State, m.BridgeEpoch = "Answered", 1795664714
+				up(UpsertMemberWrite)
+				ag.State, ag.LastBridgeEnd, ag.CallsAnswered, ag.TalkTime, tier.State = "Waiting", 1795664718+int64(k), 1, 4, "Ready"
+				up(UpsertAgentWrite)
+				up(UpsertTierWrite)
+				up(DeleteMemberWrite)
+				stats = append(stats, StatsRow{IntervalStart: 1795664700, Queue: "3000@default", Agent: ag.Name, Offered: 1,
+					Answered: 1, Handled: 1, TalkTime: 4})
+			}
+			if err := s.ApplyCallcenter(ctx, ws); err != nil {
+				b.Fatal(err)
+			}
+			if err := s.AddQueueStats(ctx, stats); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*calls), "ns/call")
+	})
 	b.Run("op=ApplyRegistrations", func(b *testing.B) {
 		s := open(b)
 		defer s.Close()

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // CallcenterWriteKind says which call-center write a CallcenterWrite is.
@@ -31,8 +33,8 @@ type CallcenterWrite struct {
 
 // ApplyCallcenter runs writes in order with the one-row methods' meaning
 // (DeleteAgent takes the agent's tiers, deleting a missing row is not an
-// error). Several writes go in one transaction, each statement prepared
-// once per transaction for all its rows (as ApplyRegistrations), and
+// error). Several writes go in one transaction, each statement the
+// Store's, prepared once per connection (prepared.go), and
 // repeated upserts of one agent or member collapse into one carrying the
 // last row, in the first one's place (a delete in between ends the
 // collapse; upserts before a delete are dropped): the tables end exactly
@@ -47,7 +49,9 @@ func (s *Store) ApplyCallcenter(ctx context.Context, ws []CallcenterWrite) error
 	if _, on := s.cluster.get(); on || len(ws) <= 1 {
 		return s.applyEach(ctx, ws)
 	}
-	if err := s.applyBatch(ctx, collapseWrites(ws)); err == nil {
+	c := collapsers.Get().(*collapser)
+	defer putCollapser(c)
+	if err := s.applyBatch(ctx, collapseWrites(c, ws), c); err == nil {
 		return nil
 	}
 	return s.applyEach(ctx, ws)
@@ -83,13 +87,12 @@ func (s *Store) applyEach(ctx context.Context, ws []CallcenterWrite) error {
 }
 
 // collapseWrites returns ws with repeated upserts of an agent or member
-// collapsed (see ApplyCallcenter); dropped writes have Kind 0. Tiers are
-// left alone: DeleteAgent also deletes them, so moving a tier's upsert
-// earlier could cross it.
-func collapseWrites(ws []CallcenterWrite) []CallcenterWrite {
-	out := make([]CallcenterWrite, 0, len(ws))
-	agents := map[string]int{}
-	members := map[string]int{}
+// collapsed (see ApplyCallcenter) into c's buffers; dropped writes have
+// Kind 0. Tiers are left alone: DeleteAgent also deletes them, so moving a
+// tier's upsert earlier could cross it.
+func collapseWrites(c *collapser, ws []CallcenterWrite) []CallcenterWrite {
+	out := c.out[:0]
+	agents, members := c.agents, c.members
 	for _, w := range ws {
 		switch w.Kind {
 		case UpsertAgentWrite:
@@ -117,10 +120,39 @@ func collapseWrites(ws []CallcenterWrite) []CallcenterWrite {
 		}
 		out = append(out, w)
 	}
+	c.out = out
 	return out
 }
 
-// The statements of a batch, each prepared at most once per transaction.
+// collapser is collapseWrites' buffers, kept between batches (a pool:
+// the persister's batches come one at a time, every few milliseconds at
+// load, and each allocated its copy of the batch).
+type collapser struct {
+	out             []CallcenterWrite
+	agents, members map[string]int
+	args            []any // applyBatch's row arguments
+}
+
+var collapsers = sync.Pool{New: func() any {
+	return &collapser{agents: map[string]int{}, members: map[string]int{}}
+}}
+
+// maxCollapser bounds the batch a pooled collapser keeps room for.
+const maxCollapser = 1024
+
+func putCollapser(c *collapser) {
+	clear(c.out)
+	clear(c.agents)
+	clear(c.members)
+	clear(c.args)
+	if cap(c.out) > maxCollapser {
+		c.out = nil
+	}
+	c.out = c.out[:0]
+	collapsers.Put(c)
+}
+
+// The statements of a batch.
 const (
 	qUpsertAgent = iota
 	qDeleteAgent
@@ -135,66 +167,48 @@ const (
 var batchQueries = [nBatchQueries]string{upsertAgentSQL, deleteAgentSQL, deleteAgentTiersSQL, upsertTierSQL,
 	deleteTierSQL, upsertMemberSQL, deleteMemberSQL}
 
-// applyBatch runs ws (Kind 0: skipped) in one transaction.
-func (s *Store) applyBatch(ctx context.Context, ws []CallcenterWrite) error {
-	var rows [nBatchQueries]int
-	for i := range ws {
-		switch ws[i].Kind {
-		case UpsertAgentWrite:
-			rows[qUpsertAgent]++
-		case DeleteAgentWrite:
-			rows[qDeleteAgent]++
-			rows[qDeleteAgentTiers]++
-		case UpsertTierWrite:
-			rows[qUpsertTier]++
-		case DeleteTierWrite:
-			rows[qDeleteTier]++
-		case UpsertMemberWrite:
-			rows[qUpsertMember]++
-		case DeleteMemberWrite:
-			rows[qDeleteMember]++
-		}
-	}
+// applyBatch runs ws (Kind 0: skipped) in one transaction, each statement
+// the Store's prepared one (prepared.go), the row arguments built in c's
+// buffer.
+func (s *Store) applyBatch(ctx context.Context, ws []CallcenterWrite, c *collapser) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: apply call-center writes: %w", err)
 	}
 	defer tx.Rollback()
-	var execs [nBatchQueries]func(args ...any) error
-	var dones []func()
-	defer func() {
-		for _, done := range dones {
-			done()
-		}
-	}()
+	var stmts [nBatchQueries]*sql.Stmt
 	exec := func(q int, args ...any) error {
-		if execs[q] == nil {
-			e, done, err := txExecer(ctx, tx, batchQueries[q], rows[q])
+		if stmts[q] == nil {
+			st, err := s.txStmt(ctx, tx, batchQueries[q])
 			if err != nil {
 				return err
 			}
-			execs[q] = e
-			dones = append(dones, done)
+			stmts[q] = st
 		}
-		return execs[q](args...)
+		_, err := stmts[q].ExecContext(ctx, args...)
+		return err
 	}
+	args := c.args[:0]
 	for i := range ws {
 		w := &ws[i]
 		var err error
 		switch w.Kind {
 		case UpsertAgentWrite:
-			err = exec(qUpsertAgent, agentArgs(w.Agent)...)
+			args = appendAgentArgs(args[:0], &w.Agent)
+			err = exec(qUpsertAgent, args...)
 		case DeleteAgentWrite:
 			if err = exec(qDeleteAgent, w.Agent.Name); err == nil {
 				err = exec(qDeleteAgentTiers, w.Agent.Name)
 			}
 		case UpsertTierWrite:
 			t := &w.Tier
-			err = exec(qUpsertTier, t.Queue, t.Agent, t.State, t.Level, t.Position)
+			args = append(args[:0], t.Queue, t.Agent, t.State, t.Level, t.Position)
+			err = exec(qUpsertTier, args...)
 		case DeleteTierWrite:
 			err = exec(qDeleteTier, w.Tier.Queue, w.Tier.Agent)
 		case UpsertMemberWrite:
-			err = exec(qUpsertMember, memberArgs(w.Member)...)
+			args = appendMemberArgs(args[:0], &w.Member)
+			err = exec(qUpsertMember, args...)
 		case DeleteMemberWrite:
 			err = exec(qDeleteMember, w.Member.UUID)
 		}
@@ -202,6 +216,7 @@ func (s *Store) applyBatch(ctx context.Context, ws []CallcenterWrite) error {
 			return fmt.Errorf("store: apply call-center writes: %w", err)
 		}
 	}
+	c.args = args
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: apply call-center writes: %w", err)
 	}
@@ -209,16 +224,22 @@ func (s *Store) applyBatch(ctx context.Context, ws []CallcenterWrite) error {
 }
 
 // agentArgs are upsertAgentSQL's arguments.
-func agentArgs(a AgentRow) []any {
-	return []any{a.Name, a.InstanceID, nullable(a.UUID, a.UUIDNull), a.Type, nullable(a.Contact, a.ContactNull), a.Status,
+func agentArgs(a AgentRow) []any { return appendAgentArgs(make([]any, 0, 21), &a) }
+
+// appendAgentArgs appends upsertAgentSQL's arguments to args.
+func appendAgentArgs(args []any, a *AgentRow) []any {
+	return append(args, a.Name, a.InstanceID, nullable(a.UUID, a.UUIDNull), a.Type, nullable(a.Contact, a.ContactNull), a.Status,
 		a.State, a.MaxNoAnswer, a.WrapUpTime, a.RejectDelayTime, a.BusyDelayTime, a.NoAnswerDelayTime,
 		a.LastBridgeStart, a.LastBridgeEnd, a.LastOffered, a.LastStatusChange, a.NoAnswerCount, a.CallsAnswered,
-		a.TalkTime, a.ReadyTime, a.ExternalCallsCount}
+		a.TalkTime, a.ReadyTime, a.ExternalCallsCount)
 }
 
 // memberArgs are upsertMemberSQL's arguments.
-func memberArgs(m MemberRow) []any {
-	return []any{m.Queue, m.InstanceID, m.UUID, m.SessionUUID, m.CIDNumber, m.CIDName, m.SystemEpoch, m.JoinedEpoch,
+func memberArgs(m MemberRow) []any { return appendMemberArgs(make([]any, 0, 16), &m) }
+
+// appendMemberArgs appends upsertMemberSQL's arguments to args.
+func appendMemberArgs(args []any, m *MemberRow) []any {
+	return append(args, m.Queue, m.InstanceID, m.UUID, m.SessionUUID, m.CIDNumber, m.CIDName, m.SystemEpoch, m.JoinedEpoch,
 		m.RejoinedEpoch, m.BridgeEpoch, m.AbandonedEpoch, m.BaseScore, m.SkillScore, m.ServingAgent,
-		m.ServingSystem, m.State}
+		m.ServingSystem, m.State)
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -89,7 +90,11 @@ func TestApplyCallcenterKeepsOrder(t *testing.T) {
 			t.Fatalf("one by one:\n%+v\nwant agents %+v tiers %+v members %+v", want, wantAgents, wantTiers, wantMembers)
 		}
 		// The transaction itself, not its one-by-one fallback.
-		got := run(t, false, func(s *Store, ws []CallcenterWrite) error { return s.applyBatch(ctx, collapseWrites(ws)) })
+		got := run(t, false, func(s *Store, ws []CallcenterWrite) error {
+			c := collapsers.Get().(*collapser)
+			defer putCollapser(c)
+			return s.applyBatch(ctx, collapseWrites(c, ws), c)
+		})
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("batched:\n%+v\nwant\n%+v", got, want)
 		}
@@ -98,6 +103,74 @@ func TestApplyCallcenterKeepsOrder(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("batched with notices:\n%+v\nwant\n%+v", got, want)
 			}
+		}
+	})
+}
+
+// TestApplyCallcenterBatchAfterBatch: batches in a row reuse the Store's
+// prepared statements and a pooled collapser (its maps and argument
+// buffer emptied between batches, a one-row write and a failed batch in
+// between); the tables end as the same writes one at a time leave them.
+func TestApplyCallcenterBatchAfterBatch(t *testing.T) {
+	eachDriver(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		var batches [][]CallcenterWrite
+		for i := range 5 {
+			a := AgentRow{Name: fmt.Sprintf("a%d", i%2), Type: "callback", State: "Waiting", LastOffered: int64(1795664713 + i),
+				Contact: fmt.Sprintf("user/%d", i)}
+			m := MemberRow{Queue: "q", UUID: fmt.Sprintf("m%d", i), State: "Waiting", JoinedEpoch: int64(1795664713 + i)}
+			ws := []CallcenterWrite{{Kind: UpsertMemberWrite, Member: m}, {Kind: UpsertAgentWrite, Agent: a}}
+			m.State, a.State = "Trying", "Receiving"
+			ws = append(ws, CallcenterWrite{Kind: UpsertMemberWrite, Member: m}, CallcenterWrite{Kind: UpsertAgentWrite, Agent: a},
+				CallcenterWrite{Kind: UpsertTierWrite, Tier: TierRow{Queue: "q", Agent: a.Name, State: "Offering", Level: int64(i), Position: 1}})
+			if i > 0 {
+				ws = append(ws, CallcenterWrite{Kind: DeleteMemberWrite, Member: MemberRow{UUID: fmt.Sprintf("m%d", i-1)}})
+			}
+			batches = append(batches, ws)
+		}
+		apply := func(batched bool) *CallcenterRows {
+			cfg := b.cfg
+			cfg.DataDir = t.TempDir()
+			if b.driver == Postgres {
+				cfg.DSN = pgtest.NewDatabase(t)
+			}
+			s := backend{driver: b.driver, cfg: cfg}.open(t)
+			defer s.Close()
+			for i, ws := range batches {
+				var err error
+				if batched {
+					err = s.ApplyCallcenter(ctx, ws)
+				} else {
+					err = s.applyEach(ctx, ws)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i == 2 {
+					if err := s.UpsertMember(ctx, MemberRow{Queue: "q", UUID: "solo", State: "Waiting"}); err != nil {
+						t.Fatal(err)
+					}
+					// A batch whose transaction cannot begin (a cancelled
+					// context) fails and leaves the statements usable.
+					cctx, cancel := context.WithCancel(ctx)
+					cancel()
+					if batched && s.ApplyCallcenter(cctx, ws) == nil {
+						t.Fatal("a batch on a cancelled context succeeded")
+					}
+				}
+			}
+			rows, err := s.LoadCallcenter(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return rows
+		}
+		want, got := apply(false), apply(true)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("batched:\n%+v\nwant\n%+v", got, want)
+		}
+		if len(want.Agents) != 2 || len(want.Members) != 2 || len(want.Tiers) != 2 {
+			t.Fatalf("unexpected reference rows: %+v", want)
 		}
 	})
 }

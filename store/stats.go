@@ -105,22 +105,7 @@ func (s *Store) AddQueueStats(ctx context.Context, deltas []StatsRow) error {
 		return fmt.Errorf("store: add queue stats: %w", err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO queue_stats (`+statsColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (interval_start, queue, agent) DO UPDATE SET
-			offered = queue_stats.offered + excluded.offered,
-			answered = queue_stats.answered + excluded.answered,
-			answered_within_sl = queue_stats.answered_within_sl + excluded.answered_within_sl,
-			abandoned = queue_stats.abandoned + excluded.abandoned,
-			short_abandoned = queue_stats.short_abandoned + excluded.short_abandoned,
-			no_answer = queue_stats.no_answer + excluded.no_answer,
-			wait_answered = queue_stats.wait_answered + excluded.wait_answered,
-			wait_abandoned = queue_stats.wait_abandoned + excluded.wait_abandoned,
-			wait_max = CASE WHEN excluded.wait_max > queue_stats.wait_max
-				THEN excluded.wait_max ELSE queue_stats.wait_max END,
-			handled = queue_stats.handled + excluded.handled,
-			talk_time = queue_stats.talk_time + excluded.talk_time,
-			wrap_up_time = queue_stats.wrap_up_time + excluded.wrap_up_time`)
+	stmt, err := s.txStmt(ctx, tx, addStatsSQL)
 	if err != nil {
 		return fmt.Errorf("store: add queue stats: %w", err)
 	}
@@ -138,6 +123,24 @@ func (s *Store) AddQueueStats(ctx context.Context, deltas []StatsRow) error {
 	}
 	return nil
 }
+
+// addStatsSQL adds a delta to its row (AddQueueStats).
+const addStatsSQL = `INSERT INTO queue_stats (` + statsColumns + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (interval_start, queue, agent) DO UPDATE SET
+		offered = queue_stats.offered + excluded.offered,
+		answered = queue_stats.answered + excluded.answered,
+		answered_within_sl = queue_stats.answered_within_sl + excluded.answered_within_sl,
+		abandoned = queue_stats.abandoned + excluded.abandoned,
+		short_abandoned = queue_stats.short_abandoned + excluded.short_abandoned,
+		no_answer = queue_stats.no_answer + excluded.no_answer,
+		wait_answered = queue_stats.wait_answered + excluded.wait_answered,
+		wait_abandoned = queue_stats.wait_abandoned + excluded.wait_abandoned,
+		wait_max = CASE WHEN excluded.wait_max > queue_stats.wait_max
+			THEN excluded.wait_max ELSE queue_stats.wait_max END,
+		handled = queue_stats.handled + excluded.handled,
+		talk_time = queue_stats.talk_time + excluded.talk_time,
+		wrap_up_time = queue_stats.wrap_up_time + excluded.wrap_up_time`
 
 // QueueStats returns every row whose interval starts at or after since,
 // ordered by interval, queue and agent.
@@ -169,14 +172,15 @@ type QueueCounters struct {
 
 // SaveQueueCounters stores a queue's counters.
 func (s *Store) SaveQueueCounters(ctx context.Context, queue string, c QueueCounters) error {
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO queue_counters (queue, calls_answered, calls_abandoned)
-		VALUES (?, ?, ?) ON CONFLICT (queue) DO UPDATE SET
-		calls_answered = excluded.calls_answered, calls_abandoned = excluded.calls_abandoned`,
-		queue, c.CallsAnswered, c.CallsAbandoned); err != nil {
+	if err := s.execPrepared(ctx, saveCountersSQL, queue, c.CallsAnswered, c.CallsAbandoned); err != nil {
 		return fmt.Errorf("store: save queue counters %s: %w", queue, err)
 	}
 	return nil
 }
+
+const saveCountersSQL = `INSERT INTO queue_counters (queue, calls_answered, calls_abandoned)
+	VALUES (?, ?, ?) ON CONFLICT (queue) DO UPDATE SET
+	calls_answered = excluded.calls_answered, calls_abandoned = excluded.calls_abandoned`
 
 // LoadQueueCounters returns every queue's stored counters.
 func (s *Store) LoadQueueCounters(ctx context.Context) (map[string]QueueCounters, error) {

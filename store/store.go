@@ -105,6 +105,8 @@ type Store struct {
 	pgcfg *pgx.ConnConfig
 	// cluster is this node's identity for notices (notices.go).
 	cluster clusterSelf
+	// stmts are the batch writes' statements, prepared once (prepared.go).
+	stmts preparedStmts
 }
 
 // Open opens the SQLite database of dir (see OpenConfig).
@@ -180,6 +182,7 @@ func (s *Store) Driver() Driver { return s.db.d.driver }
 // Close closes the database, releases the directory's lock (and removes an
 // OpenMemory directory).
 func (s *Store) Close() error {
+	s.stmts.close()
 	err := s.db.raw.Close()
 	s.lock.release()
 	if s.tmpDir != "" {
