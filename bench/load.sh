@@ -10,7 +10,7 @@
 # PBX".
 #
 # Usage: bench/load.sh [-c CONCURRENT] [-H HOLD_SECONDS] [-t SECONDS] [-a AGENTS] [-R RATE]
-#                      [-b BINARY] [-d] [-p DIR] [-r] [-k]
+#                      [-b BINARY] [-d] [-p DIR] [-T DIR] [-r] [-k]
 #   -c  concurrent calls wanted (default 80); sipp's -l is set to it
 #   -H  how long each caller stays (default 20; fractions allowed: 3.5)
 #   -R  calls per second instead of CONCURRENT/HOLD (sipp's -l stays
@@ -28,6 +28,10 @@
 #   -p  profiles into DIR: /debug/pprof on (a loopback [http] listener),
 #       a 10 s CPU profile from 10 s into the load, heap profiles
 #       (heap?gc=1) at 10 s, at the end of the load and 40 s after it
+#   -T  execution trace into DIR: /debug/pprof on, a 5 s runtime trace
+#       (trace.out) from 12 s into the load, for `go tool trace` (where
+#       goroutines wait: scheduler, channels, locks, syscalls, GC); no
+#       other profiles are taken, so the trace is the only observer
 #   -r  record every queue call (record-template, stereo WAV in the
 #       temporary directory's rec/)
 #   -k  keep the temporary directory (config, logs, sipp statistics)
@@ -38,8 +42,8 @@
 # stops what it started on exit.
 set -euo pipefail
 
-CONC=80 HOLD=20 SECS=60 AGENTS="" KEEP=0 RECORD=0 BIN="" DISPATCH=0 PROF="" RATE=""
-while getopts "c:H:t:a:R:b:dp:rk" o; do
+CONC=80 HOLD=20 SECS=60 AGENTS="" KEEP=0 RECORD=0 BIN="" DISPATCH=0 PROF="" RATE="" TRACE=""
+while getopts "c:H:t:a:R:b:dp:T:rk" o; do
 	case $o in
 	c) CONC=$OPTARG ;;
 	H) HOLD=$OPTARG ;;
@@ -49,9 +53,10 @@ while getopts "c:H:t:a:R:b:dp:rk" o; do
 	b) BIN=$(realpath "$OPTARG") ;;
 	d) DISPATCH=1 ;;
 	p) PROF=$(mkdir -p "$OPTARG" && realpath "$OPTARG") ;;
+	T) TRACE=$(mkdir -p "$OPTARG" && realpath "$OPTARG") ;;
 	r) RECORD=1 ;;
 	k) KEEP=1 ;;
-	*) sed -n '2,36p' "$0"; exit 2 ;;
+	*) sed -n '2,42p' "$0"; exit 2 ;;
 	esac
 done
 AGENTS=${AGENTS:-$((CONC + 20))}
@@ -103,7 +108,7 @@ sed -e 's/^listen_ip = "0.0.0.0"/listen_ip = "127.0.0.1"\nadvertise_ip = "127.0.
 # admission limits. Overload shedding (overload_delay) stays as shipped.
 [ "$(grep -c -E '^(max_sessions|sessions_per_second|calls_per_second_per_ip|max_calls_per_ip) = 0$' "$CFG")" = 4 ] ||
 	{ echo "config.toml's call limits changed: update load.sh's edits"; exit 1; }
-if [ -n "$PROF" ]; then
+if [ -n "$PROF" ] || [ -n "$TRACE" ]; then
 	sed -i -e "s|^# \[http\]|[http]\nlisten = \"127.0.0.1:$HTTP\"\npprof = true|" "$CFG"
 	grep -q '^pprof = true' "$CFG" || { echo "-p: no '# [http]' line to enable in config.toml"; exit 1; }
 fi
@@ -200,7 +205,11 @@ if [ "$DISPATCH" = 1 ]; then
 	PIDS+=("$CAP")
 	for _ in $(seq 50); do [ -s "$TMP/sip.pcap" ] && break; sleep 0.1; done
 fi
-pprof_get() { curl -sf "http://127.0.0.1:$HTTP/debug/pprof/$1" -o "$PROF/$2" || echo "   pprof $1 failed"; }
+pprof_get() { curl -sf "http://127.0.0.1:$HTTP/debug/pprof/$1" -o "${3:-$PROF}/$2" || echo "   pprof $1 failed"; }
+if [ -n "$TRACE" ]; then
+	( sleep 12; pprof_get "trace?seconds=5" trace.out "$TRACE" ) &
+	PIDS+=("$!")
+fi
 if [ -n "$PROF" ]; then
 	( sleep 10; pprof_get "heap?gc=1" heap-10s.pb.gz; pprof_get "profile?seconds=10" cpu.pb.gz
 	  pprof_get "goroutine?debug=1" goroutine-20s.txt ) &
