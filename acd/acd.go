@@ -102,6 +102,12 @@ type ACD struct {
 	// resumeAny: some queue allows abandoned-resume, so other nodes'
 	// Abandoned members are worth mirroring (read by Notice, off the loop).
 	resumeAny atomic.Bool
+	// known holds the names lookupQueue finds (loaded queues and those in
+	// the configuration, loaded on demand), published by the loop whenever
+	// either changes, so the callcenter app checks its queue without a
+	// round trip through the loop (issue 15: each trip is a wake-up on the
+	// dispatch path under load).
+	known atomic.Pointer[map[string]struct{}]
 
 	inbox   chan message
 	quit    chan struct{}
@@ -201,6 +207,7 @@ func New(cfg config.Callcenter, core *call.Core, st Store, opts Options) (*ACD, 
 	}
 	a.persist = newPersister(st, a.log)
 	a.resumeAny.Store(anyResume(cfg))
+	a.publishKnown()
 	return a, nil
 }
 
@@ -353,6 +360,16 @@ func (a *ACD) do(f func()) bool {
 	}
 }
 
+// stopped reports whether Close has stopped the loop (do would refuse).
+func (a *ACD) stopped() bool {
+	select {
+	case <-a.quit:
+		return true
+	default:
+		return false
+	}
+}
+
 func (a *ACD) now() int64 { return a.clock.Now().Unix() }
 
 // wakeAt makes the loop run a dispatch and the member checks at epoch t.
@@ -390,6 +407,7 @@ func (a *ACD) addQueue(q *Queue) {
 		q.CallsAnswered, q.CallsAbandoned = c.CallsAnswered, c.CallsAbandoned
 	}
 	a.queues[q.Name] = q
+	a.publishKnown()
 }
 
 func (a *ACD) removeQueue(name string) {
@@ -403,6 +421,33 @@ func (a *ACD) removeQueue(name string) {
 			break
 		}
 	}
+	a.publishKnown()
+}
+
+// publishKnown rebuilds known from the loaded queues and the
+// configuration; it runs where they change (in the loop, or before it
+// starts).
+func (a *ACD) publishKnown() {
+	m := make(map[string]struct{}, len(a.queues)+len(a.cfg.Queues))
+	for name := range a.queues {
+		m[name] = struct{}{}
+	}
+	for _, q := range a.cfg.Queues {
+		m[q.Name] = struct{}{}
+	}
+	a.known.Store(&m)
+}
+
+// knownQueue reports whether lookupQueue would find name, from any
+// goroutine. A queue unloaded just after it answered is caught by join,
+// which looks it up again in the loop.
+func (a *ACD) knownQueue(name string) bool {
+	m := a.known.Load()
+	if m == nil {
+		return false
+	}
+	_, ok := (*m)[name]
+	return ok
 }
 
 // queueConfig finds a queue in the configuration.
