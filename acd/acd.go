@@ -117,6 +117,11 @@ type ACD struct {
 	persist *persister
 	bufs    dispatchBufs   // dispatch's, reused between passes
 	wg      sync.WaitGroup // offer, watcher and track goroutines
+	// launches are the offers' goroutines a loop message started, run
+	// once the message is done (launchOffers); inLoop: the loop is
+	// running a message.
+	launches []func()
+	inLoop   bool
 
 	// Loop-owned state.
 	queues     map[string]*Queue
@@ -315,6 +320,7 @@ func (a *ACD) loop() {
 	for {
 		select {
 		case m := <-a.inbox:
+			a.inLoop = true
 			m.f()
 			// Dispatch before the next message and before releasing the
 			// sender, so a caller of do sees the dispatch its message
@@ -323,16 +329,47 @@ func (a *ACD) loop() {
 				a.dirty = false
 				a.dispatch()
 			}
+			a.inLoop = false
 			// The rows this message changed go to the writer now that
 			// the offers it started are on their way.
 			a.persist.kick()
 			if m.done != nil {
 				close(m.done)
 			}
+			// The offers' goroutines start last: the goroutine started
+			// last is the one this P runs as soon as the loop waits
+			// again, while waking the writer or the sender of m would
+			// have put it behind them (issue 15: the agent's INVITE
+			// waited behind the persister and the member's app).
+			a.launchOffers()
 		case <-a.quit:
 			return
 		}
 	}
+}
+
+// goOffer runs f in a goroutine of its own, counted in wg: in the loop
+// after the current message (launchOffers), elsewhere at once.
+func (a *ACD) goOffer(f func()) {
+	a.wg.Add(1)
+	g := func() {
+		defer a.wg.Done()
+		f()
+	}
+	if a.inLoop {
+		a.launches = append(a.launches, g)
+		return
+	}
+	go g()
+}
+
+// launchOffers starts the goroutines goOffer deferred.
+func (a *ACD) launchOffers() {
+	for i, g := range a.launches {
+		a.launches[i] = nil
+		go g()
+	}
+	a.launches = a.launches[:0]
 }
 
 // post queues f for the loop without waiting. After Close it is dropped.
