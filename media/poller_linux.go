@@ -22,7 +22,12 @@ import (
 //
 // Handlers run on the poller goroutine with p.mu held, so remove can
 // promise that none runs after it returns; a handler must not block (the
-// relay's forward is one sendto) and must not call remove.
+// relay's forward is one sendto) and must not call remove. p.mu is taken
+// per datagram, not per round: a round of up to len(events) datagrams,
+// each a recvfrom and a sendto, would otherwise keep add and remove (a
+// call being set up or torn down: the INVITE's handler, the agent's
+// originate) waiting for the whole round (issue 15: that wait was on the
+// dispatch path under load).
 type poller struct {
 	epfd int
 	file *os.File // epfd, registered with Go's network poller
@@ -98,30 +103,35 @@ func (p *poller) round(fd uintptr) bool {
 	if e != 0 || n == 0 {
 		return e != 0 && e != syscall.EINTR && e != syscall.EAGAIN
 	}
-	p.mu.Lock()
 	for i := range int(n) {
-		ev := &p.events[i]
-		slot, rtcp := uint32(ev.Fd)>>1, ev.Fd&1 == 1
-		if int(slot) >= len(p.slots) || p.slots[slot].gen != ev.Pad || p.slots[slot].leg == nil {
-			continue // removed while this round was collected
-		}
-		l := p.slots[slot].leg
-		sock := l.rtpSock
-		if rtcp {
-			sock = l.rtcpSock
-		}
-		n, from, err := sock.recvFrom(p.buf[:], &p.rx)
-		if err != nil {
-			continue // nothing after all, or an ICMP error surfacing: skipped
-		}
-		if rtcp {
-			l.handleRTCP(p.buf[:n], from)
-		} else {
-			l.handleRTP(p.buf[:n], from, &p.h)
-		}
+		p.serve(&p.events[i])
 	}
-	p.mu.Unlock()
 	return true
+}
+
+// serve reads one datagram of the socket ev names and hands it to its
+// leg's handler, under p.mu.
+func (p *poller) serve(ev *syscall.EpollEvent) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	slot, rtcp := uint32(ev.Fd)>>1, ev.Fd&1 == 1
+	if int(slot) >= len(p.slots) || p.slots[slot].gen != ev.Pad || p.slots[slot].leg == nil {
+		return // removed while this round was collected
+	}
+	l := p.slots[slot].leg
+	sock := l.rtpSock
+	if rtcp {
+		sock = l.rtcpSock
+	}
+	n, from, err := sock.recvFrom(p.buf[:], &p.rx)
+	if err != nil {
+		return // nothing after all, or an ICMP error surfacing: skipped
+	}
+	if rtcp {
+		l.handleRTCP(p.buf[:n], from)
+	} else {
+		l.handleRTP(p.buf[:n], from, &p.h)
+	}
 }
 
 // add puts l's sockets in the set.
