@@ -187,6 +187,9 @@ AVAIL=$(cli "callcenter_config agent list" | grep -c '|Available|' || true)
 kill -0 "$AGENT_UAS" 2>/dev/null || { echo "agents' sipp did not start:"; tail -5 "$TMP/agents.out" "$TMP/agents_err.log"; exit 1; }
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Nanoseconds all of a process's threads spent runnable but waiting for a
+# CPU (the OS run queue; /proc/PID/task/*/schedstat, second field).
+rq_wait_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{n += $2} END {printf "%.0f\n", n}'; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 HZ=$(getconf CLK_TCK)
 sleep 1
@@ -218,6 +221,7 @@ fi
 U0=$(udp_out)
 T0=$(date +%s.%N)
 C0=$(ticks "$PBX")
+W0=$(rq_wait_ns "$PBX")
 # In a subshell whose `times` afterwards is the callers' sipp's CPU.
 (
 	rc=0
@@ -251,6 +255,7 @@ CALLERS_CPU=$(awk '{ n = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n +
 AGENTS_CPU=$(python3 -c "print(round($(ticks "$AGENT_UAS") / $HZ, 2))")
 T1=$(date +%s.%N)
 C1=$(ticks "$PBX")
+W1=$(rq_wait_ns "$PBX")
 U1=$(udp_out)
 sleep 2 # the last BYEs to the agents
 [ -n "$PROF" ] && pprof_get "heap?gc=1" heap-end.pb.gz
@@ -274,6 +279,7 @@ echo "calls: $TOTAL at $RATE/s, limit $CONC concurrent, hold ${HOLD}s, $AGENTS a
 echo "callers: successful $(stat "$TMP/callers_stat.csv" 'SuccessfulCall(C)'), failed $(stat "$TMP/callers_stat.csv" 'FailedCall(C)') (sipp exit $CALLERS_RC)"
 echo "agents:  answered $(stat "$TMP/agents_stat.csv" 'SuccessfulCall(C)') ended by the PBX's BYE, failed $(stat "$TMP/agents_stat.csv" 'FailedCall(C)')"
 echo "ccpbx CPU over the load: $(python3 -c "print(f'{($C1-$C0)/$HZ/($T1-$T0):.3f}')") cores average, peak 5 s sample $peak cores; peak RSS $((peak_rss / 1024)) MB"
+echo "ccpbx threads runnable but waiting for a CPU (OS run queue, schedstat): $(python3 -c "print(f'{($W1-$W0)/1e9/($T1-$T0):.3f}')") thread-seconds per second"
 echo "UDP datagrams sent (machine-wide): $(python3 -c "print(round(($U1-$U0)/($T1-$T0)))")/s; a bridged call makes 200/s (agent, relay to caller, caller's echo, relay to agent)"
 echo "sipp CPU: callers $CALLERS_CPU s, agents $AGENTS_CPU s (ccpbx: $(python3 -c "print(round(($C1-$C0)/$HZ, 2))") s)"
 echo "ccpbx CPU per call: $(python3 -c "print(f'{($C1-$C0)/$HZ*1000/max($TOTAL,1):.1f}')") ms"
