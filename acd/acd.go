@@ -102,6 +102,12 @@ type ACD struct {
 	// resumeAny: some queue allows abandoned-resume, so other nodes'
 	// Abandoned members are worth mirroring (read by Notice, off the loop).
 	resumeAny atomic.Bool
+	// known holds the names lookupQueue finds (loaded queues and those in
+	// the configuration, loaded on demand), published by the loop whenever
+	// either changes, so the callcenter app checks its queue without a
+	// round trip through the loop (issue 15: each trip is a wake-up on the
+	// dispatch path under load).
+	known atomic.Pointer[map[string]struct{}]
 
 	inbox   chan message
 	quit    chan struct{}
@@ -112,6 +118,11 @@ type ACD struct {
 	bufs    dispatchBufs   // dispatch's, reused between passes
 	cands   candCache      // dispatch's candidate rows (dispatch.go)
 	wg      sync.WaitGroup // offer, watcher and track goroutines
+	// launches are the offers' goroutines a loop message started, run
+	// once the message is done (launchOffers); inLoop: the loop is
+	// running a message.
+	launches []func()
+	inLoop   bool
 
 	// Loop-owned state.
 	queues     map[string]*Queue
@@ -202,6 +213,7 @@ func New(cfg config.Callcenter, core *call.Core, st Store, opts Options) (*ACD, 
 	}
 	a.persist = newPersister(st, a.log)
 	a.resumeAny.Store(anyResume(cfg))
+	a.publishKnown()
 	return a, nil
 }
 
@@ -309,6 +321,7 @@ func (a *ACD) loop() {
 	for {
 		select {
 		case m := <-a.inbox:
+			a.inLoop = true
 			m.f()
 			// Dispatch before the next message and before releasing the
 			// sender, so a caller of do sees the dispatch its message
@@ -317,16 +330,47 @@ func (a *ACD) loop() {
 				a.dirty = false
 				a.dispatch()
 			}
+			a.inLoop = false
 			// The rows this message changed go to the writer now that
 			// the offers it started are on their way.
 			a.persist.kick()
 			if m.done != nil {
 				close(m.done)
 			}
+			// The offers' goroutines start last: the goroutine started
+			// last is the one this P runs as soon as the loop waits
+			// again, while waking the writer or the sender of m would
+			// have put it behind them (issue 15: the agent's INVITE
+			// waited behind the persister and the member's app).
+			a.launchOffers()
 		case <-a.quit:
 			return
 		}
 	}
+}
+
+// goOffer runs f in a goroutine of its own, counted in wg: in the loop
+// after the current message (launchOffers), elsewhere at once.
+func (a *ACD) goOffer(f func()) {
+	a.wg.Add(1)
+	g := func() {
+		defer a.wg.Done()
+		f()
+	}
+	if a.inLoop {
+		a.launches = append(a.launches, g)
+		return
+	}
+	go g()
+}
+
+// launchOffers starts the goroutines goOffer deferred.
+func (a *ACD) launchOffers() {
+	for i, g := range a.launches {
+		a.launches[i] = nil
+		go g()
+	}
+	a.launches = a.launches[:0]
 }
 
 // post queues f for the loop without waiting. After Close it is dropped.
@@ -350,6 +394,16 @@ func (a *ACD) do(f func()) bool {
 	case <-m.done:
 		return true
 	case <-a.done:
+		return false
+	}
+}
+
+// stopped reports whether Close has stopped the loop (do would refuse).
+func (a *ACD) stopped() bool {
+	select {
+	case <-a.quit:
+		return true
+	default:
 		return false
 	}
 }
@@ -391,6 +445,7 @@ func (a *ACD) addQueue(q *Queue) {
 		q.CallsAnswered, q.CallsAbandoned = c.CallsAnswered, c.CallsAbandoned
 	}
 	a.queues[q.Name] = q
+	a.publishKnown()
 }
 
 func (a *ACD) removeQueue(name string) {
@@ -404,6 +459,33 @@ func (a *ACD) removeQueue(name string) {
 			break
 		}
 	}
+	a.publishKnown()
+}
+
+// publishKnown rebuilds known from the loaded queues and the
+// configuration; it runs where they change (in the loop, or before it
+// starts).
+func (a *ACD) publishKnown() {
+	m := make(map[string]struct{}, len(a.queues)+len(a.cfg.Queues))
+	for name := range a.queues {
+		m[name] = struct{}{}
+	}
+	for _, q := range a.cfg.Queues {
+		m[q.Name] = struct{}{}
+	}
+	a.known.Store(&m)
+}
+
+// knownQueue reports whether lookupQueue would find name, from any
+// goroutine. A queue unloaded just after it answered is caught by join,
+// which looks it up again in the loop.
+func (a *ACD) knownQueue(name string) bool {
+	m := a.known.Load()
+	if m == nil {
+		return false
+	}
+	_, ok := (*m)[name]
+	return ok
 }
 
 // queueConfig finds a queue in the configuration.

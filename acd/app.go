@@ -234,11 +234,13 @@ func (a *ACD) ccStart(ctx context.Context, ch *call.Channel, data string) *ccWai
 		return nil
 	}
 	qname := fields[0]
-	var found bool
-	if !a.do(func() { found = a.lookupQueue(qname) != nil }) {
+	// Checked without the loop (knownQueue): a round trip through it
+	// here would delay every queue call's dispatch by two wake-ups and a
+	// wait behind whatever the loop has queued.
+	if a.stopped() {
 		return nil
 	}
-	if !found {
+	if !a.knownQueue(qname) {
 		ch.Log().Warn("callcenter: queue not found", "app", "callcenter", "queue", qname)
 		return nil
 	}

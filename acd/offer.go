@@ -120,9 +120,7 @@ func (a *ACD) startOffer(m *Member, q *Queue, ag *Agent, now int64) {
 	dial := expandVars(ag.Contact, get)
 	caller := m.ch
 	o.stopTimer = a.clock.AfterFunc(a.origTO, func() { cancel(call.NoAnswer) })
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
+	a.goOffer(func() {
 		leg, err := a.sw.Originate(ctx, dial, call.OriginateOptions{Caller: caller, Vars: vars})
 		if err == nil && leg != nil {
 			if ann := get("cc_outbound_announce"); ann != "" {
@@ -149,7 +147,7 @@ func (a *ACD) startOffer(m *Member, q *Queue, ag *Agent, now int64) {
 			}
 			a.offerAnswered(o, leg)
 		})
-	}()
+	})
 }
 
 // legVars are the variables of §10.2 step 4 for the agent leg.

@@ -20,6 +20,7 @@ func (a *ACD) Reload(cfg config.Callcenter) []string {
 		old := a.cfg
 		a.cfg = cfg
 		a.resumeAny.Store(anyResume(cfg))
+		a.publishKnown()
 		oldQ := map[string]config.Queue{}
 		for _, q := range old.Queues {
 			oldQ[q.Name] = q

@@ -3,6 +3,8 @@ package acd
 import (
 	"strings"
 	"testing"
+
+	"ccpbx/call"
 )
 
 // TestReloadAppliesWhatChanged: Reload reloads a changed queue (its new
@@ -42,4 +44,40 @@ func TestReloadAppliesWhatChanged(t *testing.T) {
 	if !strings.Contains(h.api("queue list"), "\n3000@default|") {
 		t.Error("a queue with a waiting caller was unloaded")
 	}
+}
+
+// TestCallcenterFindsQueuesWithoutTheLoop: the app's queue check (known,
+// read off the loop) follows what lookupQueue would find: a queue loaded
+// by Reload is found, one in no configuration is not (the caller is not
+// answered), and an unloaded queue still in the file is found and loaded
+// again on demand, as mod_callcenter does.
+func TestCallcenterFindsQueuesWithoutTheLoop(t *testing.T) {
+	h := newHarness(t, observedConfig(), nil, 1795664652)
+	ch := h.core.NewChannel(call.ChannelSpec{Name: "sofia/blueivr/5550009@127.0.0.1", Direction: call.Inbound,
+		Vars: map[string]string{"caller_id_number": "5550009"}})
+	if err := h.core.Execute(ch.Context(), ch, "callcenter", "4000@default"); err != nil {
+		t.Fatalf("unknown queue: %v", err)
+	}
+	if ch.Answered() {
+		t.Error("a caller to an unknown queue was answered")
+	}
+	ch.Hangup(call.NormalClearing)
+
+	cfg := observedConfig()
+	extra := cfg.Queues[0]
+	extra.Name = "4000@default"
+	cfg.Queues = append(cfg.Queues, extra)
+	h.acd.Reload(cfg)
+	c := h.call("5550001", "4000@default", nil)
+	if got := h.api("queue count members 4000@default"); got != "1\n" {
+		t.Errorf("the caller in the reloaded queue: %q members", got)
+	}
+	c.hangup(t, h)
+
+	h.mustOK("queue unload 3000@default")
+	c = h.call("5550002", "3000@default", nil)
+	if got := h.api("queue count members 3000@default"); got != "1\n" {
+		t.Errorf("the caller in the queue loaded on demand: %q members", got)
+	}
+	c.hangup(t, h)
 }

@@ -10,7 +10,7 @@
 # PBX".
 #
 # Usage: bench/load.sh [-c CONCURRENT] [-H HOLD_SECONDS] [-t SECONDS] [-a AGENTS] [-R RATE]
-#                      [-b BINARY] [-d] [-p DIR] [-r] [-k]
+#                      [-b BINARY] [-d] [-p DIR] [-T DIR] [-r] [-k]
 #   -c  concurrent calls wanted (default 80); sipp's -l is set to it
 #   -H  how long each caller stays (default 20; fractions allowed: 3.5)
 #   -R  calls per second instead of CONCURRENT/HOLD (sipp's -l stays
@@ -28,6 +28,10 @@
 #   -p  profiles into DIR: /debug/pprof on (a loopback [http] listener),
 #       a 10 s CPU profile from 10 s into the load, heap profiles
 #       (heap?gc=1) at 10 s, at the end of the load and 40 s after it
+#   -T  execution trace into DIR: /debug/pprof on, a 5 s runtime trace
+#       (trace.out) from 12 s into the load, for `go tool trace` (where
+#       goroutines wait: scheduler, channels, locks, syscalls, GC); no
+#       other profiles are taken, so the trace is the only observer
 #   -r  record every queue call (record-template, stereo WAV in the
 #       temporary directory's rec/)
 #   -k  keep the temporary directory (config, logs, sipp statistics)
@@ -38,8 +42,8 @@
 # stops what it started on exit.
 set -euo pipefail
 
-CONC=80 HOLD=20 SECS=60 AGENTS="" KEEP=0 RECORD=0 BIN="" DISPATCH=0 PROF="" RATE=""
-while getopts "c:H:t:a:R:b:dp:rk" o; do
+CONC=80 HOLD=20 SECS=60 AGENTS="" KEEP=0 RECORD=0 BIN="" DISPATCH=0 PROF="" RATE="" TRACE=""
+while getopts "c:H:t:a:R:b:dp:T:rk" o; do
 	case $o in
 	c) CONC=$OPTARG ;;
 	H) HOLD=$OPTARG ;;
@@ -49,9 +53,10 @@ while getopts "c:H:t:a:R:b:dp:rk" o; do
 	b) BIN=$(realpath "$OPTARG") ;;
 	d) DISPATCH=1 ;;
 	p) PROF=$(mkdir -p "$OPTARG" && realpath "$OPTARG") ;;
+	T) TRACE=$(mkdir -p "$OPTARG" && realpath "$OPTARG") ;;
 	r) RECORD=1 ;;
 	k) KEEP=1 ;;
-	*) sed -n '2,36p' "$0"; exit 2 ;;
+	*) sed -n '2,42p' "$0"; exit 2 ;;
 	esac
 done
 AGENTS=${AGENTS:-$((CONC + 20))}
@@ -103,7 +108,7 @@ sed -e 's/^listen_ip = "0.0.0.0"/listen_ip = "127.0.0.1"\nadvertise_ip = "127.0.
 # admission limits. Overload shedding (overload_delay) stays as shipped.
 [ "$(grep -c -E '^(max_sessions|sessions_per_second|calls_per_second_per_ip|max_calls_per_ip) = 0$' "$CFG")" = 4 ] ||
 	{ echo "config.toml's call limits changed: update load.sh's edits"; exit 1; }
-if [ -n "$PROF" ]; then
+if [ -n "$PROF" ] || [ -n "$TRACE" ]; then
 	sed -i -e "s|^# \[http\]|[http]\nlisten = \"127.0.0.1:$HTTP\"\npprof = true|" "$CFG"
 	grep -q '^pprof = true' "$CFG" || { echo "-p: no '# [http]' line to enable in config.toml"; exit 1; }
 fi
@@ -182,6 +187,9 @@ AVAIL=$(cli "callcenter_config agent list" | grep -c '|Available|' || true)
 kill -0 "$AGENT_UAS" 2>/dev/null || { echo "agents' sipp did not start:"; tail -5 "$TMP/agents.out" "$TMP/agents_err.log"; exit 1; }
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Nanoseconds all of a process's threads spent runnable but waiting for a
+# CPU (the OS run queue; /proc/PID/task/*/schedstat, second field).
+rq_wait_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{n += $2} END {printf "%.0f\n", n}'; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 HZ=$(getconf CLK_TCK)
 sleep 1
@@ -200,7 +208,11 @@ if [ "$DISPATCH" = 1 ]; then
 	PIDS+=("$CAP")
 	for _ in $(seq 50); do [ -s "$TMP/sip.pcap" ] && break; sleep 0.1; done
 fi
-pprof_get() { curl -sf "http://127.0.0.1:$HTTP/debug/pprof/$1" -o "$PROF/$2" || echo "   pprof $1 failed"; }
+pprof_get() { curl -sf "http://127.0.0.1:$HTTP/debug/pprof/$1" -o "${3:-$PROF}/$2" || echo "   pprof $1 failed"; }
+if [ -n "$TRACE" ]; then
+	( sleep 12; pprof_get "trace?seconds=5" trace.out "$TRACE" ) &
+	PIDS+=("$!")
+fi
 if [ -n "$PROF" ]; then
 	( sleep 10; pprof_get "heap?gc=1" heap-10s.pb.gz; pprof_get "profile?seconds=10" cpu.pb.gz
 	  pprof_get "goroutine?debug=1" goroutine-20s.txt ) &
@@ -209,6 +221,7 @@ fi
 U0=$(udp_out)
 T0=$(date +%s.%N)
 C0=$(ticks "$PBX")
+W0=$(rq_wait_ns "$PBX")
 # In a subshell whose `times` afterwards is the callers' sipp's CPU.
 (
 	rc=0
@@ -242,6 +255,7 @@ CALLERS_CPU=$(awk '{ n = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n +
 AGENTS_CPU=$(python3 -c "print(round($(ticks "$AGENT_UAS") / $HZ, 2))")
 T1=$(date +%s.%N)
 C1=$(ticks "$PBX")
+W1=$(rq_wait_ns "$PBX")
 U1=$(udp_out)
 sleep 2 # the last BYEs to the agents
 [ -n "$PROF" ] && pprof_get "heap?gc=1" heap-end.pb.gz
@@ -265,6 +279,7 @@ echo "calls: $TOTAL at $RATE/s, limit $CONC concurrent, hold ${HOLD}s, $AGENTS a
 echo "callers: successful $(stat "$TMP/callers_stat.csv" 'SuccessfulCall(C)'), failed $(stat "$TMP/callers_stat.csv" 'FailedCall(C)') (sipp exit $CALLERS_RC)"
 echo "agents:  answered $(stat "$TMP/agents_stat.csv" 'SuccessfulCall(C)') ended by the PBX's BYE, failed $(stat "$TMP/agents_stat.csv" 'FailedCall(C)')"
 echo "ccpbx CPU over the load: $(python3 -c "print(f'{($C1-$C0)/$HZ/($T1-$T0):.3f}')") cores average, peak 5 s sample $peak cores; peak RSS $((peak_rss / 1024)) MB"
+echo "ccpbx threads runnable but waiting for a CPU (OS run queue, schedstat): $(python3 -c "print(f'{($W1-$W0)/1e9/($T1-$T0):.3f}')") thread-seconds per second"
 echo "UDP datagrams sent (machine-wide): $(python3 -c "print(round(($U1-$U0)/($T1-$T0)))")/s; a bridged call makes 200/s (agent, relay to caller, caller's echo, relay to agent)"
 echo "sipp CPU: callers $CALLERS_CPU s, agents $AGENTS_CPU s (ccpbx: $(python3 -c "print(round(($C1-$C0)/$HZ, 2))") s)"
 echo "ccpbx CPU per call: $(python3 -c "print(f'{($C1-$C0)/$HZ*1000/max($TOTAL,1):.1f}')") ms"

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -22,7 +23,12 @@ import (
 //
 // Handlers run on the poller goroutine with p.mu held, so remove can
 // promise that none runs after it returns; a handler must not block (the
-// relay's forward is one sendto) and must not call remove.
+// relay's forward is one sendto) and must not call remove. p.mu is taken
+// per datagram, not per round: a round of up to len(events) datagrams,
+// each a recvfrom and a sendto, would otherwise keep add and remove (a
+// call being set up or torn down: the INVITE's handler, the agent's
+// originate) waiting for the whole round (issue 15: that wait was on the
+// dispatch path under load).
 type poller struct {
 	epfd int
 	file *os.File // epfd, registered with Go's network poller
@@ -38,6 +44,7 @@ type poller struct {
 	rx     sockaddr
 	h      rtpHeader
 	waitFn func(fd uintptr) bool
+	read   int // events the last round served
 	done   chan struct{}
 
 	legs int // legs counted on this poller; under the engine's mu
@@ -69,22 +76,37 @@ func newPoller() (*poller, error) {
 	return p, nil
 }
 
+// pollPause is how long a poller sleeps after a round that read
+// something, so that the next round finds a batch: a datagram waits at
+// most that long (RTP's jitter buffers absorb far more).
+const pollPause = time.Millisecond
+
 // run sleeps in Go's network poller until the epoll set is readable, and
 // then serves rounds until it is empty; it ends when close closes the set.
 //
-// After each round that read something it yields its P (runtime.Gosched):
-// under load the set is readable again at once, and a poller that went
-// straight into the next round would keep its CPU until the scheduler
-// preempts it, while the music clocks and the other goroutines that send
-// (and whose packets it would read next) wait for a P. Yielding costs a
-// trip through the scheduler when nothing else is runnable.
+// After each round that read something it sleeps pollPause, which frees
+// its P until then. Under load the set is readable again at once: a poller
+// that went straight into the next round would keep its CPU until the
+// scheduler preempts it, and one that only yielded (runtime.Gosched, as
+// it once did) stayed runnable all the time, so the Ps never ran out of
+// work and Go's scheduler, which polls the network only when they do (or
+// from sysmon, every 10 ms), left the SIP listeners' datagrams unread for
+// milliseconds while every woken goroutine queued behind the pollers
+// (issue 15: the trace of a 160 cps load showed the pollers runnable
+// 70 % of the time and never parked, the SIP readers waiting for a P
+// 55 % of it). A round that filled the whole event buffer has a backlog
+// behind it: then it only yields.
 func (p *poller) run() {
 	defer close(p.done)
 	for {
 		if err := p.rc.Read(p.waitFn); err != nil {
 			return
 		}
-		runtime.Gosched()
+		if p.read >= len(p.events) {
+			runtime.Gosched()
+		} else {
+			time.Sleep(pollPause)
+		}
 	}
 }
 
@@ -98,30 +120,36 @@ func (p *poller) round(fd uintptr) bool {
 	if e != 0 || n == 0 {
 		return e != 0 && e != syscall.EINTR && e != syscall.EAGAIN
 	}
-	p.mu.Lock()
 	for i := range int(n) {
-		ev := &p.events[i]
-		slot, rtcp := uint32(ev.Fd)>>1, ev.Fd&1 == 1
-		if int(slot) >= len(p.slots) || p.slots[slot].gen != ev.Pad || p.slots[slot].leg == nil {
-			continue // removed while this round was collected
-		}
-		l := p.slots[slot].leg
-		sock := l.rtpSock
-		if rtcp {
-			sock = l.rtcpSock
-		}
-		n, from, err := sock.recvFrom(p.buf[:], &p.rx)
-		if err != nil {
-			continue // nothing after all, or an ICMP error surfacing: skipped
-		}
-		if rtcp {
-			l.handleRTCP(p.buf[:n], from)
-		} else {
-			l.handleRTP(p.buf[:n], from, &p.h)
-		}
+		p.serve(&p.events[i])
 	}
-	p.mu.Unlock()
+	p.read = int(n)
 	return true
+}
+
+// serve reads one datagram of the socket ev names and hands it to its
+// leg's handler, under p.mu.
+func (p *poller) serve(ev *syscall.EpollEvent) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	slot, rtcp := uint32(ev.Fd)>>1, ev.Fd&1 == 1
+	if int(slot) >= len(p.slots) || p.slots[slot].gen != ev.Pad || p.slots[slot].leg == nil {
+		return // removed while this round was collected
+	}
+	l := p.slots[slot].leg
+	sock := l.rtpSock
+	if rtcp {
+		sock = l.rtcpSock
+	}
+	n, from, err := sock.recvFrom(p.buf[:], &p.rx)
+	if err != nil {
+		return // nothing after all, or an ICMP error surfacing: skipped
+	}
+	if rtcp {
+		l.handleRTCP(p.buf[:n], from)
+	} else {
+		l.handleRTP(p.buf[:n], from, &p.h)
+	}
 }
 
 // add puts l's sockets in the set.
