@@ -182,7 +182,11 @@ func (d *Dialplan) loadChunk(L *lua.LState, name string) (*lua.LFunction, error)
 	if err != nil {
 		return nil, err
 	}
-	return L.Load(bytes.NewReader(src), where)
+	fn, err := L.Load(bytes.NewReader(src), where)
+	if err == nil {
+		noChunkArg(fn.Proto)
+	}
+	return fn, err
 }
 
 func (d *Dialplan) luaLoadFile(L *lua.LState) int {
