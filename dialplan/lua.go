@@ -87,7 +87,9 @@ func (d *Dialplan) luaStart(ctx context.Context, ch *call.Channel, name string, 
 
 	// The VM stops luaGrace after the channel is gone, so a script that
 	// loops forever cannot outlive its call by much.
-	lctx, cancel := context.WithCancel(context.Background())
+	// Made from the VM's own context, which the shared metatables'
+	// functions read (lualibs.go).
+	lctx, cancel := context.WithCancel(r.L.Context())
 	r.cancel = cancel
 	if ch != nil {
 		// No goroutine waits for the hangup (one per queued caller adds
