@@ -127,7 +127,8 @@ func (r *luaRun) wrap(err error) error {
 	return fmt.Errorf("lua %s: %w", r.name, err)
 }
 
-// end turns a panic into *err and releases the VM.
+// end turns a panic into *err and releases the VM: kept for the next
+// script if this one ran to the end (luapool.go), else closed.
 func (r *luaRun) end(err *error) {
 	if p := recover(); p != nil {
 		*err = fmt.Errorf("lua %s: panic: %v", r.name, p)
@@ -136,7 +137,7 @@ func (r *luaRun) end(err *error) {
 		r.stop()
 	}
 	r.cancel()
-	r.L.Close()
+	releaseLuaState(r.L, *err == nil)
 }
 
 // loadScript reads a script from the script folders (ScriptsDir, then
