@@ -87,7 +87,9 @@ func (d *Dialplan) luaStart(ctx context.Context, ch *call.Channel, name string, 
 
 	// The VM stops luaGrace after the channel is gone, so a script that
 	// loops forever cannot outlive its call by much.
-	lctx, cancel := context.WithCancel(context.Background())
+	// Made from the VM's own context, which the shared metatables'
+	// functions read (lualibs.go).
+	lctx, cancel := context.WithCancel(r.L.Context())
 	r.cancel = cancel
 	if ch != nil {
 		// No goroutine waits for the hangup (one per queued caller adds
@@ -125,7 +127,8 @@ func (r *luaRun) wrap(err error) error {
 	return fmt.Errorf("lua %s: %w", r.name, err)
 }
 
-// end turns a panic into *err and releases the VM.
+// end turns a panic into *err and releases the VM: kept for the next
+// script if this one ran to the end (luapool.go), else closed.
 func (r *luaRun) end(err *error) {
 	if p := recover(); p != nil {
 		*err = fmt.Errorf("lua %s: panic: %v", r.name, p)
@@ -134,7 +137,7 @@ func (r *luaRun) end(err *error) {
 		r.stop()
 	}
 	r.cancel()
-	r.L.Close()
+	releaseLuaState(r.L, *err == nil)
 }
 
 // loadScript reads a script from the script folders (ScriptsDir, then

@@ -1,6 +1,8 @@
 package dialplan
 
 import (
+	"context"
+
 	lua "github.com/yuin/gopher-lua"
 )
 
@@ -92,9 +94,7 @@ func openLib(L *lua.LState, open lua.LGFunction, name string) {
 type luaLibs struct {
 	d       *Dialplan
 	opened  [luaGroups]bool
-	pending int         // groups not opened yet
-	mt      *lua.LTable // _G's metatable while pending > 0
-	strMT   *lua.LTable // strings' stand-in metatable until string opens
+	pending int // groups not opened yet
 	// os and io as scripts see them, for package.loaded.
 	os, io *lua.LTable
 	// wrapped are the base functions replaced by observers while groups
@@ -111,13 +111,75 @@ type luaWrapped struct {
 // on first use.
 func (d *Dialplan) installLazyLibs(L *lua.LState) *luaLibs {
 	z := &luaLibs{d: d, pending: int(luaGroups)}
-	z.mt = L.CreateTable(0, 2)
-	z.mt.RawSetString("__index", L.NewFunction(z.index))
-	z.mt.RawSetString("__newindex", L.NewFunction(z.newIndex))
-	z.strMT = L.CreateTable(0, 1)
-	z.strMT.RawSetString("__index", L.NewFunction(z.stringIndex))
-	L.SetMetatable(lua.LString(""), z.strMT)
-	L.SetMetatable(L.G.Global, z.mt)
+	L.SetContext(luaVMContext{context.Background(), z})
+	L.SetMetatable(lua.LString(""), luaLazyMTs.str)
+	L.SetMetatable(L.G.Global, luaLazyMTs.global)
+	return z
+}
+
+// luaLazyMTs are _G's metatable while groups are pending and the strings'
+// stand-in metatable until string opens. Every VM uses the same two
+// tables and functions (each VM's own were ~1.6 KB, kept by every waiting
+// caller): the functions find the VM's luaLibs in its context
+// (luaVMContext), and no script can reach either table to change it or
+// its functions — everything that could see them (getmetatable, pairs,
+// rawget … on _G or a string) opens what they stand for first, which
+// removes them (observe). They are only read after they are made, so VMs
+// on different goroutines share them safely.
+var luaLazyMTs struct{ global, str *lua.LTable }
+
+func init() {
+	L := lua.NewState(lua.Options{SkipOpenLibs: true})
+	defer L.Close()
+	m := &luaLazyMTs
+	m.global = L.CreateTable(0, 2)
+	m.global.RawSetString("__index", L.NewFunction(luaLazyIndex))
+	m.global.RawSetString("__newindex", L.NewFunction(luaLazyNewIndex))
+	m.str = L.CreateTable(0, 1)
+	m.str.RawSetString("__index", L.NewFunction(luaLazyStringIndex))
+}
+
+// luaVMContext is a VM's base context: the VM's luaLibs for the shared
+// metatables' functions. Contexts made from it (the run's, a coroutine's)
+// find the same.
+type luaVMContext struct {
+	context.Context
+	z *luaLibs
+}
+
+type luaLibsKey struct{}
+
+func (c luaVMContext) Value(k any) any {
+	if k == (luaLibsKey{}) {
+		return c.z
+	}
+	return c.Context.Value(k)
+}
+
+// libsOf returns L's luaLibs, nil if its context has none (a context
+// replaced by something not made from newLuaState's).
+func libsOf(L *lua.LState) *luaLibs {
+	if ctx := L.Context(); ctx != nil {
+		z, _ := ctx.Value(luaLibsKey{}).(*luaLibs)
+		return z
+	}
+	return nil
+}
+
+// The shared functions; a VM whose context is not made from newLuaState's
+// has no luaLibs to open, which is a clean Lua error (never the case in
+// ccpbx: every VM comes from newLuaState).
+func luaLazyIndex(L *lua.LState) int { return mustLibs(L).index(L) }
+
+func luaLazyNewIndex(L *lua.LState) int { return mustLibs(L).newIndex(L) }
+
+func luaLazyStringIndex(L *lua.LState) int { return mustLibs(L).stringIndex(L) }
+
+func mustLibs(L *lua.LState) *luaLibs {
+	z := libsOf(L)
+	if z == nil {
+		L.RaiseError("lua: the VM's context lost its libraries")
+	}
 	return z
 }
 
@@ -157,7 +219,7 @@ func (z *luaLibs) openName(L *lua.LState, k lua.LValue) {
 // string library, which becomes the strings' metatable, and looks again.
 func (z *luaLibs) stringIndex(L *lua.LState) int {
 	z.open(L, luaString)
-	if L.GetMetatable(lua.LString("")) == z.strMT {
+	if L.GetMetatable(lua.LString("")) == luaLazyMTs.str {
 		L.Push(lua.LNil) // the opener did not take over; never loop
 		return 1
 	}
@@ -188,7 +250,7 @@ func (z *luaLibs) open(L *lua.LState, g luaGroup) {
 		}
 	}
 	if z.pending > 0 {
-		L.SetMetatable(glob, z.mt)
+		L.SetMetatable(glob, luaLazyMTs.global)
 		return
 	}
 	for _, w := range z.wrapped {

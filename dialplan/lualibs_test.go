@@ -1,7 +1,10 @@
 package dialplan
 
 import (
+	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	lua "github.com/yuin/gopher-lua"
@@ -146,5 +149,63 @@ func TestLuaLibsSessionGlobals(t *testing.T) {
 	doLua(t, L, `assert(type(tostring) == "function"); print("mine")`)
 	if strings.Join(got, ",") != "mine" {
 		t.Fatalf("print after base opened: %q", got)
+	}
+}
+
+// TestLuaLazyMetatablesShared: the lazy _G and string metatables are one
+// pair for every VM (lualibs.go); VMs running at once on different
+// goroutines each open their own libraries through them (run with -race),
+// and nothing a script does reaches them to change them.
+func TestLuaLazyMetatablesShared(t *testing.T) {
+	d := newHarness(t, config.Dialplan{}, Options{}).dp
+	before := lazyMTEntries()
+	scripts := []string{
+		`x = 1; assert(("a"):upper() == "A" and getmetatable("").__index == string)`,
+		`local mt = getmetatable(_G); assert(mt == nil); rawset(_G, "y", 2); assert(y == 2)`,
+		`setmetatable(_G, {__index = function(_, k) return "mine:" .. k end}); assert(nothing == "mine:nothing")`,
+		`local s = getmetatable(""); s.__index = {upper = function() return "x" end}; assert(("a"):upper() == "x")`,
+		`string = nil; local co = coroutine.wrap(function() return math.max(1, 5) end); assert(co() == 5)`,
+		`for k in pairs(_G) do end; assert(getmetatable(_G) == nil and table.concat({1, 2}) == "12")`,
+	}
+	var wg sync.WaitGroup
+	for i := range 24 {
+		wg.Go(func() {
+			L := d.newLuaState()
+			defer L.Close()
+			if err := L.DoString(scripts[i%len(scripts)]); err != nil {
+				t.Errorf("script %d: %v", i%len(scripts), err)
+			}
+			// A later VM sees a fresh _G whatever this one did.
+			L2 := d.newLuaState()
+			defer L2.Close()
+			if err := L2.DoString(`assert(x == nil and y == nil and nothing == nil and ("a"):upper() == "A")`); err != nil {
+				t.Errorf("after script %d: %v", i%len(scripts), err)
+			}
+		})
+	}
+	wg.Wait()
+	if after := lazyMTEntries(); after != before {
+		t.Fatalf("shared metatables changed:\n%s\nwas\n%s", after, before)
+	}
+}
+
+func lazyMTEntries() string {
+	var b strings.Builder
+	for _, mt := range []*lua.LTable{luaLazyMTs.global, luaLazyMTs.str} {
+		mt.ForEach(func(k, v lua.LValue) { fmt.Fprintf(&b, "%v=%p ", k, v) })
+		fmt.Fprintf(&b, "mt=%v\n", mt.Metatable)
+	}
+	return b.String()
+}
+
+// TestLuaLazyMetatablesNeedTheirContext: a VM whose context was replaced
+// gets a clean Lua error from the shared functions, not a crash.
+func TestLuaLazyMetatablesNeedTheirContext(t *testing.T) {
+	d := newHarness(t, config.Dialplan{}, Options{}).dp
+	L := lazyVM(t, d)
+	L.SetContext(context.Background())
+	err := L.DoString(`return string.upper("a")`)
+	if err == nil || !strings.Contains(err.Error(), "lost its libraries") {
+		t.Fatalf("got %v", err)
 	}
 }

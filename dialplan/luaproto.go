@@ -47,6 +47,7 @@ func (c *luaProtos) compile(src []byte, where string) (*lua.FunctionProto, error
 	if err != nil {
 		return nil, &lua.ApiError{Type: lua.ApiErrorSyntax, Object: lua.LString(err.Error()), Cause: err}
 	}
+	noChunkArg(p)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= maxLuaProtos {
@@ -60,4 +61,17 @@ func (c *luaProtos) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.m)
+}
+
+// noChunkArg stops every run of a compiled file from building an "arg"
+// table nobody can read. gopher-lua compiles a file as a vararg function
+// and, for Lua 5.0's compatibility, gives a vararg function that does not
+// use "..." a table of its arguments (arg, with n) in a register; in a
+// nested function that register is the local "arg", but the file's own
+// function names no local "arg" (Lua 5.1 gives the main chunk none
+// either), so its table is built, ~2.5 KB with its map, and never read:
+// its register is the chunk's first temporary. Without the flag the
+// register is set to nil instead; the layout is the same.
+func noChunkArg(p *lua.FunctionProto) {
+	p.IsVarArg &^= lua.VarArgNeedsArg
 }

@@ -49,3 +49,38 @@ func TestLuaCompiledOnceAndBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestLuaVarargsUnchanged: a file's own function builds no "arg" table
+// (noChunkArg) and nothing a script can see changes: "..." in the file and
+// Lua 5.0's arg in a nested vararg function work as before, in a run file
+// and in one loaded with dofile, require or loadfile.
+func TestLuaVarargsUnchanged(t *testing.T) {
+	body := `
+assert(arg == nil, "no global arg")
+local n = select("#", ...)
+local function f(...) return arg.n, arg[1], arg[2] end
+local a, b, c = f("x", "y")
+assert(a == 2 and b == "x" and c == "y", "arg in a nested vararg function")
+local function g(...) return select("#", ...), ... end
+local m, first = g(7, 8, 9)
+assert(m == 3 and first == 7)
+local x, y = 1, 2
+assert(x + y == 3)
+return n
+`
+	scripts, _ := sandboxDirs(t, map[string]string{
+		"main.lua": body + `-- main`,
+		"lib.lua":  body,
+		"run.lua": `
+assert(dofile("lib.lua") == 0)
+assert(require("lib") == 1, "require passes the module name")
+assert(loadfile("lib.lua")(1, 2) == 2, "... in a loaded file")
+`,
+	})
+	d := sandboxDialplan(t, Options{ScriptsDir: scripts})
+	for _, name := range []string{"main.lua", "run.lua", "main.lua"} {
+		if err := d.RunLua(context.Background(), nil, name, nil); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+}

@@ -50,19 +50,6 @@ var luaOptions = lua.Options{
 	MinimizeStackMemory: true,
 }
 
-// newLuaState returns a sandboxed VM whose file access goes through
-// files. Its libraries open on first use (lualibs.go); build makes each.
-func (d *Dialplan) newLuaState() *lua.LState {
-	L := lua.NewState(luaOptions)
-	// gopher-lua makes _G with room for 64 names and the registry for 32
-	// (~3 KB of maps); a call script defines a few. Both grow on demand.
-	L.G.Global = L.CreateTable(0, 8)
-	L.Env = L.G.Global
-	L.G.Registry = L.CreateTable(0, 4)
-	d.installLazyLibs(L)
-	return L
-}
-
 // build opens library group g in L as the sandbox allows it, with _G's
 // metatable out of the way.
 func (z *luaLibs) build(L *lua.LState, g luaGroup) {
@@ -182,7 +169,11 @@ func (d *Dialplan) loadChunk(L *lua.LState, name string) (*lua.LFunction, error)
 	if err != nil {
 		return nil, err
 	}
-	return L.Load(bytes.NewReader(src), where)
+	fn, err := L.Load(bytes.NewReader(src), where)
+	if err == nil {
+		noChunkArg(fn.Proto)
+	}
+	return fn, err
 }
 
 func (d *Dialplan) luaLoadFile(L *lua.LState) int {
