@@ -35,6 +35,13 @@ func runLeg(t *testing.T, c *Core) (a, b *Channel) {
 	m.fn('5')
 	a.MarkHeld(true)
 	a.MarkHeld(false)
+	return a, bridgeThenHangup(t, c, a)
+}
+
+// bridgeThenHangup bridges a to a new answered outbound leg (1002) and,
+// once CHANNEL_BRIDGE is out, hangs a up and waits for the bridge to end.
+func bridgeThenHangup(t *testing.T, c *Core, a *Channel) (b *Channel) {
+	t.Helper()
 	b = c.NewChannel(ChannelSpec{Name: "sofia/internal/1002@x", Direction: Outbound, Media: &fakeMedia{}, Signalling: &fakeSig{}})
 	b.MarkRinging(false)
 	b.MarkAnswered()
@@ -47,7 +54,7 @@ func runLeg(t *testing.T, c *Core) (a, b *Channel) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	return a, b
+	return b
 }
 
 // ownHeaders are the headers each kind of channel event has of its own

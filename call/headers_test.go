@@ -90,18 +90,7 @@ func TestLifecycleEvents(t *testing.T) {
 	if err := c.Execute(context.Background(), a, "answer", ""); err != nil {
 		t.Fatal(err)
 	}
-	b := c.NewChannel(ChannelSpec{Name: "sofia/internal/1002@x", Direction: Outbound, Media: &fakeMedia{}, Signalling: &fakeSig{}})
-	b.MarkRinging(false)
-	b.MarkAnswered()
-	bridged, stop := c.Bus.Subscribe(1, func(e *Event) bool { return e.Name == "CHANNEL_BRIDGE" })
-	defer stop()
-	done := make(chan error)
-	go func() { done <- c.Bridge(a, b) }()
-	<-bridged
-	a.Hangup(NormalClearing)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	bridgeThenHangup(t, c, a)
 	var seq []string
 	unbridged := 0
 	for len(all) > 0 {
