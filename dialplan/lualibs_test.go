@@ -3,6 +3,7 @@ package dialplan
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -190,10 +191,14 @@ func TestLuaLazyMetatablesShared(t *testing.T) {
 }
 
 func lazyMTEntries() string {
+	// Sorted: a table's string keys live in a Go map, whose order ForEach
+	// follows, so two dumps of an unchanged table can differ in order.
 	var b strings.Builder
 	for _, mt := range []*lua.LTable{luaLazyMTs.global, luaLazyMTs.str} {
-		mt.ForEach(func(k, v lua.LValue) { fmt.Fprintf(&b, "%v=%p ", k, v) })
-		fmt.Fprintf(&b, "mt=%v\n", mt.Metatable)
+		var entries []string
+		mt.ForEach(func(k, v lua.LValue) { entries = append(entries, fmt.Sprintf("%v=%p", k, v)) })
+		slices.Sort(entries)
+		fmt.Fprintf(&b, "%s mt=%v\n", strings.Join(entries, " "), mt.Metatable)
 	}
 	return b.String()
 }
