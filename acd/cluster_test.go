@@ -367,19 +367,36 @@ func TestClusterAdoptedResume(t *testing.T) {
 	}, "a forgets the caller b resumed")
 }
 
+// gatePersister holds a's persister until the returned open is called
+// (also at cleanup): what a queues meanwhile waits, in order.
+func gatePersister(t *testing.T, a *ACD) (open func()) {
+	t.Helper()
+	gate := make(chan struct{})
+	opened := false
+	open = func() {
+		if !opened {
+			opened = true
+			close(gate)
+		}
+	}
+	t.Cleanup(open)
+	a.persist.addEffect(func(context.Context) error { <-gate; return nil })
+	pbxtest.WaitFor(t, 10*time.Second, func() bool { return a.persist.pending() == 0 }, "the persister runs the gate")
+	return open
+}
+
 // TestClusterMirrorReadsCoalesce: notices for one row while its read waits
 // (behind this node's writes) make one more read, not one each.
 func TestClusterMirrorReadsCoalesce(t *testing.T) {
 	fc := newFakeCluster("node-a")
 	h := newHarness(t, queueCfg("top-down", nil), nil, baseEpoch, withCluster(fc))
 	h.agents("a1:1:1")
-	gate := make(chan struct{})
-	h.acd.persist.addEffect(func(context.Context) error { <-gate; return nil })
+	open := gatePersister(t, h.acd)
 	for range 5 {
 		h.acd.Notice(NoticeAgent, "a1", "node-b")
 	}
 	h.acd.settle()
-	close(gate)
+	open()
 	pbxtest.WaitFor(t, 10*time.Second, func() bool {
 		var idle bool
 		h.acd.do(func() { idle = h.acd.mir.inFlight == 0 })
@@ -398,8 +415,7 @@ func TestClusterQueuedClaimReportsBack(t *testing.T) {
 	fc := newFakeCluster("node-a")
 	h := newHarness(t, queueCfg("longest-idle-agent", nil), nil, baseEpoch, withCluster(fc))
 	h.agents("a1")
-	gate := make(chan struct{})
-	h.acd.persist.addEffect(func(context.Context) error { <-gate; return nil })
+	open := gatePersister(t, h.acd)
 	h.call("5550001", q1, nil)
 	var claiming bool
 	h.acd.do(func() { claiming = h.acd.agents["a1"].claiming })
@@ -409,7 +425,7 @@ func TestClusterQueuedClaimReportsBack(t *testing.T) {
 	fc.mu.Unlock()
 	h.acd.Fenced()
 	h.acd.settle()
-	close(gate)
+	open()
 	pbxtest.WaitFor(t, 10*time.Second, func() bool {
 		var ag Agent
 		h.acd.do(func() { ag = *h.acd.agents["a1"] })

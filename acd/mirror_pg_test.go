@@ -16,24 +16,6 @@ import (
 // time; ready_time stands for every column the claim holder owns
 // (last_offered_call, state, tiers' state).
 
-// gatePersister holds n's persister until the returned open is called
-// (also at cleanup): what n queues meanwhile waits, in order.
-func gatePersister(t *testing.T, n *pgNode) (open func()) {
-	t.Helper()
-	gate := make(chan struct{})
-	opened := false
-	open = func() {
-		if !opened {
-			opened = true
-			close(gate)
-		}
-	}
-	t.Cleanup(open)
-	n.h.acd.persist.addEffect(func(context.Context) error { <-gate; return nil })
-	pbxtest.WaitFor(t, 10*time.Second, func() bool { return n.h.acd.persist.pending() == 0 }, "the persister runs the gate")
-	return open
-}
-
 // mirrorIdle waits until n has written everything queued and applied
 // every mirror read.
 func mirrorIdle(t *testing.T, n *pgNode) {
@@ -79,7 +61,7 @@ func startSharedPair(t *testing.T) (a, b *pgNode) {
 // ignores its own notices).
 func TestClusterMirrorReadWaitsForLocalWrite(t *testing.T) {
 	a, b := startSharedPair(t)
-	open := gatePersister(t, a)
+	open := gatePersister(t, a.h.acd)
 	ready := int64(baseEpoch + 100)
 	a.h.mustOK("agent set ready_time 1001 " + itoa(ready))
 	queued := a.h.acd.persist.pending()
@@ -110,7 +92,7 @@ func TestClusterMirrorReadWaitsForLocalWrite(t *testing.T) {
 // discarded and the row read again behind the write.
 func TestClusterMirrorReadDiscardedAfterLocalWrite(t *testing.T) {
 	a, b := startSharedPair(t)
-	open := gatePersister(t, a)
+	open := gatePersister(t, a.h.acd)
 	b.h.mustOK("agent set max_no_answer 1001 7")
 	pbxtest.WaitFor(t, 10*time.Second, func() bool {
 		var reading bool
@@ -140,7 +122,7 @@ func TestClusterMirrorTierReadWaitsForLocalWrite(t *testing.T) {
 	a.h.mustOK("tier set state " + q1 + " 1001 Standby")
 	mirrorIdle(t, a)
 	pbxtest.WaitFor(t, 10*time.Second, func() bool { return b.h.tierState(q1, "1001") == "Standby" }, "b mirrors the Standby tier")
-	open := gatePersister(t, a)
+	open := gatePersister(t, a.h.acd)
 	a.h.mustOK("tier set state " + q1 + " 1001 Ready")
 	queued := a.h.acd.persist.pending()
 	b.h.mustOK("tier set level " + q1 + " 1001 2")
@@ -165,7 +147,7 @@ func TestClusterMirrorTierReadWaitsForLocalWrite(t *testing.T) {
 // tier keeps this node's state and is read again behind the write.
 func TestClusterMirrorResyncKeepsLocalWrite(t *testing.T) {
 	a, _ := startSharedPair(t)
-	open := gatePersister(t, a)
+	open := gatePersister(t, a.h.acd)
 	a.h.acd.Notice(NoticeResync, "", "node-b")
 	pbxtest.WaitFor(t, 10*time.Second, func() bool {
 		var r bool
